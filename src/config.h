@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The configuration of SPEC §3: defaults, YAML loading with FILE:LINE errors, validation. */
+#ifndef JP_CONFIG_H
+#define JP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A string-to-string map in file order (external_labels, headers, carbon factors). */
+struct jp_kv {
+	char *key;
+	char *value;
+};
+struct jp_kvlist {
+	struct jp_kv *v;
+	size_t n;
+};
+
+enum jp_collector_mode { JP_COLLECTOR_AUTO, JP_COLLECTOR_EBPF, JP_COLLECTOR_CGROUPFS, JP_COLLECTOR_SYNTHETIC };
+enum jp_power_source { JP_POWER_AUTO, JP_POWER_RAPL, JP_POWER_MODEL };
+enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS };
+enum jp_carbon_source { JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE };
+enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
+
+/* Metric levels, a bit set. */
+#define JP_LEVEL_NODE 0x1u
+#define JP_LEVEL_POD 0x2u
+#define JP_LEVEL_NAMESPACE 0x4u
+#define JP_LEVEL_CONTAINER 0x8u
+
+struct jp_remote_config {
+	char *name;
+	char *url;
+	enum jp_rw_protocol protocol;
+	uint64_t timeout_ms;
+	struct jp_kvlist headers;
+	char *basic_auth_username;
+	char *basic_auth_password_file;
+	char *bearer_token_file;
+	char *tls_ca_file, *tls_cert_file, *tls_key_file;
+	int tls_insecure_skip_verify;
+	char *queue_dir;          /* the parent; this remote uses <queue_dir>/<name> */
+	uint64_t queue_max_disk_bytes;
+	uint32_t max_samples_per_send;
+	uint64_t batch_send_deadline_ms;
+	uint64_t min_backoff_ms;
+	uint64_t max_backoff_ms;
+};
+
+struct jp_config {
+	char *path;               /* the file it came from, or NULL for built-in defaults */
+	char *node_name;
+	char *user;
+	uint64_t interval_ms;
+	struct jp_kvlist external_labels;
+
+	char *host_sysfs, *host_procfs, *host_cgroupfs;   /* cgroupfs "auto" or a path */
+
+	enum jp_collector_mode collector_mode;
+	uint32_t synthetic_pods, synthetic_containers_per_pod;
+	uint64_t synthetic_seed;
+
+	enum jp_power_source power_source;
+	double model_idle_watts_per_cpu, model_max_watts_per_cpu;
+	enum jp_idle_attr idle_attribution;
+	double pue;
+
+	char *kubelet_url, *kube_token_file, *kube_ca_file;
+	int kube_insecure_skip_verify;
+	uint64_t kube_refresh_ms;
+
+	enum jp_carbon_source carbon_source;
+	double carbon_grams_per_kwh;
+	uint64_t carbon_max_age_ms, carbon_refresh_ms;
+	char *entsoe_url, *entsoe_token_file, *entsoe_area;
+	char *emaps_url, *emaps_token_file, *emaps_zone;
+	char *ukci_url, *ukci_region;
+	char *carbon_file_path;
+	int carbon_factors_direct;          /* 0 lifecycle, 1 direct */
+	struct jp_kvlist carbon_factor_overrides;   /* PsrType -> g/kWh, as text */
+	double embodied_grams_per_node_hour;
+
+	unsigned metrics_levels;            /* JP_LEVEL_* bits */
+	int metrics_compat_kepler;
+
+	struct jp_remote_config *remotes;
+	size_t nremotes;
+
+	char *server_listen;                /* "" disables */
+	char *log_level;                    /* debug | info | warn | error */
+	int log_json;
+};
+
+/* Size of the error text buffer callers pass in. */
+#define JP_CONFIG_ERR_MAX 512
+
+/* Fill *cfg with the built-in defaults of SPEC §3 (node_name from $NODE_NAME or the
+ * host name; one remote only if $JOULEPUSH_REMOTE_WRITE_URL is set). Returns 0 or a
+ * negative errno. Free with jp_config_free(). */
+int jp_config_defaults(struct jp_config *cfg);
+
+/* Load and validate a YAML file over the defaults. On error returns a negative errno
+ * and writes "FILE:LINE: key: reason" into err (the key as a dotted path, e.g.
+ * remote_write[0].queue.max_disk_bytes). On success *cfg owns all its strings. */
+int jp_config_load(struct jp_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same as jp_config_load, but from a buffer; `name` stands for FILE in errors. */
+int jp_config_load_buffer(struct jp_config *cfg, const char *name, const char *text, size_t len,
+			  char *err, size_t errlen);
+
+/* Release everything *cfg owns and zero it. Accepts a zeroed config. */
+void jp_config_free(struct jp_config *cfg);
+
+/* Warnings about keys that are accepted but whose feature is not built yet: calls
+ * cb once per such key that the config sets to a non-default value. */
+void jp_config_unsupported(const struct jp_config *cfg,
+			   void (*cb)(const char *key, const char *why, void *arg), void *arg);
+
+#endif

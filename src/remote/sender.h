@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One remote-write target: its on-disk queue, batching, retries with backoff, and its
+ * self-metrics (SPEC §7, §4 joulepush_remote_*). */
+#ifndef JP_REMOTE_SENDER_H
+#define JP_REMOTE_SENDER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "remote/http.h"
+#include "store/series.h"
+
+struct jp_sender;
+
+struct jp_sender_stats {
+	uint64_t samples_sent;      /* acknowledged by a 2xx */
+	uint64_t samples_retried;   /* sent again after a retryable failure */
+	uint64_t samples_dropped;   /* 4xx, queue over max_disk_bytes, or not writable */
+	uint64_t pending_samples;
+	uint64_t queue_bytes;
+	int64_t last_success_ms;    /* wall time of the last 2xx, 0 if none */
+};
+
+/* Create a sender for rc on loop, using the shared HTTP client. Opens the queue at
+ * <rc->queue_dir>/<rc->name> and starts delivering what it holds. Reads the secrets
+ * files now (and again on each reload). Returns NULL with errno set, having logged why.
+ * The sender copies what it needs from rc. */
+struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
+				   const struct jp_remote_config *rc, const char *user_agent);
+
+/* Queue one round of samples (durably) and wake the sender. Returns 0, or a negative
+ * errno if the queue could not take them (they are then counted as dropped). */
+int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_sample *v, size_t n);
+
+/* Send everything that can be sent by deadline (monotonic ms), then call done(arg).
+ * What is not sent stays in the queue on disk. */
+void jp_sender_flush(struct jp_sender *s, uint64_t deadline_mono_ms, void (*done)(void *arg), void *arg);
+
+void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out);
+const char *jp_sender_name(const struct jp_sender *s);
+
+/* Stop timers, abort the transfer in flight (its batch stays queued), close the
+ * queue and free the sender; closed(arg) runs from the loop when all handles are
+ * closed. Accepts NULL (closed is then called at once if given). */
+void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg);
+
+/* The backoff before retry number `attempt` (1-based): min(max, min * 2^(attempt-1)),
+ * with "equal jitter" (a uniform random value in [d/2, d]) drawn from *seed.
+ * Exposed for tests. */
+uint64_t jp_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned attempt, uint64_t *seed);
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Prometheus text exposition format (0.0.4) for --once and the /metrics endpoint. */
+#ifndef JP_STORE_EXPO_H
+#define JP_STORE_EXPO_H
+
+#include "store/series.h"
+#include "util/buf.h"
+
+/* Append every live series of the store with its latest value (and its timestamp if
+ * with_timestamps), grouped by metric name with # HELP and # TYPE lines taken from
+ * jp_metric_help()/jp_metric_type(). Label values are escaped (\\, \", \n). */
+int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timestamps);
+
+/* Help text and type ("counter" or "gauge") of a metric name; unknown names get
+ * "untyped" and no help. */
+const char *jp_metric_help(const char *name);
+const char *jp_metric_type(const char *name);
+
+#endif

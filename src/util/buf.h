@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A growable byte buffer used by the encoders, the exposition writer and HTTP bodies. */
+#ifndef JP_UTIL_BUF_H
+#define JP_UTIL_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct jp_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Make room for at least `extra` more bytes; returns 0 or -ENOMEM. */
+int jp_buf_reserve(struct jp_buf *b, size_t extra);
+int jp_buf_append(struct jp_buf *b, const void *p, size_t n);
+/* printf-style append; returns 0 or -ENOMEM. */
+int jp_buf_printf(struct jp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Forget the contents but keep the memory. */
+static inline void jp_buf_reset(struct jp_buf *b) { b->len = 0; }
+/* Free the memory; the buffer can be used again afterwards. */
+void jp_buf_free(struct jp_buf *b);
+
+#endif
