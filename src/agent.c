@@ -1,1 +1,596 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The pipeline on one libuv loop: collection timer, series store, remote senders,
+ * local server, config reload and graceful shutdown. */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/synthetic.h"
+#include "remote/http.h"
+#include "remote/sender.h"
+#include "server.h"
+#include "store/expo.h"
+#include "store/series.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#ifndef JP_VERSION
+#define JP_VERSION "0.0.0"
+#endif
+
+#define MOD "agent"
+/* Each series keeps a few recent samples: enough for /metrics and --once. */
+#define RING_LEN 4
+
+struct jp_agent {
+	uv_loop_t *loop;
+	struct jp_config *cfg;
+	struct jp_store *store;
+	struct jp_synthetic *syn;
+	struct jp_http *http;
+	struct jp_sender **senders;
+	size_t nsenders;
+	struct jp_server *server;
+	uv_timer_t tick;
+	int tick_open;
+	int ready;
+	int stopping;
+	int64_t last_round_ms;      /* wall time of the previous round, 0 before the first */
+	uint64_t collections;
+	uint64_t collection_errors;
+	const char *collector_name;
+	const char *power_source_name;
+	char user_agent[64];
+
+	/* graceful stop */
+	unsigned pending_closes;
+	unsigned pending_flushes;
+	void (*stop_done)(void *arg);
+	void *stop_arg;
+};
+
+static void schedule_tick(struct jp_agent *a);
+
+/* ---- store <-> senders --------------------------------------------------------- */
+
+static int emit_round_cb(int64_t ts_ms, const struct jp_round_sample *v, size_t n, void *arg)
+{
+	struct jp_agent *a = arg;
+	for (size_t i = 0; i < a->nsenders; i++)
+		jp_sender_append(a->senders[i], ts_ms, v, n);  /* failures are counted by the sender */
+	return 0;
+}
+
+static void set_gauge(struct jp_agent *a, const char *name, const struct jp_label *l, size_t n, double v)
+{
+	struct jp_series *s = jp_store_get(a->store, name, l, n);
+	if (s)
+		jp_store_set(a->store, s, v);
+}
+
+/* The agent's own series (SPEC §4 build_info and joulepush_remote_*). They are looked
+ * up every round: a few dozen hash lookups cost nothing next to a collection. */
+static void set_self_metrics(struct jp_agent *a)
+{
+	struct jp_label bi[] = {
+		{"version", JP_VERSION},
+		{"collector", a->collector_name},
+		{"power_source", a->power_source_name},
+	};
+	set_gauge(a, "joulepush_build_info", bi, 3, 1);
+
+	for (size_t i = 0; i < a->nsenders; i++) {
+		struct jp_sender_stats st;
+		jp_sender_get_stats(a->senders[i], &st);
+		const char *rn = jp_sender_name(a->senders[i]);
+		struct jp_label l[2] = {{"remote", rn}, {"outcome", "sent"}};
+		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_sent);
+		l[1].value = "retried";
+		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_retried);
+		l[1].value = "dropped";
+		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_dropped);
+		set_gauge(a, "joulepush_remote_pending_samples", l, 1, (double)st.pending_samples);
+		set_gauge(a, "joulepush_remote_queue_bytes", l, 1, (double)st.queue_bytes);
+		if (st.last_success_ms > 0)
+			set_gauge(a, "joulepush_remote_last_success_timestamp_seconds", l, 1,
+				  (double)st.last_success_ms / 1000.0);
+	}
+	set_gauge(a, "joulepush_collections_total", NULL, 0, (double)a->collections);
+	set_gauge(a, "joulepush_collection_errors_total", NULL, 0, (double)a->collection_errors);
+	set_gauge(a, "joulepush_store_series", NULL, 0, (double)jp_store_live_series(a->store));
+}
+
+/* One collection round at the aligned wall time ts_ms. */
+static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
+{
+	uint64_t elapsed = a->last_round_ms ? (uint64_t)(ts_ms - a->last_round_ms) : a->cfg->interval_ms;
+	a->last_round_ms = ts_ms;
+	jp_store_begin(a->store, ts_ms);
+	int r = 0;
+	if (a->syn)
+		r = jp_synthetic_collect(a->syn, a->store, elapsed);
+	if (r) {
+		a->collection_errors++;
+		jp_log(JP_LOG_WARN, MOD, "collection failed: %s", strerror(-r));
+	} else {
+		a->collections++;
+		a->ready = 1;
+	}
+	set_self_metrics(a);
+	return jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
+}
+
+/* Rounds happen at multiples of the interval in wall-clock time, like Prometheus'
+ * aligned scrapes, so every node's samples line up and a missing interval is visible. */
+static int64_t next_boundary(uint64_t interval_ms, int64_t now_ms)
+{
+	return (now_ms / (int64_t)interval_ms + 1) * (int64_t)interval_ms;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct jp_agent *a = t->data;
+	if (a->stopping)
+		return;
+	int64_t now = jp_now_wall_ms();
+	int64_t ts = now - now % (int64_t)a->cfg->interval_ms;
+	/* The timer may fire a little early; never emit the same timestamp twice. */
+	if (ts <= a->last_round_ms)
+		ts = a->last_round_ms + (int64_t)a->cfg->interval_ms;
+	collect_round(a, ts, 1);
+	schedule_tick(a);
+}
+
+static void schedule_tick(struct jp_agent *a)
+{
+	int64_t now = jp_now_wall_ms();
+	int64_t next = next_boundary(a->cfg->interval_ms, a->last_round_ms > now ? a->last_round_ms : now);
+	uv_timer_start(&a->tick, tick_cb, (uint64_t)(next - now), 0);
+}
+
+/* ---- /metrics and readiness ---------------------------------------------------- */
+
+static int metrics_cb(struct jp_buf *out, void *arg)
+{
+	struct jp_agent *a = arg;
+	return jp_expo_write_store(out, a->store, 0);
+}
+
+static int ready_cb(void *arg)
+{
+	struct jp_agent *a = arg;
+	return a->ready;
+}
+
+/* ---- construction ----------------------------------------------------------------- */
+
+/* The common labels: node plus external_labels (SPEC §4). Points into cfg. */
+static int make_common_labels(const struct jp_config *cfg, struct jp_label **out, size_t *n)
+{
+	struct jp_label *l = calloc(cfg->external_labels.n + 1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	size_t k = 0;
+	l[k++] = (struct jp_label){"node", cfg->node_name};
+	for (size_t i = 0; i < cfg->external_labels.n; i++)
+		l[k++] = (struct jp_label){cfg->external_labels.v[i].key, cfg->external_labels.v[i].value};
+	*out = l;
+	*n = k;
+	return 0;
+}
+
+static int setup_collector(struct jp_agent *a)
+{
+	const struct jp_config *cfg = a->cfg;
+	switch (cfg->collector_mode) {
+	case JP_COLLECTOR_SYNTHETIC:
+		a->syn = jp_synthetic_create(cfg);
+		if (!a->syn) {
+			jp_log(JP_LOG_ERROR, MOD, "synthetic collector: %s", strerror(errno));
+			return -errno;
+		}
+		a->collector_name = "synthetic";
+		a->power_source_name = "model";
+		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round",
+		       jp_synthetic_series_count(a->syn));
+		return 0;
+	default:
+		jp_log(JP_LOG_ERROR, MOD,
+		       "collector.mode %s is not available in this build; use collector.mode: synthetic",
+		       cfg->collector_mode == JP_COLLECTOR_EBPF ? "ebpf" :
+		       cfg->collector_mode == JP_COLLECTOR_CGROUPFS ? "cgroupfs" : "auto");
+		return -ENOTSUP;
+	}
+}
+
+static int setup_senders(struct jp_agent *a)
+{
+	const struct jp_config *cfg = a->cfg;
+	if (cfg->nremotes == 0)
+		return 0;
+	a->senders = calloc(cfg->nremotes, sizeof(*a->senders));
+	if (!a->senders)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nremotes; i++) {
+		a->senders[i] = jp_sender_create(a->loop, a->http, &cfg->remotes[i], a->user_agent);
+		if (!a->senders[i])
+			return errno ? -errno : -EIO;
+		a->nsenders++;
+		jp_log(JP_LOG_INFO, MOD, "remote %s: %s (protocol %s)", cfg->remotes[i].name,
+		       cfg->remotes[i].url, cfg->remotes[i].protocol == JP_RW_V2 ? "2.0" : "1.0");
+	}
+	return 0;
+}
+
+struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
+{
+	struct jp_agent *a = calloc(1, sizeof(*a));
+	struct jp_label *common = NULL;
+	size_t ncommon = 0;
+	int r;
+	if (!a) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	a->loop = loop;
+	a->cfg = cfg;
+	snprintf(a->user_agent, sizeof(a->user_agent), "joulepush/%s", JP_VERSION);
+	r = make_common_labels(cfg, &common, &ncommon);
+	if (r)
+		goto fail;
+	a->store = jp_store_create(common, ncommon, RING_LEN);
+	free(common);
+	if (!a->store) {
+		r = -errno;
+		goto fail;
+	}
+	r = setup_collector(a);
+	if (r)
+		goto fail;
+	return a;
+fail:
+	jp_agent_destroy(a);
+	errno = -r;
+	return NULL;
+}
+
+int jp_agent_start(struct jp_agent *a)
+{
+	int r;
+	a->http = jp_http_create(a->loop);
+	if (!a->http)
+		return -errno;
+	r = setup_senders(a);
+	if (r)
+		return r;
+	if (a->cfg->server_listen && *a->cfg->server_listen) {
+		static struct jp_server_ops ops;
+		ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
+		const char *why = NULL;
+		a->server = jp_server_create(a->loop, a->cfg->server_listen, &ops, &why);
+		if (!a->server) {
+			r = -errno;
+			jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", a->cfg->server_listen,
+			       why ? why : strerror(errno));
+			return r;
+		}
+		jp_log(JP_LOG_INFO, MOD, "serving /metrics, /healthz, /readyz on %s", a->cfg->server_listen);
+	}
+	uv_timer_init(a->loop, &a->tick);
+	a->tick.data = a;
+	a->tick_open = 1;
+	/* The first round primes the counters; samples go out from it on. */
+	schedule_tick(a);
+	jp_log(JP_LOG_INFO, MOD, "joulepush %s started: node %s, interval %llums, collector %s, %zu remote(s)",
+	       JP_VERSION, a->cfg->node_name, (unsigned long long)a->cfg->interval_ms, a->collector_name,
+	       a->nsenders);
+	return 0;
+}
+
+/* ---- --once --------------------------------------------------------------------- */
+
+static void once_tick_cb(uv_timer_t *t)
+{
+	struct jp_agent *a = t->data;
+	collect_round(a, jp_now_wall_ms(), 0);
+}
+
+static void close_noop_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+int jp_agent_run_once(struct jp_agent *a, FILE *out)
+{
+	uv_timer_t t;
+	uv_timer_init(a->loop, &t);
+	t.data = a;
+	collect_round(a, jp_now_wall_ms(), 0);
+	uv_timer_start(&t, once_tick_cb, a->cfg->interval_ms, 0);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&t, close_noop_cb);
+	uv_run(a->loop, UV_RUN_DEFAULT);
+
+	struct jp_buf b = {0};
+	int r = jp_expo_write_store(&b, a->store, 0);
+	if (r == 0 && b.len && fwrite(b.data, 1, b.len, out) != b.len)
+		r = -EIO;
+	if (r == 0 && fflush(out) != 0)
+		r = -errno;
+	jp_buf_free(&b);
+	return r;
+}
+
+/* ---- reload --------------------------------------------------------------------- */
+
+static int kv_equal(const struct jp_kvlist *x, const struct jp_kvlist *y)
+{
+	if (x->n != y->n)
+		return 0;
+	for (size_t i = 0; i < x->n; i++)
+		if (strcmp(x->v[i].key, y->v[i].key) || strcmp(x->v[i].value, y->v[i].value))
+			return 0;
+	return 1;
+}
+
+static int str_equal(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") == 0;
+}
+
+static int remote_equal(const struct jp_remote_config *x, const struct jp_remote_config *y)
+{
+	return str_equal(x->name, y->name) && str_equal(x->url, y->url) && x->protocol == y->protocol &&
+	       x->timeout_ms == y->timeout_ms && kv_equal(&x->headers, &y->headers) &&
+	       str_equal(x->basic_auth_username, y->basic_auth_username) &&
+	       str_equal(x->basic_auth_password_file, y->basic_auth_password_file) &&
+	       str_equal(x->bearer_token_file, y->bearer_token_file) &&
+	       str_equal(x->tls_ca_file, y->tls_ca_file) && str_equal(x->tls_cert_file, y->tls_cert_file) &&
+	       str_equal(x->tls_key_file, y->tls_key_file) &&
+	       x->tls_insecure_skip_verify == y->tls_insecure_skip_verify &&
+	       str_equal(x->queue_dir, y->queue_dir) && x->queue_max_disk_bytes == y->queue_max_disk_bytes &&
+	       x->max_samples_per_send == y->max_samples_per_send &&
+	       x->batch_send_deadline_ms == y->batch_send_deadline_ms &&
+	       x->min_backoff_ms == y->min_backoff_ms && x->max_backoff_ms == y->max_backoff_ms;
+}
+
+/* The collector's identity: what must not change for its counters to continue. */
+static int collector_equal(const struct jp_config *x, const struct jp_config *y)
+{
+	return x->collector_mode == y->collector_mode && x->synthetic_pods == y->synthetic_pods &&
+	       x->synthetic_containers_per_pod == y->synthetic_containers_per_pod &&
+	       x->synthetic_seed == y->synthetic_seed && x->metrics_levels == y->metrics_levels &&
+	       x->idle_attribution == y->idle_attribution && x->pue == y->pue &&
+	       x->carbon_grams_per_kwh == y->carbon_grams_per_kwh &&
+	       x->model_idle_watts_per_cpu == y->model_idle_watts_per_cpu &&
+	       x->model_max_watts_per_cpu == y->model_max_watts_per_cpu;
+}
+
+static void sender_closed_cb(void *arg)
+{
+	(void)arg;
+}
+
+static void server_closed_cb(void *arg)
+{
+	(void)arg;
+}
+
+int jp_agent_reload(struct jp_agent *a, const char *path)
+{
+	char err[JP_CONFIG_ERR_MAX];
+	struct jp_config *nc = calloc(1, sizeof(*nc));
+	int r;
+	if (!nc)
+		return -ENOMEM;
+	r = jp_config_defaults(nc);
+	if (r == 0)
+		r = jp_config_load(nc, path, err, sizeof(err));
+	if (r) {
+		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s", err);
+		jp_config_free(nc);
+		free(nc);
+		return r;
+	}
+	struct jp_config *old = a->cfg;
+
+	/* The collector is replaced only when what defines it changed: otherwise its
+	 * counters would restart and look like a process restart. */
+	struct jp_synthetic *nsyn = a->syn;
+	if (!collector_equal(old, nc)) {
+		if (nc->collector_mode != JP_COLLECTOR_SYNTHETIC) {
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected: collector.mode other than synthetic is not available in this build");
+			jp_config_free(nc);
+			free(nc);
+			return -ENOTSUP;
+		}
+		nsyn = jp_synthetic_create(nc);
+		if (!nsyn) {
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected: synthetic collector: %s", strerror(errno));
+			jp_config_free(nc);
+			free(nc);
+			return -EINVAL;
+		}
+	}
+
+	struct jp_label *common = NULL;
+	size_t ncommon = 0;
+	if (make_common_labels(nc, &common, &ncommon) == 0) {
+		jp_store_set_common(a->store, common, ncommon);
+		free(common);
+	}
+
+	/* Senders: keep the ones whose config is identical, recreate the others. Their
+	 * queues live on disk, so a recreated sender resumes where the old one stopped. */
+	struct jp_sender **ns = calloc(nc->nremotes ? nc->nremotes : 1, sizeof(*ns));
+	size_t nn = 0;
+	int *kept = calloc(a->nsenders ? a->nsenders : 1, sizeof(*kept));
+	if (!ns || !kept) {
+		free(ns);
+		free(kept);
+		if (nsyn != a->syn)
+			jp_synthetic_destroy(nsyn);
+		jp_config_free(nc);
+		free(nc);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nc->nremotes; i++) {
+		struct jp_sender *s = NULL;
+		for (size_t j = 0; j < old->nremotes && j < a->nsenders; j++) {
+			if (!kept[j] && remote_equal(&old->remotes[j], &nc->remotes[i])) {
+				s = a->senders[j];
+				kept[j] = 1;
+				break;
+			}
+		}
+		if (!s) {
+			/* The old sender for the same name must release its queue directory first. */
+			for (size_t j = 0; j < a->nsenders; j++) {
+				if (!kept[j] && a->senders[j] && str_equal(old->remotes[j].name, nc->remotes[i].name)) {
+					jp_sender_close(a->senders[j], sender_closed_cb, NULL);
+					a->senders[j] = NULL;
+					kept[j] = 1;
+				}
+			}
+			s = jp_sender_create(a->loop, a->http, &nc->remotes[i], a->user_agent);
+			if (!s)
+				continue;  /* logged by the sender; this remote stays off until the next reload */
+		}
+		ns[nn++] = s;
+	}
+	for (size_t j = 0; j < a->nsenders; j++)
+		if (!kept[j] && a->senders[j])
+			jp_sender_close(a->senders[j], sender_closed_cb, NULL);
+	free(kept);
+	free(a->senders);
+	a->senders = ns;
+	a->nsenders = nn;
+
+	if (nsyn != a->syn) {
+		jp_synthetic_destroy(a->syn);
+		a->syn = nsyn;
+	}
+
+	if (!str_equal(old->server_listen, nc->server_listen)) {
+		jp_server_close(a->server, server_closed_cb, NULL);
+		a->server = NULL;
+		if (nc->server_listen && *nc->server_listen) {
+			static struct jp_server_ops ops;
+			ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
+			const char *why = NULL;
+			a->server = jp_server_create(a->loop, nc->server_listen, &ops, &why);
+			if (!a->server)
+				jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", nc->server_listen,
+				       why ? why : strerror(errno));
+		}
+	}
+
+	enum jp_log_level lvl;
+	if (jp_log_level_parse(nc->log_level, &lvl) == 0)
+		jp_log_configure(lvl, nc->log_json);
+
+	int interval_changed = old->interval_ms != nc->interval_ms;
+	a->cfg = nc;
+	jp_config_free(old);
+	free(old);
+	if (interval_changed && a->tick_open) {
+		uv_timer_stop(&a->tick);
+		schedule_tick(a);
+	}
+	jp_log(JP_LOG_INFO, MOD, "config reloaded from %s", path);
+	return 0;
+}
+
+/* ---- graceful stop ------------------------------------------------------------------ */
+
+static void stop_step_done(struct jp_agent *a)
+{
+	if (--a->pending_closes == 0 && a->stop_done)
+		a->stop_done(a->stop_arg);
+}
+
+static void part_closed_cb(void *arg)
+{
+	stop_step_done(arg);
+}
+
+static void tick_closed_cb(uv_handle_t *h)
+{
+	stop_step_done(h->data);
+}
+
+static void close_everything(struct jp_agent *a)
+{
+	/* One count for each part, plus one held while the parts are handed out. */
+	a->pending_closes = 1;
+	for (size_t i = 0; i < a->nsenders; i++) {
+		if (!a->senders[i])
+			continue;
+		a->pending_closes++;
+		jp_sender_close(a->senders[i], part_closed_cb, a);
+		a->senders[i] = NULL;
+	}
+	a->nsenders = 0;
+	if (a->server) {
+		a->pending_closes++;
+		jp_server_close(a->server, part_closed_cb, a);
+		a->server = NULL;
+	}
+	if (a->http) {
+		a->pending_closes++;
+		jp_http_close(a->http, part_closed_cb, a);
+		a->http = NULL;
+	}
+	if (a->tick_open) {
+		a->pending_closes++;
+		a->tick_open = 0;
+		uv_close((uv_handle_t *)&a->tick, tick_closed_cb);
+	}
+	stop_step_done(a);
+}
+
+static void flush_done_cb(void *arg)
+{
+	struct jp_agent *a = arg;
+	if (--a->pending_flushes == 0)
+		close_everything(a);
+}
+
+void jp_agent_stop(struct jp_agent *a, uint64_t flush_ms, void (*done)(void *arg), void *arg)
+{
+	if (a->stopping)
+		return;
+	a->stopping = 1;
+	a->stop_done = done;
+	a->stop_arg = arg;
+	if (a->tick_open)
+		uv_timer_stop(&a->tick);
+	if (a->nsenders == 0) {
+		close_everything(a);
+		return;
+	}
+	jp_log(JP_LOG_INFO, MOD, "stopping: flushing queued samples for up to %llu ms",
+	       (unsigned long long)flush_ms);
+	uint64_t deadline = jp_now_mono_ms() + flush_ms;
+	a->pending_flushes = (unsigned)a->nsenders + 1;
+	for (size_t i = 0; i < a->nsenders; i++)
+		jp_sender_flush(a->senders[i], deadline, flush_done_cb, a);
+	flush_done_cb(a);
+}
+
+void jp_agent_destroy(struct jp_agent *a)
+{
+	if (!a)
+		return;
+	jp_synthetic_destroy(a->syn);
+	jp_store_destroy(a->store);
+	free(a->senders);
+	if (a->cfg) {
+		jp_config_free(a->cfg);
+		free(a->cfg);
+	}
+	free(a);
+}

@@ -1,2 +1,211 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-int main(void) { return 0; }
+/* joulepush's command line: parses flags, loads the config and wires the agent to signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "agent.h"
+#include "config.h"
+#include "util/log.h"
+
+#ifndef JP_VERSION
+#define JP_VERSION "0.0.0"
+#endif
+
+#define MOD "main"
+/* SPEC §2: on SIGTERM flush what can be sent within 10 s. */
+#define STOP_FLUSH_MS 10000
+
+static const char usage_text[] =
+	"Usage: joulepush [--config FILE] [--check-config | --once]\n"
+	"       joulepush --version | --help\n"
+	"\n"
+	"Per-pod energy and carbon agent: measures what each pod on this node uses, converts\n"
+	"it to CO2-equivalent grams and pushes it with Prometheus remote write.\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE    YAML configuration (see config/joulepush.example.yaml).\n"
+	"                       Without it the built-in defaults apply; remote write is then\n"
+	"                       off unless JOULEPUSH_REMOTE_WRITE_URL is set.\n"
+	"      --check-config   validate the configuration and exit: 0 if valid, else 1 with\n"
+	"                       FILE:LINE: key: reason\n"
+	"      --once           collect twice, one interval apart, print every series in the\n"
+	"                       Prometheus text format to stdout and exit; pushes nothing\n"
+	"  -V, --version        print the version and exit\n"
+	"  -h, --help           print this help and exit\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop (queued samples are flushed for up to 10 s, the rest\n"
+	"stay on disk); SIGHUP reloads the configuration (a bad one is logged and ignored).\n"
+	"\n"
+	"Environment: NODE_NAME (default node_name), JOULEPUSH_REMOTE_WRITE_URL (a remote\n"
+	"when no config names one); ${VAR} and ${VAR:-default} expand in config values.\n";
+
+struct app {
+	uv_loop_t loop;
+	struct jp_agent *agent;
+	const char *config_path;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	int stopping;
+};
+
+static void signals_closed_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void agent_stopped_cb(void *arg)
+{
+	struct app *app = arg;
+	uv_close((uv_handle_t *)&app->sig_term, signals_closed_cb);
+	uv_close((uv_handle_t *)&app->sig_int, signals_closed_cb);
+	uv_close((uv_handle_t *)&app->sig_hup, signals_closed_cb);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+	struct app *app = s->data;
+	if (app->stopping) {
+		jp_log(JP_LOG_WARN, MOD, "second %s: exiting now; unsent samples stay queued on disk",
+		       strsignal(signum));
+		exit(0);
+	}
+	app->stopping = 1;
+	jp_log(JP_LOG_INFO, MOD, "%s received", strsignal(signum));
+	jp_agent_stop(app->agent, STOP_FLUSH_MS, agent_stopped_cb, app);
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+	struct app *app = s->data;
+	(void)signum;
+	if (!app->config_path) {
+		jp_log(JP_LOG_WARN, MOD, "SIGHUP ignored: running on built-in defaults, no file to reload");
+		return;
+	}
+	jp_agent_reload(app->agent, app->config_path);
+}
+
+static int load_config(struct jp_config *cfg, const char *path)
+{
+	char err[JP_CONFIG_ERR_MAX] = "";
+	int r = jp_config_defaults(cfg);
+	if (r) {
+		fprintf(stderr, "joulepush: defaults: %s\n", strerror(-r));
+		return r;
+	}
+	if (!path)
+		return 0;
+	r = jp_config_load(cfg, path, err, sizeof(err));
+	if (r)
+		fprintf(stderr, "%s\n", err[0] ? err : strerror(-r));
+	return r;
+}
+
+static void report_unsupported(const char *key, const char *why, void *arg)
+{
+	int *n = arg;
+	(*n)++;
+	jp_log(JP_LOG_WARN, MOD, "%s: %s", key, why);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"once", no_argument, NULL, 'o'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	int check = 0, once = 0, c;
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'k': check = 1; break;
+		case 'o': once = 1; break;
+		case 'V': printf("joulepush %s\n", JP_VERSION); return 0;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "joulepush: unexpected argument '%s'\n", argv[optind]);
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (check && once) {
+		fprintf(stderr, "joulepush: --check-config and --once exclude each other\n");
+		return 2;
+	}
+
+	struct jp_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return 1;
+	if (load_config(cfg, config_path)) {
+		jp_config_free(cfg);
+		free(cfg);
+		return 1;
+	}
+	enum jp_log_level lvl = JP_LOG_INFO;
+	jp_log_level_parse(cfg->log_level, &lvl);
+	jp_log_configure(lvl, cfg->log_json);
+
+	int unsupported = 0;
+	jp_config_unsupported(cfg, report_unsupported, &unsupported);
+	if (check) {
+		printf("%s: configuration is valid%s\n", config_path ? config_path : "(built-in defaults)",
+		       unsupported ? " (with warnings above)" : "");
+		jp_config_free(cfg);
+		free(cfg);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	struct app app = {.config_path = config_path};
+	if (uv_loop_init(&app.loop) != 0)
+		return 1;
+
+	/* The agent takes the config over, also when it fails. */
+	app.agent = jp_agent_create(&app.loop, cfg);
+	if (!app.agent) {
+		uv_loop_close(&app.loop);
+		return 1;
+	}
+
+	int rc = 0;
+	if (once) {
+		rc = jp_agent_run_once(app.agent, stdout) ? 1 : 0;
+		jp_agent_destroy(app.agent);
+		uv_run(&app.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&app.loop);
+		return rc;
+	}
+
+	uv_signal_init(&app.loop, &app.sig_term);
+	uv_signal_init(&app.loop, &app.sig_int);
+	uv_signal_init(&app.loop, &app.sig_hup);
+	app.sig_term.data = app.sig_int.data = app.sig_hup.data = &app;
+	uv_signal_start(&app.sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&app.sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&app.sig_hup, on_hup, SIGHUP);
+
+	if (jp_agent_start(app.agent) != 0) {
+		jp_log(JP_LOG_ERROR, MOD, "start-up failed; exiting");
+		rc = 1;
+		jp_agent_stop(app.agent, 0, agent_stopped_cb, &app);
+	}
+	uv_run(&app.loop, UV_RUN_DEFAULT);
+	jp_agent_destroy(app.agent);
+	int lr = uv_loop_close(&app.loop);
+	if (lr != 0)
+		jp_log(JP_LOG_WARN, MOD, "event loop closed with handles left: %s", uv_strerror(lr));
+	else
+		jp_log(JP_LOG_INFO, MOD, "stopped");
+	return rc;
+}
