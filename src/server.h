@@ -3,6 +3,7 @@
 #ifndef JP_SERVER_H
 #define JP_SERVER_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "util/buf.h"
@@ -21,6 +22,15 @@ struct jp_server_ops {
  * Returns NULL with errno set and *err pointing to a static reason. */
 struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
 				   const struct jp_server_ops *ops, const char **err);
+
+/* The local port the server listens on (useful after listening on port 0), or a
+ * negative errno. */
+int jp_server_port(const struct jp_server *srv);
+
+/* Override the per-connection deadline (default 10 s from accept to the end of
+ * the response) and the cap on concurrent connections (default 64); zero keeps
+ * the default. Applies to connections accepted afterwards. */
+void jp_server_set_limits(struct jp_server *srv, uint64_t deadline_ms, int max_conns);
 
 /* Close the listener and every connection, free the server, then call closed(arg).
  * Accepts NULL. */
