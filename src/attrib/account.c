@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-interval accounting: attributes one interval's node energy, keeps the node, pod,
+ * container, namespace and system counters, converts joules to CO2 and sets every
+ * series of SPEC §4 in the store's current round. Real and synthetic collectors feed it. */
+#include "attrib/account.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NMODES 2
+static const char *const mode_names[NMODES] = {"active", "idle"};
+
+/* Series pointers stay valid while the series is set every round (store/series.h);
+ * they are dropped when the store's common labels change or the labels do. */
+struct cont_acc {
+	char *id, *name;
+	double e[JP_ZONE_COUNT][NMODES];
+	double cpu_s;
+	uint64_t round;               /* the last round the container was seen in */
+	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_cpu;
+};
+
+struct pod_acc {
+	char *uid, *ns, *name;
+	double e[JP_ZONE_COUNT][NMODES];
+	double cpu_s, co2_g, embodied_g;
+	struct cont_acc *conts;
+	size_t nconts;
+	uint64_t round;               /* the last round the pod was seen in */
+	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_w[JP_ZONE_COUNT], *s_cpu, *s_co2, *s_emb;
+};
+
+struct ns_acc {
+	char *ns;
+	double e[JP_ZONE_COUNT][NMODES];
+	double co2_g;
+	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_co2;
+};
+
+/* A string-keyed open-addressing index into an array of pointers. */
+struct strmap {
+	char **keys;      /* borrowed from the values */
+	void **vals;
+	size_t cap, n;
+};
+
+struct jp_account {
+	enum jp_idle_attr idle_mode;
+	double pue;
+	unsigned levels;
+	double embodied_g_per_hour;
+	uint64_t round;
+	uint64_t store_gen;
+	unsigned last_mask;
+
+	double node_e[JP_ZONE_COUNT][NMODES];
+	double node_co2_g;
+	double sys_e[JP_ZONE_COUNT][NMODES];
+
+	struct strmap pods;       /* uid -> struct pod_acc */
+	struct strmap nss;        /* namespace -> struct ns_acc */
+
+	/* scratch, grown as needed */
+	struct jp_attr_workload *w;
+	size_t wcap;
+	struct pod_acc **cur;
+	size_t curcap;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;     /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void *strmap_get(const struct strmap *m, const char *key)
+{
+	if (!m->cap)
+		return NULL;
+	for (size_t i = hash_str(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		if (!m->keys[i])
+			return NULL;
+		if (strcmp(m->keys[i], key) == 0)
+			return m->vals[i];
+	}
+}
+
+static int strmap_grow(struct strmap *m)
+{
+	size_t cap = m->cap ? m->cap * 2 : 64;
+	char **keys = calloc(cap, sizeof(*keys));
+	void **vals = calloc(cap, sizeof(*vals));
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->keys[i])
+			continue;
+		size_t j = hash_str(m->keys[i]) & (cap - 1);
+		while (keys[j])
+			j = (j + 1) & (cap - 1);
+		keys[j] = m->keys[i];
+		vals[j] = m->vals[i];
+	}
+	free(m->keys);
+	free(m->vals);
+	m->keys = keys;
+	m->vals = vals;
+	m->cap = cap;
+	return 0;
+}
+
+static int strmap_put(struct strmap *m, char *key, void *val)
+{
+	if ((m->n + 1) * 2 > m->cap && strmap_grow(m))
+		return -ENOMEM;
+	size_t i = hash_str(key) & (m->cap - 1);
+	while (m->keys[i])
+		i = (i + 1) & (m->cap - 1);
+	m->keys[i] = key;
+	m->vals[i] = val;
+	m->n++;
+	return 0;
+}
+
+/* Remove the entries for which drop(val) is true; the map is rebuilt (rare: pods left). */
+static int strmap_filter(struct strmap *m, int (*drop)(void *val, void *arg), void *arg)
+{
+	struct strmap nm = {0};
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->keys[i])
+			continue;
+		if (drop(m->vals[i], arg))
+			continue;
+		if (strmap_put(&nm, m->keys[i], m->vals[i]))
+			return -ENOMEM;
+	}
+	free(m->keys);
+	free(m->vals);
+	*m = nm;
+	return 0;
+}
+
+double jp_total_energy_j(const double *zone_j, unsigned mask)
+{
+	if (mask & (1u << JP_ZONE_PSYS))
+		return zone_j[JP_ZONE_PSYS];
+	double t = 0;
+	if (mask & (1u << JP_ZONE_PACKAGE))
+		t += zone_j[JP_ZONE_PACKAGE];
+	if (mask & (1u << JP_ZONE_DRAM))
+		t += zone_j[JP_ZONE_DRAM];
+	return t;
+}
+
+struct jp_account *jp_account_create(const struct jp_config *cfg)
+{
+	struct jp_account *a = calloc(1, sizeof(*a));
+	if (!a) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	a->idle_mode = cfg->idle_attribution;
+	a->pue = cfg->pue > 0 ? cfg->pue : 1.0;
+	a->levels = cfg->metrics_levels;
+	a->embodied_g_per_hour = cfg->embodied_grams_per_node_hour;
+	return a;
+}
+
+static void free_pod(struct pod_acc *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nconts; i++) {
+		free(p->conts[i].id);
+		free(p->conts[i].name);
+	}
+	free(p->conts);
+	free(p->uid);
+	free(p->ns);
+	free(p->name);
+	free(p);
+}
+
+void jp_account_destroy(struct jp_account *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->pods.cap; i++)
+		if (a->pods.keys[i])
+			free_pod(a->pods.vals[i]);
+	for (size_t i = 0; i < a->nss.cap; i++) {
+		if (a->nss.keys[i]) {
+			struct ns_acc *n = a->nss.vals[i];
+			free(n->ns);
+			free(n);
+		}
+	}
+	free(a->pods.keys);
+	free(a->pods.vals);
+	free(a->nss.keys);
+	free(a->nss.vals);
+	free(a->w);
+	free(a->cur);
+	free(a);
+}
+
+static int str_eq(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") == 0;
+}
+
+static int replace_str(char **dst, const char *src)
+{
+	char *s = strdup(src ? src : "");
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static void clear_pod_series(struct pod_acc *p)
+{
+	memset(p->s_e, 0, sizeof(p->s_e));
+	memset(p->s_w, 0, sizeof(p->s_w));
+	p->s_cpu = p->s_co2 = p->s_emb = NULL;
+	for (size_t i = 0; i < p->nconts; i++) {
+		memset(p->conts[i].s_e, 0, sizeof(p->conts[i].s_e));
+		p->conts[i].s_cpu = NULL;
+	}
+}
+
+/* Find or create the pod's accumulator and bring its names and containers up to date. */
+static struct pod_acc *pod_get(struct jp_account *a, const struct jp_acct_pod *in)
+{
+	struct pod_acc *p = strmap_get(&a->pods, in->uid);
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p || !(p->uid = strdup(in->uid)) || replace_str(&p->ns, in->ns) ||
+		    replace_str(&p->name, in->name) || strmap_put(&a->pods, p->uid, p)) {
+			free_pod(p);
+			return NULL;
+		}
+	} else if (!str_eq(p->ns, in->ns) || !str_eq(p->name, in->name)) {
+		/* The kubelet told us the pod's name: new label sets, the old series go stale. */
+		if (replace_str(&p->ns, in->ns) || replace_str(&p->name, in->name))
+			return NULL;
+		clear_pod_series(p);
+	}
+	return p;
+}
+
+static struct cont_acc *cont_get(struct pod_acc *p, const struct jp_acct_container *c)
+{
+	for (size_t i = 0; i < p->nconts; i++) {
+		if (str_eq(p->conts[i].id, c->id)) {
+			if (!str_eq(p->conts[i].name, c->name)) {
+				if (replace_str(&p->conts[i].name, c->name))
+					return NULL;
+				memset(p->conts[i].s_e, 0, sizeof(p->conts[i].s_e));
+				p->conts[i].s_cpu = NULL;
+			}
+			return &p->conts[i];
+		}
+	}
+	struct cont_acc *v = realloc(p->conts, (p->nconts + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	p->conts = v;
+	struct cont_acc *n = &p->conts[p->nconts];
+	memset(n, 0, sizeof(*n));
+	if (replace_str(&n->id, c->id) || replace_str(&n->name, c->name))
+		return NULL;
+	p->nconts++;
+	return n;
+}
+
+static struct ns_acc *ns_get(struct jp_account *a, const char *ns)
+{
+	struct ns_acc *n = strmap_get(&a->nss, ns);
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->ns = strdup(ns)) || strmap_put(&a->nss, n->ns, n)) {
+		if (n)
+			free(n->ns);
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* Set a series, resolving (and caching) its pointer on first use. */
+static void put(struct jp_store *st, struct jp_series **cache, const char *name,
+		const struct jp_label *l, size_t n, double v)
+{
+	if (!*cache)
+		*cache = jp_store_get(st, name, l, n);
+	if (*cache)
+		jp_store_set(st, *cache, v);
+}
+
+static int drop_unseen(void *val, void *arg)
+{
+	struct pod_acc *p = val;
+	struct jp_account *a = arg;
+	if (p->round == a->round)
+		return 0;
+	free_pod(p);
+	return 1;
+}
+
+static void invalidate_all(struct jp_account *a)
+{
+	for (size_t i = 0; i < a->pods.cap; i++)
+		if (a->pods.keys[i])
+			clear_pod_series(a->pods.vals[i]);
+	for (size_t i = 0; i < a->nss.cap; i++) {
+		if (a->nss.keys[i]) {
+			struct ns_acc *n = a->nss.vals[i];
+			memset(n->s_e, 0, sizeof(n->s_e));
+			n->s_co2 = NULL;
+		}
+	}
+}
+
+/* Containers that did not run in this round are gone: forget them (the store marks
+ * their series stale since nobody sets them). */
+static void drop_gone_containers(struct pod_acc *p, uint64_t round)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->nconts; i++) {
+		if (p->conts[i].round == round) {
+			p->conts[k++] = p->conts[i];
+		} else {
+			free(p->conts[i].id);
+			free(p->conts[i].name);
+		}
+	}
+	p->nconts = k;
+}
+
+static void emit_pod(struct jp_account *a, struct jp_store *st, struct pod_acc *p,
+		     const double *pod_j, double interval_s, unsigned mask)
+{
+	struct jp_label l[7] = {
+		{"namespace", p->ns}, {"pod", p->name}, {"pod_uid", p->uid}, {"zone", NULL}, {"mode", NULL},
+	};
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		if (!(mask & (1u << z)))
+			continue;
+		l[3].value = jp_zone_name((enum jp_zone)z);
+		for (int m = 0; m < NMODES; m++) {
+			if (m == 1 && a->idle_mode == JP_IDLE_NONE)
+				continue;   /* pods never carry idle energy then: no all-zero series */
+			l[4].value = mode_names[m];
+			put(st, &p->s_e[z][m], "joulepush_pod_energy_joules_total", l, 5, p->e[z][m]);
+		}
+		put(st, &p->s_w[z], "joulepush_pod_power_watts", l, 4,
+		    interval_s > 0 ? pod_j[z] / interval_s : 0);
+	}
+	put(st, &p->s_cpu, "joulepush_pod_cpu_seconds_total", l, 3, p->cpu_s);
+	put(st, &p->s_co2, "joulepush_pod_co2_grams_total", l, 3, p->co2_g);
+	if (a->embodied_g_per_hour > 0)
+		put(st, &p->s_emb, "joulepush_pod_embodied_co2_grams_total", l, 3, p->embodied_g);
+}
+
+static void emit_containers(struct jp_account *a, struct jp_store *st, struct pod_acc *p, unsigned mask)
+{
+	for (size_t i = 0; i < p->nconts; i++) {
+		struct cont_acc *c = &p->conts[i];
+		struct jp_label l[7] = {
+			{"namespace", p->ns}, {"pod", p->name}, {"pod_uid", p->uid},
+			{"container", c->name}, {"container_id", c->id}, {"zone", NULL}, {"mode", NULL},
+		};
+		for (int z = 0; z < JP_ZONE_COUNT; z++) {
+			if (!(mask & (1u << z)))
+				continue;
+			l[5].value = jp_zone_name((enum jp_zone)z);
+			for (int m = 0; m < NMODES; m++) {
+				if (m == 1 && a->idle_mode == JP_IDLE_NONE)
+					continue;
+				l[6].value = mode_names[m];
+				put(st, &c->s_e[z][m], "joulepush_container_energy_joules_total", l, 7, c->e[z][m]);
+			}
+		}
+		put(st, &c->s_cpu, "joulepush_container_cpu_seconds_total", l, 5, c->cpu_s);
+	}
+}
+
+/* Share a pod's attributed energy among its containers by CPU time, evenly when none
+ * ran; the parts add up to the pod's (SPEC §5 step 4). */
+static void share_to_containers(struct pod_acc *p, const struct jp_acct_pod *in,
+				const size_t *ci, const struct jp_attr_workload *w)
+{
+	size_t n = in->ncontainers;
+	uint64_t tot = 0;
+	for (size_t i = 0; i < n; i++)
+		tot += in->containers[i].cpu_ns;
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		for (int m = 0; m < NMODES; m++) {
+			double e = m == 0 ? w->active_j[z] : w->idle_j[z];
+			double given = 0;
+			for (size_t i = 0; i < n; i++) {
+				double part = i + 1 == n ? e - given
+					: tot ? e * ((double)in->containers[i].cpu_ns / (double)tot)
+					      : e / (double)n;
+				given += part;
+				if (ci[i] != SIZE_MAX)
+					p->conts[ci[i]].e[z][m] += part;
+			}
+		}
+	}
+}
+
+int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
+{
+	size_t n = in->npods + 1;   /* the system bucket is workload 0 */
+	if (n > a->wcap) {
+		size_t cap = n * 2;
+		struct jp_attr_workload *w = realloc(a->w, cap * sizeof(*w));
+		struct pod_acc **cur = w ? realloc(a->cur, cap * sizeof(*cur)) : NULL;
+		if (!w || !cur) {
+			if (w)
+				a->w = w;
+			return -ENOMEM;
+		}
+		a->w = w;
+		a->cur = cur;
+		a->wcap = cap;
+	}
+	uint64_t gen = jp_store_generation(st);
+	/* Cached series pointers are valid only while their series is set every round:
+	 * a change of common labels or of the zone set ends some series, so start over. */
+	if (gen != a->store_gen || in->zone_mask != a->last_mask) {
+		invalidate_all(a);
+		a->store_gen = gen;
+		a->last_mask = in->zone_mask;
+	}
+	a->round++;
+
+	struct jp_attr_workload *w = a->w;
+	memset(w, 0, n * sizeof(*w));
+	w[0].cpu_ns = in->system_cpu_ns;
+	for (size_t i = 0; i < in->npods; i++) {
+		w[i + 1].cpu_ns = in->pods[i].cpu_ns;
+		w[i + 1].cpu_request = in->pods[i].cpu_request;
+		w[i + 1].is_pod = 1;
+	}
+	struct jp_attr_node node = {.zone_mask = in->zone_mask, .usage_ratio = in->usage_ratio,
+				    .idle_mode = a->idle_mode};
+	memcpy(node.energy_j, in->energy_j, sizeof(node.energy_j));
+	int r = jp_attribute(&node, w, n);
+	if (r)
+		return r;
+
+	double interval_s = in->interval_s;
+	double g_per_j = in->intensity_g_per_kwh / 3.6e6 * a->pue;
+	unsigned mask = in->zone_mask;
+
+	/* Embodied emissions (SCI "M"): the node's share of its hardware footprint for
+	 * the interval, given to pods by CPU time share among pods. */
+	double embodied = a->embodied_g_per_hour * interval_s / 3600.0;
+	uint64_t pods_cpu = 0;
+	for (size_t i = 0; i < in->npods; i++)
+		pods_cpu += in->pods[i].cpu_ns;
+
+	/* Node */
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		a->node_e[z][0] += node.active_j[z];
+		a->node_e[z][1] += node.idle_j[z];
+	}
+	a->node_co2_g += jp_total_energy_j(in->energy_j, mask) * g_per_j;
+
+	/* System bucket: its active share and whatever idle energy it was given. */
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		a->sys_e[z][0] += w[0].active_j[z];
+		a->sys_e[z][1] += w[0].idle_j[z];
+	}
+
+	/* Pods, containers, namespaces */
+	size_t ci_stack[64];
+	for (size_t i = 0; i < in->npods; i++) {
+		const struct jp_acct_pod *ip = &in->pods[i];
+		struct pod_acc *p = pod_get(a, ip);
+		a->cur[i] = p;
+		if (!p)
+			continue;   /* out of memory: this pod is skipped for the round */
+		p->round = a->round;
+		double pod_j[JP_ZONE_COUNT];
+		for (int z = 0; z < JP_ZONE_COUNT; z++) {
+			p->e[z][0] += w[i + 1].active_j[z];
+			p->e[z][1] += w[i + 1].idle_j[z];
+			pod_j[z] = w[i + 1].active_j[z] + w[i + 1].idle_j[z];
+		}
+		p->cpu_s += (double)ip->cpu_ns / 1e9;
+		double co2 = jp_total_energy_j(pod_j, mask) * g_per_j;
+		p->co2_g += co2;
+		if (embodied > 0 && pods_cpu > 0)
+			p->embodied_g += embodied * ((double)ip->cpu_ns / (double)pods_cpu);
+
+		struct ns_acc *ns = ns_get(a, p->ns);
+		if (ns) {
+			for (int z = 0; z < JP_ZONE_COUNT; z++) {
+				ns->e[z][0] += w[i + 1].active_j[z];
+				ns->e[z][1] += w[i + 1].idle_j[z];
+			}
+			ns->co2_g += co2;
+		}
+
+		if (a->levels & JP_LEVEL_CONTAINER) {
+			/* Indices, not pointers: cont_get may move the array. */
+			size_t *ci = ip->ncontainers <= 64 ? ci_stack : calloc(ip->ncontainers, sizeof(*ci));
+			if (ci && ip->ncontainers) {
+				for (size_t k = 0; k < ip->ncontainers; k++) {
+					struct cont_acc *c = cont_get(p, &ip->containers[k]);
+					ci[k] = c ? (size_t)(c - p->conts) : SIZE_MAX;
+				}
+				for (size_t k = 0; k < ip->ncontainers; k++) {
+					if (ci[k] == SIZE_MAX)
+						continue;
+					p->conts[ci[k]].cpu_s += (double)ip->containers[k].cpu_ns / 1e9;
+					p->conts[ci[k]].round = a->round;
+				}
+				share_to_containers(p, ip, ci, &w[i + 1]);
+			}
+			if (ci != ci_stack)
+				free(ci);
+			drop_gone_containers(p, a->round);
+		}
+		if (a->levels & JP_LEVEL_POD)
+			emit_pod(a, st, p, pod_j, interval_s, mask);
+		if (a->levels & JP_LEVEL_CONTAINER)
+			emit_containers(a, st, p, mask);
+	}
+
+	/* Pods that left: their series are not set this round, so the store marks them
+	 * stale; their energy stays in the namespace counters. */
+	if (a->pods.n > in->npods)
+		strmap_filter(&a->pods, drop_unseen, a);
+
+	/* Node series */
+	if (a->levels & JP_LEVEL_NODE) {
+		struct jp_label l[3] = {{"zone", NULL}, {"mode", NULL}, {"source", in->power_source}};
+		for (int z = 0; z < JP_ZONE_COUNT; z++) {
+			if (!(mask & (1u << z)))
+				continue;
+			l[0].value = jp_zone_name((enum jp_zone)z);
+			for (int m = 0; m < NMODES; m++) {
+				l[1].value = mode_names[m];
+				struct jp_series *s = jp_store_get(st, "joulepush_node_energy_joules_total", l, 3);
+				if (s)
+					jp_store_set(st, s, a->node_e[z][m]);
+				s = jp_store_get(st, "joulepush_node_power_watts", l, 3);
+				if (s)
+					jp_store_set(st, s, interval_s > 0 ? (m ? node.idle_j[z] : node.active_j[z]) / interval_s : 0);
+				struct jp_label sl[2] = {l[0], l[1]};
+				s = jp_store_get(st, "joulepush_system_energy_joules_total", sl, 2);
+				if (s)
+					jp_store_set(st, s, a->sys_e[z][m]);
+			}
+		}
+		struct jp_series *s = jp_store_get(st, "joulepush_node_cpu_usage_ratio", NULL, 0);
+		if (s)
+			jp_store_set(st, s, node.usage_ratio > 1 ? 1 : node.usage_ratio < 0 ? 0 : node.usage_ratio);
+		s = jp_store_get(st, "joulepush_node_co2_grams_total", NULL, 0);
+		if (s)
+			jp_store_set(st, s, a->node_co2_g);
+		struct jp_label gl[2] = {{"grid_zone", in->grid_zone}, {"source", in->intensity_source}};
+		s = jp_store_get(st, "joulepush_grid_carbon_intensity_grams_per_kwh", gl, 2);
+		if (s)
+			jp_store_set(st, s, in->intensity_g_per_kwh);
+	}
+
+	if (a->levels & JP_LEVEL_NAMESPACE) {
+		for (size_t i = 0; i < a->nss.cap; i++) {
+			if (!a->nss.keys[i])
+				continue;
+			struct ns_acc *ns = a->nss.vals[i];
+			struct jp_label l[3] = {{"namespace", ns->ns}, {"zone", NULL}, {"mode", NULL}};
+			for (int z = 0; z < JP_ZONE_COUNT; z++) {
+				if (!(mask & (1u << z)))
+					continue;
+				l[1].value = jp_zone_name((enum jp_zone)z);
+				for (int m = 0; m < NMODES; m++) {
+					if (m == 1 && a->idle_mode == JP_IDLE_NONE)
+						continue;
+					l[2].value = mode_names[m];
+					put(st, &ns->s_e[z][m], "joulepush_namespace_energy_joules_total", l, 3,
+					    ns->e[z][m]);
+				}
+			}
+			put(st, &ns->s_co2, "joulepush_namespace_co2_grams_total", l, 1, ns->co2_g);
+		}
+	}
+	return 0;
+}

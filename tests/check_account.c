@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Tests of per-interval accounting: counters in the store add up, pods come and go,
+ * CO2 follows the intensity of each interval. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attrib/account.h"
+#include "config.h"
+#include "store/series.h"
+
+static struct jp_config cfg;
+static struct jp_store *st;
+static struct jp_account *acct;
+static int64_t now_ms;
+
+static void setup_with(enum jp_idle_attr idle, unsigned levels, double pue)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
+	cfg.idle_attribution = idle;
+	cfg.metrics_levels = levels;
+	cfg.pue = pue;
+	struct jp_label common[] = {{"node", "n1"}};
+	st = jp_store_create(common, 1, 4);
+	ck_assert_ptr_nonnull(st);
+	acct = jp_account_create(&cfg);
+	ck_assert_ptr_nonnull(acct);
+	now_ms = 1700000000000;
+}
+
+static void teardown(void)
+{
+	jp_account_destroy(acct);
+	jp_store_destroy(st);
+	jp_config_free(&cfg);
+}
+
+/* Latest value of the one series with these labels (NaN if absent). */
+static double value_of(const char *name, const char *const *kv)
+{
+	struct jp_label l[8];
+	size_t n = 0;
+	for (; kv && kv[2 * n]; n++)
+		l[n] = (struct jp_label){kv[2 * n], kv[2 * n + 1]};
+	struct jp_series *s = jp_store_get(st, name, l, n);
+	if (!s)
+		return NAN;
+	const struct jp_sample *smp = jp_series_latest(s);
+	return smp ? smp->value : NAN;
+}
+
+/* Sum over all live series of `name` whose label `key` equals `val` (any if key NULL). */
+struct sum_arg {
+	const char *name, *key, *val;
+	double sum;
+	size_t n;
+};
+static int sum_cb(const struct jp_series *s, void *arg)
+{
+	struct sum_arg *a = arg;
+	if (strcmp(s->name, a->name) != 0)
+		return 0;
+	int ok = a->key == NULL;
+	for (size_t i = 0; i < s->nlabels && !ok; i++)
+		if (strcmp(s->labels[i].name, a->key) == 0 && strcmp(s->labels[i].value, a->val) == 0)
+			ok = 1;
+	const struct jp_sample *smp = jp_series_latest(s);
+	if (ok && smp && !jp_is_stale_nan(smp->value)) {
+		a->sum += smp->value;
+		a->n++;
+	}
+	return 0;
+}
+static double sum_of(const char *name, const char *key, const char *val, size_t *count)
+{
+	struct sum_arg a = {name, key, val, 0, 0};
+	jp_store_foreach(st, sum_cb, &a);
+	if (count)
+		*count = a.n;
+	return a.sum;
+}
+
+struct stale_arg {
+	size_t stale;
+	const char *pod;
+};
+static int count_stale_cb(int64_t ts, const struct jp_round_sample *v, size_t n, void *arg)
+{
+	struct stale_arg *a = arg;
+	(void)ts;
+	for (size_t i = 0; i < n; i++) {
+		if (!jp_is_stale_nan(v[i].value))
+			continue;
+		for (size_t k = 0; k < v[i].series->nlabels; k++)
+			if (strcmp(v[i].series->labels[k].name, "pod") == 0 &&
+			    strcmp(v[i].series->labels[k].value, a->pod) == 0)
+				a->stale++;
+	}
+	return 0;
+}
+
+static int round_with(const struct jp_acct_input *in, struct stale_arg *sa)
+{
+	now_ms += 5000;
+	jp_store_begin(st, now_ms);
+	int r = jp_account_round(acct, st, in);
+	jp_store_commit(st, sa ? count_stale_cb : NULL, sa);
+	return r;
+}
+
+START_TEST(test_counters_add_up)
+{
+	setup_with(JP_IDLE_EVEN, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, 1.0);
+	struct jp_acct_container ca[] = {{"web", "aaaa", 3000000000ULL}, {"sidecar", "bbbb", 1000000000ULL}};
+	struct jp_acct_pod pods[] = {
+		{"uid-a", "shop", "web-1", 0.5, 4000000000ULL, ca, 2},
+		{"uid-b", "shop", "db-1", 0, 2000000000ULL, NULL, 0},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = (1u << JP_ZONE_PACKAGE) | (1u << JP_ZONE_DRAM),
+		.power_source = "rapl", .usage_ratio = 0.7, .system_cpu_ns = 1000000000ULL,
+		.pods = pods, .npods = 2, .intensity_g_per_kwh = 400, .intensity_source = "static",
+		.grid_zone = "static",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 100;
+	in.energy_j[JP_ZONE_DRAM] = 20;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(round_with(&in, NULL), 0);
+
+	/* Node counters: 3 rounds of 100 J package, split 70/30. */
+	const char *pa[] = {"zone", "package", "mode", "active", "source", "rapl", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_node_energy_joules_total", pa), 210.0, 1e-9);
+	const char *pi[] = {"zone", "package", "mode", "idle", "source", "rapl", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_node_energy_joules_total", pi), 90.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_node_power_watts", pa), 14.0, 1e-9);
+
+	/* Conservation per zone: pods + system + unattributed idle = node. With "even"
+	 * all idle goes to the two pods, so unattributed is 0. */
+	const char *zones[] = {"package", "dram"};
+	double node_j[] = {300, 60};
+	for (int z = 0; z < 2; z++) {
+		double pods_j = sum_of("joulepush_pod_energy_joules_total", "zone", zones[z], NULL);
+		double sys_j = sum_of("joulepush_system_energy_joules_total", "zone", zones[z], NULL);
+		ck_assert_double_eq_tol(pods_j + sys_j, node_j[z], 1e-9);
+		/* Containers add up to their pod. */
+		double cont = sum_of("joulepush_container_energy_joules_total", "zone", zones[z], NULL);
+		const char *a_act[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", "zone",
+				       zones[z], "mode", "active", NULL};
+		const char *a_idl[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", "zone",
+				       zones[z], "mode", "idle", NULL};
+		double pod_a = value_of("joulepush_pod_energy_joules_total", a_act) +
+			       value_of("joulepush_pod_energy_joules_total", a_idl);
+		ck_assert_double_eq_tol(cont, pod_a, 1e-9);
+		/* Namespace = sum of its pods. */
+		double ns = sum_of("joulepush_namespace_energy_joules_total", "zone", zones[z], NULL);
+		ck_assert_double_eq_tol(ns, pods_j, 1e-9);
+	}
+	/* Pod a: active share 4/7 of 70 J per round; idle half of 30 J. */
+	const char *a_act[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", "zone", "package",
+			       "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_energy_joules_total", a_act), 3 * 70.0 * 4 / 7, 1e-9);
+	const char *a_cpu[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_cpu_seconds_total", a_cpu), 12.0, 1e-9);
+	/* CO2 of pod a: (package + dram) joules / 3.6e6 × 400. */
+	double a_j = 3 * ((70.0 * 4 / 7 + 15) + (14.0 * 4 / 7 + 3));
+	ck_assert_double_eq_tol(value_of("joulepush_pod_co2_grams_total", a_cpu), a_j / 3.6e6 * 400, 1e-12);
+	ck_assert_double_eq_tol(value_of("joulepush_node_co2_grams_total", NULL), 360 / 3.6e6 * 400, 1e-12);
+	const char *g[] = {"grid_zone", "static", "source", "static", NULL};
+	ck_assert_double_eq(value_of("joulepush_grid_carbon_intensity_grams_per_kwh", g), 400);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_pod_leaves_namespace_stays)
+{
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.5);
+	struct jp_acct_pod pods[] = {
+		{"uid-a", "shop", "web-1", 0, 1000000000ULL, NULL, 0},
+		{"uid-b", "shop", "db-1", 0, 1000000000ULL, NULL, 0},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "model",
+		.usage_ratio = 0.5, .system_cpu_ns = 0, .pods = pods, .npods = 2,
+		.intensity_g_per_kwh = 100, .intensity_source = "static", .grid_zone = "static",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 40;
+	struct stale_arg sa = {0, "db-1"};
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	ck_assert_uint_eq(sa.stale, 0);
+	/* With idle none, pods have no idle series at all. */
+	size_t n_idle = 0;
+	sum_of("joulepush_pod_energy_joules_total", "mode", "idle", &n_idle);
+	ck_assert_uint_eq(n_idle, 0);
+
+	/* db-1 leaves: each of its series gets one stale marker, then nothing. */
+	in.npods = 1;
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	size_t db_series = sa.stale;
+	ck_assert_uint_eq(db_series, 4);   /* energy{package,active}, power{package}, cpu, co2 */
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	ck_assert_uint_eq(sa.stale, db_series);
+
+	/* The namespace kept db-1's two rounds: 2 × 10 J + web-1's 10 + 10 + 20 + 20 J. */
+	const char *ns[] = {"namespace", "shop", "zone", "package", "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_namespace_energy_joules_total", ns), 80.0, 1e-9);
+	/* PUE scales CO2, not joules. */
+	const char *nsc[] = {"namespace", "shop", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_namespace_co2_grams_total", nsc), 80 / 3.6e6 * 100 * 1.5, 1e-12);
+
+	/* db-1 comes back: a fresh pod; counters restart from its new usage. */
+	in.npods = 2;
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	const char *db[] = {"namespace", "shop", "pod", "db-1", "pod_uid", "uid-b", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_cpu_seconds_total", db), 1.0, 1e-12);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_rename_and_zone_change)
+{
+	setup_with(JP_IDLE_USAGE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.0);
+	struct jp_acct_pod pods[] = {{"uid-a", "unknown", "uid-a", 0, 1000000000ULL, NULL, 0}};
+	struct jp_acct_input in = {
+		.interval_s = 1, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "rapl",
+		.usage_ratio = 1, .system_cpu_ns = 0, .pods = pods, .npods = 1,
+		.intensity_g_per_kwh = 100, .intensity_source = "static", .grid_zone = "static",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 10;
+	struct stale_arg sa = {0, "uid-a"};
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	/* The kubelet names the pod: the UID-named series end, the named ones continue the count. */
+	pods[0].ns = "shop";
+	pods[0].name = "web-1";
+	ck_assert_int_eq(round_with(&in, &sa), 0);
+	ck_assert_uint_gt(sa.stale, 0);
+	const char *a[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_cpu_seconds_total", a), 2.0, 1e-12);
+	/* A zone appears (dram): everything still adds up. */
+	in.zone_mask |= 1u << JP_ZONE_DRAM;
+	in.energy_j[JP_ZONE_DRAM] = 5;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(round_with(&in, NULL), 0);
+	const char *d[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", "zone", "dram", "mode",
+			   "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_energy_joules_total", d), 15.0, 1e-9);
+	/* Bad energy: refused, nothing counted. */
+	in.energy_j[JP_ZONE_DRAM] = -5;
+	ck_assert_int_lt(round_with(&in, NULL), 0);
+	teardown();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("account");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_counters_add_up);
+	tcase_add_test(tc, test_pod_leaves_namespace_stays);
+	tcase_add_test(tc, test_rename_and_zone_change);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
