@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""A remote-write receiver that misbehaves on purpose, for the end-to-end fault tests.
+
+It answers each request with the next entry of a scenario (the last entry repeats):
+  200, 204, 500, 503, 400, ...          that status
+  429:retry-after=2                      the status with a Retry-After header
+  hang                                   read the request, never answer
+  close                                  read the request, close without answering
+  proxy                                  forward to --upstream and return its status
+Each request is logged as one JSON line (time, status, body length, headers and, for
+remote write 1.0 bodies, the decoded samples) to --log. Standard library only: snappy
+and protobuf are decoded by hand below.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STALE_NAN_BITS = 0x7FF0000000000002
+
+
+def parse_scenario(text):
+    steps = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kind, _, opts = item.partition(":")
+        step = {"kind": kind, "retry_after": None}
+        if kind not in ("hang", "close", "proxy"):
+            step["status"] = int(kind)
+            step["kind"] = "status"
+        for opt in filter(None, opts.split(";")):
+            key, _, val = opt.partition("=")
+            if key == "retry-after":
+                step["retry_after"] = val
+            else:
+                raise ValueError("unknown option %r in %r" % (key, item))
+        steps.append(step)
+    if not steps:
+        raise ValueError("empty scenario")
+    return steps
+
+
+# --- snappy block format (https://github.com/google/snappy/blob/main/format_description.txt)
+
+def _uvarint(b, pos):
+    result = shift = 0
+    while True:
+        if pos >= len(b):
+            raise ValueError("truncated varint")
+        c = b[pos]
+        pos += 1
+        result |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def snappy_decompress(b):
+    want, pos = _uvarint(b, 0)
+    out = bytearray()
+    while pos < len(b):
+        tag = b[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            n = tag >> 2
+            if n >= 60:
+                nb = n - 59
+                n = int.from_bytes(b[pos:pos + nb], "little")
+                pos += nb
+            n += 1
+            if pos + n > len(b):
+                raise ValueError("truncated literal")
+            out += b[pos:pos + n]
+            pos += n
+            continue
+        if kind == 1:
+            n = ((tag >> 2) & 7) + 4
+            off = ((tag >> 5) << 8) | b[pos]
+            pos += 1
+        elif kind == 2:
+            n = (tag >> 2) + 1
+            off = int.from_bytes(b[pos:pos + 2], "little")
+            pos += 2
+        else:
+            n = (tag >> 2) + 1
+            off = int.from_bytes(b[pos:pos + 4], "little")
+            pos += 4
+        if off == 0 or off > len(out):
+            raise ValueError("bad copy offset")
+        for _ in range(n):
+            out.append(out[-off])
+    if len(out) != want:
+        raise ValueError("length %d, preamble says %d" % (len(out), want))
+    return bytes(out)
+
+
+# --- protobuf wire format, just enough for prometheus.WriteRequest
+
+def _fields(b):
+    pos = 0
+    while pos < len(b):
+        key, pos = _uvarint(b, pos)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            val, pos = _uvarint(b, pos)
+        elif wt == 1:
+            val = b[pos:pos + 8]
+            pos += 8
+        elif wt == 2:
+            n, pos = _uvarint(b, pos)
+            val = b[pos:pos + n]
+            if len(val) != n:
+                raise ValueError("truncated field")
+            pos += n
+        elif wt == 5:
+            val = b[pos:pos + 4]
+            pos += 4
+        else:
+            raise ValueError("wire type %d" % wt)
+        yield num, wt, val
+
+
+def decode_write_request(raw):
+    """Return [(labels_dict, [(ts_ms, value, is_stale), ...]), ...]."""
+    series = []
+    for num, wt, ts_bytes in _fields(raw):
+        if num != 1 or wt != 2:
+            continue
+        labels, samples = {}, []
+        for fnum, fwt, val in _fields(ts_bytes):
+            if fnum == 1 and fwt == 2:
+                name = value = ""
+                for lnum, lwt, lval in _fields(val):
+                    if lnum == 1:
+                        name = lval.decode()
+                    elif lnum == 2:
+                        value = lval.decode()
+                labels[name] = value
+            elif fnum == 2 and fwt == 2:
+                v, ts, bits = 0.0, 0, 0
+                for snum, swt, sval in _fields(val):
+                    if snum == 1 and swt == 1:
+                        bits = struct.unpack("<Q", sval)[0]
+                        v = struct.unpack("<d", sval)[0]
+                    elif snum == 2 and swt == 0:
+                        ts = sval - (1 << 64) if sval >= 1 << 63 else sval
+                samples.append((ts, v, bits == STALE_NAN_BITS))
+        series.append((labels, samples))
+    return series
+
+
+def series_key(labels):
+    return ",".join("%s=%s" % (k, labels[k]) for k in sorted(labels))
+
+
+class Receiver(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, steps, log_path, upstream, decode):
+        super().__init__(addr, Handler)
+        self.steps = steps
+        self.step_index = 0
+        self.lock = threading.Lock()
+        self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.upstream = upstream
+        self.decode = decode
+        self.stopping = threading.Event()
+
+    def next_step(self):
+        with self.lock:
+            i = min(self.step_index, len(self.steps) - 1)
+            self.step_index += 1
+            return self.step_index, self.steps[i]
+
+    def log(self, rec):
+        if self.log_file:
+            with self.lock:
+                self.log_file.write(json.dumps(rec, sort_keys=True) + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mock-receiver"
+
+    def log_message(self, fmt, *args):  # quiet: the JSON log is the record
+        pass
+
+    def _read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = b""
+        while len(body) < n:
+            chunk = self.rfile.read(n - len(body))
+            if not chunk:
+                break
+            body += chunk
+        return body
+
+    def _record(self, seq, step, status, body, extra=None):
+        rec = {
+            "t": time.time(),
+            "seq": seq,
+            "method": self.command,
+            "path": self.path,
+            "action": step["kind"],
+            "status": status,
+            "body_len": len(body),
+            "headers": {k: v for k, v in self.headers.items()},
+        }
+        if self.server.decode and body and self.headers.get("Content-Encoding") == "snappy":
+            try:
+                raw = snappy_decompress(body)
+                series = decode_write_request(raw)
+                rec["series"] = len(series)
+                rec["samples"] = [
+                    [series_key(lab), ts, None if math.isnan(v) else v, stale]
+                    for lab, samples in series for ts, v, stale in samples
+                ]
+            except Exception as e:  # a bad body is worth logging, not crashing over
+                rec["decode_error"] = str(e)
+        if extra:
+            rec.update(extra)
+        self.server.log(rec)
+
+    def _reply(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _proxy(self, body):
+        u = urllib.parse.urlsplit(self.server.upstream)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        hdrs = {k: v for k, v in self.headers.items()
+                if k.lower() not in ("host", "content-length", "connection")}
+        try:
+            conn.request("POST", u.path or "/", body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, data
+        except OSError as e:
+            return 502, ("upstream: %s" % e).encode()
+        finally:
+            conn.close()
+
+    def do_GET(self):
+        # A health endpoint so the tests can wait for readiness.
+        self._reply(200, b"ok\n")
+
+    def do_POST(self):
+        body = self._read_body()
+        seq, step = self.server.next_step()
+        kind = step["kind"]
+        if kind == "hang":
+            self._record(seq, step, None, body)
+            # Keep the connection open and silent until the client gives up
+            # (or the receiver stops).
+            self.close_connection = True
+            self.connection.settimeout(1.0)
+            while not self.server.stopping.is_set():
+                try:
+                    if self.connection.recv(1) == b"":
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+            return
+        if kind == "close":
+            self._record(seq, step, None, body)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        headers = {}
+        if step["retry_after"] is not None:
+            headers["Retry-After"] = step["retry_after"]
+        if kind == "proxy":
+            status, data = self._proxy(body)
+            self._record(seq, step, status, body, {"upstream_body": data[:256].decode("utf-8", "replace")})
+            self._reply(status, data, headers)
+            return
+        status = step["status"]
+        reply = b""
+        if 400 <= status < 500 and status != 429:
+            reply = b"mock receiver rejects this batch (scenario %d)\n" % status
+        elif status >= 500:
+            reply = b"mock receiver failure\n"
+        self._record(seq, step, status, body)
+        self._reply(status, reply, headers)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenario", help="comma-separated responses, e.g. 500,500,200 or 429:retry-after=2,200")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file", help="write the bound port here once listening")
+    ap.add_argument("--log", help="append one JSON line per request to this file")
+    ap.add_argument("--upstream", help="URL for the proxy action")
+    ap.add_argument("--decode", action="store_true", help="decode remote write 1.0 bodies into the log")
+    args = ap.parse_args()
+    steps = parse_scenario(args.scenario)
+    if any(s["kind"] == "proxy" for s in steps) and not args.upstream:
+        ap.error("proxy needs --upstream")
+    srv = Receiver(("127.0.0.1", args.port), steps, args.log, args.upstream, args.decode)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(tmp, args.port_file)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stopping.set()
+
+
+if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    main()
