@@ -1,1 +1,220 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The Prometheus text exposition format 0.0.4 of the store's live series, and the help and
+ * type of every metric joulepush exposes (SPEC §4). */
+#include "store/expo.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct metric_info {
+	const char *name;
+	const char *type;
+	const char *help;
+};
+
+static const struct metric_info metrics[] = {
+	{ "joulepush_node_energy_joules_total", "counter",
+	  "Energy used by the node per RAPL zone and mode (active or idle), in joules." },
+	{ "joulepush_node_power_watts", "gauge",
+	  "Average power of the node over the last interval per zone and mode, in watts." },
+	{ "joulepush_node_cpu_usage_ratio", "gauge",
+	  "Busy CPU time of the node over the last interval divided by CPUs times the interval." },
+	{ "joulepush_node_co2_grams_total", "counter",
+	  "CO2-equivalent of the node's total energy times PUE, in grams." },
+	{ "joulepush_pod_energy_joules_total", "counter",
+	  "Energy attributed to the pod per zone and mode, in joules." },
+	{ "joulepush_pod_power_watts", "gauge",
+	  "Average power attributed to the pod over the last interval per zone, in watts." },
+	{ "joulepush_pod_cpu_seconds_total", "counter", "CPU time used by the pod, in seconds." },
+	{ "joulepush_pod_co2_grams_total", "counter",
+	  "CO2-equivalent of the pod's total energy times PUE, in grams." },
+	{ "joulepush_pod_embodied_co2_grams_total", "counter",
+	  "Embodied (hardware manufacturing) CO2-equivalent attributed to the pod by CPU share, in grams." },
+	{ "joulepush_container_energy_joules_total", "counter",
+	  "Energy attributed to the container per zone and mode, in joules." },
+	{ "joulepush_container_cpu_seconds_total", "counter", "CPU time used by the container, in seconds." },
+	{ "joulepush_namespace_energy_joules_total", "counter",
+	  "Energy attributed to the pods of the namespace per zone and mode, in joules." },
+	{ "joulepush_namespace_co2_grams_total", "counter",
+	  "CO2-equivalent of the namespace's total energy times PUE, in grams." },
+	{ "joulepush_system_energy_joules_total", "counter",
+	  "Energy attributed to host processes and the kernel outside any pod, in joules." },
+	{ "joulepush_grid_carbon_intensity_grams_per_kwh", "gauge",
+	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh." },
+	{ "joulepush_grid_generation_megawatts", "gauge", "Grid generation per production type, in megawatts." },
+	{ "joulepush_grid_renewable_ratio", "gauge", "Share of renewable sources in the grid's generation." },
+	{ "joulepush_build_info", "gauge", "Version, collector and power source of the running agent." },
+	{ "joulepush_remote_samples_total", "counter",
+	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped)." },
+	{ "joulepush_remote_pending_samples", "gauge", "Samples queued for the remote and not yet sent." },
+	{ "joulepush_remote_queue_bytes", "gauge", "Bytes of the remote's on-disk queue." },
+	{ "joulepush_remote_last_success_timestamp_seconds", "gauge",
+	  "Unix time of the last successful send to the remote, in seconds." },
+	{ "joulepush_collections_total", "counter", "Collection rounds run." },
+	{ "joulepush_collection_errors_total", "counter", "Collection rounds that met an error." },
+	{ "joulepush_store_series", "gauge", "Series live in the store." },
+};
+
+static const struct metric_info *metric_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
+		if (strcmp(metrics[i].name, name) == 0)
+			return &metrics[i];
+	return NULL;
+}
+
+const char *jp_metric_help(const char *name)
+{
+	const struct metric_info *m = metric_find(name);
+	return m ? m->help : NULL;
+}
+
+const char *jp_metric_type(const char *name)
+{
+	const struct metric_info *m = metric_find(name);
+	return m ? m->type : "untyped";
+}
+
+/* Prometheus' text format spells the special values +Inf, -Inf and NaN; everything else
+ * gets the shortest %g that parses back to the same double. */
+static int format_value(char *out, size_t len, double v)
+{
+	if (isnan(v))
+		return snprintf(out, len, "NaN");
+	if (isinf(v))
+		return snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(out, len, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+	return n;
+}
+
+/* Escape a label value (\\, \", \n) or, with quote == 0, a HELP text (\\, \n). */
+static int append_escaped(struct jp_buf *b, const char *s, int quote)
+{
+	const char *run = s;
+	int r = 0;
+	for (; *s; s++) {
+		const char *esc = NULL;
+		if (*s == '\\')
+			esc = "\\\\";
+		else if (*s == '\n')
+			esc = "\\n";
+		else if (*s == '"' && quote)
+			esc = "\\\"";
+		if (!esc)
+			continue;
+		if ((r = jp_buf_append(b, run, (size_t)(s - run))) || (r = jp_buf_append(b, esc, 2)))
+			return r;
+		run = s + 1;
+	}
+	return jp_buf_append(b, run, (size_t)(s - run));
+}
+
+static int series_cmp(const void *pa, const void *pb)
+{
+	const struct jp_series *a = *(const struct jp_series *const *)pa;
+	const struct jp_series *b = *(const struct jp_series *const *)pb;
+	int c = strcmp(a->name, b->name);
+	if (c)
+		return c;
+	size_t n = a->nlabels < b->nlabels ? a->nlabels : b->nlabels;
+	for (size_t i = 0; i < n; i++) {
+		if ((c = strcmp(a->labels[i].name, b->labels[i].name)))
+			return c;
+		if ((c = strcmp(a->labels[i].value, b->labels[i].value)))
+			return c;
+	}
+	return (int)a->nlabels - (int)b->nlabels;
+}
+
+struct collect_ctx {
+	const struct jp_series **v;
+	size_t n, cap;
+};
+
+static int collect_cb(const struct jp_series *series, void *arg)
+{
+	struct collect_ctx *c = arg;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		const struct jp_series **v = realloc(c->v, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = series;
+	return 0;
+}
+
+static int write_series(struct jp_buf *out, const struct jp_series *sr, const struct jp_sample *smp,
+			int with_timestamps)
+{
+	int r = jp_buf_append(out, sr->name, strlen(sr->name));
+	int first = 1;
+	for (size_t i = 0; !r && i < sr->nlabels; i++) {
+		const struct jp_label *l = &sr->labels[i];
+		if (strcmp(l->name, "__name__") == 0)
+			continue;
+		if ((r = jp_buf_append(out, first ? "{" : ",", 1)) ||
+		    (r = jp_buf_append(out, l->name, strlen(l->name))) ||
+		    (r = jp_buf_append(out, "=\"", 2)) || (r = append_escaped(out, l->value, 1)) ||
+		    (r = jp_buf_append(out, "\"", 1)))
+			return r;
+		first = 0;
+	}
+	if (!r && !first)
+		r = jp_buf_append(out, "}", 1);
+	if (r)
+		return r;
+	char num[40];
+	format_value(num, sizeof num, smp->value);
+	if (with_timestamps)
+		return jp_buf_printf(out, " %s %" PRId64 "\n", num, smp->ts_ms);
+	return jp_buf_printf(out, " %s\n", num);
+}
+
+int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timestamps)
+{
+	struct collect_ctx c = { 0 };
+	int r = jp_store_foreach(s, collect_cb, &c);
+	if (r)
+		goto out;
+	/* Sorted output keeps every metric's samples together (the format requires one
+	 * group per name) and makes the text stable from one scrape to the next. */
+	qsort(c.v, c.n, sizeof *c.v, series_cmp);
+	const char *group = NULL;
+	for (size_t i = 0; i < c.n; i++) {
+		const struct jp_series *sr = c.v[i];
+		const struct jp_sample *smp = jp_series_latest(sr);
+		/* SPEC §7: stale markers belong to remote write only, never to the text format. */
+		if (!smp || jp_is_stale_nan(smp->value))
+			continue;
+		if (!group || strcmp(group, sr->name) != 0) {
+			group = sr->name;
+			const char *help = jp_metric_help(group);
+			if (help) {
+				if ((r = jp_buf_printf(out, "# HELP %s ", group)) ||
+				    (r = append_escaped(out, help, 0)) || (r = jp_buf_append(out, "\n", 1)))
+					goto out;
+			}
+			if ((r = jp_buf_printf(out, "# TYPE %s %s\n", group, jp_metric_type(group))))
+				goto out;
+		}
+		if ((r = write_series(out, sr, smp, with_timestamps)))
+			goto out;
+	}
+out:
+	free(c.v);
+	return r;
+}

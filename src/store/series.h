@@ -48,6 +48,9 @@ void jp_store_destroy(struct jp_store *s);
 /* Replace the common labels (a config reload). Existing series keep their label sets:
  * the next round re-resolves them through jp_store_get. */
 int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_t ncommon);
+/* A number that changes whenever jp_store_set_common runs: a caller that keeps series
+ * pointers across rounds resolves them again through jp_store_get when it changes. */
+uint64_t jp_store_generation(const struct jp_store *s);
 
 /* Find or create the series `name`{labels}. labels need not be sorted; empty values
  * are dropped (SPEC §7: no empty values). Returns NULL with errno (EINVAL for an

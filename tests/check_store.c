@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the series store (label sets, interning, rounds, stale markers, memory) and of
+ * the text exposition writer. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/expo.h"
+#include "store/series.h"
+
+#define L(n, v) ((struct jp_label){ (n), (v) })
+
+static struct jp_store *mkstore(size_t ring_len)
+{
+	struct jp_label common[] = { L("node", "n1"), L("cluster", "edge-7") };
+	struct jp_store *s = jp_store_create(common, 2, ring_len);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+/* Records what a commit emitted. */
+struct rec {
+	int calls;
+	int64_t ts_ms;
+	size_t n;
+	struct {
+		uint32_t id;
+		double value;
+	} v[64];
+};
+
+static int rec_cb(int64_t ts_ms, const struct jp_round_sample *v, size_t n, void *arg)
+{
+	struct rec *r = arg;
+	r->calls++;
+	r->ts_ms = ts_ms;
+	r->n = n;
+	for (size_t i = 0; i < n && i < 64; i++) {
+		r->v[i].id = v[i].series->id;
+		r->v[i].value = v[i].value;
+	}
+	return 0;
+}
+
+static uint64_t bits_of(double d)
+{
+	uint64_t b;
+	memcpy(&b, &d, sizeof b);
+	return b;
+}
+
+START_TEST(test_sorted_unique)
+{
+	struct jp_store *s = mkstore(2);
+	struct jp_label l[] = { L("zone", "package"), L("mode", "active"), L("Alpha", "x"), L("b", "y") };
+	struct jp_series *a = jp_store_get(s, "m", l, 4);
+	ck_assert_ptr_nonnull(a);
+	/* Bytewise: uppercase < "__name__" < lowercase. */
+	const char *want[] = { "Alpha", "__name__", "b", "cluster", "mode", "node", "zone" };
+	ck_assert_uint_eq(a->nlabels, 7);
+	for (size_t i = 0; i < 7; i++)
+		ck_assert_str_eq(a->labels[i].name, want[i]);
+	ck_assert_str_eq(a->name, "m");
+	ck_assert_str_eq(a->labels[1].value, "m");
+
+	/* The same set in another order is the same series. */
+	struct jp_label l2[] = { L("b", "y"), L("zone", "package"), L("Alpha", "x"), L("mode", "active") };
+	ck_assert_ptr_eq(jp_store_get(s, "m", l2, 4), a);
+	/* A different value is another series. */
+	l2[0].value = "z";
+	struct jp_series *b = jp_store_get(s, "m", l2, 4);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(b, a);
+	ck_assert_uint_ne(b->id, a->id);
+
+	/* Duplicated names, an empty name or metric name, and __name__ as a label are refused. */
+	struct jp_label dup[] = { L("a", "1"), L("a", "2") };
+	errno = 0;
+	ck_assert_ptr_null(jp_store_get(s, "m", dup, 2));
+	ck_assert_int_eq(errno, EINVAL);
+	struct jp_label noname[] = { L("", "1") };
+	ck_assert_ptr_null(jp_store_get(s, "m", noname, 1));
+	ck_assert_ptr_null(jp_store_get(s, "", NULL, 0));
+	struct jp_label nm[] = { L("__name__", "x") };
+	ck_assert_ptr_null(jp_store_get(s, "m", nm, 1));
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_common_and_empty)
+{
+	struct jp_store *s = mkstore(2);
+	/* The series' own node label wins over the common one; empty values vanish. */
+	struct jp_label l[] = { L("node", "other"), L("pod", ""), L("x", "1") };
+	struct jp_series *a = jp_store_get(s, "m", l, 3);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->nlabels, 4);
+	ck_assert_str_eq(a->labels[0].name, "__name__");
+	ck_assert_str_eq(a->labels[1].name, "cluster");
+	ck_assert_str_eq(a->labels[1].value, "edge-7");
+	ck_assert_str_eq(a->labels[2].name, "node");
+	ck_assert_str_eq(a->labels[2].value, "other");
+	ck_assert_str_eq(a->labels[3].name, "x");
+	/* Dropping the empty label gives the same identity as never passing it. */
+	struct jp_label l2[] = { L("x", "1"), L("node", "other") };
+	ck_assert_ptr_eq(jp_store_get(s, "m", l2, 2), a);
+
+	/* New common labels: existing series keep theirs, new lookups use the new set. */
+	uint64_t gen = jp_store_generation(s);
+	struct jp_label c2[] = { L("node", "n2"), L("env", "") };
+	ck_assert_int_eq(jp_store_set_common(s, c2, 2), 0);
+	ck_assert_uint_ne(jp_store_generation(s), gen);
+	ck_assert_str_eq(a->labels[1].value, "edge-7");
+	struct jp_series *b = jp_store_get(s, "m", NULL, 0);
+	ck_assert_uint_eq(b->nlabels, 2);
+	ck_assert_str_eq(b->labels[1].name, "node");
+	ck_assert_str_eq(b->labels[1].value, "n2");
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_interning)
+{
+	struct jp_store *s = mkstore(2);
+	char ns1[] = "payments", ns2[] = "payments";
+	struct jp_label a[] = { L("namespace", ns1), L("pod", "p1") };
+	struct jp_label b[] = { L("namespace", ns2), L("pod", "p2") };
+	struct jp_series *x = jp_store_get(s, "m", a, 2);
+	struct jp_series *y = jp_store_get(s, "m", b, 2);
+	/* Equal strings share storage, and none points into the caller's buffers. */
+	ck_assert_str_eq(x->labels[2].name, "namespace");
+	ck_assert_ptr_eq(x->labels[2].value, y->labels[2].value);
+	ck_assert_ptr_ne(x->labels[2].value, ns1);
+	ck_assert_ptr_eq(x->labels[2].name, y->labels[2].name);
+	ck_assert_ptr_eq(x->name, y->name);
+	ck_assert_ptr_eq(x->labels[1].value, y->labels[1].value);   /* the common cluster value */
+	ck_assert_ptr_ne(x->labels[4].value, y->labels[4].value);
+	/* Overwriting the caller's copy changes nothing in the store. */
+	strcpy(ns1, "xxxxxxxx");
+	ck_assert_str_eq(x->labels[2].value, "payments");
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_rounds_and_stale)
+{
+	struct jp_store *s = mkstore(3);
+	struct rec r;
+	struct jp_label la[] = { L("k", "a") }, lb[] = { L("k", "b") };
+
+	jp_store_begin(s, 1000);
+	struct jp_series *a = jp_store_get(s, "m", la, 1);
+	struct jp_series *b = jp_store_get(s, "m", lb, 1);
+	uint32_t ida = a->id, idb = b->id;
+	ck_assert_uint_gt(ida, 0);
+	jp_store_set(s, a, 1);
+	jp_store_set(s, b, 2);
+	jp_store_set(s, b, 3);   /* the last value of a round wins */
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(jp_store_commit(s, rec_cb, &r), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.ts_ms, 1000);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_uint_eq(r.v[0].id, ida);
+	ck_assert(r.v[0].value == 1);
+	ck_assert_uint_eq(r.v[1].id, idb);
+	ck_assert(r.v[1].value == 3);
+	ck_assert_uint_eq(jp_store_live_series(s), 2);
+	ck_assert(jp_series_latest(b)->value == 3);
+
+	/* b is not set: one stale marker with the exact bits, after the sets. */
+	jp_store_begin(s, 2000);
+	jp_store_set(s, a, 4);
+	memset(&r, 0, sizeof r);
+	jp_store_commit(s, rec_cb, &r);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_uint_eq(r.v[0].id, ida);
+	ck_assert_uint_eq(r.v[1].id, idb);
+	ck_assert_uint_eq(bits_of(r.v[1].value), 0x7ff0000000000002ULL);
+	ck_assert(jp_is_stale_nan(r.v[1].value));
+	ck_assert(!jp_is_stale_nan(NAN));
+	ck_assert_uint_eq(jp_store_live_series(s), 1);
+
+	/* It is forgotten: no second marker. */
+	jp_store_begin(s, 3000);
+	jp_store_set(s, a, 5);
+	memset(&r, 0, sizeof r);
+	jp_store_commit(s, rec_cb, &r);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_uint_eq(r.v[0].id, ida);
+
+	/* Coming back, it is a new series with a new id. */
+	jp_store_begin(s, 4000);
+	jp_store_set(s, a, 6);
+	struct jp_series *b2 = jp_store_get(s, "m", lb, 1);
+	ck_assert_uint_gt(b2->id, idb);
+	ck_assert_uint_eq(b2->ring_count, 0);
+	jp_store_set(s, b2, 7);
+	memset(&r, 0, sizeof r);
+	jp_store_commit(s, rec_cb, &r);
+	ck_assert_uint_eq(r.n, 2);
+
+	/* A series created and never set emits nothing, then is gone. */
+	jp_store_begin(s, 5000);
+	jp_store_set(s, a, 8);
+	jp_store_set(s, b2, 9);
+	struct jp_label lc[] = { L("k", "c") };
+	struct jp_series *c = jp_store_get(s, "m", lc, 1);
+	uint32_t idc = c->id;
+	memset(&r, 0, sizeof r);
+	jp_store_commit(s, rec_cb, &r);
+	ck_assert_uint_eq(r.n, 2);
+	c = jp_store_get(s, "m", lc, 1);
+	ck_assert_uint_gt(c->id, idc);
+
+	/* commit with no emit callback. */
+	jp_store_set(s, a, 9);
+	ck_assert_int_eq(jp_store_commit(s, NULL, NULL), 0);
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_ids_never_reused)
+{
+	struct jp_store *s = mkstore(1);
+	uint32_t last = 0;
+	char v[32];
+	for (int round = 0; round < 50; round++) {
+		jp_store_begin(s, round);
+		for (int i = 0; i < 20; i++) {
+			snprintf(v, sizeof v, "%d", i % 3 == 0 ? i : round * 100 + i);
+			struct jp_label l[] = { L("k", v) };
+			struct jp_series *x = jp_store_get(s, "m", l, 1);
+			if (x->ring_count == 0) {
+				ck_assert_uint_gt(x->id, last);
+				last = x->id;
+			}
+			jp_store_set(s, x, i);
+		}
+		jp_store_commit(s, NULL, NULL);
+	}
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_ring_bounded)
+{
+	struct jp_store *s = mkstore(4);
+	struct jp_series *x = jp_store_get(s, "m", NULL, 0);
+	for (int i = 1; i <= 10; i++) {
+		jp_store_begin(s, i * 1000);
+		jp_store_set(s, x, i);
+		jp_store_commit(s, NULL, NULL);
+		ck_assert_uint_eq(x->ring_count, i < 4 ? (unsigned)i : 4u);
+		ck_assert(jp_series_latest(x)->value == i);
+		ck_assert_int_eq(jp_series_latest(x)->ts_ms, i * 1000);
+	}
+	/* Oldest first from ring_head: 7, 8, 9, 10. */
+	for (uint32_t k = 0; k < 4; k++)
+		ck_assert(x->ring[(x->ring_head + k) % 4].value == 7 + k);
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_memory_proportional)
+{
+	struct jp_store *s = mkstore(2);
+	jp_store_begin(s, 0);
+	jp_store_commit(s, NULL, NULL);
+	size_t base = jp_store_memory_bytes(s);
+
+	/* 100,000 series churn through in rounds of 1,000, each round replacing them all. */
+	char pod[64], uid[64];
+	size_t peak = 0;
+	for (int round = 0; round < 100; round++) {
+		jp_store_begin(s, round);
+		for (int i = 0; i < 1000; i++) {
+			snprintf(pod, sizeof pod, "checkout-api-7d9f8b6c5-%05d", round * 1000 + i);
+			snprintf(uid, sizeof uid, "uid-%08d", round * 1000 + i);
+			struct jp_label l[] = { L("namespace", "checkout"), L("pod", pod), L("pod_uid", uid),
+						L("zone", "package"), L("mode", "active") };
+			jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", l, 5), i);
+		}
+		jp_store_commit(s, NULL, NULL);
+		ck_assert_uint_eq(jp_store_live_series(s), 1000);
+		size_t m = jp_store_memory_bytes(s);
+		if (m > peak)
+			peak = m;
+	}
+	/* Memory follows the live series, not the total ever seen. */
+	ck_assert_uint_lt(peak, 1000 * 1000);
+	jp_store_begin(s, 1000);
+	jp_store_commit(s, NULL, NULL);   /* the last 1,000 go stale */
+	jp_store_begin(s, 1001);
+	jp_store_commit(s, NULL, NULL);
+	ck_assert_uint_eq(jp_store_live_series(s), 0);
+	size_t after = jp_store_memory_bytes(s);
+	ck_assert_msg(after <= base + 8192, "base %zu after %zu peak %zu", base, after, peak);
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_memory_10k)
+{
+	/* The budget: 10,000 series with ~8 labels each under ~4 MB. */
+	struct jp_store *s = mkstore(2);
+	char pod[64], uid[64];
+	jp_store_begin(s, 0);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(pod, sizeof pod, "checkout-api-7d9f8b6c5-%05d", i / 8);
+		snprintf(uid, sizeof uid, "0f0e8a4c-1b2d-4e5f-9a8b-%012d", i / 8);
+		struct jp_label l[] = { L("namespace", "checkout"), L("pod", pod), L("pod_uid", uid),
+					L("zone", (i & 1) ? "package" : "dram"),
+					L("mode", (i & 2) ? "active" : "idle"), L("k", (i & 4) ? "a" : "b") };
+		jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", l, 6), i);
+	}
+	jp_store_commit(s, NULL, NULL);
+	ck_assert_uint_eq(jp_store_live_series(s), 10000);
+	size_t m = jp_store_memory_bytes(s);
+	fprintf(stderr, "check_store: 10000 series x 9 labels: %zu bytes (%.0f per series)\n", m, m / 1e4);
+	ck_assert_uint_lt(m, 4u << 20);
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_expo)
+{
+	struct jp_label common[] = { L("node", "n1") };
+	struct jp_store *s = jp_store_create(common, 1, 2);
+	jp_store_begin(s, 1700000000000);
+	struct jp_label z1[] = { L("zone", "package"), L("mode", "active"), L("source", "model") };
+	struct jp_label z2[] = { L("zone", "dram"), L("mode", "active"), L("source", "model") };
+	struct jp_label ns[] = { L("namespace", "we\"ird\\ns\nx") };
+	struct jp_label un[] = { L("a", "1") };
+	jp_store_set(s, jp_store_get(s, "joulepush_node_energy_joules_total", z1, 3), 12.5);
+	jp_store_set(s, jp_store_get(s, "joulepush_node_energy_joules_total", z2, 3), 0.1);
+	jp_store_set(s, jp_store_get(s, "joulepush_node_cpu_usage_ratio", NULL, 0), 1e-20);
+	jp_store_set(s, jp_store_get(s, "joulepush_namespace_co2_grams_total", ns, 1), INFINITY);
+	jp_store_set(s, jp_store_get(s, "zz_custom", un, 1), -INFINITY);
+	jp_store_set(s, jp_store_get(s, "joulepush_store_series", NULL, 0), NAN);
+	struct jp_series *gone = jp_store_get(s, "joulepush_grid_renewable_ratio", NULL, 0);
+	jp_store_set(s, gone, 0.5);
+	jp_store_commit(s, NULL, NULL);
+	/* The next round drops one series: its stale marker is never printed. */
+	struct jp_buf b = { 0 };
+	ck_assert_int_eq(jp_expo_write_store(&b, s, 0), 0);
+	ck_assert_ptr_nonnull(strstr((char *)b.data, "joulepush_grid_renewable_ratio{node=\"n1\"} 0.5\n"));
+	jp_buf_free(&b);
+
+	const char *want =
+		"# HELP joulepush_namespace_co2_grams_total CO2-equivalent of the namespace's total energy times PUE, in grams.\n"
+		"# TYPE joulepush_namespace_co2_grams_total counter\n"
+		"joulepush_namespace_co2_grams_total{namespace=\"we\\\"ird\\\\ns\\nx\",node=\"n1\"} +Inf 1700000005000\n"
+		"# HELP joulepush_node_cpu_usage_ratio Busy CPU time of the node over the last interval divided by CPUs times the interval.\n"
+		"# TYPE joulepush_node_cpu_usage_ratio gauge\n"
+		"joulepush_node_cpu_usage_ratio{node=\"n1\"} 1e-20 1700000005000\n"
+		"# HELP joulepush_node_energy_joules_total Energy used by the node per RAPL zone and mode (active or idle), in joules.\n"
+		"# TYPE joulepush_node_energy_joules_total counter\n"
+		"joulepush_node_energy_joules_total{mode=\"active\",node=\"n1\",source=\"model\",zone=\"dram\"} 0.30000000000000004 1700000005000\n"
+		"joulepush_node_energy_joules_total{mode=\"active\",node=\"n1\",source=\"model\",zone=\"package\"} 12.5 1700000005000\n"
+		"# HELP joulepush_store_series Series live in the store.\n"
+		"# TYPE joulepush_store_series gauge\n"
+		"joulepush_store_series{node=\"n1\"} NaN 1700000005000\n"
+		"# TYPE zz_custom untyped\n"
+		"zz_custom{a=\"1\",node=\"n1\"} -Inf 1700000005000\n";
+
+	jp_store_begin(s, 1700000005000);
+	jp_store_set(s, jp_store_get(s, "joulepush_node_energy_joules_total", z1, 3), 12.5);
+	jp_store_set(s, jp_store_get(s, "joulepush_node_energy_joules_total", z2, 3), 0.1 + 0.2);
+	jp_store_set(s, jp_store_get(s, "joulepush_node_cpu_usage_ratio", NULL, 0), 1e-20);
+	jp_store_set(s, jp_store_get(s, "joulepush_namespace_co2_grams_total", ns, 1), INFINITY);
+	jp_store_set(s, jp_store_get(s, "zz_custom", un, 1), -INFINITY);
+	jp_store_set(s, jp_store_get(s, "joulepush_store_series", NULL, 0), NAN);
+	jp_store_commit(s, NULL, NULL);
+	ck_assert_int_eq(jp_expo_write_store(&b, s, 1), 0);
+	ck_assert_int_eq(jp_buf_append(&b, "", 1), 0);
+	ck_assert_str_eq((char *)b.data, want);
+	jp_buf_free(&b);
+	jp_store_destroy(s);
+}
+END_TEST
+
+START_TEST(test_metric_table)
+{
+	const char *names[] = {
+		"joulepush_node_energy_joules_total", "joulepush_node_power_watts",
+		"joulepush_node_cpu_usage_ratio", "joulepush_node_co2_grams_total",
+		"joulepush_pod_energy_joules_total", "joulepush_pod_power_watts",
+		"joulepush_pod_cpu_seconds_total", "joulepush_pod_co2_grams_total",
+		"joulepush_pod_embodied_co2_grams_total", "joulepush_container_energy_joules_total",
+		"joulepush_container_cpu_seconds_total", "joulepush_namespace_energy_joules_total",
+		"joulepush_namespace_co2_grams_total", "joulepush_system_energy_joules_total",
+		"joulepush_grid_carbon_intensity_grams_per_kwh", "joulepush_grid_generation_megawatts",
+		"joulepush_grid_renewable_ratio", "joulepush_build_info", "joulepush_remote_samples_total",
+		"joulepush_remote_pending_samples", "joulepush_remote_queue_bytes",
+		"joulepush_remote_last_success_timestamp_seconds", "joulepush_collections_total",
+		"joulepush_collection_errors_total", "joulepush_store_series",
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		ck_assert_ptr_nonnull(jp_metric_help(names[i]));
+		const char *t = jp_metric_type(names[i]);
+		size_t n = strlen(names[i]);
+		int is_counter = n > 6 && strcmp(names[i] + n - 6, "_total") == 0;
+		ck_assert_str_eq(t, is_counter ? "counter" : "gauge");
+	}
+	ck_assert_ptr_null(jp_metric_help("nope"));
+	ck_assert_str_eq(jp_metric_type("nope"), "untyped");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su = suite_create("store");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_sorted_unique);
+	tcase_add_test(tc, test_common_and_empty);
+	tcase_add_test(tc, test_interning);
+	tcase_add_test(tc, test_rounds_and_stale);
+	tcase_add_test(tc, test_ids_never_reused);
+	tcase_add_test(tc, test_ring_bounded);
+	tcase_add_test(tc, test_memory_proportional);
+	tcase_add_test(tc, test_memory_10k);
+	tcase_add_test(tc, test_expo);
+	tcase_add_test(tc, test_metric_table);
+	suite_add_tcase(su, tc);
+	SRunner *sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
