@@ -377,6 +377,15 @@ START_TEST(test_many_series)
 	check_both(&f.b);
 	/* Again, now from the cache and with tables already sized. */
 	check_both(&f.b);
+	/* A small request, then the big one again: the RW 2.0 dictionary is now far
+	 * larger than what the last request used, so it starts a new epoch and every
+	 * series is interned afresh. */
+	struct jp_batch small = f.b;
+	small.nseries = 3;
+	small.nsamples = 6;
+	check_both(&small);
+	check_both(&f.b);
+	check_both(&small);
 	fixture_free(&f);
 }
 END_TEST

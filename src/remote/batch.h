@@ -10,7 +10,8 @@
 
 /* A series definition as the queue reader knows it. Owned by the queue; valid while
  * the batch that points to it is not yet acked or released. The encoder may cache
- * the series' encoded labels in enc (it allocates with malloc; the owner frees). */
+ * the series' encoded labels in enc (it allocates with malloc; the owner frees). Only
+ * the encoder sets enc: the block holds encoder-private data after enc_len bytes. */
 struct jp_series_def {
 	uint32_t nlabels;
 	struct jp_label *labels;  /* sorted bytewise by name, unique, non-empty */

@@ -4,6 +4,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +79,14 @@ static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 
 static inline uint8_t *put_fixed64(uint8_t *p, uint64_t v)
 {
-	/* Byte by byte so that it is right on any host; compilers merge it into one store. */
+	/* Protobuf's fixed64 is little-endian. On such hosts it is one unaligned store; a
+	 * byte loop is not reliably merged into one by the compiler. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &v, 8);
+#else
 	for (int i = 0; i < 8; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
+#endif
 	return p + 8;
 }
 
@@ -162,6 +169,24 @@ static bool labels_valid(const struct jp_series_def *def)
 	return has_name;
 }
 
+/* ---- the cache in jp_series_def.enc -------------------------------------------- */
+
+/*
+ * def->enc holds the RW 1.0 label bytes (enc_len of them) and, after them at the next
+ * multiple of 8, a private trailer for RW 2.0: the id of each label pair in the
+ * thread's pair dictionary (below) and the dictionary epoch those ids belong to. The
+ * owner frees the whole block with one free(), as batch.h asks.
+ */
+struct enc_trailer {
+	uint64_t epoch;          /* 0: not interned yet */
+	uint32_t gid[];          /* one per label */
+};
+
+static inline struct enc_trailer *def_trailer(const struct jp_series_def *def)
+{
+	return (struct enc_trailer *)(void *)(def->enc + ((def->enc_len + 7) & ~(size_t)7));
+}
+
 /* Pack def's labels once with protobuf-c and cache the bytes in def->enc. */
 static int def_cache(struct jp_series_def *def)
 {
@@ -196,13 +221,20 @@ static int def_cache(struct jp_series_def *def)
 	ts.n_labels = def->nlabels;
 	ts.labels = ptr;
 	size_t len = prometheus__time_series__get_packed_size(&ts);
-	uint8_t *enc = malloc(len ? len : 1);
+	/* Offsets into the dictionary are 32-bit; no real label set comes near that. */
+	if (len > UINT32_MAX / 2) {
+		r = -E2BIG;
+		goto out;
+	}
+	size_t aligned = (len + 7) & ~(size_t)7;
+	uint8_t *enc = malloc(aligned + sizeof(struct enc_trailer) + def->nlabels * sizeof(uint32_t));
 	if (!enc)
 		goto out;
 	size_t packed = prometheus__time_series__pack(&ts, enc);
 	assert(packed == len);
 	def->enc = enc;
 	def->enc_len = packed;
+	def_trailer(def)->epoch = 0;
 	r = 0;
 out:
 	if (lab != lab_stack)
@@ -232,38 +264,49 @@ static int batch_prepare(const struct jp_batch *b, size_t *npairs)
 	return 0;
 }
 
-/* ---- per-thread working memory ------------------------------------------------ */
+/* ---- per-thread state: buffers and the RW 2.0 dictionary --------------------------- */
 
-struct pair_slot {
-	uint32_t gen;            /* valid in the request whose generation this is */
+/*
+ * RW 2.0 wants each request's strings in a symbols table. Hashing and comparing every
+ * label string of every series on every request costs more than the rest of the
+ * encoding together, so strings are interned once into a dictionary that outlives
+ * requests: label pairs get a pair id (cached per series in the enc trailer), each pair
+ * knows the ids of its two strings. A request then only maps ids to its own refs
+ * through arrays, stamping entries with the request's generation so that nothing has
+ * to be cleared between requests.
+ *
+ * The dictionary owns copies of its strings, because series defs come and go without
+ * telling the encoder. It is emptied (a new epoch, which invalidates every cached pair
+ * id) when it has grown well beyond what recent requests use, so pod churn cannot make
+ * it grow for ever.
+ */
+struct dict_str {
+	uint32_t off, len;       /* bytes in the arena */
 	uint32_t hash;
-	const uint8_t *p;        /* the Label message bytes inside a def's enc */
-	uint32_t len;
-	uint32_t name_ref, value_ref;
+	uint32_t gen, ref;       /* ref in the request of generation gen */
 };
 
-struct sym_slot {
-	uint32_t gen;
+struct dict_pair {
+	uint32_t off, len;       /* the Label message's bytes in the arena */
 	uint32_t hash;
-	const uint8_t *p;        /* the string's bytes inside a def's enc */
-	uint32_t len;
-	uint32_t ref;
-};
-
-struct sym {
-	const uint8_t *p;
-	uint32_t len;
+	uint32_t name_sid, value_sid;
+	uint32_t gen, name_ref, value_ref;
 };
 
 struct enc_state {
 	struct jp_buf raw;       /* the uncompressed protobuf */
-	uint32_t gen;
 	uint64_t seed;
-	struct pair_slot *pairs;
-	size_t pairs_mask;
-	struct sym_slot *syms;
-	size_t syms_mask;
-	struct sym *by_ref;      /* symbols in ref order, by_ref[0] is "" */
+	uint64_t epoch;          /* the dictionary's; 0 before first use */
+	uint32_t gen;            /* the request's */
+	struct jp_buf arena;     /* dictionary bytes */
+	struct dict_pair *pairs;
+	size_t npairs, cap_pairs;
+	struct dict_str *strs;
+	size_t nstrs, cap_strs;
+	uint32_t *pair_ix, *str_ix;   /* hash tables of id + 1 (0: empty), at most half full */
+	size_t pair_mask, str_mask;
+	size_t last_pairs_used;  /* distinct pairs in the previous request */
+	uint32_t *by_ref;        /* request refs -> string ids; ref 0 is "" */
 	size_t cap_by_ref;
 	uint32_t *refs;          /* labels_refs of all series, concatenated */
 	size_t cap_refs;
@@ -272,8 +315,15 @@ struct enc_state {
 };
 
 /* The agent encodes on its one loop thread (SPEC §1); thread-local state keeps the
- * functions safe to call from other threads too (tests, benchmarks, fuzzers). */
+ * functions safe to call from other threads too (tests, benchmarks, fuzzers), as long
+ * as one series def is not encoded by two threads at once. */
 static _Thread_local struct enc_state state;
+
+/* Epochs are unique across threads, so a def's cached ids never match another thread's
+ * dictionary by accident. */
+static _Atomic uint64_t next_epoch = 1;
+
+#define DICT_MIN_PAIRS 4096
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -288,43 +338,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	*p = q;
 	*cap = n;
 	return 0;
-}
-
-/* A table with room for `entries` at a load of at most one half. Slots of an older
- * generation are empty, so a new request starts from an empty table without clearing
- * it; only when the generation counter wraps is the memory really zeroed. */
-static int table_fit(void **slots, size_t *mask, size_t entries, size_t elem)
-{
-	size_t want = 64;
-	while (want < entries * 2)
-		want *= 2;
-	if (*slots && *mask + 1 >= want)
-		return 0;
-	void *q = calloc(want, elem);
-	if (!q)
-		return -ENOMEM;
-	free(*slots);
-	*slots = q;
-	*mask = want - 1;
-	return 0;
-}
-
-static void state_next_gen(struct enc_state *st)
-{
-	if (!st->seed) {
-		/* A random seed keeps label values chosen by a tenant (pod names) from being
-		 * crafted into hash collisions that would make every request quadratic. */
-		if (getrandom(&st->seed, sizeof(st->seed), GRND_NONBLOCK) != sizeof(st->seed))
-			st->seed = (uint64_t)(uintptr_t)&state ^ 0x6a09e667f3bcc909ULL;
-		st->seed |= 1;
-	}
-	if (++st->gen == 0) {
-		if (st->pairs)
-			memset(st->pairs, 0, (st->pairs_mask + 1) * sizeof(*st->pairs));
-		if (st->syms)
-			memset(st->syms, 0, (st->syms_mask + 1) * sizeof(*st->syms));
-		st->gen = 1;
-	}
 }
 
 static inline uint64_t load64(const uint8_t *p)
@@ -364,34 +377,181 @@ static inline uint32_t hash_bytes(uint64_t seed, const uint8_t *p, size_t n)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
-static uint32_t intern_sym(struct enc_state *st, size_t *nsyms, const uint8_t *p, uint32_t len)
+/* Rebuild a hash table of id + 1 with room for twice `entries`, from the stored hashes. */
+static int index_rebuild(uint32_t **ix, size_t *mask, size_t entries, const void *items,
+			 size_t item_size, size_t hash_offset)
+{
+	size_t n = 256;
+	while (n < 2 * (entries + 1))
+		n *= 2;
+	uint32_t *t = calloc(n, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (size_t id = 0; id < entries; id++) {
+		uint32_t h;
+		memcpy(&h, (const uint8_t *)items + id * item_size + hash_offset, sizeof(h));
+		size_t j = h & (n - 1);
+		while (t[j])
+			j = (j + 1) & (n - 1);
+		t[j] = (uint32_t)id + 1;
+	}
+	free(*ix);
+	*ix = t;
+	*mask = n - 1;
+	return 0;
+}
+
+/* Empty the dictionary and start a new epoch: every cached pair id is now stale. */
+static void dict_reset(struct enc_state *st)
+{
+	st->npairs = st->nstrs = 0;
+	jp_buf_reset(&st->arena);
+	if (st->pair_ix)
+		memset(st->pair_ix, 0, (st->pair_mask + 1) * sizeof(*st->pair_ix));
+	if (st->str_ix)
+		memset(st->str_ix, 0, (st->str_mask + 1) * sizeof(*st->str_ix));
+	st->epoch = atomic_fetch_add(&next_epoch, 1);
+}
+
+static int arena_add(struct enc_state *st, const uint8_t *p, uint32_t len, uint32_t *off)
+{
+	if (st->arena.len + len > UINT32_MAX)
+		return -E2BIG;
+	*off = (uint32_t)st->arena.len;
+	return jp_buf_append(&st->arena, p, len);
+}
+
+/* The id of the string p[0..len), added if new. */
+static int dict_str(struct enc_state *st, const uint8_t *p, uint32_t len, uint32_t *sid)
 {
 	uint32_t h = hash_bytes(st->seed, p, len);
-	for (size_t i = h & st->syms_mask;; i = (i + 1) & st->syms_mask) {
-		struct sym_slot *s = &st->syms[i];
-		if (s->gen != st->gen) {
-			uint32_t ref = (uint32_t)(*nsyms)++;
-			*s = (struct sym_slot){ st->gen, h, p, len, ref };
-			st->by_ref[ref] = (struct sym){ p, len };
-			return ref;
+	size_t j = h & st->str_mask;
+	for (uint32_t ix; (ix = st->str_ix[j]); j = (j + 1) & st->str_mask) {
+		const struct dict_str *s = &st->strs[ix - 1];
+		if (s->hash == h && s->len == len && !memcmp(st->arena.data + s->off, p, len)) {
+			*sid = ix - 1;
+			return 0;
 		}
-		if (s->hash == h && s->len == len && !memcmp(s->p, p, len))
-			return s->ref;
 	}
+	int r;
+	uint32_t off;
+	if ((r = grow((void **)&st->strs, &st->cap_strs, st->nstrs + 1, sizeof(*st->strs))) ||
+	    (r = arena_add(st, p, len, &off)))
+		return r;
+	st->strs[st->nstrs] = (struct dict_str){ .off = off, .len = len, .hash = h };
+	if (2 * (st->nstrs + 1) > st->str_mask + 1) {
+		if ((r = index_rebuild(&st->str_ix, &st->str_mask, st->nstrs + 1, st->strs,
+				       sizeof(*st->strs), offsetof(struct dict_str, hash))))
+			return r;
+	} else {
+		st->str_ix[j] = (uint32_t)st->nstrs + 1;
+	}
+	*sid = (uint32_t)st->nstrs++;
+	return 0;
 }
 
 /* Split one Label message (field 1 name, field 2 value, as def_cache packed it). */
-static bool label_split(const uint8_t *p, const uint8_t *end, struct sym *name, struct sym *value)
+static bool label_split(const uint8_t *p, const uint8_t *end, const uint8_t **name,
+			uint32_t *name_len, const uint8_t **value, uint32_t *value_len)
 {
 	uint64_t n;
 	if (p >= end || *p++ != TAG_LEN(1) || !get_varint(&p, end, &n) || n > (size_t)(end - p))
 		return false;
-	*name = (struct sym){ p, (uint32_t)n };
+	*name = p;
+	*name_len = (uint32_t)n;
 	p += n;
 	if (p >= end || *p++ != TAG_LEN(2) || !get_varint(&p, end, &n) || n != (size_t)(end - p))
 		return false;
-	*value = (struct sym){ p, (uint32_t)n };
+	*value = p;
+	*value_len = (uint32_t)n;
 	return true;
+}
+
+/* The id of the Label message lab[0..len), added (with its strings) if new. */
+static int dict_pair(struct enc_state *st, const uint8_t *lab, uint32_t len, uint32_t *gid)
+{
+	uint32_t h = hash_bytes(st->seed, lab, len);
+	size_t j = h & st->pair_mask;
+	for (uint32_t ix; (ix = st->pair_ix[j]); j = (j + 1) & st->pair_mask) {
+		const struct dict_pair *pe = &st->pairs[ix - 1];
+		if (pe->hash == h && pe->len == len && !memcmp(st->arena.data + pe->off, lab, len)) {
+			*gid = ix - 1;
+			return 0;
+		}
+	}
+	const uint8_t *name, *value;
+	uint32_t name_len, value_len, name_sid, value_sid, off;
+	int r;
+	if (!label_split(lab, lab + len, &name, &name_len, &value, &value_len))
+		return -EINVAL;
+	if ((r = dict_str(st, name, name_len, &name_sid)) ||
+	    (r = dict_str(st, value, value_len, &value_sid)) ||
+	    (r = grow((void **)&st->pairs, &st->cap_pairs, st->npairs + 1, sizeof(*st->pairs))) ||
+	    (r = arena_add(st, lab, len, &off)))
+		return r;
+	st->pairs[st->npairs] = (struct dict_pair){
+		.off = off, .len = len, .hash = h, .name_sid = name_sid, .value_sid = value_sid,
+	};
+	if (2 * (st->npairs + 1) > st->pair_mask + 1) {
+		if ((r = index_rebuild(&st->pair_ix, &st->pair_mask, st->npairs + 1, st->pairs,
+				       sizeof(*st->pairs), offsetof(struct dict_pair, hash))))
+			return r;
+	} else {
+		st->pair_ix[j] = (uint32_t)st->npairs + 1;
+	}
+	*gid = (uint32_t)st->npairs++;
+	return 0;
+}
+
+/* Fill def's trailer with the pair ids of the current epoch. */
+static int def_intern(struct enc_state *st, const struct jp_series_def *def)
+{
+	struct enc_trailer *t = def_trailer(def);
+	const uint8_t *p = def->enc, *end = def->enc + def->enc_len;
+	for (uint32_t k = 0; k < def->nlabels; k++) {
+		uint64_t len;
+		/* enc was written by def_cache: one TAG_LEN(1) Label per label. */
+		if (p >= end || *p++ != TAG_LEN(1) || !get_varint(&p, end, &len) ||
+		    len > (size_t)(end - p))
+			return -EINVAL;
+		int r = dict_pair(st, p, (uint32_t)len, &t->gid[k]);
+		if (r)
+			return r;
+		p += len;
+	}
+	t->epoch = st->epoch;
+	return 0;
+}
+
+/* Prepare the state for a new request. */
+static int state_begin(struct enc_state *st)
+{
+	if (!st->seed) {
+		/* A random seed keeps label values chosen by a tenant (pod names) from being
+		 * crafted into hash collisions that would make interning quadratic. */
+		if (getrandom(&st->seed, sizeof(st->seed), GRND_NONBLOCK) != sizeof(st->seed))
+			st->seed = (uint64_t)(uintptr_t)&state ^ 0x6a09e667f3bcc909ULL;
+		st->seed |= 1;
+	}
+	if (!st->pair_ix) {
+		int r;
+		if ((r = index_rebuild(&st->pair_ix, &st->pair_mask, 0, NULL, 0, 0)) ||
+		    (r = index_rebuild(&st->str_ix, &st->str_mask, 0, NULL, 0, 0)))
+			return r;
+	}
+	size_t keep = st->last_pairs_used > DICT_MIN_PAIRS / 4 ? 4 * st->last_pairs_used
+							       : DICT_MIN_PAIRS;
+	if (!st->epoch || st->npairs > keep)
+		dict_reset(st);
+	if (++st->gen == 0) {
+		/* The generation wrapped: forget every stamp once. */
+		for (size_t i = 0; i < st->npairs; i++)
+			st->pairs[i].gen = 0;
+		for (size_t i = 0; i < st->nstrs; i++)
+			st->strs[i].gen = 0;
+		st->gen = 1;
+	}
+	return 0;
 }
 
 /* ---- RW 1.0 ---------------------------------------------------------------------- */
@@ -432,6 +592,18 @@ int jp_encode_v1_raw(const struct jp_batch *b, struct jp_buf *out)
 
 /* ---- RW 2.0 ---------------------------------------------------------------------- */
 
+/* The request ref of string sid, assigned on first use in this request. */
+static inline uint32_t str_ref(struct enc_state *st, uint32_t sid, size_t *nsyms)
+{
+	struct dict_str *s = &st->strs[sid];
+	if (s->gen != st->gen) {
+		s->gen = st->gen;
+		s->ref = (uint32_t)*nsyms;
+		st->by_ref[(*nsyms)++] = sid;
+	}
+	return s->ref;
+}
+
 /* Owner: out is the caller's; it is reset and receives the raw v2 Request. */
 int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 {
@@ -440,63 +612,45 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 	int r = batch_prepare(b, &npairs);
 	if (r)
 		return r;
-	size_t max_syms = 1 + 2 * npairs;
-	if (max_syms > UINT32_MAX)
+	if (2 * npairs + 1 > UINT32_MAX)
 		return -E2BIG;
-	if ((r = table_fit((void **)&st->pairs, &st->pairs_mask, npairs, sizeof(*st->pairs))) ||
-	    (r = table_fit((void **)&st->syms, &st->syms_mask, max_syms, sizeof(*st->syms))) ||
-	    (r = grow((void **)&st->by_ref, &st->cap_by_ref, max_syms, sizeof(*st->by_ref))) ||
+	if ((r = state_begin(st)) ||
+	    (r = grow((void **)&st->by_ref, &st->cap_by_ref, 2 * npairs + 1, sizeof(*st->by_ref))) ||
 	    (r = grow((void **)&st->refs, &st->cap_refs, 2 * npairs + 1, sizeof(*st->refs))) ||
 	    (r = grow((void **)&st->refs_bytes, &st->cap_refs_bytes, b->nseries + 1,
 		      sizeof(*st->refs_bytes))))
 		return r;
-	state_next_gen(st);
 
-	/* Pass 1: intern every label pair, record the refs of each series. */
-	size_t nsyms = 1;
-	st->by_ref[0] = (struct sym){ (const uint8_t *)"", 0 };
+	/* Pass 1: map every label pair to this request's refs. by_ref[0] is "", which is
+	 * not in the dictionary and is written specially below. */
+	size_t nsyms = 1, pairs_used = 0;
 	uint32_t *refs = st->refs;
 	for (size_t i = 0; i < b->nseries; i++) {
 		const struct jp_series_def *def = b->series[i].def;
-		const uint8_t *p = def->enc, *end = def->enc + def->enc_len;
+		const struct enc_trailer *t = def_trailer(def);
+		if (t->epoch != st->epoch && (r = def_intern(st, def)))
+			return r;
 		size_t rb = 0;
 		for (uint32_t k = 0; k < def->nlabels; k++) {
-			uint64_t len;
-			/* enc was written by def_cache: one TAG_LEN(1) Label per label. */
-			if (p >= end || *p++ != TAG_LEN(1) || !get_varint(&p, end, &len) ||
-			    len > (size_t)(end - p))
-				return -EINVAL;
-			const uint8_t *lab = p;
-			p += len;
-			uint32_t h = hash_bytes(st->seed, lab, len);
-			struct pair_slot *ps;
-			for (size_t j = h & st->pairs_mask;; j = (j + 1) & st->pairs_mask) {
-				ps = &st->pairs[j];
-				if (ps->gen != st->gen) {
-					struct sym name, value;
-					if (!label_split(lab, lab + len, &name, &value))
-						return -EINVAL;
-					*ps = (struct pair_slot){
-						.gen = st->gen, .hash = h, .p = lab, .len = (uint32_t)len,
-						.name_ref = intern_sym(st, &nsyms, name.p, name.len),
-						.value_ref = intern_sym(st, &nsyms, value.p, value.len),
-					};
-					break;
-				}
-				if (ps->hash == h && ps->len == len && !memcmp(ps->p, lab, len))
-					break;
+			struct dict_pair *pe = &st->pairs[t->gid[k]];
+			if (pe->gen != st->gen) {
+				pe->gen = st->gen;
+				pe->name_ref = str_ref(st, pe->name_sid, &nsyms);
+				pe->value_ref = str_ref(st, pe->value_sid, &nsyms);
+				pairs_used++;
 			}
-			*refs++ = ps->name_ref;
-			*refs++ = ps->value_ref;
-			rb += varint_len(ps->name_ref) + varint_len(ps->value_ref);
+			*refs++ = pe->name_ref;
+			*refs++ = pe->value_ref;
+			rb += varint_len(pe->name_ref) + varint_len(pe->value_ref);
 		}
 		st->refs_bytes[i] = (uint32_t)rb;
 	}
+	st->last_pairs_used = pairs_used;
 
 	/* Pass 2: size, reserve once, write symbols then series. */
-	size_t bound = 0;
-	for (size_t k = 0; k < nsyms; k++)
-		bound += 1 + VARINT_MAX + st->by_ref[k].len;
+	size_t bound = 2;
+	for (size_t k = 1; k < nsyms; k++)
+		bound += 1 + VARINT_MAX + st->strs[st->by_ref[k]].len;
 	for (size_t i = 0; i < b->nseries; i++)
 		bound += 2 * (1 + VARINT_MAX) + st->refs_bytes[i];
 	bound += b->nsamples * (2 + SAMPLE_MAX);
@@ -505,11 +659,14 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 		return r;
 
 	uint8_t *p = out->data;
-	for (size_t k = 0; k < nsyms; k++) {
+	*p++ = TAG_LEN(4);                                      /* Request.symbols[0] = "" */
+	*p++ = 0;
+	for (size_t k = 1; k < nsyms; k++) {
+		const struct dict_str *s = &st->strs[st->by_ref[k]];
 		*p++ = TAG_LEN(4);                              /* Request.symbols */
-		p = put_varint(p, st->by_ref[k].len);
-		memcpy(p, st->by_ref[k].p, st->by_ref[k].len);
-		p += st->by_ref[k].len;
+		p = put_varint(p, s->len);
+		memcpy(p, st->arena.data + s->off, s->len);
+		p += s->len;
 	}
 	refs = st->refs;
 	for (size_t i = 0; i < b->nseries; i++) {
