@@ -227,21 +227,30 @@ END_TEST
 START_TEST(test_ids_never_reused)
 {
 	struct jp_store *s = mkstore(1);
-	uint32_t last = 0;
+	uint32_t last = 0, kept[600] = { 0 };
 	char v[32];
+	/* A third of the series persist while the rest churn: lookups of the persistent ones
+	 * must keep finding them while the tables grow, shrink and delete around them. */
 	for (int round = 0; round < 50; round++) {
 		jp_store_begin(s, round);
-		for (int i = 0; i < 20; i++) {
-			snprintf(v, sizeof v, "%d", i % 3 == 0 ? i : round * 100 + i);
+		int n = round < 25 ? 600 : 30;
+		for (int i = 0; i < n; i++) {
+			snprintf(v, sizeof v, "%d", i % 3 == 0 ? i : round * 1000 + i);
 			struct jp_label l[] = { L("k", v) };
 			struct jp_series *x = jp_store_get(s, "m", l, 1);
 			if (x->ring_count == 0) {
 				ck_assert_uint_gt(x->id, last);
 				last = x->id;
 			}
+			if (i % 3 == 0) {
+				if (kept[i] && (round < 26 || i < 30))
+					ck_assert_uint_eq(x->id, kept[i]);
+				kept[i] = x->id;
+			}
 			jp_store_set(s, x, i);
 		}
 		jp_store_commit(s, NULL, NULL);
+		ck_assert_uint_eq(jp_store_live_series(s), (size_t)n);
 	}
 	jp_store_destroy(s);
 }
