@@ -1,1 +1,764 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* One remote-write target: queue, batching, one request in flight, retries with backoff. */
+#include "remote/sender.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "remote/batch.h"
+#include "remote/encode.h"
+#include "remote/queue.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#define MOD "sender"
+
+/* A Retry-After longer than this is not believed: a misconfigured proxy must not
+ * park the remote for hours while the disk queue fills up. */
+#define JP_RETRY_AFTER_CAP_MS (5u * 60u * 1000u)
+/* Secrets files larger than this are refused. */
+#define JP_SECRET_MAX_BYTES 65536
+/* Bytes of a rejected response's body that are logged (SPEC §7). */
+#define JP_BODY_EXCERPT_BYTES 256
+/* Rejected responses carry short error texts; do not buffer more. */
+#define JP_MAX_RESPONSE_BYTES (64u * 1024u)
+
+/* SPEC §7 fixes these headers for each protocol. */
+static const char HDR_ENCODING[] = "Content-Encoding: snappy";
+static const char HDR_TYPE_V1[] = "Content-Type: application/x-protobuf";
+static const char HDR_VERSION_V1[] = "X-Prometheus-Remote-Write-Version: 0.1.0";
+static const char HDR_TYPE_V2[] = "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request";
+static const char HDR_VERSION_V2[] = "X-Prometheus-Remote-Write-Version: 2.0.0";
+
+/* Headers a user may not set through `headers:` because the sender owns them. */
+static const char *const reserved_headers[] = {
+	"authorization", "content-encoding", "content-length", "content-type", "host",
+	"user-agent", "x-prometheus-remote-write-version", "connection", "expect",
+	"transfer-encoding", NULL,
+};
+
+enum timer_role { TIMER_IDLE, TIMER_DEADLINE, TIMER_BACKOFF };
+
+struct jp_sender {
+	uv_loop_t *loop;
+	struct jp_http *http;
+
+	/* Copied from the config. */
+	char *name, *url, *user_agent;
+	enum jp_rw_protocol proto;        /* in use: 2.0 falls back to 1.0 on HTTP 415 */
+	uint64_t timeout_ms;
+	char **extra;                     /* "Name: value" (config headers, bearer token) */
+	size_t nextra;
+	const char **headers;             /* what requests send, NULL-terminated */
+	char *username, *password;
+	char *ca_file, *cert_file, *key_file;
+	int insecure;
+	uint32_t max_samples;
+	uint64_t deadline_ms, min_backoff_ms, max_backoff_ms;
+
+	struct jp_queue *q;
+	uv_timer_t timer;                 /* the batch deadline or the retry backoff */
+	enum timer_role timer_role;
+	uint64_t backoff_until_ms;        /* monotonic, while timer_role == TIMER_BACKOFF */
+	uv_timer_t flush_timer;
+
+	/* The batch being delivered: read from the queue, not yet acked. */
+	struct jp_batch batch;
+	int have_batch;
+	unsigned batch_sends;             /* how often this batch went out */
+	struct jp_buf body;
+	int body_valid;
+	enum jp_rw_protocol body_proto;
+	struct jp_http_xfer *xfer;
+
+	/* Samples in the queue that are in no batch yet: since when they wait. */
+	int have_unread;
+	uint64_t oldest_unread_ms;
+
+	unsigned attempt;                 /* failures in a row; 0 after a success */
+	uint64_t seed;
+
+	uint64_t sent, retried, dropped;
+	int64_t last_success_ms;
+
+	int flushing;
+	int flush_completing;
+	uint64_t flush_deadline_ms;
+	void (*flush_done)(void *arg);
+	void *flush_arg;
+
+	int closing;
+	unsigned pending_closes;
+	void (*closed)(void *arg);
+	void *closed_arg;
+
+	int logged_fallback;
+	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue;
+};
+
+static void kick(struct jp_sender *s);
+
+/* ---- backoff ----------------------------------------------------------------- */
+
+/* splitmix64: small, good enough for jitter, and reproducible from a seed. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+uint64_t jp_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned attempt, uint64_t *seed)
+{
+	static uint64_t fallback_seed = 0x6a6f756c65707573ULL;
+	if (!seed)
+		seed = &fallback_seed;
+	if (attempt == 0)
+		attempt = 1;
+	if (max_ms < min_ms)
+		max_ms = min_ms;
+
+	uint64_t d = min_ms;
+	for (unsigned i = 1; i < attempt && d < max_ms; i++)
+		d = d > max_ms / 2 ? max_ms : d * 2;
+	if (d > max_ms)
+		d = max_ms;
+
+	/* Equal jitter: half fixed, half random, so retries of many agents spread
+	 * out but none retries sooner than d/2. */
+	uint64_t half = d / 2;
+	uint64_t span = d - half;
+	uint64_t r = next_random(seed);
+	return half + (span ? r % (span + 1) : 0);
+}
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+/* Read a secret from a file and strip trailing line ends. Returns a malloc'd string
+ * or NULL with errno set. The content is never logged. */
+static char *read_secret(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	buf = malloc(JP_SECRET_MAX_BYTES + 1);
+	if (!buf)
+		goto fail;
+	for (;;) {
+		ssize_t r = read(fd, buf + len, JP_SECRET_MAX_BYTES + 1 - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len > JP_SECRET_MAX_BYTES) {
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	return buf;
+fail: {
+	int e = errno;
+	close(fd);
+	free(buf);
+	errno = e;
+	return NULL;
+}
+}
+
+static int is_reserved_header(const char *name)
+{
+	for (const char *const *p = reserved_headers; *p; p++)
+		if (strcasecmp(name, *p) == 0)
+			return 1;
+	return 0;
+}
+
+static int has_line_break(const char *v)
+{
+	return strpbrk(v, "\r\n") != NULL;
+}
+
+static void set_protocol_headers(struct jp_sender *s)
+{
+	s->headers[0] = HDR_ENCODING;
+	s->headers[1] = s->proto == JP_RW_V2 ? HDR_TYPE_V2 : HDR_TYPE_V1;
+	s->headers[2] = s->proto == JP_RW_V2 ? HDR_VERSION_V2 : HDR_VERSION_V1;
+}
+
+static uint64_t unread_samples(const struct jp_sender *s)
+{
+	struct jp_queue_stats qs;
+	jp_queue_get_stats(s->q, &qs);
+	uint64_t inflight = s->have_batch ? s->batch.nsamples : 0;
+	return qs.pending_samples > inflight ? qs.pending_samples - inflight : 0;
+}
+
+/* The first bytes of a response body as one printable line. */
+static void body_excerpt(char *dst, size_t cap, const uint8_t *body, size_t len)
+{
+	size_t n = len < JP_BODY_EXCERPT_BYTES ? len : JP_BODY_EXCERPT_BYTES;
+	if (n > cap - 1)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = body[i];
+		dst[i] = (c < 0x20 || c >= 0x7f) ? ' ' : (char)c;
+	}
+	dst[n] = '\0';
+}
+
+/* ---- flush -------------------------------------------------------------------- */
+
+static void flush_timer_cb(uv_timer_t *t)
+{
+	struct jp_sender *s = t->data;
+	if (!s->flushing)
+		return;
+	s->flushing = 0;
+	s->flush_completing = 0;
+	void (*done)(void *) = s->flush_done;
+	void *arg = s->flush_arg;
+	s->flush_done = NULL;
+	if (done)
+		done(arg);
+}
+
+/* The flush is over (queue empty, or nothing more fits before the deadline): call
+ * its done callback from the loop, never from inside the caller. */
+static void flush_complete(struct jp_sender *s)
+{
+	if (!s->flushing || s->flush_completing)
+		return;
+	s->flush_completing = 1;
+	uv_timer_start(&s->flush_timer, flush_timer_cb, 0, 0);
+}
+
+/* ---- timers ---------------------------------------------------------------------- */
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct jp_sender *s = t->data;
+	s->timer_role = TIMER_IDLE;
+	kick(s);
+}
+
+static void timer_arm(struct jp_sender *s, enum timer_role role, uint64_t delay_ms)
+{
+	s->timer_role = role;
+	uv_timer_start(&s->timer, timer_cb, delay_ms, 0);
+}
+
+static void timer_disarm(struct jp_sender *s)
+{
+	uv_timer_stop(&s->timer);
+	s->timer_role = TIMER_IDLE;
+}
+
+/* ---- delivery ---------------------------------------------------------------------- */
+
+static void send_batch(struct jp_sender *s);
+
+static void release_batch(struct jp_sender *s)
+{
+	s->have_batch = 0;
+	s->batch_sends = 0;
+	s->body_valid = 0;
+}
+
+/* Ack the batch to the queue: after a 2xx, or when the remote refused it for good. */
+static void ack_batch(struct jp_sender *s)
+{
+	int rc = jp_queue_ack(s->q, &s->batch);
+	if (rc < 0)
+		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD,
+			  "remote %s: cannot persist the queue ack: %s", s->name, strerror(-rc));
+	release_batch(s);
+}
+
+/* Retry the current batch later. retry_after_ms is the server's Retry-After, or -1.
+ * The wait is the exponential backoff, or the Retry-After if that is longer (capped
+ * at JP_RETRY_AFTER_CAP_MS): a server that asks for more time gets it, one that asks
+ * for less still gets the backoff so a failing receiver is not hammered. */
+static void schedule_retry(struct jp_sender *s, int64_t retry_after_ms)
+{
+	if (s->attempt < 64)
+		s->attempt++;
+	uint64_t d = jp_backoff_ms(s->min_backoff_ms, s->max_backoff_ms, s->attempt, &s->seed);
+	if (retry_after_ms >= 0) {
+		uint64_t ra = (uint64_t)retry_after_ms;
+		if (ra > JP_RETRY_AFTER_CAP_MS)
+			ra = JP_RETRY_AFTER_CAP_MS;
+		if (ra > d)
+			d = ra;
+	}
+	uint64_t now = jp_now_mono_ms();
+	s->backoff_until_ms = now + d;
+	timer_arm(s, TIMER_BACKOFF, d);
+	/* SPEC §2: a flush does not wait past its deadline. */
+	if (s->flushing && now + d > s->flush_deadline_ms)
+		flush_complete(s);
+}
+
+static void drop_batch(struct jp_sender *s, const char *why)
+{
+	s->dropped += s->batch.nsamples;
+	jp_log_rl(&s->rl_drop, JP_LOG_ERROR, MOD, "remote %s: dropped %zu samples: %s",
+		  s->name, s->batch.nsamples, why);
+	ack_batch(s);
+}
+
+static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
+{
+	struct jp_sender *s = arg;
+	size_t n = s->batch.nsamples;
+	long st = r->status;
+	/* A response whose body was cut at our size limit still has a valid status. */
+	int answered = st >= 100 && (r->curl_code == 0 || r->body_truncated);
+
+	s->xfer = NULL;
+	if (answered && st >= 200 && st < 300) {
+		ack_batch(s);
+		s->sent += n;
+		s->last_success_ms = jp_now_wall_ms();
+		if (s->attempt)
+			jp_info(MOD, "remote %s: delivering again after %u failed attempts", s->name, s->attempt);
+		s->attempt = 0;
+		kick(s);
+		return;
+	}
+	if (answered && st == 415 && s->proto == JP_RW_V2) {
+		/* SPEC §3: a receiver that does not speak 2.0 gets 1.0 from now on. The
+		 * same samples go out again at once; that is not counted as a retry. */
+		if (!s->logged_fallback)
+			jp_warn(MOD, "remote %s: HTTP 415 for remote write 2.0, falling back to 1.0", s->name);
+		s->logged_fallback = 1;
+		s->proto = JP_RW_V1;
+		set_protocol_headers(s);
+		s->batch_sends = 0;
+		send_batch(s);
+		return;
+	}
+	if (answered && (st >= 500 || st == 429)) {
+		jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD,
+			  "remote %s: HTTP %ld, retrying %zu samples (attempt %u)", s->name, st, n,
+			  s->attempt + 1);
+		schedule_retry(s, r->retry_after_ms);
+		return;
+	}
+	if (answered) {
+		/* Any other status will not get better by sending the same data again
+		 * (SPEC §7): drop the batch so that the queue moves on. */
+		char excerpt[JP_BODY_EXCERPT_BYTES + 1], why[JP_BODY_EXCERPT_BYTES + 64];
+		body_excerpt(excerpt, sizeof(excerpt), r->body, r->body_len);
+		snprintf(why, sizeof(why), "HTTP %ld: %s", st, excerpt);
+		s->attempt = 0;
+		drop_batch(s, why);
+		kick(s);
+		return;
+	}
+	jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD, "remote %s: %s, retrying %zu samples (attempt %u)",
+		  s->name, r->error ? r->error : "transfer failed", n, s->attempt + 1);
+	schedule_retry(s, -1);
+}
+
+static void send_batch(struct jp_sender *s)
+{
+	if (!s->body_valid || s->body_proto != s->proto) {
+		int rc = s->proto == JP_RW_V2 ? jp_encode_v2(&s->batch, &s->body)
+					      : jp_encode_v1(&s->batch, &s->body);
+		if (rc < 0) {
+			/* The batch cannot be encoded; keeping it would block the queue. */
+			char why[96];
+			snprintf(why, sizeof(why), "cannot encode: %s", strerror(-rc));
+			drop_batch(s, why);
+			kick(s);
+			return;
+		}
+		s->body_valid = 1;
+		s->body_proto = s->proto;
+	}
+
+	struct jp_http_request req = {
+		.method = "POST",
+		.url = s->url,
+		.headers = s->headers,
+		.body = s->body.data,
+		.body_len = s->body.len,
+		.timeout_ms = s->timeout_ms,
+		.user_agent = s->user_agent,
+		.username = s->username,
+		.password = s->password,
+		.ca_file = s->ca_file,
+		.cert_file = s->cert_file,
+		.key_file = s->key_file,
+		.insecure_skip_verify = s->insecure,
+		.max_response_bytes = JP_MAX_RESPONSE_BYTES,
+	};
+	s->xfer = jp_http_start(s->http, &req, done_cb, s);
+	if (!s->xfer) {
+		jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD, "remote %s: cannot start a request: %s",
+			  s->name, strerror(errno));
+		schedule_retry(s, -1);
+		return;
+	}
+	if (s->batch_sends > 0)
+		s->retried += s->batch.nsamples;
+	s->batch_sends++;
+}
+
+static void read_and_send(struct jp_sender *s, uint64_t unread)
+{
+	int n = jp_queue_read(s->q, &s->batch, s->max_samples);
+	if (n < 0) {
+		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD, "remote %s: cannot read the queue: %s",
+			  s->name, strerror(-n));
+		jp_queue_rewind(s->q);
+		schedule_retry(s, -1);
+		return;
+	}
+	if (n == 0) {
+		s->have_unread = 0;
+		if (s->flushing)
+			flush_complete(s);
+		return;
+	}
+	s->have_batch = 1;
+	s->batch_sends = 0;
+	s->body_valid = 0;
+	/* What is left was either there before (and keeps its age) or arrives later. */
+	if ((uint64_t)n >= unread)
+		s->have_unread = 0;
+	send_batch(s);
+}
+
+/* Decide what to do next: nothing while a request or a backoff is under way;
+ * otherwise resend the failed batch, or send a new one when it is full, when its
+ * oldest sample has waited batch_send_deadline, or when flushing. */
+static void kick(struct jp_sender *s)
+{
+	if (s->closing || s->xfer || s->timer_role == TIMER_BACKOFF)
+		return;
+	if (s->have_batch) {
+		send_batch(s);
+		return;
+	}
+	uint64_t unread = unread_samples(s);
+	if (unread == 0) {
+		if (s->timer_role == TIMER_DEADLINE)
+			timer_disarm(s);
+		s->have_unread = 0;
+		if (s->flushing)
+			flush_complete(s);
+		return;
+	}
+	uint64_t now = jp_now_mono_ms();
+	if (!s->have_unread) {
+		s->have_unread = 1;
+		s->oldest_unread_ms = now;
+	}
+	uint64_t due = s->oldest_unread_ms + s->deadline_ms;
+	if (unread >= s->max_samples || s->flushing || now >= due) {
+		if (s->timer_role == TIMER_DEADLINE)
+			timer_disarm(s);
+		read_and_send(s, unread);
+		return;
+	}
+	if (s->timer_role != TIMER_DEADLINE)
+		timer_arm(s, TIMER_DEADLINE, due - now);
+}
+
+/* ---- public API ---------------------------------------------------------------- */
+
+static void free_sender(struct jp_sender *s)
+{
+	jp_buf_free(&s->body);
+	for (size_t i = 0; i < s->nextra; i++) {
+		if (s->extra[i])
+			explicit_bzero(s->extra[i], strlen(s->extra[i]));
+		free(s->extra[i]);
+	}
+	free(s->extra);
+	free(s->headers);
+	if (s->password)
+		explicit_bzero(s->password, strlen(s->password));
+	free(s->password);
+	free(s->username);
+	free(s->name);
+	free(s->url);
+	free(s->user_agent);
+	free(s->ca_file);
+	free(s->cert_file);
+	free(s->key_file);
+	free(s);
+}
+
+static char *dup_or_null(const char *v)
+{
+	return v && v[0] ? strdup(v) : NULL;
+}
+
+/* Copy the config's headers (skipping reserved or malformed ones) and the bearer
+ * token into s->extra, then lay out s->headers. */
+static int build_headers(struct jp_sender *s, const struct jp_remote_config *rc)
+{
+	s->extra = calloc(rc->headers.n + 1, sizeof(*s->extra));
+	if (!s->extra)
+		return -ENOMEM;
+	for (size_t i = 0; i < rc->headers.n; i++) {
+		const struct jp_kv *kv = &rc->headers.v[i];
+		if (!kv->key || !kv->key[0] || !kv->value || is_reserved_header(kv->key) ||
+		    strchr(kv->key, ':') || has_line_break(kv->key) || has_line_break(kv->value)) {
+			jp_warn(MOD, "remote %s: ignoring header %s: reserved or malformed", s->name,
+				kv->key && !has_line_break(kv->key) ? kv->key : "?");
+			continue;
+		}
+		if (asprintf(&s->extra[s->nextra], "%s: %s", kv->key, kv->value) < 0)
+			return -ENOMEM;
+		s->nextra++;
+	}
+	if (rc->bearer_token_file && rc->bearer_token_file[0]) {
+		char *tok = read_secret(rc->bearer_token_file);
+		if (!tok) {
+			int e = errno;
+			jp_error(MOD, "remote %s: cannot read bearer_token_file %s: %s", s->name,
+				 rc->bearer_token_file, strerror(e));
+			return -e;
+		}
+		if (has_line_break(tok)) {
+			explicit_bzero(tok, strlen(tok));
+			free(tok);
+			jp_error(MOD, "remote %s: bearer_token_file %s holds more than one line",
+				 s->name, rc->bearer_token_file);
+			return -EINVAL;
+		}
+		int rcode = asprintf(&s->extra[s->nextra], "Authorization: Bearer %s", tok);
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+		if (rcode < 0)
+			return -ENOMEM;
+		s->nextra++;
+	}
+	s->headers = calloc(3 + s->nextra + 1, sizeof(*s->headers));
+	if (!s->headers)
+		return -ENOMEM;
+	set_protocol_headers(s);
+	for (size_t i = 0; i < s->nextra; i++)
+		s->headers[3 + i] = s->extra[i];
+	return 0;
+}
+
+struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
+				   const struct jp_remote_config *rc, const char *user_agent)
+{
+	struct jp_sender *s = NULL;
+	char *qdir = NULL;
+	int err = ENOMEM;
+
+	if (!loop || !http || !rc || !rc->name || !rc->url || !rc->queue_dir) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->http = http;
+	s->name = strdup(rc->name);
+	s->url = strdup(rc->url);
+	s->user_agent = strdup(user_agent ? user_agent : "joulepush");
+	if (!s->name || !s->url || !s->user_agent)
+		goto fail;
+	s->proto = rc->protocol;
+	s->timeout_ms = rc->timeout_ms;
+	s->insecure = rc->tls_insecure_skip_verify;
+	s->max_samples = rc->max_samples_per_send ? rc->max_samples_per_send : 2000;
+	s->deadline_ms = rc->batch_send_deadline_ms;
+	s->min_backoff_ms = rc->min_backoff_ms;
+	s->max_backoff_ms = rc->max_backoff_ms;
+	s->seed = jp_now_mono_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)getpid();
+	s->rl_append.interval_ms = s->rl_retry.interval_ms = 10000;
+	s->rl_drop.interval_ms = s->rl_queue.interval_ms = 10000;
+
+	if ((rc->tls_ca_file && rc->tls_ca_file[0] && !(s->ca_file = strdup(rc->tls_ca_file))) ||
+	    (rc->tls_cert_file && rc->tls_cert_file[0] && !(s->cert_file = strdup(rc->tls_cert_file))) ||
+	    (rc->tls_key_file && rc->tls_key_file[0] && !(s->key_file = strdup(rc->tls_key_file))))
+		goto fail;
+
+	if (rc->basic_auth_username && rc->basic_auth_username[0]) {
+		s->username = dup_or_null(rc->basic_auth_username);
+		if (!s->username)
+			goto fail;
+		if (rc->basic_auth_password_file && rc->basic_auth_password_file[0]) {
+			s->password = read_secret(rc->basic_auth_password_file);
+			if (!s->password) {
+				err = errno;
+				jp_error(MOD, "remote %s: cannot read basic_auth password_file %s: %s",
+					 s->name, rc->basic_auth_password_file, strerror(err));
+				goto fail;
+			}
+		} else if (!(s->password = strdup(""))) {
+			goto fail;
+		}
+	}
+	int rc_h = build_headers(s, rc);
+	if (rc_h < 0) {
+		err = -rc_h;
+		goto fail;
+	}
+
+	if (asprintf(&qdir, "%s/%s", rc->queue_dir, rc->name) < 0) {
+		qdir = NULL;
+		goto fail;
+	}
+	s->q = jp_queue_open(qdir, rc->queue_max_disk_bytes);
+	if (!s->q) {
+		err = errno;
+		jp_error(MOD, "remote %s: cannot open the queue %s: %s", s->name, qdir, strerror(err));
+		goto fail;
+	}
+	free(qdir);
+	qdir = NULL;
+
+	uv_timer_init(loop, &s->timer);
+	uv_timer_init(loop, &s->flush_timer);
+	s->timer.data = s;
+	s->flush_timer.data = s;
+
+	/* Whatever an earlier process left in the queue is old: send it at once. */
+	if (unread_samples(s) > 0) {
+		s->have_unread = 1;
+		s->oldest_unread_ms = 0;
+	}
+	kick(s);
+	return s;
+
+fail:
+	free(qdir);
+	if (s->q)
+		jp_queue_close(s->q);
+	free_sender(s);
+	errno = err ? err : ENOMEM;
+	return NULL;
+}
+
+int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
+{
+	if (!s || s->closing)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	int rc = jp_queue_append(s->q, ts_ms, v, n);
+	if (rc < 0) {
+		s->dropped += n;
+		jp_log_rl(&s->rl_append, JP_LOG_ERROR, MOD, "remote %s: cannot queue %zu samples: %s",
+			  s->name, n, strerror(-rc));
+		return rc;
+	}
+	if (!s->have_unread) {
+		s->have_unread = 1;
+		s->oldest_unread_ms = jp_now_mono_ms();
+	}
+	kick(s);
+	return 0;
+}
+
+void jp_sender_flush(struct jp_sender *s, uint64_t deadline_mono_ms, void (*done)(void *arg), void *arg)
+{
+	if (!s || s->closing) {
+		if (done)
+			done(arg);
+		return;
+	}
+	uint64_t now = jp_now_mono_ms();
+	s->flushing = 1;
+	s->flush_completing = 0;
+	s->flush_deadline_ms = deadline_mono_ms;
+	s->flush_done = done;
+	s->flush_arg = arg;
+	uv_timer_start(&s->flush_timer, flush_timer_cb, deadline_mono_ms > now ? deadline_mono_ms - now : 0, 0);
+
+	if (s->timer_role == TIMER_DEADLINE)
+		timer_disarm(s);
+	if (s->timer_role == TIMER_BACKOFF && s->backoff_until_ms > deadline_mono_ms) {
+		flush_complete(s);
+		return;
+	}
+	kick(s);
+}
+
+void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return;
+	struct jp_queue_stats qs = {0};
+	if (s->q)
+		jp_queue_get_stats(s->q, &qs);
+	out->samples_sent = s->sent;
+	out->samples_retried = s->retried;
+	out->samples_dropped = s->dropped + qs.dropped_samples;
+	out->pending_samples = qs.pending_samples;
+	out->queue_bytes = qs.disk_bytes;
+	out->last_success_ms = s->last_success_ms;
+}
+
+const char *jp_sender_name(const struct jp_sender *s)
+{
+	return s ? s->name : NULL;
+}
+
+static void sender_handle_closed_cb(uv_handle_t *handle)
+{
+	struct jp_sender *s = handle->data;
+	if (--s->pending_closes)
+		return;
+	void (*closed)(void *) = s->closed;
+	void *arg = s->closed_arg;
+	free_sender(s);
+	if (closed)
+		closed(arg);
+}
+
+void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg)
+{
+	if (!s) {
+		if (closed)
+			closed(arg);
+		return;
+	}
+	if (s->closing)
+		return;
+	s->closing = 1;
+	s->closed = closed;
+	s->closed_arg = arg;
+	/* The batch in flight was never acked: it stays in the queue on disk and the
+	 * next process sends it. A pending flush ends without its callback. */
+	if (s->xfer) {
+		jp_http_cancel(s->xfer);
+		s->xfer = NULL;
+	}
+	s->flushing = 0;
+	uv_timer_stop(&s->timer);
+	uv_timer_stop(&s->flush_timer);
+	jp_batch_free(&s->batch);
+	jp_queue_close(s->q);
+	s->q = NULL;
+	s->pending_closes = 2;
+	uv_close((uv_handle_t *)&s->timer, sender_handle_closed_cb);
+	uv_close((uv_handle_t *)&s->flush_timer, sender_handle_closed_cb);
+}
