@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect/node.h"
 #include "collect/synthetic.h"
 #include "remote/http.h"
 #include "remote/sender.h"
@@ -29,7 +30,8 @@ struct jp_agent {
 	uv_loop_t *loop;
 	struct jp_config *cfg;
 	struct jp_store *store;
-	struct jp_synthetic *syn;
+	struct jp_synthetic *syn;   /* collector.mode synthetic */
+	struct jp_node *node;       /* the real collectors */
 	struct jp_http *http;
 	struct jp_sender **senders;
 	size_t nsenders;
@@ -112,6 +114,8 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	int r = 0;
 	if (a->syn)
 		r = jp_synthetic_collect(a->syn, a->store, elapsed);
+	else if (a->node)
+		r = jp_node_collect(a->node, a->store, elapsed);
 	if (r) {
 		a->collection_errors++;
 		jp_log(JP_LOG_WARN, MOD, "collection failed: %s", strerror(-r));
@@ -182,28 +186,43 @@ static int make_common_labels(const struct jp_config *cfg, struct jp_label **out
 	return 0;
 }
 
+/* Open the collector cfg asks for; on success *syn or *node is set. */
+static int create_collector(const struct jp_config *cfg, struct jp_synthetic **syn, struct jp_node **node)
+{
+	*syn = NULL;
+	*node = NULL;
+	if (cfg->collector_mode == JP_COLLECTOR_SYNTHETIC) {
+		*syn = jp_synthetic_create(cfg);
+		if (!*syn) {
+			int e = errno;
+			jp_log(JP_LOG_ERROR, MOD, "synthetic collector: %s", strerror(e));
+			return -e;
+		}
+		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round",
+		       jp_synthetic_series_count(*syn));
+		return 0;
+	}
+	*node = jp_node_create(cfg);   /* logs why it failed */
+	return *node ? 0 : -errno;
+}
+
+static void use_collector(struct jp_agent *a, struct jp_synthetic *syn, struct jp_node *node)
+{
+	a->syn = syn;
+	a->node = node;
+	a->collector_name = syn ? "synthetic" : jp_node_collector_name(node);
+	a->power_source_name = syn ? "model" : jp_node_power_source(node);
+}
+
 static int setup_collector(struct jp_agent *a)
 {
-	const struct jp_config *cfg = a->cfg;
-	switch (cfg->collector_mode) {
-	case JP_COLLECTOR_SYNTHETIC:
-		a->syn = jp_synthetic_create(cfg);
-		if (!a->syn) {
-			jp_log(JP_LOG_ERROR, MOD, "synthetic collector: %s", strerror(errno));
-			return -errno;
-		}
-		a->collector_name = "synthetic";
-		a->power_source_name = "model";
-		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round",
-		       jp_synthetic_series_count(a->syn));
-		return 0;
-	default:
-		jp_log(JP_LOG_ERROR, MOD,
-		       "collector.mode %s is not available in this build; use collector.mode: synthetic",
-		       cfg->collector_mode == JP_COLLECTOR_EBPF ? "ebpf" :
-		       cfg->collector_mode == JP_COLLECTOR_CGROUPFS ? "cgroupfs" : "auto");
-		return -ENOTSUP;
-	}
+	struct jp_synthetic *syn;
+	struct jp_node *node;
+	int r = create_collector(a->cfg, &syn, &node);
+	if (r)
+		return r;
+	use_collector(a, syn, node);
+	return 0;
 }
 
 static int setup_senders(struct jp_agent *a)
@@ -360,7 +379,10 @@ static int remote_equal(const struct jp_remote_config *x, const struct jp_remote
 /* The collector's identity: what must not change for its counters to continue. */
 static int collector_equal(const struct jp_config *x, const struct jp_config *y)
 {
-	return x->collector_mode == y->collector_mode && x->synthetic_pods == y->synthetic_pods &&
+	return x->collector_mode == y->collector_mode && x->power_source == y->power_source &&
+	       str_equal(x->host_sysfs, y->host_sysfs) && str_equal(x->host_procfs, y->host_procfs) &&
+	       str_equal(x->host_cgroupfs, y->host_cgroupfs) &&
+	       x->embodied_grams_per_node_hour == y->embodied_grams_per_node_hour && x->synthetic_pods == y->synthetic_pods &&
 	       x->synthetic_containers_per_pod == y->synthetic_containers_per_pod &&
 	       x->synthetic_seed == y->synthetic_seed && x->metrics_levels == y->metrics_levels &&
 	       x->idle_attribution == y->idle_attribution && x->pue == y->pue &&
@@ -400,20 +422,13 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	/* The collector is replaced only when what defines it changed: otherwise its
 	 * counters would restart and look like a process restart. */
 	struct jp_synthetic *nsyn = a->syn;
-	if (!collector_equal(old, nc)) {
-		if (nc->collector_mode != JP_COLLECTOR_SYNTHETIC) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected: collector.mode other than synthetic is not available in this build");
-			jp_config_free(nc);
-			free(nc);
-			return -ENOTSUP;
-		}
-		nsyn = jp_synthetic_create(nc);
-		if (!nsyn) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected: synthetic collector: %s", strerror(errno));
-			jp_config_free(nc);
-			free(nc);
-			return -EINVAL;
-		}
+	struct jp_node *nnode = a->node;
+	int new_collector = !collector_equal(old, nc);
+	if (new_collector && create_collector(nc, &nsyn, &nnode)) {
+		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the new collector failed");
+		jp_config_free(nc);
+		free(nc);
+		return -EINVAL;
 	}
 
 	struct jp_label *common = NULL;
@@ -431,8 +446,10 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	if (!ns || !kept) {
 		free(ns);
 		free(kept);
-		if (nsyn != a->syn)
+		if (new_collector) {
 			jp_synthetic_destroy(nsyn);
+			jp_node_destroy(nnode);
+		}
 		jp_config_free(nc);
 		free(nc);
 		return -ENOMEM;
@@ -469,9 +486,10 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	a->senders = ns;
 	a->nsenders = nn;
 
-	if (nsyn != a->syn) {
+	if (new_collector) {
 		jp_synthetic_destroy(a->syn);
-		a->syn = nsyn;
+		jp_node_destroy(a->node);
+		use_collector(a, nsyn, nnode);
 	}
 
 	if (!str_equal(old->server_listen, nc->server_listen)) {
@@ -586,6 +604,7 @@ void jp_agent_destroy(struct jp_agent *a)
 	if (!a)
 		return;
 	jp_synthetic_destroy(a->syn);
+	jp_node_destroy(a->node);
 	jp_store_destroy(a->store);
 	free(a->senders);
 	if (a->cfg) {

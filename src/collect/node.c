@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The real node collector: node CPU usage, RAPL or the power model, per-cgroup CPU time
+ * from eBPF or cgroupfs, pods from cgroup paths; hands each interval to the accounting. */
+#include "collect/node.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/bpf.h"
+#include "collect/cgroup.h"
+#include "collect/cgroup_pods.h"
+#include "collect/cgroupfs.h"
+#include "collect/procstat.h"
+#include "collect/rapl.h"
+#include "util/log.h"
+
+#define MOD "node"
+
+/* One pod of the interval being built. */
+struct pod_row {
+	char uid[JP_POD_UID_MAX + 1];
+	uint64_t cpu_ns;
+	size_t first, ncont;       /* its containers in cont_rows, after grouping */
+};
+
+struct cont_row {
+	char uid[JP_POD_UID_MAX + 1];
+	char id[JP_CONTAINER_ID_LEN + 1];
+	uint64_t cpu_ns;
+};
+
+struct jp_node {
+	struct jp_account *acct;
+	struct jp_procstat *ps;
+	struct jp_rapl *rapl;
+	struct jp_bpf_collector *bpf;
+	struct jp_cgroupfs *cgfs;
+	char cgroup_mount[PATH_MAX];
+	double model_idle_w, model_max_w;
+	const char *collector_name;
+	const char *power_source;
+
+	jp_pod_lookup_cb lookup;
+	void *lookup_arg;
+	double intensity;
+	char intensity_source[32];
+	char grid_zone[64];
+
+	struct jp_cg_cpu_set set;
+	struct pod_row *pods;
+	size_t npods, cap_pods;
+	struct cont_row *conts;
+	size_t nconts, cap_conts;
+	struct jp_acct_pod *apods;
+	struct jp_acct_container *aconts;
+	size_t cap_apods, cap_aconts;
+	int saw_unknown;
+	uint64_t last_mono_ms;     /* when the sources took their previous reading */
+	struct jp_ratelimit rl_cpu, rl_rapl, rl_stat;
+};
+
+static const enum jp_zone rapl_to_zone[JP_RAPL_NKINDS] = {
+	[JP_RAPL_PACKAGE] = JP_ZONE_PACKAGE, [JP_RAPL_CORE] = JP_ZONE_CORE,
+	[JP_RAPL_UNCORE] = JP_ZONE_UNCORE, [JP_RAPL_DRAM] = JP_ZONE_DRAM, [JP_RAPL_PSYS] = JP_ZONE_PSYS,
+};
+
+static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
+{
+	const char *procfs = cfg->host_procfs;
+	if (cfg->host_cgroupfs && strcmp(cfg->host_cgroupfs, "auto") != 0) {
+		snprintf(n->cgroup_mount, sizeof(n->cgroup_mount), "%s", cfg->host_cgroupfs);
+	} else {
+		int r = jp_cgroup2_find_mount(procfs, n->cgroup_mount, sizeof(n->cgroup_mount));
+		if (r) {
+			jp_log(JP_LOG_ERROR, MOD, "host.cgroupfs auto: no cgroup v2 mount in %s/self/mountinfo: %s",
+			       procfs, strerror(-r));
+			return r;
+		}
+	}
+	if (cfg->collector_mode == JP_COLLECTOR_AUTO || cfg->collector_mode == JP_COLLECTOR_EBPF) {
+		n->bpf = jp_bpf_collector_create(n->cgroup_mount, 0);
+		if (n->bpf) {
+			n->collector_name = "ebpf";
+			return 0;
+		}
+		int e = errno;
+		if (cfg->collector_mode == JP_COLLECTOR_EBPF) {
+			jp_log(JP_LOG_ERROR, MOD, "collector.mode ebpf: %s", jp_bpf_last_error());
+			return -e;
+		}
+		jp_log(JP_LOG_WARN, MOD, "eBPF collector unavailable (%s); falling back to cgroupfs",
+		       jp_bpf_last_error());
+	}
+	n->cgfs = jp_cgroupfs_create(n->cgroup_mount, procfs);
+	if (!n->cgfs) {
+		int e = errno;
+		jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(e));
+		return -e;
+	}
+	n->collector_name = "cgroupfs";
+	return 0;
+}
+
+static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
+{
+	if (cfg->power_source != JP_POWER_MODEL) {
+		n->rapl = jp_rapl_open(cfg->host_sysfs);
+		if (n->rapl) {
+			n->power_source = "rapl";
+			jp_log(JP_LOG_INFO, MOD, "RAPL: %u zone(s) under %s/class/powercap",
+			       jp_rapl_zone_count(n->rapl), cfg->host_sysfs);
+			return 0;
+		}
+		int e = errno;
+		if (cfg->power_source == JP_POWER_RAPL) {
+			jp_log(JP_LOG_ERROR, MOD, "power.source rapl: no readable RAPL zone under %s/class/powercap: %s",
+			       cfg->host_sysfs, strerror(e));
+			return -e;
+		}
+		jp_log(JP_LOG_INFO, MOD, "no RAPL (%s); estimating power with the model (source=\"model\")",
+		       strerror(e));
+	}
+	n->power_source = "model";
+	return 0;
+}
+
+struct jp_node *jp_node_create(const struct jp_config *cfg)
+{
+	struct jp_node *n = calloc(1, sizeof(*n));
+	int r;
+	if (!n) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	n->model_idle_w = cfg->model_idle_watts_per_cpu;
+	n->model_max_w = cfg->model_max_watts_per_cpu;
+	n->intensity = cfg->carbon_grams_per_kwh;
+	snprintf(n->intensity_source, sizeof(n->intensity_source), "static");
+	snprintf(n->grid_zone, sizeof(n->grid_zone), "static");
+	n->acct = jp_account_create(cfg);
+	if (!n->acct) {
+		r = -errno;
+		goto fail;
+	}
+	n->ps = jp_procstat_create(cfg->host_procfs);
+	if (!n->ps) {
+		r = -errno;
+		jp_log(JP_LOG_ERROR, MOD, "%s/stat: %s", cfg->host_procfs, strerror(errno));
+		goto fail;
+	}
+	r = open_cpu_source(n, cfg);
+	if (r)
+		goto fail;
+	r = open_power_source(n, cfg);
+	if (r)
+		goto fail;
+	n->last_mono_ms = jp_now_mono_ms();
+	return n;
+fail:
+	jp_node_destroy(n);
+	errno = -r;
+	return NULL;
+}
+
+void jp_node_destroy(struct jp_node *n)
+{
+	if (!n)
+		return;
+	jp_account_destroy(n->acct);
+	jp_procstat_destroy(n->ps);
+	jp_rapl_close(n->rapl);
+	jp_bpf_collector_destroy(n->bpf);
+	jp_cgroupfs_destroy(n->cgfs);
+	jp_cg_cpu_set_free(&n->set);
+	free(n->pods);
+	free(n->conts);
+	free(n->apods);
+	free(n->aconts);
+	free(n);
+}
+
+const char *jp_node_collector_name(const struct jp_node *n) { return n->collector_name; }
+const char *jp_node_power_source(const struct jp_node *n) { return n->power_source; }
+unsigned jp_node_pods(const struct jp_node *n) { return (unsigned)n->npods; }
+int jp_node_saw_unknown_pod(const struct jp_node *n) { return n->saw_unknown; }
+
+void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg)
+{
+	n->lookup = cb;
+	n->lookup_arg = arg;
+}
+
+void jp_node_set_intensity(struct jp_node *n, double g, const char *source, const char *grid_zone)
+{
+	n->intensity = g;
+	snprintf(n->intensity_source, sizeof(n->intensity_source), "%s", source);
+	snprintf(n->grid_zone, sizeof(n->grid_zone), "%s", grid_zone);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *v = realloc(*p, c * size);
+	if (!v)
+		return -ENOMEM;
+	*p = v;
+	*cap = c;
+	return 0;
+}
+
+static int cmp_cont(const void *x, const void *y)
+{
+	const struct cont_row *a = x, *b = y;
+	int c = strcmp(a->uid, b->uid);
+	return c ? c : strcmp(a->id, b->id);
+}
+
+/* Fold per-cgroup times into pods (with their containers) and the system bucket. */
+static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
+{
+	n->npods = n->nconts = 0;
+	*system_ns = 0;
+	for (size_t i = 0; i < n->set.n; i++) {
+		const struct jp_cg_cpu *e = &n->set.v[i];
+		struct jp_pod_ref ref;
+		if (!e->path[0] || !jp_cgroup_pod_parse(e->path, &ref)) {
+			*system_ns += e->cpu_ns;
+			continue;
+		}
+		if (grow((void **)&n->conts, &n->cap_conts, n->nconts + 1, sizeof(*n->conts)))
+			return -ENOMEM;
+		struct cont_row *c = &n->conts[n->nconts++];
+		memcpy(c->uid, ref.pod_uid, sizeof(c->uid));
+		memcpy(c->id, ref.container_id, sizeof(c->id));
+		c->cpu_ns = e->cpu_ns;
+	}
+	/* Sort so that each pod's cgroups are adjacent, then merge duplicates (eBPF
+	 * reports nested cgroups of one container separately). */
+	qsort(n->conts, n->nconts, sizeof(*n->conts), cmp_cont);
+	size_t k = 0;
+	for (size_t i = 0; i < n->nconts; i++) {
+		if (k && strcmp(n->conts[k - 1].uid, n->conts[i].uid) == 0 &&
+		    strcmp(n->conts[k - 1].id, n->conts[i].id) == 0)
+			n->conts[k - 1].cpu_ns += n->conts[i].cpu_ns;
+		else
+			n->conts[k++] = n->conts[i];
+	}
+	n->nconts = k;
+	for (size_t i = 0; i < n->nconts; i++) {
+		struct cont_row *c = &n->conts[i];
+		if (!n->npods || strcmp(n->pods[n->npods - 1].uid, c->uid) != 0) {
+			if (grow((void **)&n->pods, &n->cap_pods, n->npods + 1, sizeof(*n->pods)))
+				return -ENOMEM;
+			struct pod_row *p = &n->pods[n->npods++];
+			memcpy(p->uid, c->uid, sizeof(p->uid));
+			p->cpu_ns = 0;
+			p->first = i;
+			p->ncont = 0;
+		}
+		struct pod_row *p = &n->pods[n->npods - 1];
+		p->cpu_ns += c->cpu_ns;
+		p->ncont++;
+	}
+	return 0;
+}
+
+int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_ms)
+{
+	struct jp_cpu_interval cpu = {0};
+	int r = jp_procstat_sample(n->ps, &cpu);
+	if (r)
+		jp_log_rl(&n->rl_stat, JP_LOG_WARN, MOD, "node CPU usage: %s; using the last good interval",
+			  strerror(-r));
+
+	jp_cg_cpu_set_clear(&n->set);
+	r = n->bpf ? jp_bpf_collector_drain(n->bpf, &n->set) : jp_cgroupfs_collect(n->cgfs, &n->set);
+	if (r) {
+		jp_log_rl(&n->rl_cpu, JP_LOG_WARN, MOD, "per-cgroup CPU time: %s", strerror(-r));
+		return r;
+	}
+	uint64_t system_ns;
+	r = group_by_pod(n, &system_ns);
+	if (r)
+		return r;
+
+	/* The sources measured from their previous reading to now, which is what the
+	 * model's energy and the power gauges must use, not the nominal interval. */
+	uint64_t now = jp_now_mono_ms();
+	double interval_s = (double)(now - n->last_mono_ms) / 1000.0;
+	n->last_mono_ms = now;
+	(void)elapsed_ms;
+	struct jp_acct_input in = {
+		.interval_s = interval_s, .power_source = n->power_source, .usage_ratio = cpu.usage_ratio,
+		.system_cpu_ns = system_ns, .intensity_g_per_kwh = n->intensity,
+		.intensity_source = n->intensity_source, .grid_zone = n->grid_zone,
+	};
+	if (n->rapl) {
+		struct jp_rapl_energy e;
+		r = jp_rapl_read(n->rapl, &e);
+		if (r) {
+			jp_log_rl(&n->rl_rapl, JP_LOG_WARN, MOD, "RAPL: %s", strerror(-r));
+			return r;
+		}
+		for (int k = 0; k < JP_RAPL_NKINDS; k++) {
+			if (!(e.present & JP_RAPL_BIT(k)))
+				continue;
+			in.zone_mask |= 1u << rapl_to_zone[k];
+			in.energy_j[rapl_to_zone[k]] = e.j[k];
+		}
+	} else {
+		/* The model estimates the whole CPU's power; it is reported as the package. */
+		double w = jp_power_model_watts(cpu.ncpus, cpu.usage_ratio, n->model_idle_w, n->model_max_w);
+		in.zone_mask = 1u << JP_ZONE_PACKAGE;
+		in.energy_j[JP_ZONE_PACKAGE] = w * interval_s;
+	}
+
+	if (grow((void **)&n->apods, &n->cap_apods, n->npods + 1, sizeof(*n->apods)) ||
+	    grow((void **)&n->aconts, &n->cap_aconts, n->nconts + 1, sizeof(*n->aconts)))
+		return -ENOMEM;
+	n->saw_unknown = 0;
+	for (size_t i = 0; i < n->npods; i++) {
+		struct pod_row *p = &n->pods[i];
+		struct jp_pod_meta meta = {0};
+		int known = n->lookup && n->lookup(p->uid, &meta, n->lookup_arg) == 0;
+		if (!known)
+			n->saw_unknown = 1;
+		/* SPEC §4: without kubelet data, pod is the UID and namespace "unknown". */
+		n->apods[i] = (struct jp_acct_pod){
+			.uid = p->uid, .ns = known && meta.ns ? meta.ns : "unknown",
+			.name = known && meta.name ? meta.name : p->uid,
+			.cpu_request = known ? meta.cpu_request : 0, .cpu_ns = p->cpu_ns,
+			.containers = &n->aconts[p->first],
+		};
+		size_t nc = 0;
+		for (size_t j = 0; j < p->ncont; j++) {
+			struct cont_row *c = &n->conts[p->first + j];
+			if (!c->id[0]) {
+				/* Time of the pod cgroup itself (conmon, processes outside containers)
+				 * stays in the pod total only. */
+				continue;
+			}
+			const char *cname = known && meta.container_name ? meta.container_name(meta.ctx, c->id) : NULL;
+			n->aconts[p->first + nc++] = (struct jp_acct_container){
+				.name = cname ? cname : c->id, .id = c->id, .cpu_ns = c->cpu_ns};
+		}
+		n->apods[i].ncontainers = nc;
+	}
+	in.pods = n->apods;
+	in.npods = n->npods;
+	return jp_account_round(n->acct, store, &in);
+}
