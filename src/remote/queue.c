@@ -1,1 +1,1690 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* A crash-safe, checksummed on-disk queue of samples for one remote (SPEC §7, §8). */
+#include "remote/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+
+#define MOD "queue"
+
+/*
+ * On-disk format (all integers little-endian):
+ *
+ *   <dir>/NNNNNNNNNNNNNNNN.seg   segments, 16 decimal digits, numbered increasingly
+ *   <dir>/ack                    the durable ack position (written as ack.tmp, renamed)
+ *
+ * A segment starts with the 8-byte magic "JPQSEG01", then records:
+ *
+ *   u32 len | u32 type | u32 crc | payload[len]
+ *
+ * crc is CRC32C over the 8 bytes len|type and then the payload, so a flipped length
+ * or type is caught as well as a flipped payload byte. Record types:
+ *
+ *   SERIES  u32 id, u32 nlabels, nlabels x (u32 nlen, name, u32 vlen, value)
+ *   SAMPLES i64 ts_ms, u32 count, count x (u32 id, u64 value bits)
+ *
+ * Series ids are those of struct jp_series and mean something only inside one segment:
+ * a segment holds the SERIES record of an id before the first SAMPLES record that uses
+ * it, and a process never appends to a segment an earlier process wrote. Values are
+ * stored as raw bits so the stale-marker NaN survives bit for bit (SPEC §7).
+ *
+ * The ack file is "JPQACK01", u64 segment, u64 offset, u32 index, u32 crc (CRC32C of
+ * the 28 bytes before it).
+ */
+
+#define SEG_MAGIC "JPQSEG01"
+#define SEG_HDR 8u
+#define REC_HDR 12u
+#define REC_SERIES 1u
+#define REC_SAMPLES 2u
+#define SAMPLE_BYTES 12u
+#define SAMPLES_FIXED 12u
+/* Records are bounded so that a garbage length can never make us allocate or read
+ * gigabytes; a round larger than this is split over several SAMPLES records. */
+#define MAX_REC_LEN (64u << 20)
+#define MAX_SAMPLES_PER_REC ((MAX_REC_LEN - SAMPLES_FIXED) / SAMPLE_BYTES)
+#define ACK_MAGIC "JPQACK01"
+#define ACK_LEN 32u
+#define SEG_MIN_BYTES (64u << 10)
+#define SEG_MAX_BYTES (4u << 20)
+#define WIN_CHUNK (1u << 20)
+#define FIFO_MAX 1024
+
+/* --- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slice-by-8 ---------- */
+
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_tab[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+}
+
+static inline uint64_t get_u64(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+	       (uint64_t)p[7] << 56;
+}
+
+static inline uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Continue a CRC32C: pass 0 to start. */
+static uint32_t crc32c(uint32_t crc, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	crc = ~crc;
+	while (n && ((uintptr_t)p & 7)) {
+		crc = crc_tab[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+		n--;
+	}
+	while (n >= 8) {
+		uint64_t w = get_u64(p) ^ crc;
+		crc = crc_tab[7][w & 0xff] ^ crc_tab[6][(w >> 8) & 0xff] ^
+		      crc_tab[5][(w >> 16) & 0xff] ^ crc_tab[4][(w >> 24) & 0xff] ^
+		      crc_tab[3][(w >> 32) & 0xff] ^ crc_tab[2][(w >> 40) & 0xff] ^
+		      crc_tab[1][(w >> 48) & 0xff] ^ crc_tab[0][w >> 56];
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		crc = crc_tab[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* The checksum of a record whose 12-byte header starts at hdr. */
+static uint32_t rec_crc(const uint8_t *hdr, const uint8_t *payload, size_t len)
+{
+	return crc32c(crc32c(0, hdr, 8), payload, len);
+}
+
+/* --- series definitions ----------------------------------------------------------- */
+
+/* A definition read from disk. Definitions are interned by their label bytes, so that
+ * a series which appears in several segments (with different ids) is one def and the
+ * sender can tell batches apart by def pointer. refs counts the segment maps holding it. */
+struct qdef {
+	struct jp_series_def pub;   /* first: batches point here */
+	struct qdef *next;          /* intern hash chain */
+	uint32_t hash;
+	uint32_t refs;
+	uint64_t gen;               /* last batch grouping that saw it */
+	size_t slot;                /* its index in that batch's series array */
+	size_t keylen;
+	const uint8_t *key;         /* the serialised labels, for interning */
+};
+
+struct idmap_ent {
+	uint32_t id;                /* 0: empty slot */
+	struct qdef *def;
+};
+
+/* Segment-local id -> def, open addressing. */
+struct idmap {
+	struct idmap_ent *ents;
+	size_t cap, n;
+};
+
+struct seg {
+	uint64_t num;
+	uint64_t size;        /* bytes of valid records (plus the magic) */
+	uint64_t fsize;       /* bytes on disk (more than size only if a cut failed) */
+	uint64_t nsamples;    /* samples in the valid records */
+	uint64_t defs_upto;   /* SERIES records before this offset are in map */
+	struct idmap map;
+};
+
+/* A window over one file read with pread, for scanning records without a syscall
+ * per record. */
+struct win {
+	int fd;
+	uint64_t num;         /* which segment fd belongs to */
+	uint8_t *buf;
+	size_t cap;
+	uint64_t off;
+	size_t len;
+};
+
+struct fifo_ent {
+	struct jp_queue_pos end;
+	uint64_t before;      /* samples of end.segment before end */
+};
+
+struct jp_queue {
+	char *dir;
+	int dirfd;
+	uint64_t max_disk_bytes;
+	uint64_t seg_target;
+
+	struct seg **segs;    /* live segment files, oldest first */
+	size_t nsegs, capsegs;
+	struct seg **zombies; /* dropped segments whose defs unacked batches may still use */
+	size_t nzombies, capzombies;
+	uint64_t disk_bytes;
+	uint64_t pending;
+	uint64_t dropped;
+	uint64_t cuts;
+
+	/* writer */
+	struct seg *wseg;     /* the segment this process appends to, or NULL */
+	int wfd;
+	uint64_t next_num;
+	uint8_t *defined;     /* bitmap by series id: SERIES already in wseg */
+	size_t defined_bytes;
+	uint32_t *newids;
+	size_t nnew, capnew;
+	struct jp_buf wdefs, wsamples;
+	struct jp_ratelimit rl_bad_series;
+
+	/* reader */
+	struct jp_queue_pos cur, ack;
+	uint64_t cur_before, ack_before;
+	struct fifo_ent *fifo;
+	size_t nfifo, capfifo;
+	struct win rwin, swin;
+	struct qdef **rd_def;
+	struct jp_sample *rd_smp;
+	size_t caprd, caprd_smp;
+	uint64_t gen;
+	struct jp_ratelimit rl_unknown_id, rl_read;
+
+	/* interned defs */
+	struct qdef **buckets;
+	size_t nbuckets, ndefs;
+};
+
+/* --- small helpers ------------------------------------------------------------------ */
+
+static int pos_cmp(const struct jp_queue_pos *a, const struct jp_queue_pos *b)
+{
+	if (a->segment != b->segment)
+		return a->segment < b->segment ? -1 : 1;
+	if (a->offset != b->offset)
+		return a->offset < b->offset ? -1 : 1;
+	if (a->index != b->index)
+		return a->index < b->index ? -1 : 1;
+	return 0;
+}
+
+static void seg_name(char *out, size_t cap, uint64_t num)
+{
+	snprintf(out, cap, "%016" PRIu64 ".seg", num);
+}
+
+static int parse_seg_name(const char *s, uint64_t *num)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 16; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (strcmp(s + 16, ".seg") != 0 || v == 0)
+		return 0;
+	*num = v;
+	return 1;
+}
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		n *= 2;
+	}
+	void *np = realloc(*p, n * elem);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = n;
+	return 0;
+}
+
+/* --- def interning and per-segment maps ---------------------------------------- */
+
+/* Check a SERIES payload: id > 0, labels sorted bytewise by name, unique, no empty
+ * names or values, no NUL bytes, __name__ present (SPEC §7), nothing left over. */
+static int series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabels,
+			size_t *strbytes)
+{
+	if (len < 8)
+		return 0;
+	*id = get_u32(p);
+	uint32_t nl = get_u32(p + 4);
+	if (*id == 0 || nl == 0 || nl > (len - 8) / 10)
+		return 0;
+	size_t off = 8, total = 0;
+	const uint8_t *prev = NULL;
+	size_t prevlen = 0;
+	int has_name = 0;
+	for (uint32_t i = 0; i < nl; i++) {
+		const uint8_t *s[2];
+		size_t sl[2];
+		for (int k = 0; k < 2; k++) {
+			if (len - off < 4)
+				return 0;
+			uint32_t l = get_u32(p + off);
+			off += 4;
+			if (l == 0 || l > len - off || memchr(p + off, 0, l))
+				return 0;
+			s[k] = p + off;
+			sl[k] = l;
+			off += l;
+			total += l + 1;
+		}
+		if (prev) {
+			size_t m = prevlen < sl[0] ? prevlen : sl[0];
+			int c = memcmp(prev, s[0], m);
+			if (c > 0 || (c == 0 && prevlen >= sl[0]))
+				return 0;
+		}
+		if (sl[0] == 8 && memcmp(s[0], "__name__", 8) == 0)
+			has_name = 1;
+		prev = s[0];
+		prevlen = sl[0];
+	}
+	if (off != len || !has_name)
+		return 0;
+	*nlabels = nl;
+	*strbytes = total;
+	return 1;
+}
+
+static void def_unref(struct jp_queue *q, struct qdef *d)
+{
+	if (--d->refs)
+		return;
+	struct qdef **pp = &q->buckets[d->hash & (q->nbuckets - 1)];
+	while (*pp != d)
+		pp = &(*pp)->next;
+	*pp = d->next;
+	q->ndefs--;
+	free(d->pub.enc);
+	free(d);
+}
+
+static int intern_grow(struct jp_queue *q)
+{
+	size_t n = q->nbuckets ? q->nbuckets * 2 : 1024;
+	struct qdef **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->nbuckets; i++) {
+		struct qdef *d = q->buckets[i], *next;
+		for (; d; d = next) {
+			next = d->next;
+			d->next = nb[d->hash & (n - 1)];
+			nb[d->hash & (n - 1)] = d;
+		}
+	}
+	free(q->buckets);
+	q->buckets = nb;
+	q->nbuckets = n;
+	return 0;
+}
+
+/* Find or create the def of a valid SERIES payload; returns it with one more ref. */
+static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, uint32_t nl,
+			    size_t strbytes)
+{
+	const uint8_t *key = p + 4;
+	size_t keylen = len - 4;
+	uint32_t h = hash_bytes(key, keylen);
+	if (q->nbuckets) {
+		for (struct qdef *d = q->buckets[h & (q->nbuckets - 1)]; d; d = d->next) {
+			if (d->hash == h && d->keylen == keylen && memcmp(d->key, key, keylen) == 0) {
+				d->refs++;
+				return d;
+			}
+		}
+	}
+	if (q->ndefs >= q->nbuckets && intern_grow(q) < 0)
+		return NULL;
+	size_t sz = sizeof(struct qdef) + nl * sizeof(struct jp_label) + keylen + strbytes;
+	struct qdef *d = calloc(1, sz);
+	if (!d)
+		return NULL;
+	struct jp_label *labels = (struct jp_label *)(d + 1);
+	uint8_t *kp = (uint8_t *)(labels + nl);
+	char *sp = (char *)(kp + keylen);
+	memcpy(kp, key, keylen);
+	size_t off = 8;
+	for (uint32_t i = 0; i < nl; i++) {
+		for (int k = 0; k < 2; k++) {
+			uint32_t l = get_u32(p + off);
+			off += 4;
+			memcpy(sp, p + off, l);
+			sp[l] = '\0';
+			if (k == 0)
+				labels[i].name = sp;
+			else
+				labels[i].value = sp;
+			sp += l + 1;
+			off += l;
+		}
+	}
+	d->pub.nlabels = nl;
+	d->pub.labels = labels;
+	d->hash = h;
+	d->refs = 1;
+	d->key = kp;
+	d->keylen = keylen;
+	d->next = q->buckets[h & (q->nbuckets - 1)];
+	q->buckets[h & (q->nbuckets - 1)] = d;
+	q->ndefs++;
+	return d;
+}
+
+static inline size_t id_slot(uint32_t id, size_t cap)
+{
+	return (size_t)((id * 0x9E3779B1u) & (cap - 1));
+}
+
+static struct qdef *idmap_get(const struct idmap *m, uint32_t id)
+{
+	if (!m->cap)
+		return NULL;
+	for (size_t i = id_slot(id, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (m->ents[i].id == id)
+			return m->ents[i].def;
+		if (m->ents[i].id == 0)
+			return NULL;
+	}
+}
+
+/* Insert id -> def if id is new (the map takes the caller's ref); returns 1 if
+ * inserted, 0 if id was there already, -ENOMEM. */
+static int idmap_put(struct idmap *m, uint32_t id, struct qdef *def)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 64;
+		struct idmap_ent *ne = calloc(ncap, sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->cap; i++) {
+			if (!m->ents[i].id)
+				continue;
+			size_t j = id_slot(m->ents[i].id, ncap);
+			while (ne[j].id)
+				j = (j + 1) & (ncap - 1);
+			ne[j] = m->ents[i];
+		}
+		free(m->ents);
+		m->ents = ne;
+		m->cap = ncap;
+	}
+	size_t i = id_slot(id, m->cap);
+	for (; m->ents[i].id; i = (i + 1) & (m->cap - 1))
+		if (m->ents[i].id == id)
+			return 0;
+	m->ents[i].id = id;
+	m->ents[i].def = def;
+	m->n++;
+	return 1;
+}
+
+static void idmap_clear(struct jp_queue *q, struct idmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->ents[i].id)
+			def_unref(q, m->ents[i].def);
+	free(m->ents);
+	memset(m, 0, sizeof(*m));
+}
+
+static void seg_free(struct jp_queue *q, struct seg *s)
+{
+	if (!s)
+		return;
+	idmap_clear(q, &s->map);
+	free(s);
+}
+
+/* Load a SERIES record into s's map. Invalid definitions (which our writer never
+ * produces) are skipped: their samples are then skipped by the reader. */
+static void load_series(struct jp_queue *q, struct seg *s, const uint8_t *p, size_t len)
+{
+	uint32_t id, nl;
+	size_t strbytes;
+	if (!series_valid(p, len, &id, &nl, &strbytes)) {
+		jp_log_rl(&q->rl_read, JP_LOG_WARN, MOD, "%s: segment %" PRIu64 ": skipping an invalid series definition",
+			  q->dir, s->num);
+		return;
+	}
+	if (idmap_get(&s->map, id))
+		return;
+	struct qdef *d = def_get(q, p, len, nl, strbytes);
+	if (!d || idmap_put(&s->map, id, d) != 1) {
+		if (d)
+			def_unref(q, d);
+		jp_log_rl(&q->rl_read, JP_LOG_ERROR, MOD, "%s: out of memory loading series definitions", q->dir);
+	}
+}
+
+/* --- reading records ------------------------------------------------------------- */
+
+static void win_close(struct win *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->num = 0;
+	w->len = 0;
+}
+
+static int win_open(struct jp_queue *q, struct win *w, uint64_t num)
+{
+	if (w->fd >= 0 && w->num == num)
+		return 0;
+	win_close(w);
+	char name[32];
+	seg_name(name, sizeof(name), num);
+	int fd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	w->fd = fd;
+	w->num = num;
+	return 0;
+}
+
+/* Bytes [off, off+len) of the window's file, or NULL (with *err) if they could not
+ * be read in full. */
+static const uint8_t *win_get(struct win *w, uint64_t off, size_t len, int *err)
+{
+	if (off >= w->off && off - w->off <= w->len && w->len - (off - w->off) >= len)
+		return w->buf + (off - w->off);
+	size_t want = len > WIN_CHUNK ? len : WIN_CHUNK;
+	if (want > w->cap) {
+		uint8_t *nb = realloc(w->buf, want);
+		if (!nb) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		w->buf = nb;
+		w->cap = want;
+	}
+	size_t got = 0;
+	w->len = 0;
+	w->off = off;
+	while (got < want) {
+		ssize_t r = pread(w->fd, w->buf + got, want - got, (off_t)(off + got));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			*err = -errno;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	w->len = got;
+	if (got < len) {
+		*err = -ENODATA;
+		return NULL;
+	}
+	return w->buf;
+}
+
+struct rec {
+	uint32_t len, type;
+	const uint8_t *p;     /* payload */
+};
+
+enum rec_status { REC_OK, REC_END, REC_TORN, REC_BADLEN, REC_BADCRC, REC_BADBODY, REC_IOERR };
+
+static const char *rec_status_str(enum rec_status st)
+{
+	switch (st) {
+	case REC_TORN: return "torn record";
+	case REC_BADLEN: return "impossible record length";
+	case REC_BADCRC: return "checksum mismatch";
+	case REC_BADBODY: return "malformed samples record";
+	case REC_IOERR: return "read error";
+	default: return "?";
+	}
+}
+
+/* Parse the record at off in a file of limit valid bytes. verify: check the CRC and
+ * the SAMPLES layout. */
+static enum rec_status rec_next(struct win *w, uint64_t off, uint64_t limit, int verify, struct rec *r)
+{
+	int err = 0;
+	if (off >= limit)
+		return REC_END;
+	if (limit - off < REC_HDR)
+		return REC_TORN;
+	const uint8_t *h = win_get(w, off, REC_HDR, &err);
+	if (!h)
+		return REC_IOERR;
+	uint32_t len = get_u32(h), type = get_u32(h + 4), crc = get_u32(h + 8);
+	if (len > MAX_REC_LEN)
+		return REC_BADLEN;
+	if (limit - off - REC_HDR < len)
+		return REC_TORN;
+	h = win_get(w, off, REC_HDR + len, &err);
+	if (!h)
+		return REC_IOERR;
+	r->len = len;
+	r->type = type;
+	r->p = h + REC_HDR;
+	if (!verify)
+		return REC_OK;
+	if (rec_crc(h, r->p, len) != crc)
+		return REC_BADCRC;
+	if (type == REC_SAMPLES &&
+	    (len < SAMPLES_FIXED || (uint64_t)get_u32(r->p + 8) * SAMPLE_BYTES != len - SAMPLES_FIXED))
+		return REC_BADBODY;
+	return REC_OK;
+}
+
+/* Samples in segment s before position (off, idx): a scan of the record headers. */
+static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, uint32_t idx)
+{
+	if (win_open(q, &q->swin, s->num) < 0)
+		return 0;
+	uint64_t n = 0, o = SEG_HDR;
+	struct rec r;
+	while (o < off && rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
+		if (r.type == REC_SAMPLES && r.len >= SAMPLES_FIXED)
+			n += get_u32(r.p + 8);
+		o += REC_HDR + r.len;
+	}
+	return n + idx;
+}
+
+/* --- segments --------------------------------------------------------------------- */
+
+static struct seg *seg_find_ge(struct jp_queue *q, uint64_t num)
+{
+	for (size_t i = 0; i < q->nsegs; i++)
+		if (q->segs[i]->num >= num)
+			return q->segs[i];
+	return NULL;
+}
+
+static struct seg *seg_find(struct jp_queue *q, uint64_t num)
+{
+	struct seg *s = seg_find_ge(q, num);
+	return s && s->num == num ? s : NULL;
+}
+
+static struct seg *seg_next(struct jp_queue *q, const struct seg *s)
+{
+	return seg_find_ge(q, s->num + 1);
+}
+
+/* Unacked samples of live segment s. */
+static uint64_t seg_unacked(const struct jp_queue *q, const struct seg *s)
+{
+	if (s->num > q->ack.segment)
+		return s->nsamples;
+	if (s->num == q->ack.segment)
+		return s->nsamples > q->ack_before ? s->nsamples - q->ack_before : 0;
+	return 0;
+}
+
+/* Remove the oldest live segment from the list and unlink its file. */
+static void seg_remove_oldest(struct jp_queue *q, int keep_defs)
+{
+	struct seg *s = q->segs[0];
+	memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
+	q->nsegs--;
+	q->disk_bytes -= s->fsize;
+	char name[32];
+	seg_name(name, sizeof(name), s->num);
+	if (unlinkat(q->dirfd, name, 0) < 0 && errno != ENOENT)
+		jp_warn(MOD, "%s/%s: cannot delete: %s", q->dir, name, strerror(errno));
+	if (q->rwin.num == s->num)
+		win_close(&q->rwin);
+	if (q->swin.num == s->num)
+		win_close(&q->swin);
+	if (s == q->wseg) {
+		/* Only when the caller asked for it (an empty failed segment). */
+		close(q->wfd);
+		q->wfd = -1;
+		q->wseg = NULL;
+	}
+	if (keep_defs && s->map.n && grow((void **)&q->zombies, &q->capzombies, q->nzombies + 1,
+					  sizeof(*q->zombies)) == 0) {
+		q->zombies[q->nzombies++] = s;
+		return;
+	}
+	if (keep_defs && s->map.n) {
+		/* Out of memory: keeping the defs alive matters more than the memory. */
+		s->size = s->fsize = 0;
+		return;
+	}
+	seg_free(q, s);
+}
+
+/* Delete the oldest segments while more than max_disk_bytes would be on disk after
+ * adding `extra` bytes; the writer's segment is never dropped. */
+static void enforce_limit(struct jp_queue *q, uint64_t extra)
+{
+	uint64_t nseg = 0, nsmp = 0;
+	while (q->nsegs && q->segs[0] != q->wseg && q->disk_bytes + extra > q->max_disk_bytes) {
+		struct seg *s = q->segs[0];
+		uint64_t lost = seg_unacked(q, s);
+		q->dropped += lost;
+		q->pending -= lost;
+		nsmp += lost;
+		nseg++;
+		if (q->ack.segment <= s->num) {
+			q->ack = (struct jp_queue_pos){s->num + 1, 0, 0};
+			q->ack_before = 0;
+		}
+		/* Batches already read from s may still point to its defs. */
+		int inflight = q->cur.segment >= s->num && q->nfifo > 0;
+		if (q->cur.segment <= s->num) {
+			q->cur = (struct jp_queue_pos){s->num + 1, 0, 0};
+			q->cur_before = 0;
+		}
+		seg_remove_oldest(q, inflight);
+	}
+	if (nseg)
+		jp_warn(MOD, "%s: over max_disk_bytes %" PRIu64 ": dropped the %" PRIu64
+			" oldest segment(s) with %" PRIu64 " unsent samples",
+			q->dir, q->max_disk_bytes, nseg, nsmp);
+}
+
+static void set_seg_target(struct jp_queue *q)
+{
+	uint64_t t = q->max_disk_bytes / 8;
+	if (t > SEG_MAX_BYTES)
+		t = SEG_MAX_BYTES;
+	if (t < SEG_MIN_BYTES)
+		t = SEG_MIN_BYTES;
+	q->seg_target = t;
+}
+
+/* --- the ack file ------------------------------------------------------------------ */
+
+static int ack_write(struct jp_queue *q)
+{
+	uint8_t b[ACK_LEN];
+	memcpy(b, ACK_MAGIC, 8);
+	put_u64(b + 8, q->ack.segment);
+	put_u64(b + 16, q->ack.offset);
+	put_u32(b + 24, q->ack.index);
+	put_u32(b + 28, crc32c(0, b, 28));
+	int fd = openat(q->dirfd, "ack.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int r = 0;
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ssize_t w;
+	do {
+		w = pwrite(fd, b, sizeof(b), 0);
+	} while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)sizeof(b)) {
+		r = w < 0 ? -errno : -EIO;
+		goto fail;
+	}
+	if (fdatasync(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (renameat(q->dirfd, "ack.tmp", q->dirfd, "ack") < 0 || fsync(q->dirfd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	jp_error(MOD, "%s/ack: cannot persist the ack position: %s (acked data may be sent again after a restart)",
+		 q->dir, strerror(-r));
+	return r;
+}
+
+/* Read the ack file: 1 if valid, 0 if missing, -1 if corrupt. */
+static int ack_read(struct jp_queue *q, struct jp_queue_pos *out)
+{
+	int fd = openat(q->dirfd, "ack", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	uint8_t b[ACK_LEN + 1];
+	ssize_t n = pread(fd, b, sizeof(b), 0);
+	close(fd);
+	if (n != ACK_LEN || memcmp(b, ACK_MAGIC, 8) != 0 || crc32c(0, b, 28) != get_u32(b + 28))
+		return -1;
+	/* Segment names have 16 decimal digits. */
+	if (get_u64(b + 8) >= 10000000000000000ULL)
+		return -1;
+	out->segment = get_u64(b + 8);
+	out->offset = get_u64(b + 16);
+	out->index = get_u32(b + 24);
+	return 1;
+}
+
+/* --- open, recovery ------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	int r = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Cut segment file `name` down to `keep` bytes (or delete it when keep is 0), with
+ * one log line saying what was cut and why. */
+static void seg_cut(struct jp_queue *q, const char *name, uint64_t keep, uint64_t fsize,
+		    const char *why, uint64_t *fsize_out)
+{
+	q->cuts++;
+	*fsize_out = fsize;
+	if (keep == 0) {
+		jp_warn(MOD, "%s/%s: %s at offset 0: removing the file (%" PRIu64 " bytes)",
+			q->dir, name, why, fsize);
+		if (unlinkat(q->dirfd, name, 0) == 0)
+			*fsize_out = 0;
+		return;
+	}
+	jp_warn(MOD, "%s/%s: %s at offset %" PRIu64 ": cut %" PRIu64 " bytes off the tail",
+		q->dir, name, why, keep, fsize - keep);
+	int fd = openat(q->dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, (off_t)keep) == 0) {
+		fdatasync(fd);
+		*fsize_out = keep;
+	} else {
+		jp_warn(MOD, "%s/%s: cannot truncate: %s (ignoring the bad tail)", q->dir, name,
+			strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Scan one segment: verify every record, cut what is bad, count the samples and find
+ * the ack position in it. Returns the segment, or NULL if nothing valid is left. */
+static struct seg *scan_seg(struct jp_queue *q, uint64_t num, const struct jp_queue_pos *ack,
+			    int *ack_ok, uint64_t *ack_before)
+{
+	char name[32];
+	seg_name(name, sizeof(name), num);
+	struct win *w = &q->swin;
+	if (win_open(q, w, num) < 0) {
+		jp_warn(MOD, "%s/%s: cannot open: %s (skipping it)", q->dir, name, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		jp_warn(MOD, "%s/%s: not a regular file (skipping it)", q->dir, name);
+		win_close(w);
+		return NULL;
+	}
+	uint64_t fsize = (uint64_t)st.st_size, newsize;
+	int err = 0;
+	if (fsize == 0) {
+		/* A crash between creating the file and its first write. */
+		jp_info(MOD, "%s/%s: empty segment removed", q->dir, name);
+		win_close(w);
+		unlinkat(q->dirfd, name, 0);
+		return NULL;
+	}
+	const uint8_t *m = fsize >= SEG_HDR ? win_get(w, 0, SEG_HDR, &err) : NULL;
+	if (!m || memcmp(m, SEG_MAGIC, SEG_HDR) != 0) {
+		win_close(w);
+		seg_cut(q, name, 0, fsize, "not a queue segment (bad magic)", &newsize);
+		return NULL;
+	}
+	struct seg *s = calloc(1, sizeof(*s));
+	if (!s) {
+		win_close(w);
+		return NULL;
+	}
+	s->num = num;
+	s->defs_upto = SEG_HDR;
+	uint64_t off = SEG_HDR;
+	struct rec r;
+	enum rec_status stt;
+	while ((stt = rec_next(w, off, fsize, 1, &r)) == REC_OK) {
+		if (ack->segment == num && ack->offset == off) {
+			uint32_t cnt = r.type == REC_SAMPLES ? get_u32(r.p + 8) : 0;
+			*ack_ok = 1;
+			*ack_before = s->nsamples + (ack->index < cnt ? ack->index : cnt);
+		}
+		if (r.type == REC_SAMPLES)
+			s->nsamples += get_u32(r.p + 8);
+		off += REC_HDR + r.len;
+	}
+	if (ack->segment == num && ack->offset == off && ack->index == 0) {
+		*ack_ok = 1;
+		*ack_before = s->nsamples;
+	}
+	s->size = off;
+	s->fsize = fsize;
+	win_close(w);
+	if (stt != REC_END) {
+		char why[96];
+		if (stt == REC_TORN)
+			snprintf(why, sizeof(why), "torn record (%" PRIu64 " bytes at the end of the file)",
+				 fsize - off);
+		else
+			snprintf(why, sizeof(why), "%s", rec_status_str(stt));
+		seg_cut(q, name, off, fsize, why, &s->fsize);
+	}
+	if (s->size == SEG_HDR) {
+		/* Nothing valid in it: the header alone, or everything was cut. */
+		if (s->fsize)
+			unlinkat(q->dirfd, name, 0);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int recover(struct jp_queue *q)
+{
+	unlinkat(q->dirfd, "ack.tmp", 0);
+	struct jp_queue_pos ack = {0, 0, 0};
+	int ar = ack_read(q, &ack);
+	if (ar < 0) {
+		jp_warn(MOD, "%s/ack: corrupt ack file: starting from the oldest segment (samples may be sent twice)",
+			q->dir);
+		ack = (struct jp_queue_pos){0, 0, 0};
+	}
+
+	int dfd = dup(q->dirfd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		int e = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return e;
+	}
+	uint64_t *nums = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int r = 0;
+	while ((de = readdir(d))) {
+		uint64_t num;
+		if (!parse_seg_name(de->d_name, &num))
+			continue;
+		if ((r = grow((void **)&nums, &cap, n + 1, sizeof(*nums))) < 0)
+			break;
+		nums[n++] = num;
+	}
+	closedir(d);
+	if (r < 0) {
+		free(nums);
+		return r;
+	}
+	if (n)
+		qsort(nums, n, sizeof(*nums), cmp_u64);
+
+	int ack_ok = 0;
+	uint64_t ack_before = 0, maxnum = ack.segment;
+	for (size_t i = 0; i < n; i++) {
+		if (nums[i] > maxnum)
+			maxnum = nums[i];
+		char name[32];
+		seg_name(name, sizeof(name), nums[i]);
+		if (nums[i] < ack.segment) {
+			/* Fully acked; a crash came between the ack and the delete. */
+			unlinkat(q->dirfd, name, 0);
+			continue;
+		}
+		struct seg *s = scan_seg(q, nums[i], &ack, &ack_ok, &ack_before);
+		if (!s)
+			continue;
+		if (s->num == ack.segment && !ack_ok) {
+			if (ack.offset >= s->size) {
+				/* Acked past what survived: everything in it was acked. */
+				ack_before = s->nsamples;
+			} else {
+				jp_warn(MOD, "%s/ack: position %" PRIu64 ":%" PRIu64 " is not a record boundary: re-reading segment %s from its start",
+					q->dir, ack.segment, ack.offset, name);
+				ack.offset = 0;
+				ack.index = 0;
+				ack_before = 0;
+			}
+		}
+		if (s->num == ack.segment && ack_before >= s->nsamples) {
+			unlinkat(q->dirfd, name, 0);
+			seg_free(q, s);
+			continue;
+		}
+		if ((r = grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs))) < 0) {
+			seg_free(q, s);
+			break;
+		}
+		q->segs[q->nsegs++] = s;
+		q->disk_bytes += s->fsize;
+	}
+	free(nums);
+	if (r < 0)
+		return r;
+	if (ar == 0 && q->nsegs)
+		jp_info(MOD, "%s: no ack file: reading from the oldest segment", q->dir);
+
+	q->ack = ack;
+	q->ack_before = 0;
+	struct seg *as = seg_find(q, ack.segment);
+	if (as)
+		q->ack_before = ack_before;
+	else
+		q->ack.offset = q->ack.index = 0;
+	q->pending = 0;
+	for (size_t i = 0; i < q->nsegs; i++)
+		q->pending += seg_unacked(q, q->segs[i]);
+	q->cur = q->ack;
+	q->cur_before = q->ack_before;
+	q->next_num = maxnum + 1;
+	return 0;
+}
+
+struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes)
+{
+	pthread_once(&crc_once, crc_init);
+	int r;
+	struct jp_queue *q = calloc(1, sizeof(*q));
+	if (!q) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q->dirfd = q->wfd = q->rwin.fd = q->swin.fd = -1;
+	q->max_disk_bytes = max_disk_bytes;
+	set_seg_target(q);
+	q->rl_bad_series.interval_ms = q->rl_unknown_id.interval_ms = q->rl_read.interval_ms = 60000;
+	if (!(q->dir = strdup(dir))) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = mkdir_p(dir)) < 0) {
+		jp_error(MOD, "%s: cannot create the queue directory: %s", dir, strerror(-r));
+		goto fail;
+	}
+	q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->dirfd < 0) {
+		r = -errno;
+		jp_error(MOD, "%s: cannot open the queue directory: %s", dir, strerror(-r));
+		goto fail;
+	}
+	/* Two processes appending to one queue would corrupt each other's view. */
+	if (flock(q->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		jp_error(MOD, "%s: queue directory is in use by another process", dir);
+		goto fail;
+	}
+	if ((r = recover(q)) < 0) {
+		jp_error(MOD, "%s: cannot read the queue: %s", dir, strerror(-r));
+		goto fail;
+	}
+	enforce_limit(q, 0);
+	if (q->nsegs)
+		jp_info(MOD, "%s: %zu segment(s), %" PRIu64 " bytes, %" PRIu64 " samples pending",
+			dir, q->nsegs, q->disk_bytes, q->pending);
+	return q;
+fail:
+	jp_queue_close(q);
+	errno = -r;
+	return NULL;
+}
+
+void jp_queue_close(struct jp_queue *q)
+{
+	if (!q)
+		return;
+	if (q->wfd >= 0)
+		close(q->wfd);
+	win_close(&q->rwin);
+	win_close(&q->swin);
+	free(q->rwin.buf);
+	free(q->swin.buf);
+	for (size_t i = 0; i < q->nsegs; i++)
+		seg_free(q, q->segs[i]);
+	for (size_t i = 0; i < q->nzombies; i++)
+		seg_free(q, q->zombies[i]);
+	free(q->segs);
+	free(q->zombies);
+	free(q->buckets);
+	free(q->defined);
+	free(q->newids);
+	free(q->fifo);
+	free(q->rd_def);
+	free(q->rd_smp);
+	jp_buf_free(&q->wdefs);
+	jp_buf_free(&q->wsamples);
+	if (q->dirfd >= 0)
+		close(q->dirfd);
+	free(q->dir);
+	free(q);
+}
+
+void jp_queue_set_max_disk_bytes(struct jp_queue *q, uint64_t max_disk_bytes)
+{
+	q->max_disk_bytes = max_disk_bytes;
+	set_seg_target(q);
+	enforce_limit(q, 0);
+}
+
+/* --- append ---------------------------------------------------------------------- */
+
+static int new_segment(struct jp_queue *q)
+{
+	if (q->wfd >= 0)
+		close(q->wfd);
+	q->wfd = -1;
+	q->wseg = NULL;
+	int r = grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs));
+	if (r < 0)
+		return r;
+	struct seg *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	char name[32];
+	seg_name(name, sizeof(name), q->next_num);
+	int fd = openat(q->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		jp_error(MOD, "%s/%s: cannot create a segment: %s (samples not queued)", q->dir, name,
+			 strerror(-r));
+		free(s);
+		return r;
+	}
+	s->num = q->next_num++;
+	s->defs_upto = SEG_HDR;
+	q->segs[q->nsegs++] = s;
+	q->wseg = s;
+	q->wfd = fd;
+	if (q->defined)
+		memset(q->defined, 0, q->defined_bytes);
+	return 0;
+}
+
+/* Serialise the SERIES record of `series` into q->wdefs; -EINVAL if its labels break
+ * the rules of SPEC §7 (the reader would refuse them). */
+static int put_series(struct jp_queue *q, const struct jp_series *series)
+{
+	struct jp_buf *b = &q->wdefs;
+	size_t start = b->len;
+	uint8_t tmp[8];
+	int r = jp_buf_reserve(b, REC_HDR + 8);
+	if (r)
+		return r;
+	b->len += REC_HDR;
+	put_u32(tmp, series->id);
+	put_u32(tmp + 4, series->nlabels);
+	jp_buf_append(b, tmp, 8);
+	for (uint16_t i = 0; i < series->nlabels; i++) {
+		const char *s[2] = {series->labels[i].name, series->labels[i].value};
+		for (int k = 0; k < 2; k++) {
+			size_t l = s[k] ? strlen(s[k]) : 0;
+			if (l > UINT32_MAX)
+				l = 0;
+			put_u32(tmp, (uint32_t)l);
+			if ((r = jp_buf_append(b, tmp, 4)) || (r = jp_buf_append(b, s[k], l))) {
+				b->len = start;
+				return r;
+			}
+		}
+	}
+	uint8_t *h = b->data + start;
+	size_t len = b->len - start - REC_HDR;
+	uint32_t id, nl;
+	size_t sb;
+	if (len > MAX_REC_LEN || !series_valid(h + REC_HDR, len, &id, &nl, &sb)) {
+		b->len = start;
+		return -EINVAL;
+	}
+	put_u32(h, (uint32_t)len);
+	put_u32(h + 4, REC_SERIES);
+	put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
+	return 0;
+}
+
+static int mark_defined(struct jp_queue *q, uint32_t id)
+{
+	size_t byte = id / 8;
+	if (byte >= q->defined_bytes) {
+		size_t n = q->defined_bytes ? q->defined_bytes : 1024;
+		while (n <= byte)
+			n *= 2;
+		uint8_t *p = realloc(q->defined, n);
+		if (!p)
+			return -ENOMEM;
+		memset(p + q->defined_bytes, 0, n - q->defined_bytes);
+		q->defined = p;
+		q->defined_bytes = n;
+	}
+	int r = grow((void **)&q->newids, &q->capnew, q->nnew + 1, sizeof(*q->newids));
+	if (r)
+		return r;
+	q->newids[q->nnew++] = id;
+	q->defined[byte] |= (uint8_t)(1u << (id & 7));
+	return 0;
+}
+
+static void finish_samples_rec(uint8_t *h, uint32_t count)
+{
+	uint32_t len = SAMPLES_FIXED + count * SAMPLE_BYTES;
+	put_u32(h, len);
+	put_u32(h + 4, REC_SAMPLES);
+	put_u32(h + REC_HDR + 8, count);
+	put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
+}
+
+/* Undo a failed write: cut the file back to its last good record so the partial
+ * record cannot poison later appends, and forget the series defined by it. */
+static void undo_write(struct jp_queue *q, int fsync_failed)
+{
+	struct seg *s = q->wseg;
+	for (size_t i = 0; i < q->nnew; i++)
+		q->defined[q->newids[i] / 8] &= (uint8_t)~(1u << (q->newids[i] & 7));
+	q->nnew = 0;
+	int cut = ftruncate(q->wfd, (off_t)s->size) == 0;
+	/* The readers' windows may hold bytes of the failed write. */
+	if (q->rwin.num == s->num)
+		q->rwin.len = 0;
+	if (q->swin.num == s->num)
+		q->swin.len = 0;
+	if (s->size == 0) {
+		/* Nothing of it was ever good: remove the file (the newest in segs). */
+		char name[32];
+		seg_name(name, sizeof(name), s->num);
+		unlinkat(q->dirfd, name, 0);
+		q->nsegs--;
+		close(q->wfd);
+		q->wfd = -1;
+		q->wseg = NULL;
+		seg_free(q, s);
+		return;
+	}
+	if (!cut || fsync_failed) {
+		/* The tail of this file is in doubt: keep what was good and write on in a
+		 * new segment. */
+		struct stat st;
+		if (fstat(q->wfd, &st) == 0 && (uint64_t)st.st_size > s->fsize) {
+			q->disk_bytes += (uint64_t)st.st_size - s->fsize;
+			s->fsize = (uint64_t)st.st_size;
+		}
+		close(q->wfd);
+		q->wfd = -1;
+		q->wseg = NULL;
+	}
+}
+
+int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
+{
+	if (!n)
+		return 0;
+	int r = 0;
+	if (q->wseg && q->wseg->size + n * SAMPLE_BYTES + REC_HDR + SAMPLES_FIXED > q->seg_target &&
+	    q->wseg->size > SEG_HDR)
+		q->wseg = NULL;   /* rotate: a new segment below */
+	int fresh = 0;
+	if (!q->wseg) {
+		if ((r = new_segment(q)) < 0)
+			return r;
+		fresh = 1;
+	}
+
+	/* Build the round: SERIES records for ids new in this segment in one buffer, the
+	 * SAMPLES records in another; one pwritev writes both. */
+	jp_buf_reset(&q->wdefs);
+	jp_buf_reset(&q->wsamples);
+	q->nnew = 0;
+	size_t nrec = (n + MAX_SAMPLES_PER_REC - 1) / MAX_SAMPLES_PER_REC;
+	if ((r = jp_buf_reserve(&q->wsamples, nrec * (REC_HDR + SAMPLES_FIXED) + n * SAMPLE_BYTES)) < 0)
+		goto fail_nowrite;
+	uint8_t *out = q->wsamples.data, *rec = out, *p = out + REC_HDR + SAMPLES_FIXED;
+	put_u64(rec + REC_HDR, (uint64_t)ts_ms);
+	uint32_t cnt = 0;
+	size_t written = 0, skipped = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct jp_series *s = v[i].series;
+		uint32_t id = s ? s->id : 0;
+		if (!id) {
+			skipped++;
+			continue;
+		}
+		if (id / 8 >= q->defined_bytes || !(q->defined[id / 8] & (1u << (id & 7)))) {
+			r = put_series(q, s);
+			if (r == -EINVAL) {
+				skipped++;
+				continue;
+			}
+			if (r < 0 || (r = mark_defined(q, id)) < 0)
+				goto fail_nowrite;
+		}
+		if (cnt == MAX_SAMPLES_PER_REC) {
+			finish_samples_rec(rec, cnt);
+			rec = p;
+			put_u64(rec + REC_HDR, (uint64_t)ts_ms);
+			p = rec + REC_HDR + SAMPLES_FIXED;
+			cnt = 0;
+		}
+		uint64_t bits;
+		memcpy(&bits, &v[i].value, 8);
+		put_u32(p, id);
+		put_u64(p + 4, bits);
+		p += SAMPLE_BYTES;
+		cnt++;
+		written++;
+	}
+	if (skipped)
+		jp_log_rl(&q->rl_bad_series, JP_LOG_WARN, MOD,
+			  "%s: skipped %zu samples of series with invalid labels or ids", q->dir, skipped);
+	if (cnt)
+		finish_samples_rec(rec, cnt);
+	else
+		p = rec;   /* nothing valid in the last record */
+	q->wsamples.len = (size_t)(p - out);
+
+	struct iovec iov[3];
+	int niov = 0;
+	if (fresh)
+		iov[niov++] = (struct iovec){(void *)SEG_MAGIC, SEG_HDR};
+	if (q->wdefs.len)
+		iov[niov++] = (struct iovec){q->wdefs.data, q->wdefs.len};
+	if (q->wsamples.len)
+		iov[niov++] = (struct iovec){q->wsamples.data, q->wsamples.len};
+	uint64_t total = 0;
+	for (int i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	if (!written) {
+		if (fresh)
+			undo_write(q, 0);
+		return -EINVAL;
+	}
+
+	enforce_limit(q, total);
+
+	struct seg *ws = q->wseg;
+	uint64_t off = ws->size;
+	uint64_t done = 0;
+	struct iovec *io = iov;
+	while (done < total) {
+		ssize_t w = pwritev(q->wfd, io, niov, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			jp_error(MOD, "%s/%016" PRIu64 ".seg: write failed: %s (%zu samples not queued)",
+				 q->dir, ws->num, strerror(-r), n);
+			undo_write(q, 0);
+			return r;
+		}
+		done += (uint64_t)w;
+		while (niov && (size_t)w >= io->iov_len) {
+			w -= (ssize_t)io->iov_len;
+			io++;
+			niov--;
+		}
+		if (niov) {
+			io->iov_base = (uint8_t *)io->iov_base + w;
+			io->iov_len -= (size_t)w;
+		}
+	}
+	if (fdatasync(q->wfd) < 0 || (fresh && fsync(q->dirfd) < 0)) {
+		r = -errno;
+		jp_error(MOD, "%s/%016" PRIu64 ".seg: fdatasync failed: %s (%zu samples not queued)",
+			 q->dir, ws->num, strerror(-r), n);
+		undo_write(q, 1);
+		return r;
+	}
+	ws->size = off + total;
+	q->disk_bytes += ws->size - ws->fsize;
+	ws->fsize = ws->size;
+	ws->nsamples += written;
+	q->pending += written;
+	return 0;
+
+fail_nowrite:
+	for (size_t i = 0; i < q->nnew; i++)
+		q->defined[q->newids[i] / 8] &= (uint8_t)~(1u << (q->newids[i] & 7));
+	q->nnew = 0;
+	if (fresh)
+		undo_write(q, 0);
+	jp_error(MOD, "%s: cannot build a round of %zu samples: %s", q->dir, n, strerror(-r));
+	return r;
+}
+
+/* --- read, ack ------------------------------------------------------------------- */
+
+void jp_batch_reset(struct jp_batch *b)
+{
+	b->nseries = 0;
+	b->nsamples = 0;
+	b->oldest_ts_ms = 0;
+	memset(&b->start, 0, sizeof(b->start));
+	memset(&b->end, 0, sizeof(b->end));
+}
+
+void jp_batch_free(struct jp_batch *b)
+{
+	if (!b)
+		return;
+	free(b->series);
+	free(b->samples);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Load the SERIES records of s that lie before offset `upto`. */
+static int load_defs_upto(struct jp_queue *q, struct seg *s, uint64_t upto)
+{
+	struct rec r;
+	while (s->defs_upto < upto) {
+		enum rec_status st = rec_next(&q->rwin, s->defs_upto, s->size, 0, &r);
+		if (st != REC_OK)
+			return st == REC_IOERR ? -EIO : 0;
+		if (r.type == REC_SERIES)
+			load_series(q, s, r.p, r.len);
+		s->defs_upto += REC_HDR + r.len;
+	}
+	return 0;
+}
+
+static int cmp_ts(const void *a, const void *b)
+{
+	int64_t x = ((const struct jp_sample *)a)->ts_ms, y = ((const struct jp_sample *)b)->ts_ms;
+	return x < y ? -1 : x > y;
+}
+
+/* Group the n samples read into b, one jp_batch_series per def, each in time order. */
+static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
+{
+	int r;
+	if ((r = grow((void **)&b->samples, &b->cap_samples, n, sizeof(*b->samples))) < 0)
+		return r;
+	q->gen++;
+	for (size_t i = 0; i < n; i++) {
+		struct qdef *d = q->rd_def[i];
+		if (d->gen != q->gen) {
+			if ((r = grow((void **)&b->series, &b->cap_series, b->nseries + 1,
+				      sizeof(*b->series))) < 0)
+				return r;
+			d->gen = q->gen;
+			d->slot = b->nseries;
+			b->series[b->nseries++] = (struct jp_batch_series){&d->pub, 0, 0};
+		}
+		b->series[d->slot].count++;
+	}
+	uint32_t first = 0;
+	for (size_t k = 0; k < b->nseries; k++) {
+		b->series[k].first = first;
+		first += b->series[k].count;
+		b->series[k].count = 0;
+	}
+	int unsorted = 0;
+	int64_t oldest = n ? q->rd_smp[0].ts_ms : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct jp_batch_series *bs = &b->series[q->rd_def[i]->slot];
+		struct jp_sample *dst = &b->samples[bs->first + bs->count];
+		if (bs->count && dst[-1].ts_ms > q->rd_smp[i].ts_ms)
+			unsorted = 1;
+		*dst = q->rd_smp[i];
+		bs->count++;
+		if (dst->ts_ms < oldest)
+			oldest = dst->ts_ms;
+	}
+	/* Only when the wall clock went backwards between rounds. */
+	if (unsorted)
+		for (size_t k = 0; k < b->nseries; k++)
+			qsort(b->samples + b->series[k].first, b->series[k].count,
+			      sizeof(*b->samples), cmp_ts);
+	b->nsamples = n;
+	b->oldest_ts_ms = oldest;
+	return 0;
+}
+
+int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
+{
+	jp_batch_reset(b);
+	if (max_samples > UINT32_MAX)
+		max_samples = UINT32_MAX;
+	b->start = q->cur;
+	size_t n = 0;
+	int r = 0;
+	while (n < max_samples) {
+		struct seg *s = seg_find_ge(q, q->cur.segment);
+		if (!s)
+			break;
+		if (s->num != q->cur.segment || q->cur.offset < SEG_HDR) {
+			q->cur = (struct jp_queue_pos){s->num, SEG_HDR, 0};
+			q->cur_before = 0;
+		}
+		if (q->cur.offset >= s->size) {
+			struct seg *nx = seg_next(q, s);
+			if (!nx)
+				break;
+			q->cur = (struct jp_queue_pos){nx->num, SEG_HDR, 0};
+			q->cur_before = 0;
+			continue;
+		}
+		if ((r = win_open(q, &q->rwin, s->num)) < 0 ||
+		    (r = load_defs_upto(q, s, q->cur.offset)) < 0) {
+			jp_log_rl(&q->rl_read, JP_LOG_ERROR, MOD, "%s/%016" PRIu64 ".seg: cannot read: %s",
+				  q->dir, s->num, strerror(-r));
+			break;
+		}
+		struct rec rc;
+		uint64_t off = q->cur.offset;
+		enum rec_status st = rec_next(&q->rwin, off, s->size, 0, &rc);
+		if (st != REC_OK) {
+			/* The file changed under us (it was verified when it was written or
+			 * opened): give up on the rest of it. */
+			jp_log_rl(&q->rl_read, JP_LOG_ERROR, MOD, "%s/%016" PRIu64 ".seg: %s at offset %" PRIu64 " while reading: skipping the rest",
+				  q->dir, s->num, rec_status_str(st), off);
+			q->cur.offset = s->size;
+			q->cur.index = 0;
+			continue;
+		}
+		uint64_t end = off + REC_HDR + rc.len;
+		if (rc.type == REC_SERIES && s->defs_upto == off)
+			load_series(q, s, rc.p, rc.len);
+		if (rc.type == REC_SAMPLES && rc.len >= SAMPLES_FIXED) {
+			int64_t ts = (int64_t)get_u64(rc.p);
+			uint32_t cnt = get_u32(rc.p + 8);
+			if ((uint64_t)cnt * SAMPLE_BYTES > rc.len - SAMPLES_FIXED)
+				cnt = (rc.len - SAMPLES_FIXED) / SAMPLE_BYTES;
+			uint32_t idx = q->cur.index < cnt ? q->cur.index : cnt;
+			size_t take = cnt - idx;
+			if (take > max_samples - n)
+				take = max_samples - n;
+			if ((r = grow((void **)&q->rd_def, &q->caprd, n + take, sizeof(*q->rd_def))) < 0)
+				break;
+			if ((r = grow((void **)&q->rd_smp, &q->caprd_smp, n + take, sizeof(*q->rd_smp))) < 0)
+				break;
+			const uint8_t *sp = rc.p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
+			size_t unknown = 0;
+			for (size_t i = 0; i < take; i++, sp += SAMPLE_BYTES) {
+				struct qdef *d = idmap_get(&s->map, get_u32(sp));
+				if (!d) {
+					unknown++;
+					continue;
+				}
+				uint64_t bits = get_u64(sp + 4);
+				q->rd_def[n] = d;
+				q->rd_smp[n].ts_ms = ts;
+				memcpy(&q->rd_smp[n].value, &bits, 8);
+				n++;
+			}
+			if (unknown)
+				jp_log_rl(&q->rl_unknown_id, JP_LOG_WARN, MOD,
+					  "%s/%016" PRIu64 ".seg: skipped %zu samples of undefined series",
+					  q->dir, s->num, unknown);
+			q->cur_before += take;
+			q->cur.index = idx + (uint32_t)take;
+			if (q->cur.index < cnt)
+				break;   /* the batch is full inside this record */
+		}
+		if (s->defs_upto == off)
+			s->defs_upto = end;
+		q->cur.offset = end;
+		q->cur.index = 0;
+	}
+	b->end = q->cur;
+	if (r < 0 && n == 0) {
+		b->end = b->start;
+		return r;
+	}
+	if ((r = group(q, b, n)) < 0) {
+		jp_batch_reset(b);
+		return r;
+	}
+	if (pos_cmp(&b->end, &b->start) > 0) {
+		if (q->nfifo == FIFO_MAX) {
+			memmove(q->fifo, q->fifo + 1, (FIFO_MAX - 1) * sizeof(*q->fifo));
+			q->nfifo--;
+		}
+		if (grow((void **)&q->fifo, &q->capfifo, q->nfifo + 1, sizeof(*q->fifo)) == 0)
+			q->fifo[q->nfifo++] = (struct fifo_ent){b->end, q->cur_before};
+		/* Nothing but unusable samples: release them right away, or they would
+		 * stay pending for ever with nobody to ack them. */
+		if (n == 0 && pos_cmp(&b->start, &q->ack) <= 0)
+			jp_queue_ack(q, b);
+	}
+	return (int)n;
+}
+
+int jp_queue_ack(struct jp_queue *q, const struct jp_batch *b)
+{
+	struct jp_queue_pos e = b->end;
+	if (pos_cmp(&e, &q->ack) <= 0)
+		return 0;
+	if (pos_cmp(&e, &q->cur) > 0)
+		return -EINVAL;   /* never read */
+
+	struct seg *es = seg_find(q, e.segment);
+	uint64_t before = 0;
+	int found = 0;
+	size_t k;
+	for (k = 0; k < q->nfifo; k++) {
+		if (pos_cmp(&q->fifo[k].end, &e) == 0) {
+			before = q->fifo[k].before;
+			found = 1;
+			break;
+		}
+	}
+	if (found) {
+		memmove(q->fifo, q->fifo + k + 1, (q->nfifo - k - 1) * sizeof(*q->fifo));
+		q->nfifo -= k + 1;
+	} else if (es) {
+		before = count_before(q, es, e.offset, e.index);
+	}
+
+	/* Samples between the old and the new ack position leave pending. */
+	uint64_t delta = 0;
+	for (size_t i = 0; i < q->nsegs; i++) {
+		struct seg *s = q->segs[i];
+		if (s->num > e.segment)
+			break;
+		uint64_t lo = s->num == q->ack.segment ? q->ack_before : (s->num > q->ack.segment ? 0 : s->nsamples);
+		uint64_t hi = s->num == e.segment ? before : s->nsamples;
+		if (hi > lo)
+			delta += hi - lo;
+	}
+	q->pending = q->pending > delta ? q->pending - delta : 0;
+	q->ack = e;
+	q->ack_before = before;
+	int r = ack_write(q);
+
+	/* Segments the ack has passed are no longer needed, nor are their defs: every
+	 * batch read later starts at or after e. */
+	while (q->nsegs && q->segs[0] != q->wseg &&
+	       (q->segs[0]->num < e.segment ||
+		(q->segs[0]->num == e.segment && e.offset >= q->segs[0]->size)))
+		seg_remove_oldest(q, 0);
+	size_t keep = 0;
+	for (size_t i = 0; i < q->nzombies; i++) {
+		if (q->zombies[i]->num < e.segment)
+			seg_free(q, q->zombies[i]);
+		else
+			q->zombies[keep++] = q->zombies[i];
+	}
+	q->nzombies = keep;
+	return r;
+}
+
+void jp_queue_rewind(struct jp_queue *q)
+{
+	q->cur = q->ack;
+	q->cur_before = q->ack_before;
+	q->nfifo = 0;
+}
+
+void jp_queue_get_stats(const struct jp_queue *q, struct jp_queue_stats *out)
+{
+	out->pending_samples = q->pending;
+	out->disk_bytes = q->disk_bytes;
+	out->dropped_samples = q->dropped;
+	out->corrupt_cuts = q->cuts;
+}
