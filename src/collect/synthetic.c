@@ -3,6 +3,8 @@
  * model-based energy attributed and conserved as in SPEC §5, for load tests and benchmarks. */
 #include "collect/synthetic.h"
 
+#include "attrib/account.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +16,10 @@
 /* Zones of a machine without psys. The model's total power is package + dram (SPEC §4: the
  * total energy is package + dram where there is no psys); core lies inside package and is
  * reported for detail only, so it never enters a sum of zones. */
-enum { Z_PACKAGE, Z_CORE, Z_DRAM, NZONES };
-static const char *const zone_name[NZONES] = { "package", "core", "dram" };
+enum { NZONES = 3 };   /* package, core, dram */
 static const double zone_share[NZONES] = { 0.8, 0.8 * 0.7, 0.2 };
 
-enum { M_ACTIVE, M_IDLE, NMODES };
-static const char *const mode_name[NMODES] = { "active", "idle" };
+enum { NMODES = 2 };   /* active, idle */
 
 /* The host processes and kernel threads outside any pod use this many CPUs on average. */
 #define SYS_RATE_CORES 0.15
@@ -50,10 +50,6 @@ struct syn_container {
 	char name[48];
 	char id[65];
 	double weight;             /* share of the pod's CPU time; the pod's weights sum to 1 */
-	double cpu_s;
-	double energy_j[NZONES][NMODES];
-	struct jp_series *s_energy[NZONES][NMODES];
-	struct jp_series *s_cpu;
 };
 
 struct syn_pod {
@@ -61,45 +57,25 @@ struct syn_pod {
 	char name[80];
 	char uid[37];
 	double rate_cores;
-	double t_s;                /* CPU time of the current interval */
-	double cpu_s, co2_g, embodied_g;
-	double energy_j[NZONES][NMODES];
-	double d_energy_j[NZONES][NMODES];   /* the current interval's increments */
-	struct jp_series *s_energy[NZONES][NMODES];
-	struct jp_series *s_power[NZONES];
-	struct jp_series *s_cpu, *s_co2, *s_embodied;
+	double request_cores;      /* 0 for a best-effort pod */
 	struct syn_container *c;
-};
-
-struct syn_ns {
-	unsigned npods;
-	double co2_g;
-	double energy_j[NZONES][NMODES];
-	struct jp_series *s_energy[NZONES][NMODES];
-	struct jp_series *s_co2;
 };
 
 struct jp_synthetic {
 	uint64_t rng;
 	unsigned levels;
 	enum jp_idle_attr idle;
-	double idle_w, max_w, pue, intensity, embodied_gph;
+	double idle_w, max_w, intensity, embodied_gph;
 	uint32_t npods, ncont;
 	struct syn_pod *pods;
 	struct syn_container *containers;
-	struct syn_ns ns[NNS];
+	unsigned ns_pods[NNS];     /* pods per namespace */
 
-	double node_energy_j[NZONES][NMODES];
-	double node_co2_g;
-	double sys_energy_j[NZONES][NMODES];
-	struct jp_series *s_node_energy[NZONES][NMODES];
-	struct jp_series *s_node_power[NZONES][NMODES];
-	struct jp_series *s_node_cpu, *s_node_co2, *s_grid;
-	struct jp_series *s_sys_energy[NZONES][NMODES];
-
-	/* The store the series pointers belong to, and its generation when resolved. */
-	struct jp_store *store;
-	uint64_t generation;
+	/* The round's input to the accounting, which does the attribution, the counters
+	 * and the series exactly as for a real node (src/attrib/account.c). */
+	struct jp_account *acct;
+	struct jp_acct_pod *in_pods;
+	struct jp_acct_container *in_conts;
 	size_t nseries;
 };
 
@@ -166,21 +142,21 @@ static unsigned pick_ns(uint64_t *state)
 	return 0;
 }
 
+/* The series one round sets; mirrors what jp_account_round emits (check_synthetic
+ * compares it with the store). */
 static size_t count_series(const struct jp_synthetic *syn)
 {
 	size_t modes = syn->idle == JP_IDLE_NONE ? 1 : 2;
-	size_t n = 1;   /* the grid intensity */
+	size_t n = 0;
 	if (syn->levels & JP_LEVEL_NODE)
-		n += NZONES * NMODES * 2 + 2;
-	if (syn->levels & JP_LEVEL_POD) {
-		size_t per_pod = NZONES * modes + NZONES + 2 + (syn->embodied_gph > 0);
-		n += syn->npods * per_pod + NZONES * modes;   /* + the system bucket */
-	}
+		n += NZONES * NMODES * 3 + 3;   /* node energy, power, system energy; usage, CO2, grid */
+	if (syn->levels & JP_LEVEL_POD)
+		n += syn->npods * (NZONES * modes + NZONES + 2 + (syn->embodied_gph > 0));
 	if (syn->levels & JP_LEVEL_CONTAINER)
 		n += (size_t)syn->npods * syn->ncont * (NZONES * modes + 1);
 	if (syn->levels & JP_LEVEL_NAMESPACE)
 		for (size_t i = 0; i < NNS; i++)
-			if (syn->ns[i].npods)
+			if (syn->ns_pods[i])
 				n += NZONES * modes + 1;
 	return n;
 }
@@ -200,7 +176,6 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 	syn->idle = cfg->idle_attribution;
 	syn->idle_w = cfg->model_idle_watts_per_cpu;
 	syn->max_w = cfg->model_max_watts_per_cpu;
-	syn->pue = cfg->pue;
 	syn->intensity = cfg->carbon_grams_per_kwh;
 	syn->embodied_gph = cfg->embodied_grams_per_node_hour;
 	syn->npods = cfg->synthetic_pods;
@@ -221,7 +196,7 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 		struct syn_pod *p = &syn->pods[i];
 		uint64_t *r = &syn->rng;
 		p->ns = pick_ns(r);
-		syn->ns[p->ns].npods++;
+		syn->ns_pods[p->ns]++;
 		const char *app = namespaces[p->ns].apps[rng_next(r) % 4];
 		char rs[11], sfx[6];
 		rand_suffix(r, rs, 9 + rng_next(r) % 2);
@@ -237,6 +212,18 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 		else
 			p->rate_cores = rng_range(r, 0.0005, 0.01);
 		sum_rate += p->rate_cores;
+		/* CPU requests as people set them: round figures near the usual use; one pod
+		 * in five is best-effort and requests nothing. */
+		static const double req_steps[] = {0.05, 0.1, 0.25, 0.5, 1, 2};
+		if (rng_unit(r) >= 0.2) {
+			p->request_cores = req_steps[5];
+			for (size_t k = 0; k < sizeof req_steps / sizeof req_steps[0]; k++) {
+				if (req_steps[k] >= p->rate_cores) {
+					p->request_cores = req_steps[k];
+					break;
+				}
+			}
+		}
 
 		p->c = syn->ncont ? &syn->containers[(size_t)i * syn->ncont] : NULL;
 		double wsum = 0;
@@ -262,6 +249,24 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 		for (uint32_t i = 0; i < syn->npods; i++)
 			syn->pods[i].rate_cores *= room / (sum_rate * (JIT_LO + JIT_SPAN));
 
+	syn->acct = jp_account_create(cfg);
+	syn->in_pods = calloc(syn->npods ? syn->npods : 1, sizeof *syn->in_pods);
+	syn->in_conts = calloc(syn->npods && syn->ncont ? (size_t)syn->npods * syn->ncont : 1,
+			       sizeof *syn->in_conts);
+	if (!syn->acct || !syn->in_pods || !syn->in_conts)
+		goto nomem;
+	for (uint32_t i = 0; i < syn->npods; i++) {
+		struct syn_pod *p = &syn->pods[i];
+		syn->in_pods[i] = (struct jp_acct_pod){
+			.uid = p->uid, .ns = namespaces[p->ns].name, .name = p->name,
+			.cpu_request = p->request_cores,
+			.containers = syn->ncont ? &syn->in_conts[(size_t)i * syn->ncont] : NULL,
+			.ncontainers = syn->ncont,
+		};
+		for (uint32_t k = 0; k < syn->ncont; k++)
+			syn->in_conts[(size_t)i * syn->ncont + k] =
+				(struct jp_acct_container){.name = p->c[k].name, .id = p->c[k].id};
+	}
 	syn->nseries = count_series(syn);
 	return syn;
 nomem:
@@ -274,6 +279,9 @@ void jp_synthetic_destroy(struct jp_synthetic *syn)
 {
 	if (!syn)
 		return;
+	jp_account_destroy(syn->acct);
+	free(syn->in_pods);
+	free(syn->in_conts);
 	free(syn->containers);
 	free(syn->pods);
 	free(syn);
@@ -284,274 +292,39 @@ size_t jp_synthetic_series_count(const struct jp_synthetic *syn)
 	return syn->nseries;
 }
 
-/* ---- series resolution: once per store (and per change of its common labels) ---- */
-
-#define L(n, v) ((struct jp_label){ (n), (v) })
-
-static int get(struct jp_store *st, struct jp_series **out, const char *name, const struct jp_label *l, size_t n)
-{
-	*out = jp_store_get(st, name, l, n);
-	return *out ? 0 : -(errno ? errno : ENOMEM);
-}
-
-static int resolve(struct jp_synthetic *syn, struct jp_store *st)
-{
-	int r = 0;
-	int nmodes = syn->idle == JP_IDLE_NONE ? 1 : 2;
-
-	struct jp_label g[] = { L("grid_zone", "static"), L("source", "static") };
-	if ((r = get(st, &syn->s_grid, "joulepush_grid_carbon_intensity_grams_per_kwh", g, 2)))
-		return r;
-
-	if (syn->levels & JP_LEVEL_NODE) {
-		for (int z = 0; z < NZONES; z++) {
-			for (int m = 0; m < NMODES; m++) {
-				struct jp_label l[] = { L("zone", zone_name[z]), L("mode", mode_name[m]),
-							L("source", "model") };
-				if ((r = get(st, &syn->s_node_energy[z][m], "joulepush_node_energy_joules_total", l, 3)) ||
-				    (r = get(st, &syn->s_node_power[z][m], "joulepush_node_power_watts", l, 3)))
-					return r;
-			}
-		}
-		if ((r = get(st, &syn->s_node_cpu, "joulepush_node_cpu_usage_ratio", NULL, 0)) ||
-		    (r = get(st, &syn->s_node_co2, "joulepush_node_co2_grams_total", NULL, 0)))
-			return r;
-	}
-	if (syn->levels & JP_LEVEL_POD) {
-		for (int z = 0; z < NZONES; z++)
-			for (int m = 0; m < nmodes; m++) {
-				struct jp_label l[] = { L("zone", zone_name[z]), L("mode", mode_name[m]) };
-				if ((r = get(st, &syn->s_sys_energy[z][m], "joulepush_system_energy_joules_total", l, 2)))
-					return r;
-			}
-	}
-	if (syn->levels & JP_LEVEL_NAMESPACE) {
-		for (unsigned i = 0; i < NNS; i++) {
-			struct syn_ns *ns = &syn->ns[i];
-			if (!ns->npods)
-				continue;
-			struct jp_label l[] = { L("namespace", namespaces[i].name), L("zone", ""), L("mode", "") };
-			for (int z = 0; z < NZONES; z++)
-				for (int m = 0; m < nmodes; m++) {
-					l[1].value = zone_name[z];
-					l[2].value = mode_name[m];
-					if ((r = get(st, &ns->s_energy[z][m], "joulepush_namespace_energy_joules_total", l, 3)))
-						return r;
-				}
-			if ((r = get(st, &ns->s_co2, "joulepush_namespace_co2_grams_total", l, 1)))
-				return r;
-		}
-	}
-	for (uint32_t i = 0; i < syn->npods; i++) {
-		struct syn_pod *p = &syn->pods[i];
-		struct jp_label l[] = { L("namespace", namespaces[p->ns].name), L("pod", p->name),
-					L("pod_uid", p->uid), L("zone", ""), L("mode", ""),
-					L("container", ""), L("container_id", "") };
-		if (syn->levels & JP_LEVEL_POD) {
-			for (int z = 0; z < NZONES; z++) {
-				l[3].value = zone_name[z];
-				for (int m = 0; m < nmodes; m++) {
-					l[4].value = mode_name[m];
-					if ((r = get(st, &p->s_energy[z][m], "joulepush_pod_energy_joules_total", l, 5)))
-						return r;
-				}
-				if ((r = get(st, &p->s_power[z], "joulepush_pod_power_watts", l, 4)))
-					return r;
-			}
-			if ((r = get(st, &p->s_cpu, "joulepush_pod_cpu_seconds_total", l, 3)) ||
-			    (r = get(st, &p->s_co2, "joulepush_pod_co2_grams_total", l, 3)))
-				return r;
-			if (syn->embodied_gph > 0 &&
-			    (r = get(st, &p->s_embodied, "joulepush_pod_embodied_co2_grams_total", l, 3)))
-				return r;
-		}
-		if (syn->levels & JP_LEVEL_CONTAINER) {
-			for (uint32_t k = 0; k < syn->ncont; k++) {
-				struct syn_container *c = &p->c[k];
-				l[5].value = c->name;
-				l[6].value = c->id;
-				/* Zone and mode are empty (dropped) for the CPU series. */
-				l[3].value = l[4].value = "";
-				if ((r = get(st, &c->s_cpu, "joulepush_container_cpu_seconds_total", l, 7)))
-					return r;
-				for (int z = 0; z < NZONES; z++)
-					for (int m = 0; m < nmodes; m++) {
-						l[3].value = zone_name[z];
-						l[4].value = mode_name[m];
-						if ((r = get(st, &c->s_energy[z][m],
-							     "joulepush_container_energy_joules_total", l, 7)))
-							return r;
-					}
-			}
-		}
-	}
-	return 0;
-}
-
-/* ---- one collection ------------------------------------------------------------------ */
-
-/* Grams of CO2-equivalent for joules at the static intensity, with PUE (SPEC §5.6). */
-static inline double co2_g(const struct jp_synthetic *syn, double j)
-{
-	return j / 3.6e6 * syn->intensity * syn->pue;
-}
-
 int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint64_t elapsed_ms)
 {
-	if (syn->store != store || syn->generation != jp_store_generation(store)) {
-		int r = resolve(syn, store);
-		if (r) {
-			syn->store = NULL;
-			return r;
-		}
-		syn->store = store;
-		syn->generation = jp_store_generation(store);
-	}
-
 	double dt = (double)elapsed_ms / 1000.0;
-	int nmodes = syn->idle == JP_IDLE_NONE ? 1 : 2;
 
 	/* CPU time of every workload over the interval. */
-	double t_pods = 0;
+	double t_all = 0;
 	for (uint32_t i = 0; i < syn->npods; i++) {
 		struct syn_pod *p = &syn->pods[i];
-		p->t_s = p->rate_cores * dt * (JIT_LO + JIT_SPAN * rng_unit(&syn->rng));
-		t_pods += p->t_s;
+		double t = p->rate_cores * dt * (JIT_LO + JIT_SPAN * rng_unit(&syn->rng));
+		struct jp_acct_pod *ip = &syn->in_pods[i];
+		ip->cpu_ns = (uint64_t)(t * 1e9);
+		for (uint32_t k = 0; k < syn->ncont; k++)
+			syn->in_conts[(size_t)i * syn->ncont + k].cpu_ns = (uint64_t)(t * p->c[k].weight * 1e9);
+		t_all += t;
 	}
 	double t_sys = SYS_RATE_CORES * dt * (JIT_LO + JIT_SPAN * rng_unit(&syn->rng));
-	double t_all = t_pods + t_sys;
+	t_all += t_sys;
 	double cap_s = SYN_CPUS * dt;
 	double u = cap_s > 0 ? t_all / cap_s : 0;
 	if (u > 1)
 		u = 1;
 
-	/* SPEC §3 power model, then §5.3 active/idle split per zone. */
-	double watts = SYN_CPUS * (syn->idle_w + u * (syn->max_w - syn->idle_w));
-	double e_act[NZONES], e_idle[NZONES];
+	/* SPEC §3 power model; the zones are fixed shares of it. */
+	double watts = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
+	static const enum jp_zone zone_of[NZONES] = {JP_ZONE_PACKAGE, JP_ZONE_CORE, JP_ZONE_DRAM};
+	struct jp_acct_input in = {
+		.interval_s = dt, .power_source = "model", .usage_ratio = u,
+		.system_cpu_ns = (uint64_t)(t_sys * 1e9), .pods = syn->in_pods, .npods = syn->npods,
+		.intensity_g_per_kwh = syn->intensity, .intensity_source = "static", .grid_zone = "static",
+	};
 	for (int z = 0; z < NZONES; z++) {
-		double e = watts * zone_share[z] * dt;
-		e_act[z] = e * u;
-		e_idle[z] = e - e_act[z];
-		syn->node_energy_j[z][M_ACTIVE] += e_act[z];
-		syn->node_energy_j[z][M_IDLE] += e_idle[z];
+		in.zone_mask |= 1u << zone_of[z];
+		in.energy_j[zone_of[z]] = watts * zone_share[z] * dt;
 	}
-	syn->node_co2_g += co2_g(syn, (e_act[Z_PACKAGE] + e_idle[Z_PACKAGE]) + (e_act[Z_DRAM] + e_idle[Z_DRAM]));
-
-	/* §5.4-5.5: active energy by CPU share over every workload, idle energy per
-	 * idle_attribution. The system bucket takes what the pods leave, so the shares add up
-	 * to the node's energy exactly rather than to within n rounding errors. */
-	double sum_act[NZONES] = { 0 }, sum_idle[NZONES] = { 0 };
-	double inv_t = t_all > 0 ? 1.0 / t_all : 0;
-	double even = syn->npods ? 1.0 / syn->npods : 0;
-	double emb = syn->embodied_gph * dt / 3600.0;
-	double inv_tp = t_pods > 0 ? 1.0 / t_pods : 0;
-	struct { double co2_g, e[NZONES][NMODES]; } d_ns[NNS];
-	memset(d_ns, 0, sizeof d_ns);
-
-	for (uint32_t i = 0; i < syn->npods; i++) {
-		struct syn_pod *p = &syn->pods[i];
-		double share = p->t_s * inv_t;
-		double idle_share = syn->idle == JP_IDLE_USAGE ? share :
-				    (syn->idle == JP_IDLE_EVEN || syn->idle == JP_IDLE_REQUESTS) ? even : 0;
-		for (int z = 0; z < NZONES; z++) {
-			double a = e_act[z] * share, d = e_idle[z] * idle_share;
-			p->d_energy_j[z][M_ACTIVE] = a;
-			p->d_energy_j[z][M_IDLE] = d;
-			p->energy_j[z][M_ACTIVE] += a;
-			p->energy_j[z][M_IDLE] += d;
-			sum_act[z] += a;
-			sum_idle[z] += d;
-			d_ns[p->ns].e[z][M_ACTIVE] += a;
-			d_ns[p->ns].e[z][M_IDLE] += d;
-		}
-		double g = co2_g(syn, p->d_energy_j[Z_PACKAGE][M_ACTIVE] + p->d_energy_j[Z_PACKAGE][M_IDLE] +
-					      p->d_energy_j[Z_DRAM][M_ACTIVE] + p->d_energy_j[Z_DRAM][M_IDLE]);
-		p->co2_g += g;
-		d_ns[p->ns].co2_g += g;
-		p->cpu_s += p->t_s;
-		p->embodied_g += emb * p->t_s * inv_tp;
-
-		/* Containers share out their pod the same way; the last one takes the rest. */
-		if (syn->ncont && (syn->levels & JP_LEVEL_CONTAINER)) {
-			double left[NZONES][NMODES];
-			memcpy(left, p->d_energy_j, sizeof left);
-			for (uint32_t k = 0; k < syn->ncont; k++) {
-				struct syn_container *c = &p->c[k];
-				c->cpu_s += p->t_s * c->weight;
-				for (int z = 0; z < NZONES; z++)
-					for (int m = 0; m < NMODES; m++) {
-						double e = k + 1 == syn->ncont ? left[z][m] : p->d_energy_j[z][m] * c->weight;
-						left[z][m] -= e;
-						c->energy_j[z][m] += e;
-					}
-			}
-		}
-	}
-	for (int z = 0; z < NZONES; z++) {
-		double sa = e_act[z] - sum_act[z];
-		syn->sys_energy_j[z][M_ACTIVE] += sa > 0 ? sa : 0;
-		if (syn->idle == JP_IDLE_USAGE) {
-			double si = e_idle[z] - sum_idle[z];
-			syn->sys_energy_j[z][M_IDLE] += si > 0 ? si : 0;
-		}
-	}
-	for (unsigned n = 0; n < NNS; n++) {
-		syn->ns[n].co2_g += d_ns[n].co2_g;
-		for (int z = 0; z < NZONES; z++)
-			for (int m = 0; m < NMODES; m++)
-				syn->ns[n].energy_j[z][m] += d_ns[n].e[z][m];
-	}
-
-	/* Publish. */
-	struct jp_store *st = store;
-	jp_store_set(st, syn->s_grid, syn->intensity);
-	if (syn->levels & JP_LEVEL_NODE) {
-		for (int z = 0; z < NZONES; z++) {
-			jp_store_set(st, syn->s_node_energy[z][M_ACTIVE], syn->node_energy_j[z][M_ACTIVE]);
-			jp_store_set(st, syn->s_node_energy[z][M_IDLE], syn->node_energy_j[z][M_IDLE]);
-			jp_store_set(st, syn->s_node_power[z][M_ACTIVE], dt > 0 ? e_act[z] / dt : 0);
-			jp_store_set(st, syn->s_node_power[z][M_IDLE], dt > 0 ? e_idle[z] / dt : 0);
-		}
-		jp_store_set(st, syn->s_node_cpu, u);
-		jp_store_set(st, syn->s_node_co2, syn->node_co2_g);
-	}
-	if (syn->levels & JP_LEVEL_POD) {
-		for (int z = 0; z < NZONES; z++)
-			for (int m = 0; m < nmodes; m++)
-				jp_store_set(st, syn->s_sys_energy[z][m], syn->sys_energy_j[z][m]);
-		for (uint32_t i = 0; i < syn->npods; i++) {
-			struct syn_pod *p = &syn->pods[i];
-			for (int z = 0; z < NZONES; z++) {
-				for (int m = 0; m < nmodes; m++)
-					jp_store_set(st, p->s_energy[z][m], p->energy_j[z][m]);
-				jp_store_set(st, p->s_power[z],
-					     dt > 0 ? (p->d_energy_j[z][M_ACTIVE] + p->d_energy_j[z][M_IDLE]) / dt : 0);
-			}
-			jp_store_set(st, p->s_cpu, p->cpu_s);
-			jp_store_set(st, p->s_co2, p->co2_g);
-			if (p->s_embodied)
-				jp_store_set(st, p->s_embodied, p->embodied_g);
-		}
-	}
-	if (syn->levels & JP_LEVEL_CONTAINER) {
-		for (size_t i = 0; i < (size_t)syn->npods * syn->ncont; i++) {
-			struct syn_container *c = &syn->containers[i];
-			jp_store_set(st, c->s_cpu, c->cpu_s);
-			for (int z = 0; z < NZONES; z++)
-				for (int m = 0; m < nmodes; m++)
-					jp_store_set(st, c->s_energy[z][m], c->energy_j[z][m]);
-		}
-	}
-	if (syn->levels & JP_LEVEL_NAMESPACE) {
-		for (unsigned n = 0; n < NNS; n++) {
-			struct syn_ns *ns = &syn->ns[n];
-			if (!ns->npods)
-				continue;
-			for (int z = 0; z < NZONES; z++)
-				for (int m = 0; m < nmodes; m++)
-					jp_store_set(st, ns->s_energy[z][m], ns->energy_j[z][m]);
-			jp_store_set(st, ns->s_co2, ns->co2_g);
-		}
-	}
-	return 0;
+	return jp_account_round(syn->acct, store, &in);
 }
