@@ -165,7 +165,12 @@ def decode_write_request(raw):
 
 
 def series_key(labels):
-    return ",".join("%s=%s" % (k, labels[k]) for k in sorted(labels))
+    """name{a="b",...} with labels sorted, as e2e.py writes series."""
+    def esc(v):
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    rest = {k: v for k, v in labels.items() if k != "__name__"}
+    return "%s{%s}" % (labels.get("__name__", ""),
+                       ",".join('%s="%s"' % (k, esc(rest[k])) for k in sorted(rest)))
 
 
 class Receiver(ThreadingHTTPServer):
