@@ -623,6 +623,12 @@ START_TEST(test_missing_secret_file)
 	errno = 0;
 	ck_assert_ptr_null(jp_sender_create(&loop, h, &rc, "joulepush/0.1.0"));
 	ck_assert_int_eq(errno, ENOENT);
+
+	/* A name that would leave the queue directory is refused. */
+	rc = make_rc("../escape", 1);
+	errno = 0;
+	ck_assert_ptr_null(jp_sender_create(&loop, h, &rc, "joulepush/0.1.0"));
+	ck_assert_int_eq(errno, EINVAL);
 	close_all(NULL, h);
 }
 END_TEST
@@ -1046,6 +1052,21 @@ static void get_done_cb(struct jp_http_xfer *x, const struct jp_http_response *r
 	g->curl_code = r->curl_code;
 }
 
+struct close_in_done {
+	struct jp_http *h;
+	int done, closed;
+	long status;
+};
+
+static void close_in_done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
+{
+	struct close_in_done *c = arg;
+	c->done++;
+	c->status = r->status;
+	jp_http_close(c->h, closed_cb, &c->closed);
+	jp_http_cancel(x);   /* a no-op from inside its own callback */
+}
+
 START_TEST(test_http_client)
 {
 	char date[64], hdr[128], url[128];
@@ -1098,13 +1119,23 @@ START_TEST(test_http_client)
 	run_for(50);
 	ck_assert_int_eq(g.done, 0);
 
-	/* Close with a transfer in flight: its callback does not run. */
+	/* Close from inside a done callback while another transfer is in flight: the
+	 * other's callback does not run, and every handle gets closed. */
 	mock.script[3] = (struct mock_act){.hang = 1};
-	mock.nscript = 4;
+	mock.script[4] = (struct mock_act){.status = 204};
+	mock.nscript = 5;
 	x = jp_http_start(h, &req, get_done_cb, &g);
 	ck_assert(wait_reqs(4, 3000));
-	close_all(NULL, h);
+	struct close_in_done cid = {.h = h};
+	ck_assert_ptr_nonnull(jp_http_start(h, &req, close_in_done_cb, &cid));
+	ck_assert_uint_eq(jp_http_active(h), 2);
+	ck_assert(run_until(pred_flag, &cid.closed, 3000));
+	ck_assert_int_eq(cid.done, 1);
+	ck_assert_int_eq(cid.status, 204);
 	ck_assert_int_eq(g.done, 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	loop_closed = 1;
 }
 END_TEST
 

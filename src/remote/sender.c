@@ -573,9 +573,18 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
+	/* The name becomes a directory under queue_dir: it must stay inside it. */
+	if (!rc->name[0] || strchr(rc->name, '/') || strcmp(rc->name, ".") == 0 ||
+	    strcmp(rc->name, "..") == 0) {
+		jp_error(MOD, "remote %s: the name cannot be used as a queue directory", rc->name);
+		errno = EINVAL;
 		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		jp_error(MOD, "remote %s: out of memory", rc->name);
+		return NULL;
+	}
 	s->loop = loop;
 	s->http = http;
 	s->name = strdup(rc->name);
@@ -648,6 +657,8 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	return s;
 
 fail:
+	if (err == ENOMEM)
+		jp_error(MOD, "remote %s: out of memory", rc->name);
 	free(qdir);
 	if (s->q)
 		jp_queue_close(s->q);
