@@ -403,7 +403,7 @@ def cmd_mock_log(args):
     if args.samples_out:
         # What the receiver accepted (2xx), in the fetch-* format, duplicates kept.
         out = {}
-        for r in sorted(recs, key=lambda r: r["seq"]):
+        for r in sorted(recs, key=lambda r: r["t"]):
             if r.get("status") is None or not 200 <= r["status"] < 300:
                 continue
             for key, ts, v, stale in r.get("samples", []):
@@ -419,7 +419,7 @@ def cmd_mock_log(args):
         seen = {}
         last = {}
         dups = order = 0
-        for r in sorted(recs, key=lambda r: r["seq"]):
+        for r in sorted(recs, key=lambda r: r["t"]):
             if r.get("status") is None or not 200 <= r["status"] < 300:
                 continue
             if "decode_error" in r:

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The command line of SPEC §2: --version, --help, --check-config on good and bad files
+# (exit codes and FILE:LINE: key: reason), --once (exposition text, nothing pushed),
+# SIGHUP with a bad and then a good config, SIGINT.
+source "$(dirname "$0")/lib.sh"
+require_cmd curl "$PYTHON3"
+e2e_init cli
+
+# --- --version and --help -----------------------------------------------------------
+out=$("$JOULEPUSH" --version) || fail "--version exited with $?"
+[[ $out =~ ^joulepush\ [0-9]+\.[0-9]+\.[0-9]+ ]] || fail "--version printed '$out'"
+out=$("$JOULEPUSH" --help) || fail "--help exited with $?"
+for w in --config --check-config --once --version; do
+  grep -q -- "$w" <<<"$out" || fail "--help does not mention $w"
+done
+"$JOULEPUSH" --no-such-option >/dev/null 2>&1 && fail "an unknown option was accepted"
+
+# --- --check-config -----------------------------------------------------------------
+AGENT_PORT=$(free_port)
+agent_config "$E2E_TMP/good.yaml"
+out=$("$JOULEPUSH" --config "$E2E_TMP/good.yaml" --check-config 2>&1) \
+  || fail "--check-config rejects a good file: $out"
+if [ -f "$E2E_DIR/../../config/joulepush.example.yaml" ]; then
+  out=$("$JOULEPUSH" --config "$E2E_DIR/../../config/joulepush.example.yaml" --check-config 2>&1) \
+    || fail "--check-config rejects config/joulepush.example.yaml: $out"
+fi
+
+# bad_config NAME LINE KEY_PATTERN CONTENT: --check-config must exit 1 and say
+# FILE:LINE: key: reason, with the key matching KEY_PATTERN.
+bad_config() {
+  local name=$1 line=$2 key=$3 f=$E2E_TMP/$1.yaml out rc
+  printf '%s\n' "$4" >"$f"
+  out=$("$JOULEPUSH" --config "$f" --check-config 2>&1)
+  rc=$?
+  [ "$rc" -eq 1 ] || fail "$name: --check-config exited with $rc (want 1): $out"
+  grep -qE "^$(printf '%s' "$f" | sed 's/[.[\*^$/]/\\&/g'):$line: $key: .+" <<<"$out" \
+    || fail "$name: want '$f:$line: <$key>: reason', got: $out"
+}
+bad_config unknown_key 3 'bogus_key' $'node_name: n\ninterval: 1s\nbogus_key: 1'
+bad_config nested_unknown 4 '[^ ]*bogus' $'interval: 1s\ncollector:\n  mode: synthetic\n  bogus: 1'
+bad_config bad_duration 2 '[^ ]*interval' $'node_name: n\ninterval: 5 parsecs'
+bad_config interval_range 1 '[^ ]*interval' 'interval: 100ms'
+bad_config bad_enum 3 '[^ ]*mode' $'interval: 1s\ncollector:\n  mode: magic'
+bad_config bad_size 7 '[^ ]*max_disk_bytes' $'interval: 1s\nremote_write:\n  - name: a\n    url: http://127.0.0.1:1/api/v1/write\n    queue:\n      dir: /tmp/x\n      max_disk_bytes: lots'
+bad_config bad_listen 2 '[^ ]*listen' $'server:\n  listen: nowhere'
+bad_config yaml_syntax 3 '.*' $'interval: 1s\ncollector: [mode: synthetic\nserver: {}'
+out=$("$JOULEPUSH" --config "$E2E_TMP/does-not-exist.yaml" --check-config 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] || fail "a missing config file: exit $rc (want 1)"
+grep -q "does-not-exist.yaml" <<<"$out" || fail "a missing config file: the message does not name it: $out"
+
+# --- --once: exposition on stdout, nothing pushed -------------------------------------
+mock_start 200
+AGENT_PORT=$(free_port)
+agent_config "$E2E_TMP/once.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")"
+t0=$(now_ms)
+timeout 30 "$JOULEPUSH" --config "$E2E_TMP/once.yaml" --once >"$E2E_TMP/once.prom" 2>"$E2E_TMP/once.log"
+rc=$?
+t1=$(now_ms)
+[ "$rc" -eq 0 ] || fail "--once exited with $rc: $(tail -3 "$E2E_TMP/once.log")"
+[ $((t1 - t0)) -ge 900 ] || fail "--once took $((t1 - t0)) ms; it collects twice, one interval (1s) apart"
+e2e_py parse-expo "$E2E_TMP/once.prom" --typed \
+  --require joulepush_node_energy_joules_total --require joulepush_node_power_watts \
+  --require joulepush_node_cpu_usage_ratio --require joulepush_node_co2_grams_total \
+  --require joulepush_pod_energy_joules_total --require joulepush_pod_power_watts \
+  --require joulepush_pod_cpu_seconds_total --require joulepush_pod_co2_grams_total \
+  --require joulepush_namespace_energy_joules_total --require joulepush_namespace_co2_grams_total \
+  --require joulepush_grid_carbon_intensity_grams_per_kwh --require joulepush_build_info \
+  || fail "--once output is not valid exposition text with the expected metrics"
+pods=$(grep -c '^joulepush_pod_cpu_seconds_total{' "$E2E_TMP/once.prom")
+[ "$pods" -eq 3 ] || fail "--once shows $pods pods, the config asks for 3"
+grep -q 'node="e2e-node"' "$E2E_TMP/once.prom" || fail "--once output lacks node=\"e2e-node\""
+grep -q 'cluster="e2e"' "$E2E_TMP/once.prom" || fail "--once output lacks the external label cluster=\"e2e\""
+sleep 1
+[ ! -s "$MOCK_LOG" ] || fail "--once pushed to the remote: $(head -c 300 "$MOCK_LOG")"
+mock_stop
+
+# --- SIGHUP: a bad config is logged and the old one kept; a good one applies -----------
+AGENT_PORT=$(free_port)
+agent_config "$E2E_TMP/run.yaml"
+agent_start "$E2E_TMP/run.yaml"
+cp "$E2E_TMP/run.yaml" "$E2E_TMP/run.good"
+printf 'interval: 1s\nbogus_key: 1\n' >"$E2E_TMP/run.yaml"
+lines_before=$(wc -l <"$E2E_TMP/agent.log")
+kill -HUP "$AGENT_PID"
+sleep 2
+agent_alive || fail "the agent died on SIGHUP with a bad config"
+[ "$(http_status "$AGENT_URL/healthz")" = 200 ] || fail "/healthz fails after SIGHUP with a bad config"
+tail -n +$((lines_before + 1)) "$E2E_TMP/agent.log" | grep -q 'bogus_key' \
+  || fail "the agent did not log why the new config is bad"
+scrape "$E2E_TMP/after-bad.prom"
+grep -q 'cluster="e2e"' "$E2E_TMP/after-bad.prom" || fail "the old config was not kept after a bad reload"
+
+sed 's/cluster: e2e/cluster: reloaded/' "$E2E_TMP/run.good" >"$E2E_TMP/run.yaml"
+kill -HUP "$AGENT_PID"
+wait_for 5 "external label from the reloaded config on /metrics" \
+  bash -c "curl -fsS '$AGENT_URL/metrics' | grep -q 'cluster=\"reloaded\"'"
+agent_alive || fail "the agent died on SIGHUP with a good config"
+
+# SIGINT stops like SIGTERM, with status 0.
+kill -INT "$AGENT_PID"
+for ((i = 0; i < 150; i++)); do agent_alive || break; sleep 0.1; done
+agent_alive && fail "the agent did not stop within 15 s of SIGINT"
+wait "$AGENT_PID"
+rc=$?
+e2e_untrack "$AGENT_PID"
+[ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT (want 0)"
+e2e_log "PASS"
