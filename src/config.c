@@ -304,7 +304,8 @@ static int is_http_url(const char *s)
 	return 1;
 }
 
-/* "HOST:PORT" or "[V6]:PORT" with a port 1..65535. */
+/* "HOST:PORT" or "[V6]:PORT" with a port 1..65535. An empty host (":9465") is refused rather
+ * than guessed at: the server listens on loopback unless told otherwise (SPEC §9). */
 static int is_listen_addr(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -466,7 +467,8 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 				 "invalid URL \"%.64s\" (expected empty, http:// or https://)", s);
 		else if ((f->flags & F_LISTEN) && *s && !is_listen_addr(s))
 			r = fail(c, v->line, path,
-				 "invalid address \"%.64s\" (expected HOST:PORT, or empty to disable)", s);
+				 "invalid address \"%.64s\" (expected HOST:PORT, e.g. 0.0.0.0:9465 for all "
+				 "interfaces, or empty to disable)", s);
 		if (r == 0) {
 			free(*(char **)dst);
 			*(char **)dst = s;
@@ -519,8 +521,8 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 			r = fail(c, v->line, path, "invalid size \"%.64s\" (use e.g. 512KiB, 64MiB, 1GiB)", s);
 			break;
 		}
-		snprintf(lo, sizeof(lo), "%.0f bytes", f->min);
-		snprintf(hi, sizeof(hi), "%.0f bytes", f->max);
+		snprintf(lo, sizeof(lo), "%.0fB", f->min);
+		snprintf(hi, sizeof(hi), "%.0fB", f->max);
 		if (((f->flags & F_MIN) && b < (uint64_t)f->min) ||
 		    ((f->flags & F_MAX) && b > (uint64_t)f->max))
 			r = range_fail(c, v, path, f, lo, hi);
@@ -1295,9 +1297,10 @@ int jp_config_load_buffer(struct jp_config *cfg, const char *name, const char *t
 	if (len > MAX_FILE_BYTES)
 		return fail(&c, 0, "(file)", "larger than 1 MiB; refusing to parse");
 	r = jp_config_defaults(&tmp);
+	if (r == -EINVAL)
+		return fail(&c, 0, "JOULEPUSH_REMOTE_WRITE_URL", "invalid URL (expected http:// or https://)");
 	if (r) {
-		fail(&c, 0, "(defaults)", "%s%s", strerror(-r),
-		     r == -EINVAL ? " (JOULEPUSH_REMOTE_WRITE_URL must start with http:// or https://)" : "");
+		fail(&c, 0, "(defaults)", "%s", strerror(-r));
 		return r;
 	}
 	tmp.path = strdup(c.name);

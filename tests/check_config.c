@@ -160,7 +160,7 @@ START_TEST(test_env_remote_write_url)
 	setenv("JOULEPUSH_REMOTE_WRITE_URL", "ftp://x/", 1);
 	ck_assert_int_eq(jp_config_defaults(&cfg), -EINVAL);
 	ck_assert_int_lt(load(&cfg, ""), 0);
-	ck_assert_ptr_nonnull(strstr(err, "JOULEPUSH_REMOTE_WRITE_URL"));
+	ck_assert_str_eq(err, "t.yaml:0: JOULEPUSH_REMOTE_WRITE_URL: invalid URL (expected http:// or https://)");
 }
 END_TEST
 
@@ -465,6 +465,10 @@ START_TEST(test_errors_values)
 		     "invalid boolean");
 	expect_error("kubernetes:\n  kubelet_url: 10.0.0.1:10250\n", 2, "kubernetes.kubelet_url", "invalid URL");
 	expect_error("server: {listen: localhost}\n", 1, "server.listen", "invalid address");
+	expect_error("server: {listen: ':9465'}\n", 1, "server.listen", "invalid address");
+	expect_error("server: {listen: 'h:99999'}\n", 1, "server.listen", "invalid address");
+	expect_error("remote_write:\n  - url: http://x/\n    queue: {max_disk_bytes: 0}\n", 3,
+		     "remote_write[0].queue.max_disk_bytes", "must be at least 1B");
 	expect_error("collector:\n  synthetic: {pods: -1}\n", 2, "collector.synthetic.pods", "invalid number");
 	expect_error("collector:\n  synthetic:\n    seed: 99999999999999999999999\n", 3, "collector.synthetic.seed",
 		     "number too large");
