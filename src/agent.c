@@ -94,6 +94,7 @@ static void set_self_metrics(struct jp_agent *a)
 		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_retried);
 		l[1].value = "dropped";
 		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_dropped);
+		set_gauge(a, "joulepush_remote_sent_bytes_total", l, 1, (double)st.bytes_sent);
 		set_gauge(a, "joulepush_remote_pending_samples", l, 1, (double)st.pending_samples);
 		set_gauge(a, "joulepush_remote_queue_bytes", l, 1, (double)st.queue_bytes);
 		if (st.last_success_ms > 0)
@@ -408,9 +409,7 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	int r;
 	if (!nc)
 		return -ENOMEM;
-	r = jp_config_defaults(nc);
-	if (r == 0)
-		r = jp_config_load(nc, path, err, sizeof(err));
+	r = jp_config_load(nc, path, err, sizeof(err));
 	if (r) {
 		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s", err);
 		jp_config_free(nc);

@@ -1376,12 +1376,8 @@ out:
 
 /* Features that the config accepts but the agent does not have yet. One row per key and value;
  * rows go away as the features land. */
-static int uns_ebpf(const struct jp_config *c) { return c->collector_mode == JP_COLLECTOR_EBPF; }
-static int uns_cgroupfs(const struct jp_config *c) { return c->collector_mode == JP_COLLECTOR_CGROUPFS; }
-static int uns_rapl(const struct jp_config *c) { return c->power_source == JP_POWER_RAPL; }
 static int uns_kubelet(const struct jp_config *c) { return c->kubelet_url && *c->kubelet_url; }
 static int uns_carbon(const struct jp_config *c) { return c->carbon_source != JP_CARBON_STATIC; }
-static int uns_embodied(const struct jp_config *c) { return c->embodied_grams_per_node_hour > 0; }
 static int uns_kepler(const struct jp_config *c) { return c->metrics_compat_kepler; }
 static int uns_user(const struct jp_config *c) { return c->user && *c->user; }
 
@@ -1390,12 +1386,8 @@ static const struct {
 	const char *why;
 	int (*set)(const struct jp_config *c);
 } unsupported[] = {
-	{"collector.mode", "the ebpf collector is not available yet", uns_ebpf},
-	{"collector.mode", "the cgroupfs collector is not available yet", uns_cgroupfs},
-	{"power.source", "reading RAPL is not available yet", uns_rapl},
 	{"kubernetes.kubelet_url", "the kubelet client is not available yet", uns_kubelet},
 	{"carbon.source", "live grid intensity sources are not available yet", uns_carbon},
-	{"carbon.embodied.grams_per_node_hour", "embodied carbon is not available yet", uns_embodied},
 	{"metrics.compat", "Kepler-compatible metric names are not available yet", uns_kepler},
 	{"user", "dropping privileges is not available yet", uns_user},
 };

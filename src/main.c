@@ -92,13 +92,15 @@ static void on_hup(uv_signal_t *s, int signum)
 static int load_config(struct jp_config *cfg, const char *path)
 {
 	char err[JP_CONFIG_ERR_MAX] = "";
-	int r = jp_config_defaults(cfg);
-	if (r) {
-		fprintf(stderr, "joulepush: defaults: %s\n", strerror(-r));
+	int r;
+	if (!path) {
+		/* jp_config_load starts from the defaults itself; without a file only they apply. */
+		r = jp_config_defaults(cfg);
+		if (r)
+			fprintf(stderr, "joulepush: built-in defaults: %s\n",
+				r == -EINVAL ? "JOULEPUSH_REMOTE_WRITE_URL is not an http(s) URL" : strerror(-r));
 		return r;
 	}
-	if (!path)
-		return 0;
 	r = jp_config_load(cfg, path, err, sizeof(err));
 	if (r)
 		fprintf(stderr, "%s\n", err[0] ? err : strerror(-r));

@@ -84,6 +84,7 @@ struct jp_sender {
 	uint64_t seed;
 
 	uint64_t sent, retried, dropped;
+	uint64_t sent_bytes;
 	int64_t last_success_ms;
 
 	int flushing;
@@ -334,6 +335,7 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 	if (answered && st >= 200 && st < 300) {
 		ack_batch(s);
 		s->sent += n;
+		s->sent_bytes += s->body.len;
 		s->last_success_ms = jp_now_wall_ms();
 		if (s->attempt)
 			jp_info(MOD, "remote %s: delivering again after %u failed attempts", s->name, s->attempt);
@@ -721,6 +723,7 @@ void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out)
 	if (s->q)
 		jp_queue_get_stats(s->q, &qs);
 	out->samples_sent = s->sent;
+	out->bytes_sent = s->sent_bytes;
 	out->samples_retried = s->retried;
 	out->samples_dropped = s->dropped + qs.dropped_samples;
 	out->pending_samples = qs.pending_samples;

@@ -17,6 +17,7 @@ struct jp_sender_stats {
 	uint64_t samples_sent;      /* acknowledged by a 2xx */
 	uint64_t samples_retried;   /* sent again after a retryable failure */
 	uint64_t samples_dropped;   /* 4xx, queue over max_disk_bytes, or not writable */
+	uint64_t bytes_sent;        /* compressed request bodies acknowledged by a 2xx */
 	uint64_t pending_samples;
 	uint64_t queue_bytes;
 	int64_t last_success_ms;    /* wall time of the last 2xx, 0 if none */

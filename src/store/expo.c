@@ -50,6 +50,8 @@ static const struct metric_info metrics[] = {
 	{ "joulepush_build_info", "gauge", "Version, collector and power source of the running agent." },
 	{ "joulepush_remote_samples_total", "counter",
 	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped)." },
+	{ "joulepush_remote_sent_bytes_total", "counter",
+	  "Compressed request bytes the remote acknowledged with a 2xx." },
 	{ "joulepush_remote_pending_samples", "gauge", "Samples queued for the remote and not yet sent." },
 	{ "joulepush_remote_queue_bytes", "gauge", "Bytes of the remote's on-disk queue." },
 	{ "joulepush_remote_last_success_timestamp_seconds", "gauge",
