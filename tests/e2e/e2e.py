@@ -17,6 +17,7 @@ Subcommands (each exits non-zero with a one-line reason on failure):
 import argparse
 import json
 import math
+import os
 import re
 import socket
 import sys
@@ -211,8 +212,10 @@ def cmd_value(args):
 
 
 def cmd_scrape_loop(args):
+    parent = os.getppid()
     with open(args.out, "a", buffering=1) as out:
-        while True:
+        # Stop with the test that started us, even if its cleanup missed us.
+        while os.getppid() == parent:
             t = time.time()
             try:
                 text = http_get(args.url, timeout=2)

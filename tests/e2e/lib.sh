@@ -304,7 +304,8 @@ metric() { e2e_py value "$@"; }
 
 # scrape_loop_start OUT: scrape /metrics every 200 ms in the background.
 scrape_loop_start() {
-  e2e_py scrape-loop "$AGENT_URL/metrics" "$1" 0.2 >/dev/null 2>&1 &
+  # Not through e2e_py: $! must be the Python process itself, not a subshell.
+  "$PYTHON3" "$E2E_DIR/e2e.py" scrape-loop "$AGENT_URL/metrics" "$1" 0.2 >/dev/null 2>&1 &
   SCRAPER_PID=$!
   e2e_track "$SCRAPER_PID"
 }
