@@ -643,9 +643,10 @@ START_TEST(test_unsupported)
 	jp_config_free(&cfg);
 
 	memset(&u, 0, sizeof(u));
+	/* The real collectors and RAPL are supported: nothing to report. */
 	ck_assert_msg(load(&cfg, "collector: {mode: ebpf}\npower: {source: rapl}\n") == 0, "%s", err);
 	jp_config_unsupported(&cfg, uns_cb, &u);
-	ck_assert_str_eq(u.keys, "collector.mode power.source ");
+	ck_assert_str_eq(u.keys, "");
 	jp_config_free(&cfg);
 }
 END_TEST
