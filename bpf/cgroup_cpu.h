@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Types shared by the sched_switch eBPF program and its user-space loader (fixed-width only). */
 #ifndef JP_BPF_CGROUP_CPU_H
 #define JP_BPF_CGROUP_CPU_H
