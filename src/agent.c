@@ -17,6 +17,7 @@
 #include "store/series.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/privdrop.h"
 
 #ifndef JP_VERSION
 #define JP_VERSION "0.0.0"
@@ -140,9 +141,12 @@ static void tick_cb(uv_timer_t *t)
 	struct jp_agent *a = t->data;
 	if (a->stopping)
 		return;
+	/* The timer was set for a boundary and may fire a little early or late: the round
+	 * belongs to the nearest boundary. */
 	int64_t now = jp_now_wall_ms();
-	int64_t ts = now - now % (int64_t)a->cfg->interval_ms;
-	/* The timer may fire a little early; never emit the same timestamp twice. */
+	int64_t iv = (int64_t)a->cfg->interval_ms;
+	int64_t ts = (now + iv / 2) / iv * iv;
+	/* Never emit the same timestamp twice. */
 	if (ts <= a->last_round_ms)
 		ts = a->last_round_ms + (int64_t)a->cfg->interval_ms;
 	collect_round(a, ts, 1);
@@ -151,6 +155,9 @@ static void tick_cb(uv_timer_t *t)
 
 static void schedule_tick(struct jp_agent *a)
 {
+	/* libuv counts timeouts from its cached loop time, which is stale by whatever
+	 * ran since the loop last woke (start-up work, a long collection). */
+	uv_update_time(a->loop);
 	int64_t now = jp_now_wall_ms();
 	int64_t next = next_boundary(a->cfg->interval_ms, a->last_round_ms > now ? a->last_round_ms : now);
 	uv_timer_start(&a->tick, tick_cb, (uint64_t)(next - now), 0);
@@ -277,6 +284,34 @@ fail:
 	return NULL;
 }
 
+/* SPEC §9: everything that needs root (BPF, RAPL counters, the listening socket) is
+ * open by now; the queue directories are handed to the user so it can keep writing. */
+static int drop_privileges(struct jp_agent *a)
+{
+	const struct jp_config *cfg = a->cfg;
+	if (!cfg->user || !*cfg->user)
+		return 0;
+	char *dirs[cfg->nremotes ? cfg->nremotes : 1];
+	const char *owned[cfg->nremotes ? cfg->nremotes : 1];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nremotes; i++) {
+		if (asprintf(&dirs[n], "%s/%s", cfg->remotes[i].queue_dir, cfg->remotes[i].name) < 0)
+			return -ENOMEM;
+		owned[n] = dirs[n];
+		n++;
+	}
+	const char *why = "";
+	int r = jp_privdrop(cfg->user, owned, n, &why);
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	if (r) {
+		jp_log(JP_LOG_ERROR, MOD, "user %s: %s: %s", cfg->user, why, strerror(-r));
+		return r;
+	}
+	jp_log(JP_LOG_INFO, MOD, "running as user %s", cfg->user);
+	return 0;
+}
+
 int jp_agent_start(struct jp_agent *a)
 {
 	int r;
@@ -299,6 +334,9 @@ int jp_agent_start(struct jp_agent *a)
 		}
 		jp_log(JP_LOG_INFO, MOD, "serving /metrics, /healthz, /readyz on %s", a->cfg->server_listen);
 	}
+	r = drop_privileges(a);
+	if (r)
+		return r;
 	uv_timer_init(a->loop, &a->tick);
 	a->tick.data = a;
 	a->tick_open = 1;

@@ -1379,7 +1379,6 @@ out:
 static int uns_kubelet(const struct jp_config *c) { return c->kubelet_url && *c->kubelet_url; }
 static int uns_carbon(const struct jp_config *c) { return c->carbon_source != JP_CARBON_STATIC; }
 static int uns_kepler(const struct jp_config *c) { return c->metrics_compat_kepler; }
-static int uns_user(const struct jp_config *c) { return c->user && *c->user; }
 
 static const struct {
 	const char *key;
@@ -1389,7 +1388,6 @@ static const struct {
 	{"kubernetes.kubelet_url", "the kubelet client is not available yet", uns_kubelet},
 	{"carbon.source", "live grid intensity sources are not available yet", uns_carbon},
 	{"metrics.compat", "Kepler-compatible metric names are not available yet", uns_kepler},
-	{"user", "dropping privileges is not available yet", uns_user},
 };
 
 void jp_config_unsupported(const struct jp_config *cfg,

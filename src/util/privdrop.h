@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Dropping root to an unprivileged user once privileged files and BPF maps are open (SPEC §9). */
+#ifndef JP_UTIL_PRIVDROP_H
+#define JP_UTIL_PRIVDROP_H
+
+#include <stddef.h>
+
+/* Hand each path in `owned` (queue directories: the directory and the files directly in
+ * it) to `user`, then switch the process to that user and its primary group, with no
+ * supplementary groups. Already-open descriptors (RAPL counters, /proc/stat, BPF maps and
+ * links) keep working. Returns 0, or a negative errno with *why set to a static reason:
+ * -ENOENT for an unknown user, -EPERM when not running as root. */
+int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const char **why);
+
+#endif
