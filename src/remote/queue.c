@@ -159,10 +159,16 @@ struct idmap_ent {
 	struct qdef *def;
 };
 
-/* Segment-local id -> def, open addressing. */
+/* Segment-local id -> def. Our writer's ids are small and dense (the store numbers
+ * series from 1), so they go into a plain array indexed by id, which the reader then
+ * walks almost sequentially; ids far beyond the number of entries (another writer,
+ * or garbage) go into an open-addressing table instead. */
 struct idmap {
+	struct qdef **dense;
+	size_t ndense;
 	struct idmap_ent *ents;
-	size_t cap, n;
+	size_t cap, nhash;
+	size_t n;             /* entries in both */
 };
 
 struct seg {
@@ -433,6 +439,8 @@ static inline size_t id_slot(uint32_t id, size_t cap)
 
 static struct qdef *idmap_get(const struct idmap *m, uint32_t id)
 {
+	if (id < m->ndense && m->dense[id])
+		return m->dense[id];
 	if (!m->cap)
 		return NULL;
 	for (size_t i = id_slot(id, m->cap);; i = (i + 1) & (m->cap - 1)) {
@@ -447,7 +455,25 @@ static struct qdef *idmap_get(const struct idmap *m, uint32_t id)
  * inserted, 0 if id was there already, -ENOMEM. */
 static int idmap_put(struct idmap *m, uint32_t id, struct qdef *def)
 {
-	if ((m->n + 1) * 2 > m->cap) {
+	if (idmap_get(m, id))
+		return 0;
+	if (id < m->ndense || (uint64_t)id < 4 * (uint64_t)m->n + 4096) {
+		if (id >= m->ndense) {
+			size_t nd = m->ndense ? m->ndense : 1024;
+			while (nd <= id)
+				nd *= 2;
+			struct qdef **p = realloc(m->dense, nd * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			memset(p + m->ndense, 0, (nd - m->ndense) * sizeof(*p));
+			m->dense = p;
+			m->ndense = nd;
+		}
+		m->dense[id] = def;
+		m->n++;
+		return 1;
+	}
+	if ((m->nhash + 1) * 2 > m->cap) {
 		size_t ncap = m->cap ? m->cap * 2 : 64;
 		struct idmap_ent *ne = calloc(ncap, sizeof(*ne));
 		if (!ne)
@@ -470,15 +496,20 @@ static int idmap_put(struct idmap *m, uint32_t id, struct qdef *def)
 			return 0;
 	m->ents[i].id = id;
 	m->ents[i].def = def;
+	m->nhash++;
 	m->n++;
 	return 1;
 }
 
 static void idmap_clear(struct jp_queue *q, struct idmap *m)
 {
+	for (size_t i = 0; i < m->ndense; i++)
+		if (m->dense[i])
+			def_unref(q, m->dense[i]);
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->ents[i].id)
 			def_unref(q, m->ents[i].def);
+	free(m->dense);
 	free(m->ents);
 	memset(m, 0, sizeof(*m));
 }
