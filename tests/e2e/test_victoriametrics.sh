@@ -31,11 +31,17 @@ e2e_py verify --samples "$E2E_TMP/samples.json" --final "$E2E_TMP/final.prom" \
   --names "$CHECK_NAMES" --runs "$start_ms:$stop_ms" --scrapes "$E2E_TMP/scrapes.jsonl" --rel 1e-12 \
   || fail "VictoriaMetrics does not hold what the agent collected"
 
-# The same data through the query API: count_over_time of one node counter.
+# The same data through the query API: count_over_time of one node counter. Freshly
+# ingested rows become searchable within about a second, so ask again briefly.
 q='count_over_time(joulepush_node_energy_joules_total{zone="package",mode="active"}[5m])'
-n=$(curl -fsS --max-time 10 "$VM_URL/api/v1/query" --data-urlencode "query=$q" \
-      --data-urlencode "time=$(( (stop_ms + 1000) / 1000 ))" \
-  | "$PYTHON3" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
 want=$(metric "$E2E_TMP/final.prom" 'joulepush_collections_total{}' --sum)
+for _ in $(seq 1 10); do
+  curl -fsS --max-time 10 "$VM_URL/internal/force_flush" >/dev/null 2>&1 || true
+  n=$(curl -fsS --max-time 10 "$VM_URL/api/v1/query" --data-urlencode "query=$q" \
+        --data-urlencode "time=$(( (stop_ms + 1000) / 1000 ))" \
+    | "$PYTHON3" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+  [ "${n%.*}" = "${want%.*}" ] && break
+  sleep 0.5
+done
 [ "${n%.*}" = "${want%.*}" ] || fail "count_over_time says $n samples, the agent ran $want rounds"
 e2e_log "PASS"
