@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The file carbon source (carbon.file.path): a local time series of grid intensity for
+ * sites without Internet access, as JSON or CSV. */
+#include "carbon/cfile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carbon/cjson.h"
+#include "carbon/ctime.h"
+
+struct ent {
+	struct jp_carbon_entry e;
+	size_t order;
+};
+
+struct vec {
+	struct ent *v;
+	size_t n, cap;
+};
+
+static int push(struct vec *a, int64_t t, double g)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct ent *v = realloc(a->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n] = (struct ent){{t, g}, a->n};
+	a->n++;
+	return 0;
+}
+
+static int parse_json(const char *buf, size_t len, struct vec *a, char *why, size_t whylen)
+{
+	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_FILE_MAX_BYTES, why, whylen);
+	if (!o)
+		return -EINVAL;
+	int r = 0;
+	if (!json_object_is_type(o, json_type_array)) {
+		snprintf(why, whylen, "not a JSON array");
+		r = -EINVAL;
+	}
+	size_t n = r ? 0 : json_object_array_length(o);
+	for (size_t i = 0; i < n && !r; i++) {
+		struct json_object *e = json_object_array_get_idx(o, i);
+		struct json_object *t = jp_carbon_json_get(e, "time");
+		double g;
+		int64_t tm;
+		if (!t || !json_object_is_type(t, json_type_string) ||
+		    jp_carbon_time_parse(json_object_get_string(t), (size_t)json_object_get_string_len(t), &tm)) {
+			snprintf(why, whylen, "entry %zu: missing or bad time", i + 1);
+			r = -EINVAL;
+		} else if (jp_carbon_json_number(jp_carbon_json_get(e, "grams_per_kwh"), &g) || g < 0) {
+			snprintf(why, whylen, "entry %zu: grams_per_kwh is not a number >= 0", i + 1);
+			r = -EINVAL;
+		} else {
+			r = push(a, tm, g);
+		}
+	}
+	json_object_put(o);
+	return r;
+}
+
+static int parse_csv(const char *buf, size_t len, struct vec *a, char *why, size_t whylen)
+{
+	size_t pos = 0, line = 0;
+	while (pos < len) {
+		const char *s = buf + pos;
+		const char *nl = memchr(s, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - s) : len - pos;
+		pos += l + (nl ? 1 : 0);
+		line++;
+		while (l && (s[l - 1] == '\r' || s[l - 1] == ' ' || s[l - 1] == '\t'))
+			l--;
+		size_t b = 0;
+		while (b < l && (s[b] == ' ' || s[b] == '\t'))
+			b++;
+		if (b == l || s[b] == '#')
+			continue;
+		const char *comma = memchr(s + b, ',', l - b);
+		if (!comma) {
+			snprintf(why, whylen, "line %zu: expected time,grams_per_kwh", line);
+			return -EINVAL;
+		}
+		size_t tl = (size_t)(comma - (s + b));
+		if (line == 1 || a->n == 0) {
+			/* The header, if any, comes before the first entry. */
+			if (tl >= 4 && !strncmp(s + b, "time", 4) && a->n == 0)
+				continue;
+		}
+		int64_t tm;
+		if (jp_carbon_time_parse(s + b, tl, &tm)) {
+			snprintf(why, whylen, "line %zu: bad time", line);
+			return -EINVAL;
+		}
+		char num[64];
+		const char *v = comma + 1;
+		size_t vl = (size_t)(s + l - v);
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		char *end;
+		double g;
+		if (vl == 0 || vl >= sizeof(num) || memchr(v, ',', vl)) {
+			snprintf(why, whylen, "line %zu: bad grams_per_kwh", line);
+			return -EINVAL;
+		}
+		memcpy(num, v, vl);
+		num[vl] = 0;
+		g = strtod(num, &end);
+		if (*end || !isfinite(g) || g < 0) {
+			snprintf(why, whylen, "line %zu: grams_per_kwh is not a number >= 0", line);
+			return -EINVAL;
+		}
+		int r = push(a, tm, g);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int cmp_ent(const void *x, const void *y)
+{
+	const struct ent *a = x, *b = y;
+	if (a->e.time_ms != b->e.time_ms)
+		return (a->e.time_ms > b->e.time_ms) - (a->e.time_ms < b->e.time_ms);
+	return (a->order > b->order) - (a->order < b->order);
+}
+
+int jp_carbon_file_parse(const void *buf, size_t len, struct jp_carbon_series *out,
+			 char *why, size_t whylen)
+{
+	const char *s = buf;
+	struct vec a = {0};
+	int r;
+
+	out->v = NULL;
+	out->n = 0;
+	if (len > JP_CARBON_FILE_MAX_BYTES) {
+		snprintf(why, whylen, "file of %zu bytes is over the %u byte limit", len, JP_CARBON_FILE_MAX_BYTES);
+		return -EFBIG;
+	}
+	size_t i = 0;
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	if (i < len && s[i] == '[')
+		r = parse_json(s, len, &a, why, whylen);
+	else if (len && memchr(s, 0, len)) {
+		snprintf(why, whylen, "NUL byte in CSV");
+		r = -EINVAL;
+	} else
+		r = parse_csv(s, len, &a, why, whylen);
+	if (r) {
+		free(a.v);
+		return r;
+	}
+	qsort(a.v, a.n, sizeof(*a.v), cmp_ent);
+	out->v = a.n ? malloc(a.n * sizeof(*out->v)) : NULL;
+	if (a.n && !out->v) {
+		free(a.v);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < a.n; k++) {
+		/* Equal times: the later entry (sorted after) replaces the earlier. */
+		if (out->n && out->v[out->n - 1].time_ms == a.v[k].e.time_ms)
+			out->n--;
+		out->v[out->n++] = a.v[k].e;
+	}
+	free(a.v);
+	return 0;
+}
+
+const struct jp_carbon_entry *jp_carbon_series_at(const struct jp_carbon_series *s, int64_t now_ms)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->v[mid].time_ms <= now_ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &s->v[lo - 1] : NULL;
+}
+
+void jp_carbon_series_free(struct jp_carbon_series *s)
+{
+	if (!s)
+		return;
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Electricity Maps API v3: GET <url>/carbon-intensity/latest?zone=<zone> (SPEC §6). */
+#ifndef JP_CARBON_ELECTRICITYMAPS_H
+#define JP_CARBON_ELECTRICITYMAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse a carbon-intensity/latest answer: {"zone": .., "carbonIntensity": N,
+ * "datetime": RFC 3339, ...}. Pure. Returns 0 with the intensity (g/kWh, finite, >= 0)
+ * and the time it is for; -ENODATA when carbonIntensity is null; -EINVAL (why filled) for
+ * anything malformed, oversized or negative. */
+int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time_ms,
+		   char *why, size_t whylen);
+
+/* The request URL <base>/carbon-intensity/latest?zone=<zone> (zone percent-encoded).
+ * The token goes in an "auth-token" header, never in the URL. Returns a malloc'd string
+ * or NULL with errno set. */
+char *jp_emaps_url(const char *base, const char *zone);
+
+#endif

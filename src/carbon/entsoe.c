@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ENTSO-E Transparency Platform: the A75 "actual generation per production type" request
+ * and its GL_MarketDocument / Acknowledgement_MarketDocument answers (SPEC §6). */
+#include "carbon/entsoe.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "carbon/ctime.h"
+#include "util/buf.h"
+
+/* The document namespaces are versioned ("...:generationloaddocument:3:0", "...:3:1",
+ * acknowledgement "...:7:0", "...:8:1"); any version of the right document is accepted. */
+#define NS_GL "urn:iec62325.351:tc57wg16:451-6:generationloaddocument:"
+#define NS_ACK "urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:"
+
+/* A Period cannot hold more steps than a year of one-minute data. */
+#define MAX_STEPS (366 * 24 * 60)
+
+struct ival {
+	int64_t start, end;
+	double mw;
+	size_t order;     /* document order: of two overlapping values the later one wins */
+};
+
+struct ivec {
+	struct ival *v;
+	size_t n, cap;
+};
+
+static int ivec_push(struct ivec *a, int64_t start, int64_t end, double mw)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct ival *v = realloc(a->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = (struct ival){.start = start, .end = end, .mw = mw};
+	return 0;
+}
+
+static void set_reason(struct jp_entsoe_result *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_reason(struct jp_entsoe_result *out, const char *fmt, ...)
+{
+	if (out->reason[0])
+		return;   /* keep the first problem */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out->reason, sizeof(out->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- parsing with libxml2, DTDs refused --------------------------------------- */
+
+struct pstate {
+	int doctype;
+	char err[128];
+};
+
+/* Called when <!DOCTYPE ...> has been read, before its internal subset: A75 documents never
+ * carry one, and refusing it here means no entity is ever declared (billion laughs) and
+ * no external subset is looked at. */
+static void sax_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	((struct pstate *)ctxt->_private)->doctype = 1;
+	xmlStopParser(ctxt);
+}
+
+static void sax_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *pub,
+			    const xmlChar *sys, xmlChar *content)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	((struct pstate *)ctxt->_private)->doctype = 1;
+	xmlStopParser(ctxt);
+}
+
+/* Structured errors are kept (the first one) instead of going to stderr. */
+static void sax_serror(void *ctx, xmlErrorPtr e)
+{
+	xmlParserCtxtPtr ctxt = ctx;
+	struct pstate *st = ctxt ? ctxt->_private : NULL;
+	if (!st || st->err[0] || !e || e->level < XML_ERR_ERROR)
+		return;
+	snprintf(st->err, sizeof(st->err), "line %d: %s", e->line, e->message ? e->message : "error");
+	size_t n = strlen(st->err);
+	while (n && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
+		st->err[--n] = 0;
+}
+
+static int has_ns_prefix(const xmlNode *n, const char *prefix)
+{
+	return n->ns && n->ns->href && !strncmp((const char *)n->ns->href, prefix, strlen(prefix));
+}
+
+/* An element child of the document's namespace, matched by local name. */
+static int is_el(const xmlNode *n, const xmlChar *ns, const char *local)
+{
+	if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, local))
+		return 0;
+	const xmlChar *h = n->ns ? n->ns->href : NULL;
+	if (!ns || !h)
+		return ns == h;
+	return !strcmp((const char *)h, (const char *)ns);
+}
+
+static xmlNode *child(const xmlNode *parent, const xmlChar *ns, const char *local)
+{
+	for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+		if (is_el(c, ns, local))
+			return c;
+	return NULL;
+}
+
+/* The text of an element, without leading and trailing blanks. Returns -1 when it is
+ * missing, empty or longer than cap - 1. */
+static int text_of(const xmlNode *n, char *buf, size_t cap)
+{
+	size_t len = 0;
+	if (!n)
+		return -1;
+	for (const xmlNode *c = n->children; c; c = c->next) {
+		if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE)
+			continue;
+		size_t l = c->content ? strlen((const char *)c->content) : 0;
+		if (len + l >= cap)
+			return -1;
+		memcpy(buf + len, c->content, l);
+		len += l;
+	}
+	buf[len] = 0;
+	size_t a = 0;
+	while (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' || buf[a] == '\n')
+		a++;
+	while (len > a && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r' ||
+			   buf[len - 1] == '\n'))
+		len--;
+	memmove(buf, buf + a, len - a);
+	buf[len - a] = 0;
+	return len > a ? 0 : -1;
+}
+
+static int text_time(const xmlNode *n, int64_t *t)
+{
+	char b[64];
+	if (text_of(n, b, sizeof(b)))
+		return -1;
+	return jp_carbon_time_parse(b, strlen(b), t) ? -1 : 0;
+}
+
+/* ---- one TimeSeries ------------------------------------------------------------ */
+
+struct point {
+	long pos;
+	double mw;
+};
+
+static int cmp_point(const void *a, const void *b)
+{
+	const struct point *x = a, *y = b;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Append the values of one Period to tmp. Returns 0, -EINVAL (reason set) or -ENOMEM. */
+static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struct ivec *tmp,
+			char *why, size_t whylen)
+{
+	int64_t start, end, res;
+	char b[64];
+	const xmlNode *ti = child(period, ns, "timeInterval");
+	if (text_time(child(ti, ns, "start"), &start) || text_time(child(ti, ns, "end"), &end) ||
+	    end <= start) {
+		snprintf(why, whylen, "bad Period timeInterval");
+		return -EINVAL;
+	}
+	if (text_of(child(period, ns, "resolution"), b, sizeof(b)) || jp_carbon_duration_parse(b, &res)) {
+		snprintf(why, whylen, "bad Period resolution");
+		return -EINVAL;
+	}
+	if ((end - start) % res || (end - start) / res > MAX_STEPS) {
+		snprintf(why, whylen, "Period length is not a whole number of %s steps", b);
+		return -EINVAL;
+	}
+	long steps = (long)((end - start) / res);
+
+	size_t n = 0, cap = 0;
+	struct point *pts = NULL;
+	int r = 0;
+	for (const xmlNode *c = period->children; c; c = c->next) {
+		if (!is_el(c, ns, "Point"))
+			continue;
+		char *e;
+		long pos;
+		double q;
+		if (text_of(child(c, ns, "position"), b, sizeof(b)) ||
+		    (errno = 0, pos = strtol(b, &e, 10), *e || errno) || pos < 1 || pos > steps) {
+			snprintf(why, whylen, "bad Point position");
+			r = -EINVAL;
+			break;
+		}
+		if (text_of(child(c, ns, "quantity"), b, sizeof(b)) || (q = strtod(b, &e), *e)) {
+			snprintf(why, whylen, "bad Point quantity");
+			r = -EINVAL;
+			break;
+		}
+		if (!isfinite(q) || q < 0) {
+			snprintf(why, whylen, "negative or NaN quantity \"%.24s\" at position %ld", b, pos);
+			r = -EINVAL;
+			break;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 128;
+			struct point *np = realloc(pts, nc * sizeof(*np));
+			if (!np) {
+				r = -ENOMEM;
+				break;
+			}
+			pts = np;
+			cap = nc;
+		}
+		pts[n++] = (struct point){pos, q};
+	}
+	if (r == 0 && n > 1) {
+		qsort(pts, n, sizeof(*pts), cmp_point);
+		for (size_t i = 1; i < n; i++) {
+			if (pts[i].pos == pts[i - 1].pos) {
+				snprintf(why, whylen, "position %ld given twice", pts[i].pos);
+				r = -EINVAL;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		int64_t s = start + (pts[i].pos - 1) * res, e;
+		/* curveType A03 (variable-sized blocks) leaves out a point that repeats the one
+		 * before it: a value holds until the next given position or the end of the Period. */
+		if (a03)
+			e = i + 1 < n ? start + (pts[i + 1].pos - 1) * res : end;
+		else
+			e = s + res;
+		r = ivec_push(tmp, s, e, pts[i].mw);
+	}
+	free(pts);
+	return r;
+}
+
+/* Classify and read one TimeSeries. Returns 1 for a consumption series, 0 with *psr and tmp
+ * filled for a production series, -EINVAL (why set) or -ENOMEM. */
+static int parse_series(const xmlNode *ts, const xmlChar *ns, int *psr, struct ivec *tmp,
+			char *why, size_t whylen)
+{
+	char b[64];
+	/* A series whose energy leaves the bidding zone (pumping, charging) is consumption. */
+	if (child(ts, ns, "outBiddingZone_Domain.mRID"))
+		return 1;
+	if (text_of(child(child(ts, ns, "MktPSRType"), ns, "psrType"), b, sizeof(b)) ||
+	    !(*psr = jp_psr_parse(b))) {
+		snprintf(why, whylen, "missing or unknown psrType");
+		return -EINVAL;
+	}
+	const xmlNode *unit = child(ts, ns, "quantity_Measure_Unit.name");
+	if (unit && (text_of(unit, b, sizeof(b)) || strcmp(b, "MAW"))) {
+		snprintf(why, whylen, "%s: unit is not MAW (MW)", jp_psr_code(*psr));
+		return -EINVAL;
+	}
+	int a03 = 0;
+	const xmlNode *ct = child(ts, ns, "curveType");
+	if (ct) {
+		if (text_of(ct, b, sizeof(b)) || (strcmp(b, "A01") && strcmp(b, "A03"))) {
+			snprintf(why, whylen, "%s: unsupported curveType", jp_psr_code(*psr));
+			return -EINVAL;
+		}
+		a03 = !strcmp(b, "A03");
+	}
+	for (const xmlNode *c = ts->children; c; c = c->next) {
+		if (!is_el(c, ns, "Period"))
+			continue;
+		char w[128] = "";
+		int r = parse_period(c, ns, a03, tmp, w, sizeof(w));
+		if (r == -EINVAL)
+			snprintf(why, whylen, "%s: %s", jp_psr_code(*psr), w);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- the newest complete point ---------------------------------------------------- */
+
+static int cmp_ival(const void *a, const void *b)
+{
+	const struct ival *x = a, *y = b;
+	if (x->start != y->start)
+		return (x->start > y->start) - (x->start < y->start);
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Sort by start and make the values disjoint: where two overlap, the later start (and, for
+ * the same start, the later one in the document) wins. */
+static void normalise(struct ivec *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		a->v[i].order = i;
+	qsort(a->v, a->n, sizeof(*a->v), cmp_ival);
+	size_t o = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		struct ival v = a->v[i];
+		if (i + 1 < a->n && v.end > a->v[i + 1].start)
+			v.end = a->v[i + 1].start;
+		if (v.end > v.start)
+			a->v[o++] = v;
+	}
+	a->n = o;
+}
+
+/* The value holding at t, or NULL. */
+static const struct ival *lookup(const struct ivec *a, int64_t t)
+{
+	size_t lo = 0, hi = a->n;
+	while (lo < hi) {   /* first with start > t */
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->v[mid].start <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct ival *v = &a->v[lo - 1];
+	return t < v->end ? v : NULL;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x < y) - (x > y);
+}
+
+static int newest_complete(struct ivec *by_psr, struct jp_entsoe_result *out)
+{
+	size_t nc = 0;
+	for (int p = 1; p <= JP_PSR_MAX; p++)
+		if (jp_psr_in_mix(p))
+			nc += by_psr[p].n;
+	if (nc == 0) {
+		set_reason(out, "no generation series");
+		return -ENODATA;
+	}
+	int64_t *cand = malloc(nc * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	nc = 0;
+	for (int p = 1; p <= JP_PSR_MAX; p++)
+		if (jp_psr_in_mix(p))
+			for (size_t i = 0; i < by_psr[p].n; i++)
+				cand[nc++] = by_psr[p].v[i].start;
+	qsort(cand, nc, sizeof(*cand), cmp_desc);
+
+	int found = 0;
+	int64_t t = 0, end = INT64_MAX;
+	for (size_t i = 0; i < nc && !found; i++) {
+		if (i && cand[i] == cand[i - 1])
+			continue;
+		t = cand[i];
+		end = INT64_MAX;
+		found = 1;
+		for (int p = 1; p <= JP_PSR_MAX && found; p++) {
+			if (!jp_psr_in_mix(p) || !by_psr[p].n)
+				continue;
+			const struct ival *v = lookup(&by_psr[p], t);
+			if (!v)
+				found = 0;
+			else if (v->end < end)
+				end = v->end;
+		}
+	}
+	free(cand);
+	if (!found) {
+		set_reason(out, "no instant at which every generation series has a value");
+		return -ENODATA;
+	}
+	out->start_ms = t;
+	out->end_ms = end;
+	for (int p = 1; p <= JP_PSR_MAX; p++) {
+		const struct ival *v = by_psr[p].n ? lookup(&by_psr[p], t) : NULL;
+		if (v) {
+			out->mix.mw[p] = v->mw;
+			out->mix.present |= 1u << p;
+		}
+	}
+	return 0;
+}
+
+/* ---- documents -------------------------------------------------------------------- */
+
+static int parse_ack(const xmlNode *root, struct jp_entsoe_result *out)
+{
+	const xmlChar *ns = root->ns->href;
+	const xmlNode *reason = child(root, ns, "Reason");
+	char code[16], text[sizeof(out->reason)];
+	if (text_of(child(reason, ns, "code"), code, sizeof(code)))
+		strcpy(code, "?");
+	if (text_of(child(reason, ns, "text"), text, sizeof(text))) {
+		/* Too long or missing: keep what fits of the first text node. */
+		const xmlNode *t = child(reason, ns, "text");
+		snprintf(text, sizeof(text), "%s",
+			 t && t->children && t->children->content ? (const char *)t->children->content : "");
+	}
+	char *e;
+	long c = strtol(code, &e, 10);
+	out->ack_code = *e || c <= 0 || c > 99999 ? -1 : (int)c;
+	snprintf(out->reason, sizeof(out->reason), "acknowledgement %s: %.160s", code, text);
+	return out->ack_code == JP_ENTSOE_ACK_NO_DATA ? -ENODATA : -EREMOTEIO;
+}
+
+static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
+{
+	const xmlChar *ns = root->ns->href;
+	struct ivec by_psr[JP_PSR_MAX + 1];
+	struct ivec tmp = {0};
+	int r = 0;
+
+	memset(by_psr, 0, sizeof(by_psr));
+	for (const xmlNode *ts = root->children; ts && r != -ENOMEM; ts = ts->next) {
+		if (!is_el(ts, ns, "TimeSeries"))
+			continue;
+		out->series++;
+		char why[160] = "";
+		int psr = 0;
+		tmp.n = 0;
+		int k = parse_series(ts, ns, &psr, &tmp, why, sizeof(why));
+		if (k == -ENOMEM) {
+			r = k;
+		} else if (k == 1) {
+			out->consumption_series++;
+		} else if (k < 0) {
+			out->skipped_series++;
+			set_reason(out, "TimeSeries %u skipped: %s", out->series, why);
+		} else if (!jp_psr_fuel(psr)) {
+			out->skipped_series++;
+			set_reason(out, "TimeSeries %u skipped: %s is not a production type", out->series,
+				   jp_psr_code(psr));
+		} else {
+			if (jp_psr_in_mix(psr))
+				out->generation_series++;
+			for (size_t i = 0; i < tmp.n && r == 0; i++)
+				r = ivec_push(&by_psr[psr], tmp.v[i].start, tmp.v[i].end, tmp.v[i].mw);
+		}
+	}
+	if (r == 0) {
+		for (int p = 1; p <= JP_PSR_MAX; p++)
+			normalise(&by_psr[p]);
+		r = newest_complete(by_psr, out);
+	}
+	free(tmp.v);
+	for (int p = 1; p <= JP_PSR_MAX; p++)
+		free(by_psr[p].v);
+	return r;
+}
+
+int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (len > JP_ENTSOE_MAX_BYTES) {
+		snprintf(out->reason, sizeof(out->reason), "document of %zu bytes is over the %u byte limit",
+			 len, JP_ENTSOE_MAX_BYTES);
+		return -EFBIG;
+	}
+	if (len == 0 || !buf) {
+		snprintf(out->reason, sizeof(out->reason), "empty document");
+		return -EBADMSG;
+	}
+
+	xmlInitParser();
+	struct pstate st = {0};
+	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+	if (!ctxt)
+		return -ENOMEM;
+	ctxt->_private = &st;
+	ctxt->sax->internalSubset = sax_internal_subset;
+	ctxt->sax->entityDecl = sax_entity_decl;
+	ctxt->sax->serror = sax_serror;
+	/* No XML_PARSE_NOENT (no entity substitution), no XML_PARSE_DTDLOAD/DTDATTR (no DTD
+	 * loading), no XML_PARSE_HUGE (libxml2's depth and text-size limits stay on). */
+	xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, "entsoe.xml", NULL,
+					  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+					  XML_PARSE_NOCDATA);
+	int r;
+	if (st.doctype) {
+		snprintf(out->reason, sizeof(out->reason), "document has a DOCTYPE (refused)");
+		r = -EBADMSG;
+		goto out;
+	}
+	if (!doc) {
+		snprintf(out->reason, sizeof(out->reason), "malformed XML: %s", st.err[0] ? st.err : "parse error");
+		r = -EBADMSG;
+		goto out;
+	}
+	const xmlNode *root = xmlDocGetRootElement(doc);
+	if (root && !strcmp((const char *)root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
+		r = parse_gl(root, out);
+	} else if (root && !strcmp((const char *)root->name, "Acknowledgement_MarketDocument") &&
+		   has_ns_prefix(root, NS_ACK)) {
+		r = parse_ack(root, out);
+	} else {
+		snprintf(out->reason, sizeof(out->reason), "unexpected root element %.40s in namespace %.80s",
+			 root ? (const char *)root->name : "(none)",
+			 root && root->ns && root->ns->href ? (const char *)root->ns->href : "(none)");
+		r = -EBADMSG;
+	}
+out:
+	xmlFreeDoc(doc);
+	xmlFreeParserCtxt(ctxt);
+	return r;
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters. */
+static int append_escaped(struct jp_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			    *p == '-' || *p == '_' || *p == '.' || *p == '~';
+		char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+		if (plain ? jp_buf_append(b, p, 1) : jp_buf_append(b, e, 3))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+char *jp_entsoe_url(const char *base, const char *area, const char *token,
+		    int64_t start_ms, int64_t end_ms)
+{
+	char ps[16], pe[16];
+	struct jp_buf b = {0};
+	if (!base || !area || jp_carbon_time_entsoe(start_ms, ps, sizeof(ps)) ||
+	    jp_carbon_time_entsoe(end_ms, pe, sizeof(pe))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	int r = jp_buf_printf(&b, "%s%sdocumentType=A75&processType=A16&in_Domain=", base,
+			      strchr(base, '?') ? "&" : "?");
+	r = r ? r : append_escaped(&b, area);
+	r = r ? r : jp_buf_printf(&b, "&periodStart=%s&periodEnd=%s&securityToken=", ps, pe);
+	r = r ? r : (token ? append_escaped(&b, token) : jp_buf_printf(&b, "REDACTED"));
+	r = r ? r : jp_buf_append(&b, "", 1);
+	if (r) {
+		jp_buf_free(&b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return (char *)b.data;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ENTSO-E Transparency Platform: the A75 "actual generation per production type" request
+ * and its GL_MarketDocument / Acknowledgement_MarketDocument answers (SPEC §6). */
+#ifndef JP_CARBON_ENTSOE_H
+#define JP_CARBON_ENTSOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "carbon/factors.h"
+
+/* Documents larger than this are refused unparsed. A day of 15-minute data for the
+ * biggest bidding zone is a few hundred KiB. */
+#define JP_ENTSOE_MAX_BYTES (8u * 1024 * 1024)
+
+/* The reason code of an acknowledgement that means "No matching data". */
+#define JP_ENTSOE_ACK_NO_DATA 999
+
+struct jp_entsoe_result {
+	/* The generation at the newest complete point (see jp_entsoe_parse): every production
+	 * type that has a value there, storage (B10, B25) included when it has one. */
+	struct jp_mix mix;
+	int64_t start_ms, end_ms;    /* that point's interval: its start, and the earliest end
+	                                of the values that make it up */
+	unsigned series;             /* TimeSeries elements seen */
+	unsigned generation_series;  /* of those, generation series used */
+	unsigned consumption_series; /* series with an outBiddingZone_Domain: not generation */
+	unsigned skipped_series;     /* rejected: negative or NaN quantity, bad period, ... */
+	int ack_code;                /* an Acknowledgement_MarketDocument's reason code, else 0 */
+	char reason[192];            /* the acknowledgement's text, or the first problem found */
+};
+
+/* Parse an ENTSO-E answer of len bytes. Pure: no I/O, no logging, no global state besides
+ * libxml2's own initialisation. Hostile input is safe: the size is capped, no network, no
+ * DTD is loaded, and a document with a DOCTYPE is refused before its internal subset is
+ * read (no entity is ever declared, so none can be expanded).
+ *
+ * The newest complete point is the latest instant T that starts some value of a
+ * generation series (production types in the mix, storage excluded) and at which every
+ * generation series of the document has a value (curveType A03 values run forward to the
+ * next given position or to the end of their Period). Series of different resolutions
+ * therefore combine: at 10:45 a PT15M value and the PT60M value of 10:00-11:00 both hold.
+ * Series of the same PsrType are merged.
+ *
+ * Returns 0 with out filled; -ENODATA for an acknowledgement with reason 999, or for a
+ * document with no generation series or no complete point; -EREMOTEIO for an
+ * acknowledgement with another reason code; -EFBIG when len exceeds JP_ENTSOE_MAX_BYTES;
+ * -EBADMSG for malformed XML, a DOCTYPE, or an unexpected root element or namespace;
+ * -ENOMEM. out->reason says why in every case but -ENOMEM. */
+int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out);
+
+/* Build the A75/A16 request URL for [start_ms, end_ms) (rounded down to the minute):
+ * <base>?documentType=A75&processType=A16&in_Domain=<area>&periodStart=..&periodEnd=..
+ * &securityToken=<token>. With token NULL the token is written as "REDACTED": that form is
+ * the one to log. Returns a malloc'd string the caller frees, or NULL with errno set. */
+char *jp_entsoe_url(const char *base, const char *area, const char *token,
+		    int64_t start_ms, int64_t end_ms);
+
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The GB Carbon Intensity API (api.carbonintensity.org.uk): national or regional intensity. */
+#ifndef JP_CARBON_UKCI_H
+#define JP_CARBON_UKCI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse an answer of GET /intensity ({"data":[{"from","to","intensity":{"forecast",
+ * "actual","index"}}]}) or of GET /regional/regionid/<id> ({"data":[{"regionid", ...,
+ * "data":[{"from","to","intensity":{"forecast","index"}, ...}]}]}). The value is
+ * intensity.actual, or intensity.forecast when actual is null or absent (regional data
+ * only has forecasts). Pure. Returns 0 with the value and its half hour; -ENODATA when both
+ * are null or data is empty; -EINVAL (why filled) for anything malformed. */
+int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_ms,
+		  int64_t *to_ms, char *why, size_t whylen);
+
+/* <base>/intensity, or <base>/regional/regionid/<region> when region is not empty (it
+ * must then be a number from 1 to 99). Returns a malloc'd string, or NULL with errno set. */
+char *jp_ukci_url(const char *base, const char *region);
+
+#endif
