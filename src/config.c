@@ -1378,7 +1378,6 @@ out:
  * rows go away as the features land. */
 static int uns_kubelet(const struct jp_config *c) { return c->kubelet_url && *c->kubelet_url; }
 static int uns_carbon(const struct jp_config *c) { return c->carbon_source != JP_CARBON_STATIC; }
-static int uns_kepler(const struct jp_config *c) { return c->metrics_compat_kepler; }
 
 static const struct {
 	const char *key;
@@ -1387,7 +1386,6 @@ static const struct {
 } unsupported[] = {
 	{"kubernetes.kubelet_url", "the kubelet client is not available yet", uns_kubelet},
 	{"carbon.source", "live grid intensity sources are not available yet", uns_carbon},
-	{"metrics.compat", "Kepler-compatible metric names are not available yet", uns_kepler},
 };
 
 void jp_config_unsupported(const struct jp_config *cfg,

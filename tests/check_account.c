@@ -253,6 +253,42 @@ START_TEST(test_rename_and_zone_change)
 }
 END_TEST
 
+START_TEST(test_kepler_compat)
+{
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, 1.0);
+	jp_account_destroy(acct);
+	cfg.metrics_compat_kepler = 1;
+	acct = jp_account_create(&cfg);
+	struct jp_acct_container ca[] = {{"web", "aaaa", 3000000000ULL}, {"sidecar", "bbbb", 1000000000ULL}};
+	struct jp_acct_pod pods[] = {{"uid-a", "shop", "web-1", 0, 4000000000ULL, ca, 2}};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "rapl",
+		.usage_ratio = 0.8, .system_cpu_ns = 4000000000ULL, .pods = pods, .npods = 1,
+		.intensity_g_per_kwh = 100, .intensity_source = "static", .grid_zone = "static",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 50;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	const char *nn = cfg.node_name;
+	/* Node: 2 × 50 J, 80 % active. */
+	const char *kn[] = {"node_name", nn, "zone", "package", NULL};
+	ck_assert_double_eq_tol(value_of("kepler_node_cpu_joules_total", kn), 100.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("kepler_node_cpu_active_joules_total", kn), 80.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("kepler_node_cpu_idle_watts", kn), 2.0, 1e-9);
+	/* Pod: half the active energy (4 of 8 CPU seconds). */
+	const char *kp[] = {"pod_id", "uid-a", "pod_name", "web-1", "pod_namespace", "shop", "state", "running",
+			    "node_name", nn, "zone", "package", NULL};
+	ck_assert_double_eq_tol(value_of("kepler_pod_cpu_joules_total", kp), 40.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("kepler_pod_cpu_watts", kp), 4.0, 1e-9);
+	/* Containers 3:1 of the pod. */
+	const char *kc[] = {"container_id", "aaaa", "container_name", "web", "pod_id", "uid-a", "state", "running",
+			    "node_name", nn, "zone", "package", NULL};
+	ck_assert_double_eq_tol(value_of("kepler_container_cpu_joules_total", kc), 30.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("kepler_container_cpu_watts", kc), 3.0, 1e-9);
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("account");
@@ -260,6 +296,7 @@ int main(void)
 	tcase_add_test(tc, test_counters_add_up);
 	tcase_add_test(tc, test_pod_leaves_namespace_stays);
 	tcase_add_test(tc, test_rename_and_zone_change);
+	tcase_add_test(tc, test_kepler_compat);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

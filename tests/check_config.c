@@ -639,7 +639,7 @@ START_TEST(test_unsupported)
 	jp_config_unsupported(&cfg, uns_cb, &u);
 	/* protocol "2.0" is supported and so not listed. */
 	ck_assert_str_eq(u.keys, "kubernetes.kubelet_url carbon.source "
-				 "metrics.compat ");
+				 "");
 	jp_config_free(&cfg);
 
 	memset(&u, 0, sizeof(u));

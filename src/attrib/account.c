@@ -17,8 +17,10 @@ struct cont_acc {
 	char *id, *name;
 	double e[JP_ZONE_COUNT][NMODES];
 	double cpu_s;
+	double d_j[JP_ZONE_COUNT];    /* this round's energy (active + idle), for power gauges */
 	uint64_t round;               /* the last round the container was seen in */
 	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_cpu;
+	struct jp_series *k_e[JP_ZONE_COUNT], *k_w[JP_ZONE_COUNT];   /* metrics.compat kepler */
 };
 
 struct pod_acc {
@@ -29,6 +31,7 @@ struct pod_acc {
 	size_t nconts;
 	uint64_t round;               /* the last round the pod was seen in */
 	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_w[JP_ZONE_COUNT], *s_cpu, *s_co2, *s_emb;
+	struct jp_series *k_e[JP_ZONE_COUNT], *k_w[JP_ZONE_COUNT];   /* metrics.compat kepler */
 };
 
 struct ns_acc {
@@ -49,6 +52,8 @@ struct jp_account {
 	enum jp_idle_attr idle_mode;
 	double pue;
 	unsigned levels;
+	int kepler;                 /* metrics.compat kepler: also the Kepler 0.10 names */
+	char *node_name;            /* Kepler's node_name label */
 	double embodied_g_per_hour;
 	uint64_t round;
 	uint64_t store_gen;
@@ -168,6 +173,13 @@ struct jp_account *jp_account_create(const struct jp_config *cfg)
 	a->idle_mode = cfg->idle_attribution;
 	a->pue = cfg->pue > 0 ? cfg->pue : 1.0;
 	a->levels = cfg->metrics_levels;
+	a->kepler = cfg->metrics_compat_kepler;
+	a->node_name = strdup(cfg->node_name ? cfg->node_name : "");
+	if (!a->node_name) {
+		free(a);
+		errno = ENOMEM;
+		return NULL;
+	}
 	a->embodied_g_per_hour = cfg->embodied_grams_per_node_hour;
 	return a;
 }
@@ -207,6 +219,7 @@ void jp_account_destroy(struct jp_account *a)
 	free(a->nss.vals);
 	free(a->w);
 	free(a->cur);
+	free(a->node_name);
 	free(a);
 }
 
@@ -230,8 +243,12 @@ static void clear_pod_series(struct pod_acc *p)
 	memset(p->s_e, 0, sizeof(p->s_e));
 	memset(p->s_w, 0, sizeof(p->s_w));
 	p->s_cpu = p->s_co2 = p->s_emb = NULL;
+	memset(p->k_e, 0, sizeof(p->k_e));
+	memset(p->k_w, 0, sizeof(p->k_w));
 	for (size_t i = 0; i < p->nconts; i++) {
 		memset(p->conts[i].s_e, 0, sizeof(p->conts[i].s_e));
+		memset(p->conts[i].k_e, 0, sizeof(p->conts[i].k_e));
+		memset(p->conts[i].k_w, 0, sizeof(p->conts[i].k_w));
 		p->conts[i].s_cpu = NULL;
 	}
 }
@@ -264,6 +281,8 @@ static struct cont_acc *cont_get(struct pod_acc *p, const struct jp_acct_contain
 				if (replace_str(&p->conts[i].name, c->name))
 					return NULL;
 				memset(p->conts[i].s_e, 0, sizeof(p->conts[i].s_e));
+				memset(p->conts[i].k_e, 0, sizeof(p->conts[i].k_e));
+				memset(p->conts[i].k_w, 0, sizeof(p->conts[i].k_w));
 				p->conts[i].s_cpu = NULL;
 			}
 			return &p->conts[i];
@@ -304,6 +323,36 @@ static void put(struct jp_store *st, struct jp_series **cache, const char *name,
 		*cache = jp_store_get(st, name, l, n);
 	if (*cache)
 		jp_store_set(st, *cache, v);
+}
+
+static void set_once(struct jp_store *st, const char *name, const struct jp_label *l, size_t n, double v)
+{
+	struct jp_series *s = jp_store_get(st, name, l, n);
+	if (s)
+		jp_store_set(st, s, v);
+}
+
+/* Kepler 0.10's node series (metrics.compat kepler), for existing dashboards. */
+static void emit_kepler_node(struct jp_account *a, struct jp_store *st, const struct jp_attr_node *node,
+			     unsigned mask, double interval_s)
+{
+	struct jp_label k[2] = {{"node_name", a->node_name}, {"zone", NULL}};
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		if (!(mask & (1u << z)))
+			continue;
+		k[1].value = jp_zone_name((enum jp_zone)z);
+		double act = node->active_j[z], idl = node->idle_j[z];
+		set_once(st, "kepler_node_cpu_joules_total", k, 2, a->node_e[z][0] + a->node_e[z][1]);
+		set_once(st, "kepler_node_cpu_active_joules_total", k, 2, a->node_e[z][0]);
+		set_once(st, "kepler_node_cpu_idle_joules_total", k, 2, a->node_e[z][1]);
+		if (interval_s > 0) {
+			set_once(st, "kepler_node_cpu_watts", k, 2, (act + idl) / interval_s);
+			set_once(st, "kepler_node_cpu_active_watts", k, 2, act / interval_s);
+			set_once(st, "kepler_node_cpu_idle_watts", k, 2, idl / interval_s);
+		}
+	}
+	double u = node->usage_ratio;
+	set_once(st, "kepler_node_cpu_usage_ratio", k, 1, u > 1 ? 1 : u < 0 ? 0 : u);
 }
 
 static int drop_unseen(void *val, void *arg)
@@ -366,12 +415,26 @@ static void emit_pod(struct jp_account *a, struct jp_store *st, struct pod_acc *
 		    interval_s > 0 ? pod_j[z] / interval_s : 0);
 	}
 	put(st, &p->s_cpu, "joulepush_pod_cpu_seconds_total", l, 3, p->cpu_s);
+	if (a->kepler) {
+		/* Kepler 0.10's pod series: its joules are the pod's attributed energy (active,
+		 * plus idle where idle_attribution gives pods any), its state is "running". */
+		struct jp_label k[6] = {{"pod_id", p->uid}, {"pod_name", p->name}, {"pod_namespace", p->ns},
+					{"state", "running"}, {"node_name", a->node_name}, {"zone", NULL}};
+		for (int z = 0; z < JP_ZONE_COUNT; z++) {
+			if (!(mask & (1u << z)))
+				continue;
+			k[5].value = jp_zone_name((enum jp_zone)z);
+			put(st, &p->k_e[z], "kepler_pod_cpu_joules_total", k, 6, p->e[z][0] + p->e[z][1]);
+			put(st, &p->k_w[z], "kepler_pod_cpu_watts", k, 6, interval_s > 0 ? pod_j[z] / interval_s : 0);
+		}
+	}
 	put(st, &p->s_co2, "joulepush_pod_co2_grams_total", l, 3, p->co2_g);
 	if (a->embodied_g_per_hour > 0)
 		put(st, &p->s_emb, "joulepush_pod_embodied_co2_grams_total", l, 3, p->embodied_g);
 }
 
-static void emit_containers(struct jp_account *a, struct jp_store *st, struct pod_acc *p, unsigned mask)
+static void emit_containers(struct jp_account *a, struct jp_store *st, struct pod_acc *p, unsigned mask,
+			    double interval_s)
 {
 	for (size_t i = 0; i < p->nconts; i++) {
 		struct cont_acc *c = &p->conts[i];
@@ -391,6 +454,19 @@ static void emit_containers(struct jp_account *a, struct jp_store *st, struct po
 			}
 		}
 		put(st, &c->s_cpu, "joulepush_container_cpu_seconds_total", l, 5, c->cpu_s);
+		if (!a->kepler)
+			continue;
+		struct jp_label k[7] = {{"container_id", c->id}, {"container_name", c->name},
+					{"pod_id", p->uid}, {"state", "running"}, {"node_name", a->node_name},
+					{"zone", NULL}};
+		for (int z = 0; z < JP_ZONE_COUNT; z++) {
+			if (!(mask & (1u << z)))
+				continue;
+			k[5].value = jp_zone_name((enum jp_zone)z);
+			put(st, &c->k_e[z], "kepler_container_cpu_joules_total", k, 6, c->e[z][0] + c->e[z][1]);
+			put(st, &c->k_w[z], "kepler_container_cpu_watts", k, 6,
+			    interval_s > 0 ? c->d_j[z] / interval_s : 0);
+		}
 	}
 }
 
@@ -412,8 +488,10 @@ static void share_to_containers(struct pod_acc *p, const struct jp_acct_pod *in,
 					: tot ? e * ((double)in->containers[i].cpu_ns / (double)tot)
 					      : e / (double)n;
 				given += part;
-				if (ci[i] != SIZE_MAX)
+				if (ci[i] != SIZE_MAX) {
 					p->conts[ci[i]].e[z][m] += part;
+					p->conts[ci[i]].d_j[z] += part;
+				}
 			}
 		}
 	}
@@ -527,6 +605,7 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 						continue;
 					p->conts[ci[k]].cpu_s += (double)ip->containers[k].cpu_ns / 1e9;
 					p->conts[ci[k]].round = a->round;
+					memset(p->conts[ci[k]].d_j, 0, sizeof(p->conts[ci[k]].d_j));
 				}
 				share_to_containers(p, ip, ci, &w[i + 1]);
 			}
@@ -537,7 +616,7 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 		if (a->levels & JP_LEVEL_POD)
 			emit_pod(a, st, p, pod_j, interval_s, mask);
 		if (a->levels & JP_LEVEL_CONTAINER)
-			emit_containers(a, st, p, mask);
+			emit_containers(a, st, p, mask, interval_s);
 	}
 
 	/* Pods that left: their series are not set this round, so the store marks them
@@ -572,6 +651,8 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 		s = jp_store_get(st, "joulepush_node_co2_grams_total", NULL, 0);
 		if (s)
 			jp_store_set(st, s, a->node_co2_g);
+		if (a->kepler)
+			emit_kepler_node(a, st, &node, mask, interval_s);
 		struct jp_label gl[2] = {{"grid_zone", in->grid_zone}, {"source", in->intensity_source}};
 		s = jp_store_get(st, "joulepush_grid_carbon_intensity_grams_per_kwh", gl, 2);
 		if (s)
