@@ -534,6 +534,49 @@ START_TEST(test_reopen_after_ack)
 }
 END_TEST
 
+static void flip_byte(const char *path, off_t off);
+
+/* A power loss that tears the write of the newest ack slot: the other slot holds the
+ * previous position, so the queue resumes there (re-sending one batch, losing nothing). */
+START_TEST(test_torn_ack_slot)
+{
+	struct tseries *t = make_series(10);
+	struct jp_queue *q = jp_queue_open(qdir, 1 << 20);
+	ck_assert_ptr_nonnull(q);
+	for (int r = 1; r <= 10; r++)
+		ck_assert_int_eq(append_round(q, t, 10, r), 0);
+	struct gotlist g = {0};
+	struct jp_batch b = {0};
+	/* Acks number 1, 2, 3: slot 1, 0, 1. The newest (3, 30 samples acked) is in slot 1. */
+	for (int k = 0; k < 3; k++) {
+		ck_assert_int_eq(jp_queue_read(q, &b, 10), 10);
+		take_batch(&b, &g);
+		ck_assert_int_eq(jp_queue_ack(q, &b), 0);
+	}
+	jp_queue_close(q);
+	char p[256];
+	snprintf(p, sizeof(p), "%s/ack", qdir);
+	ck_assert_int_eq((int)file_size(p), 64 + 40);
+	flip_byte(p, 64 + 20);    /* inside slot 1's segment field */
+
+	q = jp_queue_open(qdir, 1 << 20);
+	ck_assert_ptr_nonnull(q);
+	/* Back to ack number 2: rounds 3..10 are pending again. */
+	ck_assert_uint_eq(pending(q), 80);
+	gl_free(&g);
+	read_all(q, 7, 1, &g);
+	expect_rounds(&g, 10, 3, 10);
+	jp_queue_close(q);
+	/* The acks after the recovery went on numbering past the surviving slot. */
+	q = jp_queue_open(qdir, 1 << 20);
+	ck_assert_uint_eq(pending(q), 0);
+	jp_queue_close(q);
+	jp_batch_free(&b);
+	gl_free(&g);
+	free(t);
+}
+END_TEST
+
 START_TEST(test_reopen_without_ack)
 {
 	struct tseries *t = make_series(20);
@@ -709,7 +752,7 @@ START_TEST(test_garbage_files)
 	/* A corrupt ack file. */
 	snprintf(p, sizeof(p), "%s/ack", qdir);
 	f = fopen(p, "w");
-	fputs("JPQACK01 this is not an ack", f);
+	fputs("JPQACK02 this is not an ack", f);
 	fclose(f);
 
 	capture_start();
@@ -1085,6 +1128,7 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, test_rotation);
 	tcase_add_test(tc, test_reopen_after_ack);
 	tcase_add_test(tc, test_reopen_without_ack);
+	tcase_add_test(tc, test_torn_ack_slot);
 	tcase_add_test(tc, test_torn_tail);
 	tcase_add_test(tc, test_corrupt_record);
 	tcase_add_test(tc, test_garbage_files);

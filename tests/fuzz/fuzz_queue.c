@@ -148,10 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (variant == 2) {
 			write_file("ack", data, size);
 		} else {
-			uint8_t ack[32] = "JPQACK01";
-			memcpy(ack + 8, data, size < 20 ? size : 20);
-			put32(ack + 28, crc32c(0, ack, 28));
-			write_file("ack", ack, 32);
+			/* A slot with a valid checksum around fuzzed contents, in slot 0 or 1. */
+			uint8_t ack[128] = {0};
+			size_t slot = size && (data[0] & 1) ? 64 : 0;
+			memcpy(ack + slot, "JPQACK02", 8);
+			memcpy(ack + slot + 8, data, size < 28 ? size : 28);
+			put32(ack + slot + 36, crc32c(0, ack + slot, 36));
+			write_file("ack", ack, 128);
 		}
 	}
 
