@@ -160,7 +160,8 @@ int jp_carbon_file_parse(const void *buf, size_t len, struct jp_carbon_series *o
 		free(a.v);
 		return r;
 	}
-	qsort(a.v, a.n, sizeof(*a.v), cmp_ent);
+	if (a.n)
+		qsort(a.v, a.n, sizeof(*a.v), cmp_ent);
 	out->v = a.n ? malloc(a.n * sizeof(*out->v)) : NULL;
 	if (a.n && !out->v) {
 		free(a.v);

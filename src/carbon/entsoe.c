@@ -98,6 +98,17 @@ static void sax_serror(void *ctx, xmlErrorPtr e)
 	size_t n = strlen(st->err);
 	while (n && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
 		st->err[--n] = 0;
+	for (char *p = st->err; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+/* Some errors (input encoding, I/O) bypass the parser context and go to libxml2's generic
+ * channel, which prints to stderr; while parsing it points here instead. */
+static void generic_quiet(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
 }
 
 static int has_ns_prefix(const xmlNode *n, const char *prefix)
@@ -311,6 +322,8 @@ static int cmp_ival(const void *a, const void *b)
  * the same start, the later one in the document) wins. */
 static void normalise(struct ivec *a)
 {
+	if (a->n == 0)
+		return;   /* qsort() must not get a NULL array */
 	for (size_t i = 0; i < a->n; i++)
 		a->v[i].order = i;
 	qsort(a->v, a->n, sizeof(*a->v), cmp_ival);
@@ -485,9 +498,12 @@ int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
 
 	xmlInitParser();
 	struct pstate st = {0};
+	xmlGenericErrorFunc old_generic = xmlGenericError;
+	void *old_generic_ctx = xmlGenericErrorContext;
 	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
 	if (!ctxt)
 		return -ENOMEM;
+	xmlSetGenericErrorFunc(NULL, generic_quiet);
 	ctxt->_private = &st;
 	ctxt->sax->internalSubset = sax_internal_subset;
 	ctxt->sax->entityDecl = sax_entity_decl;
@@ -523,6 +539,7 @@ int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
 out:
 	xmlFreeDoc(doc);
 	xmlFreeParserCtxt(ctxt);
+	xmlSetGenericErrorFunc(old_generic_ctx, old_generic);
 	return r;
 }
 

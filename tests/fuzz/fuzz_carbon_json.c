@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libFuzzer target for the JSON and CSV carbon parsers: Electricity Maps, UK Carbon
+ * Intensity and the carbon.file time series (SPEC §8: parsers are fuzzed). */
+// fuzz-sources: src/carbon/electricitymaps.c src/carbon/ukci.c src/carbon/cfile.c src/carbon/cjson.c src/carbon/ctime.c src/util/buf.c
+// fuzz-pkgs: json-c
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "carbon/cfile.h"
+#include "carbon/electricitymaps.h"
+#include "carbon/ukci.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char why[256];
+	double g;
+	int64_t t, from, to;
+	if (jp_emaps_parse(data, size, &g, &t, why, sizeof(why)) == 0 && (!isfinite(g) || g < 0))
+		abort();
+	if (jp_ukci_parse(data, size, &g, &from, &to, why, sizeof(why)) == 0 && (!isfinite(g) || g < 0 || to < from))
+		abort();
+	struct jp_carbon_series s;
+	if (jp_carbon_file_parse(data, size, &s, why, sizeof(why)) == 0) {
+		for (size_t i = 1; i < s.n; i++)
+			if (s.v[i].time_ms <= s.v[i - 1].time_ms)
+				abort();
+		if (s.n) {
+			const struct jp_carbon_entry *e = jp_carbon_series_at(&s, s.v[s.n - 1].time_ms);
+			if (e != &s.v[s.n - 1])
+				abort();
+		}
+		jp_carbon_series_free(&s);
+	}
+	return 0;
+}
