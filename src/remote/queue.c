@@ -66,7 +66,7 @@
 #define ACK_LEN 40u
 #define ACK_SLOT 64u
 #define SEG_MIN_BYTES (64u << 10)
-#define SEG_MAX_BYTES (4u << 20)
+#define SEG_MAX_BYTES (32u << 20)
 #define WIN_CHUNK (1u << 20)
 #define FIFO_MAX 1024
 
