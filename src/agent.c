@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "carbon/intensity.h"
 #include "collect/node.h"
 #include "collect/synthetic.h"
 #include "remote/http.h"
@@ -34,6 +35,7 @@ struct jp_agent {
 	struct jp_synthetic *syn;   /* collector.mode synthetic */
 	struct jp_node *node;       /* the real collectors */
 	struct jp_http *http;
+	struct jp_intensity *intensity;   /* the grid's carbon intensity (SPEC §6) */
 	struct jp_sender **senders;
 	size_t nsenders;
 	struct jp_server *server;
@@ -114,6 +116,12 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	a->last_round_ms = ts_ms;
 	jp_store_begin(a->store, ts_ms);
 	int r = 0;
+	/* SPEC §5 step 6: the intensity in force during this interval. */
+	double g = jp_intensity_current(a->intensity, ts_ms, NULL, NULL);
+	if (a->syn)
+		jp_synthetic_set_intensity(a->syn, g);
+	else if (a->node)
+		jp_node_set_intensity(a->node, g);
 	if (a->syn)
 		r = jp_synthetic_collect(a->syn, a->store, elapsed);
 	else if (a->node)
@@ -125,6 +133,7 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 		a->collections++;
 		a->ready = 1;
 	}
+	jp_intensity_set_series(a->intensity, a->store);
 	set_self_metrics(a);
 	return jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
 }
@@ -277,6 +286,17 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 	r = setup_collector(a);
 	if (r)
 		goto fail;
+	a->http = jp_http_create(loop);
+	if (!a->http) {
+		r = -errno;
+		goto fail;
+	}
+	a->intensity = jp_intensity_create(loop, a->http, cfg);
+	if (!a->intensity) {
+		r = -errno;
+		jp_log(JP_LOG_ERROR, MOD, "carbon: %s", strerror(errno));
+		goto fail;
+	}
 	return a;
 fail:
 	jp_agent_destroy(a);
@@ -314,11 +334,7 @@ static int drop_privileges(struct jp_agent *a)
 
 int jp_agent_start(struct jp_agent *a)
 {
-	int r;
-	a->http = jp_http_create(a->loop);
-	if (!a->http)
-		return -errno;
-	r = setup_senders(a);
+	int r = setup_senders(a);
 	if (r)
 		return r;
 	if (a->cfg->server_listen && *a->cfg->server_listen) {
@@ -361,6 +377,15 @@ static void close_noop_cb(uv_handle_t *h)
 	(void)h;
 }
 
+/* Run the loop until the second round is done: the intensity source keeps its own
+ * timer running, so the loop never runs dry by itself. */
+static void uv_run_once_rounds(struct jp_agent *a, uv_timer_t *t)
+{
+	while (a->collections + a->collection_errors < 2 && uv_run(a->loop, UV_RUN_ONCE))
+		;
+	(void)t;
+}
+
 int jp_agent_run_once(struct jp_agent *a, FILE *out)
 {
 	uv_timer_t t;
@@ -368,8 +393,12 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 	t.data = a;
 	collect_round(a, jp_now_wall_ms(), 0);
 	uv_timer_start(&t, once_tick_cb, a->cfg->interval_ms, 0);
-	uv_run(a->loop, UV_RUN_DEFAULT);
+	uv_run_once_rounds(a, &t);
 	uv_close((uv_handle_t *)&t, close_noop_cb);
+	jp_intensity_close(a->intensity, NULL, NULL);
+	a->intensity = NULL;
+	jp_http_close(a->http, NULL, NULL);
+	a->http = NULL;
 	uv_run(a->loop, UV_RUN_DEFAULT);
 
 	struct jp_buf b = {0};
@@ -430,6 +459,19 @@ static int collector_equal(const struct jp_config *x, const struct jp_config *y)
 	       x->model_max_watts_per_cpu == y->model_max_watts_per_cpu;
 }
 
+static int carbon_equal(const struct jp_config *x, const struct jp_config *y)
+{
+	return x->carbon_source == y->carbon_source && x->carbon_grams_per_kwh == y->carbon_grams_per_kwh &&
+	       x->carbon_max_age_ms == y->carbon_max_age_ms && x->carbon_refresh_ms == y->carbon_refresh_ms &&
+	       str_equal(x->entsoe_url, y->entsoe_url) && str_equal(x->entsoe_token_file, y->entsoe_token_file) &&
+	       str_equal(x->entsoe_area, y->entsoe_area) && str_equal(x->emaps_url, y->emaps_url) &&
+	       str_equal(x->emaps_token_file, y->emaps_token_file) && str_equal(x->emaps_zone, y->emaps_zone) &&
+	       str_equal(x->ukci_url, y->ukci_url) && str_equal(x->ukci_region, y->ukci_region) &&
+	       str_equal(x->carbon_file_path, y->carbon_file_path) &&
+	       x->carbon_factors_direct == y->carbon_factors_direct &&
+	       kv_equal(&x->carbon_factor_overrides, &y->carbon_factor_overrides);
+}
+
 static void sender_closed_cb(void *arg)
 {
 	(void)arg;
@@ -468,6 +510,23 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		return -EINVAL;
 	}
 
+	/* A changed carbon source starts afresh (its first refresh comes at once). */
+	struct jp_intensity *nint = a->intensity;
+	if (!carbon_equal(old, nc)) {
+		nint = jp_intensity_create(a->loop, a->http, nc);
+		if (!nint) {
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: carbon: %s",
+			       strerror(errno));
+			if (new_collector) {
+				jp_synthetic_destroy(nsyn);
+				jp_node_destroy(nnode);
+			}
+			jp_config_free(nc);
+			free(nc);
+			return -EINVAL;
+		}
+	}
+
 	struct jp_label *common = NULL;
 	size_t ncommon = 0;
 	if (make_common_labels(nc, &common, &ncommon) == 0) {
@@ -483,6 +542,8 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	if (!ns || !kept) {
 		free(ns);
 		free(kept);
+		if (nint != a->intensity)
+			jp_intensity_close(nint, NULL, NULL);
 		if (new_collector) {
 			jp_synthetic_destroy(nsyn);
 			jp_node_destroy(nnode);
@@ -527,6 +588,10 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		jp_synthetic_destroy(a->syn);
 		jp_node_destroy(a->node);
 		use_collector(a, nsyn, nnode);
+	}
+	if (nint != a->intensity) {
+		jp_intensity_close(a->intensity, NULL, NULL);
+		a->intensity = nint;
 	}
 
 	if (!str_equal(old->server_listen, nc->server_listen)) {
@@ -594,6 +659,11 @@ static void close_everything(struct jp_agent *a)
 		jp_server_close(a->server, part_closed_cb, a);
 		a->server = NULL;
 	}
+	if (a->intensity) {
+		a->pending_closes++;
+		jp_intensity_close(a->intensity, part_closed_cb, a);
+		a->intensity = NULL;
+	}
 	if (a->http) {
 		a->pending_closes++;
 		jp_http_close(a->http, part_closed_cb, a);
@@ -640,6 +710,10 @@ void jp_agent_destroy(struct jp_agent *a)
 {
 	if (!a)
 		return;
+	/* Left open only when start-up failed half way; their handles close on the next
+	 * run of the loop. */
+	jp_intensity_close(a->intensity, NULL, NULL);
+	jp_http_close(a->http, NULL, NULL);
 	jp_synthetic_destroy(a->syn);
 	jp_node_destroy(a->node);
 	jp_store_destroy(a->store);

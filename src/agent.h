@@ -29,7 +29,8 @@ int jp_agent_reload(struct jp_agent *a, const char *path);
  * loop has nothing left of the agent's. */
 void jp_agent_stop(struct jp_agent *a, uint64_t flush_ms, void (*done)(void *arg), void *arg);
 
-/* Free what stop left (call after the loop ran dry). Accepts NULL. */
+/* Free what stop left (call after the loop ran dry; after a failed start-up, run the
+ * loop once more afterwards so that the handles still open get closed). Accepts NULL. */
 void jp_agent_destroy(struct jp_agent *a);
 
 #endif

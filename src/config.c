@@ -1377,7 +1377,6 @@ out:
 /* Features that the config accepts but the agent does not have yet. One row per key and value;
  * rows go away as the features land. */
 static int uns_kubelet(const struct jp_config *c) { return c->kubelet_url && *c->kubelet_url; }
-static int uns_carbon(const struct jp_config *c) { return c->carbon_source != JP_CARBON_STATIC; }
 
 static const struct {
 	const char *key;
@@ -1385,7 +1384,6 @@ static const struct {
 	int (*set)(const struct jp_config *c);
 } unsupported[] = {
 	{"kubernetes.kubelet_url", "the kubelet client is not available yet", uns_kubelet},
-	{"carbon.source", "live grid intensity sources are not available yet", uns_carbon},
 };
 
 void jp_config_unsupported(const struct jp_config *cfg,

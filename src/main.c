@@ -176,6 +176,7 @@ int main(int argc, char **argv)
 	/* The agent takes the config over, also when it fails. */
 	app.agent = jp_agent_create(&app.loop, cfg);
 	if (!app.agent) {
+		uv_run(&app.loop, UV_RUN_DEFAULT);
 		uv_loop_close(&app.loop);
 		return 1;
 	}

@@ -638,7 +638,7 @@ START_TEST(test_unsupported)
 	ck_assert_msg(load(&cfg, full_yaml) == 0, "%s", err);
 	jp_config_unsupported(&cfg, uns_cb, &u);
 	/* protocol "2.0" is supported and so not listed. */
-	ck_assert_str_eq(u.keys, "kubernetes.kubelet_url carbon.source "
+	ck_assert_str_eq(u.keys, "kubernetes.kubelet_url "
 				 "");
 	jp_config_free(&cfg);
 

@@ -653,10 +653,6 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 			jp_store_set(st, s, a->node_co2_g);
 		if (a->kepler)
 			emit_kepler_node(a, st, &node, mask, interval_s);
-		struct jp_label gl[2] = {{"grid_zone", in->grid_zone}, {"source", in->intensity_source}};
-		s = jp_store_get(st, "joulepush_grid_carbon_intensity_grams_per_kwh", gl, 2);
-		if (s)
-			jp_store_set(st, s, in->intensity_g_per_kwh);
 	}
 
 	if (a->levels & JP_LEVEL_NAMESPACE) {

@@ -39,9 +39,8 @@ struct jp_acct_input {
 	uint64_t system_cpu_ns;              /* CPU time outside pods */
 	const struct jp_acct_pod *pods;
 	size_t npods;
-	double intensity_g_per_kwh;          /* grid intensity in force for the interval */
-	const char *intensity_source;        /* "static", "entsoe", ..., "fallback" */
-	const char *grid_zone;               /* the grid_zone label */
+	double intensity_g_per_kwh;          /* grid intensity in force for the interval (the
+	                                        intensity gauge itself is the carbon module's) */
 };
 
 struct jp_account;

@@ -46,8 +46,6 @@ struct jp_node {
 	jp_pod_lookup_cb lookup;
 	void *lookup_arg;
 	double intensity;
-	char intensity_source[32];
-	char grid_zone[64];
 
 	struct jp_cg_cpu_set set;
 	struct pod_row *pods;
@@ -138,8 +136,6 @@ struct jp_node *jp_node_create(const struct jp_config *cfg)
 	n->model_idle_w = cfg->model_idle_watts_per_cpu;
 	n->model_max_w = cfg->model_max_watts_per_cpu;
 	n->intensity = cfg->carbon_grams_per_kwh;
-	snprintf(n->intensity_source, sizeof(n->intensity_source), "static");
-	snprintf(n->grid_zone, sizeof(n->grid_zone), "static");
 	n->acct = jp_account_create(cfg);
 	if (!n->acct) {
 		r = -errno;
@@ -193,11 +189,9 @@ void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg)
 	n->lookup_arg = arg;
 }
 
-void jp_node_set_intensity(struct jp_node *n, double g, const char *source, const char *grid_zone)
+void jp_node_set_intensity(struct jp_node *n, double g_per_kwh)
 {
-	n->intensity = g;
-	snprintf(n->intensity_source, sizeof(n->intensity_source), "%s", source);
-	snprintf(n->grid_zone, sizeof(n->grid_zone), "%s", grid_zone);
+	n->intensity = g_per_kwh;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -299,7 +293,6 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 	struct jp_acct_input in = {
 		.interval_s = interval_s, .power_source = n->power_source, .usage_ratio = cpu.usage_ratio,
 		.system_cpu_ns = system_ns, .intensity_g_per_kwh = n->intensity,
-		.intensity_source = n->intensity_source, .grid_zone = n->grid_zone,
 	};
 	if (n->rapl) {
 		struct jp_rapl_energy e;

@@ -36,8 +36,8 @@ const char *jp_node_power_source(const struct jp_node *n);
 /* Set the pod metadata lookup (NULL: pods are named by UID in namespace "unknown"). */
 void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg);
 
-/* Grid intensity to use for the next intervals. */
-void jp_node_set_intensity(struct jp_node *n, double g_per_kwh, const char *source, const char *grid_zone);
+/* Grid intensity (g/kWh) for the next intervals; the configured static value until set. */
+void jp_node_set_intensity(struct jp_node *n, double g_per_kwh);
 
 /* Measure the interval that ends now (elapsed_ms long) and set every series in the
  * store's current round. The first call after create only takes baselines unless

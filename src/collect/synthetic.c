@@ -149,7 +149,7 @@ static size_t count_series(const struct jp_synthetic *syn)
 	size_t modes = syn->idle == JP_IDLE_NONE ? 1 : 2;
 	size_t n = 0;
 	if (syn->levels & JP_LEVEL_NODE)
-		n += NZONES * NMODES * 3 + 3;   /* node energy, power, system energy; usage, CO2, grid */
+		n += NZONES * NMODES * 3 + 2;   /* node energy, power, system energy; usage, CO2 */
 	if (syn->levels & JP_LEVEL_POD)
 		n += syn->npods * (NZONES * modes + NZONES + 2 + (syn->embodied_gph > 0));
 	if (syn->levels & JP_LEVEL_CONTAINER)
@@ -287,6 +287,11 @@ void jp_synthetic_destroy(struct jp_synthetic *syn)
 	free(syn);
 }
 
+void jp_synthetic_set_intensity(struct jp_synthetic *syn, double g_per_kwh)
+{
+	syn->intensity = g_per_kwh;
+}
+
 size_t jp_synthetic_series_count(const struct jp_synthetic *syn)
 {
 	return syn->nseries;
@@ -320,7 +325,7 @@ int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint6
 	struct jp_acct_input in = {
 		.interval_s = dt, .power_source = "model", .usage_ratio = u,
 		.system_cpu_ns = (uint64_t)(t_sys * 1e9), .pods = syn->in_pods, .npods = syn->npods,
-		.intensity_g_per_kwh = syn->intensity, .intensity_source = "static", .grid_zone = "static",
+		.intensity_g_per_kwh = syn->intensity,
 	};
 	for (int z = 0; z < NZONES; z++) {
 		in.zone_mask |= 1u << zone_of[z];

@@ -21,6 +21,9 @@ void jp_synthetic_destroy(struct jp_synthetic *syn);
  * pod's own rate; energy is conserved as in SPEC §5. Returns 0 or a negative errno. */
 int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint64_t elapsed_ms);
 
+/* The grid intensity (g/kWh) for the next rounds; the configured static value until set. */
+void jp_synthetic_set_intensity(struct jp_synthetic *syn, double g_per_kwh);
+
 /* How many series one collection sets (for sizing benchmarks). */
 size_t jp_synthetic_series_count(const struct jp_synthetic *syn);
 

@@ -57,6 +57,8 @@ static const struct metric_info metrics[] = {
 	{ "joulepush_remote_last_success_timestamp_seconds", "gauge",
 	  "Unix time of the last successful send to the remote, in seconds." },
 	{ "joulepush_collections_total", "counter", "Collection rounds run." },
+	{ "joulepush_carbon_refresh_failures_total", "counter",
+	  "Refreshes of the live grid intensity source that failed." },
 	/* metrics.compat kepler: Kepler 0.10's names, for existing dashboards. */
 	{ "kepler_node_cpu_joules_total", "counter", "Energy consumption of cpu at node level in joules." },
 	{ "kepler_node_cpu_active_joules_total", "counter",
