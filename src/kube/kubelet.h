@@ -51,13 +51,14 @@ struct jp_kubelet_stats {
 	uint64_t refreshes_failed;   /* transport errors, timeouts, non-200, refused or unparsable bodies */
 	uint64_t extra_refreshes;    /* started by jp_kubelet_request_refresh */
 	size_t pods;                 /* pods in the cache */
-	int in_flight;
-	double last_parse_ms;        /* time spent parsing the last body */
+	int in_flight;               /* a request or the parse of its answer is under way */
+	double last_parse_ms;        /* CPU time spent parsing the last 200 body */
+	double last_parse_max_step_ms;   /* the longest the parse held the loop at once */
 	int64_t last_success_wall_ms;   /* 0 before the first success */
 };
 void jp_kubelet_get_stats(const struct jp_kubelet *k, struct jp_kubelet_stats *out);
 
-/* Stop the timers, abort a running request and free the client; closed(arg) runs from
+/* Stop the timers, abort a running request or parse and free the client; closed(arg) runs from
  * the loop once its handles are closed (NULL k: closed runs at once). */
 void jp_kubelet_close(struct jp_kubelet *k, void (*closed)(void *arg), void *arg);
 

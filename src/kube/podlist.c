@@ -79,7 +79,7 @@ static char *arena_dup(struct jp_podlist *pl, const char *s, size_t len, int low
 }
 
 /* A usable string member: present, a string, no embedded NUL, 1..MAX_STR bytes.
- * Returns 1 and sets *s/*len, 0 when absent or null, -1 when present but unusable. */
+ * Returns 1 and sets *s and *len, 0 when absent or null, -1 when present but unusable. */
 static int get_str(struct json_object *obj, const char *key, const char **s, size_t *len)
 {
 	struct json_object *v;
@@ -231,6 +231,17 @@ static int push_container(struct jp_podlist *pl, const char *id, size_t idlen, c
 	return 0;
 }
 
+/* Runtime container ids are hex (containerd, CRI-O, Docker); letters, digits, '-', '_' and
+ * '.' are let through for other runtimes. Anything else (a second "://", spaces) would never
+ * match a cgroup path and is refused. */
+static int id_ok(const char *id, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '-' && id[i] != '_' && id[i] != '.')
+			return 0;
+	return 1;
+}
+
 /* status.<key>[]: containerID -> name. Waiting containers have no id yet; not a problem. */
 static int parse_statuses(struct parse *p, struct json_object *status, const char *key, size_t item)
 {
@@ -265,6 +276,11 @@ static int parse_statuses(struct parse *p, struct json_object *status, const cha
 		}
 		if (idlen == 0)
 			continue;
+		if (!id_ok(id, idlen)) {
+			problem(p, &p->rep->skipped_fields, "items[%zu].status.%s[%zu].containerID: not a container id",
+				item, key, i);
+			continue;
+		}
 		int r = push_container(p->pl, id, idlen, name, nlen);
 		if (r)
 			return r;
@@ -420,88 +436,222 @@ static int finish(struct parse *p)
 	return 0;
 }
 
-struct jp_podlist *jp_podlist_parse(const char *buf, size_t len, struct jp_podlist_report *rep)
-{
-	struct jp_podlist_report dummy;
-	struct parse p = {.rep = rep ? rep : &dummy};
-	struct json_tokener *tok = NULL;
-	struct json_object *root = NULL;
-	int err = EINVAL;
-	memset(p.rep, 0, sizeof(*p.rep));
+/* ---- the incremental parser ---------------------------------------------------------- */
 
-	if (len > INT_MAX) {
-		problem(&p, NULL, "document of %zu bytes is too large to parse", len);
-		goto fail;
+enum pstate { P_FEED, P_TRAILER, P_WALK, P_RELEASE, P_DONE, P_FAILED };
+
+struct jp_podlist_parser {
+	enum pstate state;
+	struct json_tokener *tok;
+	struct json_object *root, *items;
+	size_t n_items, next;        /* items walked (P_WALK) or still to release (P_RELEASE) */
+	size_t fed;                  /* bytes fed so far, for error offsets */
+	int err;                     /* positive errno once P_FAILED */
+	struct parse p;
+	struct jp_podlist_report rep;
+};
+
+static int fail(struct jp_podlist_parser *ps, int err)
+{
+	ps->state = P_FAILED;
+	ps->err = err;
+	return -err;
+}
+
+struct jp_podlist_parser *jp_podlist_parser_create(void)
+{
+	struct jp_podlist_parser *ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	ps->p.rep = &ps->rep;
+	ps->tok = json_tokener_new_ex(MAX_DEPTH);
+	ps->p.pl = calloc(1, sizeof(*ps->p.pl));
+	if (!ps->tok || !ps->p.pl) {
+		jp_podlist_parser_destroy(ps);
+		errno = ENOMEM;
+		return NULL;
 	}
-	tok = json_tokener_new_ex(MAX_DEPTH);
-	if (!tok) {
-		err = ENOMEM;
-		goto fail;
+	json_tokener_set_flags(ps->tok, JSON_TOKENER_STRICT);
+	return ps;
+}
+
+int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t len)
+{
+	if (ps->state == P_FAILED)
+		return -ps->err;
+	if (ps->state != P_FEED && ps->state != P_TRAILER)
+		return -EINVAL;
+	while (len) {
+		size_t off = 0;
+		if (ps->state == P_FEED) {
+			int n = len > INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+			ps->root = json_tokener_parse_ex(ps->tok, buf, n);
+			enum json_tokener_error jerr = json_tokener_get_error(ps->tok);
+			if (jerr == json_tokener_continue) {
+				ps->fed += (size_t)n;
+				buf += n;
+				len -= (size_t)n;
+				continue;
+			}
+			if (!ps->root || jerr != json_tokener_success) {
+				problem(&ps->p, NULL, "not JSON: %s at byte %zu", json_tokener_error_desc(jerr),
+					ps->fed + json_tokener_get_parse_end(ps->tok));
+				return fail(ps, EINVAL);
+			}
+			off = json_tokener_get_parse_end(ps->tok);
+			ps->state = P_TRAILER;
+		}
+		/* Only whitespace may follow the document. */
+		for (size_t i = off; i < len; i++) {
+			if (!isspace((unsigned char)buf[i])) {
+				problem(&ps->p, NULL, "not JSON: trailing data at byte %zu", ps->fed + i);
+				return fail(ps, EINVAL);
+			}
+		}
+		ps->fed += len;
+		len = 0;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	if (!root || jerr != json_tokener_success) {
-		problem(&p, NULL, "not JSON: %s at byte %zu",
-			jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr),
-			json_tokener_get_parse_end(tok));
-		goto fail;
-	}
-	/* Only whitespace may follow the document. */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-		if (!isspace((unsigned char)buf[i])) {
-			problem(&p, NULL, "not JSON: trailing data at byte %zu", i);
-			goto fail;
+	return ps->state == P_TRAILER;
+}
+
+/* The end of the input: the document must be complete and shaped like a PodList. */
+static int start_walk(struct jp_podlist_parser *ps)
+{
+	struct parse *p = &ps->p;
+	if (ps->state == P_FEED) {
+		/* A document that is a bare number ends only with the input; the tokener needs
+		 * to be told (json-c reads the terminating NUL as the end). */
+		ps->root = json_tokener_parse_ex(ps->tok, "", 1);
+		if (!ps->root || json_tokener_get_error(ps->tok) != json_tokener_success) {
+			problem(p, NULL, "not JSON: unexpected end of input at byte %zu", ps->fed);
+			return fail(ps, EINVAL);
 		}
 	}
-	if (!json_object_is_type(root, json_type_object)) {
-		problem(&p, NULL, "not a PodList: the document is not a JSON object");
-		goto fail;
+	if (!json_object_is_type(ps->root, json_type_object)) {
+		problem(p, NULL, "not a PodList: the document is not a JSON object");
+		return fail(ps, EINVAL);
 	}
 	struct json_object *kind;
-	if (json_object_object_get_ex(root, "kind", &kind) && kind &&
+	if (json_object_object_get_ex(ps->root, "kind", &kind) && kind &&
 	    (!json_object_is_type(kind, json_type_string) || strcmp(json_object_get_string(kind), "PodList") != 0)) {
-		problem(&p, NULL, "not a PodList: kind is not \"PodList\"");
-		goto fail;
+		problem(p, NULL, "not a PodList: kind is not \"PodList\"");
+		return fail(ps, EINVAL);
 	}
 	int bad;
-	struct json_object *items = get_typed(root, "items", json_type_array, &bad);
+	ps->items = get_typed(ps->root, "items", json_type_array, &bad);
 	if (bad) {
-		problem(&p, NULL, "not a PodList: items is not an array");
-		goto fail;
+		problem(p, NULL, "not a PodList: items is not an array");
+		return fail(ps, EINVAL);
 	}
+	ps->n_items = ps->items ? json_object_array_length(ps->items) : 0;
+	if (ps->n_items > UINT32_MAX - 1) {
+		problem(p, NULL, "too many items");
+		return fail(ps, EINVAL);
+	}
+	ps->state = P_WALK;
+	return 0;
+}
 
-	p.pl = calloc(1, sizeof(*p.pl));
-	if (!p.pl) {
-		err = ENOMEM;
-		goto fail;
+int jp_podlist_parser_work(struct jp_podlist_parser *ps, size_t budget)
+{
+	if (ps->state == P_FEED || ps->state == P_TRAILER) {
+		int r = start_walk(ps);
+		if (r)
+			return r;
 	}
-	size_t n = items ? json_object_array_length(items) : 0;
-	if (n > UINT32_MAX - 1) {
-		problem(&p, NULL, "too many items");
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int r = parse_pod(&p, json_object_array_get_idx(items, i), i);
-		if (r) {
-			err = -r;
-			goto fail;
+	for (;;) {
+		switch (ps->state) {
+		case P_WALK:
+			if (ps->next == ps->n_items) {
+				ps->state = P_RELEASE;
+				break;
+			}
+			if (budget == 0)
+				return 0;
+			while (budget && ps->next < ps->n_items) {
+				int r = parse_pod(&ps->p, json_object_array_get_idx(ps->items, ps->next), ps->next);
+				if (r)
+					return fail(ps, -r);
+				ps->next++;
+				budget--;
+			}
+			break;
+		case P_RELEASE:
+			/* Freeing a large DOM takes a while too: drop the items from the end, in slices. */
+			if (ps->n_items) {
+				if (budget == 0)
+					return 0;
+				size_t k = budget < ps->n_items ? budget : ps->n_items;
+				json_object_array_del_idx(ps->items, ps->n_items - k, k);
+				ps->n_items -= k;
+				budget -= k;
+				/* glibc keeps small freed chunks in fastbins and merges them all at once
+				 * (malloc_consolidate) at the next request for a large chunk: after a
+				 * 50 MB DOM that was a 200 ms stall in whatever ran next. A large request
+				 * here merges each slice's chunks while they are few. */
+				void *volatile nudge = malloc(4096);
+				free(nudge);
+				break;
+			}
+			json_object_put(ps->root);
+			ps->root = NULL;
+			ps->items = NULL;
+			if (finish(&ps->p))
+				return fail(ps, ENOMEM);
+			ps->state = P_DONE;
+			return 1;
+		case P_DONE:
+			return 1;
+		case P_FAILED:
+			return -ps->err;
+		default:
+			return -EINVAL;
 		}
 	}
-	if (finish(&p)) {
-		err = ENOMEM;
-		goto fail;
-	}
-	json_object_put(root);
-	json_tokener_free(tok);
-	return p.pl;
+}
 
-fail:
-	jp_podlist_destroy(p.pl);
-	json_object_put(root);
-	json_tokener_free(tok);
-	errno = err;
-	return NULL;
+struct jp_podlist *jp_podlist_parser_finish(struct jp_podlist_parser *ps, struct jp_podlist_report *rep)
+{
+	if (rep)
+		*rep = ps->rep;
+	if (ps->state != P_DONE) {
+		errno = ps->state == P_FAILED ? ps->err : EINVAL;
+		return NULL;
+	}
+	struct jp_podlist *pl = ps->p.pl;
+	ps->p.pl = NULL;
+	ps->state = P_FAILED;
+	ps->err = EINVAL;
+	return pl;
+}
+
+void jp_podlist_parser_destroy(struct jp_podlist_parser *ps)
+{
+	if (!ps)
+		return;
+	json_object_put(ps->root);
+	if (ps->tok)
+		json_tokener_free(ps->tok);
+	jp_podlist_destroy(ps->p.pl);
+	free(ps);
+}
+
+struct jp_podlist *jp_podlist_parse(const char *buf, size_t len, struct jp_podlist_report *rep)
+{
+	struct jp_podlist_parser *ps = jp_podlist_parser_create();
+	if (!ps) {
+		if (rep)
+			memset(rep, 0, sizeof(*rep));
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (jp_podlist_parser_feed(ps, buf, len) >= 0)
+		jp_podlist_parser_work(ps, SIZE_MAX);
+	struct jp_podlist *pl = jp_podlist_parser_finish(ps, rep);
+	int e = errno;
+	jp_podlist_parser_destroy(ps);
+	errno = e;
+	return pl;
 }
 
 void jp_podlist_destroy(struct jp_podlist *pl)
@@ -523,6 +673,11 @@ void jp_podlist_destroy(struct jp_podlist *pl)
 size_t jp_podlist_count(const struct jp_podlist *pl)
 {
 	return pl ? pl->n : 0;
+}
+
+const struct jp_kube_pod *jp_podlist_at(const struct jp_podlist *pl, size_t i)
+{
+	return pl && i < pl->n ? &pl->pods[i] : NULL;
 }
 
 const struct jp_kube_pod *jp_podlist_find(const struct jp_podlist *pl, const char *uid)

@@ -37,10 +37,27 @@ struct jp_podlist_report {
  * rep may be NULL. Never reads past buf + len; buf need not be NUL-terminated. */
 struct jp_podlist *jp_podlist_parse(const char *buf, size_t len, struct jp_podlist_report *rep);
 
+/* The same, in pieces, so that a large document never holds the event loop for long:
+ * feed the body in slices (returns 0 while the document is incomplete, 1 once it is
+ * complete, -EINVAL when it is malformed; bytes after a complete document must be
+ * whitespace), then call work() with a budget of pods until it returns 1 (done) or a
+ * negative errno, then take the table with finish(). finish() returns NULL with errno
+ * set when the document was not a PodList (the report says why). Every pointer the
+ * parser returns is the caller's; destroy accepts NULL and any state. */
+struct jp_podlist_parser;
+struct jp_podlist_parser *jp_podlist_parser_create(void);
+int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t len);
+int jp_podlist_parser_work(struct jp_podlist_parser *ps, size_t budget);
+struct jp_podlist *jp_podlist_parser_finish(struct jp_podlist_parser *ps, struct jp_podlist_report *rep);
+void jp_podlist_parser_destroy(struct jp_podlist_parser *ps);
+
 /* Accepts NULL. */
 void jp_podlist_destroy(struct jp_podlist *pl);
 
 size_t jp_podlist_count(const struct jp_podlist *pl);
+
+/* The i-th pod (i < jp_podlist_count), in list order; owned by the table. */
+const struct jp_kube_pod *jp_podlist_at(const struct jp_podlist *pl, size_t i);
 
 /* The pod with this UID (compared without regard to case), or NULL. O(1) on average.
  * The result is owned by the table and lives as long as it does. Accepts pl == NULL. */
