@@ -11,6 +11,7 @@
 #include "carbon/intensity.h"
 #include "collect/node.h"
 #include "collect/synthetic.h"
+#include "kube/kubelet.h"
 #include "remote/http.h"
 #include "remote/sender.h"
 #include "server.h"
@@ -36,6 +37,7 @@ struct jp_agent {
 	struct jp_node *node;       /* the real collectors */
 	struct jp_http *http;
 	struct jp_intensity *intensity;   /* the grid's carbon intensity (SPEC §6) */
+	struct jp_kubelet *kubelet;       /* pod names, namespaces, requests; NULL without kubelet_url */
 	struct jp_sender **senders;
 	size_t nsenders;
 	struct jp_server *server;
@@ -124,8 +126,12 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 		jp_node_set_intensity(a->node, g);
 	if (a->syn)
 		r = jp_synthetic_collect(a->syn, a->store, elapsed);
-	else if (a->node)
+	else if (a->node) {
 		r = jp_node_collect(a->node, a->store, elapsed);
+		/* SPEC §3: an unknown pod UID asks the kubelet at once (rate-limited there). */
+		if (a->kubelet && jp_node_saw_unknown_pod(a->node))
+			jp_kubelet_request_refresh(a->kubelet);
+	}
 	if (r) {
 		a->collection_errors++;
 		jp_log(JP_LOG_WARN, MOD, "collection failed: %s", strerror(-r));
@@ -261,6 +267,25 @@ static int setup_senders(struct jp_agent *a)
 	return 0;
 }
 
+/* The kubelet client, when kubernetes.kubelet_url is set and real pods are measured. */
+static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct jp_kubelet **out)
+{
+	*out = NULL;
+	if (!cfg->kubelet_url || !*cfg->kubelet_url || !a->node)
+		return 0;
+	*out = jp_kubelet_create(a->loop, a->http, cfg);   /* logs why it failed */
+	if (!*out)
+		return -errno;
+	jp_kubelet_set_limits(*out, cfg->interval_ms, 0, 0);
+	return 0;
+}
+
+static void attach_kubelet(struct jp_agent *a)
+{
+	if (a->node)
+		jp_node_set_pod_lookup(a->node, a->kubelet ? jp_kubelet_lookup : NULL, a->kubelet);
+}
+
 struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 {
 	struct jp_agent *a = calloc(1, sizeof(*a));
@@ -297,6 +322,10 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 		jp_log(JP_LOG_ERROR, MOD, "carbon: %s", strerror(errno));
 		goto fail;
 	}
+	r = setup_kubelet(a, cfg, &a->kubelet);
+	if (r)
+		goto fail;
+	attach_kubelet(a);
 	return a;
 fail:
 	jp_agent_destroy(a);
@@ -395,6 +424,8 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 	uv_timer_start(&t, once_tick_cb, a->cfg->interval_ms, 0);
 	uv_run_once_rounds(a, &t);
 	uv_close((uv_handle_t *)&t, close_noop_cb);
+	jp_kubelet_close(a->kubelet, NULL, NULL);
+	a->kubelet = NULL;
 	jp_intensity_close(a->intensity, NULL, NULL);
 	a->intensity = NULL;
 	jp_http_close(a->http, NULL, NULL);
@@ -470,6 +501,14 @@ static int carbon_equal(const struct jp_config *x, const struct jp_config *y)
 	       str_equal(x->carbon_file_path, y->carbon_file_path) &&
 	       x->carbon_factors_direct == y->carbon_factors_direct &&
 	       kv_equal(&x->carbon_factor_overrides, &y->carbon_factor_overrides);
+}
+
+static int kube_equal(const struct jp_config *x, const struct jp_config *y)
+{
+	return str_equal(x->kubelet_url, y->kubelet_url) && str_equal(x->kube_token_file, y->kube_token_file) &&
+	       str_equal(x->kube_ca_file, y->kube_ca_file) &&
+	       x->kube_insecure_skip_verify == y->kube_insecure_skip_verify &&
+	       x->kube_refresh_ms == y->kube_refresh_ms && x->interval_ms == y->interval_ms;
 }
 
 static void sender_closed_cb(void *arg)
@@ -593,6 +632,14 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		jp_intensity_close(a->intensity, NULL, NULL);
 		a->intensity = nint;
 	}
+	if (new_collector || !kube_equal(old, nc)) {
+		/* The old client's strings may be in use until now; the collector holds none
+		 * across rounds, so it can go. A failing new client leaves pods unnamed. */
+		jp_kubelet_close(a->kubelet, NULL, NULL);
+		a->kubelet = NULL;
+		setup_kubelet(a, nc, &a->kubelet);
+		attach_kubelet(a);
+	}
 
 	if (!str_equal(old->server_listen, nc->server_listen)) {
 		jp_server_close(a->server, server_closed_cb, NULL);
@@ -659,6 +706,11 @@ static void close_everything(struct jp_agent *a)
 		jp_server_close(a->server, part_closed_cb, a);
 		a->server = NULL;
 	}
+	if (a->kubelet) {
+		a->pending_closes++;
+		jp_kubelet_close(a->kubelet, part_closed_cb, a);
+		a->kubelet = NULL;
+	}
 	if (a->intensity) {
 		a->pending_closes++;
 		jp_intensity_close(a->intensity, part_closed_cb, a);
@@ -712,6 +764,7 @@ void jp_agent_destroy(struct jp_agent *a)
 		return;
 	/* Left open only when start-up failed half way; their handles close on the next
 	 * run of the loop. */
+	jp_kubelet_close(a->kubelet, NULL, NULL);
 	jp_intensity_close(a->intensity, NULL, NULL);
 	jp_http_close(a->http, NULL, NULL);
 	jp_synthetic_destroy(a->syn);

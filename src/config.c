@@ -1373,23 +1373,3 @@ out:
 	close(fd);
 	return r;
 }
-
-/* Features that the config accepts but the agent does not have yet. One row per key and value;
- * rows go away as the features land. */
-static int uns_kubelet(const struct jp_config *c) { return c->kubelet_url && *c->kubelet_url; }
-
-static const struct {
-	const char *key;
-	const char *why;
-	int (*set)(const struct jp_config *c);
-} unsupported[] = {
-	{"kubernetes.kubelet_url", "the kubelet client is not available yet", uns_kubelet},
-};
-
-void jp_config_unsupported(const struct jp_config *cfg,
-			   void (*cb)(const char *key, const char *why, void *arg), void *arg)
-{
-	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
-		if (unsupported[i].set(cfg))
-			cb(unsupported[i].key, unsupported[i].why, arg);
-}

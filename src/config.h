@@ -111,9 +111,4 @@ int jp_config_load_buffer(struct jp_config *cfg, const char *name, const char *t
 /* Release everything *cfg owns and zero it. Accepts a zeroed config. */
 void jp_config_free(struct jp_config *cfg);
 
-/* Warnings about keys that are accepted but whose feature is not built yet: calls
- * cb once per such key that the config sets to a non-default value. */
-void jp_config_unsupported(const struct jp_config *cfg,
-			   void (*cb)(const char *key, const char *why, void *arg), void *arg);
-
 #endif

@@ -611,45 +611,6 @@ START_TEST(test_load_file)
 }
 END_TEST
 
-struct uns {
-	char keys[512];
-	int n;
-};
-
-static void uns_cb(const char *key, const char *why, void *arg)
-{
-	struct uns *u = arg;
-	ck_assert_ptr_nonnull(why);
-	strcat(u->keys, key);
-	strcat(u->keys, " ");
-	u->n++;
-}
-
-START_TEST(test_unsupported)
-{
-	struct jp_config cfg;
-	struct uns u = {{0}, 0};
-	clear_env();
-	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
-	jp_config_unsupported(&cfg, uns_cb, &u);
-	ck_assert_int_eq(u.n, 0);
-	jp_config_free(&cfg);
-
-	ck_assert_msg(load(&cfg, full_yaml) == 0, "%s", err);
-	jp_config_unsupported(&cfg, uns_cb, &u);
-	/* protocol "2.0" is supported and so not listed. */
-	ck_assert_str_eq(u.keys, "kubernetes.kubelet_url "
-				 "");
-	jp_config_free(&cfg);
-
-	memset(&u, 0, sizeof(u));
-	/* The real collectors and RAPL are supported: nothing to report. */
-	ck_assert_msg(load(&cfg, "collector: {mode: ebpf}\npower: {source: rapl}\n") == 0, "%s", err);
-	jp_config_unsupported(&cfg, uns_cb, &u);
-	ck_assert_str_eq(u.keys, "");
-	jp_config_free(&cfg);
-}
-END_TEST
 
 static Suite *config_suite(void)
 {
@@ -665,7 +626,6 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_env_in_values);
 	tcase_add_test(tc, test_factors_scalar);
 	tcase_add_test(tc, test_load_file);
-	tcase_add_test(tc, test_unsupported);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_errors_keys_and_types);
