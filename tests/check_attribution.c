@@ -123,7 +123,7 @@ END_TEST
  * with pods appearing (CPU > 0) and absent (CPU = 0), every idle mode. */
 START_TEST(test_conservation_random)
 {
-	enum { ROUNDS = 20000, MAXW = 64 };
+	enum { ROUNDS = 10000, MAXW = 64 };
 	struct jp_attr_workload w[MAXW];
 	for (int round = 0; round < ROUNDS; round++) {
 		struct jp_attr_node node = {0};
@@ -177,6 +177,8 @@ int main(void)
 {
 	Suite *s = suite_create("attribution");
 	TCase *tc = tcase_create("core");
+	/* The random property runs many rounds; sanitizer builds are several times slower. */
+	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_hand_example);
 	tcase_add_test(tc, test_idle_modes);
 	tcase_add_test(tc, test_no_pods_and_no_cpu);
