@@ -67,7 +67,9 @@
 #define ACK_SLOT 64u
 #define SEG_MIN_BYTES (64u << 10)
 #define SEG_MAX_BYTES (32u << 20)
-#define WIN_CHUNK (1u << 20)
+/* Reads are buffered in windows of this size (a 10,000-sample round is 120 KB). */
+#define WIN_CHUNK (256u << 10)
+#define DEFS_BUF_KEEP (256u << 10)
 #define FIFO_MAX 1024
 
 /* --- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slice-by-8 ---------- */
@@ -155,9 +157,30 @@ struct qdef {
 	uint32_t refs;
 	uint64_t gen;               /* last batch grouping that saw it */
 	size_t slot;                /* its index in that batch's series array */
-	size_t keylen;
-	const uint8_t *key;         /* the serialised labels, for interning */
+	size_t keylen;              /* length of the serialised labels it was made from */
 };
+
+/* Whether the serialised labels key[0..keylen) (u32 nlabels, then u32-length-prefixed
+ * names and values, as validated by series_valid) are the def's labels. Comparing
+ * against the labels themselves saves keeping a second copy of every label set. */
+static int def_matches(const struct qdef *d, const uint8_t *key, size_t keylen)
+{
+	if (d->keylen != keylen || get_u32(key) != d->pub.nlabels)
+		return 0;
+	size_t off = 4;
+	for (uint32_t i = 0; i < d->pub.nlabels; i++) {
+		const char *s[2] = {d->pub.labels[i].name, d->pub.labels[i].value};
+		for (int k = 0; k < 2; k++) {
+			uint32_t l = get_u32(key + off);
+			off += 4;
+			/* strncmp stops at the NUL of a shorter string: key holds none (series_valid). */
+			if (strncmp((const char *)key + off, s[k], l) != 0 || s[k][l] != '\0')
+				return 0;
+			off += l;
+		}
+	}
+	return 1;
+}
 
 struct idmap_ent {
 	uint32_t id;                /* 0: empty slot */
@@ -398,7 +421,7 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	uint32_t h = hash_bytes(key, keylen);
 	if (q->nbuckets) {
 		for (struct qdef *d = q->buckets[h & (q->nbuckets - 1)]; d; d = d->next) {
-			if (d->hash == h && d->keylen == keylen && memcmp(d->key, key, keylen) == 0) {
+			if (d->hash == h && def_matches(d, key, keylen)) {
 				d->refs++;
 				return d;
 			}
@@ -406,14 +429,12 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	}
 	if (q->ndefs >= q->nbuckets && intern_grow(q) < 0)
 		return NULL;
-	size_t sz = sizeof(struct qdef) + nl * sizeof(struct jp_label) + keylen + strbytes;
+	size_t sz = sizeof(struct qdef) + nl * sizeof(struct jp_label) + strbytes;
 	struct qdef *d = calloc(1, sz);
 	if (!d)
 		return NULL;
 	struct jp_label *labels = (struct jp_label *)(d + 1);
-	uint8_t *kp = (uint8_t *)(labels + nl);
-	char *sp = (char *)(kp + keylen);
-	memcpy(kp, key, keylen);
+	char *sp = (char *)(labels + nl);
 	size_t off = 8;
 	for (uint32_t i = 0; i < nl; i++) {
 		for (int k = 0; k < 2; k++) {
@@ -433,7 +454,6 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	d->pub.labels = labels;
 	d->hash = h;
 	d->refs = 1;
-	d->key = kp;
 	d->keylen = keylen;
 	d->next = q->buckets[h & (q->nbuckets - 1)];
 	q->buckets[h & (q->nbuckets - 1)] = d;
@@ -1473,6 +1493,10 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 	ws->fsize = ws->size;
 	ws->nsamples += written;
 	q->pending += written;
+	/* The definitions of a whole node are written once per segment: do not keep a
+	 * buffer of that size for the rounds in between. */
+	if (q->wdefs.cap > DEFS_BUF_KEEP)
+		jp_buf_free(&q->wdefs);
 	return 0;
 
 fail_nowrite:
