@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: recovery and reading of a queue directory holding hostile files (SPEC §8). */
+// fuzz-sources: src/remote/queue.c src/store/series.c src/util/buf.c src/util/log.c
 /*
  * The first input byte picks the variant:
  *   0  the rest is a raw segment file
