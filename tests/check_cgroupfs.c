@@ -119,6 +119,52 @@ static void make_cgroup(const char *rel, uint64_t usec)
 	set_usage(rel, usec);
 }
 
+/* jp_cgroup_walk: every directory once, parents first, children skipped on request. */
+struct walk_log {
+	char seen[64][512];
+	int n;
+};
+static int walk_cb(const char *rel, void *arg)
+{
+	struct walk_log *w = arg;
+	ck_assert_int_lt(w->n, 64);
+	snprintf(w->seen[w->n++], sizeof(w->seen[0]), "%s", rel);
+	/* Do not look inside pod cgroups. */
+	return strstr(rel, "-pod") ? 1 : 0;
+}
+static int walk_seen(const struct walk_log *w, const char *suffix)
+{
+	int c = 0;
+	for (int i = 0; i < w->n; i++) {
+		size_t a = strlen(w->seen[i]), b = strlen(suffix);
+		if (a >= b && strcmp(w->seen[i] + a - b, suffix) == 0)
+			c++;
+	}
+	return c;
+}
+START_TEST(test_walk)
+{
+	char fixture_root[512];
+	snprintf(fixture_root, sizeof(fixture_root), "%s/tests/fixtures/cgroup2/node", JP_SRCDIR);
+	struct walk_log w = {.n = 0};
+	ck_assert_int_eq(jp_cgroup_walk(fixture_root, 8, walk_cb, &w), 0);
+	ck_assert_int_eq(walk_seen(&w, "/kubepods.slice"), 1);
+	ck_assert_int_eq(walk_seen(&w, "/system.slice/kubelet.service"), 1);
+	ck_assert_int_eq(walk_seen(&w, "pod7c1d5e9a_0b2c_4d3e_8f4a_5b6c7d8e9f01.slice"), 1);
+	/* Skipped: nothing below a pod was visited. */
+	for (int i = 0; i < w.n; i++)
+		ck_assert_msg(strstr(w.seen[i], ".scope") == NULL, "visited %s", w.seen[i]);
+	for (int i = 0; i < w.n; i++)
+		ck_assert(w.seen[i][0] == '/');
+	/* Depth 1: only the top level. */
+	struct walk_log top = {.n = 0};
+	ck_assert_int_eq(jp_cgroup_walk(fixture_root, 1, walk_cb, &top), 0);
+	for (int i = 0; i < top.n; i++)
+		ck_assert_msg(strchr(top.seen[i] + 1, '/') == NULL, "too deep: %s", top.seen[i]);
+	ck_assert_int_lt(jp_cgroup_walk("/nonexistent/cgroup", 8, walk_cb, &top), 0);
+}
+END_TEST
+
 START_TEST(test_deltas_add_up)
 {
 	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
@@ -354,6 +400,7 @@ int main(void)
 	Suite *s = suite_create("cgroupfs");
 	TCase *tc = tcase_create("fixtures");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_walk);
 	tcase_add_test(tc, test_deltas_add_up);
 	tcase_add_test(tc, test_new_cgroups);
 	tcase_add_test(tc, test_vanished_and_reused);

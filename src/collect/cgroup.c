@@ -2,10 +2,13 @@
 /* Shared by the CPU-time collectors: the cgroup v2 mount and per-cgroup CPU time sets. */
 #include "collect/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int jp_cg_cpu_set_add(struct jp_cg_cpu_set *set, const char *path, uint64_t cgroup_id, uint64_t cpu_ns)
 {
@@ -37,6 +40,47 @@ void jp_cg_cpu_set_free(struct jp_cg_cpu_set *set)
 	free(set->v);
 	set->v = NULL;
 	set->cap = 0;
+}
+
+static int walk_dir(int dfd, char *rel, size_t len, size_t cap, unsigned depth, unsigned max_depth,
+		    int (*cb)(const char *rel, void *arg), void *arg)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	struct dirent *e;
+	int r = 0;
+	while (r >= 0 && (e = readdir(d)) != NULL) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		size_t nl = strlen(e->d_name);
+		if (len + 1 + nl + 1 > cap)
+			continue;   /* a path too long to be a pod's */
+		rel[len] = '/';
+		memcpy(rel + len + 1, e->d_name, nl + 1);
+		int c = cb(rel, arg);
+		if (c < 0) {
+			r = c;
+		} else if (c == 0 && depth + 1 < max_depth) {
+			int cfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (cfd >= 0)
+				r = walk_dir(cfd, rel, len + 1 + nl, cap, depth + 1, max_depth, cb, arg);
+		}
+		rel[len] = '\0';
+	}
+	closedir(d);
+	return r;
+}
+
+int jp_cgroup_walk(const char *mount, unsigned max_depth, int (*cb)(const char *rel, void *arg), void *arg)
+{
+	int dfd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	char rel[4096] = "";
+	return walk_dir(dfd, rel, 0, sizeof(rel), 0, max_depth, cb, arg);
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo (proc(5)). */

@@ -25,6 +25,14 @@ int jp_cg_cpu_set_add(struct jp_cg_cpu_set *set, const char *path, uint64_t cgro
 void jp_cg_cpu_set_clear(struct jp_cg_cpu_set *set);
 void jp_cg_cpu_set_free(struct jp_cg_cpu_set *set);
 
+/* Call cb with the path (relative to mount, starting with '/') of every directory in the
+ * cgroup hierarchy down to max_depth levels, parents before children. cb returns 0 to
+ * descend into the directory, 1 to skip its children, or a negative errno to stop.
+ * Directories that vanish while being listed are skipped. Returns 0 or the negative errno
+ * that stopped the walk (-ENOENT if mount cannot be opened). */
+int jp_cgroup_walk(const char *mount, unsigned max_depth,
+		   int (*cb)(const char *rel, void *arg), void *arg);
+
 /* Find the cgroup v2 mount point in <procfs>/self/mountinfo (the first "cgroup2"
  * filesystem, e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified on a hybrid host). Writes
  * it to out. Returns 0, -ENOENT if there is none, -ENAMETOOLONG, or another negative

@@ -216,6 +216,30 @@ static int cmp_cont(const void *x, const void *y)
 	return c ? c : strcmp(a->id, b->id);
 }
 
+/* The eBPF collector reports only cgroups that ran. A pod that slept through an interval
+ * is still on the node: list pod and container cgroups so that it gets a row with no CPU
+ * time, keeps its counters and its share of idle energy, instead of looking deleted. */
+struct list_ctx {
+	struct jp_node *n;
+	int err;
+};
+
+static int list_pods_cb(const char *rel, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	struct jp_pod_ref ref;
+	if (!jp_cgroup_pod_parse(rel, &ref))
+		return 0;   /* kubepods.slice, a QoS slice, or not Kubernetes: keep looking */
+	size_t len = strlen(rel);
+	if (len != ref.pod_end && len != ref.container_end)
+		return 1;   /* something inside a container: its time is the container's */
+	if (jp_cg_cpu_set_add(&ctx->n->set, rel, 0, 0) < 0) {
+		ctx->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	return len == ref.pod_end ? 0 : 1;
+}
+
 /* Fold per-cgroup times into pods (with their containers) and the system bucket. */
 static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 {
@@ -278,6 +302,15 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 	if (r) {
 		jp_log_rl(&n->rl_cpu, JP_LOG_WARN, MOD, "per-cgroup CPU time: %s", strerror(-r));
 		return r;
+	}
+	if (n->bpf) {
+		/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
+		 * or nested under a kubelet slice): eight levels cover every known layout. Rows
+		 * for cgroups that also ran merge with them in group_by_pod. */
+		struct list_ctx ctx = {n, 0};
+		jp_cgroup_walk(n->cgroup_mount, 8, list_pods_cb, &ctx);
+		if (ctx.err)
+			return ctx.err;
 	}
 	uint64_t system_ns;
 	r = group_by_pod(n, &system_ns);
