@@ -58,11 +58,17 @@ else
 fi
 
 echo "== fuzzing (${FUZZ_SECONDS:=20} s per target)"
-if [ -x tests/fuzz/run.sh ] || [ -f tests/fuzz/run.sh ]; then
-  if FUZZ_SECONDS=$FUZZ_SECONDS bash tests/fuzz/run.sh; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1)); failed_parts+=("fuzzing")
+if [ -f tests/fuzz/run.sh ]; then
+  # One line per target: "name: ok, ..." or a failure; each target counts as a test.
+  FUZZ_SECONDS=$FUZZ_SECONDS bash tests/fuzz/run.sh >build/fuzz.out 2>&1
+  frc=$?
+  cat build/fuzz.out
+  fok=$(grep -cE '^fuzz_[a-z0-9_]+: ok' build/fuzz.out)
+  fbad=$(grep -E '^fuzz_[a-z0-9_]+:' build/fuzz.out | grep -vcE '^fuzz_[a-z0-9_]+: ok')
+  pass=$((pass + fok)); fail=$((fail + fbad))
+  if [ $frc -ne 0 ]; then
+    failed_parts+=("fuzzing")
+    [ "$fbad" -eq 0 ] && fail=$((fail + 1))
   fi
 fi
 
