@@ -106,4 +106,16 @@ wait "$AGENT_PID"
 rc=$?
 e2e_untrack "$AGENT_PID"
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT (want 0)"
+
+# The shipped example config and the DaemonSet's config are valid.
+"$JOULEPUSH" --config "$E2E_DIR/../../config/joulepush.example.yaml" --check-config >/dev/null \
+  || fail "config/joulepush.example.yaml does not pass --check-config"
+"$PYTHON3" -c 'import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+cm = [d for d in docs if d["kind"] == "ConfigMap"][0]
+open(sys.argv[2], "w").write(cm["data"]["joulepush.yaml"])' \
+  "$E2E_DIR/../../config/kubernetes/joulepush.yaml" "$E2E_TMP/daemonset.yaml" \
+  || fail "cannot read the ConfigMap of config/kubernetes/joulepush.yaml"
+NODE_NAME=n1 NODE_IP=10.0.0.1 "$JOULEPUSH" --config "$E2E_TMP/daemonset.yaml" --check-config >/dev/null \
+  || fail "the DaemonSet's config does not pass --check-config"
 e2e_log "PASS"
