@@ -7,7 +7,10 @@
 set -uo pipefail
 
 E2E_DIR=${E2E_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
-PYTHON3=${PYTHON3:-python3}
+# Debian's interpreter, whose modules (python3-yaml) scripts/setup.sh installs.
+if [ -z "${PYTHON3:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON3=/usr/bin/python3; else PYTHON3=python3; fi
+fi
 PROMETHEUS=${PROMETHEUS:-prometheus}
 VICTORIA_METRICS=${VICTORIA_METRICS:-victoria-metrics}
 
