@@ -163,8 +163,8 @@ int main(int argc, char **argv)
 	/* glibc raises its mmap threshold after large buffers are freed, which keeps later
 	 * ones (request bodies, a segment's series definitions) on the heap for good: fix it,
 	 * so that buffers of that size go back to the kernel when they are freed. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 	struct app app = {.config_path = config_path};
 	if (uv_loop_init(&app.loop) != 0)
 		return 1;

@@ -47,8 +47,12 @@
  * "JPQACK02", u64 seq, u64 segment, u64 offset, u32 index, u32 crc (CRC32C of the 36
  * bytes before it). Write number seq goes to slot seq % 2 and the valid slot with the
  * higher seq wins, so a write torn by a power loss leaves the previous position intact.
- * The file stays open: an ack costs one pwrite and one fdatasync, where a temporary
- * file, a rename and two fsyncs cost several times more on every batch sent.
+ * The file stays open: an ack costs one pwrite, where a temporary file, a rename and two
+ * fsyncs cost several times more on every batch sent. The pwrite alone survives a crash
+ * of the process (SIGKILL): the page cache outlives it. Against power loss the ack file is
+ * fdatasync'ed at most ACK_SYNC_MS after an ack (with the next ack past that age, with the
+ * next append, or at close), so a power cut can make the queue resend what was acked
+ * in that last stretch: at most about a second of batches, never a loss.
  */
 
 #define SEG_MAGIC "JPQSEG01"
@@ -65,6 +69,7 @@
 #define ACK_MAGIC "JPQACK02"
 #define ACK_LEN 40u
 #define ACK_SLOT 64u
+#define ACK_SYNC_MS 1000u
 #define SEG_MIN_BYTES (64u << 10)
 #define SEG_MAX_BYTES (32u << 20)
 /* Reads are buffered in windows of this size (a 10,000-sample round is 120 KB). */
@@ -253,6 +258,8 @@ struct jp_queue {
 	/* the ack file, opened on the first ack */
 	int ackfd;
 	uint64_t ack_seq;
+	int ack_dirty;            /* written since its last fdatasync */
+	uint64_t ack_synced_ms;   /* monotonic time of that fdatasync */
 
 	/* reader */
 	struct jp_queue_pos cur, ack;
@@ -811,6 +818,22 @@ static void set_seg_target(struct jp_queue *q)
 
 /* --- the ack file ------------------------------------------------------------------ */
 
+/* Make the written ack position durable (see the format comment for when). */
+static int ack_sync(struct jp_queue *q)
+{
+	if (!q->ack_dirty || q->ackfd < 0)
+		return 0;
+	if (fdatasync(q->ackfd) < 0) {
+		int r = -errno;
+		jp_error(MOD, "%s/ack: fdatasync failed: %s (acked data may be sent again after a power loss)",
+			 q->dir, strerror(-r));
+		return r;
+	}
+	q->ack_dirty = 0;
+	q->ack_synced_ms = jp_now_mono_ms();
+	return 0;
+}
+
 static int ack_write(struct jp_queue *q)
 {
 	int r = 0;
@@ -844,10 +867,9 @@ static int ack_write(struct jp_queue *q)
 		goto fail;
 	}
 	q->ack_seq = seq;
-	if (fdatasync(q->ackfd) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	q->ack_dirty = 1;
+	if (jp_now_mono_ms() - q->ack_synced_ms >= ACK_SYNC_MS)
+		return ack_sync(q);
 	return 0;
 fail:
 	jp_error(MOD, "%s/ack: cannot persist the ack position: %s (acked data may be sent again after a restart)",
@@ -1190,8 +1212,10 @@ void jp_queue_close(struct jp_queue *q)
 		return;
 	if (q->wfd >= 0)
 		close(q->wfd);
-	if (q->ackfd >= 0)
+	if (q->ackfd >= 0) {
+		ack_sync(q);
 		close(q->ackfd);
+	}
 	win_close(&q->rwin);
 	win_close(&q->swin);
 	free(q->rwin.buf);
@@ -1488,6 +1512,8 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 		undo_write(q, 1);
 		return r;
 	}
+	/* The acks since the last sync ride along with this round's. */
+	ack_sync(q);
 	ws->size = off + total;
 	q->disk_bytes += ws->size - ws->fsize;
 	ws->fsize = ws->size;
