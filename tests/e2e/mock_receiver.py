@@ -8,9 +8,14 @@ It answers each request with the next entry of a scenario (the last entry repeat
   hang                                   read the request, never answer
   close                                  read the request, close without answering
   proxy                                  forward to --upstream and return its status
-Each request is logged as one JSON line (time, status, body length, headers and, for
-remote write 1.0 bodies, the decoded samples) to --log. Standard library only: snappy
-and protobuf are decoded by hand below.
+Each request is logged as one JSON line (time, status, body length, headers and, with
+--decode, the decoded samples of remote write 1.0 and 2.0 bodies) to --log. Standard
+library only: snappy and protobuf are decoded by hand below.
+
+With --tls-cert/--tls-key it serves HTTPS; --tls-client-ca then also requires a client
+certificate signed by that CA. A failed handshake is logged as {"event": "tls_error"}.
+A remote write 2.0 request (told by its Content-Type, SPEC §7) is answered like any
+other unless --v2 reject, which answers 415 as a 1.0-only receiver does.
 """
 
 import argparse
@@ -19,6 +24,7 @@ import json
 import math
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -164,6 +170,68 @@ def decode_write_request(raw):
     return series
 
 
+def is_v2_request(headers):
+    ctype = (headers.get("Content-Type") or "").replace(" ", "")
+    return "proto=io.prometheus.write.v2.Request" in ctype
+
+
+def _packed_uvarints(wt, val):
+    if wt == 0:
+        return [val]
+    out, pos = [], 0
+    while pos < len(val):
+        v, pos = _uvarint(val, pos)
+        out.append(v)
+    return out
+
+
+def decode_v2_request(raw):
+    """Decode io.prometheus.write.v2.Request.
+
+    Return (symbols, [(label_pairs, [(ts_ms, value, is_stale), ...]), ...]) where
+    label_pairs keeps the order of labels_refs, so that callers can check it."""
+    symbols, raw_series = [], []
+    for num, wt, val in _fields(raw):
+        if num == 4 and wt == 2:
+            symbols.append(val.decode())
+        elif num == 5 and wt == 2:
+            raw_series.append(val)
+    series = []
+    for ts_bytes in raw_series:
+        refs, samples = [], []
+        for fnum, fwt, val in _fields(ts_bytes):
+            if fnum == 1 and fwt in (0, 2):
+                refs.extend(_packed_uvarints(fwt, val))
+            elif fnum == 2 and fwt == 2:
+                v, ts, bits = 0.0, 0, 0
+                for snum, swt, sval in _fields(val):
+                    if snum == 1 and swt == 1:
+                        bits = struct.unpack("<Q", sval)[0]
+                        v = struct.unpack("<d", sval)[0]
+                    elif snum == 2 and swt == 0:
+                        ts = sval - (1 << 64) if sval >= 1 << 63 else sval
+                samples.append((ts, v, bits == STALE_NAN_BITS))
+        if len(refs) % 2:
+            raise ValueError("odd number of labels_refs (%d)" % len(refs))
+        if any(r >= len(symbols) for r in refs):
+            raise ValueError("labels_refs beyond the %d symbols" % len(symbols))
+        pairs = [[symbols[refs[i]], symbols[refs[i + 1]]] for i in range(0, len(refs), 2)]
+        series.append((pairs, samples))
+    return symbols, series
+
+
+def v2_written_headers(body):
+    try:
+        _, series = decode_v2_request(snappy_decompress(body))
+    except Exception:
+        return {}
+    return {
+        "X-Prometheus-Remote-Write-Samples-Written": str(sum(len(s) for _, s in series)),
+        "X-Prometheus-Remote-Write-Histograms-Written": "0",
+        "X-Prometheus-Remote-Write-Exemplars-Written": "0",
+    }
+
+
 def series_key(labels):
     """name{a="b",...} with labels sorted, as e2e.py writes series."""
     def esc(v):
@@ -177,8 +245,10 @@ class Receiver(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, steps, log_path, upstream, decode):
+    def __init__(self, addr, steps, log_path, upstream, decode, tls_context=None, v2="accept"):
         super().__init__(addr, Handler)
+        self.tls_context = tls_context
+        self.v2 = v2
         self.steps = steps
         self.step_index = 0
         self.lock = threading.Lock()
@@ -197,6 +267,28 @@ class Receiver(ThreadingHTTPServer):
         if self.log_file:
             with self.lock:
                 self.log_file.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs here, in the connection's own thread, so that a
+        # client that stalls or fails it does not block the accept loop.
+        if self.tls_context is not None:
+            request.settimeout(10)
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                self.log({"t": time.time(), "event": "tls_error", "error": str(e)})
+                try:
+                    request.close()
+                except OSError:
+                    pass
+                return
+            request.settimeout(None)
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                request.close()
+            return
+        super().finish_request(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -227,7 +319,29 @@ class Handler(BaseHTTPRequestHandler):
             "body_len": len(body),
             "headers": {k: v for k, v in self.headers.items()},
         }
-        if self.server.decode and body and self.headers.get("Content-Encoding") == "snappy":
+        if isinstance(self.connection, ssl.SSLSocket):
+            rec["tls"] = {"version": self.connection.version(), "client_cn": None}
+            peer = self.connection.getpeercert()
+            for rdn in (peer or {}).get("subject", ()):
+                for k, v in rdn:
+                    if k == "commonName":
+                        rec["tls"]["client_cn"] = v
+        if (self.server.decode and body and self.headers.get("Content-Encoding") == "snappy"
+                and is_v2_request(self.headers)):
+            rec["proto"] = "2.0"
+            try:
+                symbols, series = decode_v2_request(snappy_decompress(body))
+                rec["series"] = len(series)
+                rec["symbols"] = len(symbols)
+                rec["symbol0"] = symbols[0] if symbols else None
+                rec["v2_labels"] = [pairs for pairs, _ in series]
+                rec["samples"] = [
+                    [series_key(dict(pairs)), ts, None if math.isnan(v) else v, stale]
+                    for pairs, samples in series for ts, v, stale in samples
+                ]
+            except Exception as e:
+                rec["decode_error"] = str(e)
+        elif self.server.decode and body and self.headers.get("Content-Encoding") == "snappy":
             try:
                 raw = snappy_decompress(body)
                 series = decode_write_request(raw)
@@ -272,6 +386,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self._read_body()
+        if self.server.v2 == "reject" and is_v2_request(self.headers):
+            # A 1.0-only receiver: 415, without using up a scenario step.
+            with self.server.lock:
+                self.server.step_index += 1
+                seq = self.server.step_index
+            self._record(seq, {"kind": "reject-v2"}, 415, body)
+            self._reply(415, b"mock receiver speaks remote write 1.0 only\n")
+            return
         seq, step = self.server.next_step()
         kind = step["kind"]
         if kind == "hang":
@@ -311,6 +433,10 @@ class Handler(BaseHTTPRequestHandler):
             reply = b"mock receiver rejects this batch (scenario %d)\n" % status
         elif status >= 500:
             reply = b"mock receiver failure\n"
+        if 200 <= status < 300 and is_v2_request(self.headers):
+            # A 2.0 receiver says how much it wrote (remote write 2.0 specification);
+            # a 1.0-only receiver answers 2xx without these headers.
+            headers.update(v2_written_headers(body))
         self._record(seq, step, status, body)
         self._reply(status, reply, headers)
 
@@ -322,12 +448,26 @@ def main():
     ap.add_argument("--port-file", help="write the bound port here once listening")
     ap.add_argument("--log", help="append one JSON line per request to this file")
     ap.add_argument("--upstream", help="URL for the proxy action")
-    ap.add_argument("--decode", action="store_true", help="decode remote write 1.0 bodies into the log")
+    ap.add_argument("--decode", action="store_true", help="decode remote write 1.0 and 2.0 bodies into the log")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    ap.add_argument("--tls-client-ca", help="require a client certificate signed by this CA")
+    ap.add_argument("--v2", choices=("accept", "reject"), default="accept",
+                    help="answer remote write 2.0 requests by the scenario (accept) or with 415 (reject)")
     args = ap.parse_args()
     steps = parse_scenario(args.scenario)
     if any(s["kind"] == "proxy" for s in steps) and not args.upstream:
         ap.error("proxy needs --upstream")
-    srv = Receiver(("127.0.0.1", args.port), steps, args.log, args.upstream, args.decode)
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
+    elif args.tls_key or args.tls_client_ca:
+        ap.error("--tls-key and --tls-client-ca need --tls-cert")
+    srv = Receiver(("127.0.0.1", args.port), steps, args.log, args.upstream, args.decode, ctx, args.v2)
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
