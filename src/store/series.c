@@ -593,21 +593,6 @@ void jp_store_begin(struct jp_store *s, int64_t ts_ms)
 	s->ts_ms = ts_ms;
 }
 
-void jp_store_set(struct jp_store *s, struct jp_series *series, double value)
-{
-	struct sp *p = container_of(series, struct sp, pub);
-	if (p->set_round == s->round) {
-		s->cur[p->slot].value = value;
-		return;
-	}
-	/* cap >= nseries, and a series enters cur at most once per round: no allocation. */
-	p->set_round = s->round;
-	p->slot = (uint32_t)s->ncur;
-	s->cur[s->ncur].series = series;
-	s->cur[s->ncur].value = value;
-	s->ncur++;
-}
-
 static inline void ring_push(struct jp_series *r, size_t ring_len, int64_t ts_ms, double v)
 {
 	uint32_t idx;
@@ -624,27 +609,53 @@ static inline void ring_push(struct jp_series *r, size_t ring_len, int64_t ts_ms
 	r->ring[idx].value = v;
 }
 
+void jp_store_set(struct jp_store *s, struct jp_series *series, double value)
+{
+	struct sp *p = container_of(series, struct sp, pub);
+	if (p->set_round == s->round) {
+		s->cur[p->slot].value = value;
+		/* The newest ring entry is this round's. */
+		uint32_t idx = series->ring_head + series->ring_count - 1;
+		if (idx >= s->ring_len)
+			idx -= (uint32_t)s->ring_len;
+		series->ring[idx].value = value;
+		return;
+	}
+	/* cap >= nseries, and a series enters cur at most once per round: no allocation. */
+	p->set_round = s->round;
+	p->slot = (uint32_t)s->ncur;
+	s->cur[s->ncur].series = series;
+	s->cur[s->ncur].value = value;
+	s->ncur++;
+	/* The ring is written now, while the series is in the cache, not in a second pass
+	 * over every series at commit. */
+	ring_push(series, s->ring_len, s->ts_ms, value);
+}
+
 int jp_store_commit(struct jp_store *s, jp_store_emit_cb emit, void *arg)
 {
 	size_t nset = s->ncur;
-	for (size_t i = 0; i < nset; i++)
-		ring_push((struct jp_series *)s->cur[i].series, s->ring_len, s->ts_ms, s->cur[i].value);
-
-	/* SPEC §4: one stale marker for each series that was live and is not any more. */
-	double stale = jp_stale_nan();
-	for (size_t i = 0; i < s->nlive; i++) {
-		struct sp *p = s->live[i];
-		if (p->set_round != s->round) {
-			s->cur[s->ncur].series = &p->pub;
-			s->cur[s->ncur].value = stale;
-			s->ncur++;
-		}
-	}
-	/* A series created this round but never set has emitted nothing: no marker. */
 	size_t nunset = 0;
-	for (size_t i = s->nlive; i < s->nlive + s->nfresh; i++)
-		if (s->live[i]->set_round != s->round)
-			s->live[s->nlive + nunset++] = s->live[i];
+
+	/* Every series set this round was live or fresh, and each is in cur once: when the
+	 * counts match, all were set and nothing goes stale, which is the steady state; the
+	 * scans below would only touch every series' memory again. */
+	if (nset != s->nlive + s->nfresh) {
+		/* SPEC §4: one stale marker for each series that was live and is not any more. */
+		double stale = jp_stale_nan();
+		for (size_t i = 0; i < s->nlive; i++) {
+			struct sp *p = s->live[i];
+			if (p->set_round != s->round) {
+				s->cur[s->ncur].series = &p->pub;
+				s->cur[s->ncur].value = stale;
+				s->ncur++;
+			}
+		}
+		/* A series created this round but never set has emitted nothing: no marker. */
+		for (size_t i = s->nlive; i < s->nlive + s->nfresh; i++)
+			if (s->live[i]->set_round != s->round)
+				s->live[s->nlive + nunset++] = s->live[i];
+	}
 
 	int rc = 0;
 	if (emit)
