@@ -34,6 +34,7 @@ struct jp_http_xfer {
 	size_t max_body;
 	int truncated;
 	int64_t retry_after_ms;
+	int64_t rw_samples_written;
 	char *content_type;
 	int in_done;                    /* the done callback is running: cancel is a no-op */
 	char errbuf[CURL_ERROR_SIZE];
@@ -234,6 +235,7 @@ static void xfer_complete(struct jp_http_xfer *x, CURLcode code)
 		r.error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
 	r.status = status;
 	r.retry_after_ms = x->retry_after_ms;
+	r.rw_samples_written = x->rw_samples_written;
 	r.body = x->body.data;
 	r.body_len = x->body.len;
 	r.body_truncated = x->truncated || code == CURLE_FILESIZE_EXCEEDED;
@@ -327,6 +329,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 	 * response: forget what the previous one said. */
 	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		x->retry_after_ms = -1;
+		x->rw_samples_written = -1;
 		free(x->content_type);
 		x->content_type = NULL;
 		return n;
@@ -342,6 +345,14 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 		char *v = trimmed_dup(val, vallen);
 		if (v) {
 			x->retry_after_ms = parse_retry_after(v);
+			free(v);
+		}
+	} else if (namelen == 41 && strncasecmp(buf, "X-Prometheus-Remote-Write-Samples-Written", 41) == 0) {
+		char *v = trimmed_dup(val, vallen);
+		if (v) {
+			char *end;
+			long long c = strtoll(v, &end, 10);
+			x->rw_samples_written = (end != v && *end == '\0' && c >= 0) ? c : -1;
 			free(v);
 		}
 	} else if (namelen == 12 && strncasecmp(buf, "Content-Type", 12) == 0) {
@@ -414,6 +425,7 @@ struct jp_http_xfer *jp_http_start(struct jp_http *h, const struct jp_http_reque
 	x->done = done;
 	x->arg = arg;
 	x->retry_after_ms = -1;
+	x->rw_samples_written = -1;
 	x->max_body = req->max_response_bytes ? req->max_response_bytes : JP_HTTP_DEFAULT_MAX_RESPONSE;
 	x->easy = curl_easy_init();
 	if (!x->easy) {

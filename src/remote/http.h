@@ -36,6 +36,8 @@ struct jp_http_response {
 	const char *error;             /* curl's error text when curl_code != 0 */
 	long status;                   /* HTTP status, 0 when none */
 	int64_t retry_after_ms;        /* from a Retry-After header (seconds or HTTP date); -1 if none */
+	int64_t rw_samples_written;    /* X-Prometheus-Remote-Write-Samples-Written, -1 if absent
+	                                  (remote write 2.0 receivers send it on success) */
 	const uint8_t *body;           /* the response body (not NUL-terminated), valid during the callback */
 	size_t body_len;
 	int body_truncated;            /* max_response_bytes was exceeded */

@@ -332,6 +332,13 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 	int answered = st >= 100 && (r->curl_code == 0 || r->body_truncated);
 
 	s->xfer = NULL;
+	/* Remote write 2.0 receivers confirm what they stored with
+	 * X-Prometheus-Remote-Write-Samples-Written. A 2xx without it comes from a 1.0-only
+	 * receiver that read the 2.0 body as an empty 1.0 request (Prometheus 2.x answers
+	 * 204 that way): nothing was stored, so this is a 415 in disguise. */
+	if (answered && st >= 200 && st < 300 && s->proto == JP_RW_V2 && r->rw_samples_written < 0 &&
+	    n > 0)
+		st = 415;
 	if (answered && st >= 200 && st < 300) {
 		ack_batch(s);
 		s->sent += n;
@@ -347,7 +354,8 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 		/* SPEC §3: a receiver that does not speak 2.0 gets 1.0 from now on. The
 		 * same samples go out again at once; that is not counted as a retry. */
 		if (!s->logged_fallback)
-			jp_warn(MOD, "remote %s: HTTP 415 for remote write 2.0, falling back to 1.0", s->name);
+			jp_warn(MOD, "remote %s: %s for remote write 2.0, falling back to 1.0", s->name,
+				r->status == 415 ? "HTTP 415" : "a 2xx without X-Prometheus-Remote-Write-Samples-Written");
 		s->logged_fallback = 1;
 		s->proto = JP_RW_V1;
 		set_protocol_headers(s);
