@@ -286,6 +286,34 @@ START_TEST(test_kepler_compat)
 }
 END_TEST
 
+/* SCI "M": grams_per_node_hour × interval given to pods by CPU share among pods. */
+START_TEST(test_embodied)
+{
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.0);
+	jp_account_destroy(acct);
+	cfg.embodied_grams_per_node_hour = 36;   /* 0.01 g per second */
+	acct = jp_account_create(&cfg);
+	struct jp_acct_pod pods[] = {
+		{"uid-a", "shop", "web-1", 0, 3000000000ULL, NULL, 0},
+		{"uid-b", "shop", "db-1", 0, 1000000000ULL, NULL, 0},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 10, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "model",
+		.usage_ratio = 0.5, .system_cpu_ns = 5000000000ULL, .pods = pods, .npods = 2,
+		.intensity_g_per_kwh = 100,
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 10;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(round_with(&in, NULL), 0);
+	/* 3 rounds × 10 s × 0.01 g/s = 0.3 g, split 3:1 (the system bucket carries none). */
+	const char *a[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", NULL};
+	const char *b[] = {"namespace", "shop", "pod", "db-1", "pod_uid", "uid-b", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_embodied_co2_grams_total", a), 0.225, 1e-12);
+	ck_assert_double_eq_tol(value_of("joulepush_pod_embodied_co2_grams_total", b), 0.075, 1e-12);
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("account");
@@ -294,6 +322,7 @@ int main(void)
 	tcase_add_test(tc, test_pod_leaves_namespace_stays);
 	tcase_add_test(tc, test_rename_and_zone_change);
 	tcase_add_test(tc, test_kepler_compat);
+	tcase_add_test(tc, test_embodied);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
