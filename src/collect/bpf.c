@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -56,8 +58,9 @@ struct kv {
 };
 
 struct jp_bpf_collector {
-	struct cgroup_cpu *skel;
 	int map_fd, flush_fd, mount_fd;
+	int prog_fd;           /* the sched_switch program */
+	int link_fd;           /* its attachment: closing the last descriptor detaches it */
 	char *mount;           /* canonical path of the cgroup v2 mount */
 	int ncpus;             /* possible CPUs: the length of a per-CPU value */
 	bool flush_ok;         /* BPF_F_TEST_RUN_ON_CPU works */
@@ -411,6 +414,154 @@ static void flush_cpus(struct jp_bpf_collector *c)
 	}
 }
 
+/* --- loading -------------------------------------------------------------------------- */
+
+/* Loading makes libbpf read and index the kernel's whole BTF (about 5 MB on disk) for the
+ * CO-RE relocation of task_struct.se.sum_exec_runtime: some 12 MB for a moment, which
+ * would stay in the agent's peak RSS for good. A short-lived child process does the
+ * loading and attaching and passes the descriptors back (SCM_RIGHTS); the kernel objects
+ * live as long as the agent holds them. */
+enum { FD_MAP, FD_FLUSH, FD_PROG, FD_LINK, NFDS };
+
+struct load_reply {
+	int err;               /* 0 or a positive errno */
+	char msg[256];         /* the reason, when err */
+};
+
+/* In the child: load, attach, send the descriptors or the reason, exit. */
+static void __attribute__((noreturn)) child_load(int sock, uint32_t max_cgroups)
+{
+	struct load_reply rep = {0};
+	int fds[NFDS] = {-1, -1, -1, -1};
+	int err = 0;
+	struct cgroup_cpu *skel = cgroup_cpu__open();
+	if (!skel) {
+		err = errno ? errno : EINVAL;
+		set_error("opening the embedded eBPF object: %s", strerror(err));
+		goto out;
+	}
+	err = -bpf_map__set_max_entries(skel->maps.cg_cpu,
+					max_cgroups ? max_cgroups : JP_CGCPU_DEFAULT_MAX_CGROUPS);
+	if (err) {
+		set_error("sizing the cgroup map: %s", strerror(err));
+		goto out;
+	}
+	err = -cgroup_cpu__load(skel);
+	if (err) {
+		/* The program reads task_struct.se.sum_exec_runtime through a CO-RE
+		 * relocation, which libbpf resolves against the running kernel's BTF. */
+		if (access("/sys/kernel/btf/vmlinux", F_OK) != 0)
+			set_error("loading the eBPF program: %s (the kernel has no BTF at "
+				  "/sys/kernel/btf/vmlinux; see docs/ebpf.md)", strerror(err));
+		else if (err == EPERM || err == EACCES)
+			set_error("loading the eBPF program: %s (needs CAP_BPF and CAP_PERFMON, "
+				  "or root)", strerror(err));
+		else
+			set_error("loading the eBPF program: %s (the kernel rejected it; the "
+				  "debug log has libbpf's reason)", strerror(err));
+		goto out;
+	}
+	skel->links.jp_on_switch = bpf_program__attach(skel->progs.jp_on_switch);
+	if (!skel->links.jp_on_switch) {
+		err = errno ? errno : EINVAL;
+		set_error("attaching to the sched_switch raw tracepoint: %s", strerror(err));
+		goto out;
+	}
+	fds[FD_MAP] = bpf_map__fd(skel->maps.cg_cpu);
+	fds[FD_FLUSH] = bpf_program__fd(skel->progs.jp_flush);
+	fds[FD_PROG] = bpf_program__fd(skel->progs.jp_on_switch);
+	fds[FD_LINK] = bpf_link__fd(skel->links.jp_on_switch);
+out:
+	rep.err = err;
+	snprintf(rep.msg, sizeof(rep.msg), "%s", last_error);
+	struct iovec iov = {&rep, sizeof(rep)};
+	union {
+		char buf[CMSG_SPACE(sizeof(fds))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (!err) {
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	}
+	/* The parent's descriptors keep everything alive once this process is gone. */
+	_exit(sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(rep) ? 0 : 1);
+}
+
+static int load_in_child(struct jp_bpf_collector *c, uint32_t max_cgroups)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		int err = errno;
+		set_error("socketpair for the eBPF loader: %s", strerror(err));
+		return err;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		set_error("starting the eBPF loader process: %s", strerror(err));
+		return err;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_load(sv[1], max_cgroups);
+	}
+	close(sv[1]);
+
+	struct load_reply rep = {0};
+	struct iovec iov = {&rep, sizeof(rep)};
+	union {
+		char buf[CMSG_SPACE(NFDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			   .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do {
+		n = recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	int rerr = n < 0 ? errno : 0;
+	close(sv[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	int got = cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		  cm->cmsg_len == CMSG_LEN(NFDS * sizeof(int));
+	if (n != (ssize_t)sizeof(rep) || rep.err || !got) {
+		if (got) {
+			int fds[NFDS];
+			memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+			for (int i = 0; i < NFDS; i++)
+				close(fds[i]);
+		}
+		if (n == (ssize_t)sizeof(rep) && rep.err) {
+			snprintf(last_error, sizeof(last_error), "%s", rep.msg);
+			return rep.err;
+		}
+		set_error("the eBPF loader process failed (%s)",
+			  rerr ? strerror(rerr) : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+								 : "no answer");
+		return rerr ? rerr : EIO;
+	}
+	int fds[NFDS];
+	memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	c->map_fd = fds[FD_MAP];
+	c->flush_fd = fds[FD_FLUSH];
+	c->prog_fd = fds[FD_PROG];
+	c->link_fd = fds[FD_LINK];
+	return 0;
+}
+
 /* --- public API -------------------------------------------------------------------------- */
 
 struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint32_t max_cgroups)
@@ -427,7 +578,7 @@ struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint3
 		set_error("out of memory");
 		goto fail;
 	}
-	c->map_fd = c->flush_fd = c->mount_fd = -1;
+	c->map_fd = c->flush_fd = c->mount_fd = c->prog_fd = c->link_fd = -1;
 	c->flush_ok = c->batch_ok = c->handle_ok = true;
 
 	c->mount = realpath(cgroup_mount, NULL);
@@ -455,41 +606,9 @@ struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint3
 		goto fail;
 	}
 
-	c->skel = cgroup_cpu__open();
-	if (!c->skel) {
-		err = errno ? errno : EINVAL;
-		set_error("opening the embedded eBPF object: %s", strerror(err));
+	err = load_in_child(c, max_cgroups);
+	if (err)
 		goto fail;
-	}
-	err = -bpf_map__set_max_entries(c->skel->maps.cg_cpu,
-					max_cgroups ? max_cgroups : JP_CGCPU_DEFAULT_MAX_CGROUPS);
-	if (err) {
-		set_error("sizing the cgroup map: %s", strerror(err));
-		goto fail;
-	}
-	err = -cgroup_cpu__load(c->skel);
-	if (err) {
-		/* The program reads task_struct.se.sum_exec_runtime through a CO-RE
-		 * relocation, which libbpf resolves against the running kernel's BTF. */
-		if (access("/sys/kernel/btf/vmlinux", F_OK) != 0)
-			set_error("loading the eBPF program: %s (the kernel has no BTF at "
-				  "/sys/kernel/btf/vmlinux; see docs/ebpf.md)", strerror(err));
-		else if (err == EPERM || err == EACCES)
-			set_error("loading the eBPF program: %s (needs CAP_BPF and CAP_PERFMON, "
-				  "or root)", strerror(err));
-		else
-			set_error("loading the eBPF program: %s (the kernel rejected it; the "
-				  "debug log has libbpf's reason)", strerror(err));
-		goto fail;
-	}
-	c->skel->links.jp_on_switch = bpf_program__attach(c->skel->progs.jp_on_switch);
-	if (!c->skel->links.jp_on_switch) {
-		err = errno ? errno : EINVAL;
-		set_error("attaching to the sched_switch raw tracepoint: %s", strerror(err));
-		goto fail;
-	}
-	c->map_fd = bpf_map__fd(c->skel->maps.cg_cpu);
-	c->flush_fd = bpf_program__fd(c->skel->progs.jp_flush);
 	return c;
 
 fail:
@@ -587,7 +706,7 @@ int jp_bpf_collector_drain(struct jp_bpf_collector *c, struct jp_cg_cpu_set *out
 
 int jp_bpf_collector_prog_fd(const struct jp_bpf_collector *c)
 {
-	return bpf_program__fd(c->skel->progs.jp_on_switch);
+	return c->prog_fd;
 }
 
 static int prog_info(const struct jp_bpf_collector *c, struct bpf_prog_info *info)
@@ -624,7 +743,11 @@ void jp_bpf_collector_destroy(struct jp_bpf_collector *c)
 {
 	if (!c)
 		return;
-	cgroup_cpu__destroy(c->skel);
+	/* The link first: the program stops running before its maps go. */
+	int fds[] = {c->link_fd, c->prog_fd, c->flush_fd, c->map_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	if (c->mount_fd >= 0)
 		close(c->mount_fd);
 	idtab_free(&c->paths);
