@@ -71,7 +71,9 @@ joulepush is running on this node and pushing to the local Prometheus.
 Press Ctrl-C to stop.
 
 MSG
-"$top/build/joulepush" --config "$DEMO_DIR/joulepush.yaml" &
+# In its own session, so that Ctrl-C reaches only this script, which then stops the
+# agent with one SIGTERM (a second signal would make it exit without flushing).
+setsid "$top/build/joulepush" --config "$DEMO_DIR/joulepush.yaml" &
 jp_pid=$!
 trap 'kill -TERM $jp_pid 2>/dev/null; wait $jp_pid 2>/dev/null; cleanup' INT TERM
 wait $jp_pid || true
