@@ -75,5 +75,6 @@ MSG
 # agent with one SIGTERM (a second signal would make it exit without flushing).
 setsid "$top/build/joulepush" --config "$DEMO_DIR/joulepush.yaml" &
 jp_pid=$!
-trap 'kill -TERM $jp_pid 2>/dev/null; wait $jp_pid 2>/dev/null; cleanup' INT TERM
-wait $jp_pid || true
+# Prometheus is stopped (EXIT trap) only once the agent has flushed and exited.
+trap 'kill -TERM $jp_pid 2>/dev/null' INT TERM
+while kill -0 "$jp_pid" 2>/dev/null; do wait "$jp_pid" || true; done
