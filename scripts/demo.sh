@@ -36,7 +36,7 @@ trap cleanup EXIT
 if curl -fsS "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; then
   echo "demo: a server already answers on 127.0.0.1:$PROM_PORT; using it (it needs --web.enable-remote-write-receiver)"
 else
-  prometheus --config.file="$DEMO_DIR/prometheus.yml" --storage.tsdb.path="$DEMO_DIR/prometheus" \
+  setsid prometheus --config.file="$DEMO_DIR/prometheus.yml" --storage.tsdb.path="$DEMO_DIR/prometheus" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
     >"$DEMO_DIR/prometheus.log" 2>&1 &
   prom_pid=$!
