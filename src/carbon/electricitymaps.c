@@ -54,7 +54,6 @@ int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time
 
 char *jp_emaps_url(const char *base, const char *zone)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	struct jp_buf b = {0};
 	size_t bl = base ? strlen(base) : 0;
 	if (!base || !zone) {
@@ -65,12 +64,7 @@ char *jp_emaps_url(const char *base, const char *zone)
 		bl--;
 	int r = jp_buf_append(&b, base, bl);
 	r = r ? r : jp_buf_printf(&b, "/carbon-intensity/latest?zone=");
-	for (const unsigned char *p = (const unsigned char *)zone; *p && !r; p++) {
-		int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' || *p == '_' || *p == '.' || *p == '~';
-		char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-		r = plain ? jp_buf_append(&b, p, 1) : jp_buf_append(&b, e, 3);
-	}
+	r = r ? r : jp_buf_append_urlencoded(&b, zone);
 	r = r ? r : jp_buf_append(&b, "", 1);
 	if (r) {
 		jp_buf_free(&b);

@@ -544,19 +544,6 @@ out:
 }
 
 /* Percent-encode everything but RFC 3986 unreserved characters. */
-static int append_escaped(struct jp_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			    *p == '-' || *p == '_' || *p == '.' || *p == '~';
-		char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-		if (plain ? jp_buf_append(b, p, 1) : jp_buf_append(b, e, 3))
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 char *jp_entsoe_url(const char *base, const char *area, const char *token,
 		    int64_t start_ms, int64_t end_ms)
 {
@@ -569,9 +556,9 @@ char *jp_entsoe_url(const char *base, const char *area, const char *token,
 	}
 	int r = jp_buf_printf(&b, "%s%sdocumentType=A75&processType=A16&in_Domain=", base,
 			      strchr(base, '?') ? "&" : "?");
-	r = r ? r : append_escaped(&b, area);
+	r = r ? r : jp_buf_append_urlencoded(&b, area);
 	r = r ? r : jp_buf_printf(&b, "&periodStart=%s&periodEnd=%s&securityToken=", ps, pe);
-	r = r ? r : (token ? append_escaped(&b, token) : jp_buf_printf(&b, "REDACTED"));
+	r = r ? r : (token ? jp_buf_append_urlencoded(&b, token) : jp_buf_printf(&b, "REDACTED"));
 	r = r ? r : jp_buf_append(&b, "", 1);
 	if (r) {
 		jp_buf_free(&b);

@@ -61,6 +61,19 @@ int jp_buf_printf(struct jp_buf *b, const char *fmt, ...)
 	return -ENOMEM;
 }
 
+int jp_buf_append_urlencoded(struct jp_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			    *p == '-' || *p == '_' || *p == '.' || *p == '~';
+		char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+		if (plain ? jp_buf_append(b, p, 1) : jp_buf_append(b, e, 3))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 void jp_buf_free(struct jp_buf *b)
 {
 	free(b->data);

@@ -17,6 +17,9 @@ int jp_buf_reserve(struct jp_buf *b, size_t extra);
 int jp_buf_append(struct jp_buf *b, const void *p, size_t n);
 /* printf-style append; returns 0 or -ENOMEM. */
 int jp_buf_printf(struct jp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s percent-encoded for a URL query value (RFC 3986: everything but unreserved
+ * characters is escaped); returns 0 or -ENOMEM. */
+int jp_buf_append_urlencoded(struct jp_buf *b, const char *s);
 /* Forget the contents but keep the memory. */
 static inline void jp_buf_reset(struct jp_buf *b) { b->len = 0; }
 /* Free the memory; the buffer can be used again afterwards. */
