@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Prints the CPU cost per sample and the compressed size of remote-write 1.0 and 2.0 bodies. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,15 @@ struct fixture {
 	size_t nstrings;
 };
 
-static char *xstrdupf(struct fixture *f, const char *fmt, size_t v)
-	__attribute__((format(printf, 2, 0)));
-static char *xstrdupf(struct fixture *f, const char *fmt, size_t v)
+static char *xstrdupf(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *xstrdupf(struct fixture *f, const char *fmt, ...)
 {
 	char *s;
-	if (asprintf(&s, fmt, v) < 0)
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
 		abort();
 	f->strings[f->nstrings++] = s;
 	return s;
