@@ -41,6 +41,7 @@ struct jp_agent {
 	struct jp_sender **senders;
 	size_t nsenders;
 	struct jp_server *server;
+	struct jp_server_ops server_ops;  /* the server keeps a pointer to it */
 	uv_timer_t tick;
 	int tick_open;
 	int ready;
@@ -361,24 +362,31 @@ static int drop_privileges(struct jp_agent *a)
 	return 0;
 }
 
+/* The local server on listen ("" or NULL: none). Returns 0 or a negative errno, logged. */
+static int start_server(struct jp_agent *a, const char *listen)
+{
+	if (!listen || !*listen)
+		return 0;
+	a->server_ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
+	const char *why = NULL;
+	a->server = jp_server_create(a->loop, listen, &a->server_ops, &why);
+	if (!a->server) {
+		int r = -errno;
+		jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", listen, why ? why : strerror(-r));
+		return r;
+	}
+	jp_log(JP_LOG_INFO, MOD, "serving /metrics, /healthz, /readyz on %s", listen);
+	return 0;
+}
+
 int jp_agent_start(struct jp_agent *a)
 {
 	int r = setup_senders(a);
 	if (r)
 		return r;
-	if (a->cfg->server_listen && *a->cfg->server_listen) {
-		static struct jp_server_ops ops;
-		ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
-		const char *why = NULL;
-		a->server = jp_server_create(a->loop, a->cfg->server_listen, &ops, &why);
-		if (!a->server) {
-			r = -errno;
-			jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", a->cfg->server_listen,
-			       why ? why : strerror(errno));
-			return r;
-		}
-		jp_log(JP_LOG_INFO, MOD, "serving /metrics, /healthz, /readyz on %s", a->cfg->server_listen);
-	}
+	r = start_server(a, a->cfg->server_listen);
+	if (r)
+		return r;
 	r = drop_privileges(a);
 	if (r)
 		return r;
@@ -408,11 +416,10 @@ static void close_noop_cb(uv_handle_t *h)
 
 /* Run the loop until the second round is done: the intensity source keeps its own
  * timer running, so the loop never runs dry by itself. */
-static void uv_run_once_rounds(struct jp_agent *a, uv_timer_t *t)
+static void run_until_two_rounds(struct jp_agent *a)
 {
 	while (a->collections + a->collection_errors < 2 && uv_run(a->loop, UV_RUN_ONCE))
 		;
-	(void)t;
 }
 
 int jp_agent_run_once(struct jp_agent *a, FILE *out)
@@ -422,7 +429,7 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 	t.data = a;
 	collect_round(a, jp_now_wall_ms(), 0);
 	uv_timer_start(&t, once_tick_cb, a->cfg->interval_ms, 0);
-	uv_run_once_rounds(a, &t);
+	run_until_two_rounds(a);
 	uv_close((uv_handle_t *)&t, close_noop_cb);
 	jp_kubelet_close(a->kubelet, NULL, NULL);
 	a->kubelet = NULL;
@@ -511,12 +518,7 @@ static int kube_equal(const struct jp_config *x, const struct jp_config *y)
 	       x->kube_refresh_ms == y->kube_refresh_ms && x->interval_ms == y->interval_ms;
 }
 
-static void sender_closed_cb(void *arg)
-{
-	(void)arg;
-}
-
-static void server_closed_cb(void *arg)
+static void closed_noop_cb(void *arg)
 {
 	(void)arg;
 }
@@ -604,7 +606,7 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 			/* The old sender for the same name must release its queue directory first. */
 			for (size_t j = 0; j < a->nsenders; j++) {
 				if (!kept[j] && a->senders[j] && str_equal(old->remotes[j].name, nc->remotes[i].name)) {
-					jp_sender_close(a->senders[j], sender_closed_cb, NULL);
+					jp_sender_close(a->senders[j], closed_noop_cb, NULL);
 					a->senders[j] = NULL;
 					kept[j] = 1;
 				}
@@ -617,7 +619,7 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	}
 	for (size_t j = 0; j < a->nsenders; j++)
 		if (!kept[j] && a->senders[j])
-			jp_sender_close(a->senders[j], sender_closed_cb, NULL);
+			jp_sender_close(a->senders[j], closed_noop_cb, NULL);
 	free(kept);
 	free(a->senders);
 	a->senders = ns;
@@ -642,17 +644,9 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	}
 
 	if (!str_equal(old->server_listen, nc->server_listen)) {
-		jp_server_close(a->server, server_closed_cb, NULL);
+		jp_server_close(a->server, closed_noop_cb, NULL);
 		a->server = NULL;
-		if (nc->server_listen && *nc->server_listen) {
-			static struct jp_server_ops ops;
-			ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
-			const char *why = NULL;
-			a->server = jp_server_create(a->loop, nc->server_listen, &ops, &why);
-			if (!a->server)
-				jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", nc->server_listen,
-				       why ? why : strerror(errno));
-		}
+		start_server(a, nc->server_listen);   /* a failure is logged; the agent goes on */
 	}
 
 	enum jp_log_level lvl;
