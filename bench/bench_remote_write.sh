@@ -32,6 +32,7 @@ metric() { # metric URL NAME_REGEX -> sum of matching sample values
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 VM_PORT=$(free_port); JP_PORT=$(free_port); EXPO_PORT=$(free_port); VMA_PORT=$(free_port)
 victoria-metrics -httpListenAddr "127.0.0.1:$VM_PORT" -storageDataPath "$work/vm" -retentionPeriod 1d \
@@ -99,6 +100,7 @@ jp_b1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes
 vma_s1=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_rows_pushed_after_relabel_total')
 vma_b1=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_bytes_sent_total')
 jp_hwm=$(hwm_kib $jp_pid); vma_hwm=$(hwm_kib $vma_pid)
+jp_rss=$(rss_kib $jp_pid); vma_rss=$(rss_kib $vma_pid)
 
 # Cross-check against what the server stored over the measured window.
 curl -fsS "http://127.0.0.1:$VM_PORT/internal/force_flush" >/dev/null 2>&1 || true
@@ -111,12 +113,12 @@ stored() {
 jp_stored=$(stored joulepush); vma_stored=$(stored vmagent)
 
 python3 - "$hz" "$series" "$pods" "$SECONDS_RUN" \
-  "$jp_c0" "$jp_c1" "$jp_s0" "$jp_s1" "$jp_b0" "$jp_b1" "$jp_hwm" "$jp_stored" \
-  "$vma_c0" "$vma_c1" "$vma_s0" "$vma_s1" "$vma_b0" "$vma_b1" "$vma_hwm" "$vma_stored" <<'PY'
+  "$jp_c0" "$jp_c1" "$jp_s0" "$jp_s1" "$jp_b0" "$jp_b1" "$jp_hwm" "$jp_stored" "$jp_rss" \
+  "$vma_c0" "$vma_c1" "$vma_s0" "$vma_s1" "$vma_b0" "$vma_b1" "$vma_hwm" "$vma_stored" "$vma_rss" <<'PY'
 import sys
 a = sys.argv[1:]
 hz, series, pods, secs = float(a[0]), int(a[1]), int(a[2]), int(a[3])
-def row(name, c0, c1, s0, s1, b0, b1, hwm, stored):
+def row(name, c0, c1, s0, s1, b0, b1, hwm, stored, rss):
     cpu = (float(c1) - float(c0)) / hz
     n = float(s1) - float(s0)
     if n <= 0:
@@ -125,12 +127,13 @@ def row(name, c0, c1, s0, s1, b0, b1, hwm, stored):
     us = cpu / n * 1e6
     wire = (float(b1) - float(b0)) / n if float(b1) > 0 else float('nan')
     print(f"{name:10s} samples={n:10.0f}  cpu={cpu:6.2f}s  cpu_per_million={cpu / n * 1e6:7.3f}s "
-          f"({us:6.3f} us/sample)  peak_rss={int(hwm) / 1024:6.1f}MiB  wire={wire:6.2f}B/sample  "
+          f"({us:6.3f} us/sample)  peak_rss={int(hwm) / 1024:6.1f}MiB  rss_end={int(rss) / 1024:6.1f}MiB  "
+          f"wire={wire:6.2f}B/sample  "
           f"stored_total={stored}")
     return us
 print(f"series per interval: {series} (synthetic pods: {pods}); measured window: {secs}s at 1s interval")
-jp = row("joulepush", *a[4:12])
-vma = row("vmagent", *a[12:20])
+jp = row("joulepush", *a[4:13])
+vma = row("vmagent", *a[13:22])
 if jp and vma:
     print(f"joulepush/vmagent CPU per sample: {jp / vma:.3f}")
 PY
