@@ -379,7 +379,8 @@ static int newest_complete(struct ivec *by_psr, struct jp_entsoe_result *out)
 		if (jp_psr_in_mix(p))
 			for (size_t i = 0; i < by_psr[p].n; i++)
 				cand[nc++] = by_psr[p].v[i].start;
-	qsort(cand, nc, sizeof(*cand), cmp_desc);
+	if (nc > 1)
+		qsort(cand, nc, sizeof(*cand), cmp_desc);
 
 	int found = 0;
 	int64_t t = 0, end = INT64_MAX;

@@ -261,7 +261,8 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 	}
 	/* Sort so that each pod's cgroups are adjacent, then merge duplicates (eBPF
 	 * reports nested cgroups of one container separately). */
-	qsort(n->conts, n->nconts, sizeof(*n->conts), cmp_cont);
+	if (n->nconts > 1)   /* qsort must not get the NULL array of a node with no pods */
+		qsort(n->conts, n->nconts, sizeof(*n->conts), cmp_cont);
 	size_t k = 0;
 	for (size_t i = 0; i < n->nconts; i++) {
 		if (k && strcmp(n->conts[k - 1].uid, n->conts[i].uid) == 0 &&

@@ -210,7 +210,8 @@ int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timesta
 		goto out;
 	/* Sorted output keeps every metric's samples together (the format requires one
 	 * group per name) and makes the text stable from one scrape to the next. */
-	qsort(c.v, c.n, sizeof *c.v, series_cmp);
+	if (c.n > 1)   /* an empty store has no array, and qsort must not get NULL */
+		qsort(c.v, c.n, sizeof *c.v, series_cmp);
 	const char *group = NULL;
 	for (size_t i = 0; i < c.n; i++) {
 		const struct jp_series *sr = c.v[i];

@@ -325,7 +325,8 @@ int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_
 			continue;   /* SPEC §7: no empty values */
 		c[n++] = common[i];
 	}
-	qsort(c, n, sizeof *c, label_cmp);
+	if (n > 1)
+		qsort(c, n, sizeof *c, label_cmp);
 	for (size_t i = 1; i < n; i++)
 		if (strcmp(c[i - 1].name, c[i].name) == 0)
 			goto inval;
