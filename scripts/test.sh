@@ -53,6 +53,18 @@ if BUILD_DIR="$top/build-asan" bash scripts/build.sh --enable-asan; then
     failed_parts+=("asan unit tests")
     [ -f build-asan/test-suite.log ] && head -400 build-asan/test-suite.log
   fi
+  # The daemon itself under the sanitizers: end-to-end scripts whose agent must exit 0
+  # (an ASan or UBSan report, or a leak at exit, makes it exit non-zero).
+  make -C build-asan -j2 joulepush >/dev/null 2>&1
+  for t in test_cli test_prometheus test_faults; do
+    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       JOULEPUSH="$top/build-asan/joulepush" bash "tests/e2e/$t.sh" >"build-asan/$t.log" 2>&1; then
+      echo "asan PASS: tests/e2e/$t.sh"; pass=$((pass + 1))
+    else
+      echo "asan FAIL: tests/e2e/$t.sh"; fail=$((fail + 1)); failed_parts+=("asan $t")
+      tail -40 "build-asan/$t.log"
+    fi
+  done
 else
   failed_parts+=("asan build"); fail=$((fail + 1))
 fi
