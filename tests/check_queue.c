@@ -689,7 +689,8 @@ START_TEST(test_corrupt_record)
 	ck_assert_int_eq(count_segments(), 2);
 
 	/* Segment 1: magic, 10 SERIES records, then rounds of 144 bytes. Flip a value
-	 * byte of round 5 in the older segment: rounds 5..10 are cut, 11..20 stay. */
+	 * byte of round 5 in the older segment: the records carry their own length and
+	 * checksum, so the scan jumps to round 6 and only round 5 is lost. */
 	char seg1[256];
 	strcpy(seg1, nth_segment(0));
 	off_t size1 = file_size(seg1);
@@ -701,22 +702,30 @@ START_TEST(test_corrupt_record)
 	const char *log = capture_stop();
 	ck_assert_ptr_nonnull(q);
 	ck_assert_int_eq(count_lines_with(log, "checksum mismatch"), 1);
-	char where[64];
-	snprintf(where, sizeof(where), "offset %lld", (long long)round5);
+	char where[128];
+	snprintf(where, sizeof(where), "offset %lld: skipped 144 bytes to the next valid record at offset %lld",
+		 (long long)round5, (long long)round5 + 144);
 	ck_assert_ptr_nonnull(strstr(log, where));
-	ck_assert_int_eq(file_size(seg1), round5);
+	ck_assert_int_eq(file_size(seg1), size1);   /* nothing cut */
+	struct jp_queue_stats st;
+	jp_queue_get_stats(q, &st);
+	ck_assert_uint_eq(st.corrupt_skipped_bytes, 144);
+	ck_assert_uint_eq(st.corrupt_skipped_regions, 1);
+	ck_assert_uint_eq(st.corrupt_cuts, 0);
+	ck_assert_uint_eq(st.pending_samples, 190);
 	struct gotlist g = {0};
 	read_all(q, 1000, 0, &g);
-	ck_assert_uint_eq(g.n, 140);
+	ck_assert_uint_eq(g.n, 190);
 	qsort(g.v, g.n, sizeof(*g.v), cmp_got);
 	ck_assert_int_eq(g.v[0].ts, 1000);
 	ck_assert_int_eq(g.v[39].ts, 4000);
-	ck_assert_int_eq(g.v[40].ts, 11000);
-	ck_assert_int_eq(g.v[139].ts, 20000);
+	ck_assert_int_eq(g.v[40].ts, 6000);
+	ck_assert_int_eq(g.v[189].ts, 20000);
 	gl_free(&g);
 	jp_queue_close(q);
 
-	/* A flipped length in the newest segment's last record. */
+	/* A flipped length in the newest segment's last record: nothing valid follows,
+	 * so that is a bad tail and is cut. */
 	const char *seg2 = nth_segment(1);
 	off_t size2 = file_size(seg2);
 	flip_byte(seg2, size2 - 144 + 1);
@@ -725,8 +734,219 @@ START_TEST(test_corrupt_record)
 	log = capture_stop();
 	ck_assert_ptr_nonnull(q);
 	ck_assert_int_eq(count_lines_with(log, seg2 + strlen(qdir) + 1), 1);
-	ck_assert_uint_eq(pending(q), 130);
+	ck_assert_uint_eq(pending(q), 180);
+	ck_assert_int_eq(file_size(seg2), size2 - 144);
 	jp_queue_close(q);
+
+	/* Several damaged records, a damaged series definition among them: the samples
+	 * of the lost definition are skipped, everything else is read. */
+	q = jp_queue_open(qdir, 64 << 20);
+	struct gotlist g2 = {0};
+	read_all(q, 1000, 1, &g2);   /* ack all: one fresh segment below */
+	gl_free(&g2);
+	for (int r = 21; r <= 30; r++)
+		ck_assert_int_eq(append_round(q, t, 10, r), 0);
+	jp_queue_close(q);
+	const char *seg3 = nth_segment(0);
+	off_t size3 = file_size(seg3);
+	ck_assert_int_eq(count_segments(), 1);
+	flip_byte(seg3, size3 - 2 * 144 + 20);      /* round 29 */
+	flip_byte(seg3, size3 - 8 * 144 + 20);      /* round 23 */
+	q = jp_queue_open(qdir, 64 << 20);
+	read_all(q, 7, 1, &g2);
+	ck_assert_uint_eq(g2.n, 80);
+	gl_free(&g2);
+	jp_queue_get_stats(q, &st);
+	ck_assert_uint_eq(st.corrupt_skipped_regions, 2);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	jp_queue_close(q);
+	free(t);
+}
+END_TEST
+
+/* --- I/O errors through the pread seam ------------------------------------------ */
+
+static int seam_fail_after = -1;   /* calls that succeed before the failures start */
+static int seam_failures;          /* how many calls fail (then pread again) */
+static int seam_errno = EIO;
+static int seam_calls;
+
+static ssize_t seam_pread(int fd, void *buf, size_t len, off_t off)
+{
+	seam_calls++;
+	if (seam_fail_after >= 0 && seam_calls > seam_fail_after && seam_failures > 0) {
+		seam_failures--;
+		errno = seam_errno;
+		return -1;
+	}
+	return pread(fd, buf, len, off);
+}
+
+static void seam_arm(int after, int failures, int err)
+{
+	seam_calls = 0;
+	seam_fail_after = after;
+	seam_failures = failures;
+	seam_errno = err;
+	jp_queue_set_pread(seam_pread);
+}
+
+static void seam_disarm(void)
+{
+	seam_fail_after = -1;
+	jp_queue_set_pread(NULL);
+}
+
+/* One read error at start-up must not delete or cut anything: the segment is read
+ * later, before any newer data goes out. err is the injected errno, after the number
+ * of reads that succeed first. */
+static void check_io_error_at_open(int after, int err)
+{
+	struct tseries *t = make_series(10);
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
+	for (int r = 1; r <= 50; r++)
+		ck_assert_int_eq(append_round(q, t, 10, r), 0);
+	jp_queue_close(q);
+	char seg[512];
+	strcpy(seg, nth_segment(0));
+	off_t size = file_size(seg);
+
+	/* No ack file yet: the first read is the segment's. */
+	seam_arm(after, 1, err);
+	capture_start();
+	q = jp_queue_open(qdir, 64 << 20);
+	const char *log = capture_stop();
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(seam_failures, 0);
+	ck_assert_int_eq(count_lines_with(log, "cannot read"), 1);
+	ck_assert_int_eq(count_lines_with(log, "removing"), 0);
+	ck_assert_int_eq(count_lines_with(log, "cut"), 0);
+	ck_assert_int_eq(file_size(seg), size);
+	struct jp_queue_stats st;
+	jp_queue_get_stats(q, &st);
+	ck_assert_uint_eq(st.unreadable_segments, 1);
+
+	/* New rounds go to a new segment; the reader still fails on the old one. */
+	ck_assert_int_eq(append_round(q, t, 10, 51), 0);
+	struct jp_batch b = {0};
+	seam_arm(0, 1, err);
+	ck_assert_int_lt(jp_queue_read(q, &b, 1000), 0);
+	ck_assert_uint_eq(b.nsamples, 0);
+	ck_assert_int_eq(file_size(seg), size);
+	seam_disarm();
+	jp_batch_free(&b);
+
+	/* The disk answers again: all 510 samples, in order, none lost. */
+	struct gotlist g = {0};
+	read_all(q, 64, 1, &g);
+	expect_rounds(&g, 10, 1, 51);
+	gl_free(&g);
+	jp_queue_get_stats(q, &st);
+	ck_assert_uint_eq(st.unreadable_segments, 0);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	jp_queue_close(q);
+	free(t);
+}
+
+START_TEST(test_eio_at_open_magic)
+{
+	check_io_error_at_open(0, EIO);
+}
+END_TEST
+
+START_TEST(test_eio_at_open_middle)
+{
+	/* The scan reads in windows of 256 KiB; make the file larger than one. */
+	struct tseries *t = make_series(200);
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
+	for (int r = 1; r <= 250; r++)
+		ck_assert_int_eq(append_round(q, t, 200, r), 0);
+	jp_queue_close(q);
+	char seg[512];
+	strcpy(seg, nth_segment(0));
+	off_t size = file_size(seg);
+	ck_assert_int_gt(size, 2 * (256 << 10));
+	seam_arm(2, 1, EIO);
+	capture_start();
+	q = jp_queue_open(qdir, 64 << 20);
+	const char *log = capture_stop();
+	seam_disarm();
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(count_lines_with(log, "cannot read"), 1);
+	ck_assert_int_eq(file_size(seg), size);
+	struct gotlist g = {0};
+	read_all(q, 5000, 1, &g);
+	expect_rounds(&g, 200, 1, 250);
+	gl_free(&g);
+	jp_queue_close(q);
+	free(t);
+}
+END_TEST
+
+START_TEST(test_enomem_at_open)
+{
+	check_io_error_at_open(0, ENOMEM);
+}
+END_TEST
+
+/* An I/O error while reading (not at open) fails that read and skips nothing. */
+START_TEST(test_eio_while_reading)
+{
+	struct tseries *t = make_series(10);
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
+	for (int r = 1; r <= 20; r++)
+		ck_assert_int_eq(append_round(q, t, 10, r), 0);
+	jp_queue_close(q);
+	q = jp_queue_open(qdir, 64 << 20);
+	struct jp_batch b = {0};
+	seam_arm(0, 3, EIO);
+	ck_assert_int_lt(jp_queue_read(q, &b, 1000), 0);
+	seam_disarm();
+	jp_batch_free(&b);
+	jp_queue_rewind(q);
+	struct gotlist g = {0};
+	read_all(q, 30, 1, &g);
+	expect_rounds(&g, 10, 1, 20);
+	gl_free(&g);
+	jp_queue_close(q);
+	free(t);
+}
+END_TEST
+
+/* A FIFO or a symbolic link under a segment's name: opening the queue neither blocks
+ * nor follows the link, and the thing is left alone. */
+START_TEST(test_fifo_segment)
+{
+	struct tseries *t = make_series(5);
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
+	for (int r = 1; r <= 3; r++)
+		ck_assert_int_eq(append_round(q, t, 5, r), 0);
+	jp_queue_close(q);
+	char p[256], target[256];
+	snprintf(p, sizeof(p), "%s/0000000000000050.seg", qdir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	snprintf(target, sizeof(target), "%s/elsewhere", tmpdir);
+	FILE *f = fopen(target, "w");
+	fputs("JPQSEG01 not ours", f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/0000000000000051.seg", qdir);
+	ck_assert_int_eq(symlink(target, p), 0);
+
+	capture_start();
+	q = jp_queue_open(qdir, 64 << 20);
+	const char *log = capture_stop();
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(count_lines_with(log, "not a regular file"), 2);
+	ck_assert_uint_eq(pending(q), 15);
+	struct gotlist g = {0};
+	read_all(q, 100, 1, &g);
+	expect_rounds(&g, 5, 1, 3);
+	gl_free(&g);
+	ck_assert_int_eq(append_round(q, t, 5, 4), 0);
+	jp_queue_close(q);
+	struct stat st;
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq((int)st.st_size, 17);
 	free(t);
 }
 END_TEST
@@ -1138,6 +1358,11 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, test_readonly_dir);
 	tcase_add_test(tc, test_partial_write);
 	tcase_add_test(tc, test_crash);
+	tcase_add_test(tc, test_eio_at_open_magic);
+	tcase_add_test(tc, test_eio_at_open_middle);
+	tcase_add_test(tc, test_enomem_at_open);
+	tcase_add_test(tc, test_eio_while_reading);
+	tcase_add_test(tc, test_fifo_segment);
 	suite_add_tcase(s, tc);
 	return s;
 }

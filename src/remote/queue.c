@@ -77,6 +77,15 @@
 #define DEFS_BUF_KEEP (256u << 10)
 #define FIFO_MAX 1024
 
+/* Every read of a segment or of the ack file goes through this pointer, so that tests
+ * can inject I/O errors (jp_queue_set_pread). */
+static ssize_t (*q_pread)(int fd, void *buf, size_t len, off_t off) = pread;
+
+void jp_queue_set_pread(ssize_t (*fn)(int fd, void *buf, size_t len, off_t off))
+{
+	q_pread = fn ? fn : pread;
+}
+
 /* --- CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slice-by-8 ---------- */
 
 static uint32_t crc_tab[8][256];
@@ -245,6 +254,12 @@ struct idmap {
 	size_t n;             /* entries in both */
 };
 
+/* A region of a segment that failed its checksum or framing between two valid
+ * records: readers jump from off to end. */
+struct hole {
+	uint64_t off, end;
+};
+
 struct seg {
 	uint64_t num;
 	uint64_t size;        /* bytes of valid records (plus the magic) */
@@ -252,12 +267,22 @@ struct seg {
 	uint64_t nsamples;    /* samples in the valid records */
 	uint64_t defs_upto;   /* SERIES records before this offset are in map */
 	struct idmap map;
+	struct hole *holes;   /* sorted by offset */
+	size_t nholes;
+	/* Not read yet: an I/O error or an allocation failure stopped its scan at open.
+	 * The file is left as it is and scanned again when the reader reaches it. */
+	int unscanned;
+	/* Set by the scan when the ack position lies in this segment. */
+	int ack_found;
+	uint64_t ack_before;  /* samples of this segment before the ack position */
+	uint64_t ack_moved;   /* nonzero: the ack lay inside a hole and moves to this offset */
 };
 
 /* A window over one file read with pread, for scanning records without a syscall
  * per record. */
 struct win {
 	int fd;
+	int err;              /* the errno of the last failed read */
 	uint64_t num;         /* which segment fd belongs to */
 	uint8_t *buf;
 	size_t cap;
@@ -284,6 +309,9 @@ struct jp_queue {
 	uint64_t pending;
 	uint64_t dropped;
 	uint64_t cuts;
+	uint64_t skipped_bytes;   /* corrupt bytes between valid records, jumped over */
+	uint64_t skipped_regions;
+	struct jp_ratelimit rl_defer;
 
 	/* writer */
 	struct seg *wseg;     /* the segment this process appends to, or NULL */
@@ -596,6 +624,7 @@ static void seg_free(struct jp_queue *q, struct seg *s)
 	if (!s)
 		return;
 	idmap_clear(q, &s->map);
+	free(s->holes);
 	free(s);
 }
 
@@ -631,6 +660,9 @@ static void win_close(struct win *w)
 	w->len = 0;
 }
 
+/* Open a segment for reading. O_NONBLOCK and O_NOFOLLOW: a FIFO or a symbolic link
+ * planted under a segment's name must neither block the agent nor lead it elsewhere;
+ * anything but a regular file is refused with -EBADFD. */
 static int win_open(struct jp_queue *q, struct win *w, uint64_t num)
 {
 	if (w->fd >= 0 && w->num == num)
@@ -638,11 +670,18 @@ static int win_open(struct jp_queue *q, struct win *w, uint64_t num)
 	win_close(w);
 	char name[32];
 	seg_name(name, sizeof(name), num);
-	int fd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EBADFD : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = S_ISREG(st.st_mode) ? -errno : -EBADFD;
+		close(fd);
+		return e;
+	}
 	w->fd = fd;
 	w->num = num;
+	w->len = 0;
 	return 0;
 }
 
@@ -656,7 +695,7 @@ static const uint8_t *win_get(struct win *w, uint64_t off, size_t len, int *err)
 	if (want > w->cap) {
 		uint8_t *nb = realloc(w->buf, want);
 		if (!nb) {
-			*err = -ENOMEM;
+			*err = w->err = -ENOMEM;
 			return NULL;
 		}
 		w->buf = nb;
@@ -666,11 +705,12 @@ static const uint8_t *win_get(struct win *w, uint64_t off, size_t len, int *err)
 	w->len = 0;
 	w->off = off;
 	while (got < want) {
-		ssize_t r = pread(w->fd, w->buf + got, want - got, (off_t)(off + got));
+		ssize_t r = q_pread(w->fd, w->buf + got, want - got, (off_t)(off + got));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			*err = -errno;
+			*err = w->err = -errno;
+			w->len = 0;
 			return NULL;
 		}
 		if (r == 0)
@@ -679,7 +719,7 @@ static const uint8_t *win_get(struct win *w, uint64_t off, size_t len, int *err)
 	}
 	w->len = got;
 	if (got < len) {
-		*err = -ENODATA;
+		*err = w->err = -ENODATA;
 		return NULL;
 	}
 	return w->buf;
@@ -737,6 +777,15 @@ static enum rec_status rec_next(struct win *w, uint64_t off, uint64_t limit, int
 	return REC_OK;
 }
 
+/* The offset after the hole of s that starts at off, or off itself. */
+static uint64_t seg_skip_hole(const struct seg *s, uint64_t off)
+{
+	for (size_t i = 0; i < s->nholes && s->holes[i].off <= off; i++)
+		if (s->holes[i].off == off)
+			return s->holes[i].end;
+	return off;
+}
+
 /* Samples in segment s before position (off, idx): a scan of the record headers. */
 static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, uint32_t idx)
 {
@@ -744,7 +793,7 @@ static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, ui
 		return 0;
 	uint64_t n = 0, o = SEG_HDR;
 	struct rec r;
-	while (o < off && rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
+	while ((o = seg_skip_hole(s, o)) < off && rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
 		if (r.type == REC_SAMPLES && r.len >= SAMPLES_FIXED)
 			n += get_u32(r.p + 8);
 		o += REC_HDR + r.len;
@@ -940,7 +989,7 @@ static int ack_read(struct jp_queue *q, struct jp_queue_pos *out)
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
 	uint8_t b[2 * ACK_SLOT];
-	ssize_t n = pread(fd, b, sizeof(b), 0);
+	ssize_t n = q_pread(fd, b, sizeof(b), 0);
 	close(fd);
 	if (n < 0)
 		return -1;
@@ -1019,66 +1068,151 @@ static void seg_cut(struct jp_queue *q, const char *name, uint64_t keep, uint64_
 		close(fd);
 }
 
-/* Scan one segment: verify every record, cut what is bad, count the samples and find
- * the ack position in it. Returns the segment, or NULL if nothing valid is left. */
-static struct seg *scan_seg(struct jp_queue *q, uint64_t num, const struct jp_queue_pos *ack,
-			    int *ack_ok, uint64_t *ack_before)
+/* After a checksum or framing failure at `from`, find the next offset (> from) where a
+ * record with a valid header and checksum starts. Records carry their own length and
+ * CRC, so a damaged record in the middle of a segment costs that record only. The type
+ * and length are checked first, so nearly every candidate offset is rejected without
+ * computing a checksum. 1 and *next if found, 0 if nothing valid follows (a torn or
+ * corrupt tail), or a negative errno if the file could not be read. */
+static int find_next_record(struct win *w, uint64_t from, uint64_t limit, uint64_t *next)
+{
+	for (uint64_t o = from + 1; o + REC_HDR <= limit; o++) {
+		int err = 0;
+		const uint8_t *h = win_get(w, o, REC_HDR, &err);
+		if (!h)
+			return err;
+		uint32_t len = get_u32(h), type = get_u32(h + 4);
+		if ((type != REC_SERIES && type != REC_SAMPLES) || len > MAX_REC_LEN ||
+		    limit - o - REC_HDR < len)
+			continue;
+		struct rec r;
+		enum rec_status st = rec_next(w, o, limit, 1, &r);
+		if (st == REC_IOERR)
+			return w->err ? w->err : -EIO;
+		if (st == REC_OK) {
+			*next = o;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int seg_add_hole(struct seg *s, uint64_t off, uint64_t end)
+{
+	struct hole *h = realloc(s->holes, (s->nholes + 1) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	s->holes = h;
+	s->holes[s->nholes++] = (struct hole){off, end};
+	return 0;
+}
+
+/*
+ * Scan segment s->num: verify every record, count its samples and find the ack position
+ * in it. Only a checksum or framing failure is damage: in the middle of the file the
+ * scan jumps to the next valid record (a hole, counted and logged), at the end the bad
+ * tail is cut off (a torn write). An I/O error or an allocation failure says nothing
+ * about the data: the file is left exactly as it is and -errno returned, and the caller
+ * keeps the segment to scan it again later. -ENOENT: nothing valid in it (removed).
+ */
+static int seg_scan(struct jp_queue *q, struct seg *s)
 {
 	char name[32];
-	seg_name(name, sizeof(name), num);
+	seg_name(name, sizeof(name), s->num);
 	struct win *w = &q->swin;
-	if (win_open(q, w, num) < 0) {
-		jp_warn(MOD, "%s/%s: cannot open: %s (skipping it)", q->dir, name, strerror(errno));
-		return NULL;
+	const struct jp_queue_pos *ack = &q->ack;
+	int r = win_open(q, w, s->num);
+	if (r == -EBADFD) {
+		jp_warn(MOD, "%s/%s: not a regular file: ignoring it", q->dir, name);
+		return -ENOENT;
 	}
+	if (r < 0)
+		return r;
 	struct stat st;
-	if (fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		jp_warn(MOD, "%s/%s: not a regular file (skipping it)", q->dir, name);
+	if (fstat(w->fd, &st) < 0) {
+		r = -errno;
 		win_close(w);
-		return NULL;
+		return r;
 	}
 	uint64_t fsize = (uint64_t)st.st_size, newsize;
-	int err = 0;
 	if (fsize == 0) {
 		/* A crash between creating the file and its first write. */
 		jp_info(MOD, "%s/%s: empty segment removed", q->dir, name);
 		win_close(w);
 		unlinkat(q->dirfd, name, 0);
-		return NULL;
+		return -ENOENT;
 	}
+	int err = 0;
 	const uint8_t *m = fsize >= SEG_HDR ? win_get(w, 0, SEG_HDR, &err) : NULL;
+	if (!m && err) {
+		win_close(w);
+		return err;
+	}
 	if (!m || memcmp(m, SEG_MAGIC, SEG_HDR) != 0) {
 		win_close(w);
 		seg_cut(q, name, 0, fsize, "not a queue segment (bad magic)", &newsize);
-		return NULL;
+		return -ENOENT;
 	}
-	struct seg *s = calloc(1, sizeof(*s));
-	if (!s) {
-		win_close(w);
-		return NULL;
-	}
-	s->num = num;
+	s->nsamples = 0;
+	s->nholes = 0;
+	s->ack_found = 0;
+	s->ack_before = 0;
+	s->ack_moved = 0;
 	s->defs_upto = SEG_HDR;
-	uint64_t off = SEG_HDR;
-	struct rec r;
+	uint64_t off = SEG_HDR, skipped = 0, regions = 0;
+	struct rec rc;
 	enum rec_status stt;
-	while ((stt = rec_next(w, off, fsize, 1, &r)) == REC_OK) {
-		if (ack->segment == num && ack->offset == off) {
-			uint32_t cnt = r.type == REC_SAMPLES ? get_u32(r.p + 8) : 0;
-			*ack_ok = 1;
-			*ack_before = s->nsamples + (ack->index < cnt ? ack->index : cnt);
+	for (;;) {
+		stt = rec_next(w, off, fsize, 1, &rc);
+		if (stt == REC_OK) {
+			if (ack->segment == s->num && ack->offset == off) {
+				uint32_t cnt = rc.type == REC_SAMPLES ? get_u32(rc.p + 8) : 0;
+				s->ack_found = 1;
+				s->ack_before = s->nsamples + (ack->index < cnt ? ack->index : cnt);
+			}
+			if (rc.type == REC_SAMPLES)
+				s->nsamples += get_u32(rc.p + 8);
+			off += REC_HDR + rc.len;
+			continue;
 		}
-		if (r.type == REC_SAMPLES)
-			s->nsamples += get_u32(r.p + 8);
-		off += REC_HDR + r.len;
+		if (stt == REC_END)
+			break;
+		if (stt == REC_IOERR) {
+			r = w->err ? w->err : -EIO;
+			goto defer;
+		}
+		uint64_t next = 0;
+		int fr = find_next_record(w, off, fsize, &next);
+		if (fr < 0) {
+			r = fr;
+			goto defer;
+		}
+		if (fr == 0)
+			break;   /* nothing valid follows: a bad tail, cut below */
+		if ((r = seg_add_hole(s, off, next)) < 0)
+			goto defer;
+		jp_warn(MOD, "%s/%s: %s at offset %" PRIu64 ": skipped %" PRIu64
+			" bytes to the next valid record at offset %" PRIu64,
+			q->dir, name, rec_status_str(stt), off, next - off, next);
+		if (ack->segment == s->num && ack->offset >= off && ack->offset < next) {
+			/* Acked up to a point inside the damage: what follows it is unacked. */
+			s->ack_found = 1;
+			s->ack_before = s->nsamples;
+			s->ack_moved = next;
+		}
+		skipped += next - off;
+		regions++;
+		off = next;
 	}
-	if (ack->segment == num && ack->offset == off && ack->index == 0) {
-		*ack_ok = 1;
-		*ack_before = s->nsamples;
+	if (ack->segment == s->num && ack->offset == off && ack->index == 0) {
+		s->ack_found = 1;
+		s->ack_before = s->nsamples;
 	}
 	s->size = off;
 	s->fsize = fsize;
 	win_close(w);
+	q->skipped_bytes += skipped;
+	q->skipped_regions += regions;
 	if (stt != REC_END) {
 		char why[96];
 		if (stt == REC_TORN)
@@ -1092,10 +1226,80 @@ static struct seg *scan_seg(struct jp_queue *q, uint64_t num, const struct jp_qu
 		/* Nothing valid in it: the header alone, or everything was cut. */
 		if (s->fsize)
 			unlinkat(q->dirfd, name, 0);
-		free(s);
-		return NULL;
+		return -ENOENT;
 	}
-	return s;
+	return 0;
+defer:
+	win_close(w);
+	s->nholes = 0;
+	return r;
+}
+
+/* Settle the ack position once the segment that holds it has been scanned. Returns 1
+ * if everything in s was acked (the caller deletes it). */
+static int seg_settle_ack(struct jp_queue *q, struct seg *s)
+{
+	if (s->num != q->ack.segment)
+		return 0;
+	if (s->ack_moved) {
+		q->ack.offset = s->ack_moved;
+		q->ack.index = 0;
+	} else if (!s->ack_found) {
+		if (q->ack.offset >= s->size) {
+			/* Acked past what survived: everything in it was acked. */
+			s->ack_before = s->nsamples;
+		} else {
+			char name[32];
+			seg_name(name, sizeof(name), s->num);
+			jp_warn(MOD, "%s/ack: position %" PRIu64 ":%" PRIu64 " is not a record boundary: re-reading segment %s from its start",
+				q->dir, q->ack.segment, q->ack.offset, name);
+			q->ack.offset = 0;
+			q->ack.index = 0;
+			s->ack_before = 0;
+		}
+	}
+	q->ack_before = s->ack_before;
+	return s->ack_before >= s->nsamples;
+}
+
+/* Scan a segment that could not be read at open, now that the reader has reached it.
+ * 0 when it is in the list for good (or gone), a negative errno to try again later. */
+static int seg_rescan(struct jp_queue *q, struct seg *s)
+{
+	uint64_t old_fsize = s->fsize;
+	int r = seg_scan(q, s);
+	char name[32];
+	seg_name(name, sizeof(name), s->num);
+	if (r < 0 && r != -ENOENT) {
+		jp_log_rl(&q->rl_defer, JP_LOG_ERROR, MOD, "%s/%s: still cannot read: %s (kept, trying again later)",
+			  q->dir, name, strerror(-r));
+		return r;
+	}
+	s->unscanned = 0;
+	int gone = r == -ENOENT;
+	if (!gone && seg_settle_ack(q, s)) {
+		unlinkat(q->dirfd, name, 0);
+		gone = 1;
+	}
+	if (q->cur.segment == s->num) {
+		q->cur = q->ack.segment == s->num ? q->ack : (struct jp_queue_pos){s->num, SEG_HDR, 0};
+		q->cur_before = q->ack.segment == s->num ? q->ack_before : 0;
+	}
+	if (gone) {
+		/* Drop it from the list (it is never the writer's segment). */
+		size_t i = 0;
+		while (i < q->nsegs && q->segs[i] != s)
+			i++;
+		memmove(q->segs + i, q->segs + i + 1, (q->nsegs - i - 1) * sizeof(*q->segs));
+		q->nsegs--;
+		q->disk_bytes -= old_fsize;
+		seg_free(q, s);
+		return 0;
+	}
+	q->disk_bytes = q->disk_bytes - old_fsize + s->fsize;
+	q->pending += seg_unacked(q, s);
+	jp_info(MOD, "%s/%s: readable again: %" PRIu64 " samples", q->dir, name, s->nsamples);
+	return 0;
 }
 
 static int recover(struct jp_queue *q)
@@ -1109,6 +1313,8 @@ static int recover(struct jp_queue *q)
 			q->dir);
 		ack = (struct jp_queue_pos){0, 0, 0};
 	}
+	q->ack = ack;
+	q->ack_before = 0;
 
 	int dfd = dup(q->dirfd);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -1138,8 +1344,7 @@ static int recover(struct jp_queue *q)
 	if (n)
 		qsort(nums, n, sizeof(*nums), cmp_u64);
 
-	int ack_ok = 0;
-	uint64_t ack_before = 0, maxnum = ack.segment;
+	uint64_t maxnum = ack.segment, deferred = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (nums[i] > maxnum)
 			maxnum = nums[i];
@@ -1150,22 +1355,26 @@ static int recover(struct jp_queue *q)
 			unlinkat(q->dirfd, name, 0);
 			continue;
 		}
-		struct seg *s = scan_seg(q, nums[i], &ack, &ack_ok, &ack_before);
-		if (!s)
-			continue;
-		if (s->num == ack.segment && !ack_ok) {
-			if (ack.offset >= s->size) {
-				/* Acked past what survived: everything in it was acked. */
-				ack_before = s->nsamples;
-			} else {
-				jp_warn(MOD, "%s/ack: position %" PRIu64 ":%" PRIu64 " is not a record boundary: re-reading segment %s from its start",
-					q->dir, ack.segment, ack.offset, name);
-				ack.offset = 0;
-				ack.index = 0;
-				ack_before = 0;
-			}
+		struct seg *s = calloc(1, sizeof(*s));
+		if (!s) {
+			r = -ENOMEM;
+			break;
 		}
-		if (s->num == ack.segment && ack_before >= s->nsamples) {
+		s->num = nums[i];
+		int sr = seg_scan(q, s);
+		if (sr == -ENOENT) {
+			seg_free(q, s);
+			continue;
+		}
+		if (sr < 0) {
+			/* Never delete what could not be read: keep it for a later scan. */
+			jp_error(MOD, "%s/%s: cannot read: %s (left untouched; reading it again when it is its turn)",
+				 q->dir, name, strerror(-sr));
+			struct stat st;
+			s->unscanned = 1;
+			s->fsize = fstatat(q->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_size : 0;
+			deferred++;
+		} else if (seg_settle_ack(q, s)) {
 			unlinkat(q->dirfd, name, 0);
 			seg_free(q, s);
 			continue;
@@ -1183,19 +1392,19 @@ static int recover(struct jp_queue *q)
 	if (ar == 0 && q->nsegs)
 		jp_info(MOD, "%s: no ack file: reading from the oldest segment", q->dir);
 
-	q->ack = ack;
-	q->ack_before = 0;
-	struct seg *as = seg_find(q, ack.segment);
-	if (as)
-		q->ack_before = ack_before;
-	else
+	struct seg *as = seg_find(q, q->ack.segment);
+	if (!as) {
 		q->ack.offset = q->ack.index = 0;
+		q->ack_before = 0;
+	}
 	q->pending = 0;
 	for (size_t i = 0; i < q->nsegs; i++)
-		q->pending += seg_unacked(q, q->segs[i]);
+		if (!q->segs[i]->unscanned)
+			q->pending += seg_unacked(q, q->segs[i]);
 	q->cur = q->ack;
 	q->cur_before = q->ack_before;
 	q->next_num = maxnum + 1;
+	(void)deferred;
 	return 0;
 }
 
@@ -1212,6 +1421,7 @@ struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes)
 	q->max_disk_bytes = max_disk_bytes;
 	set_seg_target(q);
 	q->rl_bad_series.interval_ms = q->rl_unknown_id.interval_ms = q->rl_read.interval_ms = 60000;
+	q->rl_defer.interval_ms = 60000;
 	if (!(q->dir = strdup(dir))) {
 		r = -ENOMEM;
 		goto fail;
@@ -1600,7 +1810,7 @@ void jp_batch_free(struct jp_batch *b)
 static int load_defs_upto(struct jp_queue *q, struct seg *s, uint64_t upto)
 {
 	struct rec r;
-	while (s->defs_upto < upto) {
+	while ((s->defs_upto = seg_skip_hole(s, s->defs_upto)) < upto) {
 		enum rec_status st = rec_next(&q->rwin, s->defs_upto, s->size, 0, &r);
 		if (st != REC_OK)
 			return st == REC_IOERR ? -EIO : 0;
@@ -1676,9 +1886,26 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		struct seg *s = seg_find_ge(q, q->cur.segment);
 		if (!s)
 			break;
+		if (s->unscanned) {
+			/* Unreadable at open: its samples come before everything later, so
+			 * nothing later goes out until it has been read. */
+			if (n > 0)
+				break;
+			if ((r = seg_rescan(q, s)) < 0)
+				break;
+			continue;
+		}
 		if (s->num != q->cur.segment || q->cur.offset < SEG_HDR) {
 			q->cur = (struct jp_queue_pos){s->num, SEG_HDR, 0};
 			q->cur_before = 0;
+		}
+		uint64_t past = seg_skip_hole(s, q->cur.offset);
+		if (past != q->cur.offset) {
+			if (s->defs_upto == q->cur.offset)
+				s->defs_upto = past;
+			q->cur.offset = past;
+			q->cur.index = 0;
+			continue;
 		}
 		if (q->cur.offset >= s->size) {
 			struct seg *nx = seg_next(q, s);
@@ -1697,6 +1924,13 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		struct rec rc;
 		uint64_t off = q->cur.offset;
 		enum rec_status st = rec_next(&q->rwin, off, s->size, 0, &rc);
+		if (st == REC_IOERR) {
+			/* Try again later; an I/O error never skips data. */
+			r = q->rwin.err ? q->rwin.err : -EIO;
+			jp_log_rl(&q->rl_read, JP_LOG_ERROR, MOD, "%s/%016" PRIu64 ".seg: cannot read at offset %" PRIu64 ": %s",
+				  q->dir, s->num, off, strerror(-r));
+			break;
+		}
 		if (st != REC_OK) {
 			/* The file changed under us (it was verified when it was written or
 			 * opened): give up on the rest of it. */
@@ -1846,4 +2080,10 @@ void jp_queue_get_stats(const struct jp_queue *q, struct jp_queue_stats *out)
 	out->disk_bytes = q->disk_bytes;
 	out->dropped_samples = q->dropped;
 	out->corrupt_cuts = q->cuts;
+	out->corrupt_skipped_bytes = q->skipped_bytes;
+	out->corrupt_skipped_regions = q->skipped_regions;
+	uint64_t un = 0;
+	for (size_t i = 0; i < q->nsegs; i++)
+		un += q->segs[i]->unscanned != 0;
+	out->unreadable_segments = un;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "remote/batch.h"
 #include "store/series.h"
@@ -16,11 +17,21 @@ struct jp_queue_stats {
 	uint64_t disk_bytes;        /* bytes of segment files on disk */
 	uint64_t dropped_samples;   /* dropped by max_disk_bytes since open */
 	uint64_t corrupt_cuts;      /* torn or corrupt tails cut off since open */
+	uint64_t corrupt_skipped_bytes;    /* damaged bytes between valid records, jumped over */
+	uint64_t corrupt_skipped_regions;  /* how many such damaged regions */
+	uint64_t unreadable_segments;      /* segments kept unread after an I/O error, for now */
 };
 
+/* Test seam: every read of queue files goes through fn instead of pread(2) (NULL
+ * restores pread). Not for production use; not thread-safe. */
+void jp_queue_set_pread(ssize_t (*fn)(int fd, void *buf, size_t len, off_t off));
+
 /* Open (creating it and its parents) the queue directory dir. Recovers what a previous
- * process left: verifies every record's checksum, cuts a torn or corrupt tail off with
- * a log line, and resumes reading after the last acked position. Writing always starts
+ * process left: verifies every record's checksum, jumps over a damaged record in the
+ * middle of a segment to the next valid one, cuts a torn or corrupt tail off with a log
+ * line, and resumes reading after the last acked position. A segment that cannot be
+ * read (an I/O error, no memory) is never deleted or cut: it is kept and read when the
+ * reader reaches it, and nothing after it is sent before it. Writing always starts
  * a new segment file. Returns NULL with errno set (and logs why). Free with
  * jp_queue_close(). */
 struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes);
