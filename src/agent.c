@@ -98,8 +98,11 @@ static void set_self_metrics(struct jp_agent *a)
 		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_sent);
 		l[1].value = "retried";
 		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_retried);
-		l[1].value = "dropped";
-		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_dropped);
+		struct jp_label ld[3] = {{"remote", rn}, {"outcome", "dropped"}, {"reason", NULL}};
+		for (int k = 0; k < JP_DROP_NREASONS; k++) {
+			ld[2].value = jp_drop_reason_name((enum jp_drop_reason)k);
+			set_gauge(a, "joulepush_remote_samples_total", ld, 3, (double)st.dropped_by_reason[k]);
+		}
 		set_gauge(a, "joulepush_remote_sent_bytes_total", l, 1, (double)st.bytes_sent);
 		set_gauge(a, "joulepush_remote_pending_samples", l, 1, (double)st.pending_samples);
 		set_gauge(a, "joulepush_remote_queue_bytes", l, 1, (double)st.queue_bytes);
@@ -526,8 +529,14 @@ static void closed_noop_cb(void *arg)
 int jp_agent_reload(struct jp_agent *a, const char *path)
 {
 	char err[JP_CONFIG_ERR_MAX];
-	struct jp_config *nc = calloc(1, sizeof(*nc));
 	int r;
+	/* A stop is under way: replacing senders now would close the ones being flushed
+	 * and the stop would wait for ever. */
+	if (a->stopping) {
+		jp_log(JP_LOG_WARN, MOD, "reload ignored: the agent is stopping");
+		return -ECANCELED;
+	}
+	struct jp_config *nc = calloc(1, sizeof(*nc));
 	if (!nc)
 		return -ENOMEM;
 	r = jp_config_load(nc, path, err, sizeof(err));

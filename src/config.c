@@ -304,6 +304,31 @@ static int is_http_url(const char *s)
 	return 1;
 }
 
+/* Whether an http(s) URL carries userinfo ("user:password@host"). Credentials in a URL
+ * end up in logs, metrics labels and process listings; they are refused at load time
+ * in favour of basic_auth.password_file (docs/reference/configuration.md). */
+static int url_has_userinfo(const char *s)
+{
+	const char *p = strstr(s, "://");
+	if (!p)
+		return 0;
+	p += 3;
+	size_t auth = strcspn(p, "/?#");
+	const char *at = memchr(p, '@', auth);
+	return at != NULL;
+}
+
+/* What an error message may echo of a value: the text as written in the file when it
+ * referred to the environment (the expanded value may be a secret), and never the
+ * userinfo part of a URL. Returns a pointer into v->str, expanded, or a static text. */
+static const char *shown(const struct node *v, const char *expanded)
+{
+	const char *t = strstr(v->str, "${") ? v->str : expanded;
+	if (url_has_userinfo(t) || strchr(t, '@'))
+		return "(a value with '@', not shown)";
+	return t;
+}
+
 /* "HOST:PORT" or "[V6]:PORT" with a port 1..65535. An empty host (":9465") is refused rather
  * than guessed at: the server listens on loopback unless told otherwise (SPEC §9). */
 static int is_listen_addr(const char *s)
@@ -415,7 +440,7 @@ static int enum_fail(struct ctx *c, const struct node *v, const char *path, cons
 		const char *sep = i == 0 ? "" : names[i + 1] ? ", " : " or ";
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", sep, names[i]);
 	}
-	return fail(c, v->line, path, "invalid value \"%.64s\" (expected %s)", val, list);
+	return fail(c, v->line, path, "invalid value \"%.64s\" (expected %s)", shown(v, val), list);
 }
 
 static int range_fail(struct ctx *c, const struct node *v, const char *path,
@@ -460,15 +485,18 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 	case K_STR:
 		if ((f->flags & F_NONEMPTY) && !*s)
 			r = fail(c, v->line, path, "must not be empty");
+		else if ((f->flags & (F_HTTP | F_HTTP_OPT)) && url_has_userinfo(s))
+			r = fail(c, v->line, path, "credentials in the URL are refused (they would be logged): "
+				 "use basic_auth.username and basic_auth.password_file");
 		else if ((f->flags & F_HTTP) && !is_http_url(s))
-			r = fail(c, v->line, path, "invalid URL \"%.64s\" (expected http:// or https://)", s);
+			r = fail(c, v->line, path, "invalid URL \"%.64s\" (expected http:// or https://)", shown(v, s));
 		else if ((f->flags & F_HTTP_OPT) && *s && !is_http_url(s))
 			r = fail(c, v->line, path,
-				 "invalid URL \"%.64s\" (expected empty, http:// or https://)", s);
+				 "invalid URL \"%.64s\" (expected empty, http:// or https://)", shown(v, s));
 		else if ((f->flags & F_LISTEN) && *s && !is_listen_addr(s))
 			r = fail(c, v->line, path,
 				 "invalid address \"%.64s\" (expected HOST:PORT, e.g. 0.0.0.0:9465 for all "
-				 "interfaces, or empty to disable)", s);
+				 "interfaces, or empty to disable)", shown(v, s));
 		if (r == 0) {
 			free(*(char **)dst);
 			*(char **)dst = s;
@@ -498,12 +526,12 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 		else if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
 			*(int *)dst = 0;
 		else
-			r = fail(c, v->line, path, "invalid boolean \"%.64s\" (expected true or false)", s);
+			r = fail(c, v->line, path, "invalid boolean \"%.64s\" (expected true or false)", shown(v, s));
 		break;
 	case K_DUR: {
 		uint64_t ms;
 		if (jp_parse_duration_ms(s, &ms)) {
-			r = fail(c, v->line, path, "invalid duration \"%.64s\" (use e.g. 500ms, 5s, 15m, 2h)", s);
+			r = fail(c, v->line, path, "invalid duration \"%.64s\" (use e.g. 500ms, 5s, 15m, 2h)", shown(v, s));
 			break;
 		}
 		fmt_duration(lo, sizeof(lo), (uint64_t)f->min);
@@ -518,7 +546,7 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 	case K_SIZE: {
 		uint64_t b;
 		if (jp_parse_size_bytes(s, &b)) {
-			r = fail(c, v->line, path, "invalid size \"%.64s\" (use e.g. 512KiB, 64MiB, 1GiB)", s);
+			r = fail(c, v->line, path, "invalid size \"%.64s\" (use e.g. 512KiB, 64MiB, 1GiB)", shown(v, s));
 			break;
 		}
 		snprintf(lo, sizeof(lo), "%.0fB", f->min);
@@ -533,7 +561,7 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 	case K_DOUBLE: {
 		double d;
 		if (parse_double(s, &d)) {
-			r = fail(c, v->line, path, "invalid number \"%.64s\"", s);
+			r = fail(c, v->line, path, "invalid number \"%.64s\"", shown(v, s));
 			break;
 		}
 		snprintf(lo, sizeof(lo), "%g", f->min);
@@ -552,7 +580,7 @@ static int set_field(struct ctx *c, const struct field *f, const struct node *v,
 			pr = -ERANGE;
 		if (pr) {
 			r = fail(c, v->line, path, "%s \"%.64s\" (expected a whole number)",
-				 pr == -ERANGE ? "number too large" : "invalid number", s);
+				 pr == -ERANGE ? "number too large" : "invalid number", shown(v, s));
 			break;
 		}
 		snprintf(lo, sizeof(lo), "%.0f", f->min);
@@ -746,7 +774,7 @@ static int check_factor(struct ctx *c, const struct node *k, const struct node *
 	double d;
 	if (parse_double(value, &d) || d < 0)
 		return fail(c, val->line, kpath, "invalid factor \"%.64s\" (expected a number >= 0 g/kWh)",
-			    value);
+			    shown(val, value));
 	return 0;
 }
 
@@ -770,7 +798,7 @@ static int parse_factors(struct ctx *c, const struct node *v, const char *path, 
 		kv_free(&cfg->carbon_factor_overrides);
 	} else {
 		r = fail(c, v->line, path,
-			 "invalid value \"%.64s\" (expected lifecycle, direct or a mapping of PsrType to g/kWh)", s);
+			 "invalid value \"%.64s\" (expected lifecycle, direct or a mapping of PsrType to g/kWh)", shown(v, s));
 	}
 	free(s);
 	return r;
@@ -1235,7 +1263,7 @@ int jp_config_defaults(struct jp_config *cfg)
 	/* SPEC §2: without a config, remote write is off unless this variable names a URL. */
 	const char *url = getenv("JOULEPUSH_REMOTE_WRITE_URL");
 	if (url && *url) {
-		if (!is_http_url(url)) {
+		if (!is_http_url(url) || url_has_userinfo(url)) {
 			jp_config_free(cfg);
 			return -EINVAL;
 		}

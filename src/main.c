@@ -83,6 +83,10 @@ static void on_hup(uv_signal_t *s, int signum)
 {
 	struct app *app = s->data;
 	(void)signum;
+	if (app->stopping) {
+		jp_log(JP_LOG_WARN, MOD, "SIGHUP ignored: stopping");
+		return;
+	}
 	if (!app->config_path) {
 		jp_log(JP_LOG_WARN, MOD, "SIGHUP ignored: running on built-in defaults, no file to reload");
 		return;
@@ -99,7 +103,7 @@ static int load_config(struct jp_config *cfg, const char *path)
 		r = jp_config_defaults(cfg);
 		if (r)
 			fprintf(stderr, "joulepush: built-in defaults: %s\n",
-				r == -EINVAL ? "JOULEPUSH_REMOTE_WRITE_URL is not an http(s) URL" : strerror(-r));
+				r == -EINVAL ? "JOULEPUSH_REMOTE_WRITE_URL is not an http(s) URL without credentials" : strerror(-r));
 		return r;
 	}
 	r = jp_config_load(cfg, path, err, sizeof(err));

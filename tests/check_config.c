@@ -393,7 +393,7 @@ START_TEST(test_env_in_values)
 	ck_assert_uint_eq(cfg.remotes[0].queue_max_disk_bytes, 2ull << 20);
 	jp_config_free(&cfg);
 
-	expect_error("interval: ${JPT_UNSET:-5x}\n", 1, "interval", "invalid duration \"5x\"");
+	expect_error("interval: ${JPT_UNSET:-5x}\n", 1, "interval", "invalid duration \"${JPT_UNSET:-5x}\"");
 	expect_error("a: 1\n", 1, "a", "unknown key");
 	expect_error("user: ${BROKEN\n", 1, "user", "unterminated");
 }
@@ -590,6 +590,35 @@ START_TEST(test_hostile_input)
 }
 END_TEST
 
+/* Credentials in a URL would be logged and exported: refused, without echoing them.
+ * A value taken from the environment is echoed as written, never expanded. */
+START_TEST(test_secrets_not_echoed)
+{
+	expect_error("remote_write:\n  - name: a\n    url: https://user:hunter2@example.org/api/v1/write\n",
+		     3, "remote_write[0].url", "basic_auth.password_file");
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	expect_error("kubernetes:\n  kubelet_url: http://u:hunter2@10.0.0.1:10255\n", 2,
+		     "kubernetes.kubelet_url", "credentials in the URL are refused");
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	/* An invalid URL with userinfo is not echoed either. */
+	expect_error("remote_write:\n  - name: a\n    url: htp://u:hunter2@x/\n", 3, "remote_write[0].url",
+		     "credentials in the URL are refused");
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	setenv("JP_TEST_SECRET", "s3cr3t-value", 1);
+	expect_error("interval: ${JP_TEST_SECRET}\n", 1, "interval", "invalid duration \"${JP_TEST_SECRET}\"");
+	ck_assert_ptr_null(strstr(err, "s3cr3t"));
+	expect_error("remote_write:\n  - name: a\n    url: ${JP_TEST_SECRET}\n", 3, "remote_write[0].url",
+		     "invalid URL \"${JP_TEST_SECRET}\"");
+	ck_assert_ptr_null(strstr(err, "s3cr3t"));
+	unsetenv("JP_TEST_SECRET");
+	/* The built-in defaults refuse such a URL too. */
+	setenv("JOULEPUSH_REMOTE_WRITE_URL", "http://u:p@127.0.0.1:9090/api/v1/write", 1);
+	struct jp_config cfg;
+	ck_assert_int_eq(jp_config_defaults(&cfg), -EINVAL);
+	unsetenv("JOULEPUSH_REMOTE_WRITE_URL");
+}
+END_TEST
+
 START_TEST(test_load_file)
 {
 	struct jp_config cfg;
@@ -626,6 +655,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_env_in_values);
 	tcase_add_test(tc, test_factors_scalar);
 	tcase_add_test(tc, test_load_file);
+	tcase_add_test(tc, test_secrets_not_echoed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_errors_keys_and_types);

@@ -1139,6 +1139,200 @@ START_TEST(test_http_client)
 }
 END_TEST
 
+
+/* Answers that mean the setup is wrong (redirects, authentication, authorisation, not
+ * found, proxy authentication) keep the data queued and are retried with backoff; when
+ * the receiver answers 2xx again, every sample arrives. */
+START_TEST(test_config_errors_keep_data)
+{
+	static const int codes[] = {301, 302, 307, 401, 403, 404, 405, 407};
+	mock_start(&mock, 0);
+	int k = 0;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		mock.script[k++] = (struct mock_act){.status = codes[i], .body = "nope",
+						     .headers = codes[i] < 400 ? "Location: /elsewhere\r\n" : NULL};
+	mock.nscript = k;
+	struct jp_remote_config rc = make_rc("r1", mock.port);
+	rc.max_backoff_ms = 40;
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	append_round(s, 2000, 4);
+	ck_assert(wait_sent(s, 8, 10000));
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.samples_dropped, 0);
+	ck_assert_uint_eq(st.samples_sent, 8);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	ck_assert_int_eq(mock_count(&mock), k + 2);
+	/* The same batch went out again each time: ts 1000 until it got through. */
+	for (int i = 0; i <= k; i++) {
+		Prometheus__WriteRequest *wr = decode_v1(&mock, i);
+		ck_assert_int_eq(wr->timeseries[0]->samples[0]->timestamp, 1000);
+		prometheus__write_request__free_unpacked(wr, NULL);
+	}
+	close_all(s, h);
+}
+END_TEST
+
+/* A bearer token rotated on disk while the receiver answers 401 is read again
+ * before the next try; nothing is dropped. */
+START_TEST(test_token_rotated_on_401)
+{
+	char tok[128], pw[128];
+	mock_start(&mock, 0);
+	mock.script[0] = (struct mock_act){.status = 401, .body = "token expired"};
+	mock.script[1] = (struct mock_act){.status = 401, .body = "token expired"};
+	mock.script[2] = (struct mock_act){.status = 401, .body = "token expired"};
+	mock.nscript = 3;
+	snprintf(tok, sizeof(tok), "%s/token", qdir);
+	write_file(tok, "old-token\n");
+	struct jp_remote_config rc = make_rc("r1", mock.port);
+	rc.bearer_token_file = tok;
+	rc.min_backoff_ms = 50;
+	rc.max_backoff_ms = 100;
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	ck_assert(wait_reqs(1, 3000));
+	/* Rotate (write a new file and rename it over, as Kubernetes does). */
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.new", tok);
+	write_file(tmp, "new-token\n");
+	ck_assert_int_eq(rename(tmp, tok), 0);
+	ck_assert(wait_sent(s, 4, 5000));
+	int n = mock_count(&mock);
+	ck_assert_int_eq(n, 4);
+	assert_header(&mock, 0, "Authorization", "Bearer old-token");
+	assert_header(&mock, n - 1, "Authorization", "Bearer new-token");
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.samples_dropped, 0);
+	close_all(s, h);
+
+	/* The same for a basic-auth password. */
+	mock_stop(&mock);
+	memset(&mock, 0, sizeof(mock));
+	mock.default_status = 200;
+	mock_start(&mock, 0);
+	mock.script[0] = (struct mock_act){.status = 401};
+	mock.nscript = 1;
+	snprintf(pw, sizeof(pw), "%s/pw", qdir);
+	write_file(pw, "old\n");
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	loop_closed = 0;
+	rc = make_rc("r2", mock.port);
+	rc.basic_auth_username = "u";
+	rc.basic_auth_password_file = pw;
+	h = http_new();
+	s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	ck_assert(wait_reqs(1, 3000));
+	write_file(pw, "new\n");
+	ck_assert(wait_sent(s, 4, 5000));
+	assert_header(&mock, 0, "Authorization", "Basic dTpvbGQ=");   /* u:old */
+	assert_header(&mock, 1, "Authorization", "Basic dTpuZXc=");   /* u:new */
+	close_all(s, h);
+}
+END_TEST
+
+/* 409 and 422 refuse the data: dropped and counted under reason "rejected". */
+START_TEST(test_rejected_reasons)
+{
+	mock_start(&mock, 0);
+	mock.script[0] = (struct mock_act){.status = 409, .body = "duplicate"};
+	mock.script[1] = (struct mock_act){.status = 422, .body = "unprocessable"};
+	mock.nscript = 2;
+	struct jp_remote_config rc = make_rc("r1", mock.port);
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	ck_assert(wait_reqs(1, 3000));
+	append_round(s, 2000, 4);
+	ck_assert(wait_reqs(2, 3000));
+	append_round(s, 3000, 4);
+	ck_assert(wait_sent(s, 4, 3000));
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_REJECTED], 8);
+	ck_assert_uint_eq(st.samples_dropped, 8);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_LARGE], 0);
+	ck_assert_str_eq(jp_drop_reason_name(JP_DROP_REJECTED), "rejected");
+	ck_assert_int_eq(mock_count(&mock), 3);
+	close_all(s, h);
+}
+END_TEST
+
+/* 413: the batch is halved and retried, down to one series; a single series that is
+ * still too large is dropped under reason "too_large". */
+START_TEST(test_413_split)
+{
+	mock_start(&mock, 0);
+	mock.script[0] = (struct mock_act){.status = 413};   /* series 0..3 */
+	mock.script[1] = (struct mock_act){.status = 413};   /* 0..1 */
+	mock.script[2] = (struct mock_act){.status = 200};   /* 0 */
+	mock.script[3] = (struct mock_act){.status = 413};   /* 1: dropped */
+	mock.script[4] = (struct mock_act){.status = 200};   /* 2..3 */
+	mock.nscript = 5;
+	struct jp_remote_config rc = make_rc("r1", mock.port);
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	ck_assert(wait_sent(s, 3, 5000));
+	run_for(50);
+	static const size_t want_series[] = {4, 2, 1, 1, 2};
+	static const char *const first_idx[] = {"0", "0", "0", "1", "2"};
+	ck_assert_int_eq(mock_count(&mock), 5);
+	for (int i = 0; i < 5; i++) {
+		Prometheus__WriteRequest *wr = decode_v1(&mock, i);
+		ck_assert_uint_eq(wr->n_timeseries, want_series[i]);
+		int found = 0;
+		for (size_t l = 0; l < wr->timeseries[0]->n_labels; l++)
+			if (strcmp(wr->timeseries[0]->labels[l]->name, "idx") == 0) {
+				ck_assert_str_eq(wr->timeseries[0]->labels[l]->value, first_idx[i]);
+				found = 1;
+			}
+		ck_assert(found);
+		prometheus__write_request__free_unpacked(wr, NULL);
+	}
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.samples_sent, 3);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_LARGE], 1);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	/* The queue moved on: the next round goes whole. */
+	append_round(s, 2000, 4);
+	ck_assert(wait_sent(s, 7, 3000));
+	close_all(s, h);
+}
+END_TEST
+
+static void flush_done_flag_cb(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Closing a sender in the middle of a flush still ends the flush with its callback
+ * (once), after which the closed callback runs. */
+START_TEST(test_close_during_flush_calls_back)
+{
+	mock_start(&mock, 0);
+	mock.script[0] = (struct mock_act){.hang = 1};
+	mock.nscript = 1;
+	struct jp_remote_config rc = make_rc("r1", mock.port);
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	ck_assert(wait_reqs(1, 3000));
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 60000, flush_done_flag_cb, &flushed);
+	run_for(50);
+	ck_assert_int_eq(flushed, 0);
+	close_all(s, h);
+	ck_assert_int_eq(flushed, 1);
+}
+END_TEST
+
 static Suite *sender_suite(void)
 {
 	Suite *s = suite_create("sender");
@@ -1160,6 +1354,11 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_close_in_flight_resumes_once);
 	tcase_add_test(tc, test_flush_deadline_with_failing_remote);
 	tcase_add_test(tc, test_http_client);
+	tcase_add_test(tc, test_config_errors_keep_data);
+	tcase_add_test(tc, test_token_rotated_on_401);
+	tcase_add_test(tc, test_rejected_reasons);
+	tcase_add_test(tc, test_413_split);
+	tcase_add_test(tc, test_close_during_flush_calls_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

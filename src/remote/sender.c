@@ -3,6 +3,7 @@
 #include "remote/sender.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,13 @@
 #include "remote/queue.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define MOD "sender"
 
 /* A Retry-After longer than this is not believed: a misconfigured proxy must not
  * park the remote for hours while the disk queue fills up. */
 #define JP_RETRY_AFTER_CAP_MS (5u * 60u * 1000u)
-/* Secrets files larger than this are refused. */
-#define JP_SECRET_MAX_BYTES 65536
 /* Bytes of a rejected response's body that are logged (SPEC §7). */
 #define JP_BODY_EXCERPT_BYTES 256
 /* Rejected responses carry short error texts; do not buffer more. */
@@ -44,6 +44,20 @@ static const char *const reserved_headers[] = {
 
 enum timer_role { TIMER_IDLE, TIMER_DEADLINE, TIMER_BACKOFF };
 
+/* The values of the `reason` label of dropped samples (docs/reference/metrics.md). */
+static const char *const drop_reason_names[JP_DROP_NREASONS] = {
+	[JP_DROP_REJECTED] = "rejected",
+	[JP_DROP_TOO_LARGE] = "too_large",
+	[JP_DROP_DISK_LIMIT] = "disk_limit",
+	[JP_DROP_QUEUE_WRITE] = "queue_write",
+	[JP_DROP_ENCODE] = "encode",
+};
+
+const char *jp_drop_reason_name(enum jp_drop_reason r)
+{
+	return (unsigned)r < JP_DROP_NREASONS ? drop_reason_names[r] : "unknown";
+}
+
 struct jp_sender {
 	uv_loop_t *loop;
 	struct jp_http *http;
@@ -56,6 +70,8 @@ struct jp_sender {
 	size_t nextra;
 	const char **headers;             /* what requests send, NULL-terminated */
 	char *username, *password;
+	char *password_file, *token_file; /* re-read before each retry (rotated secrets) */
+	int auth_header;                  /* index of "Authorization: Bearer" in extra, or -1 */
 	char *ca_file, *cert_file, *key_file;
 	int insecure;
 	uint32_t max_samples;
@@ -71,6 +87,12 @@ struct jp_sender {
 	struct jp_batch batch;
 	int have_batch;
 	unsigned batch_sends;             /* how often this batch went out */
+	/* After a 413 the batch goes out in parts: series [part_lo, part_hi) now, then
+	 * up to each end on the stack in turn. The batch is acked when all are done. */
+	int split;
+	size_t part_lo, part_hi;
+	size_t part_stack[64];
+	unsigned nstack;
 	struct jp_buf body;
 	int body_valid;
 	enum jp_rw_protocol body_proto;
@@ -81,9 +103,11 @@ struct jp_sender {
 	uint64_t oldest_unread_ms;
 
 	unsigned attempt;                 /* failures in a row; 0 after a success */
+	long config_status;               /* the last 3xx/4xx that meant a setup problem */
 	uint64_t seed;
 
-	uint64_t sent, retried, dropped;
+	uint64_t sent, retried;
+	uint64_t dropped[JP_DROP_NREASONS];
 	uint64_t sent_bytes;
 	int64_t last_success_ms;
 
@@ -94,12 +118,14 @@ struct jp_sender {
 	void *flush_arg;
 
 	int closing;
+	void (*close_flush_done)(void *arg);  /* a flush cut short by the close */
+	void *close_flush_arg;
 	unsigned pending_closes;
 	void (*closed)(void *arg);
 	void *closed_arg;
 
 	int logged_fallback;
-	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue;
+	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config, rl_secret;
 };
 
 static void kick(struct jp_sender *s);
@@ -141,47 +167,6 @@ uint64_t jp_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned attempt, uint6
 
 /* ---- helpers --------------------------------------------------------------------- */
 
-/* Read a secret from a file and strip trailing line ends. Returns a malloc'd string
- * or NULL with errno set. The content is never logged. */
-static char *read_secret(const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	buf = malloc(JP_SECRET_MAX_BYTES + 1);
-	if (!buf)
-		goto fail;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, JP_SECRET_MAX_BYTES + 1 - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len > JP_SECRET_MAX_BYTES) {
-			errno = EFBIG;
-			goto fail;
-		}
-	}
-	close(fd);
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	buf[len] = '\0';
-	return buf;
-fail: {
-	int e = errno;
-	close(fd);
-	free(buf);
-	errno = e;
-	return NULL;
-}
-}
-
 static int is_reserved_header(const char *name)
 {
 	for (const char *const *p = reserved_headers; *p; p++)
@@ -208,6 +193,13 @@ static uint64_t unread_samples(const struct jp_sender *s)
 	jp_queue_get_stats(s->q, &qs);
 	uint64_t inflight = s->have_batch ? s->batch.nsamples : 0;
 	return qs.pending_samples > inflight ? qs.pending_samples - inflight : 0;
+}
+
+static uint64_t queued_samples(const struct jp_sender *s)
+{
+	struct jp_queue_stats qs;
+	jp_queue_get_stats(s->q, &qs);
+	return qs.pending_samples;
 }
 
 /* The first bytes of a response body as one printable line. */
@@ -279,6 +271,7 @@ static void release_batch(struct jp_sender *s)
 	s->have_batch = 0;
 	s->batch_sends = 0;
 	s->body_valid = 0;
+	s->split = 0;
 }
 
 /* Ack the batch to the queue: after a 2xx, or when the remote refused it for good. */
@@ -289,6 +282,79 @@ static void ack_batch(struct jp_sender *s)
 		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD,
 			  "remote %s: cannot persist the queue ack: %s", s->name, strerror(-rc));
 	release_batch(s);
+}
+
+/* Samples in series [lo, hi) of the batch. */
+static size_t part_samples(const struct jp_sender *s, size_t lo, size_t hi)
+{
+	size_t n = 0;
+	for (size_t i = lo; i < hi; i++)
+		n += s->batch.series[i].count;
+	return n;
+}
+
+/* The part in flight is done (delivered or dropped): go on with the next part, or
+ * ack the whole batch when it was the last. */
+static void part_done(struct jp_sender *s)
+{
+	s->body_valid = 0;
+	s->batch_sends = 0;
+	if (!s->split || s->nstack == 0) {
+		ack_batch(s);
+		return;
+	}
+	s->part_lo = s->part_hi;
+	s->part_hi = s->part_stack[--s->nstack];
+}
+
+/* Halve the part in flight after a 413; 0 if it is a single series already. */
+static int part_split(struct jp_sender *s)
+{
+	if (!s->split) {
+		s->split = 1;
+		s->part_lo = 0;
+		s->part_hi = s->batch.nseries;
+		s->nstack = 0;
+	}
+	if (s->part_hi - s->part_lo <= 1 || s->nstack == sizeof(s->part_stack) / sizeof(s->part_stack[0]))
+		return 0;
+	s->part_stack[s->nstack++] = s->part_hi;
+	s->part_hi = s->part_lo + (s->part_hi - s->part_lo) / 2;
+	s->body_valid = 0;
+	s->batch_sends = 0;
+	return 1;
+}
+
+/* Re-read the secret files, so that a token or password rotated on disk is used from
+ * the next request on without a restart. A file that cannot be read now keeps the
+ * secret we have (logged at most once a minute). */
+static void refresh_secrets(struct jp_sender *s)
+{
+	if (s->token_file && s->auth_header >= 0) {
+		char *tok = jp_secret_read(s->token_file);
+		char *hdr = NULL;
+		if (!tok || has_line_break(tok) || asprintf(&hdr, "Authorization: Bearer %s", tok) < 0) {
+			hdr = NULL;
+			jp_log_rl(&s->rl_secret, JP_LOG_WARN, MOD, "remote %s: cannot re-read bearer_token_file %s: %s (keeping the token read before)",
+				  s->name, s->token_file, tok ? "more than one line" : strerror(errno));
+		}
+		jp_secret_free(tok);
+		if (hdr) {
+			jp_secret_free(s->extra[s->auth_header]);
+			s->extra[s->auth_header] = hdr;
+			s->headers[3 + s->auth_header] = hdr;
+		}
+	}
+	if (s->password_file) {
+		char *pw = jp_secret_read(s->password_file);
+		if (!pw) {
+			jp_log_rl(&s->rl_secret, JP_LOG_WARN, MOD, "remote %s: cannot re-read basic_auth password_file %s: %s (keeping the password read before)",
+				  s->name, s->password_file, strerror(errno));
+		} else {
+			jp_secret_free(s->password);
+			s->password = pw;
+		}
+	}
 }
 
 /* Retry the current batch later. retry_after_ms is the server's Retry-After, or -1.
@@ -310,26 +376,48 @@ static void schedule_retry(struct jp_sender *s, int64_t retry_after_ms)
 	uint64_t now = jp_now_mono_ms();
 	s->backoff_until_ms = now + d;
 	timer_arm(s, TIMER_BACKOFF, d);
-	/* SPEC §2: a flush does not wait past its deadline. */
+	/* A flush does not wait past its deadline. */
 	if (s->flushing && now + d > s->flush_deadline_ms)
 		flush_complete(s);
 }
 
-static void drop_batch(struct jp_sender *s, const char *why)
+/* Drop the part in flight (the whole batch unless a 413 split it). */
+static void drop_part(struct jp_sender *s, enum jp_drop_reason reason, const char *why)
 {
-	s->dropped += s->batch.nsamples;
-	jp_log_rl(&s->rl_drop, JP_LOG_ERROR, MOD, "remote %s: dropped %zu samples: %s",
-		  s->name, s->batch.nsamples, why);
-	ack_batch(s);
+	size_t n = s->split ? part_samples(s, s->part_lo, s->part_hi) : s->batch.nsamples;
+	s->dropped[reason] += n;
+	jp_log_rl(&s->rl_drop, JP_LOG_ERROR, MOD, "remote %s: dropped %zu samples (%s): %s",
+		  s->name, n, jp_drop_reason_name(reason), why);
+	part_done(s);
+}
+
+/* What an HTTP answer means for the data (docs/reference/remote-write.md). */
+enum answer_class { ANSWER_OK, ANSWER_RETRY, ANSWER_CONFIG, ANSWER_REJECTED, ANSWER_TOO_LARGE };
+
+static enum answer_class classify(long st)
+{
+	if (st >= 200 && st < 300)
+		return ANSWER_OK;
+	if (st >= 500 || st == 429 || st == 408)
+		return ANSWER_RETRY;
+	/* The receiver refused the data itself: sending it again cannot help. */
+	if (st == 400 || st == 409 || st == 422)
+		return ANSWER_REJECTED;
+	if (st == 413)
+		return ANSWER_TOO_LARGE;
+	/* 3xx, 401, 403, 404, 407 and the rest: the URL, the credentials or a proxy are
+	 * wrong, not the data. Keep it queued until the operator fixes the setup. */
+	return ANSWER_CONFIG;
 }
 
 static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
 {
 	struct jp_sender *s = arg;
-	size_t n = s->batch.nsamples;
+	size_t n = s->split ? part_samples(s, s->part_lo, s->part_hi) : s->batch.nsamples;
 	long st = r->status;
 	/* A response whose body was cut at our size limit still has a valid status. */
 	int answered = st >= 100 && (r->curl_code == 0 || r->body_truncated);
+	(void)x;
 
 	s->xfer = NULL;
 	/* Remote write 2.0 receivers confirm what they stored with
@@ -339,20 +427,9 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 	if (answered && st >= 200 && st < 300 && s->proto == JP_RW_V2 && r->rw_samples_written < 0 &&
 	    n > 0)
 		st = 415;
-	if (answered && st >= 200 && st < 300) {
-		ack_batch(s);
-		s->sent += n;
-		s->sent_bytes += s->body.len;
-		s->last_success_ms = jp_now_wall_ms();
-		if (s->attempt)
-			jp_info(MOD, "remote %s: delivering again after %u failed attempts", s->name, s->attempt);
-		s->attempt = 0;
-		kick(s);
-		return;
-	}
 	if (answered && st == 415 && s->proto == JP_RW_V2) {
-		/* SPEC §3: a receiver that does not speak 2.0 gets 1.0 from now on. The
-		 * same samples go out again at once; that is not counted as a retry. */
+		/* A receiver that does not speak 2.0 gets 1.0 from now on. The same samples
+		 * go out again at once; that is not counted as a retry. */
 		if (!s->logged_fallback)
 			jp_warn(MOD, "remote %s: %s for remote write 2.0, falling back to 1.0", s->name,
 				r->status == 415 ? "HTTP 415" : "a 2xx without X-Prometheus-Remote-Write-Samples-Written");
@@ -363,45 +440,103 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 		send_batch(s);
 		return;
 	}
-	if (answered && (st >= 500 || st == 429)) {
+	if (!answered) {
+		jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD, "remote %s: %s, retrying %zu samples (attempt %u)",
+			  s->name, r->error ? r->error : "transfer failed", n, s->attempt + 1);
+		schedule_retry(s, -1);
+		return;
+	}
+	char excerpt[JP_BODY_EXCERPT_BYTES + 1], why[JP_BODY_EXCERPT_BYTES + 64];
+	switch (classify(st)) {
+	case ANSWER_OK:
+		s->sent += n;
+		s->sent_bytes += s->body.len;
+		s->last_success_ms = jp_now_wall_ms();
+		if (s->attempt)
+			jp_info(MOD, "remote %s: delivering again after %u failed attempts", s->name, s->attempt);
+		s->attempt = 0;
+		part_done(s);
+		kick(s);
+		return;
+	case ANSWER_RETRY:
 		jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD,
 			  "remote %s: HTTP %ld, retrying %zu samples (attempt %u)", s->name, st, n,
 			  s->attempt + 1);
 		schedule_retry(s, r->retry_after_ms);
 		return;
-	}
-	if (answered) {
-		/* Any other status will not get better by sending the same data again
-		 * (SPEC §7): drop the batch so that the queue moves on. */
-		char excerpt[JP_BODY_EXCERPT_BYTES + 1], why[JP_BODY_EXCERPT_BYTES + 64];
+	case ANSWER_CONFIG:
+		/* Once a minute, and at once when the status changes. */
+		if (st != s->config_status)
+			s->rl_config = (struct jp_ratelimit){.interval_ms = s->rl_config.interval_ms};
+		s->config_status = st;
+		body_excerpt(excerpt, sizeof(excerpt), r->body, r->body_len);
+		jp_log_rl(&s->rl_config, JP_LOG_ERROR, MOD,
+			  "remote %s: HTTP %ld%s: check the url, credentials and proxy; keeping %" PRIu64
+			  " samples queued and retrying: %s",
+			  s->name, st, st == 401 || st == 403 ? " (authentication or authorisation)" :
+			  st == 404 ? " (not found)" : st == 407 ? " (proxy authentication)" :
+			  st >= 300 && st < 400 ? " (redirect: point url at the final address)" : "",
+			  queued_samples(s), excerpt);
+		schedule_retry(s, r->retry_after_ms);
+		return;
+	case ANSWER_TOO_LARGE:
+		if (part_split(s)) {
+			jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD,
+				  "remote %s: HTTP 413: sending the batch in smaller parts (%zu series now)",
+				  s->name, s->part_hi - s->part_lo);
+			send_batch(s);
+			return;
+		}
+		body_excerpt(excerpt, sizeof(excerpt), r->body, r->body_len);
+		snprintf(why, sizeof(why), "HTTP 413 for a single series: %s", excerpt);
+		s->attempt = 0;
+		drop_part(s, JP_DROP_TOO_LARGE, why);
+		if (s->have_batch)
+			send_batch(s);
+		else
+			kick(s);
+		return;
+	case ANSWER_REJECTED:
 		body_excerpt(excerpt, sizeof(excerpt), r->body, r->body_len);
 		snprintf(why, sizeof(why), "HTTP %ld: %s", st, excerpt);
 		s->attempt = 0;
-		drop_batch(s, why);
-		kick(s);
+		drop_part(s, JP_DROP_REJECTED, why);
+		if (s->have_batch)
+			send_batch(s);
+		else
+			kick(s);
 		return;
 	}
-	jp_log_rl(&s->rl_retry, JP_LOG_WARN, MOD, "remote %s: %s, retrying %zu samples (attempt %u)",
-		  s->name, r->error ? r->error : "transfer failed", n, s->attempt + 1);
-	schedule_retry(s, -1);
 }
 
 static void send_batch(struct jp_sender *s)
 {
-	if (!s->body_valid || s->body_proto != s->proto) {
-		int rc = s->proto == JP_RW_V2 ? jp_encode_v2(&s->batch, &s->body)
-					      : jp_encode_v1(&s->batch, &s->body);
+	while (!s->body_valid || s->body_proto != s->proto) {
+		/* A part after a 413 is a view of the batch: some of its series, the same
+		 * sample array. */
+		struct jp_batch view = s->batch;
+		if (s->split) {
+			view.series = s->batch.series + s->part_lo;
+			view.nseries = s->part_hi - s->part_lo;
+		}
+		int rc = s->proto == JP_RW_V2 ? jp_encode_v2(&view, &s->body)
+					      : jp_encode_v1(&view, &s->body);
 		if (rc < 0) {
 			/* The batch cannot be encoded; keeping it would block the queue. */
 			char why[96];
 			snprintf(why, sizeof(why), "cannot encode: %s", strerror(-rc));
-			drop_batch(s, why);
-			kick(s);
-			return;
+			drop_part(s, JP_DROP_ENCODE, why);
+			if (!s->have_batch) {
+				kick(s);
+				return;
+			}
+			continue;
 		}
 		s->body_valid = 1;
 		s->body_proto = s->proto;
 	}
+	if (s->batch_sends > 0)
+		refresh_secrets(s);
 
 	struct jp_http_request req = {
 		.method = "POST",
@@ -450,6 +585,7 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
 	s->have_batch = 1;
 	s->batch_sends = 0;
 	s->body_valid = 0;
+	s->split = 0;
 	/* What is left was either there before (and keeps its age) or arrives later. */
 	if ((uint64_t)n >= unread)
 		s->have_unread = 0;
@@ -497,16 +633,13 @@ static void kick(struct jp_sender *s)
 static void free_sender(struct jp_sender *s)
 {
 	jp_buf_free(&s->body);
-	for (size_t i = 0; i < s->nextra; i++) {
-		if (s->extra[i])
-			explicit_bzero(s->extra[i], strlen(s->extra[i]));
-		free(s->extra[i]);
-	}
+	for (size_t i = 0; i < s->nextra; i++)
+		jp_secret_free(s->extra[i]);
 	free(s->extra);
 	free(s->headers);
-	if (s->password)
-		explicit_bzero(s->password, strlen(s->password));
-	free(s->password);
+	jp_secret_free(s->password);
+	free(s->password_file);
+	free(s->token_file);
 	free(s->username);
 	free(s->name);
 	free(s->url);
@@ -542,7 +675,7 @@ static int build_headers(struct jp_sender *s, const struct jp_remote_config *rc)
 		s->nextra++;
 	}
 	if (rc->bearer_token_file && rc->bearer_token_file[0]) {
-		char *tok = read_secret(rc->bearer_token_file);
+		char *tok = jp_secret_read(rc->bearer_token_file);
 		if (!tok) {
 			int e = errno;
 			jp_error(MOD, "remote %s: cannot read bearer_token_file %s: %s", s->name,
@@ -550,17 +683,18 @@ static int build_headers(struct jp_sender *s, const struct jp_remote_config *rc)
 			return -e;
 		}
 		if (has_line_break(tok)) {
-			explicit_bzero(tok, strlen(tok));
-			free(tok);
+			jp_secret_free(tok);
 			jp_error(MOD, "remote %s: bearer_token_file %s holds more than one line",
 				 s->name, rc->bearer_token_file);
 			return -EINVAL;
 		}
 		int rcode = asprintf(&s->extra[s->nextra], "Authorization: Bearer %s", tok);
-		explicit_bzero(tok, strlen(tok));
-		free(tok);
+		jp_secret_free(tok);
 		if (rcode < 0)
 			return -ENOMEM;
+		if (!(s->token_file = strdup(rc->bearer_token_file)))
+			return -ENOMEM;
+		s->auth_header = (int)s->nextra;
 		s->nextra++;
 	}
 	s->headers = calloc(3 + s->nextra + 1, sizeof(*s->headers));
@@ -612,6 +746,9 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	s->seed = jp_now_mono_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)getpid();
 	s->rl_append.interval_ms = s->rl_retry.interval_ms = 10000;
 	s->rl_drop.interval_ms = s->rl_queue.interval_ms = 10000;
+	/* Configuration problems and secret files: at most one line a minute. */
+	s->rl_config.interval_ms = s->rl_secret.interval_ms = 60000;
+	s->auth_header = -1;
 
 	if ((rc->tls_ca_file && rc->tls_ca_file[0] && !(s->ca_file = strdup(rc->tls_ca_file))) ||
 	    (rc->tls_cert_file && rc->tls_cert_file[0] && !(s->cert_file = strdup(rc->tls_cert_file))) ||
@@ -623,7 +760,11 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 		if (!s->username)
 			goto fail;
 		if (rc->basic_auth_password_file && rc->basic_auth_password_file[0]) {
-			s->password = read_secret(rc->basic_auth_password_file);
+			s->password = jp_secret_read(rc->basic_auth_password_file);
+			if (s->password && !(s->password_file = strdup(rc->basic_auth_password_file))) {
+				err = ENOMEM;
+				goto fail;
+			}
 			if (!s->password) {
 				err = errno;
 				jp_error(MOD, "remote %s: cannot read basic_auth password_file %s: %s",
@@ -685,7 +826,7 @@ int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_s
 		return 0;
 	int rc = jp_queue_append(s->q, ts_ms, v, n);
 	if (rc < 0) {
-		s->dropped += n;
+		s->dropped[JP_DROP_QUEUE_WRITE] += n;
 		jp_log_rl(&s->rl_append, JP_LOG_ERROR, MOD, "remote %s: cannot queue %zu samples: %s",
 			  s->name, n, strerror(-rc));
 		return rc;
@@ -733,7 +874,11 @@ void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out)
 	out->samples_sent = s->sent;
 	out->bytes_sent = s->sent_bytes;
 	out->samples_retried = s->retried;
-	out->samples_dropped = s->dropped + qs.dropped_samples;
+	for (int i = 0; i < JP_DROP_NREASONS; i++)
+		out->dropped_by_reason[i] = s->dropped[i];
+	out->dropped_by_reason[JP_DROP_DISK_LIMIT] += qs.dropped_samples;
+	for (int i = 0; i < JP_DROP_NREASONS; i++)
+		out->samples_dropped += out->dropped_by_reason[i];
 	out->pending_samples = qs.pending_samples;
 	out->queue_bytes = qs.disk_bytes;
 	out->last_success_ms = s->last_success_ms;
@@ -751,7 +896,12 @@ static void sender_handle_closed_cb(uv_handle_t *handle)
 		return;
 	void (*closed)(void *) = s->closed;
 	void *arg = s->closed_arg;
+	void (*flush_done)(void *) = s->close_flush_done;
+	void *flush_arg = s->close_flush_arg;
 	free_sender(s);
+	/* Every flush ends in its callback, also one that a close cut short. */
+	if (flush_done)
+		flush_done(flush_arg);
 	if (closed)
 		closed(arg);
 }
@@ -769,11 +919,17 @@ void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg)
 	s->closed = closed;
 	s->closed_arg = arg;
 	/* The batch in flight was never acked: it stays in the queue on disk and the
-	 * next process sends it. A pending flush ends without its callback. */
+	 * next process sends it. A pending flush ends: its callback runs from the loop
+	 * once the handles are closed, just before closed. */
 	if (s->xfer) {
 		jp_http_cancel(s->xfer);
 		s->xfer = NULL;
 	}
+	if (s->flushing) {
+		s->close_flush_done = s->flush_done;
+		s->close_flush_arg = s->flush_arg;
+	}
+	s->flush_done = NULL;
 	s->flushing = 0;
 	uv_timer_stop(&s->timer);
 	uv_timer_stop(&s->flush_timer);

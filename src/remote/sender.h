@@ -13,10 +13,25 @@
 
 struct jp_sender;
 
+/* Why samples were dropped: the `reason` label of
+ * joulepush_remote_samples_total{outcome="dropped"} (docs/reference/metrics.md). */
+enum jp_drop_reason {
+	JP_DROP_REJECTED,     /* the receiver refused the data: HTTP 400, 409, 422 */
+	JP_DROP_TOO_LARGE,    /* HTTP 413 for a single series */
+	JP_DROP_DISK_LIMIT,   /* the queue was over max_disk_bytes */
+	JP_DROP_QUEUE_WRITE,  /* the queue could not be written */
+	JP_DROP_ENCODE,       /* the batch could not be encoded */
+	JP_DROP_NREASONS
+};
+
+/* The label value of a reason ("rejected", ...). */
+const char *jp_drop_reason_name(enum jp_drop_reason r);
+
 struct jp_sender_stats {
 	uint64_t samples_sent;      /* acknowledged by a 2xx */
 	uint64_t samples_retried;   /* sent again after a retryable failure */
-	uint64_t samples_dropped;   /* 4xx, queue over max_disk_bytes, or not writable */
+	uint64_t samples_dropped;   /* the sum of dropped_by_reason */
+	uint64_t dropped_by_reason[JP_DROP_NREASONS];
 	uint64_t bytes_sent;        /* compressed request bodies acknowledged by a 2xx */
 	uint64_t pending_samples;
 	uint64_t queue_bytes;

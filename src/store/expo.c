@@ -49,7 +49,7 @@ static const struct metric_info metrics[] = {
 	{ "joulepush_grid_renewable_ratio", "gauge", "Share of renewable sources in the grid's generation." },
 	{ "joulepush_build_info", "gauge", "Version, collector and power source of the running agent." },
 	{ "joulepush_remote_samples_total", "counter",
-	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped)." },
+	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped; drops by reason)." },
 	{ "joulepush_remote_sent_bytes_total", "counter",
 	  "Compressed request bytes the remote acknowledged with a 2xx." },
 	{ "joulepush_remote_pending_samples", "gauge", "Samples queued for the remote and not yet sent." },

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The agent against a misbehaving receiver (mock_receiver.py), SPEC §7: 5xx and
-# dropped connections are retried and nothing is lost, 429 with Retry-After delays the
-# next request, any other 4xx drops the batch (counted and logged), and a receiver that
-# never answers times out and is retried.
+# The agent against a misbehaving receiver (mock_receiver.py), docs/reference/remote-write.md:
+# 5xx and dropped connections are retried and nothing is lost, 429 with Retry-After
+# delays the next request, 3xx/401/403/404 keep the data queued and are retried, 400
+# drops the batch (counted and logged), a receiver that never answers times out and is
+# retried, and SIGTERM followed by SIGHUP still ends in an exit.
 source "$(dirname "$0")/lib.sh"
 require_cmd curl "$PYTHON3"
 e2e_init faults
@@ -129,4 +130,49 @@ n=$(counter "$SC/final.prom" retried)
 [ "$n" -gt 0 ] || fail "hang: outcome=\"retried\" is $n after a timeout"
 nothing_lost hang
 e2e_log "hang: ok (retried after ${gap}s)"
+
+# --- redirects and authentication answers: configuration problems, nothing dropped ----
+run_scenario config "302,401,403,404,407,200" 2
+d=$(counter "$SC/final.prom" dropped)
+[ "$d" -eq 0 ] || fail "config: $d samples dropped after 302/401/403/404/407 (they must stay queued)"
+grep -q 'HTTP 401 (authentication or authorisation)' "$SC/agent.log" \
+  || fail "config: the agent did not log the 401 as a configuration problem"
+nothing_lost config
+e2e_log "config: ok (0 dropped)"
+
+# --- SIGTERM, then SIGHUP during the flush: the agent still exits ----------------------
+e2e_log "== scenario stop_hup: a receiver that never answers, SIGTERM, SIGHUP"
+SC=$E2E_TMP/stop_hup
+mkdir -p "$SC"
+MOCK_LOG=$SC/mock.jsonl
+MOCK_PORT=0
+mock_start hang
+QUEUE_DIR=$SC/queue AGENT_PORT=$(free_port) agent_config "$SC/agent.yaml" \
+  "$(QUEUE_DIR=$SC/queue REMOTE_TIMEOUT=60s remote_yaml mock "$MOCK_URL/api/v1/write")"
+: >"$E2E_TMP/agent.log"
+agent_start "$SC/agent.yaml"
+wait_for 15 "a request to the hanging receiver" test -s "$SC/mock.jsonl"
+kill -TERM "$AGENT_PID"
+sleep 0.3
+# A changed remote: a reload would replace the sender that is being flushed.
+QUEUE_DIR=$SC/queue AGENT_PORT=${AGENT_URL##*:} agent_config "$SC/agent.yaml" \
+  "$(QUEUE_DIR=$SC/queue REMOTE_TIMEOUT=59s remote_yaml mock "$MOCK_URL/api/v1/write")"
+kill -HUP "$AGENT_PID" 2>/dev/null || true
+# The flush window is 10 s; a generous bound, so that a busy machine cannot fail it.
+for ((i = 0; i < 600; i++)); do
+  kill -0 "$AGENT_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$AGENT_PID" 2>/dev/null; then
+  kill -KILL "$AGENT_PID"
+  fail "stop_hup: the agent did not exit after SIGTERM and SIGHUP"
+fi
+wait "$AGENT_PID"; rc=$?
+e2e_untrack "$AGENT_PID"
+AGENT_PID=
+[ "$rc" -eq 0 ] || fail "stop_hup: exit status $rc (want 0)"
+grep -qE 'SIGHUP ignored: stopping|reload ignored' "$E2E_TMP/agent.log" \
+  || fail "stop_hup: the ignored reload was not logged"
+mock_stop
+e2e_log "stop_hup: ok"
 e2e_log "PASS"
