@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "agent.h"
@@ -23,6 +24,7 @@
 
 static const char usage_text[] =
 	"Usage: joulepush [--config FILE] [--check-config | --once]\n"
+	"       joulepush --probe URL\n"
 	"       joulepush --version | --help\n"
 	"\n"
 	"Per-pod energy and carbon agent: measures what each pod on this node uses, converts\n"
@@ -36,6 +38,9 @@ static const char usage_text[] =
 	"                       FILE:LINE: key: reason\n"
 	"      --once           collect twice, one interval apart, print every series in the\n"
 	"                       Prometheus text format to stdout and exit; pushes nothing\n"
+	"      --probe URL      GET URL (e.g. http://127.0.0.1:9465/healthz) with a 2 s timeout\n"
+	"                       and exit 0 on a 2xx answer, else 1: an exec probe for a\n"
+	"                       server that listens on loopback only\n"
 	"  -V, --version        print the version and exit\n"
 	"  -h, --help           print this help and exit\n"
 	"\n"
@@ -94,6 +99,45 @@ static void on_hup(uv_signal_t *s, int signum)
 	jp_agent_reload(app->agent, app->config_path);
 }
 
+/* --probe: one blocking GET, for an exec liveness or readiness probe. Only loopback
+ * http URLs make sense here; anything else is refused so that the probe cannot be
+ * turned into a request to somewhere else. */
+static int probe(const char *url)
+{
+	if (strncmp(url, "http://127.0.0.1:", 17) != 0 && strncmp(url, "http://localhost:", 17) != 0 &&
+	    strncmp(url, "http://[::1]:", 13) != 0) {
+		fprintf(stderr, "joulepush: --probe takes an http://127.0.0.1:PORT/... URL\n");
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	CURL *h = curl_easy_init();
+	long status = 0;
+	CURLcode rc = CURLE_FAILED_INIT;
+	if (h) {
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+		curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, stdout);
+		rc = curl_easy_perform(h);
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_cleanup(h);
+	}
+	curl_global_cleanup();
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "joulepush: probe %s: %s\n", url, curl_easy_strerror(rc));
+		return 1;
+	}
+	if (status < 200 || status > 299) {
+		fprintf(stderr, "joulepush: probe %s: HTTP %ld\n", url, status);
+		return 1;
+	}
+	return 0;
+}
+
 static int load_config(struct jp_config *cfg, const char *path)
 {
 	char err[JP_CONFIG_ERR_MAX] = "";
@@ -118,6 +162,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 'k'},
 		{"once", no_argument, NULL, 'o'},
+		{"probe", required_argument, NULL, 'p'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -129,6 +174,7 @@ int main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'k': check = 1; break;
 		case 'o': once = 1; break;
+		case 'p': return probe(optarg);
 		case 'V': printf("joulepush %s\n", JP_VERSION); return 0;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;

@@ -15,12 +15,20 @@
 /* A request head larger than this gets 431 and the connection is closed: the
  * endpoints take no parameters, so a legitimate client never comes close. */
 #define JP_SERVER_HEAD_MAX 8192
-/* Each connection must deliver its request head and take its response within
- * this time, counted from accept and never extended, so that slow clients
- * (slowloris) cannot hold connections open. */
+/* Each connection must deliver its request head within this time from accept, and
+ * take its response within JP_SERVER_DEADLINE_MS from accept; neither is extended,
+ * so slow clients (slowloris) cannot hold connections open. A kubelet probe sends
+ * its request at once: 2 s is generous. */
+#define JP_SERVER_HEAD_DEADLINE_MS 2000
 #define JP_SERVER_DEADLINE_MS 10000
-/* Connections beyond this are accepted and closed at once. */
+/* At this many connections a new one closes the oldest that has not sent a complete
+ * request yet (or the oldest of all), so that idle connections opened by anyone who
+ * can reach the port never starve the health probes. */
 #define JP_SERVER_MAX_CONNS 64
+/* Response bytes buffered for all connections together: a /metrics request beyond
+ * this gets 503, so that many slow readers cannot make the agent hold many copies of
+ * a large exposition. */
+#define JP_SERVER_MAX_BUFFERED (32u << 20)
 
 struct jp_server_conn {
 	struct jp_server *srv;
@@ -32,6 +40,7 @@ struct jp_server_conn {
 	int open_handles; /* freed when both handles are closed */
 	int responding;   /* stopped reading, a response is being written */
 	int closing;
+	uint64_t accepted_ms;      /* the loop time of accept */
 	size_t head_len;
 	struct jp_buf resp;
 	char head[JP_SERVER_HEAD_MAX];
@@ -47,8 +56,9 @@ struct jp_server {
 	int closing;
 	void (*closed)(void *arg);
 	void *closed_arg;
-	uint64_t deadline_ms;
+	uint64_t head_deadline_ms, deadline_ms;
 	int max_conns;
+	size_t buffered;           /* response bytes held by all connections */
 	struct jp_ratelimit rl_reject;
 };
 
@@ -78,6 +88,7 @@ static void conn_handle_closed_cb(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	srv->buffered -= c->resp.len;
 	jp_buf_free(&c->resp);
 	free(c);
 	server_maybe_finish(srv);
@@ -147,7 +158,12 @@ static void conn_respond(struct jp_server_conn *c, int status, const char *conte
 {
 	c->responding = 1;
 	uv_read_stop((uv_stream_t *)&c->tcp);
+	/* The head arrived: the rest of the overall deadline is for the response. */
+	uint64_t spent = uv_now(c->srv->loop) - c->accepted_ms;
+	uv_timer_start(&c->timer, conn_timeout_cb,
+		       c->srv->deadline_ms > spent ? c->srv->deadline_ms - spent : 1, 0);
 	size_t body_len = body ? body->len : 0;
+	c->srv->buffered -= c->resp.len;
 	jp_buf_reset(&c->resp);
 	int r = jp_buf_printf(&c->resp,
 			      "HTTP/1.1 %d %s\r\n"
@@ -165,6 +181,7 @@ static void conn_respond(struct jp_server_conn *c, int status, const char *conte
 		conn_close(c);
 		return;
 	}
+	c->srv->buffered += c->resp.len;
 	uv_buf_t b = uv_buf_init((char *)c->resp.data, (unsigned int)c->resp.len);
 	c->write_req.data = c;
 	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0)
@@ -238,6 +255,9 @@ static void conn_handle_request(struct jp_server_conn *c)
 		int r = srv->ops.metrics ? srv->ops.metrics(&body, srv->ops.arg) : 0;
 		if (r < 0)
 			conn_respond_text(c, 500, "metrics unavailable\n", head_only, NULL);
+		else if (srv->buffered + body.len > JP_SERVER_MAX_BUFFERED)
+			conn_respond_text(c, 503, "busy: too many responses in flight\n", head_only,
+					  "Retry-After: 1\r\n");
 		else
 			conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &body,
 				     head_only, NULL);
@@ -293,12 +313,40 @@ static void server_reject(struct jp_server *srv)
 		  "too many connections (%d): refusing new ones", srv->max_conns);
 }
 
+/* At the cap: close the oldest connection that is still waiting for its request
+ * head (idle or slow), or else the oldest of all. Returns 0 if one was closed. */
+static int server_evict(struct jp_server *srv)
+{
+	struct jp_server_conn *idle = NULL, *any = NULL;
+	for (struct jp_server_conn *c = srv->conns; c; c = c->next) {
+		if (c->closing)
+			continue;
+		if (!any || c->accepted_ms <= any->accepted_ms)
+			any = c;
+		if (!c->responding && (!idle || c->accepted_ms <= idle->accepted_ms))
+			idle = c;
+	}
+	struct jp_server_conn *victim = idle ? idle : any;
+	if (!victim)
+		return -1;
+	jp_log_rl(&srv->rl_reject, JP_LOG_WARN, MOD,
+		  "%d connections open: closing the oldest %s one to serve a new one",
+		  srv->max_conns, victim == idle ? "idle" : "busy");
+	conn_close(victim);
+	return 0;
+}
+
 static void server_connection_cb(uv_stream_t *listener, int status)
 {
 	struct jp_server *srv = listener->data;
 	if (status < 0 || srv->closing)
 		return;
-	if (srv->nconns >= srv->max_conns) {
+	/* Connections being closed still count until their handles are gone, so the
+	 * count of live ones decides. */
+	int live = 0;
+	for (struct jp_server_conn *c = srv->conns; c; c = c->next)
+		live += !c->closing;
+	if (live >= srv->max_conns && server_evict(srv) < 0) {
 		server_reject(srv);
 		return;
 	}
@@ -327,7 +375,9 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 		conn_close(c);
 		return;
 	}
-	uv_timer_start(&c->timer, conn_timeout_cb, srv->deadline_ms, 0);
+	c->accepted_ms = uv_now(srv->loop);
+	uv_timer_start(&c->timer, conn_timeout_cb,
+		       srv->head_deadline_ms < srv->deadline_ms ? srv->head_deadline_ms : srv->deadline_ms, 0);
 }
 
 /* --- listen address -------------------------------------------------------- */
@@ -465,6 +515,7 @@ struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
 		srv->ops = *ops;
 	srv->rl_reject.interval_ms = 60000;
 	srv->deadline_ms = JP_SERVER_DEADLINE_MS;
+	srv->head_deadline_ms = JP_SERVER_HEAD_DEADLINE_MS;
 	srv->max_conns = JP_SERVER_MAX_CONNS;
 	r = listener_open(srv, (struct sockaddr *)&addr, &srv->listener);
 	if (r < 0 && any) {
@@ -503,8 +554,11 @@ int jp_server_port(const struct jp_server *srv)
 	return -EAFNOSUPPORT;
 }
 
-void jp_server_set_limits(struct jp_server *srv, uint64_t deadline_ms, int max_conns)
+void jp_server_set_limits(struct jp_server *srv, uint64_t head_deadline_ms, uint64_t deadline_ms,
+			  int max_conns)
 {
+	if (head_deadline_ms)
+		srv->head_deadline_ms = head_deadline_ms;
 	if (deadline_ms)
 		srv->deadline_ms = deadline_ms;
 	if (max_conns > 0)

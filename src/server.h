@@ -27,10 +27,12 @@ struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
  * negative errno. */
 int jp_server_port(const struct jp_server *srv);
 
-/* Override the per-connection deadline (default 10 s from accept to the end of
- * the response) and the cap on concurrent connections (default 64); zero keeps
+/* Override the per-connection deadlines (default 2 s from accept to the end of the
+ * request head, 10 s from accept to the end of the response) and the number of
+ * connections at which a new one closes the oldest idle one (default 64); zero keeps
  * the default. Applies to connections accepted afterwards. */
-void jp_server_set_limits(struct jp_server *srv, uint64_t deadline_ms, int max_conns);
+void jp_server_set_limits(struct jp_server *srv, uint64_t head_deadline_ms, uint64_t deadline_ms,
+			  int max_conns);
 
 /* Close the listener and every connection, free the server, then call closed(arg).
  * Accepts NULL. */

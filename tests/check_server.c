@@ -327,7 +327,7 @@ END_TEST
 
 START_TEST(test_slow_client_deadline)
 {
-	jp_server_set_limits(srv, 200, 0);
+	jp_server_set_limits(srv, 200, 0, 0);
 	int fd = client_connect(port);
 	/* A partial head, then silence: the server must give up on its own. */
 	ck_assert_int_eq(send(fd, "GET /healthz HTTP/1.1\r\n", 23, 0), 23);
@@ -346,25 +346,64 @@ END_TEST
 START_TEST(test_connection_cap)
 {
 	enum { CAP = 4 };
-	jp_server_set_limits(srv, 60000, CAP);
+	jp_server_set_limits(srv, 60000, 60000, CAP);
 	int idle[CAP];
-	for (int i = 0; i < CAP; i++)
+	for (int i = 0; i < CAP; i++) {
 		idle[i] = client_connect(port);
+		run_for(5);
+	}
 	run_for(50);
-	/* One more is accepted and closed at once. */
-	int extra = client_connect(port);
-	run_for(50);
+	/* One more: the oldest idle connection is closed to make room, and the new one
+	 * is served. */
+	ck_assert_int_eq(status_of(request("GET", "/healthz")), 200);
 	char buf[256];
 	int eof;
-	client_drain(extra, buf, sizeof(buf), &eof);
+	client_drain(idle[0], buf, sizeof(buf), &eof);
 	ck_assert_int_eq(eof, 1);
-	close(extra);
-
-	/* Freeing a slot lets new clients in again. */
 	for (int i = 0; i < CAP; i++)
 		close(idle[i]);
+}
+END_TEST
+
+/* Hundreds of idle connections (anyone who can reach the port) never starve the
+ * health probe, with the default limits. */
+START_TEST(test_idle_flood_does_not_starve_probes)
+{
+	enum { FLOOD = 300 };
+	static int fds[FLOOD];
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = client_connect(port);
+		if (i % 16 == 15)
+			run_for(1);
+	}
 	run_for(50);
-	ck_assert_int_eq(status_of(request("GET", "/healthz")), 200);
+	for (int k = 0; k < 10; k++) {
+		struct client_job *j = request("GET", "/healthz");
+		ck_assert_int_eq(status_of(j), 200);
+		ck_assert_str_eq(body_of(j), "ok\n");
+		/* More idle connections in between. */
+		int extra = client_connect(port);
+		run_for(1);
+		close(extra);
+	}
+	for (int i = 0; i < FLOOD; i++)
+		close(fds[i]);
+}
+END_TEST
+
+/* A connection that sends nothing is closed at the head deadline, long before the
+ * response deadline. */
+START_TEST(test_head_deadline)
+{
+	jp_server_set_limits(srv, 100, 60000, 0);
+	int fd = client_connect(port);
+	run_for(400);
+	char buf[64];
+	int eof;
+	size_t n = client_drain(fd, buf, sizeof(buf), &eof);
+	close(fd);
+	ck_assert_int_eq(eof, 1);
+	ck_assert_int_eq(n, 0);
 }
 END_TEST
 
@@ -474,6 +513,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, test_split_request);
 	tcase_add_test(tc, test_slow_client_deadline);
 	tcase_add_test(tc, test_connection_cap);
+	tcase_add_test(tc, test_idle_flood_does_not_starve_probes);
+	tcase_add_test(tc, test_head_deadline);
 	tcase_add_test(tc, test_close_with_open_connections);
 	suite_add_tcase(s, tc);
 	TCase *tl = tcase_create("listen");

@@ -929,9 +929,16 @@ static int ack_write(struct jp_queue *q)
 	int r = 0;
 	if (q->ackfd < 0) {
 		int created = faccessat(q->dirfd, "ack", F_OK, 0) != 0;
-		q->ackfd = openat(q->dirfd, "ack", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		q->ackfd = openat(q->dirfd, "ack", O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW, 0644);
 		if (q->ackfd < 0) {
-			r = -errno;
+			r = errno == ELOOP ? -EBADFD : -errno;
+			goto fail;
+		}
+		struct stat st;
+		if (fstat(q->ackfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			r = S_ISREG(st.st_mode) ? -errno : -EBADFD;
+			close(q->ackfd);
+			q->ackfd = -1;
 			goto fail;
 		}
 		/* A new file's directory entry must be durable too. */
@@ -985,9 +992,15 @@ static int ack_slot(const uint8_t *b, size_t n, uint64_t *seq, struct jp_queue_p
 /* Read the ack file: 1 if a slot is valid, 0 if the file is missing, -1 if corrupt. */
 static int ack_read(struct jp_queue *q, struct jp_queue_pos *out)
 {
-	int fd = openat(q->dirfd, "ack", O_RDONLY | O_CLOEXEC);
+	int fd = openat(q->dirfd, "ack", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		jp_error(MOD, "%s/ack: not a regular file: ignoring it (remove it so that acks can be kept)", q->dir);
+		close(fd);
+		return -1;
+	}
 	uint8_t b[2 * ACK_SLOT];
 	ssize_t n = q_pread(fd, b, sizeof(b), 0);
 	close(fd);

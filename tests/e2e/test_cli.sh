@@ -98,6 +98,15 @@ wait_for 5 "external label from the reloaded config on /metrics" \
   bash -c "curl -fsS '$AGENT_URL/metrics' | grep -q 'cluster=\"reloaded\"'"
 agent_alive || fail "the agent died on SIGHUP with a good config"
 
+# --probe: the exec probe of the DaemonSet.
+"$JOULEPUSH" --probe "$AGENT_URL/healthz" >/dev/null || fail "--probe $AGENT_URL/healthz failed"
+"$JOULEPUSH" --probe "$AGENT_URL/readyz" >/dev/null || fail "--probe $AGENT_URL/readyz failed"
+"$JOULEPUSH" --probe "$AGENT_URL/nope" >/dev/null 2>&1 && fail "--probe succeeded on a 404"
+"$JOULEPUSH" --probe "http://127.0.0.1:$(free_port)/healthz" >/dev/null 2>&1 \
+  && fail "--probe succeeded with nothing listening"
+"$JOULEPUSH" --probe "http://192.0.2.1/healthz" >/dev/null 2>&1; rc=$?
+[ "$rc" -eq 2 ] || fail "--probe to a non-loopback URL: exit $rc (want 2, refused)"
+
 # SIGINT stops like SIGTERM, with status 0.
 kill -INT "$AGENT_PID"
 for ((i = 0; i < 150; i++)); do agent_alive || break; sleep 0.1; done
@@ -118,4 +127,29 @@ open(sys.argv[2], "w").write(cm["data"]["joulepush.yaml"])' \
   || fail "cannot read the ConfigMap of config/kubernetes/joulepush.yaml"
 NODE_NAME=n1 NODE_IP=10.0.0.1 "$JOULEPUSH" --config "$E2E_TMP/daemonset.yaml" --check-config >/dev/null \
   || fail "the DaemonSet's config does not pass --check-config"
+# Its server is not reachable from other pods, and its probes run inside the container.
+"$PYTHON3" -c 'import sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+cm = [d for d in docs if d["kind"] == "ConfigMap"][0]
+cfg = yaml.safe_load(cm["data"]["joulepush.yaml"])
+assert cfg["server"]["listen"].startswith("127.0.0.1:"), "server.listen is not loopback"
+ds = [d for d in docs if d["kind"] == "DaemonSet"][0]
+c = ds["spec"]["template"]["spec"]["containers"][0]
+for p in ("livenessProbe", "readinessProbe"):
+    cmd = c[p]["exec"]["command"]
+    assert "--probe" in cmd and cmd[-1].startswith("http://127.0.0.1:"), p
+assert "ports" not in c, "the container still exposes a port"' "$E2E_DIR/../../config/kubernetes/joulepush.yaml" \
+  || fail "the DaemonSet exposes its server or probes it over the pod IP"
+
+# --- a FIFO where a queue segment or the ack file should be: start-up neither hangs nor
+# ignores SIGTERM, and the FIFOs are left alone ------------------------------------------
+AGENT_PORT=$(free_port)
+mkdir -p "$E2E_TMP/fifoq/mock"
+mkfifo "$E2E_TMP/fifoq/mock/0000000000000001.seg" "$E2E_TMP/fifoq/mock/ack"
+QUEUE_DIR=$E2E_TMP/fifoq agent_config "$E2E_TMP/fifo.yaml" \
+  "$(QUEUE_DIR=$E2E_TMP/fifoq remote_yaml mock "http://127.0.0.1:$(free_port)/api/v1/write")"
+agent_start "$E2E_TMP/fifo.yaml"
+grep -q 'not a regular file' "$E2E_TMP/agent.log" || fail "the FIFOs in the queue were not reported"
+agent_term
+[ -p "$E2E_TMP/fifoq/mock/0000000000000001.seg" ] || fail "the FIFO segment was removed"
 e2e_log "PASS"
