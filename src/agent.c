@@ -2,6 +2,7 @@
 /* The pipeline on one libuv loop: collection timer, series store, remote senders,
  * local server, config reload and graceful shutdown. */
 #include "agent.h"
+#include "collect/cgroup_pods.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -228,6 +229,10 @@ static int create_collector(const struct jp_config *cfg, struct jp_synthetic **s
 		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round",
 		       jp_synthetic_series_count(*syn));
 		return 0;
+	}
+	if (jp_cgroup_pod_set_root(cfg->kube_cgroup_root) < 0) {
+		jp_log(JP_LOG_ERROR, MOD, "kubernetes.cgroup_root is too long");
+		return -ENAMETOOLONG;
 	}
 	*node = jp_node_create(cfg);   /* logs why it failed */
 	return *node ? 0 : -errno;
@@ -491,6 +496,7 @@ static int collector_equal(const struct jp_config *x, const struct jp_config *y)
 	return x->collector_mode == y->collector_mode && x->power_source == y->power_source &&
 	       str_equal(x->host_sysfs, y->host_sysfs) && str_equal(x->host_procfs, y->host_procfs) &&
 	       str_equal(x->host_cgroupfs, y->host_cgroupfs) &&
+	       str_equal(x->kube_cgroup_root, y->kube_cgroup_root) &&
 	       x->embodied_grams_per_node_hour == y->embodied_grams_per_node_hour && x->synthetic_pods == y->synthetic_pods &&
 	       x->synthetic_containers_per_pod == y->synthetic_containers_per_pod &&
 	       x->synthetic_seed == y->synthetic_seed && x->metrics_levels == y->metrics_levels &&

@@ -778,6 +778,21 @@ static int check_factor(struct ctx *c, const struct node *k, const struct node *
 	return 0;
 }
 
+/* kubernetes.token_file: remembers that the file named it. The default path is used
+ * only if it exists (an agent outside a pod, or the kubelet's read-only port, has no
+ * token); a token file named in the config must exist. */
+static int parse_kube_token_file(struct ctx *c, const struct node *v, const char *path, void *base)
+{
+	struct jp_config *cfg = base;
+	char *s = scalar_value(c, v, path);
+	if (!s)
+		return -EINVAL;
+	free(cfg->kube_token_file);
+	cfg->kube_token_file = s;
+	cfg->kube_token_file_explicit = 1;
+	return 0;
+}
+
 static int parse_factors(struct ctx *c, const struct node *v, const char *path, void *base)
 {
 	struct jp_config *cfg = base;
@@ -986,7 +1001,8 @@ static const struct field power_fields[] = {
 
 static const struct field kube_fields[] = {
 	{.key = "kubelet_url", .kind = K_STR, .off = CFG(kubelet_url), .flags = F_HTTP_OPT},
-	{.key = "token_file", .kind = K_STR, .off = CFG(kube_token_file)},
+	{.key = "token_file", .kind = K_CUSTOM, .check = parse_kube_token_file},
+	{.key = "cgroup_root", .kind = K_STR, .off = CFG(kube_cgroup_root)},
 	{.key = "ca_file", .kind = K_STR, .off = CFG(kube_ca_file)},
 	{.key = "insecure_skip_verify", .kind = K_BOOL, .off = CFG(kube_insecure_skip_verify)},
 	{.key = "refresh", .kind = K_DUR, .off = CFG(kube_refresh_ms), .flags = F_MIN, .min = 1000},
@@ -1231,6 +1247,7 @@ int jp_config_defaults(struct jp_config *cfg)
 	cfg->kube_token_file = strdup("/var/run/secrets/kubernetes.io/serviceaccount/token");
 	cfg->kube_ca_file = strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	cfg->kube_insecure_skip_verify = 0;
+	cfg->kube_cgroup_root = strdup("");
 	cfg->kube_refresh_ms = 15000;
 	cfg->carbon_source = JP_CARBON_STATIC;
 	cfg->carbon_grams_per_kwh = 475;
@@ -1255,6 +1272,7 @@ int jp_config_defaults(struct jp_config *cfg)
 
 	if (!cfg->node_name || !cfg->user || !cfg->host_sysfs || !cfg->host_procfs ||
 	    !cfg->host_cgroupfs || !cfg->kubelet_url || !cfg->kube_token_file || !cfg->kube_ca_file ||
+	    !cfg->kube_cgroup_root ||
 	    !cfg->entsoe_url || !cfg->entsoe_token_file || !cfg->entsoe_area || !cfg->emaps_url ||
 	    !cfg->emaps_token_file || !cfg->emaps_zone || !cfg->ukci_url || !cfg->ukci_region ||
 	    !cfg->carbon_file_path || !cfg->server_listen || !cfg->log_level)
@@ -1295,6 +1313,7 @@ void jp_config_free(struct jp_config *cfg)
 	free(cfg->kubelet_url);
 	free(cfg->kube_token_file);
 	free(cfg->kube_ca_file);
+	free(cfg->kube_cgroup_root);
 	free(cfg->entsoe_url);
 	free(cfg->entsoe_token_file);
 	free(cfg->entsoe_area);

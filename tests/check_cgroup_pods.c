@@ -12,6 +12,7 @@
 #define UID2 "7c1d5e9a-0b2c-4d3e-8f4a-5b6c7d8e9f01"
 #define UIDS "4b1f8c2d9e3a7b6c5d4e3f2a1b0c9d8e" /* a static pod: the kubelet's config hash */
 #define CID "3b7e1f9a2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e1f"
+#define CIDU "3B7E1F9A2C4D6E8F0A1B3C5D7E9F1A2B4C6D8E0F1A3B5C7D9E1F2A4B6C8D0E1F"
 #define CID2 "f00dfacef00dfacef00dfacef00dfacef00dfacef00dfacef00dfacef00dface"
 #define HOSTID "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c"
 
@@ -25,6 +26,7 @@ struct row {
 	int qos, runtime;
 	bool conmon;
 	int level; /* 0: neither, 1: the path is the pod cgroup, 2: the container cgroup */
+	const char *root; /* kubernetes.cgroup_root for this row; NULL: the cgroup root */
 };
 
 static const struct row rows[] = {
@@ -48,9 +50,9 @@ static const struct row rows[] = {
 	{"crun's container sub-cgroup inside the scope",
 	 "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/crio-" CID ".scope/container",
 	 true, UID, CID, B, CR, false, 0},
-	{"cgroup v1 controller prefix, systemd driver",
+	{"cgroup v1 controller prefix, systemd driver, as the cgroup root",
 	 "/sys/fs/cgroup/cpu,cpuacct/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
-	 ".slice/docker-" CID ".scope", true, UID, CID, B, DK, false, 0},
+	 ".slice/docker-" CID ".scope", true, UID, CID, B, DK, false, 0, "/sys/fs/cgroup/cpu,cpuacct"},
 	{"/proc/<pid>/cgroup line",
 	 "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/cri-containerd-" CID
 	 ".scope", true, UID, CID, BE, CD, false, 0},
@@ -71,13 +73,18 @@ static const struct row rows[] = {
 	{"cgroupfs burstable pod-level", "/kubepods/burstable/pod" UID, true, UID, "", B, RU, false, 1},
 	{"cgroupfs cri-o", "/kubepods/burstable/pod" UID "/crio-" CID, true, UID, CID, B, CR, false, 2},
 	{"cgroupfs cri-o conmon", "/kubepods/burstable/pod" UID "/crio-conmon-" CID, true, UID, "", B, CR, true, 0},
-	{"cgroup v1 cpu,cpuacct prefix", "/sys/fs/cgroup/cpu,cpuacct/kubepods/burstable/pod" UID "/" CID, true, UID,
-	 CID, B, RU, false, 2},
-	{"kind on a cgroup v1 docker host", "/docker/" HOSTID "/kubelet/kubepods/burstable/pod" UID "/" CID, true,
-	 UID, CID, B, RU, false, 2},
-	{"k3d/kind node in a docker scope (v2)",
+	{"cgroup v1 cpu,cpuacct prefix as the cgroup root", "/sys/fs/cgroup/cpu,cpuacct/kubepods/burstable/pod" UID "/" CID, true, UID,
+	 CID, B, RU, false, 2, "sys/fs/cgroup/cpu,cpuacct/"},
+	{"kind on a cgroup v1 docker host, with its cgroup root",
+	 "/docker/" HOSTID "/kubelet/kubepods/burstable/pod" UID "/" CID, true, UID, CID, B, RU, false, 2,
+	 "/docker/" HOSTID "/kubelet"},
+	{"k3d/kind node in a docker scope (v2), with its cgroup root",
 	 "/system.slice/docker-" HOSTID ".scope/kubepods/besteffort/pod" UID "/" CID, true, UID, CID, BE, RU,
-	 false, 2},
+	 false, 2, "/system.slice/docker-" HOSTID ".scope"},
+	{"upper-case container id (stored in lower case)", "/kubepods/besteffort/pod" UID "/" CIDU, true, UID, CID, BE,
+	 RU, false, 2},
+	{"upper-case containerd scope", "/kubepods.slice/kubepods-pod" UID_ ".slice/cri-containerd-" CIDU ".scope",
+	 true, UID, CID, G, CD, false, 2},
 	{"pause (sandbox) container: a container like any other", "/kubepods/besteffort/pod" UID "/" CID2, true,
 	 UID, CID2, BE, RU, false, 2},
 	{"static pod, cgroupfs", "/kubepods/burstable/pod" UIDS "/" CID, true, UIDS, CID, B, RU, false, 2},
@@ -93,6 +100,33 @@ static const struct row rows[] = {
 	 RU, false, 0},
 	{"double and trailing slashes", "//kubepods//burstable/pod" UID "/" CID "/", true, UID, CID, B, RU, false,
 	 0},
+	/* ---- must NOT match: pod shapes outside the kubelet's own hierarchy ---- */
+	{"pod below a user's delegated subtree (cgroupfs shape)",
+	 "/user.slice/user-1000.slice/user@1000.service/kubepods/besteffort/pod" UID "/" CID, false, "", "", QN,
+	 RU, false, 0},
+	{"pod below a user's delegated subtree (systemd shape)",
+	 "/user.slice/user-1000.slice/user@1000.service/kubepods.slice/kubepods-pod" UID_ ".slice/cri-containerd-"
+	 CID ".scope", false, "", "", QN, RU, false, 0},
+	{"fake pod in a user's app slice",
+	 "/user.slice/user-1000.slice/user@1000.service/app.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+	 UID_ ".slice", false, "", "", QN, RU, false, 0},
+	{"kubepods below a service", "/system.slice/evil.service/kubepods/burstable/pod" UID, false, "", "", QN, RU,
+	 false, 0},
+	{"kubepods below a scope", "/system.slice/docker-" HOSTID ".scope/kubepods/besteffort/pod" UID "/" CID,
+	 false, "", "", QN, RU, false, 0},
+	{"kind layout without its cgroup root", "/docker/" HOSTID "/kubelet/kubepods/burstable/pod" UID "/" CID,
+	 false, "", "", QN, RU, false, 0},
+	{"a machine's nested kubepods", "/machine.slice/machine-x.scope/kubepods.slice/kubepods-pod" UID_ ".slice",
+	 false, "", "", QN, RU, false, 0},
+	{"mount path prefix is not the root", "/sys/fs/cgroup/kubepods/burstable/pod" UID, false, "", "", QN, RU,
+	 false, 0},
+	{"outside the configured cgroup root", "/kubepods/burstable/pod" UID, false, "", "", QN, RU, false, 0,
+	 "/kubelet"},
+	{"colon form outside containerd.service",
+	 "/user.slice/user-1000.slice/user@1000.service/kubepods-burstable-pod" UID_ ".slice:cri-containerd:" CID,
+	 false, "", "", QN, RU, false, 0},
+	{"slice chain that does not nest", "/kubepods.slice/other-burstable.slice/kubepods-burstable-pod" UID_
+	 ".slice", false, "", "", QN, RU, false, 0},
 	/* ---- must NOT match: the system bucket ---- */
 	{"kubelet service", "/system.slice/kubelet.service", false, "", "", QN, RU, false, 0},
 	{"containerd service", "/system.slice/containerd.service", false, "", "", QN, RU, false, 0},
@@ -136,7 +170,9 @@ START_TEST(test_table)
 {
 	const struct row *r = &rows[_i];
 	struct jp_pod_ref ref;
+	ck_assert_int_eq(jp_cgroup_pod_set_root(r->root), 0);
 	bool got = jp_cgroup_pod_parse(r->path, &ref);
+	jp_cgroup_pod_set_root(NULL);
 	ck_assert_msg(got == r->is_pod, "%s: %s: is_pod %d", r->what, r->path, got);
 	ck_assert_msg(ref.is_pod == got, "%s", r->what);
 	ck_assert_msg(strcmp(ref.pod_uid, r->uid) == 0, "%s: uid '%s'", r->what, ref.pod_uid);
@@ -179,13 +215,18 @@ START_TEST(test_long_and_hostile_paths)
 	while (n + 16 < 4096)
 		n += (size_t)sprintf(p + n, "/kubepods-pod_x");
 	ck_assert(!jp_cgroup_pod_parse(p, &ref));
-	/* 4 KiB of junk prefix, then a real pod. */
+	/* 4 KiB of junk prefix, then a real pod: not the kubelet's, unless that prefix is
+	 * the configured cgroup root. */
 	n = 0;
-	while (n < 4096)
+	while (n < 1000)
 		n += (size_t)sprintf(p + n, "/a");
+	p[n] = '\0';
+	ck_assert_int_eq(jp_cgroup_pod_set_root(p), 0);
 	sprintf(p + n, "/kubepods/burstable/pod" UID "/" CID);
 	ck_assert(jp_cgroup_pod_parse(p, &ref));
 	ck_assert_str_eq(ref.container_id, CID);
+	jp_cgroup_pod_set_root(NULL);
+	ck_assert(!jp_cgroup_pod_parse(p, &ref));
 	/* One 4 KiB component. */
 	memset(p, 'k', 4096);
 	p[0] = '/';

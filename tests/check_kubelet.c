@@ -624,11 +624,14 @@ START_TEST(test_unreadable_token_at_create)
 	setup();
 	path_of(p, "no-such-token");
 	replace(&cfg.kube_token_file, p);
+	/* A token file named in the config must exist. */
+	cfg.kube_token_file_explicit = 1;
 	errno = 0;
 	ck_assert_ptr_null(jp_kubelet_create(&loop, http, &cfg));
 	ck_assert_int_eq(errno, ENOENT);
-	/* Without a token file there is no Authorization header (e.g. a test kubelet on HTTP). */
-	replace(&cfg.kube_token_file, "");
+	/* The default path that does not exist (an agent outside a pod): a warning, and
+	 * requests without Authorization. */
+	cfg.kube_token_file_explicit = 0;
 	answer("pods.json", 200, 0);
 	struct jp_kubelet *k = start();
 	wait_finished(k, 1, 5000);

@@ -27,6 +27,30 @@ static bool is_lower_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+static bool is_hex(char c)
+{
+	return is_lower_hex(c) || (c >= 'A' && c <= 'F');
+}
+
+/* The cgroup below which the kubelet's hierarchy starts; "" for the cgroup root. */
+static char cgroup_root[JP_CGROUP_ROOT_MAX + 1];
+
+int jp_cgroup_pod_set_root(const char *root)
+{
+	if (!root)
+		root = "";
+	while (*root == '/')
+		root++;
+	size_t n = strlen(root);
+	while (n && root[n - 1] == '/')
+		n--;
+	if (n > JP_CGROUP_ROOT_MAX)
+		return -1;
+	memcpy(cgroup_root, root, n);
+	cgroup_root[n] = '\0';
+	return 0;
+}
+
 /* A pod UID in s[0..n): 8-4-4-4-12 lowercase hex with sep between the groups (the API
  * server's UUIDs; '_' in systemd names, where '-' separates slice levels), or 32 lowercase
  * hex (the kubelet's config hash, the UID of static pods). Writes the dashed form. */
@@ -51,14 +75,23 @@ static bool parse_uid(const char *s, size_t n, char sep, char out[JP_POD_UID_MAX
 	return true;
 }
 
+/* 64 hex digits. Runtimes write lower case; upper case is accepted too and stored in
+ * lower case, so that one container always has one label value. */
 static bool is_container_id(const char *s, size_t n)
 {
 	if (n != JP_CONTAINER_ID_LEN)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!is_lower_hex(s[i]))
+		if (!is_hex(s[i]))
 			return false;
 	return true;
+}
+
+static void copy_container_id(char *dst, const char *src)
+{
+	for (size_t i = 0; i < JP_CONTAINER_ID_LEN; i++)
+		dst[i] = (src[i] >= 'A' && src[i] <= 'F') ? (char)(src[i] - 'A' + 'a') : src[i];
+	dst[JP_CONTAINER_ID_LEN] = '\0';
 }
 
 /* A systemd pod slice stem (the name without ".slice"): [<root>-]kubepods-[<qos>-]pod<uid_>.
@@ -177,8 +210,7 @@ static int match_container(struct comp c, struct jp_pod_ref *out)
 			out->conmon = true;
 			return 2;
 		}
-		memcpy(out->container_id, s + pl, JP_CONTAINER_ID_LEN);
-		out->container_id[JP_CONTAINER_ID_LEN] = '\0';
+		copy_container_id(out->container_id, s + pl);
 		return 1;
 	}
 	return 0;
@@ -221,8 +253,7 @@ static bool match_colon_form(struct comp c, struct jp_pod_ref *out)
 	memcpy(out->pod_uid, tmp.pod_uid, sizeof(out->pod_uid));
 	out->qos = tmp.qos;
 	out->runtime = tmp.runtime;
-	memcpy(out->container_id, id, JP_CONTAINER_ID_LEN);
-	out->container_id[JP_CONTAINER_ID_LEN] = '\0';
+	copy_container_id(out->container_id, id);
 	return true;
 }
 
@@ -243,30 +274,87 @@ static bool next_comp(const char *path, size_t *pos, struct comp *c)
 	return true;
 }
 
+/* Whether component c (at index idx below the root) may hold the kubelet's hierarchy
+ * above a pod: nothing but the kubepods cgroup itself (cgroupfs driver: kubepods, then
+ * the QoS directory) or a chain of systemd slices from the root, each named after its
+ * parent ("a.slice", "a-b.slice", ...), as systemd nests slices. Anything else above
+ * a pod - a service, a scope, a user's delegated subtree (user@1000.service) - means
+ * the path is not the kubelet's, whatever it looks like below. */
+static bool kube_ancestor_ok(struct comp c, struct comp prev, size_t idx)
+{
+	if (idx == 0 && comp_eq(c, "kubepods"))
+		return true;
+	if (idx == 1 && comp_eq(prev, "kubepods") &&
+	    (comp_eq(c, "burstable") || comp_eq(c, "besteffort")))
+		return true;
+	if (c.n <= 6 || memcmp(c.s + c.n - 6, ".slice", 6) != 0)
+		return false;
+	if (idx == 0)
+		return memchr(c.s, '-', c.n - 6) == NULL;
+	/* "<parent stem>-<name>.slice" */
+	size_t pl = prev.n - 6;
+	return c.n > pl + 7 && memcmp(c.s, prev.s, pl) == 0 && c.s[pl] == '-';
+}
+
+/* Skip the "<hierarchy-id>:<controllers>:" of a /proc/<pid>/cgroup line. */
+static const char *skip_proc_prefix(const char *path)
+{
+	const char *p = path;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == path || *p != ':')
+		return path;
+	const char *q = strchr(p + 1, ':');
+	return q && !memchr(p + 1, '/', (size_t)(q - p - 1)) ? q + 1 : path;
+}
+
+/* Skip the configured cgroup root at the start of path (component by component);
+ * NULL if path is not below it. */
+static const char *skip_root(const char *path)
+{
+	size_t pos = 0, rpos = 0;
+	struct comp c, r;
+	while (next_comp(cgroup_root, &rpos, &r)) {
+		if (!next_comp(path, &pos, &c) || c.n != r.n || memcmp(c.s, r.s, c.n) != 0)
+			return NULL;
+	}
+	return path + pos;
+}
+
 bool jp_cgroup_pod_parse(const char *path, struct jp_pod_ref *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!path)
 		return false;
+	const char *rel = skip_root(skip_proc_prefix(path));
+	if (!rel)
+		return false;
+	size_t base = (size_t)(rel - path);
 	struct comp grand = {"", 0}, parent = {"", 0}, c;
-	size_t pos = 0;
-	while (next_comp(path, &pos, &c)) {
-		if (match_colon_form(c, out)) {
+	size_t pos = 0, idx = 0;
+	bool containerd_svc = false;
+	while (next_comp(rel, &pos, &c)) {
+		/* Under containerd.service, only containerd's own colon-named cgroups. */
+		if ((idx == 0 || containerd_svc) && match_colon_form(c, out)) {
 			out->is_pod = true;
 			out->pod_end = 0;
-			out->container_end = pos;
+			out->container_end = base + pos;
 			return true;
 		}
 		if (match_systemd_pod(c, parent, out) || match_cgroupfs_pod(c, parent, grand, out)) {
 			out->is_pod = true;
-			out->pod_end = pos;
-			if (next_comp(path, &pos, &c) && match_container(c, out) == 1)
-				out->container_end = pos;
+			out->pod_end = base + pos;
+			if (next_comp(rel, &pos, &c) && match_container(c, out) == 1)
+				out->container_end = base + pos;
 			return true;
 		}
 		memset(out, 0, sizeof(*out));
+		containerd_svc = idx == 1 && comp_eq(parent, "system.slice") && comp_eq(c, "containerd.service");
+		if (!containerd_svc && !kube_ancestor_ok(c, parent, idx))
+			return false;
 		grand = parent;
 		parent = c;
+		idx++;
 	}
 	return false;
 }

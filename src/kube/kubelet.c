@@ -430,6 +430,15 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
 		err = ENOMEM;
 		goto fail;
 	}
+	if (k->token_file && !cfg->kube_token_file_explicit && access(k->token_file, F_OK) != 0 &&
+	    errno == ENOENT) {
+		/* The default path outside a pod, or a kubelet on its read-only port: no
+		 * token to send. A token file named in the config must exist (below). */
+		jp_warn(MOD, "no service-account token at %s: asking the kubelet without Authorization",
+			k->token_file);
+		free(k->token_file);
+		k->token_file = NULL;
+	}
 	if (k->token_file) {
 		int r = read_token(k->token_file, &k->auth);
 		if (r) {
@@ -438,7 +447,11 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
 			goto fail;
 		}
 	}
-	if (k->ca_file && access(k->ca_file, R_OK) != 0 && !k->insecure)
+	int https = strncmp(k->url, "https://", 8) == 0;
+	if (!https && k->token_file)
+		jp_warn(MOD, "%s is plain http: the bearer token from %s is sent unencrypted", k->url,
+			k->token_file);
+	if (https && k->ca_file && access(k->ca_file, R_OK) != 0 && !k->insecure)
 		jp_warn(MOD, "CA file %s: %s; TLS verification will fail until it appears", k->ca_file, strerror(errno));
 
 	uv_timer_init(loop, &k->refresh_timer);
