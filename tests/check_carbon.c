@@ -351,11 +351,14 @@ START_TEST(test_entsoe_negative_nan)
 {
 	struct jp_entsoe_result r;
 	ck_assert_int_eq(entsoe_fixture("entsoe_negative_nan.xml", &r), 0);
-	ck_assert_int_eq(r.skipped_series, 2);
-	ck_assert_ptr_nonnull(strstr(r.reason, "negative or NaN"));
-	ck_assert_uint_eq(r.mix.present, (1u << 2) | (1u << 4));
+	/* The negative solar point counts as 0 MW; the NaN oil point is left out, and with
+	 * it the only point of that series. Neither takes the rest of its series along. */
+	ck_assert_int_eq(r.negative_points, 1);
+	ck_assert_int_eq(r.nan_points, 1);
+	ck_assert_uint_eq(r.mix.present & ((1u << 2) | (1u << 4)), (1u << 2) | (1u << 4));
 	ck_assert_double_eq(r.mix.mw[2], 5300);
 	ck_assert_double_eq(r.mix.mw[4], 700);
+	ck_assert_double_eq(r.mix.mw[16], 0);
 }
 END_TEST
 
@@ -924,6 +927,22 @@ START_TEST(test_intensity_429)
 }
 END_TEST
 
+/* A huge Retry-After does not switch the source off until a restart. */
+START_TEST(test_intensity_retry_after_capped)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_UKCI);
+	r.cfg.carbon_refresh_ms = 60000;
+	struct mock_resp s[] = {{.status = 429, .headers = "Retry-After: 99999999\r\n", .body = "slow down"}};
+	mock_script(r.mock, s, 1);
+	r.mock->dflt = s[0];
+	rig_create(&r);
+	RUN_UNTIL(&r, rate_limited, 1, 5000);
+	ck_assert_uint_eq(stats(&r).next_delay_ms, 3600u * 1000u);
+	rig_close(&r);
+}
+END_TEST
+
 START_TEST(test_intensity_ack_keeps_value)
 {
 	struct rig r;
@@ -939,10 +958,12 @@ START_TEST(test_intensity_ack_keeps_value)
 	mock_script(r.mock, s, 4);
 	r.mock->dflt = s[1];
 	rig_create(&r);
-	RUN_UNTIL(&r, no_data, 2, 5000);
-	RUN_UNTIL(&r, failures, 1, 5000);
+	RUN_UNTIL(&r, failures, 2, 5000);
 	ck_assert_uint_eq(stats(&r).successes, 1);
-	ck_assert_uint_eq(stats(&r).failures, 1);   /* the truncated document only */
+	/* 999 with HTTP 200 is "no matching data"; 999 with 400 is a request the service
+	 * refuses (a mistyped area): a failure, as is the truncated document. */
+	ck_assert_uint_eq(stats(&r).no_data, 1);
+	ck_assert_uint_eq(stats(&r).failures, 2);
 	double want = (1000.0 * 490 + 3000.0 * 12 + 500.0 * 45 + 2000.0 * 11) / 6500.0;
 	ck_assert_double_eq_tol(jp_intensity_current(r.in, T("2024-03-05T11:05Z"), &src, NULL), want, EPS);
 	ck_assert_str_eq(src, "entsoe");
@@ -1011,7 +1032,7 @@ START_TEST(test_token_never_logged)
 	ck_assert_msg(strstr(log, "SECRETSECRET") == NULL, "token in log:\n%s", log);
 	ck_assert_ptr_nonnull(strstr(log, "entsoe"));
 	ck_assert_ptr_nonnull(strstr(log, "securityToken=REDACTED"));
-	ck_assert_ptr_nonnull(strstr(log, "negative or NaN"));
+	ck_assert_ptr_nonnull(strstr(log, "negative quantities taken as 0 MW"));
 	rig_close(&r);
 }
 END_TEST
@@ -1193,6 +1214,7 @@ static Suite *carbon_suite(void)
 	tcase_add_test(i, test_intensity_fallback_no_mix);
 	tcase_add_test(i, test_intensity_429);
 	tcase_add_test(i, test_intensity_ack_keeps_value);
+	tcase_add_test(i, test_intensity_retry_after_capped);
 	tcase_add_test(i, test_intensity_size_cap);
 	tcase_add_test(i, test_token_never_logged);
 	tcase_add_test(i, test_intensity_connect_refused);

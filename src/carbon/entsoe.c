@@ -186,7 +186,7 @@ static int cmp_point(const void *a, const void *b)
 
 /* Append the values of one Period to tmp. Returns 0, -EINVAL (reason set) or -ENOMEM. */
 static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struct ivec *tmp,
-			char *why, size_t whylen)
+			unsigned *neg_points, unsigned *nan_points, char *why, size_t whylen)
 {
 	int64_t start, end, res;
 	char b[64];
@@ -226,10 +226,19 @@ static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struc
 			r = -EINVAL;
 			break;
 		}
-		if (!isfinite(q) || q < 0) {
-			snprintf(why, whylen, "negative or NaN quantity \"%.24s\" at position %ld", b, pos);
-			r = -EINVAL;
-			break;
+		if (!isfinite(q)) {
+			/* That point only: the series keeps its other points. */
+			if (nan_points)
+				(*nan_points)++;
+			continue;
+		}
+		if (q < 0) {
+			/* Real A75 data carries small negatives (metering noise, a plant's own
+			 * consumption at night): that point counts as 0 MW. Dropping the whole
+			 * production type instead would change the mix far more. */
+			if (neg_points)
+				(*neg_points)++;
+			q = 0;
 		}
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 128;
@@ -270,7 +279,7 @@ static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struc
 /* Classify and read one TimeSeries. Returns 1 for a consumption series, 0 with *psr and tmp
  * filled for a production series, -EINVAL (why set) or -ENOMEM. */
 static int parse_series(const xmlNode *ts, const xmlChar *ns, int *psr, struct ivec *tmp,
-			char *why, size_t whylen)
+			struct jp_entsoe_result *out, char *why, size_t whylen)
 {
 	char b[64];
 	/* A series whose energy leaves the bidding zone (pumping, charging) is consumption. */
@@ -299,7 +308,7 @@ static int parse_series(const xmlNode *ts, const xmlChar *ns, int *psr, struct i
 		if (!is_el(c, ns, "Period"))
 			continue;
 		char w[128] = "";
-		int r = parse_period(c, ns, a03, tmp, w, sizeof(w));
+		int r = parse_period(c, ns, a03, tmp, &out->negative_points, &out->nan_points, w, sizeof(w));
 		if (r == -EINVAL)
 			snprintf(why, whylen, "%s: %s", jp_psr_code(*psr), w);
 		if (r)
@@ -454,7 +463,7 @@ static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
 		char why[160] = "";
 		int psr = 0;
 		tmp.n = 0;
-		int k = parse_series(ts, ns, &psr, &tmp, why, sizeof(why));
+		int k = parse_series(ts, ns, &psr, &tmp, out, why, sizeof(why));
 		if (k == -ENOMEM) {
 			r = k;
 		} else if (k == 1) {

@@ -25,7 +25,9 @@ struct jp_entsoe_result {
 	unsigned series;             /* TimeSeries elements seen */
 	unsigned generation_series;  /* of those, generation series used */
 	unsigned consumption_series; /* series with an outBiddingZone_Domain: not generation */
-	unsigned skipped_series;     /* rejected: negative or NaN quantity, bad period, ... */
+	unsigned skipped_series;     /* rejected: bad period, unit, position, ... */
+	unsigned negative_points;    /* negative quantities, taken as 0 MW for that point */
+	unsigned nan_points;         /* NaN or infinite quantities: that point left out */
 	int ack_code;                /* an Acknowledgement_MarketDocument's reason code, else 0 */
 	char reason[192];            /* the acknowledgement's text, or the first problem found */
 };

@@ -26,6 +26,7 @@
 #define FILE_CHECK_MAX_MS 10000
 #define TOKEN_MAX_BYTES 4096
 #define MAX_BACKOFF_SHIFT 6
+#define RETRY_CAP_MS (3600u * 1000u)
 
 struct jp_intensity {
 	uv_loop_t *loop;
@@ -209,7 +210,10 @@ static uint64_t after_response(struct jp_intensity *in, const struct jp_http_res
 		uint64_t d = in->refresh_ms << in->n429;
 		if (r->retry_after_ms > 0 && (uint64_t)r->retry_after_ms > d)
 			d = (uint64_t)r->retry_after_ms;
-		return d;
+		/* A Retry-After (or a long run of 429s) never switches the source off: at
+		 * most max(refresh, 1 h) until the next try. */
+		uint64_t cap = in->refresh_ms > RETRY_CAP_MS ? in->refresh_ms : RETRY_CAP_MS;
+		return d < cap ? d : cap;
 	}
 	in->n429 = 0;
 	return in->refresh_ms;
@@ -231,6 +235,17 @@ static void handle_entsoe(struct jp_intensity *in, const struct jp_http_response
 	if (res.skipped_series)
 		jp_log_rl(&in->rl_skip, JP_LOG_WARN, MOD, "entsoe: %u of %u series rejected: %s",
 			  res.skipped_series, res.series, res.reason);
+	if (res.negative_points || res.nan_points)
+		jp_log_rl(&in->rl_skip, JP_LOG_INFO, MOD, "entsoe: %u negative quantities taken as 0 MW, %u NaN points left out",
+			  res.negative_points, res.nan_points);
+	/* ENTSO-E answers reason 999 with 200 for "no matching data" but with 400 for a
+	 * request it cannot serve (a mistyped area, a bad parameter): the second is a
+	 * configuration error, counted as a failure and logged with the document's text. */
+	if (k == -ENODATA && r->status == 400) {
+		fail(in, "HTTP 400 from %s: %s (check carbon.entsoe.area and the token)", in->log_url,
+		     res.reason);
+		return;
+	}
 	if (k == -ENODATA && (res.ack_code == JP_ENTSOE_ACK_NO_DATA || r->status == 200)) {
 		no_data(in, res.reason);
 		return;
