@@ -1003,6 +1003,8 @@ static const struct field kube_fields[] = {
 	{.key = "kubelet_url", .kind = K_STR, .off = CFG(kubelet_url), .flags = F_HTTP_OPT},
 	{.key = "token_file", .kind = K_CUSTOM, .check = parse_kube_token_file},
 	{.key = "cgroup_root", .kind = K_STR, .off = CFG(kube_cgroup_root)},
+	{.key = "max_response_bytes", .kind = K_SIZE, .off = CFG(kube_max_response_bytes), .flags = F_MIN | F_MAX,
+	 .min = 64 * 1024, .max = 4096.0 * 1024 * 1024},
 	{.key = "ca_file", .kind = K_STR, .off = CFG(kube_ca_file)},
 	{.key = "insecure_skip_verify", .kind = K_BOOL, .off = CFG(kube_insecure_skip_verify)},
 	{.key = "refresh", .kind = K_DUR, .off = CFG(kube_refresh_ms), .flags = F_MIN, .min = 1000},
@@ -1248,6 +1250,7 @@ int jp_config_defaults(struct jp_config *cfg)
 	cfg->kube_ca_file = strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	cfg->kube_insecure_skip_verify = 0;
 	cfg->kube_cgroup_root = strdup("");
+	cfg->kube_max_response_bytes = 32u << 20;
 	cfg->kube_refresh_ms = 15000;
 	cfg->carbon_source = JP_CARBON_STATIC;
 	cfg->carbon_grams_per_kwh = 475;

@@ -68,6 +68,7 @@ struct jp_config {
 	char *kubelet_url, *kube_token_file, *kube_ca_file;
 	int kube_token_file_explicit;   /* set in the file: a missing file is an error */
 	char *kube_cgroup_root;         /* where the kubelet's cgroups start; "" = the root */
+	uint64_t kube_max_response_bytes;  /* a larger /pods answer is refused */
 	int kube_insecure_skip_verify;
 	uint64_t kube_refresh_ms;
 

@@ -18,11 +18,6 @@
 #define BEARER "Authorization: Bearer "
 /* Parsing longer than this is worth a line (it is CPU the agent spends every refresh). */
 #define SLOW_PARSE_MS 200.0
-/* One parse slice: json-c tokenises about 150 MB/s here, so 256 KiB is under 2 ms, and
- * 200 pods are walked or freed in well under that. A slice ends after SLICE_NS. */
-#define FEED_BYTES (256 * 1024)
-#define WORK_PODS 200
-#define SLICE_NS (5 * 1000 * 1000)
 
 struct jp_kubelet {
 	uv_loop_t *loop;
@@ -41,14 +36,15 @@ struct jp_kubelet {
 	int started;                 /* a refresh has started at least once */
 	int extra_pending;
 
-	/* A body being parsed in slices from parse_idle (one slice per loop iteration). */
+	/* The answer is parsed as it arrives, in the pieces curl hands over (a few KiB each),
+	 * so that neither the loop nor memory ever holds the whole body. */
 	struct jp_podlist_parser *parser;
-	char *body;
-	size_t body_len, body_off;
+	size_t body_len;
 	uint64_t parse_ns, parse_max_step_ns;
+	uint64_t pieces;
+	size_t max_piece;
 
 	uv_timer_t refresh_timer, extra_timer;
-	uv_idle_t parse_idle;
 	int closing, handles_open;
 	void (*closed)(void *arg);
 	void *closed_arg;
@@ -143,26 +139,29 @@ static void excerpt(const uint8_t *body, size_t len, char *out, size_t outlen)
 
 static void parse_end(struct jp_kubelet *k)
 {
-	uv_idle_stop(&k->parse_idle);
 	jp_podlist_parser_destroy(k->parser);
 	k->parser = NULL;
-	free(k->body);
-	k->body = NULL;
 	k->stats.in_flight = 0;
 }
 
 static void install(struct jp_kubelet *k)
 {
 	struct jp_podlist_report rep;
+	uint64_t t0 = uv_hrtime();
+	int w = jp_podlist_parser_work(k->parser, SIZE_MAX);
+	k->parse_ns += uv_hrtime() - t0;
+	(void)w;
 	struct jp_podlist *pl = jp_podlist_parser_finish(k->parser, &rep);
 	int e = errno;
 	double ms = (double)k->parse_ns / 1e6;
 	size_t len = k->body_len;
 	k->stats.last_parse_ms = ms;
 	k->stats.last_parse_max_step_ms = (double)k->parse_max_step_ns / 1e6;
+	k->stats.last_parse_pieces = k->pieces;
+	k->stats.last_parse_max_piece_bytes = k->max_piece;
 	parse_end(k);
 	if (ms > SLOW_PARSE_MS)
-		jp_info(MOD, "parsing %zu bytes of /pods took %.0f ms in slices of at most %.1f ms", len, ms,
+		jp_info(MOD, "parsing %zu bytes of /pods took %.0f ms in pieces of at most %.1f ms", len, ms,
 			k->stats.last_parse_max_step_ms);
 	if (!pl) {
 		k->stats.refreshes_failed++;
@@ -186,52 +185,23 @@ static void install(struct jp_kubelet *k)
 	jp_debug(MOD, "%zu pods from %s (%.1f ms to parse %zu bytes)", k->stats.pods, k->url, ms, len);
 }
 
-/* One slice of parsing: feed or walk until SLICE_NS has passed, then give the loop back. */
-static void parse_idle_cb(uv_idle_t *h)
+/* A piece of a 200 answer: straight into the parser. */
+static int body_cb(const void *data, size_t len, void *arg)
 {
-	struct jp_kubelet *k = h->data;
-	uint64_t t0 = uv_hrtime(), t;
-	int r = 0;
-	do {
-		if (k->body_off < k->body_len) {
-			size_t n = k->body_len - k->body_off < FEED_BYTES ? k->body_len - k->body_off : FEED_BYTES;
-			r = jp_podlist_parser_feed(k->parser, k->body + k->body_off, n);
-			k->body_off += n;
-			if (r > 0)
-				r = 0;
-		} else {
-			r = jp_podlist_parser_work(k->parser, WORK_PODS);
-		}
-		t = uv_hrtime();
-	} while (r == 0 && t - t0 < SLICE_NS);
-	k->parse_ns += t - t0;
-	if (t - t0 > k->parse_max_step_ns)
-		k->parse_max_step_ns = t - t0;
-	if (r != 0)
-		install(k);   /* done (1) or failed (< 0): finish() tells which */
-}
-
-/* Start parsing a 200 response. The body is only valid during the HTTP callback, so it
- * is copied; the parse itself runs in slices from the loop (SPEC §8: a 50 MB PodList must
- * not stall collection). */
-static void parse_begin(struct jp_kubelet *k, const struct jp_http_response *resp)
-{
-	k->parser = jp_podlist_parser_create();
-	k->body = malloc(resp->body_len ? resp->body_len : 1);
-	if (!k->parser || !k->body) {
-		parse_end(k);
-		k->stats.refreshes_failed++;
-		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: out of memory for %zu bytes; keeping the last pod list",
-			  k->url, resp->body_len);
-		return;
-	}
-	memcpy(k->body, resp->body, resp->body_len);
-	k->body_len = resp->body_len;
-	k->body_off = 0;
-	k->parse_ns = 0;
-	k->parse_max_step_ns = 0;
-	k->stats.in_flight = 1;
-	uv_idle_start(&k->parse_idle, parse_idle_cb);
+	struct jp_kubelet *k = arg;
+	if (!k->parser)
+		return -ECANCELED;
+	uint64_t t0 = uv_hrtime();
+	int r = jp_podlist_parser_feed(k->parser, data, len);
+	uint64_t d = uv_hrtime() - t0;
+	k->parse_ns += d;
+	if (d > k->parse_max_step_ns)
+		k->parse_max_step_ns = d;
+	k->body_len += len;
+	k->pieces++;
+	if (len > k->max_piece)
+		k->max_piece = len;
+	return r < 0 ? r : 0;
 }
 
 static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *resp, void *arg)
@@ -242,20 +212,26 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *resp,
 	k->stats.in_flight = 0;
 	if (resp->body_truncated) {
 		k->stats.refreshes_failed++;
-		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: response refused: larger than %zu bytes; keeping the last pod list",
-			  k->url, k->max_body);
+		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: response refused: larger than %zu bytes "
+			  "(kubernetes.max_response_bytes); keeping the last pod list", k->url, k->max_body);
+		parse_end(k);
+	} else if (resp->body_error) {
+		/* The parser refused the document part way: install() logs why. */
+		install(k);
 	} else if (resp->curl_code != 0) {
 		k->stats.refreshes_failed++;
 		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: %s; keeping the last pod list", k->url,
 			  resp->error ? resp->error : "transfer failed");
+		parse_end(k);
 	} else if (resp->status != 200) {
 		char ex[129];
 		excerpt(resp->body, resp->body_len, ex, sizeof(ex));
 		k->stats.refreshes_failed++;
 		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: HTTP %ld: %s; keeping the last pod list", k->url,
 			  resp->status, ex);
+		parse_end(k);
 	} else {
-		parse_begin(k, resp);
+		install(k);
 	}
 }
 
@@ -282,6 +258,17 @@ static int refresh_start(struct jp_kubelet *k)
 	k->headers[i++] = "Accept: application/json";
 	k->headers[i] = NULL;
 
+	k->parser = jp_podlist_parser_create();
+	if (!k->parser) {
+		k->stats.refreshes_failed++;
+		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: out of memory; keeping the last pod list", k->url);
+		return -ENOMEM;
+	}
+	k->body_len = 0;
+	k->parse_ns = 0;
+	k->parse_max_step_ns = 0;
+	k->pieces = 0;
+	k->max_piece = 0;
 	struct jp_http_request req = {
 		.method = "GET",
 		.url = k->url,
@@ -291,6 +278,8 @@ static int refresh_start(struct jp_kubelet *k)
 		.ca_file = k->ca_file,
 		.insecure_skip_verify = k->insecure,
 		.max_response_bytes = k->max_body,
+		.on_body = body_cb,
+		.body_arg = k,
 	};
 	k->last_start_ms = jp_now_mono_ms();
 	k->started = 1;
@@ -299,6 +288,7 @@ static int refresh_start(struct jp_kubelet *k)
 		int e = errno;
 		k->stats.refreshes_failed++;
 		jp_log_rl(&k->rl_fail, JP_LOG_WARN, MOD, "%s: cannot start the request: %s", k->url, strerror(e));
+		parse_end(k);
 		return -e;
 	}
 	k->stats.in_flight = 1;
@@ -411,7 +401,8 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
 	k->refresh_ms = cfg->kube_refresh_ms ? cfg->kube_refresh_ms : 15000;
 	k->min_gap_ms = cfg->interval_ms ? cfg->interval_ms : 5000;
 	k->timeout_ms = JP_KUBELET_DEFAULT_TIMEOUT_MS;
-	k->max_body = JP_KUBELET_DEFAULT_MAX_BODY_BYTES;
+	k->max_body = cfg->kube_max_response_bytes ? (size_t)cfg->kube_max_response_bytes
+						   : JP_KUBELET_DEFAULT_MAX_BODY_BYTES;
 	k->insecure = cfg->kube_insecure_skip_verify;
 	k->rl_fail.interval_ms = 60000;
 	k->rl_token.interval_ms = 60000;
@@ -456,11 +447,9 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
 
 	uv_timer_init(loop, &k->refresh_timer);
 	uv_timer_init(loop, &k->extra_timer);
-	uv_idle_init(loop, &k->parse_idle);
 	k->refresh_timer.data = k;
 	k->extra_timer.data = k;
-	k->parse_idle.data = k;
-	k->handles_open = 3;
+	k->handles_open = 2;
 	/* The first refresh runs from the loop, at once; then every refresh_ms. */
 	uv_timer_start(&k->refresh_timer, refresh_timer_cb, 0, k->refresh_ms);
 	jp_info(MOD, "pod metadata from %s every %llu ms", k->url, (unsigned long long)k->refresh_ms);
@@ -494,7 +483,6 @@ void jp_kubelet_close(struct jp_kubelet *k, void (*closed)(void *arg), void *arg
 	parse_end(k);
 	uv_timer_stop(&k->refresh_timer);
 	uv_timer_stop(&k->extra_timer);
-	uv_close((uv_handle_t *)&k->parse_idle, handle_closed_cb);
 	uv_close((uv_handle_t *)&k->refresh_timer, handle_closed_cb);
 	uv_close((uv_handle_t *)&k->extra_timer, handle_closed_cb);
 }

@@ -14,7 +14,7 @@
 struct jp_kubelet;
 
 /* Bodies above this are refused (the last good metadata stays). */
-#define JP_KUBELET_DEFAULT_MAX_BODY_BYTES (64u << 20)
+#define JP_KUBELET_DEFAULT_MAX_BODY_BYTES (32u << 20)
 #define JP_KUBELET_DEFAULT_TIMEOUT_MS 30000u
 
 /* Start a client for cfg->kubelet_url (must be non-empty) on loop, using http for the
@@ -54,6 +54,8 @@ struct jp_kubelet_stats {
 	int in_flight;               /* a request or the parse of its answer is under way */
 	double last_parse_ms;        /* CPU time spent parsing the last 200 body */
 	double last_parse_max_step_ms;   /* the longest the parse held the loop at once */
+	uint64_t last_parse_pieces;      /* how many pieces the last 200 body came in */
+	size_t last_parse_max_piece_bytes;
 	int64_t last_success_wall_ms;   /* 0 before the first success */
 };
 void jp_kubelet_get_stats(const struct jp_kubelet *k, struct jp_kubelet_stats *out);

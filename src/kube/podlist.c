@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Parses the kubelet's /pods PodList with json-c into an immutable pod table (SPEC §3, §8). */
+/* Parses the kubelet's /pods PodList as a stream into an immutable pod table. */
 #include "kube/podlist.h"
 
 #include <ctype.h>
@@ -11,12 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+/*
+ * The PodList is read as a stream of bytes, never as a tree: a pushdown automaton checks
+ * the JSON grammar (RFC 8259, strictly: no comments, no trailing commas, no control
+ * characters in strings) one byte at a time, and a stack of frames knows where in the
+ * document each value sits. Only the few fields the agent uses are kept:
+ *
+ *   kind, items[].metadata.{uid,name,namespace},
+ *   items[].spec.containers[].resources.requests.cpu,
+ *   items[].status.{initContainerStatuses,containerStatuses,ephemeralContainerStatuses}[].
+ *       {containerID,name}
+ *
+ * Everything else (annotations, env, args, managed fields: most of a PodList) is checked
+ * and dropped as it passes, and a string that is not kept is never buffered. Memory is
+ * therefore the pod table plus at most MAX_STR bytes per kept field of the pod being read,
+ * whatever the size or shape of the document; the body itself is fed in as it arrives.
+ * A pod's fields may come in any order, so each pod is committed when its object ends.
+ */
 
 /* Longest string kept from the document. Kubernetes names are at most 253 bytes and UIDs
  * 36; anything far longer is hostile and is skipped rather than copied. */
 #define MAX_STR 1024
-/* json-c's own default is 32; a PodList needs about 8, annotations may nest a little more. */
+/* Keys longer than this are none of ours ("ephemeralContainerStatuses" is 26). */
+#define MAX_KEY 40
+/* Longest number text kept (a CPU request given as a JSON number). */
+#define MAX_NUM 64
+/* A PodList needs about 8 levels; annotations may nest a little more. */
 #define MAX_DEPTH 64
 
 /* Strings live in fixed blocks so that pointers into them never move. */
@@ -37,26 +57,6 @@ struct jp_podlist {
 	struct block *blocks;
 };
 
-struct parse {
-	struct jp_podlist *pl;
-	struct jp_podlist_report *rep;
-};
-
-static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
-{
-	if (counter)
-		(*counter)++;
-	if (!p->rep || p->rep->first[0])
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(p->rep->first, sizeof(p->rep->first), fmt, ap);
-	va_end(ap);
-}
-
 static char *arena_dup(struct jp_podlist *pl, const char *s, size_t len, int lower)
 {
 	struct block *b = pl->blocks;
@@ -76,39 +76,6 @@ static char *arena_dup(struct jp_podlist *pl, const char *s, size_t len, int low
 	d[len] = '\0';
 	b->used += len + 1;
 	return d;
-}
-
-/* A usable string member: present, a string, no embedded NUL, 1..MAX_STR bytes.
- * Returns 1 and sets *s and *len, 0 when absent or null, -1 when present but unusable. */
-static int get_str(struct json_object *obj, const char *key, const char **s, size_t *len)
-{
-	struct json_object *v;
-	if (!json_object_object_get_ex(obj, key, &v) || !v)
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	const char *str = json_object_get_string(v);
-	int n = json_object_get_string_len(v);
-	if (!str || n <= 0 || n > MAX_STR || strlen(str) != (size_t)n)
-		return -1;
-	*s = str;
-	*len = (size_t)n;
-	return 1;
-}
-
-/* A member that must be an object or an array when present: returns the value, NULL when
- * absent or null; *bad is set when it has the wrong type. */
-static struct json_object *get_typed(struct json_object *obj, const char *key, enum json_type t, int *bad)
-{
-	struct json_object *v;
-	*bad = 0;
-	if (!obj || !json_object_object_get_ex(obj, key, &v) || !v)
-		return NULL;
-	if (!json_object_is_type(v, t)) {
-		*bad = 1;
-		return NULL;
-	}
-	return v;
 }
 
 /* ---- CPU quantities ---------------------------------------------------------------- */
@@ -242,82 +209,235 @@ static int id_ok(const char *id, size_t len)
 	return 1;
 }
 
-/* status.<key>[]: containerID -> name. Waiting containers have no id yet; not a problem. */
-static int parse_statuses(struct parse *p, struct json_object *status, const char *key, size_t item)
+/* ---- where a value sits ---------------------------------------------------------------- */
+
+enum role {
+	R_SKIP, R_ROOT, R_KIND, R_ITEMS, R_POD, R_META, R_UID, R_NAME, R_NS, R_SPEC, R_CTRS,
+	R_CTR, R_RES, R_REQ, R_CPU, R_STATUS, R_STATUSES, R_CSTATUS, R_CID, R_CNAME,
+};
+
+/* The role of the value of `key` inside an object of role `obj`. */
+static enum role key_role(enum role obj, const char *key, int *which)
 {
-	int bad;
-	struct json_object *arr = get_typed(status, key, json_type_array, &bad);
-	if (bad) {
-		problem(p, &p->rep->skipped_fields, "items[%zu].status.%s: not an array", item, key);
-		return 0;
+	static const char *const statuses[] = {"initContainerStatuses", "containerStatuses",
+					       "ephemeralContainerStatuses"};
+	switch (obj) {
+	case R_ROOT:
+		return !strcmp(key, "kind") ? R_KIND : !strcmp(key, "items") ? R_ITEMS : R_SKIP;
+	case R_POD:
+		return !strcmp(key, "metadata") ? R_META : !strcmp(key, "spec") ? R_SPEC :
+		       !strcmp(key, "status") ? R_STATUS : R_SKIP;
+	case R_META:
+		return !strcmp(key, "uid") ? R_UID : !strcmp(key, "name") ? R_NAME :
+		       !strcmp(key, "namespace") ? R_NS : R_SKIP;
+	case R_SPEC:
+		return !strcmp(key, "containers") ? R_CTRS : R_SKIP;
+	case R_CTR:
+		return !strcmp(key, "resources") ? R_RES : R_SKIP;
+	case R_RES:
+		return !strcmp(key, "requests") ? R_REQ : R_SKIP;
+	case R_REQ:
+		return !strcmp(key, "cpu") ? R_CPU : R_SKIP;
+	case R_STATUS:
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(key, statuses[i])) {
+				*which = i;
+				return R_STATUSES;
+			}
+		return R_SKIP;
+	case R_CSTATUS:
+		return !strcmp(key, "containerID") ? R_CID : !strcmp(key, "name") ? R_CNAME : R_SKIP;
+	default:
+		return R_SKIP;
 	}
-	size_t n = arr ? json_object_array_length(arr) : 0;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *cs = json_object_array_get_idx(arr, i);
-		if (!json_object_is_type(cs, json_type_object)) {
-			problem(p, &p->rep->skipped_fields, "items[%zu].status.%s[%zu]: not an object", item, key, i);
-			continue;
-		}
-		const char *id, *name;
-		size_t idlen, nlen;
-		int rid = get_str(cs, "containerID", &id, &idlen);
-		int rname = get_str(cs, "name", &name, &nlen);
-		if (rid < 0 || rname < 0) {
-			problem(p, &p->rep->skipped_fields, "items[%zu].status.%s[%zu]: %s is not a usable string",
-				item, key, i, rid < 0 ? "containerID" : "name");
-			continue;
-		}
-		if (rid == 0 || rname == 0)
-			continue;
-		const char *sep = memmem(id, idlen, "://", 3);
-		if (sep) {
-			idlen -= (size_t)(sep + 3 - id);
-			id = sep + 3;
-		}
-		if (idlen == 0)
-			continue;
-		if (!id_ok(id, idlen)) {
-			problem(p, &p->rep->skipped_fields, "items[%zu].status.%s[%zu].containerID: not a container id",
-				item, key, i);
-			continue;
-		}
-		int r = push_container(p->pl, id, idlen, name, nlen);
-		if (r)
-			return r;
+}
+
+static enum role elem_role(enum role arr)
+{
+	return arr == R_ITEMS ? R_POD : arr == R_CTRS ? R_CTR : arr == R_STATUSES ? R_CSTATUS : R_SKIP;
+}
+
+static const char *const status_keys[] = {"initContainerStatuses", "containerStatuses",
+					  "ephemeralContainerStatuses"};
+
+struct frame {
+	unsigned char is_obj;
+	unsigned char role;          /* enum role of this container */
+	unsigned char key_role;      /* objects: the role of the current key's value */
+	unsigned char which;         /* R_STATUS objects: which status list the key names */
+	size_t index;                /* arrays: elements seen */
+};
+
+/* A kept string field: its state and bytes. */
+struct field {
+	int state;                   /* 0 absent or null, 1 usable, -1 present but unusable */
+	size_t len;
+	char s[MAX_STR + 1];
+};
+
+/* The pod being read. */
+struct pod_acc {
+	size_t idx;                  /* its index in items */
+	int meta_state;              /* 0 absent/null, 1 object, -1 not an object */
+	struct field uid, name, ns;
+	double cpu;
+	/* Its containers: pairs of strings in one buffer. */
+	char *cbuf;
+	size_t clen, ccap;
+	size_t nctr;
+	/* The container status being read. */
+	struct field cid, cname;
+	size_t ctr_idx;              /* index in spec.containers, for messages */
+	size_t st_idx;
+	int which;                   /* which status list */
+};
+
+/* Lexer states. */
+enum lex {
+	L_VALUE,          /* a value must start */
+	L_OBJ_FIRST,      /* after '{': a key or '}' */
+	L_OBJ_KEY,        /* after ',' in an object: a key */
+	L_COLON,
+	L_OBJ_NEXT,       /* after a member: ',' or '}' */
+	L_ARR_FIRST,      /* after '[': a value or ']' */
+	L_ARR_NEXT,       /* after an element: ',' or ']' */
+	L_STR, L_STR_ESC, L_STR_U,
+	L_NUM,            /* in a number */
+	L_LIT,            /* in true / false / null */
+	L_END,            /* after the document: white space only */
+};
+
+enum num_state { N_SIGN, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
+
+struct parse {
+	struct jp_podlist *pl;
+	struct jp_podlist_report *rep;
+};
+
+enum pstate { P_FEED, P_DONE, P_FAILED };
+
+struct jp_podlist_parser {
+	enum pstate state;
+	int err;                     /* positive errno once P_FAILED */
+	struct parse p;
+	struct jp_podlist_report rep;
+	size_t fed;
+
+	enum lex lex;
+	struct frame stack[MAX_DEPTH];
+	size_t depth;
+	int seen_value;              /* the top-level value has started */
+
+	/* the string being lexed */
+	int str_is_key;
+	enum role str_role;          /* R_SKIP: not kept */
+	char key[MAX_KEY + 1];
+	size_t key_len;
+	int key_long;
+	struct field *str_dst;       /* kept value strings go here (NULL: dropped) */
+	int str_nul;                 /* a \u0000 */
+	unsigned u_val, u_digits;
+	unsigned u_high;             /* a pending high surrogate */
+
+	/* the number or literal being lexed */
+	enum num_state num;
+	enum role num_role;
+	char numbuf[MAX_NUM + 1];
+	size_t num_len;
+	const char *lit;
+	size_t lit_pos;
+
+	/* the document */
+	int kind_bad, items_bad;
+	struct pod_acc pod;
+	int in_pod;
+};
+
+static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
+{
+	if (counter)
+		(*counter)++;
+	if (!p->rep || p->rep->first[0])
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->rep->first, sizeof(p->rep->first), fmt, ap);
+	va_end(ap);
+}
+
+static int fail(struct jp_podlist_parser *ps, int err)
+{
+	ps->state = P_FAILED;
+	ps->err = err;
+	return -err;
+}
+
+static int syntax(struct jp_podlist_parser *ps, const char *what)
+{
+	problem(&ps->p, NULL, "not JSON: %s at byte %zu", what, ps->fed);
+	return fail(ps, EINVAL);
+}
+
+/* ---- committing what was read ------------------------------------------------------- */
+
+static int pod_add_container(struct pod_acc *a, const struct field *id, const struct field *name)
+{
+	size_t need = id->len + name->len + 2;
+	if (a->clen + need > a->ccap) {
+		size_t cap = a->ccap ? a->ccap * 2 : 1024;
+		while (cap < a->clen + need)
+			cap *= 2;
+		char *nb = realloc(a->cbuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		a->cbuf = nb;
+		a->ccap = cap;
 	}
+	memcpy(a->cbuf + a->clen, id->s, id->len + 1);
+	a->clen += id->len + 1;
+	memcpy(a->cbuf + a->clen, name->s, name->len + 1);
+	a->clen += name->len + 1;
+	a->nctr++;
 	return 0;
 }
 
-static int parse_pod(struct parse *p, struct json_object *item, size_t idx)
+static void pod_reset(struct pod_acc *a, size_t idx)
 {
-	struct jp_podlist *pl = p->pl;
-	unsigned *skipped = &p->rep->skipped_pods;
-	if (!json_object_is_type(item, json_type_object)) {
-		problem(p, skipped, "items[%zu]: not an object", idx);
+	char *cbuf = a->cbuf;
+	size_t ccap = a->ccap;
+	a->idx = idx;
+	a->meta_state = 0;
+	a->uid.state = a->name.state = a->ns.state = 0;
+	a->cpu = 0;
+	a->clen = 0;
+	a->nctr = 0;
+	a->cbuf = cbuf;
+	a->ccap = ccap;
+}
+
+/* A pod object ended: keep it if its metadata are usable. */
+static int pod_commit(struct jp_podlist_parser *ps)
+{
+	struct pod_acc *a = &ps->pod;
+	struct jp_podlist *pl = ps->p.pl;
+	unsigned *skipped = &ps->rep.skipped_pods;
+	if (a->meta_state != 1) {
+		problem(&ps->p, skipped, "items[%zu].metadata: %s", a->idx,
+			a->meta_state < 0 ? "not an object" : "missing");
 		return 0;
 	}
-	int bad;
-	struct json_object *meta = get_typed(item, "metadata", json_type_object, &bad);
-	if (!meta) {
-		problem(p, skipped, "items[%zu].metadata: %s", idx, bad ? "not an object" : "missing");
-		return 0;
-	}
-	const char *uid, *name, *ns;
-	size_t uidlen, namelen, nslen;
 	static const char *const keys[] = {"uid", "name", "namespace"};
-	int r[3] = {
-		get_str(meta, "uid", &uid, &uidlen),
-		get_str(meta, "name", &name, &namelen),
-		get_str(meta, "namespace", &ns, &nslen),
-	};
+	const struct field *f[3] = {&a->uid, &a->name, &a->ns};
 	for (int k = 0; k < 3; k++) {
-		if (r[k] != 1) {
-			problem(p, skipped, "items[%zu].metadata.%s: %s", idx, keys[k],
-				r[k] == 0 ? "missing" : "not a usable string");
+		if (f[k]->state != 1) {
+			problem(&ps->p, skipped, "items[%zu].metadata.%s: %s", a->idx, keys[k],
+				f[k]->state == 0 ? "missing" : "not a usable string");
 			return 0;
 		}
 	}
-	/* Duplicate UIDs are found through the index once it is built. */
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? pl->cap * 2 : 64;
 		void *np = realloc(pl->pods, cap * sizeof(*pl->pods));
@@ -332,74 +452,614 @@ static int parse_pod(struct parse *p, struct json_object *item, size_t idx)
 	}
 	struct jp_kube_pod *pod = &pl->pods[pl->n];
 	memset(pod, 0, sizeof(*pod));
-	pod->uid = arena_dup(pl, uid, uidlen, 1);
-	pod->name = arena_dup(pl, name, namelen, 0);
-	pod->ns = arena_dup(pl, ns, nslen, 0);
+	pod->uid = arena_dup(pl, a->uid.s, a->uid.len, 1);
+	pod->name = arena_dup(pl, a->name.s, a->name.len, 0);
+	pod->ns = arena_dup(pl, a->ns.s, a->ns.len, 0);
 	if (!pod->uid || !pod->name || !pod->ns)
 		return -ENOMEM;
+	pod->cpu_request = isfinite(a->cpu) ? a->cpu : 0;
 	pl->ctr_first[pl->n] = pl->nctr;
-
-	/* CPU requests: the sum over the app containers, as SPEC §5 "requests" uses them. */
-	struct json_object *spec = get_typed(item, "spec", json_type_object, &bad);
-	if (bad)
-		problem(p, &p->rep->skipped_fields, "items[%zu].spec: not an object", idx);
-	struct json_object *ctrs = get_typed(spec, "containers", json_type_array, &bad);
-	if (bad)
-		problem(p, &p->rep->skipped_fields, "items[%zu].spec.containers: not an array", idx);
-	size_t nc = ctrs ? json_object_array_length(ctrs) : 0;
-	for (size_t i = 0; i < nc; i++) {
-		struct json_object *c = json_object_array_get_idx(ctrs, i);
-		if (!json_object_is_type(c, json_type_object)) {
-			problem(p, &p->rep->skipped_fields, "items[%zu].spec.containers[%zu]: not an object", idx, i);
-			continue;
-		}
-		struct json_object *res = get_typed(c, "resources", json_type_object, &bad);
-		int bad2 = 0;
-		struct json_object *req = get_typed(res, "requests", json_type_object, &bad2);
-		if (bad || bad2) {
-			problem(p, &p->rep->skipped_fields, "items[%zu].spec.containers[%zu].resources%s: not an object",
-				idx, i, bad ? "" : ".requests");
-			continue;
-		}
-		struct json_object *cpu;
-		if (!req || !json_object_object_get_ex(req, "cpu", &cpu) || !cpu)
-			continue;
-		double cores;
-		int ok = -EINVAL;
-		if (json_object_is_type(cpu, json_type_string)) {
-			const char *s = json_object_get_string(cpu);
-			int len = json_object_get_string_len(cpu);
-			if (s && len > 0 && len <= 64 && strlen(s) == (size_t)len)
-				ok = jp_kube_parse_cpu(s, (size_t)len, &cores);
-		} else if (json_object_is_type(cpu, json_type_int) || json_object_is_type(cpu, json_type_double)) {
-			/* resource.Quantity also unmarshals a bare JSON number. */
-			cores = json_object_get_double(cpu);
-			ok = isfinite(cores) && cores >= 0 ? 0 : -EINVAL;
-		}
-		if (ok != 0) {
-			problem(p, &p->rep->skipped_fields,
-				"items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity", idx, i);
-			continue;
-		}
-		pod->cpu_request += cores;
-	}
-	if (!isfinite(pod->cpu_request))
-		pod->cpu_request = 0;
-
-	struct json_object *status = get_typed(item, "status", json_type_object, &bad);
-	if (bad)
-		problem(p, &p->rep->skipped_fields, "items[%zu].status: not an object", idx);
-	if (status) {
-		static const char *const sk[] = {"initContainerStatuses", "containerStatuses",
-						 "ephemeralContainerStatuses"};
-		for (int k = 0; k < 3; k++) {
-			int rr = parse_statuses(p, status, sk[k], idx);
-			if (rr)
-				return rr;
-		}
+	const char *c = a->cbuf;
+	for (size_t i = 0; i < a->nctr; i++) {
+		size_t il = strlen(c);
+		const char *nm = c + il + 1;
+		size_t nl = strlen(nm);
+		int r = push_container(pl, c, il, nm, nl);
+		if (r)
+			return r;
+		c = nm + nl + 1;
 	}
 	pl->n++;
+	if (pl->n > UINT32_MAX - 1) {
+		problem(&ps->p, NULL, "too many items");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* A container status object ended. Waiting containers have no id yet: not a problem. */
+static int status_commit(struct jp_podlist_parser *ps)
+{
+	struct pod_acc *a = &ps->pod;
+	const char *key = status_keys[a->which];
+	if (a->cid.state < 0 || a->cname.state < 0) {
+		problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu]: %s is not a usable string",
+			a->idx, key, a->st_idx, a->cid.state < 0 ? "containerID" : "name");
+		return 0;
+	}
+	if (a->cid.state == 0 || a->cname.state == 0)
+		return 0;
+	struct field id = a->cid;
+	const char *sep = strstr(id.s, "://");
+	if (sep) {
+		size_t skip = (size_t)(sep + 3 - id.s);
+		memmove(id.s, id.s + skip, id.len - skip + 1);
+		id.len -= skip;
+	}
+	if (id.len == 0)
+		return 0;
+	if (!id_ok(id.s, id.len)) {
+		problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu].containerID: not a container id",
+			a->idx, key, a->st_idx);
+		return 0;
+	}
+	return pod_add_container(a, &id, &a->cname);
+}
+
+/* ---- values ------------------------------------------------------------------------------- */
+
+/* A value of role r starts with byte c ('{', '[', '"', a digit or '-', 't', 'f', 'n').
+ * Checks the type the role wants and says where a kept string goes. */
+static int value_begins(struct jp_podlist_parser *ps, enum role r, char c)
+{
+	struct pod_acc *a = &ps->pod;
+	int obj = c == '{', arr = c == '[', str = c == '"', null = c == 'n';
+	unsigned *fields = &ps->rep.skipped_fields;
+	switch (r) {
+	case R_ROOT:
+		if (!obj) {
+			problem(&ps->p, NULL, "not a PodList: the document is not a JSON object");
+			return fail(ps, EINVAL);
+		}
+		break;
+	case R_KIND:
+		if (!str)
+			ps->kind_bad = 1;
+		break;
+	case R_ITEMS:
+		if (!arr && !null)
+			ps->items_bad = 1;
+		break;
+	case R_POD:
+		if (!obj)
+			problem(&ps->p, &ps->rep.skipped_pods, "items[%zu]: not an object", a->idx);
+		break;
+	case R_META:
+		a->meta_state = obj ? 1 : null ? 0 : -1;
+		break;
+	case R_UID: case R_NAME: case R_NS: {
+		struct field *f = r == R_UID ? &a->uid : r == R_NAME ? &a->name : &a->ns;
+		f->state = str ? 1 : null ? 0 : -1;
+		f->len = 0;
+		break;
+	}
+	case R_SPEC:
+		if (!obj && !null)
+			problem(&ps->p, fields, "items[%zu].spec: not an object", a->idx);
+		break;
+	case R_CTRS:
+		if (!arr && !null)
+			problem(&ps->p, fields, "items[%zu].spec.containers: not an array", a->idx);
+		break;
+	case R_CTR:
+		if (!obj)
+			problem(&ps->p, fields, "items[%zu].spec.containers[%zu]: not an object", a->idx, a->ctr_idx);
+		break;
+	case R_RES: case R_REQ:
+		if (!obj && !null)
+			problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources%s: not an object", a->idx,
+				a->ctr_idx, r == R_RES ? "" : ".requests");
+		break;
+	case R_CPU:
+		if (!str && !(c == '-' || (c >= '0' && c <= '9')) && !null)
+			problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity",
+				a->idx, a->ctr_idx);
+		break;
+	case R_STATUS:
+		if (!obj && !null)
+			problem(&ps->p, fields, "items[%zu].status: not an object", a->idx);
+		break;
+	case R_STATUSES:
+		if (!arr && !null)
+			problem(&ps->p, fields, "items[%zu].status.%s: not an array", a->idx, status_keys[a->which]);
+		break;
+	case R_CSTATUS:
+		if (!obj)
+			problem(&ps->p, fields, "items[%zu].status.%s[%zu]: not an object", a->idx,
+				status_keys[a->which], a->st_idx);
+		break;
+	case R_CID: case R_CNAME: {
+		struct field *f = r == R_CID ? &a->cid : &a->cname;
+		f->state = str ? 1 : null ? 0 : -1;
+		f->len = 0;
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* A kept string value is complete. */
+static int string_done(struct jp_podlist_parser *ps, enum role r)
+{
+	struct pod_acc *a = &ps->pod;
+	if (r == R_KIND) {
+		if (ps->str_nul || ps->key_long || strcmp(ps->key, "PodList") != 0)
+			ps->kind_bad = 1;
+		return 0;
+	}
+	if (r == R_CPU) {
+		double cores;
+		if (ps->key_long || ps->str_nul || !ps->key_len ||
+		    jp_kube_parse_cpu(ps->key, ps->key_len, &cores) != 0) {
+			problem(&ps->p, &ps->rep.skipped_fields,
+				"items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity", a->idx,
+				a->ctr_idx);
+			return 0;
+		}
+		a->cpu += cores;
+		return 0;
+	}
+	struct field *f = ps->str_dst;
+	if (!f)
+		return 0;
+	f->s[f->len < MAX_STR ? f->len : MAX_STR] = '\0';
+	/* Usable: no NUL, 1..MAX_STR bytes. */
+	if (ps->str_nul || f->len == 0 || f->len > MAX_STR)
+		f->state = -1;
+	return 0;
+}
+
+/* A number value is complete. */
+static int number_done(struct jp_podlist_parser *ps)
+{
+	struct pod_acc *a = &ps->pod;
+	if (ps->num_role != R_CPU)
+		return 0;
+	ps->numbuf[ps->num_len < MAX_NUM ? ps->num_len : MAX_NUM] = '\0';
+	char *e;
+	double v = ps->num_len <= MAX_NUM ? strtod(ps->numbuf, &e) : NAN;
+	/* resource.Quantity also unmarshals a bare JSON number. */
+	if (!isfinite(v) || v < 0) {
+		problem(&ps->p, &ps->rep.skipped_fields,
+			"items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity", a->idx, a->ctr_idx);
+		return 0;
+	}
+	a->cpu += v;
+	return 0;
+}
+
+/* A container (object or array) of role r closed. */
+static int container_done(struct jp_podlist_parser *ps, const struct frame *f)
+{
+	if (!f->is_obj)
+		return 0;
+	if (f->role == R_POD)
+		return pod_commit(ps);
+	if (f->role == R_CSTATUS)
+		return status_commit(ps);
+	return 0;
+}
+
+/* The role of the value that starts now, from the frame it is in. Also counts array
+ * elements and sets the per-element context. */
+static enum role next_role(struct jp_podlist_parser *ps)
+{
+	if (ps->depth == 0)
+		return R_ROOT;
+	struct frame *f = &ps->stack[ps->depth - 1];
+	if (f->is_obj) {
+		if (f->role == R_STATUS && f->key_role == R_STATUSES)
+			ps->pod.which = f->which;
+		return (enum role)f->key_role;
+	}
+	enum role r = elem_role((enum role)f->role);
+	size_t i = f->index++;
+	if (r == R_POD) {
+		pod_reset(&ps->pod, i);
+	} else if (r == R_CTR) {
+		ps->pod.ctr_idx = i;
+	} else if (r == R_CSTATUS) {
+		ps->pod.st_idx = i;
+		ps->pod.cid.state = ps->pod.cname.state = 0;
+	}
+	return r;
+}
+
+/* A scalar value ended (string, number or literal): the enclosing container expects a
+ * separator next. */
+static void after_value(struct jp_podlist_parser *ps)
+{
+	if (ps->depth == 0)
+		ps->lex = L_END;
+	else
+		ps->lex = ps->stack[ps->depth - 1].is_obj ? L_OBJ_NEXT : L_ARR_NEXT;
+}
+
+static int push_frame(struct jp_podlist_parser *ps, int is_obj, enum role r)
+{
+	if (ps->depth == MAX_DEPTH)
+		return syntax(ps, "nesting too deep");
+	/* A value whose type the role did not want is walked as R_SKIP below. */
+	int arr_role = r == R_ITEMS || r == R_CTRS || r == R_STATUSES;
+	int obj_role = r == R_ROOT || r == R_POD || r == R_META || r == R_SPEC || r == R_CTR ||
+		       r == R_RES || r == R_REQ || r == R_STATUS || r == R_CSTATUS;
+	enum role eff = (is_obj ? obj_role : arr_role) ? r : R_SKIP;
+	if (is_obj && r == R_META && ps->pod.meta_state != 1)
+		eff = R_SKIP;
+	ps->stack[ps->depth++] = (struct frame){.is_obj = (unsigned char)is_obj, .role = (unsigned char)eff};
+	ps->lex = is_obj ? L_OBJ_FIRST : L_ARR_FIRST;
+	return 0;
+}
+
+static int pop_frame(struct jp_podlist_parser *ps)
+{
+	struct frame f = ps->stack[--ps->depth];
+	int r = container_done(ps, &f);
+	if (r)
+		return fail(ps, -r);
+	after_value(ps);
+	return 0;
+}
+
+/* A value starts with c. */
+static int begin_value(struct jp_podlist_parser *ps, char c)
+{
+	enum role r = next_role(ps);
+	int rr = value_begins(ps, r, c);
+	if (rr)
+		return rr;
+	switch (c) {
+	case '{':
+		return push_frame(ps, 1, r);
+	case '[':
+		return push_frame(ps, 0, r);
+	case '"':
+		ps->lex = L_STR;
+		ps->str_is_key = 0;
+		ps->str_role = r;
+		ps->str_nul = 0;
+		ps->u_high = 0;
+		ps->key_len = 0;
+		ps->key_long = 0;
+		ps->str_dst = NULL;
+		if (r == R_UID)
+			ps->str_dst = &ps->pod.uid;
+		else if (r == R_NAME)
+			ps->str_dst = &ps->pod.name;
+		else if (r == R_NS)
+			ps->str_dst = &ps->pod.ns;
+		else if (r == R_CID)
+			ps->str_dst = &ps->pod.cid;
+		else if (r == R_CNAME)
+			ps->str_dst = &ps->pod.cname;
+		return 0;
+	case 't': case 'f': case 'n':
+		ps->lex = L_LIT;
+		ps->lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+		ps->lit_pos = 1;
+		return 0;
+	default:
+		if (c == '-' || (c >= '0' && c <= '9')) {
+			ps->lex = L_NUM;
+			ps->num_role = r;
+			ps->num_len = 0;
+			ps->numbuf[ps->num_len++] = c;
+			ps->num = c == '-' ? N_SIGN : c == '0' ? N_ZERO : N_INT;
+			return 0;
+		}
+		return syntax(ps, "unexpected character");
+	}
+}
+
+/* Append one decoded byte to the string being lexed (kept strings only). */
+static inline void str_byte(struct jp_podlist_parser *ps, char c)
+{
+	if (ps->str_is_key || ps->str_role == R_KIND || ps->str_role == R_CPU) {
+		/* Keys, kind and CPU quantities share the small key buffer. */
+		if (ps->key_len < MAX_KEY)
+			ps->key[ps->key_len++] = c;
+		else
+			ps->key_long = 1;
+		ps->key[ps->key_len] = '\0';
+		return;
+	}
+	struct field *f = ps->str_dst;
+	if (!f)
+		return;
+	if (f->len < MAX_STR)
+		f->s[f->len] = c;
+	if (f->len <= MAX_STR)
+		f->len++;
+}
+
+static void str_codepoint(struct jp_podlist_parser *ps, unsigned cp)
+{
+	if (cp == 0)
+		ps->str_nul = 1;
+	if (cp < 0x80) {
+		str_byte(ps, (char)cp);
+	} else if (cp < 0x800) {
+		str_byte(ps, (char)(0xC0 | (cp >> 6)));
+		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
+	} else if (cp < 0x10000) {
+		str_byte(ps, (char)(0xE0 | (cp >> 12)));
+		str_byte(ps, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
+	} else {
+		str_byte(ps, (char)(0xF0 | (cp >> 18)));
+		str_byte(ps, (char)(0x80 | ((cp >> 12) & 0x3F)));
+		str_byte(ps, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
+	}
+}
+
+/* The string ended (the closing quote). */
+static int string_end(struct jp_podlist_parser *ps)
+{
+	if (ps->u_high) {
+		str_codepoint(ps, 0xFFFD);
+		ps->u_high = 0;
+	}
+	if (ps->str_is_key) {
+		struct frame *f = &ps->stack[ps->depth - 1];
+		int which = 0;
+		f->key_role = (unsigned char)(ps->key_long || ps->str_nul ? R_SKIP :
+					      key_role((enum role)f->role, ps->key, &which));
+		f->which = (unsigned char)which;
+		ps->lex = L_COLON;
+		return 0;
+	}
+	int r = string_done(ps, ps->str_role);
+	if (r)
+		return r;
+	after_value(ps);
+	return 0;
+}
+
+static int number_finish(struct jp_podlist_parser *ps)
+{
+	if (ps->num == N_SIGN || ps->num == N_DOT || ps->num == N_E || ps->num == N_ESIGN)
+		return syntax(ps, "malformed number");
+	number_done(ps);
+	after_value(ps);
+	return 0;
+}
+
+static inline int is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Feed one byte to the automaton. */
+static int step(struct jp_podlist_parser *ps, char c)
+{
+	for (;;) {
+		switch (ps->lex) {
+		case L_VALUE:
+			if (is_ws(c))
+				return 0;
+			ps->seen_value = 1;
+			return begin_value(ps, c);
+		case L_OBJ_FIRST:
+		case L_OBJ_KEY:
+			if (is_ws(c))
+				return 0;
+			if (c == '}' && ps->lex == L_OBJ_FIRST)
+				return pop_frame(ps);
+			if (c != '"')
+				return syntax(ps, "expected a member name");
+			ps->lex = L_STR;
+			ps->str_is_key = 1;
+			ps->str_role = R_SKIP;
+			ps->str_dst = NULL;
+			ps->str_nul = 0;
+			ps->u_high = 0;
+			ps->key_len = 0;
+			ps->key_long = 0;
+			ps->key[0] = '\0';
+			return 0;
+		case L_COLON:
+			if (is_ws(c))
+				return 0;
+			if (c != ':')
+				return syntax(ps, "expected ':'");
+			ps->lex = L_VALUE;
+			return 0;
+		case L_OBJ_NEXT:
+			if (is_ws(c))
+				return 0;
+			if (c == ',') {
+				ps->lex = L_OBJ_KEY;
+				return 0;
+			}
+			if (c == '}')
+				return pop_frame(ps);
+			return syntax(ps, "expected ',' or '}'");
+		case L_ARR_FIRST:
+			if (is_ws(c))
+				return 0;
+			if (c == ']')
+				return pop_frame(ps);
+			return begin_value(ps, c);
+		case L_ARR_NEXT:
+			if (is_ws(c))
+				return 0;
+			if (c == ',') {
+				ps->lex = L_VALUE;
+				return 0;
+			}
+			if (c == ']')
+				return pop_frame(ps);
+			return syntax(ps, "expected ',' or ']'");
+		case L_STR:
+			if (c == '"')
+				return string_end(ps);
+			if (c == '\\') {
+				ps->lex = L_STR_ESC;
+				return 0;
+			}
+			if ((unsigned char)c < 0x20)
+				return syntax(ps, "control character in a string");
+			if (ps->u_high) {
+				str_codepoint(ps, 0xFFFD);
+				ps->u_high = 0;
+			}
+			str_byte(ps, c);
+			return 0;
+		case L_STR_ESC: {
+			char out;
+			switch (c) {
+			case '"': out = '"'; break;
+			case '\\': out = '\\'; break;
+			case '/': out = '/'; break;
+			case 'b': out = '\b'; break;
+			case 'f': out = '\f'; break;
+			case 'n': out = '\n'; break;
+			case 'r': out = '\r'; break;
+			case 't': out = '\t'; break;
+			case 'u':
+				ps->lex = L_STR_U;
+				ps->u_val = 0;
+				ps->u_digits = 0;
+				return 0;
+			default:
+				return syntax(ps, "bad escape in a string");
+			}
+			if (ps->u_high) {
+				str_codepoint(ps, 0xFFFD);
+				ps->u_high = 0;
+			}
+			str_byte(ps, out);
+			ps->lex = L_STR;
+			return 0;
+		}
+		case L_STR_U: {
+			int h = hexval(c);
+			if (h < 0)
+				return syntax(ps, "bad \\u escape in a string");
+			ps->u_val = ps->u_val << 4 | (unsigned)h;
+			if (++ps->u_digits < 4)
+				return 0;
+			unsigned v = ps->u_val;
+			ps->lex = L_STR;
+			if (v >= 0xD800 && v <= 0xDBFF) {
+				if (ps->u_high)
+					str_codepoint(ps, 0xFFFD);
+				ps->u_high = v;
+			} else if (v >= 0xDC00 && v <= 0xDFFF && ps->u_high) {
+				str_codepoint(ps, 0x10000 + ((ps->u_high - 0xD800) << 10) + (v - 0xDC00));
+				ps->u_high = 0;
+			} else {
+				if (ps->u_high)
+					str_codepoint(ps, 0xFFFD);
+				ps->u_high = 0;
+				str_codepoint(ps, v >= 0xDC00 && v <= 0xDFFF ? 0xFFFD : v);
+			}
+			return 0;
+		}
+		case L_NUM: {
+			int digit = c >= '0' && c <= '9';
+			enum num_state n = ps->num;
+			int ok = 1;
+			if (digit) {
+				if (n == N_SIGN)
+					ps->num = c == '0' ? N_ZERO : N_INT;
+				else if (n == N_ZERO)
+					return syntax(ps, "leading zero in a number");
+				else if (n == N_DOT)
+					ps->num = N_FRAC;
+				else if (n == N_E || n == N_ESIGN)
+					ps->num = N_EXP;
+			} else if (c == '.' && (n == N_ZERO || n == N_INT)) {
+				ps->num = N_DOT;
+			} else if ((c == 'e' || c == 'E') && (n == N_ZERO || n == N_INT || n == N_FRAC)) {
+				ps->num = N_E;
+			} else if ((c == '+' || c == '-') && n == N_E) {
+				ps->num = N_ESIGN;
+			} else {
+				ok = 0;
+			}
+			if (ok) {
+				if (ps->num_len < MAX_NUM)
+					ps->numbuf[ps->num_len] = c;
+				if (ps->num_len <= MAX_NUM)
+					ps->num_len++;
+				return 0;
+			}
+			/* The number ended at c: finish it, then look at c again. */
+			int r = number_finish(ps);
+			if (r)
+				return r;
+			continue;
+		}
+		case L_LIT:
+			if (c != ps->lit[ps->lit_pos])
+				return syntax(ps, "unexpected character");
+			/* A literal's type was checked when it began; null fields are absent. */
+			if (!ps->lit[++ps->lit_pos])
+				after_value(ps);
+			return 0;
+		case L_END:
+			if (is_ws(c))
+				return 0;
+			problem(&ps->p, NULL, "not JSON: trailing data at byte %zu", ps->fed);
+			return fail(ps, EINVAL);
+		}
+		return syntax(ps, "internal state");
+	}
+}
+
+struct jp_podlist_parser *jp_podlist_parser_create(void)
+{
+	struct jp_podlist_parser *ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	ps->p.rep = &ps->rep;
+	ps->p.pl = calloc(1, sizeof(*ps->p.pl));
+	if (!ps->p.pl) {
+		jp_podlist_parser_destroy(ps);
+		errno = ENOMEM;
+		return NULL;
+	}
+	ps->lex = L_VALUE;
+	return ps;
+}
+
+int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t len)
+{
+	if (ps->state == P_FAILED)
+		return -ps->err;
+	if (ps->state != P_FEED)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++, ps->fed++) {
+		int r = step(ps, buf[i]);
+		if (r)
+			return r < 0 ? r : -EINVAL;
+	}
+	return ps->lex == L_END;
 }
 
 /* Builds the UID index, drops duplicate UIDs (the first wins) and points each pod at its
@@ -436,178 +1096,35 @@ static int finish(struct parse *p)
 	return 0;
 }
 
-/* ---- the incremental parser ---------------------------------------------------------- */
-
-enum pstate { P_FEED, P_TRAILER, P_WALK, P_RELEASE, P_DONE, P_FAILED };
-
-struct jp_podlist_parser {
-	enum pstate state;
-	struct json_tokener *tok;
-	struct json_object *root, *items;
-	size_t n_items, next;        /* items walked (P_WALK) or still to release (P_RELEASE) */
-	size_t fed;                  /* bytes fed so far, for error offsets */
-	int err;                     /* positive errno once P_FAILED */
-	struct parse p;
-	struct jp_podlist_report rep;
-};
-
-static int fail(struct jp_podlist_parser *ps, int err)
-{
-	ps->state = P_FAILED;
-	ps->err = err;
-	return -err;
-}
-
-struct jp_podlist_parser *jp_podlist_parser_create(void)
-{
-	struct jp_podlist_parser *ps = calloc(1, sizeof(*ps));
-	if (!ps)
-		return NULL;
-	ps->p.rep = &ps->rep;
-	ps->tok = json_tokener_new_ex(MAX_DEPTH);
-	ps->p.pl = calloc(1, sizeof(*ps->p.pl));
-	if (!ps->tok || !ps->p.pl) {
-		jp_podlist_parser_destroy(ps);
-		errno = ENOMEM;
-		return NULL;
-	}
-	json_tokener_set_flags(ps->tok, JSON_TOKENER_STRICT);
-	return ps;
-}
-
-int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t len)
-{
-	if (ps->state == P_FAILED)
-		return -ps->err;
-	if (ps->state != P_FEED && ps->state != P_TRAILER)
-		return -EINVAL;
-	while (len) {
-		size_t off = 0;
-		if (ps->state == P_FEED) {
-			int n = len > INT_MAX / 2 ? INT_MAX / 2 : (int)len;
-			ps->root = json_tokener_parse_ex(ps->tok, buf, n);
-			enum json_tokener_error jerr = json_tokener_get_error(ps->tok);
-			if (jerr == json_tokener_continue) {
-				ps->fed += (size_t)n;
-				buf += n;
-				len -= (size_t)n;
-				continue;
-			}
-			if (!ps->root || jerr != json_tokener_success) {
-				problem(&ps->p, NULL, "not JSON: %s at byte %zu", json_tokener_error_desc(jerr),
-					ps->fed + json_tokener_get_parse_end(ps->tok));
-				return fail(ps, EINVAL);
-			}
-			off = json_tokener_get_parse_end(ps->tok);
-			ps->state = P_TRAILER;
-		}
-		/* Only whitespace may follow the document. */
-		for (size_t i = off; i < len; i++) {
-			if (!isspace((unsigned char)buf[i])) {
-				problem(&ps->p, NULL, "not JSON: trailing data at byte %zu", ps->fed + i);
-				return fail(ps, EINVAL);
-			}
-		}
-		ps->fed += len;
-		len = 0;
-	}
-	return ps->state == P_TRAILER;
-}
-
 /* The end of the input: the document must be complete and shaped like a PodList. */
-static int start_walk(struct jp_podlist_parser *ps)
-{
-	struct parse *p = &ps->p;
-	if (ps->state == P_FEED) {
-		/* A document that is a bare number ends only with the input; the tokener needs
-		 * to be told (json-c reads the terminating NUL as the end). */
-		ps->root = json_tokener_parse_ex(ps->tok, "", 1);
-		if (!ps->root || json_tokener_get_error(ps->tok) != json_tokener_success) {
-			problem(p, NULL, "not JSON: unexpected end of input at byte %zu", ps->fed);
-			return fail(ps, EINVAL);
-		}
-	}
-	if (!json_object_is_type(ps->root, json_type_object)) {
-		problem(p, NULL, "not a PodList: the document is not a JSON object");
-		return fail(ps, EINVAL);
-	}
-	struct json_object *kind;
-	if (json_object_object_get_ex(ps->root, "kind", &kind) && kind &&
-	    (!json_object_is_type(kind, json_type_string) || strcmp(json_object_get_string(kind), "PodList") != 0)) {
-		problem(p, NULL, "not a PodList: kind is not \"PodList\"");
-		return fail(ps, EINVAL);
-	}
-	int bad;
-	ps->items = get_typed(ps->root, "items", json_type_array, &bad);
-	if (bad) {
-		problem(p, NULL, "not a PodList: items is not an array");
-		return fail(ps, EINVAL);
-	}
-	ps->n_items = ps->items ? json_object_array_length(ps->items) : 0;
-	if (ps->n_items > UINT32_MAX - 1) {
-		problem(p, NULL, "too many items");
-		return fail(ps, EINVAL);
-	}
-	ps->state = P_WALK;
-	return 0;
-}
-
 int jp_podlist_parser_work(struct jp_podlist_parser *ps, size_t budget)
 {
-	if (ps->state == P_FEED || ps->state == P_TRAILER) {
-		int r = start_walk(ps);
+	(void)budget;
+	if (ps->state == P_DONE)
+		return 1;
+	if (ps->state == P_FAILED)
+		return -ps->err;
+	if (ps->lex == L_NUM && ps->depth == 0) {
+		int r = number_finish(ps);
 		if (r)
 			return r;
 	}
-	for (;;) {
-		switch (ps->state) {
-		case P_WALK:
-			if (ps->next == ps->n_items) {
-				ps->state = P_RELEASE;
-				break;
-			}
-			if (budget == 0)
-				return 0;
-			while (budget && ps->next < ps->n_items) {
-				int r = parse_pod(&ps->p, json_object_array_get_idx(ps->items, ps->next), ps->next);
-				if (r)
-					return fail(ps, -r);
-				ps->next++;
-				budget--;
-			}
-			break;
-		case P_RELEASE:
-			/* Freeing a large DOM takes a while too: drop the items from the end, in slices. */
-			if (ps->n_items) {
-				if (budget == 0)
-					return 0;
-				size_t k = budget < ps->n_items ? budget : ps->n_items;
-				json_object_array_del_idx(ps->items, ps->n_items - k, k);
-				ps->n_items -= k;
-				budget -= k;
-				/* glibc keeps small freed chunks in fastbins and merges them all at once
-				 * (malloc_consolidate) at the next request for a large chunk: after a
-				 * 50 MB DOM that was a 200 ms stall in whatever ran next. A large request
-				 * here merges each slice's chunks while they are few. */
-				void *volatile nudge = malloc(4096);
-				free(nudge);
-				break;
-			}
-			json_object_put(ps->root);
-			ps->root = NULL;
-			ps->items = NULL;
-			if (finish(&ps->p))
-				return fail(ps, ENOMEM);
-			ps->state = P_DONE;
-			return 1;
-		case P_DONE:
-			return 1;
-		case P_FAILED:
-			return -ps->err;
-		default:
-			return -EINVAL;
-		}
+	if (ps->lex != L_END) {
+		problem(&ps->p, NULL, "not JSON: unexpected end of input at byte %zu", ps->fed);
+		return fail(ps, EINVAL);
 	}
+	if (ps->kind_bad) {
+		problem(&ps->p, NULL, "not a PodList: kind is not \"PodList\"");
+		return fail(ps, EINVAL);
+	}
+	if (ps->items_bad) {
+		problem(&ps->p, NULL, "not a PodList: items is not an array");
+		return fail(ps, EINVAL);
+	}
+	if (finish(&ps->p))
+		return fail(ps, ENOMEM);
+	ps->state = P_DONE;
+	return 1;
 }
 
 struct jp_podlist *jp_podlist_parser_finish(struct jp_podlist_parser *ps, struct jp_podlist_report *rep)
@@ -629,9 +1146,7 @@ void jp_podlist_parser_destroy(struct jp_podlist_parser *ps)
 {
 	if (!ps)
 		return;
-	json_object_put(ps->root);
-	if (ps->tok)
-		json_tokener_free(ps->tok);
+	free(ps->pod.cbuf);
 	jp_podlist_destroy(ps->p.pl);
 	free(ps);
 }

@@ -33,6 +33,12 @@ struct jp_http_xfer {
 	struct jp_buf body;
 	size_t max_body;
 	int truncated;
+	int (*on_body)(const void *data, size_t len, void *arg);
+	void *body_arg;
+	int body_err;
+	size_t streamed;
+	size_t turn_bytes;              /* streamed since the loop last turned */
+	int paused;
 	int64_t retry_after_ms;
 	int64_t rw_samples_written;
 	char *content_type;
@@ -45,6 +51,7 @@ struct jp_http {
 	uv_loop_t *loop;
 	CURLM *multi;
 	uv_timer_t timer;               /* curl's single timeout */
+	uv_idle_t unpause;              /* resumes streamed transfers on the next loop turn */
 	struct sock_ctx *socks;
 	struct jp_http_xfer *xfers;
 	size_t nactive;
@@ -239,6 +246,8 @@ static void xfer_complete(struct jp_http_xfer *x, CURLcode code)
 	r.body = x->body.data;
 	r.body_len = x->body.len;
 	r.body_truncated = x->truncated || code == CURLE_FILESIZE_EXCEEDED;
+	r.body_error = x->body_err;
+	r.body_streamed = x->streamed;
 	r.content_type = x->content_type;
 
 	x->in_done = 1;
@@ -266,10 +275,63 @@ static void drain_done(struct jp_http *h)
 
 /* ---- per-transfer callbacks ---------------------------------------------------- */
 
+/* Bytes of a streamed body handed over per turn of the loop. */
+#define JP_HTTP_STREAM_TURN_BYTES (256u * 1024u)
+
+/* An idle handle, not a 0 ms timer: a timer started from a timer callback runs in the
+ * same pass of the loop's timer phase, and curl's own 0 ms timeout after the resume
+ * would make the whole body one pass again. */
+static void unpause_cb(uv_idle_t *t)
+{
+	struct jp_http *h = t->data;
+	uv_idle_stop(t);
+	for (struct jp_http_xfer *x = h->xfers; x && !h->closing;) {
+		struct jp_http_xfer *next = x->next;
+		if (x->paused) {
+			x->paused = 0;
+			x->turn_bytes = 0;
+			/* May call write_cb at once with the piece it kept. */
+			curl_easy_pause(x->easy, CURLPAUSE_CONT);
+		}
+		x = next;
+	}
+	if (!h->closing)
+		drain_done(h);
+}
+
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 {
 	struct jp_http_xfer *x = userp;
 	size_t n = size * nmemb;
+	if (x->on_body) {
+		long st = 0;
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &st);
+		if (st >= 200 && st < 300) {
+			if (x->streamed + n > x->max_body) {
+				x->truncated = 1;
+				return 0;
+			}
+			/* curl reads as long as the socket has data: a fast sender would keep
+			 * the loop in here for a whole large body. Past a budget per turn, pause
+			 * (curl keeps this piece and hands it over again) and resume from the
+			 * loop's next turn, so other handles run in between. */
+			if (x->turn_bytes >= JP_HTTP_STREAM_TURN_BYTES) {
+				if (!x->paused) {
+					x->paused = 1;
+					uv_idle_start(&x->h->unpause, unpause_cb);
+				}
+				return CURL_WRITEFUNC_PAUSE;
+			}
+			x->turn_bytes += n;
+			x->streamed += n;
+			int r = x->on_body(ptr, n, x->body_arg);
+			if (r < 0) {
+				x->body_err = r;
+				return 0;   /* aborts with CURLE_WRITE_ERROR */
+			}
+			return n;
+		}
+	}
 	if (x->body.len + n > x->max_body) {
 		/* Keep what fits so the caller can still show an excerpt. */
 		size_t room = x->max_body - x->body.len;
@@ -386,6 +448,8 @@ struct jp_http *jp_http_create(uv_loop_t *loop)
 	if (uv_timer_init(loop, &h->timer) != 0)
 		goto fail_multi;
 	h->timer.data = h;
+	uv_idle_init(loop, &h->unpause);   /* cannot fail */
+	h->unpause.data = h;
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
@@ -427,6 +491,8 @@ struct jp_http_xfer *jp_http_start(struct jp_http *h, const struct jp_http_reque
 	x->retry_after_ms = -1;
 	x->rw_samples_written = -1;
 	x->max_body = req->max_response_bytes ? req->max_response_bytes : JP_HTTP_DEFAULT_MAX_RESPONSE;
+	x->on_body = req->on_body;
+	x->body_arg = req->body_arg;
 	x->easy = curl_easy_init();
 	if (!x->easy) {
 		err = ENOMEM;
@@ -571,6 +637,8 @@ void jp_http_close(struct jp_http *h, void (*closed)(void *arg), void *arg)
 	while (h->socks)
 		sock_close(h, h->socks);
 	uv_timer_stop(&h->timer);
-	h->pending_closes++;
+	uv_idle_stop(&h->unpause);
+	h->pending_closes += 2;
 	uv_close((uv_handle_t *)&h->timer, timer_closed_cb);
+	uv_close((uv_handle_t *)&h->unpause, timer_closed_cb);
 }

@@ -29,6 +29,13 @@ struct jp_http_request {
 	const char *ca_file, *cert_file, *key_file;
 	int insecure_skip_verify;
 	size_t max_response_bytes;     /* larger bodies abort the transfer; 0: 1 MiB */
+	/* Optional: a 2xx body is handed to on_body(data, len, body_arg) as it arrives and
+	 * not buffered, so that a large answer costs no more memory than its consumer keeps.
+	 * Return 0 to go on, or a negative errno to abort the transfer (the response then
+	 * has curl_code != 0 and body_error set). Other statuses are buffered as usual, up
+	 * to max_response_bytes, for an excerpt; max_response_bytes caps the stream too. */
+	int (*on_body)(const void *data, size_t len, void *arg);
+	void *body_arg;
 };
 
 struct jp_http_response {
@@ -41,6 +48,8 @@ struct jp_http_response {
 	const uint8_t *body;           /* the response body (not NUL-terminated), valid during the callback */
 	size_t body_len;
 	int body_truncated;            /* max_response_bytes was exceeded */
+	int body_error;                /* on_body's negative errno that aborted the transfer, or 0 */
+	size_t body_streamed;          /* bytes handed to on_body */
 	const char *content_type;      /* or NULL */
 };
 
