@@ -39,6 +39,15 @@ struct {
 	__type(value, struct jp_cgcpu_val);
 } cg_cpu SEC(".maps");
 
+/* Inserts into cg_cpu that failed (the map was full): that time is not in the map, and
+ * user space falls back to cpu.stat for the cgroups the map does not track. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cg_full SEC(".maps");
+
 /* Charge the run time of task `cur` (== current) since the slot was set to the cgroup of
  * current. Both callers run where this CPU cannot switch under them: sched_switch fires
  * inside __schedule() with interrupts off, the flush program in an IPI or with preemption
@@ -61,9 +70,15 @@ static __always_inline void charge(struct cpu_slot *slot, struct task_struct *cu
 		return;
 	}
 	/* A percpu hash insert from a program sets this CPU's slot and zeroes the others. If
-	 * the map is full the time is dropped; user space sizes the map for the node. */
+	 * the map is full the insert fails: count it, so that user space knows to read
+	 * cpu.stat for the cgroups the map does not hold (and says so). */
 	struct jp_cgcpu_val init = {.cpu_ns = delta};
-	bpf_map_update_elem(&cg_cpu, &key, &init, BPF_NOEXIST);
+	if (bpf_map_update_elem(&cg_cpu, &key, &init, BPF_NOEXIST) != 0) {
+		__u32 zero = 0;
+		__u64 *full = bpf_map_lookup_elem(&cg_full, &zero);
+		if (full)
+			(*full)++;
+	}
 }
 
 /* raw_tp rather than tracepoint/sched/sched_switch: it skips building the perf trace

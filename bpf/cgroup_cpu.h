@@ -7,8 +7,9 @@
 #include <linux/types.h>
 #endif
 
-/* Default capacity of the cg_cpu map; user space sets the real one before load. */
-#define JP_CGCPU_DEFAULT_MAX_CGROUPS 10240
+/* Default capacity of the cg_cpu map; user space sets the real one before load
+ * (collector.bpf_map_entries, or max(16384, 4 x the cgroups at start)). */
+#define JP_CGCPU_DEFAULT_MAX_CGROUPS 16384
 
 /* cg_cpu map (BPF_MAP_TYPE_PERCPU_HASH): key is the cgroup v2 id, which equals the inode
  * number of the cgroup's directory under the v2 mount. */

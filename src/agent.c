@@ -111,6 +111,8 @@ static void set_self_metrics(struct jp_agent *a)
 			set_gauge(a, "joulepush_remote_last_success_timestamp_seconds", l, 1,
 				  (double)st.last_success_ms / 1000.0);
 	}
+	if (a->node && strcmp(a->collector_name, "ebpf") == 0)
+		set_gauge(a, "joulepush_bpf_map_full_total", NULL, 0, (double)jp_node_bpf_map_full(a->node));
 	set_gauge(a, "joulepush_collections_total", NULL, 0, (double)a->collections);
 	set_gauge(a, "joulepush_collection_errors_total", NULL, 0, (double)a->collection_errors);
 	set_gauge(a, "joulepush_store_series", NULL, 0, (double)jp_store_live_series(a->store));
@@ -347,8 +349,17 @@ fail:
 static int drop_privileges(struct jp_agent *a)
 {
 	const struct jp_config *cfg = a->cfg;
-	if (!cfg->user || !*cfg->user)
+	if (!cfg->user || !*cfg->user) {
+		/* Not root, but started with capabilities (CAP_BPF, CAP_PERFMON for the probe):
+		 * they are not needed once it is loaded. Root without `user:` stays root. */
+		if (geteuid() != 0) {
+			const char *why = "";
+			int r = jp_privdrop_caps(&why);
+			if (r)
+				jp_log(JP_LOG_WARN, MOD, "%s: %s", why, strerror(-r));
+		}
 		return 0;
+	}
 	char *dirs[cfg->nremotes ? cfg->nremotes : 1];
 	const char *owned[cfg->nremotes ? cfg->nremotes : 1];
 	size_t n = 0;
@@ -494,6 +505,7 @@ static int remote_equal(const struct jp_remote_config *x, const struct jp_remote
 static int collector_equal(const struct jp_config *x, const struct jp_config *y)
 {
 	return x->collector_mode == y->collector_mode && x->power_source == y->power_source &&
+	       x->bpf_map_entries == y->bpf_map_entries &&
 	       str_equal(x->host_sysfs, y->host_sysfs) && str_equal(x->host_procfs, y->host_procfs) &&
 	       str_equal(x->host_cgroupfs, y->host_cgroupfs) &&
 	       str_equal(x->kube_cgroup_root, y->kube_cgroup_root) &&

@@ -976,6 +976,7 @@ static const struct field synthetic_fields[] = {
 
 static const struct field collector_fields[] = {
 	{.key = "mode", .kind = K_ENUM, .off = CFG(collector_mode), .names = collector_modes},
+	{.key = "bpf_map_entries", .kind = K_U32, .off = CFG(bpf_map_entries), .flags = F_MAX, .max = 1u << 22},
 	{.key = "synthetic", .kind = K_SECTION, .sub = synthetic_fields},
 	{0},
 };

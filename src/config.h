@@ -57,6 +57,7 @@ struct jp_config {
 	char *host_sysfs, *host_procfs, *host_cgroupfs;   /* cgroupfs "auto" or a path */
 
 	enum jp_collector_mode collector_mode;
+	uint32_t bpf_map_entries;       /* 0: max(16384, 4 x the cgroups at start) */
 	uint32_t synthetic_pods, synthetic_containers_per_pod;
 	uint64_t synthetic_seed;
 

@@ -288,6 +288,40 @@ START_TEST(test_short_runs)
 }
 END_TEST
 
+/* A map of two entries on a node with many cgroups that run: the inserts it refuses
+ * are counted, never silently lost, and the map says its capacity. */
+START_TEST(test_map_full_counted)
+{
+	const char *cg[1];
+	cg_create(NULL);
+	cg[0] = cg_create("busy");
+	spawn(cg[0], KID_BUSY, -1);
+	struct jp_bpf_collector *c = jp_bpf_collector_create(mount_dir, 2);
+	ck_assert_msg(c != NULL, "jp_bpf_collector_create: %s", jp_bpf_last_error());
+	ck_assert_uint_eq(jp_bpf_collector_capacity(c), 2);
+	/* Children in three more cgroups, each waking often. */
+	const char *more[3] = {cg_create("w1"), cg_create("w2"), cg_create("w3")};
+	for (int i = 0; i < 3; i++)
+		spawn(more[i], KID_SLEEPY, -1);
+	usleep(500000);
+	struct jp_cg_cpu_set set = {0};
+	ck_assert_int_eq(jp_bpf_collector_drain(c, &set), 0);
+	uint64_t full = jp_bpf_collector_map_full(c);
+	printf("map of 2 entries: %zu rows, %llu refused inserts\n", set.n, (unsigned long long)full);
+	ck_assert_uint_le(set.n, 2);
+	ck_assert_uint_gt(full, 0);
+	jp_cg_cpu_set_free(&set);
+	/* A map of the default size refuses nothing here. */
+	struct jp_bpf_collector *d = collector();
+	ck_assert_uint_ge(jp_bpf_collector_capacity(d), 16384);
+	usleep(300000);
+	ck_assert_uint_eq(jp_bpf_collector_map_full(d), 0);
+	jp_bpf_collector_destroy(d);
+	jp_bpf_collector_destroy(c);
+	cleanup();
+}
+END_TEST
+
 START_TEST(test_bad_mount)
 {
 	errno = 0;
@@ -323,6 +357,7 @@ int main(void)
 	TCase *tc = tcase_create("kernel");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_bad_mount);
+	tcase_add_test(tc, test_map_full_counted);
 	tcase_add_test(tc, test_single_busy);
 	tcase_add_test(tc, test_two_to_one);
 	tcase_add_test(tc, test_short_runs);

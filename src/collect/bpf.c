@@ -59,6 +59,8 @@ struct kv {
 
 struct jp_bpf_collector {
 	int map_fd, flush_fd, mount_fd;
+	int full_fd;           /* cg_full: failed inserts, per CPU */
+	uint32_t capacity;     /* cg_cpu's max_entries */
 	int prog_fd;           /* the sched_switch program */
 	int link_fd;           /* its attachment: closing the last descriptor detaches it */
 	char *mount;           /* canonical path of the cgroup v2 mount */
@@ -421,7 +423,7 @@ static void flush_cpus(struct jp_bpf_collector *c)
  * would stay in the agent's peak RSS for good. A short-lived child process does the
  * loading and attaching and passes the descriptors back (SCM_RIGHTS); the kernel objects
  * live as long as the agent holds them. */
-enum { FD_MAP, FD_FLUSH, FD_PROG, FD_LINK, NFDS };
+enum { FD_MAP, FD_FLUSH, FD_PROG, FD_LINK, FD_FULL, NFDS };
 
 struct load_reply {
 	int err;               /* 0 or a positive errno */
@@ -432,7 +434,7 @@ struct load_reply {
 static void __attribute__((noreturn)) child_load(int sock, uint32_t max_cgroups)
 {
 	struct load_reply rep = {0};
-	int fds[NFDS] = {-1, -1, -1, -1};
+	int fds[NFDS] = {-1, -1, -1, -1, -1};
 	int err = 0;
 	struct cgroup_cpu *skel = cgroup_cpu__open();
 	if (!skel) {
@@ -471,6 +473,7 @@ static void __attribute__((noreturn)) child_load(int sock, uint32_t max_cgroups)
 	fds[FD_FLUSH] = bpf_program__fd(skel->progs.jp_flush);
 	fds[FD_PROG] = bpf_program__fd(skel->progs.jp_on_switch);
 	fds[FD_LINK] = bpf_link__fd(skel->links.jp_on_switch);
+	fds[FD_FULL] = bpf_map__fd(skel->maps.cg_full);
 out:
 	rep.err = err;
 	snprintf(rep.msg, sizeof(rep.msg), "%s", last_error);
@@ -559,6 +562,8 @@ static int load_in_child(struct jp_bpf_collector *c, uint32_t max_cgroups)
 	c->flush_fd = fds[FD_FLUSH];
 	c->prog_fd = fds[FD_PROG];
 	c->link_fd = fds[FD_LINK];
+	c->full_fd = fds[FD_FULL];
+	c->capacity = max_cgroups ? max_cgroups : JP_CGCPU_DEFAULT_MAX_CGROUPS;
 	return 0;
 }
 
@@ -578,7 +583,7 @@ struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint3
 		set_error("out of memory");
 		goto fail;
 	}
-	c->map_fd = c->flush_fd = c->mount_fd = c->prog_fd = c->link_fd = -1;
+	c->map_fd = c->flush_fd = c->mount_fd = c->prog_fd = c->link_fd = c->full_fd = -1;
 	c->flush_ok = c->batch_ok = c->handle_ok = true;
 
 	c->mount = realpath(cgroup_mount, NULL);
@@ -739,12 +744,34 @@ int jp_bpf_collector_flushes(const struct jp_bpf_collector *c)
 	return c->flush_ok;
 }
 
+uint64_t jp_bpf_collector_map_full(const struct jp_bpf_collector *c)
+{
+	if (!c || c->full_fd < 0 || c->ncpus <= 0)
+		return 0;
+	/* A per-CPU array returns one 8-byte slot per possible CPU. */
+	uint64_t *v = calloc((size_t)c->ncpus, sizeof(*v));
+	if (!v)
+		return 0;
+	uint32_t zero = 0;
+	uint64_t sum = 0;
+	if (bpf_map_lookup_elem(c->full_fd, &zero, v) == 0)
+		for (int i = 0; i < c->ncpus; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}
+
+uint32_t jp_bpf_collector_capacity(const struct jp_bpf_collector *c)
+{
+	return c ? c->capacity : 0;
+}
+
 void jp_bpf_collector_destroy(struct jp_bpf_collector *c)
 {
 	if (!c)
 		return;
 	/* The link first: the program stops running before its maps go. */
-	int fds[] = {c->link_fd, c->prog_fd, c->flush_fd, c->map_fd};
+	int fds[] = {c->link_fd, c->prog_fd, c->flush_fd, c->map_fd, c->full_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -10,13 +10,20 @@
 struct jp_bpf_collector;
 
 /* Open the cgroup_cpu skeleton, size its per-cgroup map for max_cgroups entries (0: the
- * default, 10240), load it and attach it to sched_switch. cgroup_mount is the cgroup v2
+ * default, 16384), load it and attach it to sched_switch. cgroup_mount is the cgroup v2
  * mount (e.g. from jp_cgroup2_find_mount()); cgroup paths are reported relative to it.
  * Returns a heap object owned by the caller (free it with jp_bpf_collector_destroy()), or
  * NULL with errno set and a one-line reason in jp_bpf_last_error(): EPERM without
  * CAP_BPF/CAP_PERFMON, ENOENT without the tracepoint or the mount, others from the kernel.
  * Does not log above debug level; the caller decides whether to fall back. */
 struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint32_t max_cgroups);
+
+/* Inserts into the per-cgroup map that failed because it was full, since load (the
+ * time of those cgroups is not in the map). */
+uint64_t jp_bpf_collector_map_full(const struct jp_bpf_collector *c);
+
+/* The per-cgroup map's capacity (entries). */
+uint32_t jp_bpf_collector_capacity(const struct jp_bpf_collector *c);
 
 /* The reason the last jp_bpf_collector_create() on this thread failed ("" if none). The
  * string is owned by the module and overwritten by the next call. */

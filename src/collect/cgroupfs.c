@@ -211,6 +211,24 @@ out_dir:
 	return ret;
 }
 
+int jp_cgroup_v2_usage_ns(const char *mount, const char *rel, uint64_t *usage_ns)
+{
+	char path[8192];
+	if ((size_t)snprintf(path, sizeof(path), "%s%s/cpu.stat", mount, rel) >= sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	char buf[4096];
+	ssize_t r;
+	do
+		r = pread(fd, buf, sizeof(buf), 0);
+	while (r < 0 && errno == EINTR);
+	int ret = r < 0 ? -errno : parse_usage(2, buf, (size_t)r, usage_ns);
+	close(fd);
+	return ret;
+}
+
 /* Count a failed read: vanished cgroups silently, others rate-limited in the log.
  * Returns the previous walk's record of a cgroup that still exists but could not be read
  * (garbage, EIO): the caller keeps it, so that the next good read reports the CPU time

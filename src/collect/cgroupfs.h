@@ -47,6 +47,10 @@ void jp_cgroupfs_destroy(struct jp_cgroupfs *cg);
  * Returns 0 or -ENOMEM. Read errors are counted, not returned. */
 int jp_cgroupfs_collect(struct jp_cgroupfs *cg, struct jp_cg_cpu_set *out);
 
+/* The cumulative CPU time of one cgroup v2 (<mount><rel>/cpu.stat usage_usec, in ns).
+ * Returns 0 or a negative errno. */
+int jp_cgroup_v2_usage_ns(const char *mount, const char *rel, uint64_t *usage_ns);
+
 void jp_cgroupfs_get_stats(const struct jp_cgroupfs *cg, struct jp_cgroupfs_stats *out);
 
 #endif

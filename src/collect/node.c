@@ -30,6 +30,16 @@ struct cont_row {
 	char uid[JP_POD_UID_MAX + 1];
 	char id[JP_CONTAINER_ID_LEN + 1];
 	uint64_t cpu_ns;
+	int from_map;              /* some of its time came from the eBPF map */
+	const char *path;          /* a listed container cgroup (for the cpu.stat fallback) */
+};
+
+/* A container cgroup the eBPF map does not hold, read from cpu.stat instead. */
+struct fallback_row {
+	char uid[JP_POD_UID_MAX + 1];
+	char id[JP_CONTAINER_ID_LEN + 1];
+	uint64_t usage_ns;         /* cpu.stat at the previous round */
+	uint64_t round;
 };
 
 struct jp_node {
@@ -57,6 +67,16 @@ struct jp_node {
 	size_t cap_apods, cap_aconts;
 	int saw_unknown;
 	uint64_t last_mono_ms;     /* when the sources took their previous reading */
+
+	/* eBPF map full: container cgroups missing from the map are read from cpu.stat. */
+	uint64_t map_full, round;
+	int fallback;
+	struct fallback_row *fb;
+	size_t nfb, cap_fb;
+	struct cont_row *prev;     /* the previous round's containers (uid, id), sorted */
+	size_t nprev, cap_prev;
+	size_t nmap;               /* rows of the set that came from the map */
+	uint64_t fallback_rows;    /* container intervals read from cpu.stat */
 	struct jp_ratelimit rl_cpu, rl_rapl, rl_stat;
 };
 
@@ -64,6 +84,23 @@ static const enum jp_zone rapl_to_zone[JP_RAPL_NKINDS] = {
 	[JP_RAPL_PACKAGE] = JP_ZONE_PACKAGE, [JP_RAPL_CORE] = JP_ZONE_CORE,
 	[JP_RAPL_UNCORE] = JP_ZONE_UNCORE, [JP_RAPL_DRAM] = JP_ZONE_DRAM, [JP_RAPL_PSYS] = JP_ZONE_PSYS,
 };
+
+static int count_cb(const char *rel, void *arg)
+{
+	(void)rel;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* The eBPF map holds one entry per cgroup that ran: size it for the node, with room for
+ * the cgroups that come and go (collector.bpf_map_entries overrides). */
+static uint32_t auto_map_entries(const char *mount)
+{
+	uint64_t n = 0;
+	jp_cgroup_walk(mount, 16, count_cb, &n);
+	uint64_t e = n * 4 > 16384 ? n * 4 : 16384;
+	return e > (1u << 22) ? (1u << 22) : (uint32_t)e;
+}
 
 static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 {
@@ -79,7 +116,8 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 		}
 	}
 	if (cfg->collector_mode == JP_COLLECTOR_AUTO || cfg->collector_mode == JP_COLLECTOR_EBPF) {
-		n->bpf = jp_bpf_collector_create(n->cgroup_mount, 0);
+		uint32_t entries = cfg->bpf_map_entries ? cfg->bpf_map_entries : auto_map_entries(n->cgroup_mount);
+		n->bpf = jp_bpf_collector_create(n->cgroup_mount, entries);
 		if (n->bpf) {
 			n->collector_name = "ebpf";
 			return 0;
@@ -175,12 +213,15 @@ void jp_node_destroy(struct jp_node *n)
 	free(n->conts);
 	free(n->apods);
 	free(n->aconts);
+	free(n->fb);
+	free(n->prev);
 	free(n);
 }
 
 const char *jp_node_collector_name(const struct jp_node *n) { return n->collector_name; }
 const char *jp_node_power_source(const struct jp_node *n) { return n->power_source; }
 unsigned jp_node_pods(const struct jp_node *n) { return (unsigned)n->npods; }
+uint64_t jp_node_bpf_map_full(const struct jp_node *n) { return n->map_full; }
 int jp_node_saw_unknown_pod(const struct jp_node *n) { return n->saw_unknown; }
 
 void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg)
@@ -240,6 +281,58 @@ static int list_pods_cb(const char *rel, void *arg)
 	return len == ref.pod_end ? 0 : 1;
 }
 
+static struct fallback_row *fb_find(struct jp_node *n, const struct cont_row *c)
+{
+	for (size_t i = 0; i < n->nfb; i++)
+		if (strcmp(n->fb[i].uid, c->uid) == 0 && strcmp(n->fb[i].id, c->id) == 0)
+			return &n->fb[i];
+	return NULL;
+}
+
+/*
+ * The eBPF map was full: a container whose cgroup is not in it ran (or may have run)
+ * unseen by the probe. Its time for the interval comes from the kernel's own cpu.stat
+ * instead: the difference to the previous round's reading; for a container that was not
+ * there at the previous round, everything since it was created. A container that was
+ * listed at the previous round but read from the map then has no reading to start from:
+ * it gets one now (its time of this one interval is lost - that only happens in the
+ * round the map filled up, or when the map dropped an entry).
+ */
+static int fallback_fill(struct jp_node *n)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < n->nconts; i++) {
+		struct cont_row *c = &n->conts[i];
+		if (c->from_map || !c->path || !c->id[0])
+			continue;
+		uint64_t usage;
+		if (jp_cgroup_v2_usage_ns(n->cgroup_mount, c->path, &usage) < 0)
+			continue;   /* gone: nothing to add */
+		struct fallback_row *f = fb_find(n, c);
+		int listed_before = n->nprev && bsearch(c, n->prev, n->nprev, sizeof(*n->prev), cmp_cont) != NULL;
+		if (f && f->round + 1 == n->round)
+			c->cpu_ns += usage > f->usage_ns ? usage - f->usage_ns : 0;
+		else if (!listed_before)
+			c->cpu_ns += usage;
+		n->fallback_rows++;
+		if (!f) {
+			if (grow((void **)&n->fb, &n->cap_fb, n->nfb + 1, sizeof(*n->fb)))
+				return -ENOMEM;
+			f = &n->fb[n->nfb++];
+			memcpy(f->uid, c->uid, sizeof(f->uid));
+			memcpy(f->id, c->id, sizeof(f->id));
+		}
+		f->usage_ns = usage;
+		f->round = n->round;
+	}
+	/* Forget containers that are gone or tracked by the map again. */
+	for (size_t i = 0; i < n->nfb; i++)
+		if (n->fb[i].round == n->round)
+			n->fb[keep++] = n->fb[i];
+	n->nfb = keep;
+	return 0;
+}
+
 /* Fold per-cgroup times into pods (with their containers) and the system bucket. */
 static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 {
@@ -258,6 +351,9 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 		memcpy(c->uid, ref.pod_uid, sizeof(c->uid));
 		memcpy(c->id, ref.container_id, sizeof(c->id));
 		c->cpu_ns = e->cpu_ns;
+		/* Map rows come first in the set, then the listed cgroups. */
+		c->from_map = i < n->nmap;
+		c->path = !c->from_map && ref.container_id[0] && strlen(e->path) == ref.container_end ? e->path : NULL;
 	}
 	/* Sort so that each pod's cgroups are adjacent, then merge duplicates (eBPF
 	 * reports nested cgroups of one container separately). */
@@ -266,12 +362,21 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 	size_t k = 0;
 	for (size_t i = 0; i < n->nconts; i++) {
 		if (k && strcmp(n->conts[k - 1].uid, n->conts[i].uid) == 0 &&
-		    strcmp(n->conts[k - 1].id, n->conts[i].id) == 0)
+		    strcmp(n->conts[k - 1].id, n->conts[i].id) == 0) {
 			n->conts[k - 1].cpu_ns += n->conts[i].cpu_ns;
-		else
+			n->conts[k - 1].from_map |= n->conts[i].from_map;
+			if (!n->conts[k - 1].path)
+				n->conts[k - 1].path = n->conts[i].path;
+		} else {
 			n->conts[k++] = n->conts[i];
+		}
 	}
 	n->nconts = k;
+	if (n->fallback) {
+		int r = fallback_fill(n);
+		if (r)
+			return r;
+	}
 	for (size_t i = 0; i < n->nconts; i++) {
 		struct cont_row *c = &n->conts[i];
 		if (!n->npods || strcmp(n->pods[n->npods - 1].uid, c->uid) != 0) {
@@ -304,6 +409,18 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 		jp_log_rl(&n->rl_cpu, JP_LOG_WARN, MOD, "per-cgroup CPU time: %s", strerror(-r));
 		return r;
 	}
+	n->nmap = n->set.n;
+	if (n->bpf) {
+		uint64_t full = jp_bpf_collector_map_full(n->bpf);
+		if (full > n->map_full && !n->fallback) {
+			/* Once: from now on, containers the map misses are read from cpu.stat. */
+			jp_log(JP_LOG_WARN, MOD, "the eBPF cgroup map is full (%u entries): reading cpu.stat "
+			       "for the containers it misses; raise collector.bpf_map_entries",
+			       jp_bpf_collector_capacity(n->bpf));
+			n->fallback = 1;
+		}
+		n->map_full = full;
+	}
 	if (n->bpf) {
 		/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
 		 * or nested under a kubelet slice): eight levels cover every known layout. Rows
@@ -314,9 +431,17 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 			return ctx.err;
 	}
 	uint64_t system_ns;
+	n->round++;
 	r = group_by_pod(n, &system_ns);
 	if (r)
 		return r;
+	/* The containers of this round, for the next one's fallback. */
+	if (n->bpf) {
+		if (grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
+			return -ENOMEM;
+		memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
+		n->nprev = n->nconts;
+	}
 
 	/* The sources measured from their previous reading to now, which is what the
 	 * model's energy and the power gauges must use, not the nominal interval. */

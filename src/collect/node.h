@@ -47,6 +47,8 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 
 /* Number of pods seen in the last interval, and whether an unknown UID appeared. */
 unsigned jp_node_pods(const struct jp_node *n);
+/* Inserts the eBPF map refused because it was full (0 without eBPF). */
+uint64_t jp_node_bpf_map_full(const struct jp_node *n);
 int jp_node_saw_unknown_pod(const struct jp_node *n);
 
 #endif

@@ -48,6 +48,8 @@ static const struct metric_info metrics[] = {
 	{ "joulepush_grid_generation_megawatts", "gauge", "Grid generation per production type, in megawatts." },
 	{ "joulepush_grid_renewable_ratio", "gauge", "Share of renewable sources in the grid's generation." },
 	{ "joulepush_build_info", "gauge", "Version, collector and power source of the running agent." },
+	{ "joulepush_bpf_map_full_total", "counter",
+	  "Inserts the eBPF per-cgroup map refused because it was full; the containers it missed are read from cpu.stat." },
 	{ "joulepush_remote_samples_total", "counter",
 	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped; drops by reason)." },
 	{ "joulepush_remote_sent_bytes_total", "counter",

@@ -9,7 +9,10 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* chown the directory and the entries directly inside it (a queue is flat). */
@@ -32,6 +35,40 @@ static int chown_tree(const char *dir, uid_t uid, gid_t gid)
 	return r;
 }
 
+int jp_privdrop_caps(const char **why)
+{
+	/* Ambient capabilities would survive an execve; none is needed after start-up. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+		*why = "cannot clear the ambient capabilities";
+		return -errno;
+	}
+	/* Permitted, effective and inheritable all empty: lowering them needs no privilege.
+	 * The eBPF program, its maps and RAPL's counters stay open as descriptors. */
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capset, &h, d) != 0) {
+		*why = "cannot clear the capabilities";
+		return -errno;
+	}
+	/* Nothing the agent runs (it runs nothing) can gain privileges through execve. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		*why = "cannot set no_new_privs";
+		return -errno;
+	}
+	return 0;
+}
+
+/* Drop every capability from the bounding set while that is still allowed (it needs
+ * CAP_SETPCAP, which a container may not have: then the capset and no_new_privs after
+ * the switch are what keeps the capabilities out). */
+static void bounding_drop(void)
+{
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+}
+
 int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const char **why)
 {
 	struct passwd pw, *res = NULL;
@@ -43,7 +80,7 @@ int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const
 	}
 	if (geteuid() != 0) {
 		if (geteuid() == pw.pw_uid)
-			return 0;   /* already that user */
+			return jp_privdrop_caps(why);   /* already that user: drop the rest */
 		*why = "switching users needs root";
 		return -EPERM;
 	}
@@ -54,6 +91,7 @@ int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const
 			return r;
 		}
 	}
+	bounding_drop();
 	/* Order matters: groups first, then gid, then uid (after setuid nothing else is allowed). */
 	if (setgroups(0, NULL) != 0 || setgid(pw.pw_gid) != 0 || setuid(pw.pw_uid) != 0) {
 		*why = "setgroups/setgid/setuid failed";
@@ -64,5 +102,5 @@ int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const
 		*why = "root could be regained after setuid";
 		return -EPERM;
 	}
-	return 0;
+	return jp_privdrop_caps(why);
 }

@@ -12,4 +12,10 @@
  * -ENOENT for an unknown user, -EPERM when not running as root. */
 int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const char **why);
 
+/* Give up every capability (permitted, effective, inheritable, ambient) and set
+ * no_new_privs. jp_privdrop() ends with it; an agent started as a non-root user with
+ * capabilities (systemd's AmbientCapabilities) calls it once start-up is done. Returns 0
+ * or a negative errno with *why set. */
+int jp_privdrop_caps(const char **why);
+
 #endif

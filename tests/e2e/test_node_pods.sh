@@ -3,7 +3,8 @@
 # joulepush on the real kernel (issue 4, SPEC §5): pod-shaped cgroups with systemd-driver
 # paths in the cgroup v2 hierarchy, names from a mock kubelet over HTTPS, and per-pod CPU
 # seconds checked against the kernel's own cpu.stat, first with the eBPF collector, then
-# with the cgroupfs collector.
+# with an eBPF map too small for the node (the containers it misses come from cpu.stat),
+# then with the cgroupfs collector.
 #
 # Pod A runs two spinners (two containers), pod B one, pod C sleeps. The three spinners
 # are pinned to one CPU so that the scheduler shares it 1:1:1 whatever the machine.
@@ -318,15 +319,17 @@ PODS_JSON=$(cat <<EOF
 EOF
 )
 
-run_mode() { # MODE
-  local mode=$1 cfg=$E2E_TMP/agent-$1.yaml t0
+run_mode() { # MODE: ebpf, cgroupfs, or ebpf-full (an eBPF map of 2 entries: full at once)
+  local mode=$1 cfg=$E2E_TMP/agent-$1.yaml t0 collector=$1 entries=0
+  if [ "$mode" = ebpf-full ]; then collector=ebpf; entries=2; fi
   AGENT_PORT=$(free_port)
   AGENT_URL=http://127.0.0.1:$AGENT_PORT
   cat >"$cfg" <<EOF
 node_name: e2e-node
 interval: ${INTERVAL_MS}ms
 collector:
-  mode: $mode
+  mode: $collector
+  bpf_map_entries: $entries
 kubernetes:
   kubelet_url: $KUBELET_URL
   token_file: $E2E_TMP/token
@@ -340,9 +343,17 @@ EOF
   echo "==== collector $mode" >>"$E2E_TMP/agent.log"
   t0=$(now_ms)
   agent_start "$cfg"
-  "$PYTHON3" "$E2E_TMP/measure.py" "$AGENT_URL/metrics" "$mode" "$ROUNDS" "$E2E_TMP/metrics-$mode.prom" \
+  "$PYTHON3" "$E2E_TMP/measure.py" "$AGENT_URL/metrics" "$collector" "$ROUNDS" "$E2E_TMP/metrics-$mode.prom" \
     "$PODS_JSON" >"$E2E_TMP/measure-$mode.out" 2>&1
   local rc=$?
+  if [ "$mode" = ebpf-full ]; then
+    # The full map was seen, said once, counted, and the pods' time still matched cpu.stat.
+    grep -q 'the eBPF cgroup map is full (2 entries)' "$E2E_TMP/agent.log" \
+      || { e2e_log "ebpf-full: no log line about the full map"; rc=1; }
+    v=$(metric "$E2E_TMP/metrics-$mode.prom" joulepush_bpf_map_full_total --sum 2>/dev/null) || v=0
+    "$PYTHON3" -c "import sys; sys.exit(0 if float('$v') > 0 else 1)" \
+      || { e2e_log "ebpf-full: joulepush_bpf_map_full_total is $v"; rc=1; }
+  fi
   cat "$E2E_TMP/measure-$mode.out" >&2
   grep -q "^/pods Bearer e2e-token$" "$KDIR/requests" \
     || fail "collector $mode: the kubelet was not asked for /pods with the token: $(tail -n 3 "$KDIR/requests")"
@@ -357,6 +368,6 @@ EOF
 
 # Both collectors run even when the first fails, so that one run shows both.
 FAILED=()
-for m in ${NODE_PODS_MODES:-ebpf cgroupfs}; do run_mode "$m"; done
+for m in ${NODE_PODS_MODES:-ebpf ebpf-full cgroupfs}; do run_mode "$m"; done
 [ ${#FAILED[@]} -eq 0 ] || fail "collector(s) ${FAILED[*]}: see the ERROR lines above"
 echo "PASS: $E2E_NAME"

@@ -25,6 +25,13 @@ agent_start "$E2E_TMP/agent.yaml"
 owner=$(ps -o user= -p "$AGENT_PID" | tr -d ' ')
 [ "$owner" = nobody ] || fail "the agent runs as '$owner', not nobody"
 grep -q 'running as user nobody' "$E2E_TMP/agent.log" || fail "no log line about the switch"
+# No capability is left, none can come back through execve.
+st=/proc/$AGENT_PID/status
+for f in CapPrm CapEff CapInh CapAmb; do
+  v=$(awk -v f="$f:" '$1 == f {print $2}' "$st")
+  [ "$v" = 0000000000000000 ] || fail "$f is $v after the switch (want none)"
+done
+[ "$(awk '$1 == "NoNewPrivs:" {print $2}' "$st")" = 1 ] || fail "no_new_privs is not set"
 qowner=$(stat -c %U "$E2E_TMP/queue/mock")
 [ "$qowner" = nobody ] || fail "the queue directory belongs to '$qowner'"
 
