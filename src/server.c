@@ -211,16 +211,16 @@ static int head_complete(const char *p, size_t n, size_t from)
 	return 0;
 }
 
-static void conn_handle_request(struct jp_server_conn *c)
+int jp_server_parse_request(char *head, size_t len, struct jp_server_request *out)
 {
-	struct jp_server *srv = c->srv;
+	memset(out, 0, sizeof(*out));
 	/* Request line: METHOD SP request-target SP HTTP-version (RFC 9112 §3). */
-	char *line = c->head;
-	char *eol = memchr(line, '\n', c->head_len);
-	if (!eol) {
-		conn_respond_text(c, 400, "bad request\n", 0, NULL);
-		return;
-	}
+	char *line = head;
+	char *eol = memchr(line, '\n', len);
+	if (!eol)
+		return 400;
+	if (memchr(line, '\0', (size_t)(eol - line)))
+		return 400;   /* a NUL inside the request line */
 	*eol = '\0';
 	if (eol > line && eol[-1] == '\r')
 		eol[-1] = '\0';
@@ -228,19 +228,35 @@ static void conn_handle_request(struct jp_server_conn *c)
 	char *sp1 = strchr(method, ' ');
 	char *target = sp1 ? sp1 + 1 : NULL;
 	char *sp2 = target ? strchr(target, ' ') : NULL;
-	if (!sp1 || !sp2 || sp1 == method || sp2 == target || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-		conn_respond_text(c, 400, "bad request\n", 0, NULL);
-		return;
-	}
+	if (!sp1 || !sp2 || sp1 == method || sp2 == target || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return 400;
 	*sp1 = '\0';
 	*sp2 = '\0';
-	int head_only = strcmp(method, "HEAD") == 0;
-	if (!head_only && strcmp(method, "GET") != 0) {
+	out->head_only = strcmp(method, "HEAD") == 0;
+	out->method = method;
+	if (!out->head_only && strcmp(method, "GET") != 0)
+		return 405;
+	/* The endpoints take no parameters: ignore any query string. */
+	target[strcspn(target, "?#")] = '\0';
+	out->target = target;
+	return 0;
+}
+
+static void conn_handle_request(struct jp_server_conn *c)
+{
+	struct jp_server *srv = c->srv;
+	struct jp_server_request req;
+	int st = jp_server_parse_request(c->head, c->head_len, &req);
+	if (st == 405) {
 		conn_respond_text(c, 405, "method not allowed\n", 0, "Allow: GET, HEAD\r\n");
 		return;
 	}
-	/* The endpoints take no parameters: ignore any query string. */
-	target[strcspn(target, "?#")] = '\0';
+	if (st) {
+		conn_respond_text(c, 400, "bad request\n", 0, NULL);
+		return;
+	}
+	const char *target = req.target;
+	int head_only = req.head_only;
 
 	if (strcmp(target, "/healthz") == 0) {
 		conn_respond_text(c, 200, "ok\n", head_only, NULL);

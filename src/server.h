@@ -34,6 +34,18 @@ int jp_server_port(const struct jp_server *srv);
 void jp_server_set_limits(struct jp_server *srv, uint64_t head_deadline_ms, uint64_t deadline_ms,
 			  int max_conns);
 
+/* A parsed request line. Pointers into the head passed to jp_server_parse_request. */
+struct jp_server_request {
+	const char *method;
+	const char *target;    /* without a query string or fragment */
+	int head_only;         /* HEAD */
+};
+
+/* Parse the request line of a complete request head (head[0..len), modified in place).
+ * Returns 0, 400 for a malformed line, or 405 for a method other than GET and HEAD.
+ * Exposed for the fuzz target. */
+int jp_server_parse_request(char *head, size_t len, struct jp_server_request *out);
+
 /* Close the listener and every connection, free the server, then call closed(arg).
  * Accepts NULL. */
 void jp_server_close(struct jp_server *srv, void (*closed)(void *arg), void *arg);

@@ -347,7 +347,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 
 /* Parse a Retry-After value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
  * Returns milliseconds from now (>= 0) or -1 if the value is not understood. */
-static int64_t parse_retry_after(const char *v)
+int64_t jp_http_parse_retry_after(const char *v)
 {
 	while (*v == ' ' || *v == '\t')
 		v++;
@@ -369,6 +369,22 @@ static int64_t parse_retry_after(const char *v)
 		return -1;
 	int64_t delta = (int64_t)t * 1000 - jp_now_wall_ms();
 	return delta > 0 ? delta : 0;
+}
+
+int64_t jp_http_parse_count(const char *v)
+{
+	/* Digits only: strtoll would also take a sign, leading blanks and overflow. */
+	if (!*v)
+		return -1;
+	int64_t c = 0;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (c > (INT64_MAX - (*p - '0')) / 10)
+			return -1;
+		c = c * 10 + (*p - '0');
+	}
+	return c;
 }
 
 static char *trimmed_dup(const char *p, size_t n)
@@ -406,15 +422,13 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
 	if (namelen == 11 && strncasecmp(buf, "Retry-After", 11) == 0) {
 		char *v = trimmed_dup(val, vallen);
 		if (v) {
-			x->retry_after_ms = parse_retry_after(v);
+			x->retry_after_ms = jp_http_parse_retry_after(v);
 			free(v);
 		}
 	} else if (namelen == 41 && strncasecmp(buf, "X-Prometheus-Remote-Write-Samples-Written", 41) == 0) {
 		char *v = trimmed_dup(val, vallen);
 		if (v) {
-			char *end;
-			long long c = strtoll(v, &end, 10);
-			x->rw_samples_written = (end != v && *end == '\0' && c >= 0) ? c : -1;
+			x->rw_samples_written = jp_http_parse_count(v);
 			free(v);
 		}
 	} else if (namelen == 12 && strncasecmp(buf, "Content-Type", 12) == 0) {

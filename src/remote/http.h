@@ -55,6 +55,13 @@ struct jp_http_response {
 
 typedef void (*jp_http_done_cb)(struct jp_http_xfer *x, const struct jp_http_response *resp, void *arg);
 
+/* A Retry-After value (delta-seconds or an HTTP-date, RFC 9110 §10.2.3) in milliseconds
+ * from now (>= 0), or -1 if it is not understood. Exposed for the fuzz target. */
+int64_t jp_http_parse_retry_after(const char *v);
+
+/* A non-negative decimal count (X-Prometheus-Remote-Write-*-Written), or -1. */
+int64_t jp_http_parse_count(const char *v);
+
 /* Create a client on loop. Returns NULL with errno set. */
 struct jp_http *jp_http_create(uv_loop_t *loop);
 

@@ -52,6 +52,13 @@ char *jp_secret_read(const char *path)
 		}
 	}
 	close(fd);
+	fd = -1;
+	/* A NUL would cut the secret short wherever it is used as a string, and what
+	 * follows a cut could be a line break inside a header. */
+	if (memchr(buf, '\0', len)) {
+		errno = EINVAL;
+		goto fail;
+	}
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
 		       buf[len - 1] == '\t'))
 		len--;
@@ -59,7 +66,8 @@ char *jp_secret_read(const char *path)
 	return buf;
 fail:
 	e = errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (buf) {
 		explicit_bzero(buf, len);
 		free(buf);

@@ -9,10 +9,10 @@
 #define JP_SECRET_MAX_BYTES 65536
 
 /* Read the secret in path: the whole file less trailing white space (a file written
- * with `echo` ends in a newline). Opened with O_NONBLOCK, so a FIFO
- * cannot block the caller; anything but a regular file is refused (EINVAL). Returns a
- * malloc'd string the caller frees with jp_secret_free(), or NULL with errno set. The
- * content is never logged. */
+ * with `echo` ends in a newline). Opened with O_NONBLOCK, so that a FIFO cannot block the
+ * caller; anything but a regular file, or a file with a NUL byte, is refused (EINVAL),
+ * and one over JP_SECRET_MAX_BYTES too (EFBIG). Returns a malloc'd string the caller
+ * frees with jp_secret_free(), or NULL with errno set. The content is never logged. */
 char *jp_secret_read(const char *path);
 
 /* Overwrite s with zeros and free it. Accepts NULL. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the kubelet PodList parser and the CPU quantity parser (SPEC §8). */
 // fuzz-sources: src/kube/podlist.c
-// fuzz-pkgs: json-c
+
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
