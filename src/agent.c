@@ -84,6 +84,9 @@ static void set_gauge(struct jp_agent *a, const char *name, const struct jp_labe
  * up every round: a few dozen hash lookups cost nothing next to a collection. */
 static void set_self_metrics(struct jp_agent *a)
 {
+	/* The node collector may have switched from eBPF to cgroupfs (see node.c). */
+	if (a->node)
+		a->collector_name = jp_node_collector_name(a->node);
 	struct jp_label bi[] = {
 		{"version", JP_VERSION},
 		{"collector", a->collector_name},

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "collect/bpf.h"
+#include "collect/node.h"
+#include "config.h"
+#include "store/series.h"
 #include "collect/cgroup.h"
 
 #define MAX_KIDS 16
@@ -322,6 +325,36 @@ START_TEST(test_map_full_counted)
 }
 END_TEST
 
+/* On kernels that refuse map reads after the privilege drop, the node collector switches
+ * to cgroupfs instead of failing every round (the refusal comes through the seam). */
+START_TEST(test_node_falls_back_to_cgroupfs)
+{
+	struct jp_config cfg;
+	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
+	cfg.collector_mode = JP_COLLECTOR_EBPF;
+	cfg.power_source = JP_POWER_MODEL;
+	struct jp_node *n = jp_node_create(&cfg);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_str_eq(jp_node_collector_name(n), "ebpf");
+	struct jp_store *st = jp_store_create(NULL, 0, 8);
+	ck_assert_ptr_nonnull(st);
+	int64_t t = 1000000;
+	jp_store_begin(st, t);
+	ck_assert_int_eq(jp_node_collect(n, st, 1000), 0);
+	jp_store_commit(st, NULL, NULL);
+	jp_node_inject_bpf_error(n, -EPERM);
+	for (int i = 1; i <= 2; i++) {
+		jp_store_begin(st, t + i * 1000);
+		ck_assert_int_eq(jp_node_collect(n, st, 1000), 0);
+		jp_store_commit(st, NULL, NULL);
+	}
+	ck_assert_str_eq(jp_node_collector_name(n), "cgroupfs");
+	jp_node_destroy(n);
+	jp_store_destroy(st);
+	jp_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_bad_mount)
 {
 	errno = 0;
@@ -358,6 +391,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_bad_mount);
 	tcase_add_test(tc, test_map_full_counted);
+	tcase_add_test(tc, test_node_falls_back_to_cgroupfs);
 	tcase_add_test(tc, test_single_busy);
 	tcase_add_test(tc, test_two_to_one);
 	tcase_add_test(tc, test_short_runs);

@@ -60,6 +60,7 @@ struct kv {
 struct jp_bpf_collector {
 	int map_fd, flush_fd, mount_fd;
 	int full_fd;           /* cg_full: failed inserts, per CPU */
+	int inject_err;        /* test seam: every drain fails with this */
 	uint32_t capacity;     /* cg_cpu's max_entries */
 	int prog_fd;           /* the sched_switch program */
 	int link_fd;           /* its attachment: closing the last descriptor detaches it */
@@ -629,11 +630,19 @@ fail:
  * old pointer. Values that only grow, read with a plain lookup, lose nothing: the interval's
  * time is the difference to the previous drain. Entries are deleted only for cgroups that
  * no longer exist, which no task can run in any more. */
+void jp_bpf_collector_inject_error(struct jp_bpf_collector *c, int err)
+{
+	c->inject_err = err;
+}
+
 int jp_bpf_collector_drain(struct jp_bpf_collector *c, struct jp_cg_cpu_set *out)
 {
 	struct idtab next = {0};
 	bool walked = false;
 	int ret;
+
+	if (c->inject_err)
+		return c->inject_err;
 
 	flush_cpus(c);
 

@@ -18,6 +18,10 @@ struct jp_bpf_collector;
  * Does not log above debug level; the caller decides whether to fall back. */
 struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint32_t max_cgroups);
 
+/* Test seam: from now on every drain returns err (a negative errno), as reads of the map
+ * do after the privilege drop on kernels that refuse them without CAP_BPF. */
+void jp_bpf_collector_inject_error(struct jp_bpf_collector *c, int err);
+
 /* Inserts into the per-cgroup map that failed because it was full, since load (the
  * time of those cgroups is not in the map). */
 uint64_t jp_bpf_collector_map_full(const struct jp_bpf_collector *c);

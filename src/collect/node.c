@@ -49,6 +49,7 @@ struct jp_node {
 	struct jp_bpf_collector *bpf;
 	struct jp_cgroupfs *cgfs;
 	char cgroup_mount[PATH_MAX];
+	char procfs[PATH_MAX];
 	double model_idle_w, model_max_w;
 	const char *collector_name;
 	const char *power_source;
@@ -105,6 +106,7 @@ static uint32_t auto_map_entries(const char *mount)
 static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 {
 	const char *procfs = cfg->host_procfs;
+	snprintf(n->procfs, sizeof(n->procfs), "%s", procfs);
 	if (cfg->host_cgroupfs && strcmp(cfg->host_cgroupfs, "auto") != 0) {
 		snprintf(n->cgroup_mount, sizeof(n->cgroup_mount), "%s", cfg->host_cgroupfs);
 	} else {
@@ -222,6 +224,11 @@ const char *jp_node_collector_name(const struct jp_node *n) { return n->collecto
 const char *jp_node_power_source(const struct jp_node *n) { return n->power_source; }
 unsigned jp_node_pods(const struct jp_node *n) { return (unsigned)n->npods; }
 uint64_t jp_node_bpf_map_full(const struct jp_node *n) { return n->map_full; }
+void jp_node_inject_bpf_error(struct jp_node *n, int err)
+{
+	if (n->bpf)
+		jp_bpf_collector_inject_error(n->bpf, err);
+}
 int jp_node_saw_unknown_pod(const struct jp_node *n) { return n->saw_unknown; }
 
 void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg)
@@ -405,6 +412,24 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 
 	jp_cg_cpu_set_clear(&n->set);
 	r = n->bpf ? jp_bpf_collector_drain(n->bpf, &n->set) : jp_cgroupfs_collect(n->cgfs, &n->set);
+	if ((r == -EPERM || r == -EACCES) && n->bpf) {
+		/* Kernels that refuse map reads without CAP_BPF (unprivileged_bpf_disabled, as
+		 * before 5.19's fd-based checks) do so once the agent has dropped to its user:
+		 * collect from cgroupfs from now on rather than stop collecting. */
+		jp_log(JP_LOG_WARN, MOD, "reading the eBPF map: %s (this kernel refuses it after the privilege "
+		       "drop; see docs/ebpf.md): switching to the cgroupfs collector", strerror(-r));
+		jp_bpf_collector_destroy(n->bpf);
+		n->bpf = NULL;
+		n->cgfs = jp_cgroupfs_create(n->cgroup_mount, n->procfs);
+		if (!n->cgfs) {
+			r = -errno;
+			jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(-r));
+			return r;
+		}
+		n->collector_name = "cgroupfs";
+		jp_cg_cpu_set_clear(&n->set);
+		r = jp_cgroupfs_collect(n->cgfs, &n->set);
+	}
 	if (r) {
 		jp_log_rl(&n->rl_cpu, JP_LOG_WARN, MOD, "per-cgroup CPU time: %s", strerror(-r));
 		return r;

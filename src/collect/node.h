@@ -49,6 +49,9 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 unsigned jp_node_pods(const struct jp_node *n);
 /* Inserts the eBPF map refused because it was full (0 without eBPF). */
 uint64_t jp_node_bpf_map_full(const struct jp_node *n);
+
+/* Test seam: make the eBPF collector's reads fail with err (see jp_bpf_collector_inject_error). */
+void jp_node_inject_bpf_error(struct jp_node *n, int err);
 int jp_node_saw_unknown_pod(const struct jp_node *n);
 
 #endif
