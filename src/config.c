@@ -306,7 +306,7 @@ static int is_http_url(const char *s)
 
 /* Whether an http(s) URL carries userinfo ("user:password@host"). Credentials in a URL
  * end up in logs, metrics labels and process listings; they are refused at load time
- * in favour of basic_auth.password_file (docs/reference/configuration.md). */
+ * in favour of basic_auth.password_file (docs/reference/remote-write.md). */
 static int url_has_userinfo(const char *s)
 {
 	const char *p = strstr(s, "://");

@@ -45,7 +45,7 @@ struct jp_pod_ref {
  * *out. The kubelet's hierarchy must start at the cgroup root, or directly below the
  * root set with jp_cgroup_pod_set_root() (kubernetes.cgroup_root, for nested nodes
  * such as kind): a pod-shaped path anywhere else - below a user's delegated subtree,
- * a service or a scope - is not a pod (docs/reference/configuration.md).
+ * a service or a scope - is not a pod (kubernetes.cgroup_root in config/joulepush.example.yaml).
  * Recognised: the kubelet's systemd driver (kubepods.slice/kubepods-<qos>.slice/
  * kubepods-<qos>-pod<uid_>.slice, guaranteed pods directly under kubepods.slice, with a
  * cgroup-root prefix such as kind's kubelet-kubepods-...), the cgroupfs driver

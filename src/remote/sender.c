@@ -44,7 +44,7 @@ static const char *const reserved_headers[] = {
 
 enum timer_role { TIMER_IDLE, TIMER_DEADLINE, TIMER_BACKOFF };
 
-/* The values of the `reason` label of dropped samples (docs/reference/metrics.md). */
+/* The values of the `reason` label of dropped samples (docs/reference/remote-write.md, "Drop reasons"). */
 static const char *const drop_reason_names[JP_DROP_NREASONS] = {
 	[JP_DROP_REJECTED] = "rejected",
 	[JP_DROP_TOO_LARGE] = "too_large",

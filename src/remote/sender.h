@@ -14,7 +14,7 @@
 struct jp_sender;
 
 /* Why samples were dropped: the `reason` label of
- * joulepush_remote_samples_total{outcome="dropped"} (docs/reference/metrics.md). */
+ * joulepush_remote_samples_total{outcome="dropped"} (docs/reference/remote-write.md, "Drop reasons"). */
 enum jp_drop_reason {
 	JP_DROP_REJECTED,     /* the receiver refused the data: HTTP 400, 409, 422 */
 	JP_DROP_TOO_LARGE,    /* HTTP 413 for a single series */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """A remote-write receiver that misbehaves on purpose, for the end-to-end fault tests.
 
-It answers each request with the next entry of a scenario (the last entry repeats):
+It answers each request with the next entry of a scenario (the last entry repeats, or
+with --cycle the whole scenario):
   200, 204, 500, 503, 400, ...          that status
   429:retry-after=2                      the status with a Retry-After header
   hang                                   read the request, never answer
@@ -251,6 +252,7 @@ class Receiver(ThreadingHTTPServer):
         self.v2 = v2
         self.steps = steps
         self.step_index = 0
+        self.cycle = False
         self.lock = threading.Lock()
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
         self.upstream = upstream
@@ -259,7 +261,10 @@ class Receiver(ThreadingHTTPServer):
 
     def next_step(self):
         with self.lock:
-            i = min(self.step_index, len(self.steps) - 1)
+            if self.cycle:
+                i = self.step_index % len(self.steps)
+            else:
+                i = min(self.step_index, len(self.steps) - 1)
             self.step_index += 1
             return self.step_index, self.steps[i]
 
@@ -454,6 +459,7 @@ def main():
     ap.add_argument("--tls-client-ca", help="require a client certificate signed by this CA")
     ap.add_argument("--v2", choices=("accept", "reject"), default="accept",
                     help="answer remote write 2.0 requests by the scenario (accept) or with 415 (reject)")
+    ap.add_argument("--cycle", action="store_true", help="repeat the whole scenario instead of its last entry")
     args = ap.parse_args()
     steps = parse_scenario(args.scenario)
     if any(s["kind"] == "proxy" for s in steps) and not args.upstream:
@@ -468,6 +474,7 @@ def main():
     elif args.tls_key or args.tls_client_ca:
         ap.error("--tls-key and --tls-client-ca need --tls-cert")
     srv = Receiver(("127.0.0.1", args.port), steps, args.log, args.upstream, args.decode, ctx, args.v2)
+    srv.cycle = args.cycle
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
