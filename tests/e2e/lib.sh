@@ -266,20 +266,28 @@ agent_start() {
 }
 
 # agent_term: SIGTERM; the agent must exit 0 within 15 s (SPEC §2: 10 s flush).
-agent_term() {
-  local i rc
-  AGENT_STOP_MS=$(now_ms)
-  kill -TERM "$AGENT_PID" 2>/dev/null || fail "joulepush $AGENT_PID was not running at SIGTERM"
-  for ((i = 0; i < 150; i++)); do
+# agent_wait_exit SECONDS WHAT: wait for the agent to exit (SIGKILL and fail after SECONDS);
+# its exit status goes to AGENT_RC.
+agent_wait_exit() {
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
     kill -0 "$AGENT_PID" 2>/dev/null || break
     sleep 0.1
   done
   if kill -0 "$AGENT_PID" 2>/dev/null; then
     kill -KILL "$AGENT_PID"
-    fail "joulepush did not exit within 15 s of SIGTERM"
+    fail "joulepush did not exit within $1 s $2"
   fi
   wait "$AGENT_PID"
-  rc=$?
+  AGENT_RC=$?
+}
+
+agent_term() {
+  local i rc
+  AGENT_STOP_MS=$(now_ms)
+  kill -TERM "$AGENT_PID" 2>/dev/null || fail "joulepush $AGENT_PID was not running at SIGTERM"
+  agent_wait_exit 15 "of SIGTERM"
+  rc=$AGENT_RC
   e2e_untrack "$AGENT_PID"
   e2e_log "joulepush $AGENT_PID exited with $rc after SIGTERM ($(($(now_ms) - AGENT_STOP_MS)) ms)"
   [ "$rc" -eq 0 ] || fail "joulepush exited with status $rc after SIGTERM (want 0)"

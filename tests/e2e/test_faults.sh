@@ -159,15 +159,8 @@ QUEUE_DIR=$SC/queue AGENT_PORT=${AGENT_URL##*:} agent_config "$SC/agent.yaml" \
   "$(QUEUE_DIR=$SC/queue REMOTE_TIMEOUT=59s remote_yaml mock "$MOCK_URL/api/v1/write")"
 kill -HUP "$AGENT_PID" 2>/dev/null || true
 # The flush window is 10 s; a generous bound, so that a busy machine cannot fail it.
-for ((i = 0; i < 600; i++)); do
-  kill -0 "$AGENT_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$AGENT_PID" 2>/dev/null; then
-  kill -KILL "$AGENT_PID"
-  fail "stop_hup: the agent did not exit after SIGTERM and SIGHUP"
-fi
-wait "$AGENT_PID"; rc=$?
+agent_wait_exit 60 "(stop_hup: after SIGTERM and SIGHUP)"
+rc=$AGENT_RC
 e2e_untrack "$AGENT_PID"
 AGENT_PID=
 [ "$rc" -eq 0 ] || fail "stop_hup: exit status $rc (want 0)"

@@ -19,18 +19,22 @@ T=${SOAK_SECONDS:-120}
 KILL_END=$((T * 40 / 100))      # kills happen before this
 OUTAGE_START=$((T * 45 / 100))
 OUTAGE_LEN=40                   # long enough to fill the queue's disk bound
-RANDOM=${SOAK_SEED:-$$}
-e2e_log "soak: ${T}s, kills until ${KILL_END}s, outage ${OUTAGE_START}s..$((OUTAGE_START + OUTAGE_LEN))s, seed $RANDOM"
+seed=${SOAK_SEED:-$$}
+RANDOM=$seed
+e2e_log "soak: ${T}s, kills until ${KILL_END}s, outage ${OUTAGE_START}s..$((OUTAGE_START + OUTAGE_LEN))s, SOAK_SEED=$seed"
 
 MOCK_LOG=$E2E_TMP/mock.jsonl
 MOCK_PORT=$(free_port)
 mock_start "500,429:retry-after=1,401,hang,200,200,200,200,200,200" --cycle
 AGENT_PORT=$(free_port)
-# 60 pods of 2 containers: about 700 series, 8 KB a round; segments of 64 KiB hold 8
-# rounds and 256 KiB of disk about 30: the outage is longer than that.
-AGENT_PODS=60 REMOTE_TIMEOUT=2s agent_config "$E2E_TMP/agent.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")"
-sed -i 's/^      min_backoff: 100ms/      max_disk_bytes: 256KiB\n      min_backoff: 100ms/' "$E2E_TMP/agent.yaml"
-grep -q 'max_disk_bytes: 256KiB' "$E2E_TMP/agent.yaml" || fail "could not set max_disk_bytes"
+# 20 pods of 2 containers: about 200 series, 30 KB of series definitions per segment and
+# 2.4 KB a round, so a 64 KiB segment holds about 14 rounds and 128 KiB of disk about 29:
+# more than the backlog while the receiver misbehaves, less than the outage's. Batches take
+# everything pending, so that acks (and with them the disk bound's drops) fall on round
+# boundaries.
+AGENT_PODS=20 REMOTE_TIMEOUT=2s agent_config "$E2E_TMP/agent.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")"
+sed -i 's/^      min_backoff: 100ms/      max_disk_bytes: 128KiB\n      max_samples_per_send: 100000\n      min_backoff: 100ms/' "$E2E_TMP/agent.yaml"
+grep -q 'max_disk_bytes: 128KiB' "$E2E_TMP/agent.yaml" || fail "could not set max_disk_bytes"
 
 t0=$(now_ms)
 elapsed() { echo $(( ($(now_ms) - t0) / 1000 )); }
@@ -58,11 +62,14 @@ e2e_log "$kills SIGKILLs"
 
 # --- a long outage: the queue goes over max_disk_bytes -----------------------------------
 while [ "$(elapsed)" -lt "$OUTAGE_START" ]; do sleep 0.5; done
+cp "$E2E_TMP/agent.log" "$E2E_TMP/agent.log.before"
 mock_stop
 e2e_log "receiver down for ${OUTAGE_LEN}s"
 sleep "$OUTAGE_LEN"
 agent_alive || fail "the agent died during the outage"
 grep -q 'over max_disk_bytes' "$E2E_TMP/agent.log" || fail "the outage did not reach max_disk_bytes"
+before_outage=$(grep -c 'over max_disk_bytes' "$E2E_TMP/agent.log.before" 2>/dev/null || echo 0)
+[ "$before_outage" -eq 0 ] || fail "the disk bound dropped data before the outage ($before_outage times): the soak's sizes are off"
 MOCK_LOG=$E2E_TMP/mock.jsonl
 mock_start "200"
 

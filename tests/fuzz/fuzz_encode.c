@@ -15,15 +15,11 @@
 #include "write_v2.pb-c.h"
 
 #include "remote/encode.h"
+#include "fuzz.h"
 
 /* Bodies larger than this are not interesting and only slow the fuzzer down. */
 #define MAX_RAW (1u << 20)
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
-	} while (0)
 
 static uint64_t bits_of(double v)
 {

@@ -10,12 +10,8 @@
 #include <string.h>
 
 #include "remote/http.h"
+#include "fuzz.h"
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

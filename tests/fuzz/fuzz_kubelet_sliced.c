@@ -8,12 +8,8 @@
 #include <string.h>
 
 #include "kube/podlist.h"
+#include "fuzz.h"
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

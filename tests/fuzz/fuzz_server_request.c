@@ -9,12 +9,8 @@
 #include <string.h>
 
 #include "server.h"
+#include "fuzz.h"
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

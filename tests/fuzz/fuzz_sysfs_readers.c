@@ -19,12 +19,8 @@
 #include "collect/rapl.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "fuzz.h"
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			__builtin_trap(); \
-	} while (0)
 
 static char root[64];
 
