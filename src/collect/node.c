@@ -464,7 +464,8 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 	if (n->bpf) {
 		if (grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
 			return -ENOMEM;
-		memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
+		if (n->nconts)   /* memcpy must not get the NULL array of a node with no pods */
+			memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
 		n->nprev = n->nconts;
 	}
 
