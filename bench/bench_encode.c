@@ -8,7 +8,7 @@
 
 #include "remote/encode.h"
 
-/* A batch shaped like what the agent sends: pod series with 8 labels (SPEC §4), label
+/* A batch shaped like what the agent sends: pod series with 8 labels (docs/reference/metrics.md), label
  * sets cached as they are in steady state, values that change like counters. */
 struct shape {
 	const char *name;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* sched_switch probe: CPU time per cgroup v2 id, kept per CPU (SPEC §5 "CPU time per cgroup"). */
+/* sched_switch probe: CPU time per cgroup v2 id, kept per CPU (docs/model.md "CPU time per cgroup"). */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>

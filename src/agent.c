@@ -37,7 +37,7 @@ struct jp_agent {
 	struct jp_synthetic *syn;   /* collector.mode synthetic */
 	struct jp_node *node;       /* the real collectors */
 	struct jp_http *http;
-	struct jp_intensity *intensity;   /* the grid's carbon intensity (SPEC §6) */
+	struct jp_intensity *intensity;   /* the grid's carbon intensity (docs/carbon.md) */
 	struct jp_kubelet *kubelet;       /* pod names, namespaces, requests; NULL without kubelet_url */
 	struct jp_sender **senders;
 	size_t nsenders;
@@ -80,7 +80,7 @@ static void set_gauge(struct jp_agent *a, const char *name, const struct jp_labe
 		jp_store_set(a->store, s, v);
 }
 
-/* The agent's own series (SPEC §4 build_info and joulepush_remote_*). They are looked
+/* The agent's own series (docs/reference/metrics.md build_info and joulepush_remote_*). They are looked
  * up every round: a few dozen hash lookups cost nothing next to a collection. */
 static void set_self_metrics(struct jp_agent *a)
 {
@@ -128,7 +128,7 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	a->last_round_ms = ts_ms;
 	jp_store_begin(a->store, ts_ms);
 	int r = 0;
-	/* SPEC §5 step 6: the intensity in force during this interval. */
+	/* docs/model.md step 6: the intensity in force during this interval. */
 	double g = jp_intensity_current(a->intensity, ts_ms, NULL, NULL);
 	if (a->syn)
 		jp_synthetic_set_intensity(a->syn, g);
@@ -138,7 +138,7 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 		r = jp_synthetic_collect(a->syn, a->store, elapsed);
 	else if (a->node) {
 		r = jp_node_collect(a->node, a->store, elapsed);
-		/* SPEC §3: an unknown pod UID asks the kubelet at once (rate-limited there). */
+		/* docs/reference/configuration.md: an unknown pod UID asks the kubelet at once (rate-limited there). */
 		if (a->kubelet && jp_node_saw_unknown_pod(a->node))
 			jp_kubelet_request_refresh(a->kubelet);
 	}
@@ -204,7 +204,7 @@ static int ready_cb(void *arg)
 
 /* ---- construction ----------------------------------------------------------------- */
 
-/* The common labels: node plus external_labels (SPEC §4). Points into cfg. */
+/* The common labels: node plus external_labels (docs/reference/metrics.md). Points into cfg. */
 static int make_common_labels(const struct jp_config *cfg, struct jp_label **out, size_t *n)
 {
 	struct jp_label *l = calloc(cfg->external_labels.n + 1, sizeof(*l));
@@ -347,7 +347,7 @@ fail:
 	return NULL;
 }
 
-/* SPEC §9: everything that needs root (BPF, RAPL counters, the listening socket) is
+/* README.md: everything that needs root (BPF, RAPL counters, the listening socket) is
  * open by now; the queue directories are handed to the user so it can keep writing. */
 static int drop_privileges(struct jp_agent *a)
 {
@@ -539,7 +539,9 @@ static int kube_equal(const struct jp_config *x, const struct jp_config *y)
 	return str_equal(x->kubelet_url, y->kubelet_url) && str_equal(x->kube_token_file, y->kube_token_file) &&
 	       str_equal(x->kube_ca_file, y->kube_ca_file) &&
 	       x->kube_insecure_skip_verify == y->kube_insecure_skip_verify &&
-	       x->kube_refresh_ms == y->kube_refresh_ms && x->interval_ms == y->interval_ms;
+	       x->kube_refresh_ms == y->kube_refresh_ms && x->interval_ms == y->interval_ms &&
+	       x->kube_max_response_bytes == y->kube_max_response_bytes &&
+	       x->kube_token_file_explicit == y->kube_token_file_explicit;
 }
 
 static void closed_noop_cb(void *arg)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The configuration of SPEC §3: built-in defaults, YAML loading with FILE:LINE errors, validation. */
+/* The configuration of docs/reference/configuration.md: built-in defaults, YAML loading with FILE:LINE errors, validation. */
 #include "config.h"
 
 #include <ctype.h>
@@ -18,7 +18,7 @@
 
 #include "util/units.h"
 
-/* Hostile-input bounds (SPEC §8). A real config is a few KiB with a handful of levels. */
+/* Hostile-input bounds (docs/reference/configuration.md). A real config is a few KiB with a handful of levels. */
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_DEPTH 32
 #define MAX_NODES 65536
@@ -216,7 +216,7 @@ static int build_tree(struct ctx *c, const char *text, size_t len, struct node *
 }
 
 /* --------------------------------------------------------------------------------------------
- * Value helpers. Every scalar value goes through jp_expand_env before it is interpreted (SPEC §2).
+ * Value helpers. Every scalar value goes through jp_expand_env before it is interpreted (docs/reference/configuration.md).
  */
 static const char *kind_name(const struct node *n)
 {
@@ -330,7 +330,7 @@ static const char *shown(const struct node *v, const char *expanded)
 }
 
 /* "HOST:PORT" or "[V6]:PORT" with a port 1..65535. An empty host (":9465") is refused rather
- * than guessed at: the server listens on loopback unless told otherwise (SPEC §9). */
+ * than guessed at: the server listens on loopback unless told otherwise (README.md). */
 static int is_listen_addr(const char *s)
 {
 	const char *colon = strrchr(s, ':');
@@ -388,7 +388,7 @@ static int line_of(const struct node *map, const char *key)
 }
 
 /* --------------------------------------------------------------------------------------------
- * Schema. Each mapping of SPEC §3 is a table of fields; a field writes at an offset into `base`,
+ * Schema. Each mapping of docs/reference/configuration.md is a table of fields; a field writes at an offset into `base`,
  * which is the struct jp_config, or a struct jp_remote_config inside remote_write.
  */
 enum field_kind {
@@ -717,12 +717,12 @@ static int check_label(struct ctx *c, const struct node *k, const struct node *v
 {
 	if (!is_label_name(k->str))
 		return fail(c, k->line, kpath, "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]*)");
-	/* Every series already carries `node` (SPEC §4); names with "__" are Prometheus-internal. */
+	/* Every series already carries `node` (docs/reference/metrics.md); names with "__" are Prometheus-internal. */
 	if (!strcmp(k->str, "node"))
 		return fail(c, k->line, kpath, "reserved label name (node is set from node_name)");
 	if (!strncmp(k->str, "__", 2))
 		return fail(c, k->line, kpath, "reserved label name (names starting with __ are internal)");
-	/* Remote write forbids empty label values (SPEC §7). */
+	/* Remote write forbids empty label values (docs/reference/remote-write.md). */
 	if (!*value)
 		return fail(c, val->line, kpath, "label value must not be empty");
 	return 0;
@@ -733,7 +733,7 @@ static int parse_labels(struct ctx *c, const struct node *v, const char *path, v
 	return parse_kvmap(c, v, path, &((struct jp_config *)base)->external_labels, check_label);
 }
 
-/* Headers the sender sets itself (SPEC §7) or that carry credentials, which come from files. */
+/* Headers the sender sets itself (docs/reference/remote-write.md) or that carry credentials, which come from files. */
 static const char *const reserved_headers[] = {
 	"Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version",
 	"User-Agent", "Host", "Authorization", "Transfer-Encoding", NULL,
@@ -762,7 +762,7 @@ static int parse_headers(struct ctx *c, const struct node *v, const char *path, 
 }
 
 /* carbon.factors: "lifecycle", "direct", or a map of ENTSO-E PsrTypes B01..B25 to g/kWh
- * overriding single entries of the lifecycle table (SPEC §6). */
+ * overriding single entries of the lifecycle table (docs/carbon.md). */
 static int check_factor(struct ctx *c, const struct node *k, const struct node *val,
 			const char *kpath, const char *value)
 {
@@ -1094,8 +1094,38 @@ static const struct field top_fields[] = {
 	{0},
 };
 
+/* Call cb with the dotted path of every key a config file may set (remote keys as
+ * "remote_write[].<key>"); keys that exist only to be refused are left out. */
+static int foreach_key(const struct field *fields, const char *prefix,
+		       int (*cb)(const char *path, void *arg), void *arg)
+{
+	char path[PATH_MAX_LEN], sub[PATH_MAX_LEN + 2];
+	for (const struct field *f = fields; f->key; f++) {
+		if (f->kind == K_REFUSE)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", prefix, f->key);
+		int r;
+		if (f->kind == K_SECTION) {
+			snprintf(sub, sizeof(sub), "%s.", path);
+			r = foreach_key(f->sub, sub, cb, arg);
+		} else if (f->check == parse_remotes) {
+			r = foreach_key(remote_fields, "remote_write[].", cb, arg);
+		} else {
+			r = cb(path, arg);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int jp_config_foreach_key(int (*cb)(const char *path, void *arg), void *arg)
+{
+	return foreach_key(top_fields, "", cb, arg);
+}
+
 /* --------------------------------------------------------------------------------------------
- * Defaults (SPEC §3) and remote_write.
+ * Defaults (docs/reference/configuration.md) and remote_write.
  */
 static void remote_free(struct jp_remote_config *rc)
 {
@@ -1282,7 +1312,7 @@ int jp_config_defaults(struct jp_config *cfg)
 	    !cfg->carbon_file_path || !cfg->server_listen || !cfg->log_level)
 		goto nomem;
 
-	/* SPEC §2: without a config, remote write is off unless this variable names a URL. */
+	/* docs/reference/configuration.md: without a config, remote write is off unless this variable names a URL. */
 	const char *url = getenv("JOULEPUSH_REMOTE_WRITE_URL");
 	if (url && *url) {
 		if (!is_http_url(url) || url_has_userinfo(url)) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The configuration of SPEC §3: defaults, YAML loading with FILE:LINE errors, validation. */
+/* The configuration of docs/reference/configuration.md: defaults, YAML loading with FILE:LINE errors, validation. */
 #ifndef JP_CONFIG_H
 #define JP_CONFIG_H
 
@@ -98,7 +98,7 @@ struct jp_config {
 /* Size of the error text buffer callers pass in. */
 #define JP_CONFIG_ERR_MAX 512
 
-/* Fill *cfg with the built-in defaults of SPEC §3 (node_name from $NODE_NAME or the
+/* Fill *cfg with the built-in defaults of docs/reference/configuration.md (node_name from $NODE_NAME or the
  * host name; one remote only if $JOULEPUSH_REMOTE_WRITE_URL is set). Returns 0 or a
  * negative errno. Free with jp_config_free(). */
 int jp_config_defaults(struct jp_config *cfg);
@@ -114,5 +114,10 @@ int jp_config_load_buffer(struct jp_config *cfg, const char *name, const char *t
 
 /* Release everything *cfg owns and zero it. Accepts a zeroed config. */
 void jp_config_free(struct jp_config *cfg);
+
+/* Call cb(path, arg) for every key a config file may set, as a dotted path (remote keys
+ * as "remote_write[].<key>"), in table order; stops at the first nonzero return of cb and
+ * returns it. For the reference page check. */
+int jp_config_foreach_key(int (*cb)(const char *path, void *arg), void *arg);
 
 #endif

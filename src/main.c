@@ -19,7 +19,7 @@
 #endif
 
 #define MOD "main"
-/* SPEC §2: on SIGTERM flush what can be sent within 10 s. */
+/* docs/reference/configuration.md: on SIGTERM flush what can be sent within 10 s. */
 #define STOP_FLUSH_MS 10000
 
 static const char usage_text[] =

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Table-driven tests for pods from cgroup paths (src/collect/cgroup_pods.c), SPEC §5. */
+/* Table-driven tests for pods from cgroup paths (src/collect/cgroup_pods.c), docs/model.md. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -619,6 +619,47 @@ START_TEST(test_secrets_not_echoed)
 }
 END_TEST
 
+/* docs/reference/configuration.md lists every key the parser accepts, and no other. */
+struct keyset {
+	char *doc;
+	size_t nkeys, missing;
+};
+
+static int key_in_doc_cb(const char *path, void *arg)
+{
+	struct keyset *ks = arg;
+	char want[300];
+	snprintf(want, sizeof(want), "| `%s` |", path);
+	if (!strstr(ks->doc, want)) {
+		fprintf(stderr, "configuration.md does not list %s\n", path);
+		ks->missing++;
+	}
+	ks->nkeys++;
+	return 0;
+}
+
+START_TEST(test_configuration_reference)
+{
+	FILE *f = fopen(JP_SRCDIR "/docs/reference/configuration.md", "r");
+	ck_assert_ptr_nonnull(f);
+	static char doc[65536];
+	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[n] = '\0';
+	struct keyset ks = {doc, 0, 0};
+	ck_assert_int_eq(jp_config_foreach_key(key_in_doc_cb, &ks), 0);
+	ck_assert_uint_eq(ks.missing, 0);
+	/* And no row for a key that does not exist. */
+	size_t rows = 0;
+	const char *keys = strstr(doc, "\n## Keys");
+	ck_assert_ptr_nonnull(keys);
+	const char *end = strstr(keys + 1, "\n## ");
+	for (const char *p = keys; (p = strstr(p, "\n| `")) && (!end || p < end); p++)
+		rows++;
+	ck_assert_msg(rows == ks.nkeys, "configuration.md has %zu key rows, the parser %zu keys", rows, ks.nkeys);
+}
+END_TEST
+
 START_TEST(test_load_file)
 {
 	struct jp_config cfg;
@@ -656,6 +697,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_factors_scalar);
 	tcase_add_test(tc, test_load_file);
 	tcase_add_test(tc, test_secrets_not_echoed);
+	tcase_add_test(tc, test_configuration_reference);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_errors_keys_and_types);

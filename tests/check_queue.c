@@ -1079,7 +1079,7 @@ END_TEST
 START_TEST(test_bad_series_skipped)
 {
 	struct tseries *t = make_series(3);
-	t[1].labels[2].value = "";   /* empty values break SPEC §7: never written */
+	t[1].labels[2].value = "";   /* empty values break docs/reference/remote-write.md: never written */
 	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
 	ck_assert_int_eq(append_round(q, t, 3, 1), 0);
 	ck_assert_uint_eq(pending(q), 2);

@@ -103,7 +103,7 @@ START_TEST(test_one_socket)
 	ck_assert_uint_eq(e.uj[JP_RAPL_PSYS], 0);
 	ck_assert_double_eq_tol(e.j[JP_RAPL_PACKAGE], 12.345678, 1e-9);
 	ck_assert_uint_eq(e.errors, 0);
-	/* SPEC §4: no psys -> package + dram; core and uncore are inside package. */
+	/* docs/reference/metrics.md: no psys -> package + dram; core and uncore are inside package. */
 	ck_assert_uint_eq(jp_rapl_total_uj(&e), 12345678 + 3000000);
 	ck_assert_double_eq_tol(jp_rapl_total_j(&e), 15.345678, 1e-9);
 	jp_rapl_close(r);

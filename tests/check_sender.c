@@ -507,7 +507,7 @@ static void close_sender(struct jp_sender *s)
 	ck_assert(run_until(pred_flag, &closed, 2000));
 }
 
-/* Close everything and check that the loop has no handle left (SPEC §2 shutdown). */
+/* Close everything and check that the loop has no handle left (docs/reference/configuration.md shutdown). */
 static void close_all(struct jp_sender *s, struct jp_http *h)
 {
 	int closed = 0;
@@ -651,7 +651,7 @@ START_TEST(test_batch_by_max_samples)
 	ck_assert_int_eq(mock_count(&mock), 1);
 	ck_assert_uint_eq(count_v1_samples(&mock, 0), 10);
 
-	/* Per series, samples go out in timestamp order (SPEC §7). */
+	/* Per series, samples go out in timestamp order (docs/reference/remote-write.md). */
 	Prometheus__WriteRequest *wr = decode_v1(&mock, 0);
 	for (size_t i = 0; i < wr->n_timeseries; i++)
 		for (size_t j = 1; j < wr->timeseries[i]->n_samples; j++)

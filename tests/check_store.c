@@ -421,6 +421,38 @@ START_TEST(test_metric_table)
 }
 END_TEST
 
+/* docs/reference/metrics.md lists every metric of the table with its type, and nothing
+ * else: the contract users read is the one the agent follows. */
+START_TEST(test_metrics_reference)
+{
+	FILE *f = fopen(JP_SRCDIR "/docs/reference/metrics.md", "r");
+	ck_assert_ptr_nonnull(f);
+	char line[1024];
+	size_t ndoc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		/* Table rows: | `name` | type | ... */
+		if (strncmp(line, "| `", 3) != 0)
+			continue;
+		char *end = strchr(line + 3, '`');
+		ck_assert_ptr_nonnull(end);
+		*end = '\0';
+		const char *name = line + 3;
+		char *type = end + 1;
+		type += strspn(type, " |");
+		type[strcspn(type, " |")] = '\0';
+		ck_assert_msg(jp_metric_help(name) != NULL, "metrics.md lists %s, which the agent does not know", name);
+		ck_assert_msg(strcmp(jp_metric_type(name), type) == 0, "%s: metrics.md says %s, the agent %s", name,
+			      type, jp_metric_type(name));
+		ndoc++;
+	}
+	fclose(f);
+	size_t ntab = 0;
+	while (jp_metric_name_at(ntab))
+		ntab++;
+	ck_assert_msg(ndoc == ntab, "metrics.md has %zu metrics, the agent's table %zu", ndoc, ntab);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("store");
@@ -436,6 +468,7 @@ int main(void)
 	tcase_add_test(tc, test_memory_10k);
 	tcase_add_test(tc, test_expo);
 	tcase_add_test(tc, test_metric_table);
+	tcase_add_test(tc, test_metrics_reference);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

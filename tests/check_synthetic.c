@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the synthetic collector: determinism, monotonic counters, SPEC §5 energy
+/* Unit tests of the synthetic collector: determinism, monotonic counters, docs/model.md energy
  * conservation and the number of series it sets. */
 #include <check.h>
 #include <ctype.h>
@@ -264,7 +264,7 @@ static void check_conservation(enum jp_idle_attr idle)
 	for (int z = 0; z < 3; z++) {
 		double node = su.node[z][0] + su.node[z][1];
 		ck_assert(node > 0);
-		/* Idle energy that nobody carries stays on the node only (SPEC §5.5). */
+		/* Idle energy that nobody carries stays on the node only (docs/model.md.5). */
 		double unattributed = idle == JP_IDLE_NONE ? su.node[z][1] : 0;
 		near(su.pod[z] + su.sys[z] + unattributed, node, "pods + system + unattributed = node");
 		near(su.ns[z], su.pod[z], "namespaces = pods");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Per-interval accounting: attributes one interval's node energy, keeps the node, pod,
  * container, namespace and system counters, converts joules to CO2 and sets every
- * series of SPEC §4 in the store's current round. Real and synthetic collectors feed it. */
+ * series of docs/reference/metrics.md in the store's current round. Real and synthetic collectors feed it. */
 #include "attrib/account.h"
 
 #include <errno.h>
@@ -474,7 +474,7 @@ static void emit_containers(struct jp_account *a, struct jp_store *st, struct po
 }
 
 /* Share a pod's attributed energy among its containers by CPU time, evenly when none
- * ran; the parts add up to the pod's (SPEC §5 step 4). */
+ * ran; the parts add up to the pod's (docs/model.md step 4). */
 static void share_to_containers(struct pod_acc *p, const struct jp_acct_pod *in,
 				const size_t *ci, const struct jp_attr_workload *w)
 {

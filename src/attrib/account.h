@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Per-interval accounting: attributes one interval's node energy, keeps the node, pod,
  * container, namespace and system counters, converts joules to CO2 and sets every
- * series of SPEC §4 in the store's current round. Real and synthetic collectors feed it. */
+ * series of docs/reference/metrics.md in the store's current round. Real and synthetic collectors feed it. */
 #ifndef JP_ATTRIB_ACCOUNT_H
 #define JP_ATTRIB_ACCOUNT_H
 
@@ -56,7 +56,7 @@ void jp_account_destroy(struct jp_account *acct);
  * Returns 0 or a negative errno (bad energy values: nothing is counted). */
 int jp_account_round(struct jp_account *acct, struct jp_store *store, const struct jp_acct_input *in);
 
-/* SPEC §4 total energy of a zone set: psys where present, else package + dram. */
+/* docs/reference/metrics.md total energy of a zone set: psys where present, else package + dram. */
 double jp_total_energy_j(const double *zone_j, unsigned zone_mask);
 
 #endif

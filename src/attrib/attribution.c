@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Sharing one interval's node energy among workloads, exactly conserved (SPEC §5). */
+/* Sharing one interval's node energy among workloads, exactly conserved (docs/model.md). */
 #include "attrib/attribution.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Sharing one interval's node energy among workloads, exactly conserved (SPEC §5). */
+/* Sharing one interval's node energy among workloads, exactly conserved (docs/model.md). */
 #ifndef JP_ATTRIB_ATTRIBUTION_H
 #define JP_ATTRIB_ATTRIBUTION_H
 
@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-/* RAPL domains of SPEC §4, in label order. */
+/* RAPL domains of docs/reference/metrics.md, in label order. */
 enum jp_zone {
 	JP_ZONE_PACKAGE = 0,
 	JP_ZONE_CORE,
@@ -42,7 +42,7 @@ struct jp_attr_node {
 	double unattributed_idle_j[JP_ZONE_COUNT];/* idle energy that stays on the node only */
 };
 
-/* Share node->energy_j among the n workloads as SPEC §5 says: active energy by CPU
+/* Share node->energy_j among the n workloads as docs/model.md says: active energy by CPU
  * time over every workload (pods and the system bucket), idle energy by
  * node->idle_mode. If no workload used CPU, active energy goes to the first system
  * workload, or to the unattributed remainder when there is none. For every zone:
@@ -50,11 +50,11 @@ struct jp_attr_node {
  * Returns 0, or -EINVAL for negative or non-finite energy. */
 int jp_attribute(struct jp_attr_node *node, struct jp_attr_workload *w, size_t n);
 
-/* The power model for machines without RAPL (SPEC §3 power.model):
+/* The power model for machines without RAPL (docs/reference/configuration.md power.model):
  * W = cpus × (idle + u × (max − idle)). */
 double jp_power_model_watts(unsigned cpus, double usage_ratio, double idle_w_per_cpu, double max_w_per_cpu);
 
-/* Grams of CO2-equivalent for joules at an intensity in g/kWh, times PUE (SPEC §5 step 6). */
+/* Grams of CO2-equivalent for joules at an intensity in g/kWh, times PUE (docs/model.md step 6). */
 static inline double jp_co2_grams(double joules, double grams_per_kwh, double pue)
 {
 	return joules / 3.6e6 * grams_per_kwh * pue;

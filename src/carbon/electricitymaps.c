@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Electricity Maps API v3: GET <url>/carbon-intensity/latest?zone=<zone> (SPEC §6). */
+/* Electricity Maps API v3: GET <url>/carbon-intensity/latest?zone=<zone> (docs/carbon.md). */
 #include "carbon/electricitymaps.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ENTSO-E Transparency Platform: the A75 "actual generation per production type" request
- * and its GL_MarketDocument / Acknowledgement_MarketDocument answers (SPEC §6). */
+ * and its GL_MarketDocument / Acknowledgement_MarketDocument answers (docs/carbon.md). */
 #include "carbon/entsoe.h"
 
 #include <errno.h>

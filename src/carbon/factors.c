@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Emission factors per ENTSO-E production type and the grid intensity formula (SPEC §6). */
+/* Emission factors per ENTSO-E production type and the grid intensity formula (docs/carbon.md). */
 #include "carbon/factors.h"
 
 #include <errno.h>
@@ -9,7 +9,7 @@
 
 enum { MIX_NO = 0, MIX_YES = 1 };
 
-/* SPEC §6. Lifecycle values are the IPCC AR5 WGIII Annex III medians; direct values count
+/* docs/carbon.md. Lifecycle values are the IPCC AR5 WGIII Annex III medians; direct values count
  * combustion only. Production types without an AR5 category (marine, other renewable,
  * other) take a conservative "unknown" factor. docs/carbon.md gives the sources. */
 static const struct psr_row {

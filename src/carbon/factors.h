@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Emission factors per ENTSO-E production type and the grid intensity formula (SPEC §6). */
+/* Emission factors per ENTSO-E production type and the grid intensity formula (docs/carbon.md). */
 #ifndef JP_CARBON_FACTORS_H
 #define JP_CARBON_FACTORS_H
 
@@ -25,15 +25,15 @@ struct jp_factors {
 int jp_psr_parse(const char *s);
 /* The code "B01" .. "B25" of psr, or NULL when psr is out of range. Static storage. */
 const char *jp_psr_code(int psr);
-/* The fuel label of SPEC §6 ("biomass", "coal", ..., "storage", "unknown"), or NULL for the
+/* The fuel label of docs/carbon.md ("biomass", "coal", ..., "storage", "unknown"), or NULL for the
  * PsrTypes that are grid equipment rather than production (B21 .. B24). Static storage. */
 const char *jp_psr_fuel(int psr);
 /* Non-zero when psr counts in the mix: production, not storage (B10, B25) nor grid equipment. */
 int jp_psr_in_mix(int psr);
-/* Non-zero for the renewable set of SPEC §6: B01, B09, B11, B12, B13, B15, B16, B18, B19. */
+/* Non-zero for the renewable set of docs/carbon.md: B01, B09, B11, B12, B13, B15, B16, B18, B19. */
 int jp_psr_renewable(int psr);
 
-/* Fill f with the lifecycle (direct == 0) or direct (direct != 0) table of SPEC §6, then
+/* Fill f with the lifecycle (direct == 0) or direct (direct != 0) table of docs/carbon.md, then
  * apply overrides (PsrType code -> g/kWh as text; may be NULL). An override of a type
  * outside the mix (storage, grid equipment) is accepted and has no effect. Returns 0, or
  * -EINVAL for an unknown PsrType or a value that is not a finite number >= 0 (f is then

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The grid carbon intensity in force (SPEC §6): the configured source, refreshed on the
+/* The grid carbon intensity in force (docs/carbon.md): the configured source, refreshed on the
  * loop, with staleness and the fallback value. */
 #include "carbon/intensity.h"
 
@@ -77,7 +77,7 @@ static const char *const source_names[] = {
 
 /* ---- secrets ------------------------------------------------------------------------- */
 
-/* Copy src to dst with every occurrence of token replaced (SPEC §9: never logged). */
+/* Copy src to dst with every occurrence of token replaced (README.md: never logged). */
 static void redact(char *dst, size_t cap, const char *src, const char *token)
 {
 	size_t tl = token ? strlen(token) : 0, o = 0;
@@ -202,7 +202,7 @@ static void excerpt(char *dst, size_t cap, const struct jp_http_response *r)
 static uint64_t after_response(struct jp_intensity *in, const struct jp_http_response *r)
 {
 	if (r->curl_code == 0 && r->status == 429) {
-		/* SPEC §6: back off on 429. Each 429 in a row doubles the interval; Retry-After, when
+		/* docs/carbon.md: back off on 429. Each 429 in a row doubles the interval; Retry-After, when
 		 * longer, wins. Never shorter than refresh. */
 		in->st.rate_limited++;
 		if (in->n429 < MAX_BACKOFF_SHIFT)
@@ -224,7 +224,7 @@ static uint64_t after_response(struct jp_intensity *in, const struct jp_http_res
 static void handle_entsoe(struct jp_intensity *in, const struct jp_http_response *r)
 {
 	char ex[256];
-	/* An Acknowledgement may come with 200 or 400 (SPEC §6), so both are parsed. */
+	/* An Acknowledgement may come with 200 or 400 (docs/carbon.md), so both are parsed. */
 	if (r->status != 200 && r->status != 400) {
 		excerpt(ex, sizeof(ex), r);
 		fail(in, "HTTP %ld from %s: %s", r->status, in->log_url, ex);

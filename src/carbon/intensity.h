@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The grid carbon intensity in force (SPEC §6): the configured source, refreshed on the
+/* The grid carbon intensity in force (docs/carbon.md): the configured source, refreshed on the
  * loop, with staleness and the fallback value. */
 #ifndef JP_CARBON_INTENSITY_H
 #define JP_CARBON_INTENSITY_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* eBPF collector: per-cgroup CPU time from the sched_switch probe (SPEC §5). */
+/* eBPF collector: per-cgroup CPU time from the sched_switch probe (docs/model.md). */
 #ifndef JP_COLLECT_BPF_H
 #define JP_COLLECT_BPF_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Pod UID, container id, QoS class and runtime from a cgroup path (SPEC §5 "Pods from cgroup paths"). */
+/* Pod UID, container id, QoS class and runtime from a cgroup path (docs/model.md "Pods from cgroup paths"). */
 #include "collect/cgroup_pods.h"
 
 #include <string.h>

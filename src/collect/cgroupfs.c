@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cgroupfs collector: per-interval CPU time of pods, containers and the system bucket from cpu.stat (SPEC §5). */
+/* The cgroupfs collector: per-interval CPU time of pods, containers and the system bucket from cpu.stat (docs/model.md). */
 #include "collect/cgroupfs.h"
 
 #include <dirent.h>
@@ -232,7 +232,7 @@ int jp_cgroup_v2_usage_ns(const char *mount, const char *rel, uint64_t *usage_ns
 /* Count a failed read: vanished cgroups silently, others rate-limited in the log.
  * Returns the previous walk's record of a cgroup that still exists but could not be read
  * (garbage, EIO): the caller keeps it, so that the next good read reports the CPU time
- * of both intervals instead of treating the cgroup as new (SPEC §8: last good value). */
+ * of both intervals instead of treating the cgroup as new (docs/reference/configuration.md: last good value). */
 static const struct rec *note_read_error(struct jp_cgroupfs *cg, const char *rel, int err)
 {
 	if (err == -ENOENT) {

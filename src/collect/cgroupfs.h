@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The cgroupfs collector: per-interval CPU time of pods, containers and the system bucket from cpu.stat (SPEC §5). */
+/* The cgroupfs collector: per-interval CPU time of pods, containers and the system bucket from cpu.stat (docs/model.md). */
 #ifndef JP_COLLECT_CGROUPFS_H
 #define JP_COLLECT_CGROUPFS_H
 
@@ -36,7 +36,7 @@ void jp_cgroupfs_destroy(struct jp_cgroupfs *cg);
  *   - "/" (the system bucket): the node's busy time from <procfs>/stat minus all pods'.
  *     The v2 root cgroup has no usable cpu.stat on older kernels, and newer ones derive
  *     it from the same per-CPU counters as /proc/stat; using /proc/stat on v1 and v2 also
- *     keeps Σ t equal to the busy time of the usage ratio u (SPEC §5 step 2).
+ *     keeps Σ t equal to the busy time of the usage ratio u (docs/model.md step 2).
  * Only pods are listed individually; the walk does not descend below container cgroups.
  * A cgroup that vanished between listing and reading is skipped and counted. A cgroup
  * first seen in this walk was created after the previous walk (the listing of that walk

@@ -509,7 +509,7 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 		int known = n->lookup && n->lookup(p->uid, &meta, n->lookup_arg) == 0;
 		if (!known)
 			n->saw_unknown = 1;
-		/* SPEC §4: without kubelet data, pod is the UID and namespace "unknown". */
+		/* docs/reference/metrics.md: without kubelet data, pod is the UID and namespace "unknown". */
 		n->apods[i] = (struct jp_acct_pod){
 			.uid = p->uid, .ns = known && meta.ns ? meta.ns : "unknown",
 			.name = known && meta.name ? meta.name : p->uid,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Node CPU usage per interval from the aggregate "cpu" line of <procfs>/stat (SPEC §5 step 2). */
+/* Node CPU usage per interval from the aggregate "cpu" line of <procfs>/stat (docs/model.md step 2). */
 #include "collect/procstat.h"
 
 #include <errno.h>
@@ -192,7 +192,7 @@ int jp_procstat_sample(struct jp_procstat *ps, struct jp_cpu_interval *out)
 		.ncpus = cur.ncpus,
 	};
 	uint64_t total = iv.busy_ns + iv.idle_ns;
-	/* busy / (busy + idle) equals SPEC's busy / (CPUs x interval) for the CPUs that were
+	/* busy / (busy + idle) equals docs/model.md's busy / (CPUs x interval) for the CPUs that were
 	 * online, without the jitter of comparing tick counts with a wall-clock interval. */
 	iv.usage_ratio = total ? (double)iv.busy_ns / (double)total : 0.0;
 	ps->last = cur;

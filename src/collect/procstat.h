@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Node CPU usage per interval from the aggregate "cpu" line of <procfs>/stat (SPEC §5 step 2). */
+/* Node CPU usage per interval from the aggregate "cpu" line of <procfs>/stat (docs/model.md step 2). */
 #ifndef JP_COLLECT_PROCSTAT_H
 #define JP_COLLECT_PROCSTAT_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* RAPL energy from the powercap zones under <sysfs>/class/powercap (SPEC §4, §5 step 1). */
+/* RAPL energy from the powercap zones under <sysfs>/class/powercap (docs/reference/metrics.md, docs/model.md step 1). */
 #include "collect/rapl.h"
 
 #include <dirent.h>

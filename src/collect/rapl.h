@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* RAPL energy from the powercap zones under <sysfs>/class/powercap (SPEC §4, §5 step 1). */
+/* RAPL energy from the powercap zones under <sysfs>/class/powercap (docs/reference/metrics.md, docs/model.md step 1). */
 #ifndef JP_COLLECT_RAPL_H
 #define JP_COLLECT_RAPL_H
 
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The zone kinds of SPEC §4, by the content of each zone's `name` file. */
+/* The zone kinds of docs/reference/metrics.md, by the content of each zone's `name` file. */
 enum jp_rapl_kind {
 	JP_RAPL_PACKAGE = 0, /* "package-N", one per socket */
 	JP_RAPL_CORE,        /* inside package */
@@ -65,7 +65,7 @@ int jp_rapl_read(struct jp_rapl *r, struct jp_rapl_energy *out);
 unsigned jp_rapl_present(const struct jp_rapl *r);
 unsigned jp_rapl_zone_count(const struct jp_rapl *r);
 
-/* SPEC §4 total energy: psys where the node has it, else package + dram. */
+/* docs/reference/metrics.md total energy: psys where the node has it, else package + dram. */
 uint64_t jp_rapl_total_uj(const struct jp_rapl_energy *e);
 double jp_rapl_total_j(const struct jp_rapl_energy *e);
 

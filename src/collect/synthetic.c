@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* collector.mode synthetic: a deterministic fake node whose pods burn CPU at their own rates, with
- * model-based energy attributed and conserved as in SPEC §5, for load tests and benchmarks. */
+ * model-based energy attributed and conserved as in docs/model.md, for load tests and benchmarks. */
 #include "collect/synthetic.h"
 
 #include "attrib/account.h"
@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The fake node is a small VM: the power model of SPEC §3 with four CPUs. */
+/* The fake node is a small VM: the power model of docs/reference/configuration.md with four CPUs. */
 #define SYN_CPUS 4
 
-/* Zones of a machine without psys. The model's total power is package + dram (SPEC §4: the
+/* Zones of a machine without psys. The model's total power is package + dram (docs/reference/metrics.md: the
  * total energy is package + dram where there is no psys); core lies inside package and is
  * reported for detail only, so it never enters a sum of zones. */
 enum { NZONES = 3 };   /* package, core, dram */
@@ -319,7 +319,7 @@ int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint6
 	if (u > 1)
 		u = 1;
 
-	/* SPEC §3 power model; the zones are fixed shares of it. */
+	/* docs/reference/configuration.md power model; the zones are fixed shares of it. */
 	double watts = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
 	static const enum jp_zone zone_of[NZONES] = {JP_ZONE_PACKAGE, JP_ZONE_CORE, JP_ZONE_DRAM};
 	struct jp_acct_input in = {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* collector.mode synthetic: a deterministic fake node with N pods for load tests (SPEC §3). */
+/* collector.mode synthetic: a deterministic fake node with N pods for load tests (docs/reference/configuration.md). */
 #ifndef JP_COLLECT_SYNTHETIC_H
 #define JP_COLLECT_SYNTHETIC_H
 
@@ -17,8 +17,8 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg);
 void jp_synthetic_destroy(struct jp_synthetic *syn);
 
 /* Advance the fake node by elapsed_ms and set every node, pod, namespace (and container,
- * if enabled) series of SPEC §4 in the store's current round. Counters grow at each
- * pod's own rate; energy is conserved as in SPEC §5. Returns 0 or a negative errno. */
+ * if enabled) series of docs/reference/metrics.md in the store's current round. Counters grow at each
+ * pod's own rate; energy is conserved as in docs/model.md. Returns 0 or a negative errno. */
 int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint64_t elapsed_ms);
 
 /* The grid intensity (g/kWh) for the next rounds; the configured static value until set. */

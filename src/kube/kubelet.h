@@ -33,7 +33,7 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
  * caps the response (default JP_KUBELET_DEFAULT_MAX_BODY_BYTES). */
 void jp_kubelet_set_limits(struct jp_kubelet *k, uint64_t min_gap_ms, uint64_t timeout_ms, size_t max_body_bytes);
 
-/* Ask for a refresh now, e.g. because an unknown pod UID appeared (SPEC §3 "refresh").
+/* Ask for a refresh now, e.g. because an unknown pod UID appeared (docs/reference/configuration.md "refresh").
  * Never more than one request is in flight, and extra refreshes come at most once per
  * min_gap_ms: a call inside the gap schedules one refresh at its end. Returns 0 when a
  * refresh started or is scheduled, -EBUSY when one is already in flight or pending. */

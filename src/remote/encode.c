@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Remote-write request bodies: RW 1.0 and RW 2.0 protobuf, snappy block compressed (SPEC §7). */
+/* Remote-write request bodies: RW 1.0 and RW 2.0 protobuf, snappy block compressed (docs/reference/remote-write.md). */
 #include "remote/encode.h"
 
 #include <assert.h>
@@ -152,7 +152,7 @@ static uint8_t *put_samples(uint8_t *p, const struct jp_sample *s, uint32_t coun
 	return p;
 }
 
-/* SPEC §7: names sorted bytewise, unique, no empty names or values, __name__ present.
+/* docs/reference/remote-write.md: names sorted bytewise, unique, no empty names or values, __name__ present.
  * strcmp compares as unsigned char, which is the bytewise order. */
 static bool labels_valid(const struct jp_series_def *def)
 {
@@ -192,7 +192,7 @@ static int def_cache(struct jp_series_def *def)
 {
 	if (def->enc)
 		return 0;
-	/* The queue hands over label sets that obey SPEC §7; anything else is a bug
+	/* The queue hands over label sets that obey docs/reference/remote-write.md; anything else is a bug
 	 * upstream. It is refused rather than sent or skipped, so it cannot go unnoticed. */
 	bool valid = def->labels && labels_valid(def);
 	assert(valid && "series labels must be sorted, unique, non-empty, with __name__");
@@ -314,7 +314,7 @@ struct enc_state {
 	size_t cap_refs_bytes;
 };
 
-/* The agent encodes on its one loop thread (SPEC §1); thread-local state keeps the
+/* The agent encodes on its one loop thread (docs/model.md); thread-local state keeps the
  * functions safe to call from other threads too (tests, benchmarks, fuzzers), as long
  * as one series def is not encoded by two threads at once. */
 static _Thread_local struct enc_state state;

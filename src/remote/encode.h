@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Remote-write request bodies: protobuf (RW 1.0 WriteRequest, RW 2.0 Request) compressed
- * with snappy's block format (SPEC §7). */
+ * with snappy's block format (docs/reference/remote-write.md). */
 #ifndef JP_REMOTE_ENCODE_H
 #define JP_REMOTE_ENCODE_H
 

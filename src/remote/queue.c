@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A crash-safe, checksummed on-disk queue of samples for one remote (SPEC §7, §8). */
+/* A crash-safe, checksummed on-disk queue of samples for one remote (docs/reference/remote-write.md, docs/reference/configuration.md). */
 #include "remote/queue.h"
 
 #include <dirent.h>
@@ -41,7 +41,7 @@
  * Series ids are those of struct jp_series and mean something only inside one segment:
  * a segment holds the SERIES record of an id before the first SAMPLES record that uses
  * it, and a process never appends to a segment an earlier process wrote. Values are
- * stored as raw bits so the stale-marker NaN survives bit for bit (SPEC §7).
+ * stored as raw bits so the stale-marker NaN survives bit for bit (docs/reference/remote-write.md).
  *
  * The ack file holds two slots of ACK_SLOT bytes at offsets 0 and ACK_SLOT; each is
  * "JPQACK02", u64 seq, u64 segment, u64 offset, u32 index, u32 crc (CRC32C of the 36
@@ -408,7 +408,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 /* --- def interning and per-segment maps ---------------------------------------- */
 
 /* Check a SERIES payload: id > 0, labels sorted bytewise by name, unique, no empty
- * names or values, no NUL bytes, __name__ present (SPEC §7), nothing left over. */
+ * names or values, no NUL bytes, __name__ present (docs/reference/remote-write.md), nothing left over. */
 static int series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabels,
 			size_t *strbytes)
 {
@@ -1546,7 +1546,7 @@ static int new_segment(struct jp_queue *q)
 }
 
 /* Serialise the SERIES record of `series` into q->wdefs; -EINVAL if its labels break
- * the rules of SPEC §7 (the reader would refuse them). */
+ * the rules of docs/reference/remote-write.md (the reader would refuse them). */
 static int put_series(struct jp_queue *q, const struct jp_series *series)
 {
 	struct jp_buf *b = &q->wdefs;

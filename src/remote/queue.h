@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A crash-safe, checksummed on-disk queue of samples for one remote (SPEC §7). */
+/* A crash-safe, checksummed on-disk queue of samples for one remote (docs/reference/remote-write.md). */
 #ifndef JP_REMOTE_QUEUE_H
 #define JP_REMOTE_QUEUE_H
 

@@ -23,12 +23,12 @@
 /* A Retry-After longer than this is not believed: a misconfigured proxy must not
  * park the remote for hours while the disk queue fills up. */
 #define JP_RETRY_AFTER_CAP_MS (5u * 60u * 1000u)
-/* Bytes of a rejected response's body that are logged (SPEC §7). */
+/* Bytes of a rejected response's body that are logged (docs/reference/remote-write.md). */
 #define JP_BODY_EXCERPT_BYTES 256
 /* Rejected responses carry short error texts; do not buffer more. */
 #define JP_MAX_RESPONSE_BYTES (64u * 1024u)
 
-/* SPEC §7 fixes these headers for each protocol. */
+/* docs/reference/remote-write.md fixes these headers for each protocol. */
 static const char HDR_ENCODING[] = "Content-Encoding: snappy";
 static const char HDR_TYPE_V1[] = "Content-Type: application/x-protobuf";
 static const char HDR_VERSION_V1[] = "X-Prometheus-Remote-Write-Version: 0.1.0";

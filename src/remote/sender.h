@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One remote-write target: its on-disk queue, batching, retries with backoff, and its
- * self-metrics (SPEC §7, §4 joulepush_remote_*). */
+ * self-metrics (docs/reference/remote-write.md, docs/reference/metrics.md joulepush_remote_*). */
 #ifndef JP_REMOTE_SENDER_H
 #define JP_REMOTE_SENDER_H
 

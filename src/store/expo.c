@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The Prometheus text exposition format 0.0.4 of the store's live series, and the help and
- * type of every metric joulepush exposes (SPEC §4). */
+ * type of every metric joulepush exposes (docs/reference/metrics.md). */
 #include "store/expo.h"
 
 #include <errno.h>
@@ -87,6 +87,11 @@ static const struct metric_info *metric_find(const char *name)
 		if (strcmp(metrics[i].name, name) == 0)
 			return &metrics[i];
 	return NULL;
+}
+
+const char *jp_metric_name_at(size_t i)
+{
+	return i < sizeof metrics / sizeof metrics[0] ? metrics[i].name : NULL;
 }
 
 const char *jp_metric_help(const char *name)
@@ -218,7 +223,7 @@ int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timesta
 	for (size_t i = 0; i < c.n; i++) {
 		const struct jp_series *sr = c.v[i];
 		const struct jp_sample *smp = jp_series_latest(sr);
-		/* SPEC §7: stale markers belong to remote write only, never to the text format. */
+		/* docs/reference/remote-write.md: stale markers belong to remote write only, never to the text format. */
 		if (!smp || jp_is_stale_nan(smp->value))
 			continue;
 		if (!group || strcmp(group, sr->name) != 0) {

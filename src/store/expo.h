@@ -16,4 +16,7 @@ int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timesta
 const char *jp_metric_help(const char *name);
 const char *jp_metric_type(const char *name);
 
+/* The i-th metric name of the table, or NULL past its end (for the reference check). */
+const char *jp_metric_name_at(size_t i);
+
 #endif

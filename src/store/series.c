@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The series store: refcounted string interning, label-set hashing, per-series sample rings and the
- * round/commit cycle that emits stale markers for series that disappear (SPEC §4, §7). */
+ * round/commit cycle that emits stale markers for series that disappear (docs/reference/metrics.md, docs/reference/remote-write.md). */
 #include "store/series.h"
 
 #include <errno.h>
@@ -82,7 +82,7 @@ static size_t chunk_bytes(void *p)
 
 double jp_stale_nan(void)
 {
-	/* SPEC §7: the stale marker is defined by its bits; arithmetic could yield another NaN. */
+	/* docs/reference/remote-write.md: the stale marker is defined by its bits; arithmetic could yield another NaN. */
 	uint64_t bits = JP_STALE_NAN_BITS;
 	double v;
 	memcpy(&v, &bits, sizeof v);
@@ -322,7 +322,7 @@ int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_
 		if (!common[i].name || !common[i].name[0])
 			goto inval;
 		if (!common[i].value || !common[i].value[0])
-			continue;   /* SPEC §7: no empty values */
+			continue;   /* docs/reference/remote-write.md: no empty values */
 		c[n++] = common[i];
 	}
 	if (n > 1)
@@ -642,7 +642,7 @@ int jp_store_commit(struct jp_store *s, jp_store_emit_cb emit, void *arg)
 	 * counts match, all were set and nothing goes stale, which is the steady state; the
 	 * scans below would only touch every series' memory again. */
 	if (nset != s->nlive + s->nfresh) {
-		/* SPEC §4: one stale marker for each series that was live and is not any more. */
+		/* docs/reference/metrics.md: one stale marker for each series that was live and is not any more. */
 		double stale = jp_stale_nan();
 		for (size_t i = 0; i < s->nlive; i++) {
 			struct sp *p = s->live[i];

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The series store: interned, sorted label sets, a bounded ring of recent samples per
- * series, collection rounds, and stale markers for series that disappear (SPEC §4, §7). */
+ * series, collection rounds, and stale markers for series that disappear (docs/reference/metrics.md, docs/reference/remote-write.md). */
 #ifndef JP_STORE_SERIES_H
 #define JP_STORE_SERIES_H
 
@@ -14,7 +14,7 @@ struct jp_label {
 	const char *value;
 };
 
-/* The stale marker of SPEC §7: a NaN set by bit pattern, never by arithmetic. */
+/* The stale marker of docs/reference/remote-write.md: a NaN set by bit pattern, never by arithmetic. */
 #define JP_STALE_NAN_BITS 0x7ff0000000000002ULL
 double jp_stale_nan(void);
 int jp_is_stale_nan(double v);   /* compares bits, not values */
@@ -53,7 +53,7 @@ int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_
 uint64_t jp_store_generation(const struct jp_store *s);
 
 /* Find or create the series `name`{labels}. labels need not be sorted; empty values
- * are dropped (SPEC §7: no empty values). Returns NULL with errno (EINVAL for an
+ * are dropped (docs/reference/remote-write.md: no empty values). Returns NULL with errno (EINVAL for an
  * empty or duplicated name). The pointer is valid as described on struct jp_series. */
 struct jp_series *jp_store_get(struct jp_store *s, const char *name,
 			       const struct jp_label *labels, size_t nlabels);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Dropping root to an unprivileged user once privileged files and BPF maps are open (SPEC §9). */
+/* Dropping root to an unprivileged user once privileged files and BPF maps are open (README.md). */
 #include "util/privdrop.h"
 
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Parsing of durations ("500ms", "15m"), sizes ("64MiB") and ${VAR} expansion (SPEC §2, §3). */
+/* Parsing of durations ("500ms", "15m"), sizes ("64MiB") and ${VAR} expansion (docs/reference/configuration.md). */
 #include "util/units.h"
 
 #include <ctype.h>

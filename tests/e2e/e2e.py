@@ -418,7 +418,7 @@ def cmd_mock_log(args):
             json.dump(out, f)
     if args.check_unique:
         # Across all requests answered 2xx: no (series, timestamp) twice, and per
-        # series timestamps increase in the order the requests arrived (SPEC §7).
+        # series timestamps increase in the order the requests arrived (docs/reference/remote-write.md).
         seen = {}
         last = {}
         dups = order = 0

@@ -265,7 +265,7 @@ agent_start() {
   e2e_log "joulepush $AGENT_PID ready on $AGENT_URL"
 }
 
-# agent_term: SIGTERM; the agent must exit 0 within 15 s (SPEC §2: 10 s flush).
+# agent_term: SIGTERM; the agent must exit 0 within 15 s (docs/reference/configuration.md: 10 s flush).
 # agent_wait_exit SECONDS WHAT: wait for the agent to exit (SIGKILL and fail after SECONDS);
 # its exit status goes to AGENT_RC.
 agent_wait_exit() {

@@ -7,7 +7,7 @@ ${START} and ${END} become the last full hour before the request in ENTSO-E's UT
 (2024-03-05T10:00Z), ${CREATED} the request time and ${AREA} the requested in_Domain, so
 the newest point of the document is recent enough to be in force whenever the test runs.
 
-The request must look like the agent's (SPEC §6, docs/carbon.md): GET with
+The request must look like the agent's (docs/carbon.md, docs/carbon.md): GET with
 documentType=A75, processType=A16, in_Domain=<--area>, periodStart and periodEnd as
 YYYYMMDDHHMM that cover the served hour, and securityToken=<the token file's first
 line>. Anything else is answered 400 with an Acknowledgement_MarketDocument saying what

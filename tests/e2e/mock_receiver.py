@@ -15,7 +15,7 @@ library only: snappy and protobuf are decoded by hand below.
 
 With --tls-cert/--tls-key it serves HTTPS; --tls-client-ca then also requires a client
 certificate signed by that CA. A failed handshake is logged as {"event": "tls_error"}.
-A remote write 2.0 request (told by its Content-Type, SPEC §7) is answered like any
+A remote write 2.0 request (told by its Content-Type, docs/reference/remote-write.md) is answered like any
 other unless --v2 reject, which answers 415 as a 1.0-only receiver does.
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The command line of SPEC §2: --version, --help, --check-config on good and bad files
+# The command line of docs/reference/configuration.md: --version, --help, --check-config on good and bad files
 # (exit codes and FILE:LINE: key: reason), --once (exposition text, nothing pushed),
 # SIGHUP with a bad and then a good config, SIGINT.
 source "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# End to end, energy and carbon (SPEC §4-§6): fixture RAPL counters advanced at known
+# End to end, energy and carbon (docs/reference/metrics.md, docs/model.md, docs/carbon.md): fixture RAPL counters advanced at known
 # wattages (and wrapping at a small max_energy_range_uj), two real pod-shaped cgroups with
 # busy processes in ratio 2:1, a TLS mock kubelet that names them, a mock ENTSO-E API
 # serving an A75 document whose newest point is a few minutes old, and a real Prometheus
@@ -40,7 +40,7 @@ FALLBACK_G=999
 # --- fixture RAPL: one socket, package and dram wrapping every few seconds -----------------
 # package 42 W against a 200 J range wraps every 4.8 s; dram 7.5 W against 30 J every 4 s.
 # Both ranges are larger than one interval's energy (a counter may wrap at most once per
-# read, SPEC §5 step 1), and each counter starts close to its top so it wraps soon.
+# read, docs/model.md step 1), and each counter starts close to its top so it wraps soon.
 declare -A WATTS=([package]=42 [core]=30 [uncore]=4 [dram]=7.5)
 SYSFS=$E2E_TMP/sysfs
 mkdir -p "$SYSFS"
@@ -286,7 +286,7 @@ errors = []
 
 
 def N(sel):
-    """The selector restricted to this agent's series (every series carries node, SPEC §4)."""
+    """The selector restricted to this agent's series (every series carries node, docs/reference/metrics.md)."""
     if "{" in sel:
         return sel.replace("{", '{node="%s",' % NODE, 1)
     return '%s{node="%s"}' % (sel, NODE)
@@ -333,7 +333,7 @@ def raw(selector):
     return out
 
 
-# SPEC §6 lifecycle factors and renewable types, restated here rather than taken from the agent.
+# docs/carbon.md lifecycle factors and renewable types, restated here rather than taken from the agent.
 LIFECYCLE = {"B01": 230, "B02": 820, "B03": 490, "B04": 490, "B05": 820, "B06": 650, "B07": 820,
              "B08": 820, "B09": 38, "B11": 24, "B12": 24, "B13": 700, "B14": 12, "B15": 700,
              "B16": 45, "B17": 230, "B18": 11, "B19": 11, "B20": 700}
@@ -396,7 +396,7 @@ check(WATTS["package"] * secs > 200 and WATTS["dram"] * secs > 30,
       "package and dram counters wrapped at least %d and %d times in the window"
       % (WATTS["package"] * secs // 200, WATTS["dram"] * secs // 30))
 
-# 2. The two pods' energy 2:1 (10 %), total energy = package + dram (SPEC §4).
+# 2. The two pods' energy 2:1 (10 %), total energy = package + dram (docs/reference/metrics.md).
 def pod_sel(uid, name="joulepush_pod_energy_joules_total", extra=""):
     return '%s{pod_uid="%s"%s}' % (name, uid, extra)
 

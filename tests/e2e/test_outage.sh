@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Outage (SPEC §7): the receivers go away for more than 60 s; meanwhile the agent is
+# Outage (docs/reference/remote-write.md): the receivers go away for more than 60 s; meanwhile the agent is
 # SIGKILLed and restarted on the same queue. After the receivers return, every
 # interval's sample of every checked series must be there exactly once, with gaps only
 # where the agent was dead. Receivers: a real Prometheus, plus mock_receiver.py, whose

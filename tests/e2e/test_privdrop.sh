@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# SPEC §9: with `user: nobody` the agent opens what needs root, then runs as nobody and
+# README.md: with `user: nobody` the agent opens what needs root, then runs as nobody and
 # keeps collecting (the eBPF collector too) and delivering from its queue, which it
 # hands over to that user.
 source "$(dirname "$0")/lib.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Remote-write protocol versions and several remotes (SPEC §3 remote_write.protocol,
+# Remote-write protocol versions and several remotes (docs/reference/configuration.md remote_write.protocol,
 # §7): "2.0" against a receiver that speaks only 1.0 falls back to 1.0 (logged once)
 # and loses nothing; "2.0" against a 2.0 receiver sends io.prometheus.write.v2.Request
 # bodies whose symbols, labels and values are checked here; two remotes (Prometheus
@@ -146,7 +146,7 @@ mock_start 200 --v2 accept
 run_agent proto-v2-mock "$(remote_entry mock "$MOCK_URL/api/v1/write" '    protocol: "2.0"')" 4
 mock_stop
 grep -qE "$FALLBACK_RE" "$SC/agent.log" && fail "mock_v2: the agent fell back to 1.0 against a 2.0 receiver"
-"$PYTHON3" - "$MOCK_LOG" "$VERSION" <<'EOF' || fail "mock_v2: the 2.0 requests break SPEC §7"
+"$PYTHON3" - "$MOCK_LOG" "$VERSION" <<'EOF' || fail "mock_v2: the 2.0 requests break docs/reference/remote-write.md"
 import json, sys
 log, version = sys.argv[1], sys.argv[2]
 want_headers = {

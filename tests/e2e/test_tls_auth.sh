@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Remote write over HTTPS and with credentials (SPEC §3 remote_write, §7, §9), against
+# Remote write over HTTPS and with credentials (docs/reference/configuration.md remote_write, §7, §9), against
 # mock_receiver.py in TLS mode with certificates made here by the openssl CLI: mutual
 # TLS, an untrusted server (nothing sent, data kept, delivered after a SIGHUP that adds
 # the CA), insecure_skip_verify, basic auth and bearer token read from files and never
@@ -193,7 +193,7 @@ grep -q '"event": "tls_error"' "$MOCK_LOG" && fail "mtls: the receiver saw a fai
 every_request "$MOCK_LOG" 'h.get("thanos-tenant") == "edge-7" and h.get("x-scope-orgid") == "team-a"' \
   || fail "headers: a request lacks THANOS-TENANT: edge-7 or X-Scope-OrgID: team-a"
 every_request "$MOCK_LOG" "h.get('content-encoding') == 'snappy' and h.get('content-type') == 'application/x-protobuf' and h.get('x-prometheus-remote-write-version') == '0.1.0' and h.get('user-agent') == 'joulepush/$VERSION'" \
-  || fail "headers: the protocol headers are not those of SPEC §7"
+  || fail "headers: the protocol headers are not those of docs/reference/remote-write.md"
 # Each header once: http.server keeps repeated headers, and the log would show both.
 "$PYTHON3" - "$MOCK_LOG" <<'EOF' || fail "headers: a header was sent twice"
 import json, sys

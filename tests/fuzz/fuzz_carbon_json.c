@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the JSON and CSV carbon parsers: Electricity Maps, UK Carbon
- * Intensity and the carbon.file time series (SPEC §8: parsers are fuzzed). */
+ * Intensity and the carbon.file time series (docs/reference/configuration.md: parsers are fuzzed). */
 // fuzz-sources: src/carbon/electricitymaps.c src/carbon/ukci.c src/carbon/cfile.c src/carbon/cjson.c src/carbon/ctime.c src/util/buf.c
 // fuzz-pkgs: json-c
 #include <math.h>

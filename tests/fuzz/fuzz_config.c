@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target for the YAML configuration loader (SPEC §8: parsers are fuzzed). */
+/* libFuzzer target for the YAML configuration loader (docs/reference/configuration.md: parsers are fuzzed). */
 // fuzz-sources: src/config.c src/util/units.c src/util/buf.c src/util/log.c
 // fuzz-pkgs: yaml-0.1
 #include <stddef.h>

@@ -28,7 +28,7 @@ static uint64_t bits_of(double v)
 	return b;
 }
 
-/* What the encoder accepts (SPEC §7); other label sets are left out of the batch. */
+/* What the encoder accepts (docs/reference/remote-write.md); other label sets are left out of the batch. */
 static bool labels_ok(const Prometheus__TimeSeries *ts)
 {
 	bool has_name = false;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the ENTSO-E A75 / acknowledgement parser and the factor formula
- * (SPEC §8: parsers are fuzzed). */
+ * (docs/reference/configuration.md: parsers are fuzzed). */
 // fuzz-sources: src/carbon/entsoe.c src/carbon/factors.c src/carbon/ctime.c src/util/buf.c
 // fuzz-pkgs: libxml-2.0
 #include <math.h>

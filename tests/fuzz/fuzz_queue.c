@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target: recovery and reading of a queue directory holding hostile files (SPEC §8). */
+/* libFuzzer target: recovery and reading of a queue directory holding hostile files (docs/reference/configuration.md). */
 // fuzz-sources: src/remote/queue.c src/store/series.c src/util/buf.c src/util/log.c
 /*
  * The first input byte picks the variant:
