@@ -3,6 +3,7 @@
  * container, namespace and system counters, converts joules to CO2 and sets every
  * series of docs/reference/metrics.md in the store's current round. Real and synthetic collectors feed it. */
 #include "attrib/account.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -75,10 +76,7 @@ struct jp_account {
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;     /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	return jp_fnv1a_str(s);
 }
 
 static void *strmap_get(const struct strmap *m, const char *key)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The cgroupfs collector: per-interval CPU time of pods, containers and the system bucket from cpu.stat (docs/model.md). */
 #include "collect/cgroupfs.h"
+#include "util/hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,10 +62,7 @@ static uint64_t mono_ns(void)
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return jp_fnv1a_str(s);
 }
 
 static void table_free(struct table *t)

@@ -15,6 +15,7 @@
 #include "collect/cgroupfs.h"
 #include "collect/procstat.h"
 #include "collect/rapl.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 #define MOD "node"
@@ -242,21 +243,6 @@ void jp_node_set_intensity(struct jp_node *n, double g_per_kwh)
 	n->intensity = g_per_kwh;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 64;
-	while (c < need)
-		c *= 2;
-	void *v = realloc(*p, c * size);
-	if (!v)
-		return -ENOMEM;
-	*p = v;
-	*cap = c;
-	return 0;
-}
-
 static int cmp_cont(const void *x, const void *y)
 {
 	const struct cont_row *a = x, *b = y;
@@ -323,7 +309,7 @@ static int fallback_fill(struct jp_node *n)
 			c->cpu_ns += usage;
 		n->fallback_rows++;
 		if (!f) {
-			if (grow((void **)&n->fb, &n->cap_fb, n->nfb + 1, sizeof(*n->fb)))
+			if (jp_grow((void **)&n->fb, &n->cap_fb, n->nfb + 1, sizeof(*n->fb)))
 				return -ENOMEM;
 			f = &n->fb[n->nfb++];
 			memcpy(f->uid, c->uid, sizeof(f->uid));
@@ -352,7 +338,7 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 			*system_ns += e->cpu_ns;
 			continue;
 		}
-		if (grow((void **)&n->conts, &n->cap_conts, n->nconts + 1, sizeof(*n->conts)))
+		if (jp_grow((void **)&n->conts, &n->cap_conts, n->nconts + 1, sizeof(*n->conts)))
 			return -ENOMEM;
 		struct cont_row *c = &n->conts[n->nconts++];
 		memcpy(c->uid, ref.pod_uid, sizeof(c->uid));
@@ -387,7 +373,7 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 	for (size_t i = 0; i < n->nconts; i++) {
 		struct cont_row *c = &n->conts[i];
 		if (!n->npods || strcmp(n->pods[n->npods - 1].uid, c->uid) != 0) {
-			if (grow((void **)&n->pods, &n->cap_pods, n->npods + 1, sizeof(*n->pods)))
+			if (jp_grow((void **)&n->pods, &n->cap_pods, n->npods + 1, sizeof(*n->pods)))
 				return -ENOMEM;
 			struct pod_row *p = &n->pods[n->npods++];
 			memcpy(p->uid, c->uid, sizeof(p->uid));
@@ -462,7 +448,7 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 		return r;
 	/* The containers of this round, for the next one's fallback. */
 	if (n->bpf) {
-		if (grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
+		if (jp_grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
 			return -ENOMEM;
 		if (n->nconts)   /* memcpy must not get the NULL array of a node with no pods */
 			memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
@@ -499,8 +485,8 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 		in.energy_j[JP_ZONE_PACKAGE] = w * interval_s;
 	}
 
-	if (grow((void **)&n->apods, &n->cap_apods, n->npods + 1, sizeof(*n->apods)) ||
-	    grow((void **)&n->aconts, &n->cap_aconts, n->nconts + 1, sizeof(*n->aconts)))
+	if (jp_grow((void **)&n->apods, &n->cap_apods, n->npods + 1, sizeof(*n->apods)) ||
+	    jp_grow((void **)&n->aconts, &n->cap_aconts, n->nconts + 1, sizeof(*n->aconts)))
 		return -ENOMEM;
 	n->saw_unknown = 0;
 	for (size_t i = 0; i < n->npods; i++) {

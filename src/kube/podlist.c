@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Parses the kubelet's /pods PodList as a stream into an immutable pod table. */
 #include "kube/podlist.h"
+#include "util/hash.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -161,12 +162,7 @@ int jp_kube_parse_cpu(const char *s, size_t len, double *cores)
 
 static uint64_t hash_uid(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)tolower((unsigned char)*s);
-		h *= 1099511628211ull;
-	}
-	return h;
+	return jp_fnv1a_str_nocase(s);
 }
 
 /* Returns the slot holding uid, or the empty slot where it would go. */

@@ -325,21 +325,6 @@ static _Atomic uint64_t next_epoch = 1;
 
 #define DICT_MIN_PAIRS 4096
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (*cap >= need)
-		return 0;
-	size_t n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 static inline uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
@@ -435,7 +420,7 @@ static int dict_str(struct enc_state *st, const uint8_t *p, uint32_t len, uint32
 	}
 	int r;
 	uint32_t off;
-	if ((r = grow((void **)&st->strs, &st->cap_strs, st->nstrs + 1, sizeof(*st->strs))) ||
+	if ((r = jp_grow((void **)&st->strs, &st->cap_strs, st->nstrs + 1, sizeof(*st->strs))) ||
 	    (r = arena_add(st, p, len, &off)))
 		return r;
 	st->strs[st->nstrs] = (struct dict_str){ .off = off, .len = len, .hash = h };
@@ -486,7 +471,7 @@ static int dict_pair(struct enc_state *st, const uint8_t *lab, uint32_t len, uin
 		return -EINVAL;
 	if ((r = dict_str(st, name, name_len, &name_sid)) ||
 	    (r = dict_str(st, value, value_len, &value_sid)) ||
-	    (r = grow((void **)&st->pairs, &st->cap_pairs, st->npairs + 1, sizeof(*st->pairs))) ||
+	    (r = jp_grow((void **)&st->pairs, &st->cap_pairs, st->npairs + 1, sizeof(*st->pairs))) ||
 	    (r = arena_add(st, lab, len, &off)))
 		return r;
 	st->pairs[st->npairs] = (struct dict_pair){
@@ -615,9 +600,9 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 	if (2 * npairs + 1 > UINT32_MAX)
 		return -E2BIG;
 	if ((r = state_begin(st)) ||
-	    (r = grow((void **)&st->by_ref, &st->cap_by_ref, 2 * npairs + 1, sizeof(*st->by_ref))) ||
-	    (r = grow((void **)&st->refs, &st->cap_refs, 2 * npairs + 1, sizeof(*st->refs))) ||
-	    (r = grow((void **)&st->refs_bytes, &st->cap_refs_bytes, b->nseries + 1,
+	    (r = jp_grow((void **)&st->by_ref, &st->cap_by_ref, 2 * npairs + 1, sizeof(*st->by_ref))) ||
+	    (r = jp_grow((void **)&st->refs, &st->cap_refs, 2 * npairs + 1, sizeof(*st->refs))) ||
+	    (r = jp_grow((void **)&st->refs_bytes, &st->cap_refs_bytes, b->nseries + 1,
 		      sizeof(*st->refs_bytes))))
 		return r;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A crash-safe, checksummed on-disk queue of samples for one remote (docs/reference/remote-write.md, docs/reference/configuration.md). */
 #include "remote/queue.h"
+#include "util/hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -381,28 +382,8 @@ static int parse_seg_name(const char *s, uint64_t *num)
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
+	uint64_t h = jp_fnv1a(p, n);
 	return (uint32_t)(h ^ (h >> 32));
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 16;
-	while (n < need) {
-		if (n > SIZE_MAX / 2 / elem)
-			return -ENOMEM;
-		n *= 2;
-	}
-	void *np = realloc(*p, n * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = n;
-	return 0;
 }
 
 /* --- def interning and per-segment maps ---------------------------------------- */
@@ -853,7 +834,7 @@ static void seg_remove_oldest(struct jp_queue *q, int keep_defs)
 		q->wfd = -1;
 		q->wseg = NULL;
 	}
-	if (keep_defs && s->map.n && grow((void **)&q->zombies, &q->capzombies, q->nzombies + 1,
+	if (keep_defs && s->map.n && jp_grow((void **)&q->zombies, &q->capzombies, q->nzombies + 1,
 					  sizeof(*q->zombies)) == 0) {
 		q->zombies[q->nzombies++] = s;
 		return;
@@ -1345,7 +1326,7 @@ static int recover(struct jp_queue *q)
 		uint64_t num;
 		if (!parse_seg_name(de->d_name, &num))
 			continue;
-		if ((r = grow((void **)&nums, &cap, n + 1, sizeof(*nums))) < 0)
+		if ((r = jp_grow((void **)&nums, &cap, n + 1, sizeof(*nums))) < 0)
 			break;
 		nums[n++] = num;
 	}
@@ -1392,7 +1373,7 @@ static int recover(struct jp_queue *q)
 			seg_free(q, s);
 			continue;
 		}
-		if ((r = grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs))) < 0) {
+		if ((r = jp_grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs))) < 0) {
 			seg_free(q, s);
 			break;
 		}
@@ -1519,7 +1500,7 @@ static int new_segment(struct jp_queue *q)
 		close(q->wfd);
 	q->wfd = -1;
 	q->wseg = NULL;
-	int r = grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs));
+	int r = jp_grow((void **)&q->segs, &q->capsegs, q->nsegs + 1, sizeof(*q->segs));
 	if (r < 0)
 		return r;
 	struct seg *s = calloc(1, sizeof(*s));
@@ -1600,7 +1581,7 @@ static int mark_defined(struct jp_queue *q, uint32_t id)
 		q->defined = p;
 		q->defined_bytes = n;
 	}
-	int r = grow((void **)&q->newids, &q->capnew, q->nnew + 1, sizeof(*q->newids));
+	int r = jp_grow((void **)&q->newids, &q->capnew, q->nnew + 1, sizeof(*q->newids));
 	if (r)
 		return r;
 	q->newids[q->nnew++] = id;
@@ -1844,13 +1825,13 @@ static int cmp_ts(const void *a, const void *b)
 static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
 {
 	int r;
-	if ((r = grow((void **)&b->samples, &b->cap_samples, n, sizeof(*b->samples))) < 0)
+	if ((r = jp_grow((void **)&b->samples, &b->cap_samples, n, sizeof(*b->samples))) < 0)
 		return r;
 	q->gen++;
 	for (size_t i = 0; i < n; i++) {
 		struct qdef *d = q->rd_def[i];
 		if (d->gen != q->gen) {
-			if ((r = grow((void **)&b->series, &b->cap_series, b->nseries + 1,
+			if ((r = jp_grow((void **)&b->series, &b->cap_series, b->nseries + 1,
 				      sizeof(*b->series))) < 0)
 				return r;
 			d->gen = q->gen;
@@ -1965,9 +1946,9 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 			size_t take = cnt - idx;
 			if (take > max_samples - n)
 				take = max_samples - n;
-			if ((r = grow((void **)&q->rd_def, &q->caprd, n + take, sizeof(*q->rd_def))) < 0)
+			if ((r = jp_grow((void **)&q->rd_def, &q->caprd, n + take, sizeof(*q->rd_def))) < 0)
 				break;
-			if ((r = grow((void **)&q->rd_smp, &q->caprd_smp, n + take, sizeof(*q->rd_smp))) < 0)
+			if ((r = jp_grow((void **)&q->rd_smp, &q->caprd_smp, n + take, sizeof(*q->rd_smp))) < 0)
 				break;
 			const uint8_t *sp = rc.p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
 			size_t unknown = 0;
@@ -2011,7 +1992,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 			memmove(q->fifo, q->fifo + 1, (FIFO_MAX - 1) * sizeof(*q->fifo));
 			q->nfifo--;
 		}
-		if (grow((void **)&q->fifo, &q->capfifo, q->nfifo + 1, sizeof(*q->fifo)) == 0)
+		if (jp_grow((void **)&q->fifo, &q->capfifo, q->nfifo + 1, sizeof(*q->fifo)) == 0)
 			q->fifo[q->nfifo++] = (struct fifo_ent){b->end, q->cur_before};
 		/* Nothing but unusable samples: release them right away, or they would
 		 * stay pending for ever with nobody to ack them. */

@@ -25,4 +25,8 @@ static inline void jp_buf_reset(struct jp_buf *b) { b->len = 0; }
 /* Free the memory; the buffer can be used again afterwards. */
 void jp_buf_free(struct jp_buf *b);
 
+/* Grow the array *p of *cap elements of elem bytes to hold at least need elements
+ * (doubling, from 16); returns 0 or -ENOMEM, leaving *p and *cap as they were. */
+int jp_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 #endif
