@@ -657,6 +657,16 @@ START_TEST(test_unreadable_token_at_create)
 	errno = 0;
 	ck_assert_ptr_null(jp_kubelet_create(&loop, http, &cfg));
 	ck_assert_int_eq(errno, ENOENT);
+	/* A FIFO where the token should be is refused at once, never waited on. */
+	path_of(p, "token-fifo");
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	replace(&cfg.kube_token_file, p);
+	errno = 0;
+	ck_assert_ptr_null(jp_kubelet_create(&loop, http, &cfg));
+	ck_assert_int_eq(errno, EINVAL);
+	unlink(p);
+	path_of(p, "no-such-token");
+	replace(&cfg.kube_token_file, p);
 	/* The default path that does not exist (an agent outside a pod): a warning, and
 	 * requests without Authorization. */
 	cfg.kube_token_file_explicit = 0;

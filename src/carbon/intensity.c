@@ -19,6 +19,7 @@
 #include "carbon/factors.h"
 #include "carbon/ukci.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define MOD "carbon"
 #define HOUR_MS 3600000LL
@@ -104,19 +105,11 @@ static char *read_token(const char *path, char *why, size_t whylen)
 		snprintf(why, whylen, "no token_file configured");
 		return NULL;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "cannot open token file %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	char buf[TOKEN_MAX_BYTES + 1];
-	ssize_t n = read(fd, buf, TOKEN_MAX_BYTES);
-	close(fd);
-	if (n < 0) {
+	char *buf = jp_secret_read(path);   /* never blocks on a FIFO; refuses a NUL */
+	if (!buf) {
 		snprintf(why, whylen, "cannot read token file %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	buf[n] = 0;
 	char *s = buf;
 	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
 		s++;
@@ -124,14 +117,14 @@ static char *read_token(const char *path, char *why, size_t whylen)
 	while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
 		l--;
 	s[l] = 0;
-	if (!l) {
+	char *t = l && l <= TOKEN_MAX_BYTES ? strdup(s) : NULL;
+	if (!l)
 		snprintf(why, whylen, "token file %s is empty", path);
-		return NULL;
-	}
-	char *t = strdup(s);
-	explicit_bzero(buf, sizeof(buf));
-	if (!t)
+	else if (l > TOKEN_MAX_BYTES)
+		snprintf(why, whylen, "token file %s holds more than %d bytes", path, TOKEN_MAX_BYTES);
+	else if (!t)
 		snprintf(why, whylen, "out of memory");
+	jp_secret_free(buf);
 	return t;
 }
 

@@ -11,6 +11,7 @@
 
 #include "kube/podlist.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 #define MOD "kubelet"
 /* A service-account token is a JWT of about 1 KiB; anything much larger is not one. */
@@ -67,31 +68,11 @@ static void wipe_free(char *s)
  * token itself never appears in a message. */
 static int read_token(const char *path, char **header)
 {
-	char buf[MAX_TOKEN_BYTES + 1];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char *tok = jp_secret_read(path);   /* never blocks on a FIFO; refuses a NUL */
+	if (!tok)
 		return -errno;
-	size_t len = 0;
-	for (;;) {
-		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			explicit_bzero(buf, sizeof(buf));
-			return -e;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len == sizeof(buf))
-			break;
-	}
-	close(fd);
+	size_t len = strlen(tok);
 	int err = 0;
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		len--;
 	if (len == 0 || len > MAX_TOKEN_BYTES) {
 		err = len ? -EFBIG : -ENODATA;
 		goto out;
@@ -99,7 +80,7 @@ static int read_token(const char *path, char **header)
 	/* Bearer tokens are visible ASCII (RFC 6750 b64token); anything else could split the
 	 * header line. */
 	for (size_t i = 0; i < len; i++) {
-		if (buf[i] < 0x21 || buf[i] > 0x7e) {
+		if (tok[i] < 0x21 || tok[i] > 0x7e) {
 			err = -EINVAL;
 			goto out;
 		}
@@ -110,11 +91,11 @@ static int read_token(const char *path, char **header)
 		goto out;
 	}
 	memcpy(h, BEARER, sizeof(BEARER) - 1);
-	memcpy(h + sizeof(BEARER) - 1, buf, len);
+	memcpy(h + sizeof(BEARER) - 1, tok, len);
 	h[sizeof(BEARER) - 1 + len] = '\0';
 	*header = h;
 out:
-	explicit_bzero(buf, sizeof(buf));
+	jp_secret_free(tok);
 	return err;
 }
 
