@@ -320,11 +320,11 @@ static int url_has_userinfo(const char *s)
 
 /* What an error message may echo of a value: the text as written in the file when it
  * referred to the environment (the expanded value may be a secret), and never the
- * userinfo part of a URL. Returns a pointer into v->str, expanded, or a static text. */
+ * value with '@' (a URL's userinfo). Returns a pointer into v->str, expanded, or a static text. */
 static const char *shown(const struct node *v, const char *expanded)
 {
 	const char *t = strstr(v->str, "${") ? v->str : expanded;
-	if (url_has_userinfo(t) || strchr(t, '@'))
+	if (strchr(t, '@'))
 		return "(a value with '@', not shown)";
 	return t;
 }

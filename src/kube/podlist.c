@@ -400,18 +400,15 @@ static int pod_add_container(struct pod_acc *a, const struct field *id, const st
 	return 0;
 }
 
+/* Start a pod; its container buffer is kept for reuse. */
 static void pod_reset(struct pod_acc *a, size_t idx)
 {
-	char *cbuf = a->cbuf;
-	size_t ccap = a->ccap;
 	a->idx = idx;
 	a->meta_state = 0;
 	a->uid.state = a->name.state = a->ns.state = 0;
 	a->cpu = 0;
 	a->clen = 0;
 	a->nctr = 0;
-	a->cbuf = cbuf;
-	a->ccap = ccap;
 }
 
 /* A pod object ended: keep it if its metadata are usable. */

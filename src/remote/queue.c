@@ -1338,7 +1338,7 @@ static int recover(struct jp_queue *q)
 	if (n)
 		qsort(nums, n, sizeof(*nums), cmp_u64);
 
-	uint64_t maxnum = ack.segment, deferred = 0;
+	uint64_t maxnum = ack.segment;
 	for (size_t i = 0; i < n; i++) {
 		if (nums[i] > maxnum)
 			maxnum = nums[i];
@@ -1367,7 +1367,6 @@ static int recover(struct jp_queue *q)
 			struct stat st;
 			s->unscanned = 1;
 			s->fsize = fstatat(q->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)st.st_size : 0;
-			deferred++;
 		} else if (seg_settle_ack(q, s)) {
 			unlinkat(q->dirfd, name, 0);
 			seg_free(q, s);
@@ -1398,7 +1397,6 @@ static int recover(struct jp_queue *q)
 	q->cur = q->ack;
 	q->cur_before = q->ack_before;
 	q->next_num = maxnum + 1;
-	(void)deferred;
 	return 0;
 }
 

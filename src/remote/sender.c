@@ -293,6 +293,12 @@ static size_t part_samples(const struct jp_sender *s, size_t lo, size_t hi)
 	return n;
 }
 
+/* Samples in the request in flight: the part after a 413 split, else the whole batch. */
+static size_t inflight_samples(const struct jp_sender *s)
+{
+	return s->split ? part_samples(s, s->part_lo, s->part_hi) : s->batch.nsamples;
+}
+
 /* The part in flight is done (delivered or dropped): go on with the next part, or
  * ack the whole batch when it was the last. */
 static void part_done(struct jp_sender *s)
@@ -384,7 +390,7 @@ static void schedule_retry(struct jp_sender *s, int64_t retry_after_ms)
 /* Drop the part in flight (the whole batch unless a 413 split it). */
 static void drop_part(struct jp_sender *s, enum jp_drop_reason reason, const char *why)
 {
-	size_t n = s->split ? part_samples(s, s->part_lo, s->part_hi) : s->batch.nsamples;
+	size_t n = inflight_samples(s);
 	s->dropped[reason] += n;
 	jp_log_rl(&s->rl_drop, JP_LOG_ERROR, MOD, "remote %s: dropped %zu samples (%s): %s",
 		  s->name, n, jp_drop_reason_name(reason), why);
@@ -413,7 +419,7 @@ static enum answer_class classify(long st)
 static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
 {
 	struct jp_sender *s = arg;
-	size_t n = s->split ? part_samples(s, s->part_lo, s->part_hi) : s->batch.nsamples;
+	size_t n = inflight_samples(s);
 	long st = r->status;
 	/* A response whose body was cut at our size limit still has a valid status. */
 	int answered = st >= 100 && (r->curl_code == 0 || r->body_truncated);
