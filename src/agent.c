@@ -2,7 +2,6 @@
 /* The pipeline on one libuv loop: collection timer, series store, remote senders,
  * local server, config reload and graceful shutdown. */
 #include "agent.h"
-#include "collect/cgroup_pods.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,9 +9,10 @@
 #include <string.h>
 
 #include "carbon/intensity.h"
-#include "collect/node.h"
+#include "collect/collector.h"
 #include "collect/synthetic.h"
 #include "kube/kubelet.h"
+#include "pipeline.h"
 #include "remote/http.h"
 #include "remote/sender.h"
 #include "server.h"
@@ -34,8 +34,7 @@ struct jp_agent {
 	uv_loop_t *loop;
 	struct jp_config *cfg;
 	struct jp_store *store;
-	struct jp_synthetic *syn;   /* collector.mode synthetic */
-	struct jp_node *node;       /* the real collectors */
+	struct jp_pipeline *pipe;   /* collector -> pod names -> accountant -> store */
 	struct jp_http *http;
 	struct jp_intensity *intensity;   /* the grid's carbon intensity (docs/carbon.md) */
 	struct jp_kubelet *kubelet;       /* pod names, namespaces, requests; NULL without kubelet_url */
@@ -50,8 +49,6 @@ struct jp_agent {
 	int64_t last_round_ms;      /* wall time of the previous round, 0 before the first */
 	uint64_t collections;
 	uint64_t collection_errors;
-	const char *collector_name;
-	const char *power_source_name;
 	char user_agent[64];
 
 	/* graceful stop */
@@ -84,13 +81,12 @@ static void set_gauge(struct jp_agent *a, const char *name, const struct jp_labe
  * up every round: a few dozen hash lookups cost nothing next to a collection. */
 static void set_self_metrics(struct jp_agent *a)
 {
-	/* The node collector may have switched from eBPF to cgroupfs (see node.c). */
-	if (a->node)
-		a->collector_name = jp_node_collector_name(a->node);
+	/* The collector's name may change (eBPF falls back to cgroupfs: collect/node.c). */
+	const struct jp_collector *c = jp_pipeline_collector(a->pipe);
 	struct jp_label bi[] = {
 		{"version", JP_VERSION},
-		{"collector", a->collector_name},
-		{"power_source", a->power_source_name},
+		{"collector", c->name},
+		{"power_source", c->power_source},
 	};
 	set_gauge(a, "joulepush_build_info", bi, 3, 1);
 
@@ -114,8 +110,8 @@ static void set_self_metrics(struct jp_agent *a)
 			set_gauge(a, "joulepush_remote_last_success_timestamp_seconds", l, 1,
 				  (double)st.last_success_ms / 1000.0);
 	}
-	if (a->node && strcmp(a->collector_name, "ebpf") == 0)
-		set_gauge(a, "joulepush_bpf_map_full_total", NULL, 0, (double)jp_node_bpf_map_full(a->node));
+	if (strcmp(c->name, "ebpf") == 0)
+		set_gauge(a, "joulepush_bpf_map_full_total", NULL, 0, (double)jp_pipeline_interval(a->pipe)->bpf_map_full);
 	set_gauge(a, "joulepush_collections_total", NULL, 0, (double)a->collections);
 	set_gauge(a, "joulepush_collection_errors_total", NULL, 0, (double)a->collection_errors);
 	set_gauge(a, "joulepush_store_series", NULL, 0, (double)jp_store_live_series(a->store));
@@ -127,21 +123,12 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	uint64_t elapsed = a->last_round_ms ? (uint64_t)(ts_ms - a->last_round_ms) : a->cfg->interval_ms;
 	a->last_round_ms = ts_ms;
 	jp_store_begin(a->store, ts_ms);
-	int r = 0;
 	/* docs/model.md step 6: the intensity in force during this interval. */
 	double g = jp_intensity_current(a->intensity, ts_ms, NULL, NULL);
-	if (a->syn)
-		jp_synthetic_set_intensity(a->syn, g);
-	else if (a->node)
-		jp_node_set_intensity(a->node, g);
-	if (a->syn)
-		r = jp_synthetic_collect(a->syn, a->store, elapsed);
-	else if (a->node) {
-		r = jp_node_collect(a->node, a->store, elapsed);
-		/* docs/reference/configuration.md: an unknown pod UID asks the kubelet at once (rate-limited there). */
-		if (a->kubelet && jp_node_saw_unknown_pod(a->node))
-			jp_kubelet_request_refresh(a->kubelet);
-	}
+	int r = jp_pipeline_round(a->pipe, a->store, elapsed, g);
+	/* docs/reference/configuration.md: an unknown pod UID asks the kubelet at once (rate-limited there). */
+	if (a->kubelet && jp_pipeline_saw_unknown_pod(a->pipe))
+		jp_kubelet_request_refresh(a->kubelet);
 	if (r) {
 		a->collection_errors++;
 		jp_log(JP_LOG_WARN, MOD, "collection failed: %s", strerror(-r));
@@ -219,47 +206,22 @@ static int make_common_labels(const struct jp_config *cfg, struct jp_label **out
 	return 0;
 }
 
-/* Open the collector cfg asks for; on success *syn or *node is set. */
-static int create_collector(const struct jp_config *cfg, struct jp_synthetic **syn, struct jp_node **node)
+/* Open the collector cfg asks for, with an accountant of its own. NULL with errno set,
+ * having logged why. */
+static struct jp_pipeline *create_pipeline(const struct jp_config *cfg)
 {
-	*syn = NULL;
-	*node = NULL;
-	if (cfg->collector_mode == JP_COLLECTOR_SYNTHETIC) {
-		*syn = jp_synthetic_create(cfg);
-		if (!*syn) {
-			int e = errno;
-			jp_log(JP_LOG_ERROR, MOD, "synthetic collector: %s", strerror(e));
-			return -e;
-		}
-		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round",
-		       jp_synthetic_series_count(*syn));
-		return 0;
+	struct jp_collector *c = jp_collector_open(cfg);
+	if (!c) {
+		int e = errno;
+		jp_log(JP_LOG_ERROR, MOD, "collector (mode %s): %s", cfg->collector_mode == JP_COLLECTOR_SYNTHETIC ?
+		       "synthetic" : "node", strerror(e));
+		errno = e;
+		return NULL;
 	}
-	if (jp_cgroup_pod_set_root(cfg->kube_cgroup_root) < 0) {
-		jp_log(JP_LOG_ERROR, MOD, "kubernetes.cgroup_root is too long");
-		return -ENAMETOOLONG;
-	}
-	*node = jp_node_create(cfg);   /* logs why it failed */
-	return *node ? 0 : -errno;
-}
-
-static void use_collector(struct jp_agent *a, struct jp_synthetic *syn, struct jp_node *node)
-{
-	a->syn = syn;
-	a->node = node;
-	a->collector_name = syn ? "synthetic" : jp_node_collector_name(node);
-	a->power_source_name = syn ? "model" : jp_node_power_source(node);
-}
-
-static int setup_collector(struct jp_agent *a)
-{
-	struct jp_synthetic *syn;
-	struct jp_node *node;
-	int r = create_collector(a->cfg, &syn, &node);
-	if (r)
-		return r;
-	use_collector(a, syn, node);
-	return 0;
+	size_t nseries = jp_synthetic_series_count(c);
+	if (nseries)
+		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round", nseries);
+	return jp_pipeline_create(cfg, c);
 }
 
 static int setup_senders(struct jp_agent *a)
@@ -285,7 +247,8 @@ static int setup_senders(struct jp_agent *a)
 static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct jp_kubelet **out)
 {
 	*out = NULL;
-	if (!cfg->kubelet_url || !*cfg->kubelet_url || !a->node)
+	/* The synthetic node names its own pods. */
+	if (!cfg->kubelet_url || !*cfg->kubelet_url || cfg->collector_mode == JP_COLLECTOR_SYNTHETIC)
 		return 0;
 	*out = jp_kubelet_create(a->loop, a->http, cfg);   /* logs why it failed */
 	if (!*out)
@@ -296,8 +259,7 @@ static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct
 
 static void attach_kubelet(struct jp_agent *a)
 {
-	if (a->node)
-		jp_node_set_pod_lookup(a->node, a->kubelet ? jp_kubelet_lookup : NULL, a->kubelet);
+	jp_pipeline_set_lookup(a->pipe, a->kubelet ? jp_kubelet_lookup : NULL, a->kubelet);
 }
 
 struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
@@ -322,9 +284,11 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 		r = -errno;
 		goto fail;
 	}
-	r = setup_collector(a);
-	if (r)
+	a->pipe = create_pipeline(cfg);
+	if (!a->pipe) {
+		r = -errno;
 		goto fail;
+	}
 	a->http = jp_http_create(loop);
 	if (!a->http) {
 		r = -errno;
@@ -418,7 +382,8 @@ int jp_agent_start(struct jp_agent *a)
 	/* The first round primes the counters; samples go out from it on. */
 	schedule_tick(a);
 	jp_log(JP_LOG_INFO, MOD, "joulepush %s started: node %s, interval %llums, collector %s, %zu remote(s)",
-	       JP_VERSION, a->cfg->node_name, (unsigned long long)a->cfg->interval_ms, a->collector_name,
+	       JP_VERSION, a->cfg->node_name, (unsigned long long)a->cfg->interval_ms,
+	       jp_pipeline_collector(a->pipe)->name,
 	       a->nsenders);
 	return 0;
 }
@@ -477,162 +442,56 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 
 /* ---- reload --------------------------------------------------------------------- */
 
-static int kv_equal(const struct jp_kvlist *x, const struct jp_kvlist *y)
-{
-	if (x->n != y->n)
-		return 0;
-	for (size_t i = 0; i < x->n; i++)
-		if (strcmp(x->v[i].key, y->v[i].key) || strcmp(x->v[i].value, y->v[i].value))
-			return 0;
-	return 1;
-}
-
-static int str_equal(const char *x, const char *y)
-{
-	return strcmp(x ? x : "", y ? y : "") == 0;
-}
-
-static int remote_equal(const struct jp_remote_config *x, const struct jp_remote_config *y)
-{
-	return str_equal(x->name, y->name) && str_equal(x->url, y->url) && x->protocol == y->protocol &&
-	       x->timeout_ms == y->timeout_ms && kv_equal(&x->headers, &y->headers) &&
-	       str_equal(x->basic_auth_username, y->basic_auth_username) &&
-	       str_equal(x->basic_auth_password_file, y->basic_auth_password_file) &&
-	       str_equal(x->bearer_token_file, y->bearer_token_file) &&
-	       str_equal(x->tls_ca_file, y->tls_ca_file) && str_equal(x->tls_cert_file, y->tls_cert_file) &&
-	       str_equal(x->tls_key_file, y->tls_key_file) &&
-	       x->tls_insecure_skip_verify == y->tls_insecure_skip_verify &&
-	       str_equal(x->queue_dir, y->queue_dir) && x->queue_max_disk_bytes == y->queue_max_disk_bytes &&
-	       x->max_samples_per_send == y->max_samples_per_send &&
-	       x->batch_send_deadline_ms == y->batch_send_deadline_ms &&
-	       x->min_backoff_ms == y->min_backoff_ms && x->max_backoff_ms == y->max_backoff_ms;
-}
-
-/* The collector's identity: what must not change for its counters to continue. */
-static int collector_equal(const struct jp_config *x, const struct jp_config *y)
-{
-	return x->collector_mode == y->collector_mode && x->power_source == y->power_source &&
-	       x->bpf_map_entries == y->bpf_map_entries &&
-	       str_equal(x->host_sysfs, y->host_sysfs) && str_equal(x->host_procfs, y->host_procfs) &&
-	       str_equal(x->host_cgroupfs, y->host_cgroupfs) &&
-	       str_equal(x->kube_cgroup_root, y->kube_cgroup_root) &&
-	       x->embodied_grams_per_node_hour == y->embodied_grams_per_node_hour && x->synthetic_pods == y->synthetic_pods &&
-	       x->synthetic_containers_per_pod == y->synthetic_containers_per_pod &&
-	       x->synthetic_seed == y->synthetic_seed && x->metrics_levels == y->metrics_levels &&
-	       x->idle_attribution == y->idle_attribution && x->pue == y->pue &&
-	       x->carbon_grams_per_kwh == y->carbon_grams_per_kwh &&
-	       x->model_idle_watts_per_cpu == y->model_idle_watts_per_cpu &&
-	       x->model_max_watts_per_cpu == y->model_max_watts_per_cpu;
-}
-
-static int carbon_equal(const struct jp_config *x, const struct jp_config *y)
-{
-	return x->carbon_source == y->carbon_source && x->carbon_grams_per_kwh == y->carbon_grams_per_kwh &&
-	       x->carbon_max_age_ms == y->carbon_max_age_ms && x->carbon_refresh_ms == y->carbon_refresh_ms &&
-	       str_equal(x->entsoe_url, y->entsoe_url) && str_equal(x->entsoe_token_file, y->entsoe_token_file) &&
-	       str_equal(x->entsoe_area, y->entsoe_area) && str_equal(x->emaps_url, y->emaps_url) &&
-	       str_equal(x->emaps_token_file, y->emaps_token_file) && str_equal(x->emaps_zone, y->emaps_zone) &&
-	       str_equal(x->ukci_url, y->ukci_url) && str_equal(x->ukci_region, y->ukci_region) &&
-	       str_equal(x->carbon_file_path, y->carbon_file_path) &&
-	       x->carbon_factors_direct == y->carbon_factors_direct &&
-	       kv_equal(&x->carbon_factor_overrides, &y->carbon_factor_overrides);
-}
-
-static int kube_equal(const struct jp_config *x, const struct jp_config *y)
-{
-	return str_equal(x->kubelet_url, y->kubelet_url) && str_equal(x->kube_token_file, y->kube_token_file) &&
-	       str_equal(x->kube_ca_file, y->kube_ca_file) &&
-	       x->kube_insecure_skip_verify == y->kube_insecure_skip_verify &&
-	       x->kube_refresh_ms == y->kube_refresh_ms && x->interval_ms == y->interval_ms &&
-	       x->kube_max_response_bytes == y->kube_max_response_bytes &&
-	       x->kube_token_file_explicit == y->kube_token_file_explicit;
-}
-
 static void closed_noop_cb(void *arg)
 {
 	(void)arg;
 }
 
-int jp_agent_reload(struct jp_agent *a, const char *path)
+struct reload_log {
+	char changed[400];
+	size_t used;
+};
+
+/* Collect the changed keys for the log line, and warn about those that need a restart. */
+static void changed_key_cb(const char *path, unsigned cls, void *arg)
 {
-	char err[JP_CONFIG_ERR_MAX];
-	int r;
-	/* A stop is under way: replacing senders now would close the ones being flushed
-	 * and the stop would wait for ever. */
-	if (a->stopping) {
-		jp_log(JP_LOG_WARN, MOD, "reload ignored: the agent is stopping");
-		return -ECANCELED;
-	}
-	struct jp_config *nc = calloc(1, sizeof(*nc));
-	if (!nc)
+	struct reload_log *rl = arg;
+	if (cls == JP_RELOAD_RESTART)
+		jp_log(JP_LOG_WARN, MOD, "reload: %s changes only at the next start", path);
+	if (rl->used < sizeof(rl->changed))
+		rl->used += (size_t)snprintf(rl->changed + rl->used, sizeof(rl->changed) - rl->used, "%s%s (%s)",
+					     rl->used ? ", " : "", path, jp_reload_class_name(cls));
+}
+
+/* Keys of class "restart" keep their running value: the new config takes it over. */
+static int keep_restart_keys(struct jp_config *nc, const struct jp_config *old)
+{
+	if (strcmp(nc->user ? nc->user : "", old->user ? old->user : "") == 0)
+		return 0;
+	char *u = strdup(old->user ? old->user : "");
+	if (!u)
 		return -ENOMEM;
-	r = jp_config_load(nc, path, err, sizeof(err));
-	if (r) {
-		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s", err);
-		jp_config_free(nc);
-		free(nc);
-		return r;
-	}
-	struct jp_config *old = a->cfg;
+	free(nc->user);
+	nc->user = u;
+	return 0;
+}
 
-	/* The collector is replaced only when what defines it changed: otherwise its
-	 * counters would restart and look like a process restart. */
-	struct jp_synthetic *nsyn = a->syn;
-	struct jp_node *nnode = a->node;
-	int new_collector = !collector_equal(old, nc);
-	if (new_collector && create_collector(nc, &nsyn, &nnode)) {
-		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the new collector failed");
-		jp_config_free(nc);
-		free(nc);
-		return -EINVAL;
-	}
-
-	/* A changed carbon source starts afresh (its first refresh comes at once). */
-	struct jp_intensity *nint = a->intensity;
-	if (!carbon_equal(old, nc)) {
-		nint = jp_intensity_create(a->loop, a->http, nc);
-		if (!nint) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: carbon: %s",
-			       strerror(errno));
-			if (new_collector) {
-				jp_synthetic_destroy(nsyn);
-				jp_node_destroy(nnode);
-			}
-			jp_config_free(nc);
-			free(nc);
-			return -EINVAL;
-		}
-	}
-
-	struct jp_label *common = NULL;
-	size_t ncommon = 0;
-	if (make_common_labels(nc, &common, &ncommon) == 0) {
-		jp_store_set_common(a->store, common, ncommon);
-		free(common);
-	}
-
-	/* Senders: keep the ones whose config is identical, recreate the others. Their
-	 * queues live on disk, so a recreated sender resumes where the old one stopped. */
+/* Senders: keep the ones whose config is identical, recreate the others. Their queues
+ * live on disk, so a recreated sender resumes where the old one stopped. */
+static int reload_senders(struct jp_agent *a, const struct jp_config *old, const struct jp_config *nc)
+{
 	struct jp_sender **ns = calloc(nc->nremotes ? nc->nremotes : 1, sizeof(*ns));
 	size_t nn = 0;
 	int *kept = calloc(a->nsenders ? a->nsenders : 1, sizeof(*kept));
 	if (!ns || !kept) {
 		free(ns);
 		free(kept);
-		if (nint != a->intensity)
-			jp_intensity_close(nint, NULL, NULL);
-		if (new_collector) {
-			jp_synthetic_destroy(nsyn);
-			jp_node_destroy(nnode);
-		}
-		jp_config_free(nc);
-		free(nc);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nc->nremotes; i++) {
 		struct jp_sender *s = NULL;
 		for (size_t j = 0; j < old->nremotes && j < a->nsenders; j++) {
-			if (!kept[j] && remote_equal(&old->remotes[j], &nc->remotes[i])) {
+			if (!kept[j] && jp_config_remote_equal(&old->remotes[j], &nc->remotes[i])) {
 				s = a->senders[j];
 				kept[j] = 1;
 				break;
@@ -641,7 +500,7 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		if (!s) {
 			/* The old sender for the same name must release its queue directory first. */
 			for (size_t j = 0; j < a->nsenders; j++) {
-				if (!kept[j] && a->senders[j] && str_equal(old->remotes[j].name, nc->remotes[i].name)) {
+				if (!kept[j] && a->senders[j] && !strcmp(old->remotes[j].name, nc->remotes[i].name)) {
 					jp_sender_close(a->senders[j], closed_noop_cb, NULL);
 					a->senders[j] = NULL;
 					kept[j] = 1;
@@ -660,31 +519,106 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	free(a->senders);
 	a->senders = ns;
 	a->nsenders = nn;
+	return 0;
+}
 
-	if (new_collector) {
-		jp_synthetic_destroy(a->syn);
-		jp_node_destroy(a->node);
-		use_collector(a, nsyn, nnode);
+/*
+ * A reload does what the reload class of each changed key says
+ * (docs/reference/configuration.md; the classes live in the schema tables of
+ * src/config/tables.c). Everything that can fail is built before anything is replaced, so
+ * a rejected reload leaves the agent as it was.
+ */
+int jp_agent_reload(struct jp_agent *a, const char *path)
+{
+	char err[JP_CONFIG_ERR_MAX];
+	int r;
+	/* A stop is under way: replacing senders now would close the ones being flushed
+	 * and the stop would wait for ever. */
+	if (a->stopping) {
+		jp_log(JP_LOG_WARN, MOD, "reload ignored: the agent is stopping");
+		return -ECANCELED;
 	}
+	struct jp_config *nc = calloc(1, sizeof(*nc));
+	if (!nc)
+		return -ENOMEM;
+	r = jp_config_load(nc, path, err, sizeof(err));
+	if (r) {
+		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s", err);
+		goto reject;
+	}
+	struct jp_config *old = a->cfg;
+	struct reload_log rl = {.used = 0};
+	unsigned cls = jp_config_diff(old, nc, changed_key_cb, &rl);
+	r = keep_restart_keys(nc, old);
+	if (r)
+		goto reject;
+
+	/* Build what is new. The collector is reopened when what defines it changed; the
+	 * accountant stays, so counters continue. */
+	struct jp_collector *ncoll = NULL;
+	if (cls & JP_RELOAD_COLLECTOR) {
+		ncoll = jp_collector_open(nc);   /* logs why it failed */
+		if (!ncoll) {
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the new collector failed");
+			r = -EINVAL;
+			goto reject;
+		}
+	}
+	/* A changed carbon source starts afresh (its first refresh comes at once). */
+	struct jp_intensity *nint = a->intensity;
+	if (cls & JP_RELOAD_CARBON) {
+		nint = jp_intensity_create(a->loop, a->http, nc);
+		if (!nint) {
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: carbon: %s",
+			       strerror(errno));
+			jp_collector_close(ncoll);
+			r = -EINVAL;
+			goto reject;
+		}
+	}
+
+	/* Replace. */
+	if (cls & JP_RELOAD_REMOTE) {
+		r = reload_senders(a, old, nc);
+		if (r) {
+			if (nint != a->intensity)
+				jp_intensity_close(nint, NULL, NULL);
+			jp_collector_close(ncoll);
+			goto reject;
+		}
+	}
+	if (ncoll)
+		jp_pipeline_set_collector(a->pipe, ncoll);
 	if (nint != a->intensity) {
 		jp_intensity_close(a->intensity, NULL, NULL);
 		a->intensity = nint;
 	}
-	if (new_collector || !kube_equal(old, nc)) {
-		/* The old client's strings may be in use until now; the collector holds none
-		 * across rounds, so it can go. A failing new client leaves pods unnamed. */
+	if (cls & (JP_RELOAD_KUBELET | JP_RELOAD_COLLECTOR)) {
+		/* The old client's strings are not held across rounds, so it can go. A failing
+		 * new client leaves pods unnamed. */
 		jp_kubelet_close(a->kubelet, NULL, NULL);
 		a->kubelet = NULL;
 		setup_kubelet(a, nc, &a->kubelet);
 		attach_kubelet(a);
 	}
-
-	if (!str_equal(old->server_listen, nc->server_listen)) {
+	if (cls & JP_RELOAD_SERVER) {
 		jp_server_close(a->server, closed_noop_cb, NULL);
 		a->server = NULL;
 		start_server(a, nc->server_listen);   /* a failure is logged; the agent goes on */
 	}
 
+	/* Live keys: applied every time, they are cheap and idempotent. New common labels
+	 * (node_name, external_labels) make new series; the old ones get stale markers at
+	 * the next commit. */
+	struct jp_label *common = NULL;
+	size_t ncommon = 0;
+	if (make_common_labels(nc, &common, &ncommon) == 0) {
+		jp_store_set_common(a->store, common, ncommon);
+		free(common);
+	}
+	jp_pipeline_reconfigure(a->pipe, nc);
+	if (a->kubelet)
+		jp_kubelet_set_limits(a->kubelet, nc->interval_ms, 0, 0);
 	enum jp_log_level lvl;
 	if (jp_log_level_parse(nc->log_level, &lvl) == 0)
 		jp_log_configure(lvl, nc->log_json);
@@ -697,8 +631,12 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		uv_timer_stop(&a->tick);
 		schedule_tick(a);
 	}
-	jp_log(JP_LOG_INFO, MOD, "config reloaded from %s", path);
+	jp_log(JP_LOG_INFO, MOD, "config reloaded from %s: %s", path, rl.used ? rl.changed : "no change");
 	return 0;
+reject:
+	jp_config_free(nc);
+	free(nc);
+	return r;
 }
 
 /* ---- graceful stop ------------------------------------------------------------------ */
@@ -797,8 +735,7 @@ void jp_agent_destroy(struct jp_agent *a)
 	jp_kubelet_close(a->kubelet, NULL, NULL);
 	jp_intensity_close(a->intensity, NULL, NULL);
 	jp_http_close(a->http, NULL, NULL);
-	jp_synthetic_destroy(a->syn);
-	jp_node_destroy(a->node);
+	jp_pipeline_destroy(a->pipe);
 	jp_store_destroy(a->store);
 	free(a->senders);
 	if (a->cfg) {

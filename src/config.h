@@ -115,9 +115,31 @@ int jp_config_load_buffer(struct jp_config *cfg, const char *name, const char *t
 /* Release everything *cfg owns and zero it. Accepts a zeroed config. */
 void jp_config_free(struct jp_config *cfg);
 
-/* Call cb(path, arg) for every key a config file may set, as a dotted path (remote keys
- * as "remote_write[].<key>"), in table order; stops at the first nonzero return of cb and
- * returns it. For the reference page check. */
-int jp_config_foreach_key(int (*cb)(const char *path, void *arg), void *arg);
+/* What a SIGHUP that changes a key does (docs/reference/configuration.md "reload"); each
+ * key has exactly one class. */
+#define JP_RELOAD_LIVE 0x01u       /* applied from the next round */
+#define JP_RELOAD_COLLECTOR 0x02u  /* the collector is reopened; the accountant and its counters stay */
+#define JP_RELOAD_KUBELET 0x04u    /* the pod-list client is restarted */
+#define JP_RELOAD_CARBON 0x08u     /* the grid-intensity source is reopened */
+#define JP_RELOAD_REMOTE 0x10u     /* that remote's sender is rebuilt on the same queue */
+#define JP_RELOAD_SERVER 0x20u     /* the local server is restarted */
+#define JP_RELOAD_RESTART 0x40u    /* needs a new process; a reload warns and keeps the old value */
+
+/* "live", "collector", ... for one JP_RELOAD_* bit; "?" otherwise. */
+const char *jp_reload_class_name(unsigned cls);
+
+/* Call cb(path, reload class, arg) for every key a config file may set, as a dotted path
+ * (remote keys as "remote_write[].<key>"), in table order; stops at the first nonzero
+ * return of cb and returns it. */
+int jp_config_foreach_key(int (*cb)(const char *path, unsigned reload, void *arg), void *arg);
+
+/* The OR of the reload classes of every key whose value differs between a and b; cb (may
+ * be NULL) gets each such key's dotted path and class. Remotes are matched by name: one
+ * added, removed or changed counts as JP_RELOAD_REMOTE under "remote_write[<name>]". */
+unsigned jp_config_diff(const struct jp_config *a, const struct jp_config *b,
+			void (*cb)(const char *path, unsigned reload, void *arg), void *arg);
+
+/* Whether two remotes have the same settings (every key of remote_write[]). */
+int jp_config_remote_equal(const struct jp_remote_config *a, const struct jp_remote_config *b);
 
 #endif

@@ -344,23 +344,27 @@ START_TEST(test_node_falls_back_to_cgroupfs)
 	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
 	cfg.collector_mode = JP_COLLECTOR_EBPF;
 	cfg.power_source = JP_POWER_MODEL;
-	struct jp_node *n = jp_node_create(&cfg);
+	struct jp_collector *n = jp_node_ops.open(&cfg);
 	ck_assert_ptr_nonnull(n);
-	ck_assert_str_eq(jp_node_collector_name(n), "ebpf");
+	ck_assert_str_eq(n->name, "ebpf");
+	struct jp_interval iv = {0};
 	struct jp_store *st = jp_store_create(NULL, 0, 8);
 	ck_assert_ptr_nonnull(st);
 	int64_t t = 1000000;
 	jp_store_begin(st, t);
-	ck_assert_int_eq(jp_node_collect(n, st, 1000), 0);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(n, &iv), 0);
 	jp_store_commit(st, NULL, NULL);
 	jp_node_inject_bpf_error(n, -EPERM);
 	for (int i = 1; i <= 2; i++) {
 		jp_store_begin(st, t + i * 1000);
-		ck_assert_int_eq(jp_node_collect(n, st, 1000), 0);
+		jp_interval_reset(&iv, 1000);
+		ck_assert_int_eq(jp_collector_collect(n, &iv), 0);
 		jp_store_commit(st, NULL, NULL);
 	}
-	ck_assert_str_eq(jp_node_collector_name(n), "cgroupfs");
-	jp_node_destroy(n);
+	ck_assert_str_eq(n->name, "cgroupfs");
+	jp_collector_close(n);
+	jp_interval_free(&iv);
 	jp_store_destroy(st);
 	jp_config_free(&cfg);
 }

@@ -625,16 +625,32 @@ struct keyset {
 	size_t nkeys, missing;
 };
 
-static int key_in_doc_cb(const char *path, void *arg)
+/* The key's row must exist and its reload column (the fourth) must name the key's class
+ * in the schema tables. */
+static int key_in_doc_cb(const char *path, unsigned reload, void *arg)
 {
 	struct keyset *ks = arg;
 	char want[300];
-	snprintf(want, sizeof(want), "| `%s` |", path);
-	if (!strstr(ks->doc, want)) {
+	snprintf(want, sizeof(want), "\n| `%s` |", path);
+	const char *row = strstr(ks->doc, want);
+	ks->nkeys++;
+	if (!row) {
 		fprintf(stderr, "configuration.md does not list %s\n", path);
 		ks->missing++;
+		return 0;
 	}
-	ks->nkeys++;
+	const char *eol = strchr(row + 1, '\n');
+	const char *cell = row + 1;
+	for (int col = 0; col < 3 && cell && cell < eol; col++)
+		cell = strchr(cell + 1, '|');
+	char got[32] = "";
+	if (cell && cell < eol)
+		sscanf(cell + 1, " %31[a-z]", got);
+	if (strcmp(got, jp_reload_class_name(reload)) != 0) {
+		fprintf(stderr, "configuration.md: %s has reload \"%s\", the schema \"%s\"\n", path, got,
+			jp_reload_class_name(reload));
+		ks->missing++;
+	}
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct jp_account {
 	double embodied_g_per_hour;
 	uint64_t round;
 	uint64_t store_gen;
+	uint64_t store_round;       /* jp_store_round after our last round */
 	unsigned last_mask;
 
 	double node_e[JP_ZONE_COUNT][NMODES];
@@ -498,6 +499,21 @@ static void share_to_containers(struct pod_acc *p, const struct jp_acct_pod *in,
 	}
 }
 
+int jp_account_reconfigure(struct jp_account *a, const struct jp_config *cfg)
+{
+	if (replace_str(&a->node_name, cfg->node_name))
+		return -ENOMEM;
+	a->idle_mode = cfg->idle_attribution;
+	a->pue = cfg->pue > 0 ? cfg->pue : 1.0;
+	a->levels = cfg->metrics_levels;
+	a->kepler = cfg->metrics_compat_kepler;
+	a->embodied_g_per_hour = cfg->embodied_grams_per_node_hour;
+	/* Series that are no longer set go stale at the next commit: no cached pointer may
+	 * outlive that. */
+	invalidate_all(a);
+	return 0;
+}
+
 int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
 {
 	size_t n = in->npods + 1;   /* the system bucket is workload 0 */
@@ -516,12 +532,14 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 	}
 	uint64_t gen = jp_store_generation(st);
 	/* Cached series pointers are valid only while their series is set every round:
-	 * a change of common labels or of the zone set ends some series, so start over. */
-	if (gen != a->store_gen || in->zone_mask != a->last_mask) {
+	 * a change of common labels or of the zone set ends some series, and so does a
+	 * round the store committed without us (a failed collection), so start over. */
+	if (gen != a->store_gen || in->zone_mask != a->last_mask || jp_store_round(st) != a->store_round) {
 		invalidate_all(a);
 		a->store_gen = gen;
 		a->last_mask = in->zone_mask;
 	}
+	a->store_round = jp_store_round(st) + 1;
 	a->round++;
 
 	struct jp_attr_workload *w = a->w;

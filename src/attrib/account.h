@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Per-interval accounting: attributes one interval's node energy, keeps the node, pod,
  * container, namespace and system counters, converts joules to CO2 and sets every
- * series of docs/reference/metrics.md in the store's current round. Real and synthetic collectors feed it. */
+ * series of docs/reference/metrics.md in the store's current round: the only module that
+ * turns measurements into series. The agent feeds it (src/pipeline.c). */
 #ifndef JP_ATTRIB_ACCOUNT_H
 #define JP_ATTRIB_ACCOUNT_H
 
@@ -49,6 +50,10 @@ struct jp_account;
  * embodied emissions). Returns NULL with errno set. Free with jp_account_destroy. */
 struct jp_account *jp_account_create(const struct jp_config *cfg);
 void jp_account_destroy(struct jp_account *acct);
+
+/* Take cfg's idle_attribution, pue, metrics levels and compat, embodied emissions and
+ * node_name from the next round on; counters continue. Returns 0 or -ENOMEM. */
+int jp_account_reconfigure(struct jp_account *acct, const struct jp_config *cfg);
 
 /* Account one interval and set the series in the store's current round (between
  * jp_store_begin and jp_store_commit). Pods absent from `in` are forgotten (the store

@@ -13,15 +13,6 @@ const char *jp_zone_name(enum jp_zone z)
 	return (unsigned)z < JP_ZONE_COUNT ? zone_names[z] : "unknown";
 }
 
-double jp_power_model_watts(unsigned cpus, double u, double idle_w, double max_w)
-{
-	if (!(u >= 0))
-		u = 0;
-	if (u > 1)
-		u = 1;
-	return (double)cpus * (idle_w + u * (max_w - idle_w));
-}
-
 /* Share `total` over weights so that the parts add up to total: each part is
  * total × weight / sum, and the last part with a non-zero weight takes what rounding
  * left over. Returns 0 if the weights sum to zero (nothing shared). */

@@ -6,17 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "collect/collector.h"   /* enum jp_zone, jp_power_model_watts */
 #include "config.h"
-
-/* RAPL domains of docs/reference/metrics.md, in label order. */
-enum jp_zone {
-	JP_ZONE_PACKAGE = 0,
-	JP_ZONE_CORE,
-	JP_ZONE_UNCORE,
-	JP_ZONE_DRAM,
-	JP_ZONE_PSYS,
-	JP_ZONE_COUNT
-};
 
 /* "package", "core", ... */
 const char *jp_zone_name(enum jp_zone z);
@@ -49,10 +40,6 @@ struct jp_attr_node {
  * Σ active + Σ idle + unattributed idle == energy, to rounding.
  * Returns 0, or -EINVAL for negative or non-finite energy. */
 int jp_attribute(struct jp_attr_node *node, struct jp_attr_workload *w, size_t n);
-
-/* The power model for machines without RAPL (docs/reference/configuration.md power.model):
- * W = cpus × (idle + u × (max − idle)). */
-double jp_power_model_watts(unsigned cpus, double usage_ratio, double idle_w_per_cpu, double max_w_per_cpu);
 
 /* Grams of CO2-equivalent for joules at an intensity in g/kWh, times PUE (docs/model.md step 6). */
 static inline double jp_co2_grams(double joules, double grams_per_kwh, double pue)

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "collect/collector.h"   /* JP_POD_UID_MAX, JP_CONTAINER_ID_LEN */
+
 enum jp_pod_qos {
 	JP_QOS_UNKNOWN = 0,
 	JP_QOS_GUARANTEED,
@@ -20,8 +22,6 @@ enum jp_pod_runtime {
 	JP_RUNTIME_DOCKER,
 };
 
-#define JP_POD_UID_MAX 36      /* 8-4-4-4-12 */
-#define JP_CONTAINER_ID_LEN 64
 
 struct jp_pod_ref {
 	bool is_pod;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The real node collector: node CPU usage, RAPL or the power model, per-cgroup CPU time
- * from eBPF or cgroupfs, pods from cgroup paths; hands each interval to the accounting. */
+/* The real node collector (collect/collector.h): node CPU usage, RAPL or the power model,
+ * per-cgroup CPU time from eBPF or cgroupfs, pod UID and container ID from cgroup paths. */
 #include "collect/node.h"
 
 #include <errno.h>
@@ -20,13 +20,6 @@
 
 #define MOD "node"
 
-/* One pod of the interval being built. */
-struct pod_row {
-	char uid[JP_POD_UID_MAX + 1];
-	uint64_t cpu_ns;
-	size_t first, ncont;       /* its containers in cont_rows, after grouping */
-};
-
 struct cont_row {
 	char uid[JP_POD_UID_MAX + 1];
 	char id[JP_CONTAINER_ID_LEN + 1];
@@ -44,7 +37,7 @@ struct fallback_row {
 };
 
 struct jp_node {
-	struct jp_account *acct;
+	struct jp_collector base;  /* first: a struct jp_collector * is a struct jp_node * */
 	struct jp_procstat *ps;
 	struct jp_rapl *rapl;
 	struct jp_bpf_collector *bpf;
@@ -52,22 +45,10 @@ struct jp_node {
 	char cgroup_mount[PATH_MAX];
 	char procfs[PATH_MAX];
 	double model_idle_w, model_max_w;
-	const char *collector_name;
-	const char *power_source;
-
-	jp_pod_lookup_cb lookup;
-	void *lookup_arg;
-	double intensity;
 
 	struct jp_cg_cpu_set set;
-	struct pod_row *pods;
-	size_t npods, cap_pods;
 	struct cont_row *conts;
 	size_t nconts, cap_conts;
-	struct jp_acct_pod *apods;
-	struct jp_acct_container *aconts;
-	size_t cap_apods, cap_aconts;
-	int saw_unknown;
 	uint64_t last_mono_ms;     /* when the sources took their previous reading */
 
 	/* eBPF map full: container cgroups missing from the map are read from cpu.stat. */
@@ -122,7 +103,7 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 		uint32_t entries = cfg->bpf_map_entries ? cfg->bpf_map_entries : auto_map_entries(n->cgroup_mount);
 		n->bpf = jp_bpf_collector_create(n->cgroup_mount, entries);
 		if (n->bpf) {
-			n->collector_name = "ebpf";
+			n->base.name = "ebpf";
 			return 0;
 		}
 		int e = errno;
@@ -139,7 +120,7 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 		jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(e));
 		return -e;
 	}
-	n->collector_name = "cgroupfs";
+	n->base.name = "cgroupfs";
 	return 0;
 }
 
@@ -148,7 +129,7 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 	if (cfg->power_source != JP_POWER_MODEL) {
 		n->rapl = jp_rapl_open(cfg->host_sysfs);
 		if (n->rapl) {
-			n->power_source = "rapl";
+			n->base.power_source = "rapl";
 			jp_log(JP_LOG_INFO, MOD, "RAPL: %u zone(s) under %s/class/powercap",
 			       jp_rapl_zone_count(n->rapl), cfg->host_sysfs);
 			return 0;
@@ -162,26 +143,28 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 		jp_log(JP_LOG_INFO, MOD, "no RAPL (%s); estimating power with the model (source=\"model\")",
 		       strerror(e));
 	}
-	n->power_source = "model";
+	n->base.power_source = "model";
 	return 0;
 }
 
-struct jp_node *jp_node_create(const struct jp_config *cfg)
+static void node_close(struct jp_collector *c);
+
+static struct jp_collector *node_open(const struct jp_config *cfg)
 {
+	if (jp_cgroup_pod_set_root(cfg->kube_cgroup_root) < 0) {
+		jp_log(JP_LOG_ERROR, MOD, "kubernetes.cgroup_root is too long");
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
 	struct jp_node *n = calloc(1, sizeof(*n));
 	int r;
 	if (!n) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	n->base.ops = &jp_node_ops;
 	n->model_idle_w = cfg->model_idle_watts_per_cpu;
 	n->model_max_w = cfg->model_max_watts_per_cpu;
-	n->intensity = cfg->carbon_grams_per_kwh;
-	n->acct = jp_account_create(cfg);
-	if (!n->acct) {
-		r = -errno;
-		goto fail;
-	}
 	n->ps = jp_procstat_create(cfg->host_procfs);
 	if (!n->ps) {
 		r = -errno;
@@ -195,52 +178,34 @@ struct jp_node *jp_node_create(const struct jp_config *cfg)
 	if (r)
 		goto fail;
 	n->last_mono_ms = jp_now_mono_ms();
-	return n;
+	return &n->base;
 fail:
-	jp_node_destroy(n);
+	node_close(&n->base);
 	errno = -r;
 	return NULL;
 }
 
-void jp_node_destroy(struct jp_node *n)
+static void node_close(struct jp_collector *c)
 {
+	struct jp_node *n = (struct jp_node *)c;
 	if (!n)
 		return;
-	jp_account_destroy(n->acct);
 	jp_procstat_destroy(n->ps);
 	jp_rapl_close(n->rapl);
 	jp_bpf_collector_destroy(n->bpf);
 	jp_cgroupfs_destroy(n->cgfs);
 	jp_cg_cpu_set_free(&n->set);
-	free(n->pods);
 	free(n->conts);
-	free(n->apods);
-	free(n->aconts);
 	free(n->fb);
 	free(n->prev);
 	free(n);
 }
 
-const char *jp_node_collector_name(const struct jp_node *n) { return n->collector_name; }
-const char *jp_node_power_source(const struct jp_node *n) { return n->power_source; }
-unsigned jp_node_pods(const struct jp_node *n) { return (unsigned)n->npods; }
-uint64_t jp_node_bpf_map_full(const struct jp_node *n) { return n->map_full; }
-void jp_node_inject_bpf_error(struct jp_node *n, int err)
+void jp_node_inject_bpf_error(struct jp_collector *c, int err)
 {
-	if (n->bpf)
+	struct jp_node *n = (struct jp_node *)c;
+	if (c->ops == &jp_node_ops && n->bpf)
 		jp_bpf_collector_inject_error(n->bpf, err);
-}
-int jp_node_saw_unknown_pod(const struct jp_node *n) { return n->saw_unknown; }
-
-void jp_node_set_pod_lookup(struct jp_node *n, jp_pod_lookup_cb cb, void *arg)
-{
-	n->lookup = cb;
-	n->lookup_arg = arg;
-}
-
-void jp_node_set_intensity(struct jp_node *n, double g_per_kwh)
-{
-	n->intensity = g_per_kwh;
 }
 
 static int cmp_cont(const void *x, const void *y)
@@ -326,10 +291,12 @@ static int fallback_fill(struct jp_node *n)
 	return 0;
 }
 
-/* Fold per-cgroup times into pods (with their containers) and the system bucket. */
-static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
+/* Parse per-cgroup times into (pod, container) rows and the system bucket, merging the
+ * rows of one container (eBPF reports its nested cgroups separately), then fill in from
+ * cpu.stat what a full eBPF map missed. */
+static int merge_rows(struct jp_node *n, uint64_t *system_ns)
 {
-	n->npods = n->nconts = 0;
+	n->nconts = 0;
 	*system_ns = 0;
 	for (size_t i = 0; i < n->set.n; i++) {
 		const struct jp_cg_cpu *e = &n->set.v[i];
@@ -370,26 +337,12 @@ static int group_by_pod(struct jp_node *n, uint64_t *system_ns)
 		if (r)
 			return r;
 	}
-	for (size_t i = 0; i < n->nconts; i++) {
-		struct cont_row *c = &n->conts[i];
-		if (!n->npods || strcmp(n->pods[n->npods - 1].uid, c->uid) != 0) {
-			if (jp_grow((void **)&n->pods, &n->cap_pods, n->npods + 1, sizeof(*n->pods)))
-				return -ENOMEM;
-			struct pod_row *p = &n->pods[n->npods++];
-			memcpy(p->uid, c->uid, sizeof(p->uid));
-			p->cpu_ns = 0;
-			p->first = i;
-			p->ncont = 0;
-		}
-		struct pod_row *p = &n->pods[n->npods - 1];
-		p->cpu_ns += c->cpu_ns;
-		p->ncont++;
-	}
 	return 0;
 }
 
-int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_ms)
+static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 {
+	struct jp_node *n = (struct jp_node *)c;
 	struct jp_cpu_interval cpu = {0};
 	int r = jp_procstat_sample(n->ps, &cpu);
 	if (r)
@@ -412,7 +365,7 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 			jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(-r));
 			return r;
 		}
-		n->collector_name = "cgroupfs";
+		n->base.name = "cgroupfs";
 		jp_cg_cpu_set_clear(&n->set);
 		r = jp_cgroupfs_collect(n->cgfs, &n->set);
 	}
@@ -443,7 +396,7 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 	}
 	uint64_t system_ns;
 	n->round++;
-	r = group_by_pod(n, &system_ns);
+	r = merge_rows(n, &system_ns);
 	if (r)
 		return r;
 	/* The containers of this round, for the next one's fallback. */
@@ -460,11 +413,11 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 	uint64_t now = jp_now_mono_ms();
 	double interval_s = (double)(now - n->last_mono_ms) / 1000.0;
 	n->last_mono_ms = now;
-	(void)elapsed_ms;
-	struct jp_acct_input in = {
-		.interval_s = interval_s, .power_source = n->power_source, .usage_ratio = cpu.usage_ratio,
-		.system_cpu_ns = system_ns, .intensity_g_per_kwh = n->intensity,
-	};
+	iv->seconds = interval_s;
+	iv->power_source = n->base.power_source;
+	iv->usage_ratio = cpu.usage_ratio;
+	iv->system_cpu_ns = system_ns;
+	iv->bpf_map_full = n->map_full;
 	if (n->rapl) {
 		struct jp_rapl_energy e;
 		r = jp_rapl_read(n->rapl, &e);
@@ -475,48 +428,24 @@ int jp_node_collect(struct jp_node *n, struct jp_store *store, uint64_t elapsed_
 		for (int k = 0; k < JP_RAPL_NKINDS; k++) {
 			if (!(e.present & JP_RAPL_BIT(k)))
 				continue;
-			in.zone_mask |= 1u << rapl_to_zone[k];
-			in.energy_j[rapl_to_zone[k]] = e.j[k];
+			iv->zone_mask |= 1u << rapl_to_zone[k];
+			iv->energy_j[rapl_to_zone[k]] = e.j[k];
 		}
 	} else {
 		/* The model estimates the whole CPU's power; it is reported as the package. */
 		double w = jp_power_model_watts(cpu.ncpus, cpu.usage_ratio, n->model_idle_w, n->model_max_w);
-		in.zone_mask = 1u << JP_ZONE_PACKAGE;
-		in.energy_j[JP_ZONE_PACKAGE] = w * interval_s;
+		iv->zone_mask = 1u << JP_ZONE_PACKAGE;
+		iv->energy_j[JP_ZONE_PACKAGE] = w * interval_s;
 	}
 
-	if (jp_grow((void **)&n->apods, &n->cap_apods, n->npods + 1, sizeof(*n->apods)) ||
-	    jp_grow((void **)&n->aconts, &n->cap_aconts, n->nconts + 1, sizeof(*n->aconts)))
-		return -ENOMEM;
-	n->saw_unknown = 0;
-	for (size_t i = 0; i < n->npods; i++) {
-		struct pod_row *p = &n->pods[i];
-		struct jp_pod_meta meta = {0};
-		int known = n->lookup && n->lookup(p->uid, &meta, n->lookup_arg) == 0;
-		if (!known)
-			n->saw_unknown = 1;
-		/* docs/reference/metrics.md: without kubelet data, pod is the UID and namespace "unknown". */
-		n->apods[i] = (struct jp_acct_pod){
-			.uid = p->uid, .ns = known && meta.ns ? meta.ns : "unknown",
-			.name = known && meta.name ? meta.name : p->uid,
-			.cpu_request = known ? meta.cpu_request : 0, .cpu_ns = p->cpu_ns,
-			.containers = &n->aconts[p->first],
-		};
-		size_t nc = 0;
-		for (size_t j = 0; j < p->ncont; j++) {
-			struct cont_row *c = &n->conts[p->first + j];
-			if (!c->id[0]) {
-				/* Time of the pod cgroup itself (conmon, processes outside containers)
-				 * stays in the pod total only. */
-				continue;
-			}
-			const char *cname = known && meta.container_name ? meta.container_name(meta.ctx, c->id) : NULL;
-			n->aconts[p->first + nc++] = (struct jp_acct_container){
-				.name = cname ? cname : c->id, .id = c->id, .cpu_ns = c->cpu_ns};
-		}
-		n->apods[i].ncontainers = nc;
+	for (size_t i = 0; i < n->nconts; i++) {
+		const struct cont_row *cr = &n->conts[i];
+		if (jp_interval_add_row(iv, cr->uid, cr->id, cr->cpu_ns))
+			return -ENOMEM;
 	}
-	in.pods = n->apods;
-	in.npods = n->npods;
-	return jp_account_round(n->acct, store, &in);
+	return 0;
 }
+
+const struct jp_collector_ops jp_node_ops = {
+	.kind = "node", .open = node_open, .collect = node_collect, .close = node_close,
+};

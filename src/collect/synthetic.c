@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* collector.mode synthetic: a deterministic fake node whose pods burn CPU at their own rates, with
- * model-based energy attributed and conserved as in docs/model.md, for load tests and benchmarks. */
+/* collector.mode synthetic: a deterministic fake node whose pods burn CPU at their own rates,
+ * with model-based energy, for load tests and benchmarks. It fills the same interval as a
+ * real node (collect/collector.h), one row per container and one for each pod's own
+ * cgroup, and names its pods through the same lookup the kubelet answers on a real node:
+ * the grouping, naming and accounting it goes through are the real ones. */
 #include "collect/synthetic.h"
-
-#include "attrib/account.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,20 +63,16 @@ struct syn_pod {
 };
 
 struct jp_synthetic {
+	struct jp_collector base;  /* first */
 	uint64_t rng;
 	unsigned levels;
 	enum jp_idle_attr idle;
-	double idle_w, max_w, intensity, embodied_gph;
+	double idle_w, max_w, embodied_gph;
 	uint32_t npods, ncont;
 	struct syn_pod *pods;
 	struct syn_container *containers;
 	unsigned ns_pods[NNS];     /* pods per namespace */
-
-	/* The round's input to the accounting, which does the attribution, the counters
-	 * and the series exactly as for a real node (src/attrib/account.c). */
-	struct jp_account *acct;
-	struct jp_acct_pod *in_pods;
-	struct jp_acct_container *in_conts;
+	struct syn_pod **by_uid;   /* the pods sorted by UID, for the lookup */
 	size_t nseries;
 };
 
@@ -161,7 +158,41 @@ static size_t count_series(const struct jp_synthetic *syn)
 	return n;
 }
 
-struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
+static int cmp_pod_uid(const void *x, const void *y)
+{
+	const struct syn_pod *const *a = x, *const *b = y;
+	return strcmp((*a)->uid, (*b)->uid);
+}
+
+static const char *container_name(const void *ctx, const char *id)
+{
+	const struct syn_pod *p = ctx;
+	for (uint32_t k = 0; p->c && p->c[k].name[0]; k++)
+		if (strcmp(p->c[k].id, id) == 0)
+			return p->c[k].name;
+	return NULL;
+}
+
+/* The fake kubelet: names, namespaces, requests and container names of the fake pods. */
+static int syn_lookup(const char *uid, struct jp_pod_meta *out, void *arg)
+{
+	struct jp_synthetic *syn = arg;
+	struct syn_pod key, *kp = &key;
+	snprintf(key.uid, sizeof(key.uid), "%s", uid);
+	struct syn_pod **hit = syn->npods ? bsearch(&kp, syn->by_uid, syn->npods, sizeof(*syn->by_uid),
+						    cmp_pod_uid) : NULL;
+	if (!hit)
+		return -ENOENT;
+	*out = (struct jp_pod_meta){
+		.ns = namespaces[(*hit)->ns].name, .name = (*hit)->name,
+		.cpu_request = (*hit)->request_cores, .container_name = container_name, .ctx = *hit,
+	};
+	return 0;
+}
+
+static void syn_close(struct jp_collector *c);
+
+static struct jp_collector *syn_open(const struct jp_config *cfg)
 {
 	if (!cfg || cfg->synthetic_pods > 1000000 || cfg->synthetic_containers_per_pod > 64 ||
 	    !(cfg->pue > 0) || cfg->carbon_grams_per_kwh < 0) {
@@ -171,12 +202,15 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 	struct jp_synthetic *syn = calloc(1, sizeof *syn);
 	if (!syn)
 		goto nomem;
+	syn->base = (struct jp_collector){
+		.ops = &jp_synthetic_ops, .name = "synthetic", .power_source = "model",
+		.lookup = syn_lookup, .lookup_arg = syn,
+	};
 	syn->rng = cfg->synthetic_seed;
 	syn->levels = cfg->metrics_levels;
 	syn->idle = cfg->idle_attribution;
 	syn->idle_w = cfg->model_idle_watts_per_cpu;
 	syn->max_w = cfg->model_max_watts_per_cpu;
-	syn->intensity = cfg->carbon_grams_per_kwh;
 	syn->embodied_gph = cfg->embodied_grams_per_node_hour;
 	syn->npods = cfg->synthetic_pods;
 	syn->ncont = cfg->synthetic_containers_per_pod;
@@ -185,7 +219,8 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 		if (!syn->pods)
 			goto nomem;
 		if (syn->ncont) {
-			syn->containers = calloc((size_t)syn->npods * syn->ncont, sizeof *syn->containers);
+			/* One spare entry per pod: an empty name ends a pod's containers. */
+		syn->containers = calloc((size_t)syn->npods * (syn->ncont + 1), sizeof *syn->containers);
 			if (!syn->containers)
 				goto nomem;
 		}
@@ -225,7 +260,7 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 			}
 		}
 
-		p->c = syn->ncont ? &syn->containers[(size_t)i * syn->ncont] : NULL;
+		p->c = syn->ncont ? &syn->containers[(size_t)i * (syn->ncont + 1)] : NULL;
 		double wsum = 0;
 		for (uint32_t k = 0; k < syn->ncont; k++) {
 			struct syn_container *c = &p->c[k];
@@ -249,67 +284,59 @@ struct jp_synthetic *jp_synthetic_create(const struct jp_config *cfg)
 		for (uint32_t i = 0; i < syn->npods; i++)
 			syn->pods[i].rate_cores *= room / (sum_rate * (JIT_LO + JIT_SPAN));
 
-	syn->acct = jp_account_create(cfg);
-	syn->in_pods = calloc(syn->npods ? syn->npods : 1, sizeof *syn->in_pods);
-	syn->in_conts = calloc(syn->npods && syn->ncont ? (size_t)syn->npods * syn->ncont : 1,
-			       sizeof *syn->in_conts);
-	if (!syn->acct || !syn->in_pods || !syn->in_conts)
+	syn->by_uid = calloc(syn->npods ? syn->npods : 1, sizeof *syn->by_uid);
+	if (!syn->by_uid)
 		goto nomem;
-	for (uint32_t i = 0; i < syn->npods; i++) {
-		struct syn_pod *p = &syn->pods[i];
-		syn->in_pods[i] = (struct jp_acct_pod){
-			.uid = p->uid, .ns = namespaces[p->ns].name, .name = p->name,
-			.cpu_request = p->request_cores,
-			.containers = syn->ncont ? &syn->in_conts[(size_t)i * syn->ncont] : NULL,
-			.ncontainers = syn->ncont,
-		};
-		for (uint32_t k = 0; k < syn->ncont; k++)
-			syn->in_conts[(size_t)i * syn->ncont + k] =
-				(struct jp_acct_container){.name = p->c[k].name, .id = p->c[k].id};
-	}
+	for (uint32_t i = 0; i < syn->npods; i++)
+		syn->by_uid[i] = &syn->pods[i];
+	if (syn->npods > 1)
+		qsort(syn->by_uid, syn->npods, sizeof *syn->by_uid, cmp_pod_uid);
 	syn->nseries = count_series(syn);
-	return syn;
+	return &syn->base;
 nomem:
-	jp_synthetic_destroy(syn);
+	syn_close(syn ? &syn->base : NULL);
 	errno = ENOMEM;
 	return NULL;
 }
 
-void jp_synthetic_destroy(struct jp_synthetic *syn)
+static void syn_close(struct jp_collector *c)
 {
+	struct jp_synthetic *syn = (struct jp_synthetic *)c;
 	if (!syn)
 		return;
-	jp_account_destroy(syn->acct);
-	free(syn->in_pods);
-	free(syn->in_conts);
+	free(syn->by_uid);
 	free(syn->containers);
 	free(syn->pods);
 	free(syn);
 }
 
-void jp_synthetic_set_intensity(struct jp_synthetic *syn, double g_per_kwh)
+size_t jp_synthetic_series_count(const struct jp_collector *c)
 {
-	syn->intensity = g_per_kwh;
+	return c->ops == &jp_synthetic_ops ? ((const struct jp_synthetic *)c)->nseries : 0;
 }
 
-size_t jp_synthetic_series_count(const struct jp_synthetic *syn)
+/* The fake node has no clock of its own: the interval is the agent's nominal one, so a
+ * fixed seed gives the same values every time. */
+static int syn_collect(struct jp_collector *c, struct jp_interval *iv)
 {
-	return syn->nseries;
-}
-
-int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint64_t elapsed_ms)
-{
-	double dt = (double)elapsed_ms / 1000.0;
+	struct jp_synthetic *syn = (struct jp_synthetic *)c;
+	double dt = (double)iv->nominal_ms / 1000.0;
 
 	/* CPU time of every workload over the interval. */
 	double t_all = 0;
 	for (uint32_t i = 0; i < syn->npods; i++) {
 		struct syn_pod *p = &syn->pods[i];
 		double t = p->rate_cores * dt * (JIT_LO + JIT_SPAN * rng_unit(&syn->rng));
-		struct jp_acct_pod *ip = &syn->in_pods[i];
-		ip->cpu_ns = (uint64_t)(t * 1e9);
-		for (uint32_t k = 0; k < syn->ncont; k++)
-			syn->in_conts[(size_t)i * syn->ncont + k].cpu_ns = (uint64_t)(t * p->c[k].weight * 1e9);
+		uint64_t pod_ns = (uint64_t)(t * 1e9), sum = 0;
+		for (uint32_t k = 0; k < syn->ncont; k++) {
+			uint64_t ns = (uint64_t)(t * p->c[k].weight * 1e9);
+			if (jp_interval_add_row(iv, p->uid, p->c[k].id, ns))
+				return -ENOMEM;
+			sum += ns;
+		}
+		/* The pod's own cgroup gets what its containers' rounding left over. */
+		if ((pod_ns > sum || !syn->ncont) && jp_interval_add_row(iv, p->uid, "", pod_ns > sum ? pod_ns - sum : 0))
+			return -ENOMEM;
 		t_all += t;
 	}
 	double t_sys = SYS_RATE_CORES * dt * (JIT_LO + JIT_SPAN * rng_unit(&syn->rng));
@@ -322,14 +349,17 @@ int jp_synthetic_collect(struct jp_synthetic *syn, struct jp_store *store, uint6
 	/* docs/reference/configuration.md power model; the zones are fixed shares of it. */
 	double watts = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
 	static const enum jp_zone zone_of[NZONES] = {JP_ZONE_PACKAGE, JP_ZONE_CORE, JP_ZONE_DRAM};
-	struct jp_acct_input in = {
-		.interval_s = dt, .power_source = "model", .usage_ratio = u,
-		.system_cpu_ns = (uint64_t)(t_sys * 1e9), .pods = syn->in_pods, .npods = syn->npods,
-		.intensity_g_per_kwh = syn->intensity,
-	};
+	iv->seconds = dt;
+	iv->power_source = "model";
+	iv->usage_ratio = u;
+	iv->system_cpu_ns = (uint64_t)(t_sys * 1e9);
 	for (int z = 0; z < NZONES; z++) {
-		in.zone_mask |= 1u << zone_of[z];
-		in.energy_j[zone_of[z]] = watts * zone_share[z] * dt;
+		iv->zone_mask |= 1u << zone_of[z];
+		iv->energy_j[zone_of[z]] = watts * zone_share[z] * dt;
 	}
-	return jp_account_round(syn->acct, store, &in);
+	return 0;
 }
+
+const struct jp_collector_ops jp_synthetic_ops = {
+	.kind = "synthetic", .open = syn_open, .collect = syn_collect, .close = syn_close,
+};

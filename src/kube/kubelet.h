@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "collect/node.h"
+#include "podmeta.h"
 #include "config.h"
 #include "remote/http.h"
 

@@ -48,6 +48,7 @@ struct jp_store {
 	uint64_t *common_hash;     /* hashes of name and value, 2 per label */
 	size_t ncommon;
 	uint64_t generation;
+	uint64_t commits;        /* jp_store_round */
 
 	uint32_t next_id;
 	uint32_t round;
@@ -672,6 +673,7 @@ int jp_store_commit(struct jp_store *s, jp_store_emit_cb emit, void *arg)
 		s->live[i] = container_of(s->cur[i].series, struct sp, pub);
 	s->nlive = nset;
 	s->ncur = 0;
+	s->commits++;
 	s->round++;
 	if (s->round == 0)
 		s->round = 1;   /* 0 means "never set" */
@@ -718,6 +720,11 @@ const struct jp_sample *jp_series_latest(const struct jp_series *series)
 	 * the head, or at ring_count - 1 while the head is still 0. */
 	uint32_t idx = series->ring_head ? series->ring_head - 1 : series->ring_count - 1;
 	return &series->ring[idx];
+}
+
+uint64_t jp_store_round(const struct jp_store *s)
+{
+	return s->commits;
 }
 
 uint64_t jp_store_generation(const struct jp_store *s)

@@ -51,6 +51,10 @@ int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_
 /* A number that changes whenever jp_store_set_common runs: a caller that keeps series
  * pointers across rounds resolves them again through jp_store_get when it changes. */
 uint64_t jp_store_generation(const struct jp_store *s);
+/* The number of the round being built (or the next one): it grows by one per commit. A
+ * caller that keeps series pointers and missed a round (set nothing, e.g. a failed
+ * collection) must resolve them again: its series went stale and were freed. */
+uint64_t jp_store_round(const struct jp_store *s);
 
 /* Find or create the series `name`{labels}. labels need not be sorted; empty values
  * are dropped (docs/reference/remote-write.md: no empty values). Returns NULL with errno (EINVAL for an

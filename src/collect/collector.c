@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The collector interface (collect/collector.h): the interval's row array, the power
+ * model, and the table of collector kinds. */
+#include "collect/collector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collect/node.h"
+#include "collect/synthetic.h"
+#include "util/buf.h"
+
+void jp_interval_reset(struct jp_interval *iv, uint64_t nominal_ms)
+{
+	struct jp_cgroup_row *rows = iv->rows;
+	size_t cap = iv->cap_rows;
+	memset(iv, 0, sizeof(*iv));
+	iv->rows = rows;
+	iv->cap_rows = cap;
+	iv->nominal_ms = nominal_ms;
+}
+
+int jp_interval_add_row(struct jp_interval *iv, const char *pod_uid, const char *container_id,
+			uint64_t cpu_ns)
+{
+	if (jp_grow((void **)&iv->rows, &iv->cap_rows, iv->nrows + 1, sizeof(*iv->rows)))
+		return -ENOMEM;
+	struct jp_cgroup_row *r = &iv->rows[iv->nrows++];
+	snprintf(r->pod_uid, sizeof(r->pod_uid), "%s", pod_uid ? pod_uid : "");
+	snprintf(r->container_id, sizeof(r->container_id), "%s", container_id ? container_id : "");
+	r->cpu_ns = cpu_ns;
+	return 0;
+}
+
+void jp_interval_free(struct jp_interval *iv)
+{
+	free(iv->rows);
+	memset(iv, 0, sizeof(*iv));
+}
+
+double jp_power_model_watts(unsigned cpus, double u, double idle_w, double max_w)
+{
+	if (!(u >= 0))
+		u = 0;
+	if (u > 1)
+		u = 1;
+	return (double)cpus * (idle_w + u * (max_w - idle_w));
+}
+
+struct jp_collector *jp_collector_open(const struct jp_config *cfg)
+{
+	/* Every mode but synthetic measures the real node (auto, ebpf and cgroupfs choose
+	 * its CPU-time source). */
+	const struct jp_collector_ops *ops =
+		cfg->collector_mode == JP_COLLECTOR_SYNTHETIC ? &jp_synthetic_ops : &jp_node_ops;
+	return ops->open(cfg);
+}
