@@ -50,6 +50,7 @@ struct jp_agent {
 	uint64_t collections;
 	uint64_t collection_errors;
 	char user_agent[64];
+	struct jp_agent_parts parts;   /* what was built, for tests of the reload classes */
 
 	/* graceful stop */
 	unsigned pending_closes;
@@ -236,6 +237,7 @@ static int setup_senders(struct jp_agent *a)
 		a->senders[i] = jp_sender_create(a->loop, a->http, &cfg->remotes[i], a->user_agent);
 		if (!a->senders[i])
 			return errno ? -errno : -EIO;
+		a->parts.sender_creates++;
 		a->nsenders++;
 		jp_log(JP_LOG_INFO, MOD, "remote %s: %s (protocol %s)", cfg->remotes[i].name,
 		       cfg->remotes[i].url, cfg->remotes[i].protocol == JP_RW_V2 ? "2.0" : "1.0");
@@ -247,12 +249,12 @@ static int setup_senders(struct jp_agent *a)
 static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct jp_kubelet **out)
 {
 	*out = NULL;
-	/* The synthetic node names its own pods. */
-	if (!cfg->kubelet_url || !*cfg->kubelet_url || cfg->collector_mode == JP_COLLECTOR_SYNTHETIC)
+	if (!cfg->kubelet_url || !*cfg->kubelet_url)
 		return 0;
 	*out = jp_kubelet_create(a->loop, a->http, cfg);   /* logs why it failed */
 	if (!*out)
 		return -errno;
+	a->parts.kubelet_opens++;
 	jp_kubelet_set_limits(*out, cfg->interval_ms, 0, 0);
 	return 0;
 }
@@ -289,6 +291,7 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 		r = -errno;
 		goto fail;
 	}
+	a->parts.collector_opens++;
 	a->http = jp_http_create(loop);
 	if (!a->http) {
 		r = -errno;
@@ -361,6 +364,7 @@ static int start_server(struct jp_agent *a, const char *listen)
 		jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", listen, why ? why : strerror(-r));
 		return r;
 	}
+	a->parts.server_starts++;
 	jp_log(JP_LOG_INFO, MOD, "serving /metrics, /healthz, /readyz on %s", listen);
 	return 0;
 }
@@ -509,6 +513,7 @@ static int reload_senders(struct jp_agent *a, const struct jp_config *old, const
 			s = jp_sender_create(a->loop, a->http, &nc->remotes[i], a->user_agent);
 			if (!s)
 				continue;  /* logged by the sender; this remote stays off until the next reload */
+			a->parts.sender_creates++;
 		}
 		ns[nn++] = s;
 	}
@@ -587,15 +592,18 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 			goto reject;
 		}
 	}
-	if (ncoll)
+	if (ncoll) {
 		jp_pipeline_set_collector(a->pipe, ncoll);
+		a->parts.collector_opens++;
+	}
 	if (nint != a->intensity) {
 		jp_intensity_close(a->intensity, NULL, NULL);
 		a->intensity = nint;
+		a->parts.carbon_opens++;
 	}
-	if (cls & (JP_RELOAD_KUBELET | JP_RELOAD_COLLECTOR)) {
-		/* The old client's strings are not held across rounds, so it can go. A failing
-		 * new client leaves pods unnamed. */
+	if (cls & JP_RELOAD_KUBELET) {
+		/* The pipeline holds no kubelet strings across rounds, so the old client can
+		 * go. A failing new client leaves pods unnamed. */
 		jp_kubelet_close(a->kubelet, NULL, NULL);
 		a->kubelet = NULL;
 		setup_kubelet(a, nc, &a->kubelet);
@@ -637,6 +645,20 @@ reject:
 	jp_config_free(nc);
 	free(nc);
 	return r;
+}
+
+void jp_agent_get_parts(const struct jp_agent *a, struct jp_agent_parts *out)
+{
+	*out = a->parts;
+	out->cfg = a->cfg;
+	out->store = a->store;
+	out->nsenders = a->nsenders;
+	out->collector = jp_pipeline_collector(a->pipe);
+}
+
+int jp_agent_collect_now(struct jp_agent *a, int64_t ts_ms)
+{
+	return collect_round(a, ts_ms, 1);
 }
 
 /* ---- graceful stop ------------------------------------------------------------------ */

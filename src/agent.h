@@ -7,6 +7,9 @@
 #include <uv.h>
 
 #include "config.h"
+#include "store/series.h"
+
+struct jp_collector;
 
 struct jp_agent;
 
@@ -23,6 +26,20 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out);
 
 /* Replace the config; on error the old one stays and the reason is logged. */
 int jp_agent_reload(struct jp_agent *a, const char *path);
+
+/* What the agent has built so far and holds now; for tests of the reload classes
+ * (tests/check_reload.c). Pointers are borrowed until the next reload or round. */
+struct jp_agent_parts {
+	unsigned collector_opens, kubelet_opens, carbon_opens, server_starts, sender_creates;
+	const struct jp_config *cfg;
+	struct jp_store *store;
+	const struct jp_collector *collector;
+	size_t nsenders;
+};
+void jp_agent_get_parts(const struct jp_agent *a, struct jp_agent_parts *out);
+
+/* Run one collection round now, stamped ts_ms, and hand it to the senders (tests). */
+int jp_agent_collect_now(struct jp_agent *a, int64_t ts_ms);
 
 /* Graceful stop (SIGTERM): stop collecting, flush what can be sent within
  * flush_ms, keep the rest on disk, close every handle; done(arg) runs when the

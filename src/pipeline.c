@@ -185,12 +185,13 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 
 	/* docs/reference/metrics.md: without metadata, the pod is named by its UID in
 	 * namespace "unknown", a container by its ID. */
-	jp_pod_lookup_cb lookup = p->lookup ? p->lookup : p->c->lookup;
-	void *arg = p->lookup ? p->lookup_arg : p->c->lookup_arg;
 	for (size_t i = 0; i < p->npods; i++) {
 		struct jp_acct_pod *pod = &p->pods[i];
 		struct jp_pod_meta meta = {0};
-		int known = lookup && lookup(pod->uid, &meta, arg) == 0;
+		/* The kubelet first, then what the collector itself knows (the synthetic node). */
+		int known = p->lookup && p->lookup(pod->uid, &meta, p->lookup_arg) == 0;
+		if (!known && p->c->lookup)
+			known = p->c->lookup(pod->uid, &meta, p->c->lookup_arg) == 0;
 		if (!known)
 			p->saw_unknown = 1;
 		pod->ns = known && meta.ns ? meta.ns : "unknown";

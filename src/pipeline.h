@@ -33,8 +33,9 @@ struct jp_collector *jp_pipeline_collector(const struct jp_pipeline *p);
  * accountant and its counters stay. */
 void jp_pipeline_set_collector(struct jp_pipeline *p, struct jp_collector *c);
 
-/* Where pod names come from: cb (the kubelet), else the collector's own lookup (the
- * synthetic node), else nothing (pods named by UID in namespace "unknown"). */
+/* Where pod names come from: cb (the kubelet); for a UID it does not know, the
+ * collector's own lookup (the synthetic node); else the pod is named by its UID in
+ * namespace "unknown". */
 void jp_pipeline_set_lookup(struct jp_pipeline *p, jp_pod_lookup_cb cb, void *arg);
 
 /* Apply the accountant's live settings of cfg (docs/reference/configuration.md, reload
