@@ -77,6 +77,13 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$EXPO_PORT"]}]
 YML
 
+# The same agent with no pods: what the process costs before any series (libraries
+# mapped and relocated: libcurl with its TLS stacks, libxml2, libbpf), for context.
+sed 's/pods: [0-9]*/pods: 0/; s/listen: 127.0.0.1:[0-9]*/listen: ""/; s|dir: .*queue}|dir: '"$work"'/queue0}|' \
+  "$work/jp.yaml" >"$work/jp0.yaml"
+"$JOULEPUSH" --config "$work/jp0.yaml" 2>"$work/jp0.log" &
+jp0_pid=$!; pids+=($jp0_pid)
+
 "$JOULEPUSH" --config "$work/jp.yaml" 2>"$work/jp.log" &
 jp_pid=$!; pids+=($jp_pid)
 vmagent -httpListenAddr "127.0.0.1:$VMA_PORT" -promscrape.config "$work/scrape.yaml" \
@@ -99,7 +106,8 @@ jp_s1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_samples_to
 jp_b1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes_total')
 vma_s1=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_rows_pushed_after_relabel_total')
 vma_b1=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_bytes_sent_total')
-jp_hwm=$(hwm_kib $jp_pid); vma_hwm=$(hwm_kib $vma_pid)
+jp_hwm=$(hwm_kib $jp_pid); vma_hwm=$(hwm_kib $vma_pid); jp0_hwm=$(hwm_kib $jp0_pid)
+jp_anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$jp_pid/status")
 jp_rss=$(rss_kib $jp_pid); vma_rss=$(rss_kib $vma_pid)
 
 # Cross-check against what the server stored over the measured window.
@@ -112,12 +120,14 @@ stored() {
 }
 jp_stored=$(stored joulepush); vma_stored=$(stored vmagent)
 
-python3 - "$hz" "$series" "$pods" "$SECONDS_RUN" \
+python3 - "$hz" "$series" "$pods" "$SECONDS_RUN" "$jp0_hwm" "$jp_anon" \
   "$jp_c0" "$jp_c1" "$jp_s0" "$jp_s1" "$jp_b0" "$jp_b1" "$jp_hwm" "$jp_stored" "$jp_rss" \
   "$vma_c0" "$vma_c1" "$vma_s0" "$vma_s1" "$vma_b0" "$vma_b1" "$vma_hwm" "$vma_stored" "$vma_rss" <<'PY'
 import sys
 a = sys.argv[1:]
 hz, series, pods, secs = float(a[0]), int(a[1]), int(a[2]), int(a[3])
+jp0_hwm, jp_anon = int(a[4]), int(a[5])
+a = a[:4] + a[6:]
 def row(name, c0, c1, s0, s1, b0, b1, hwm, stored, rss):
     cpu = (float(c1) - float(c0)) / hz
     n = float(s1) - float(s0)
@@ -133,6 +143,8 @@ def row(name, c0, c1, s0, s1, b0, b1, hwm, stored, rss):
     return us
 print(f"series per interval: {series} (synthetic pods: {pods}); measured window: {secs}s at 1s interval")
 jp = row("joulepush", *a[4:13])
+print(f"joulepush  peak_rss with 0 series (same config, no pods): {jp0_hwm / 1024:.1f}MiB; "
+      f"anonymous RSS at the end with {series} series: {jp_anon / 1024:.1f}MiB")
 vma = row("vmagent", *a[13:22])
 if jp and vma:
     print(f"joulepush/vmagent CPU per sample: {jp / vma:.3f}")

@@ -2,6 +2,7 @@
 /* A crash-safe, checksummed on-disk queue of samples for one remote (docs/reference/remote-write.md, docs/reference/configuration.md). */
 #include "remote/queue.h"
 #include "util/hash.h"
+#include "util/intern.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -445,6 +446,10 @@ static void def_unref(struct jp_queue *q, struct qdef *d)
 		pp = &(*pp)->next;
 	*pp = d->next;
 	q->ndefs--;
+	for (uint32_t i = 0; i < d->pub.nlabels; i++) {
+		jp_unintern(d->pub.labels[i].name);
+		jp_unintern(d->pub.labels[i].value);
+	}
 	free(d->pub.enc);
 	free(d);
 }
@@ -486,24 +491,33 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	}
 	if (q->ndefs >= q->nbuckets && intern_grow(q) < 0)
 		return NULL;
-	size_t sz = sizeof(struct qdef) + nl * sizeof(struct jp_label) + strbytes;
-	struct qdef *d = calloc(1, sz);
+	/* The label strings are the process's interned ones (util/intern.h): a series that
+	 * is also in the store is not stored twice. */
+	(void)strbytes;
+	struct qdef *d = calloc(1, sizeof(struct qdef) + nl * sizeof(struct jp_label));
 	if (!d)
 		return NULL;
 	struct jp_label *labels = (struct jp_label *)(d + 1);
-	char *sp = (char *)(labels + nl);
 	size_t off = 8;
 	for (uint32_t i = 0; i < nl; i++) {
 		for (int k = 0; k < 2; k++) {
 			uint32_t l = get_u32(p + off);
 			off += 4;
-			memcpy(sp, p + off, l);
-			sp[l] = '\0';
+			const char *str = jp_intern((const char *)p + off, l);
+			if (!str) {
+				for (uint32_t j = 0; j < i; j++) {
+					jp_unintern(labels[j].name);
+					jp_unintern(labels[j].value);
+				}
+				if (k == 1)
+					jp_unintern(labels[i].name);
+				free(d);
+				return NULL;
+			}
 			if (k == 0)
-				labels[i].name = sp;
+				labels[i].name = str;
 			else
-				labels[i].value = sp;
-			sp += l + 1;
+				labels[i].value = str;
 			off += l;
 		}
 	}

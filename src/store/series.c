@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The series store: refcounted string interning, label-set hashing, per-series sample rings and the
+/* The series store: label sets of interned strings (util/intern.h), label-set hashing, per-series sample rings and the
  * round/commit cycle that emits stale markers for series that disappear (docs/reference/metrics.md, docs/reference/remote-write.md). */
 #include "store/series.h"
+#include "util/intern.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -10,15 +11,6 @@
 #include <string.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
-/* An interned string. The hash is the first member so that the generic open-addressing
- * table below can read it from any of its element types. */
-struct istr {
-	uint64_t hash;
-	uint32_t refs;
-	uint32_t len;
-	char str[];
-};
 
 /* The store-private view of a series: one allocation holds the header, the label array
  * and the ring, so a series costs one malloc and sits in few cache lines. */
@@ -38,11 +30,9 @@ struct ptab {
 };
 
 struct jp_store {
-	struct ptab strings;
 	struct ptab series;
 	size_t ring_len;
 	size_t series_bytes;   /* bytes of one series allocation depends on nlabels; summed here */
-	size_t string_bytes;
 
 	struct jp_label *common;   /* sorted, interned, non-empty */
 	uint64_t *common_hash;     /* hashes of name and value, 2 per label */
@@ -109,20 +99,6 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static uint64_t str_hash(const char *s, size_t n)
-{
-	uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)n;
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, s, 8);
-		h = mix64(h ^ w);
-		s += 8;
-		n -= 8;
-	}
-	uint64_t w = 0;
-	memcpy(&w, s, n);
-	return mix64(h ^ w ^ 0xa5);
-}
 
 /* The hash of a label set; hashes[] holds name and value hashes in label order. */
 static uint64_t set_hash(const uint64_t *hashes, size_t nlabels)
@@ -202,50 +178,6 @@ static void ptab_remove(struct ptab *t, void *p)
 		(void)ptab_resize(t, t->cap / 2);
 }
 
-/* ---- interning ------------------------------------------------------------------ */
-
-static struct istr *istr_of(const char *s)
-{
-	return container_of(s, struct istr, str);
-}
-
-/* Return an interned copy of s (with one more reference), or NULL on ENOMEM. */
-static const char *intern(struct jp_store *st, const char *s, size_t len, uint64_t h)
-{
-	struct ptab *t = &st->strings;
-	if (ptab_reserve(t))
-		return NULL;
-	size_t mask = t->cap - 1;
-	size_t i = h & mask;
-	for (struct istr *e; (e = t->slot[i]); i = (i + 1) & mask) {
-		if (e->hash == h && e->len == len && memcmp(e->str, s, len) == 0) {
-			e->refs++;
-			return e->str;
-		}
-	}
-	struct istr *e = malloc(sizeof *e + len + 1);
-	if (!e)
-		return NULL;
-	e->hash = h;
-	e->refs = 1;
-	e->len = (uint32_t)len;
-	memcpy(e->str, s, len);
-	e->str[len] = '\0';
-	st->string_bytes += chunk_bytes(e);
-	ptab_put(t, i, e);
-	return e->str;
-}
-
-static void unintern(struct jp_store *st, const char *s)
-{
-	struct istr *e = istr_of(s);
-	if (--e->refs)
-		return;
-	ptab_remove(&st->strings, e);
-	st->string_bytes -= chunk_bytes(e);
-	free(e);
-}
-
 /* ---- the store -------------------------------------------------------------------- */
 
 static int label_cmp(const void *a, const void *b)
@@ -298,8 +230,8 @@ static int arrays_resize(struct jp_store *s, size_t cap)
 static void common_release(struct jp_store *s)
 {
 	for (size_t i = 0; i < s->ncommon; i++) {
-		unintern(s, s->common[i].name);
-		unintern(s, s->common[i].value);
+		jp_unintern(s->common[i].name);
+		jp_unintern(s->common[i].value);
 	}
 	free(s->common);
 	free(s->common_hash);
@@ -333,16 +265,16 @@ int jp_store_set_common(struct jp_store *s, const struct jp_label *common, size_
 			goto inval;
 	for (size_t i = 0; i < n; i++) {
 		size_t ln = strlen(c[i].name), lv = strlen(c[i].value);
-		ch[2 * i] = str_hash(c[i].name, ln);
-		ch[2 * i + 1] = str_hash(c[i].value, lv);
-		const char *name = intern(s, c[i].name, ln, ch[2 * i]);
-		const char *value = name ? intern(s, c[i].value, lv, ch[2 * i + 1]) : NULL;
+		ch[2 * i] = jp_intern_hash(c[i].name, ln);
+		ch[2 * i + 1] = jp_intern_hash(c[i].value, lv);
+		const char *name = jp_intern_hashed(c[i].name, ln, ch[2 * i]);
+		const char *value = name ? jp_intern_hashed(c[i].value, lv, ch[2 * i + 1]) : NULL;
 		if (!value) {
 			if (name)
-				unintern(s, name);
+				jp_unintern(name);
 			for (size_t k = 0; k < i; k++) {
-				unintern(s, c[k].name);
-				unintern(s, c[k].value);
+				jp_unintern(c[k].name);
+				jp_unintern(c[k].value);
 			}
 			goto nomem;
 		}
@@ -394,8 +326,8 @@ static void series_free(struct jp_store *s, struct sp *p)
 {
 	ptab_remove(&s->series, p);
 	for (size_t i = 0; i < p->pub.nlabels; i++) {
-		unintern(s, p->labels[i].name);
-		unintern(s, p->labels[i].value);
+		jp_unintern(p->labels[i].name);
+		jp_unintern(p->labels[i].value);
 	}
 	s->series_bytes -= chunk_bytes(p);
 	s->nseries--;
@@ -411,15 +343,14 @@ void jp_store_destroy(struct jp_store *s)
 		if (!p)
 			continue;
 		for (size_t k = 0; k < p->pub.nlabels; k++) {
-			unintern(s, p->labels[k].name);
-			unintern(s, p->labels[k].value);
+			jp_unintern(p->labels[k].name);
+			jp_unintern(p->labels[k].value);
 		}
 		free(p);
 	}
 	free(s->series.slot);
 	common_release(s);
 	/* Every string is referenced by a series or the common labels, so none is left. */
-	free(s->strings.slot);
 	free(s->cur);
 	free(s->live);
 	free(s->tmp);
@@ -455,11 +386,11 @@ static struct sp *series_new(struct jp_store *s, const struct jp_label *l, const
 	p->slot = 0;
 	size_t i;
 	for (i = 0; i < n; i++) {
-		const char *name = intern(s, l[i].name, strlen(l[i].name), lh[2 * i]);
-		const char *value = name ? intern(s, l[i].value, strlen(l[i].value), lh[2 * i + 1]) : NULL;
+		const char *name = jp_intern_hashed(l[i].name, strlen(l[i].name), lh[2 * i]);
+		const char *value = name ? jp_intern_hashed(l[i].value, strlen(l[i].value), lh[2 * i + 1]) : NULL;
 		if (!value) {
 			if (name)
-				unintern(s, name);
+				jp_unintern(name);
 			break;
 		}
 		p->labels[i].name = name;
@@ -467,8 +398,8 @@ static struct sp *series_new(struct jp_store *s, const struct jp_label *l, const
 	}
 	if (i < n) {
 		while (i--) {
-			unintern(s, p->labels[i].name);
-			unintern(s, p->labels[i].value);
+			jp_unintern(p->labels[i].name);
+			jp_unintern(p->labels[i].value);
 		}
 		free(p);
 		return NULL;
@@ -542,8 +473,8 @@ struct jp_series *jp_store_get(struct jp_store *s, const char *name,
 		int c = a == n ? 1 : b == s->ncommon ? -1 : strcmp(t[a].name, s->common[b].name);
 		if (c <= 0) {
 			m[nm] = t[a];
-			mh[2 * nm] = str_hash(t[a].name, strlen(t[a].name));
-			mh[2 * nm + 1] = str_hash(t[a].value, strlen(t[a].value));
+			mh[2 * nm] = jp_intern_hash(t[a].name, strlen(t[a].name));
+			mh[2 * nm + 1] = jp_intern_hash(t[a].value, strlen(t[a].value));
 			nm++;
 			a++;
 			if (c == 0)
@@ -705,8 +636,8 @@ size_t jp_store_live_series(const struct jp_store *s)
 
 size_t jp_store_memory_bytes(const struct jp_store *s)
 {
-	return chunk_bytes((void *)s) + s->series_bytes + s->string_bytes +
-	       chunk_bytes(s->series.slot) + chunk_bytes(s->strings.slot) +
+	return chunk_bytes((void *)s) + s->series_bytes + jp_intern_bytes() +
+	       chunk_bytes(s->series.slot) +
 	       chunk_bytes(s->cur) + chunk_bytes(s->live) +
 	       chunk_bytes(s->tmp) + chunk_bytes(s->tmp_hash) + chunk_bytes(s->merged) +
 	       chunk_bytes(s->merged_hash) + chunk_bytes(s->common) + chunk_bytes(s->common_hash);
