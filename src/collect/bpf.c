@@ -67,6 +67,7 @@ struct jp_bpf_collector {
 	char *mount;           /* canonical path of the cgroup v2 mount */
 	int ncpus;             /* possible CPUs: the length of a per-CPU value */
 	bool flush_ok;         /* BPF_F_TEST_RUN_ON_CPU works */
+	uint64_t flush_errors; /* transient failures of the flush program */
 	bool batch_ok;         /* BPF_MAP_LOOKUP_BATCH works on this map */
 	bool handle_ok;        /* open_by_handle_at works (privilege, kernel) */
 	struct idtab paths;    /* cgroup id -> path, from the last walk and single lookups */
@@ -408,11 +409,19 @@ static void flush_cpus(struct jp_bpf_collector *c)
 		int err = bpf_prog_test_run_opts(c->flush_fd, &o);
 		if (err == -ENXIO) /* offline CPU */
 			continue;
-		if (err < 0) {
+		if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -EPERM || err == -EACCES) {
+			/* This kernel cannot do it (no BPF_F_TEST_RUN_ON_CPU, or not allowed). */
 			jp_debug(MOD, "running the flush program on CPU %d: %s; running tasks are "
 				 "charged at their next switch", cpu, strerror(-err));
 			c->flush_ok = false;
 			return;
+		}
+		if (err < 0) {
+			/* Anything else (EBUSY, EINTR, ENOMEM) passes: try again at the next drain
+			 * rather than give up the flush for good. */
+			c->flush_errors++;
+			jp_debug(MOD, "running the flush program on CPU %d: %s (this drain only)", cpu,
+				 strerror(-err));
 		}
 	}
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* One remote-write target: queue, batching, one request in flight, retries with backoff. */
+/* One remote: its queue, batching, one request in flight, and the retry machine (what to
+ * do with each answer: docs/reference/remote-write.md). Where and how requests go -
+ * URL, headers, secrets, TLS - is remote/target.c. */
 #include "remote/sender.h"
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include "remote/batch.h"
 #include "remote/encode.h"
 #include "remote/queue.h"
+#include "remote/target.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -27,20 +30,6 @@
 #define JP_BODY_EXCERPT_BYTES 256
 /* Rejected responses carry short error texts; do not buffer more. */
 #define JP_MAX_RESPONSE_BYTES (64u * 1024u)
-
-/* docs/reference/remote-write.md fixes these headers for each protocol. */
-static const char HDR_ENCODING[] = "Content-Encoding: snappy";
-static const char HDR_TYPE_V1[] = "Content-Type: application/x-protobuf";
-static const char HDR_VERSION_V1[] = "X-Prometheus-Remote-Write-Version: 0.1.0";
-static const char HDR_TYPE_V2[] = "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request";
-static const char HDR_VERSION_V2[] = "X-Prometheus-Remote-Write-Version: 2.0.0";
-
-/* Headers a user may not set through `headers:` because the sender owns them. */
-static const char *const reserved_headers[] = {
-	"authorization", "content-encoding", "content-length", "content-type", "host",
-	"user-agent", "x-prometheus-remote-write-version", "connection", "expect",
-	"transfer-encoding", NULL,
-};
 
 enum timer_role { TIMER_IDLE, TIMER_DEADLINE, TIMER_BACKOFF };
 
@@ -63,17 +52,8 @@ struct jp_sender {
 	struct jp_http *http;
 
 	/* Copied from the config. */
-	char *name, *url, *user_agent;
-	enum jp_rw_protocol proto;        /* in use: 2.0 falls back to 1.0 on HTTP 415 */
-	uint64_t timeout_ms;
-	char **extra;                     /* "Name: value" (config headers, bearer token) */
-	size_t nextra;
-	const char **headers;             /* what requests send, NULL-terminated */
-	char *username, *password;
-	char *password_file, *token_file; /* re-read before each retry (rotated secrets) */
-	int auth_header;                  /* index of "Authorization: Bearer" in extra, or -1 */
-	char *ca_file, *cert_file, *key_file;
-	int insecure;
+	char *name;
+	struct jp_rw_target t;            /* where and how requests go (remote/target.c) */
 	uint32_t max_samples;
 	uint64_t deadline_ms, min_backoff_ms, max_backoff_ms;
 
@@ -125,7 +105,7 @@ struct jp_sender {
 	void *closed_arg;
 
 	int logged_fallback;
-	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config, rl_secret;
+	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config;
 };
 
 static void kick(struct jp_sender *s);
@@ -166,26 +146,6 @@ uint64_t jp_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned attempt, uint6
 }
 
 /* ---- helpers --------------------------------------------------------------------- */
-
-static int is_reserved_header(const char *name)
-{
-	for (const char *const *p = reserved_headers; *p; p++)
-		if (strcasecmp(name, *p) == 0)
-			return 1;
-	return 0;
-}
-
-static int has_line_break(const char *v)
-{
-	return strpbrk(v, "\r\n") != NULL;
-}
-
-static void set_protocol_headers(struct jp_sender *s)
-{
-	s->headers[0] = HDR_ENCODING;
-	s->headers[1] = s->proto == JP_RW_V2 ? HDR_TYPE_V2 : HDR_TYPE_V1;
-	s->headers[2] = s->proto == JP_RW_V2 ? HDR_VERSION_V2 : HDR_VERSION_V1;
-}
 
 static uint64_t unread_samples(const struct jp_sender *s)
 {
@@ -334,35 +294,6 @@ static int part_split(struct jp_sender *s)
 /* Re-read the secret files, so that a token or password rotated on disk is used from
  * the next request on without a restart. A file that cannot be read now keeps the
  * secret we have (logged at most once a minute). */
-static void refresh_secrets(struct jp_sender *s)
-{
-	if (s->token_file && s->auth_header >= 0) {
-		char *tok = jp_secret_read(s->token_file);
-		char *hdr = NULL;
-		if (!tok || has_line_break(tok) || asprintf(&hdr, "Authorization: Bearer %s", tok) < 0) {
-			hdr = NULL;
-			jp_log_rl(&s->rl_secret, JP_LOG_WARN, MOD, "remote %s: cannot re-read bearer_token_file %s: %s (keeping the token read before)",
-				  s->name, s->token_file, tok ? "more than one line" : strerror(errno));
-		}
-		jp_secret_free(tok);
-		if (hdr) {
-			jp_secret_free(s->extra[s->auth_header]);
-			s->extra[s->auth_header] = hdr;
-			s->headers[3 + s->auth_header] = hdr;
-		}
-	}
-	if (s->password_file) {
-		char *pw = jp_secret_read(s->password_file);
-		if (!pw) {
-			jp_log_rl(&s->rl_secret, JP_LOG_WARN, MOD, "remote %s: cannot re-read basic_auth password_file %s: %s (keeping the password read before)",
-				  s->name, s->password_file, strerror(errno));
-		} else {
-			jp_secret_free(s->password);
-			s->password = pw;
-		}
-	}
-}
-
 /* Retry the current batch later. retry_after_ms is the server's Retry-After, or -1.
  * The wait is the exponential backoff, or the Retry-After if that is longer (capped
  * at JP_RETRY_AFTER_CAP_MS): a server that asks for more time gets it, one that asks
@@ -430,18 +361,18 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 	 * X-Prometheus-Remote-Write-Samples-Written. A 2xx without it comes from a 1.0-only
 	 * receiver that read the 2.0 body as an empty 1.0 request (Prometheus 2.x answers
 	 * 204 that way): nothing was stored, so this is a 415 in disguise. */
-	if (answered && st >= 200 && st < 300 && s->proto == JP_RW_V2 && r->rw_samples_written < 0 &&
+	if (answered && st >= 200 && st < 300 && s->t.proto == JP_RW_V2 && r->rw_samples_written < 0 &&
 	    n > 0)
 		st = 415;
-	if (answered && st == 415 && s->proto == JP_RW_V2) {
+	if (answered && st == 415 && s->t.proto == JP_RW_V2) {
 		/* A receiver that does not speak 2.0 gets 1.0 from now on. The same samples
 		 * go out again at once; that is not counted as a retry. */
 		if (!s->logged_fallback)
 			jp_warn(MOD, "remote %s: %s for remote write 2.0, falling back to 1.0", s->name,
 				r->status == 415 ? "HTTP 415" : "a 2xx without X-Prometheus-Remote-Write-Samples-Written");
 		s->logged_fallback = 1;
-		s->proto = JP_RW_V1;
-		set_protocol_headers(s);
+		s->t.proto = JP_RW_V1;
+		jp_rw_target_set_protocol(&s->t, s->t.proto);
 		s->batch_sends = 0;
 		send_batch(s);
 		return;
@@ -517,7 +448,7 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, vo
 
 static void send_batch(struct jp_sender *s)
 {
-	while (!s->body_valid || s->body_proto != s->proto) {
+	while (!s->body_valid || s->body_proto != s->t.proto) {
 		/* A part after a 413 is a view of the batch: some of its series, the same
 		 * sample array. */
 		struct jp_batch view = s->batch;
@@ -525,7 +456,7 @@ static void send_batch(struct jp_sender *s)
 			view.series = s->batch.series + s->part_lo;
 			view.nseries = s->part_hi - s->part_lo;
 		}
-		int rc = s->proto == JP_RW_V2 ? jp_encode_v2(&view, &s->body)
+		int rc = s->t.proto == JP_RW_V2 ? jp_encode_v2(&view, &s->body)
 					      : jp_encode_v1(&view, &s->body);
 		if (rc < 0) {
 			/* The batch cannot be encoded; keeping it would block the queue. */
@@ -539,25 +470,25 @@ static void send_batch(struct jp_sender *s)
 			continue;
 		}
 		s->body_valid = 1;
-		s->body_proto = s->proto;
+		s->body_proto = s->t.proto;
 	}
 	if (s->batch_sends > 0)
-		refresh_secrets(s);
+		jp_rw_target_refresh_secrets(&s->t);
 
 	struct jp_http_request req = {
 		.method = "POST",
-		.url = s->url,
-		.headers = s->headers,
+		.url = s->t.url,
+		.headers = s->t.headers,
 		.body = s->body.data,
 		.body_len = s->body.len,
-		.timeout_ms = s->timeout_ms,
-		.user_agent = s->user_agent,
-		.username = s->username,
-		.password = s->password,
-		.ca_file = s->ca_file,
-		.cert_file = s->cert_file,
-		.key_file = s->key_file,
-		.insecure_skip_verify = s->insecure,
+		.timeout_ms = s->t.timeout_ms,
+		.user_agent = s->t.user_agent,
+		.username = s->t.username,
+		.password = s->t.password,
+		.ca_file = s->t.ca_file,
+		.cert_file = s->t.cert_file,
+		.key_file = s->t.key_file,
+		.insecure_skip_verify = s->t.insecure,
 		.max_response_bytes = JP_MAX_RESPONSE_BYTES,
 	};
 	s->xfer = jp_http_start(s->http, &req, done_cb, s);
@@ -639,77 +570,9 @@ static void kick(struct jp_sender *s)
 static void free_sender(struct jp_sender *s)
 {
 	jp_buf_free(&s->body);
-	for (size_t i = 0; i < s->nextra; i++)
-		jp_secret_free(s->extra[i]);
-	free(s->extra);
-	free(s->headers);
-	jp_secret_free(s->password);
-	free(s->password_file);
-	free(s->token_file);
-	free(s->username);
+	jp_rw_target_free(&s->t);
 	free(s->name);
-	free(s->url);
-	free(s->user_agent);
-	free(s->ca_file);
-	free(s->cert_file);
-	free(s->key_file);
 	free(s);
-}
-
-static char *dup_or_null(const char *v)
-{
-	return v && v[0] ? strdup(v) : NULL;
-}
-
-/* Copy the config's headers (skipping reserved or malformed ones) and the bearer
- * token into s->extra, then lay out s->headers. */
-static int build_headers(struct jp_sender *s, const struct jp_remote_config *rc)
-{
-	s->extra = calloc(rc->headers.n + 1, sizeof(*s->extra));
-	if (!s->extra)
-		return -ENOMEM;
-	for (size_t i = 0; i < rc->headers.n; i++) {
-		const struct jp_kv *kv = &rc->headers.v[i];
-		if (!kv->key || !kv->key[0] || !kv->value || is_reserved_header(kv->key) ||
-		    strchr(kv->key, ':') || has_line_break(kv->key) || has_line_break(kv->value)) {
-			jp_warn(MOD, "remote %s: ignoring header %s: reserved or malformed", s->name,
-				kv->key && !has_line_break(kv->key) ? kv->key : "?");
-			continue;
-		}
-		if (asprintf(&s->extra[s->nextra], "%s: %s", kv->key, kv->value) < 0)
-			return -ENOMEM;
-		s->nextra++;
-	}
-	if (rc->bearer_token_file && rc->bearer_token_file[0]) {
-		char *tok = jp_secret_read(rc->bearer_token_file);
-		if (!tok) {
-			int e = errno;
-			jp_error(MOD, "remote %s: cannot read bearer_token_file %s: %s", s->name,
-				 rc->bearer_token_file, strerror(e));
-			return -e;
-		}
-		if (has_line_break(tok)) {
-			jp_secret_free(tok);
-			jp_error(MOD, "remote %s: bearer_token_file %s holds more than one line",
-				 s->name, rc->bearer_token_file);
-			return -EINVAL;
-		}
-		int rcode = asprintf(&s->extra[s->nextra], "Authorization: Bearer %s", tok);
-		jp_secret_free(tok);
-		if (rcode < 0)
-			return -ENOMEM;
-		if (!(s->token_file = strdup(rc->bearer_token_file)))
-			return -ENOMEM;
-		s->auth_header = (int)s->nextra;
-		s->nextra++;
-	}
-	s->headers = calloc(3 + s->nextra + 1, sizeof(*s->headers));
-	if (!s->headers)
-		return -ENOMEM;
-	set_protocol_headers(s);
-	for (size_t i = 0; i < s->nextra; i++)
-		s->headers[3 + i] = s->extra[i];
-	return 0;
 }
 
 struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
@@ -738,13 +601,8 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	s->loop = loop;
 	s->http = http;
 	s->name = strdup(rc->name);
-	s->url = strdup(rc->url);
-	s->user_agent = strdup(user_agent ? user_agent : "joulepush");
-	if (!s->name || !s->url || !s->user_agent)
+	if (!s->name)
 		goto fail;
-	s->proto = rc->protocol;
-	s->timeout_ms = rc->timeout_ms;
-	s->insecure = rc->tls_insecure_skip_verify;
 	s->max_samples = rc->max_samples_per_send ? rc->max_samples_per_send : 2000;
 	s->deadline_ms = rc->batch_send_deadline_ms;
 	s->min_backoff_ms = rc->min_backoff_ms;
@@ -752,38 +610,11 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	s->seed = jp_now_mono_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)getpid();
 	s->rl_append.interval_ms = s->rl_retry.interval_ms = 10000;
 	s->rl_drop.interval_ms = s->rl_queue.interval_ms = 10000;
-	/* Configuration problems and secret files: at most one line a minute. */
-	s->rl_config.interval_ms = s->rl_secret.interval_ms = 60000;
-	s->auth_header = -1;
-
-	if ((rc->tls_ca_file && rc->tls_ca_file[0] && !(s->ca_file = strdup(rc->tls_ca_file))) ||
-	    (rc->tls_cert_file && rc->tls_cert_file[0] && !(s->cert_file = strdup(rc->tls_cert_file))) ||
-	    (rc->tls_key_file && rc->tls_key_file[0] && !(s->key_file = strdup(rc->tls_key_file))))
-		goto fail;
-
-	if (rc->basic_auth_username && rc->basic_auth_username[0]) {
-		s->username = dup_or_null(rc->basic_auth_username);
-		if (!s->username)
-			goto fail;
-		if (rc->basic_auth_password_file && rc->basic_auth_password_file[0]) {
-			s->password = jp_secret_read(rc->basic_auth_password_file);
-			if (s->password && !(s->password_file = strdup(rc->basic_auth_password_file))) {
-				err = ENOMEM;
-				goto fail;
-			}
-			if (!s->password) {
-				err = errno;
-				jp_error(MOD, "remote %s: cannot read basic_auth password_file %s: %s",
-					 s->name, rc->basic_auth_password_file, strerror(err));
-				goto fail;
-			}
-		} else if (!(s->password = strdup(""))) {
-			goto fail;
-		}
-	}
-	int rc_h = build_headers(s, rc);
-	if (rc_h < 0) {
-		err = -rc_h;
+	/* Configuration problems: at most one line a minute. */
+	s->rl_config.interval_ms = 60000;
+	int rt = jp_rw_target_init(&s->t, rc, user_agent);   /* logs why it failed */
+	if (rt < 0) {
+		err = -rt;
 		goto fail;
 	}
 
