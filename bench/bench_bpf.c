@@ -100,9 +100,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_bpf: cannot enable %s: %s\n", STATS_SYSCTL, strerror(errno));
 		return 1;
 	}
-	c = jp_bpf_collector_create(mount, 0);
+	char why[256];
+	c = jp_bpf_collector_create(mount, 0, why, sizeof(why));
 	if (!c) {
-		fprintf(stderr, "bench_bpf: %s\n", jp_bpf_last_error());
+		fprintf(stderr, "bench_bpf: %s\n", why);
 		goto out;
 	}
 	uint64_t t0_ns, n0, t1_ns, n1;

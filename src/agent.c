@@ -323,8 +323,8 @@ static int drop_privileges(struct jp_agent *a)
 		/* Not root, but started with capabilities (CAP_BPF, CAP_PERFMON for the probe):
 		 * they are not needed once it is loaded. Root without `user:` stays root. */
 		if (geteuid() != 0) {
-			const char *why = "";
-			int r = jp_privdrop_caps(&why);
+			char why[128] = "";
+			int r = jp_privdrop_caps(why, sizeof(why));
 			if (r)
 				jp_log(JP_LOG_WARN, MOD, "%s: %s", why, strerror(-r));
 		}
@@ -339,8 +339,8 @@ static int drop_privileges(struct jp_agent *a)
 		owned[n] = dirs[n];
 		n++;
 	}
-	const char *why = "";
-	int r = jp_privdrop(cfg->user, owned, n, &why);
+	char why[128] = "";
+	int r = jp_privdrop(cfg->user, owned, n, why, sizeof(why));
 	for (size_t i = 0; i < n; i++)
 		free(dirs[i]);
 	if (r) {
@@ -357,11 +357,11 @@ static int start_server(struct jp_agent *a, const char *listen)
 	if (!listen || !*listen)
 		return 0;
 	a->server_ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
-	const char *why = NULL;
-	a->server = jp_server_create(a->loop, listen, &a->server_ops, &why);
+	char why[128];
+	a->server = jp_server_create(a->loop, listen, &a->server_ops, why, sizeof(why));
 	if (!a->server) {
 		int r = -errno;
-		jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", listen, why ? why : strerror(-r));
+		jp_log(JP_LOG_ERROR, MOD, "server.listen %s: %s", listen, why);
 		return r;
 	}
 	a->parts.server_starts++;

@@ -507,24 +507,32 @@ static int listener_open(struct jp_server *srv, const struct sockaddr *addr, uv_
 	return 0;
 }
 
-struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
-				   const struct jp_server_ops *ops, const char **err)
+/* Copy the static reason into the caller's buffer (docs/HACKING.md "Errors"); NULL. */
+static struct jp_server *fail_why(char *why, size_t whylen, const char *reason)
 {
-	static const char *dummy;
-	if (!err)
-		err = &dummy;
+	if (why && whylen)
+		snprintf(why, whylen, "%s", reason ? reason : strerror(errno));
+	return NULL;
+}
+
+struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
+				   const struct jp_server_ops *ops, char *why, size_t whylen)
+{
+	const char *reason = NULL;
+	if (why && whylen)
+		why[0] = '\0';
 	struct sockaddr_storage addr;
 	int any, port;
-	int r = parse_listen(listen, &addr, &any, &port, err);
+	int r = parse_listen(listen, &addr, &any, &port, &reason);
 	if (r < 0) {
 		errno = -r;
-		return NULL;
+		return fail_why(why, whylen, reason);
 	}
 	struct jp_server *srv = calloc(1, sizeof(*srv));
 	if (!srv) {
-		*err = "out of memory";
+		reason = "out of memory";
 		errno = ENOMEM;
-		return NULL;
+		return fail_why(why, whylen, reason);
 	}
 	srv->loop = loop;
 	if (ops)
@@ -541,7 +549,7 @@ struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
 		r = listener_open(srv, (struct sockaddr *)&v4, &srv->listener);
 	}
 	if (r < 0) {
-		*err = r == UV_EADDRINUSE ? "address already in use" :
+		reason = r == UV_EADDRINUSE ? "address already in use" :
 		       r == UV_EADDRNOTAVAIL ? "address not available on this host" :
 		       r == UV_EACCES ? "permission denied" : "cannot listen";
 		/* Failed listeners close on the loop; the server is freed when their
@@ -549,7 +557,7 @@ struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
 		srv->closing = 1;
 		server_maybe_finish(srv);
 		errno = -r;
-		return NULL;
+		return fail_why(why, whylen, reason);
 	}
 	return srv;
 }

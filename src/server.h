@@ -19,9 +19,9 @@ struct jp_server_ops {
 };
 
 /* Listen on "host:port" ("127.0.0.1:9465", "[::1]:9465", ":9465" for every address).
- * Returns NULL with errno set and *err pointing to a static reason. */
+ * Returns NULL with errno set and a one-line reason in why[0..whylen) (may be NULL). */
 struct jp_server *jp_server_create(uv_loop_t *loop, const char *listen,
-				   const struct jp_server_ops *ops, const char **err);
+				   const struct jp_server_ops *ops, char *why, size_t whylen);
 
 /* The local port the server listens on (useful after listening on port 0), or a
  * negative errno. */

@@ -187,8 +187,9 @@ static uint64_t find_ns(const struct jp_cg_cpu_set *set, const char *rel)
 
 static struct jp_bpf_collector *collector(void)
 {
-	struct jp_bpf_collector *c = jp_bpf_collector_create(mount_dir, 0);
-	ck_assert_msg(c != NULL, "jp_bpf_collector_create: %s", jp_bpf_last_error());
+	char why[256];
+	struct jp_bpf_collector *c = jp_bpf_collector_create(mount_dir, 0, why, sizeof(why));
+	ck_assert_msg(c != NULL, "jp_bpf_collector_create: %s", why);
 	return c;
 }
 
@@ -310,8 +311,9 @@ START_TEST(test_map_full_counted)
 	cg_create(NULL);
 	cg[0] = cg_create("busy");
 	spawn(cg[0], KID_BUSY, -1);
-	struct jp_bpf_collector *c = jp_bpf_collector_create(mount_dir, 2);
-	ck_assert_msg(c != NULL, "jp_bpf_collector_create: %s", jp_bpf_last_error());
+	char why[256];
+	struct jp_bpf_collector *c = jp_bpf_collector_create(mount_dir, 2, why, sizeof(why));
+	ck_assert_msg(c != NULL, "jp_bpf_collector_create: %s", why);
 	ck_assert_uint_eq(jp_bpf_collector_capacity(c), 2);
 	/* Children in three more cgroups, each waking often. */
 	const char *more[3] = {cg_create("w1"), cg_create("w2"), cg_create("w3")};
@@ -373,11 +375,11 @@ END_TEST
 START_TEST(test_bad_mount)
 {
 	errno = 0;
-	struct jp_bpf_collector *c = jp_bpf_collector_create("/nonexistent/cgroup", 0);
+	char why[256];
+	struct jp_bpf_collector *c = jp_bpf_collector_create("/nonexistent/cgroup", 0, why, sizeof(why));
 	ck_assert_ptr_null(c);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_msg(strstr(jp_bpf_last_error(), "/nonexistent/cgroup") != NULL, "%s",
-		      jp_bpf_last_error());
+	ck_assert_msg(strstr(why, "/nonexistent/cgroup") != NULL, "%s", why);
 	jp_bpf_collector_destroy(NULL);
 }
 END_TEST

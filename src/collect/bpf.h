@@ -13,10 +13,11 @@ struct jp_bpf_collector;
  * default, 16384), load it and attach it to sched_switch. cgroup_mount is the cgroup v2
  * mount (e.g. from jp_cgroup2_find_mount()); cgroup paths are reported relative to it.
  * Returns a heap object owned by the caller (free it with jp_bpf_collector_destroy()), or
- * NULL with errno set and a one-line reason in jp_bpf_last_error(): EPERM without
+ * NULL with errno set and a one-line reason in why[0..whylen): EPERM without
  * CAP_BPF/CAP_PERFMON, ENOENT without the tracepoint or the mount, others from the kernel.
  * Does not log above debug level; the caller decides whether to fall back. */
-struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint32_t max_cgroups);
+struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint32_t max_cgroups, char *why,
+						 size_t whylen);
 
 /* Test seam: from now on every drain returns err (a negative errno), as reads of the map
  * do after the privilege drop on kernels that refuse them without CAP_BPF. */
@@ -28,10 +29,6 @@ uint64_t jp_bpf_collector_map_full(const struct jp_bpf_collector *c);
 
 /* The per-cgroup map's capacity (entries). */
 uint32_t jp_bpf_collector_capacity(const struct jp_bpf_collector *c);
-
-/* The reason the last jp_bpf_collector_create() on this thread failed ("" if none). The
- * string is owned by the module and overwritten by the next call. */
-const char *jp_bpf_last_error(void);
 
 /* Append to out, for every cgroup that ran since the previous drain (or since create), the
  * CPU time it used in that interval, summed over CPUs. Time of a task that is still on a CPU

@@ -101,18 +101,18 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 	}
 	if (cfg->collector_mode == JP_COLLECTOR_AUTO || cfg->collector_mode == JP_COLLECTOR_EBPF) {
 		uint32_t entries = cfg->bpf_map_entries ? cfg->bpf_map_entries : auto_map_entries(n->cgroup_mount);
-		n->bpf = jp_bpf_collector_create(n->cgroup_mount, entries);
+		char why[256];
+		n->bpf = jp_bpf_collector_create(n->cgroup_mount, entries, why, sizeof(why));
 		if (n->bpf) {
 			n->base.name = "ebpf";
 			return 0;
 		}
 		int e = errno;
 		if (cfg->collector_mode == JP_COLLECTOR_EBPF) {
-			jp_log(JP_LOG_ERROR, MOD, "collector.mode ebpf: %s", jp_bpf_last_error());
+			jp_log(JP_LOG_ERROR, MOD, "collector.mode ebpf: %s", why);
 			return -e;
 		}
-		jp_log(JP_LOG_WARN, MOD, "eBPF collector unavailable (%s); falling back to cgroupfs",
-		       jp_bpf_last_error());
+		jp_log(JP_LOG_WARN, MOD, "eBPF collector unavailable (%s); falling back to cgroupfs", why);
 	}
 	n->cgfs = jp_cgroupfs_create(n->cgroup_mount, procfs);
 	if (!n->cgfs) {

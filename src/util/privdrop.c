@@ -35,11 +35,18 @@ static int chown_tree(const char *dir, uid_t uid, gid_t gid)
 	return r;
 }
 
-int jp_privdrop_caps(const char **why)
+/* The reason, in the caller's buffer (docs/HACKING.md "Errors"). */
+static void set_why(char *why, size_t whylen, const char *reason)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "%s", reason);
+}
+
+int jp_privdrop_caps(char *why, size_t whylen)
 {
 	/* Ambient capabilities would survive an execve; none is needed after start-up. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-		*why = "cannot clear the ambient capabilities";
+		set_why(why, whylen, "cannot clear the ambient capabilities");
 		return -errno;
 	}
 	/* Permitted, effective and inheritable all empty: lowering them needs no privilege.
@@ -48,12 +55,12 @@ int jp_privdrop_caps(const char **why)
 	struct __user_cap_data_struct d[2];
 	memset(d, 0, sizeof(d));
 	if (syscall(SYS_capset, &h, d) != 0) {
-		*why = "cannot clear the capabilities";
+		set_why(why, whylen, "cannot clear the capabilities");
 		return -errno;
 	}
 	/* Nothing the agent runs (it runs nothing) can gain privileges through execve. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-		*why = "cannot set no_new_privs";
+		set_why(why, whylen, "cannot set no_new_privs");
 		return -errno;
 	}
 	return 0;
@@ -69,38 +76,38 @@ static void bounding_drop(void)
 			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 }
 
-int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const char **why)
+int jp_privdrop(const char *user, const char *const *owned, size_t nowned, char *why, size_t whylen)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	int e = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
 	if (e || !res) {
-		*why = "no such user";
+		set_why(why, whylen, "no such user");
 		return e ? -e : -ENOENT;
 	}
 	if (geteuid() != 0) {
 		if (geteuid() == pw.pw_uid)
-			return jp_privdrop_caps(why);   /* already that user: drop the rest */
-		*why = "switching users needs root";
+			return jp_privdrop_caps(why, whylen);   /* already that user: drop the rest */
+		set_why(why, whylen, "switching users needs root");
 		return -EPERM;
 	}
 	for (size_t i = 0; i < nowned; i++) {
 		int r = chown_tree(owned[i], pw.pw_uid, pw.pw_gid);
 		if (r) {
-			*why = "cannot hand the queue directory to the user";
+			set_why(why, whylen, "cannot hand the queue directory to the user");
 			return r;
 		}
 	}
 	bounding_drop();
 	/* Order matters: groups first, then gid, then uid (after setuid nothing else is allowed). */
 	if (setgroups(0, NULL) != 0 || setgid(pw.pw_gid) != 0 || setuid(pw.pw_uid) != 0) {
-		*why = "setgroups/setgid/setuid failed";
+		set_why(why, whylen, "setgroups/setgid/setuid failed");
 		return -errno;
 	}
 	/* A process that could regain root has not dropped anything. */
 	if (setuid(0) == 0) {
-		*why = "root could be regained after setuid";
+		set_why(why, whylen, "root could be regained after setuid");
 		return -EPERM;
 	}
-	return jp_privdrop_caps(why);
+	return jp_privdrop_caps(why, whylen);
 }

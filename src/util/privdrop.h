@@ -8,14 +8,14 @@
 /* Hand each path in `owned` (queue directories: the directory and the files directly in
  * it) to `user`, then switch the process to that user and its primary group, with no
  * supplementary groups. Already-open descriptors (RAPL counters, /proc/stat, BPF maps and
- * links) keep working. Returns 0, or a negative errno with *why set to a static reason:
+ * links) keep working. Returns 0, or a negative errno with a one-line reason in why[0..whylen):
  * -ENOENT for an unknown user, -EPERM when not running as root. */
-int jp_privdrop(const char *user, const char *const *owned, size_t nowned, const char **why);
+int jp_privdrop(const char *user, const char *const *owned, size_t nowned, char *why, size_t whylen);
 
 /* Give up every capability (permitted, effective, inheritable, ambient) and set
  * no_new_privs. jp_privdrop() ends with it; an agent started as a non-root user with
  * capabilities (systemd's AmbientCapabilities) calls it once start-up is done. Returns 0
- * or a negative errno with *why set. */
-int jp_privdrop_caps(const char **why);
+ * or a negative errno with the reason in why[0..whylen). */
+int jp_privdrop_caps(char *why, size_t whylen);
 
 #endif
