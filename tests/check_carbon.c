@@ -757,6 +757,31 @@ START_TEST(test_intensity_static)
 }
 END_TEST
 
+static void count_cb(void *arg) { (*(int *)arg)++; }
+
+/* A second close while the first is under way is ignored (the close idiom of
+ * util/closer.h): the handle is closed once and the callback runs once. */
+START_TEST(test_intensity_double_close)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_STATIC);
+	rig_create(&r);
+	int a = 0, b = 0, c = 0;
+	jp_intensity_close(r.in, count_cb, &a);
+	jp_intensity_close(r.in, count_cb, &c);
+	jp_http_close(r.http, set_flag, &b);
+	uv_close((uv_handle_t *)&r.tick, NULL);
+	uv_run(&r.loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(a, 1);
+	ck_assert_int_eq(c, 0);
+	ck_assert_int_eq(uv_loop_close(&r.loop), 0);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", r.dir);
+	ck_assert_int_eq(system(cmd), 0);
+	jp_config_free(&r.cfg);
+}
+END_TEST
+
 START_TEST(test_intensity_bad_config)
 {
 	struct rig r;
@@ -1207,6 +1232,7 @@ static Suite *carbon_suite(void)
 	suite_add_tcase(s, p);
 	TCase *i = tcase_create("intensity");
 	tcase_set_timeout(i, 60);
+	tcase_add_test(i, test_intensity_double_close);
 	tcase_add_test(i, test_intensity_static);
 	tcase_add_test(i, test_intensity_bad_config);
 	tcase_add_test(i, test_intensity_entsoe);

@@ -18,6 +18,7 @@
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
 #include "carbon/ukci.h"
+#include "util/closer.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -64,8 +65,7 @@ struct jp_intensity {
 	struct jp_intensity_stats st;
 	struct jp_ratelimit rl_fail, rl_nodata, rl_skip;
 
-	void (*closed)(void *arg);
-	void *closed_arg;
+	struct jp_closer closer;
 };
 
 static const char *const source_names[] = {
@@ -597,8 +597,10 @@ void jp_intensity_stats(const struct jp_intensity *in, struct jp_intensity_stats
 static void timer_closed_cb(uv_handle_t *h)
 {
 	struct jp_intensity *in = h->data;
-	void (*closed)(void *) = in->closed;
-	void *arg = in->closed_arg;
+	void (*closed)(void *);
+	void *arg;
+	if (!jp_closer_done(&in->closer, &closed, &arg))
+		return;
 	free_request(in);
 	jp_carbon_series_free(&in->fseries);
 	free(in->base_url);
@@ -607,23 +609,21 @@ static void timer_closed_cb(uv_handle_t *h)
 	free(in->grid_zone);
 	free(in->file_path);
 	free(in);
-	if (closed)
-		closed(arg);
+	jp_closer_none(closed, arg);
 }
 
 void jp_intensity_close(struct jp_intensity *in, void (*closed)(void *arg), void *arg)
 {
 	if (!in) {
-		if (closed)
-			closed(arg);
+		jp_closer_none(closed, arg);
 		return;
 	}
+	if (!jp_closer_begin(&in->closer, closed, arg))
+		return;   /* already closing */
 	if (in->xfer) {
 		jp_http_cancel(in->xfer);
 		in->xfer = NULL;
 	}
-	in->closed = closed;
-	in->closed_arg = arg;
 	uv_timer_stop(&in->timer);
-	uv_close((uv_handle_t *)&in->timer, timer_closed_cb);
+	jp_closer_close(&in->closer, (uv_handle_t *)&in->timer, timer_closed_cb);
 }

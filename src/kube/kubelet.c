@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kube/podlist.h"
+#include "util/closer.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -46,9 +47,7 @@ struct jp_kubelet {
 	size_t max_piece;
 
 	uv_timer_t refresh_timer, extra_timer;
-	int closing, handles_open;
-	void (*closed)(void *arg);
-	void *closed_arg;
+	struct jp_closer closer;          /* util/closer.h */
 
 	struct jp_podlist *pods;     /* the last good table, or NULL */
 	struct jp_kubelet_stats stats;
@@ -218,7 +217,7 @@ static void done_cb(struct jp_http_xfer *x, const struct jp_http_response *resp,
 
 static int refresh_start(struct jp_kubelet *k)
 {
-	if (k->closing)
+	if (k->closer.closing)
 		return -ECANCELED;
 	if (k->xfer || k->parser)
 		return -EBUSY;
@@ -291,7 +290,7 @@ static void extra_timer_cb(uv_timer_t *t)
 
 int jp_kubelet_request_refresh(struct jp_kubelet *k)
 {
-	if (!k || k->closing)
+	if (!k || k->closer.closing)
 		return -ECANCELED;
 	if (k->xfer || k->parser || k->extra_pending)
 		return -EBUSY;
@@ -357,13 +356,12 @@ static void free_kubelet(struct jp_kubelet *k)
 static void handle_closed_cb(uv_handle_t *h)
 {
 	struct jp_kubelet *k = h->data;
-	if (--k->handles_open > 0)
+	void (*closed)(void *);
+	void *arg;
+	if (!jp_closer_done(&k->closer, &closed, &arg))
 		return;
-	void (*closed)(void *) = k->closed;
-	void *arg = k->closed_arg;
 	free_kubelet(k);
-	if (closed)
-		closed(arg);
+	jp_closer_none(closed, arg);
 }
 
 struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg)
@@ -430,7 +428,6 @@ struct jp_kubelet *jp_kubelet_create(uv_loop_t *loop, struct jp_http *http, cons
 	uv_timer_init(loop, &k->extra_timer);
 	k->refresh_timer.data = k;
 	k->extra_timer.data = k;
-	k->handles_open = 2;
 	/* The first refresh runs from the loop, at once; then every refresh_ms. */
 	uv_timer_start(&k->refresh_timer, refresh_timer_cb, 0, k->refresh_ms);
 	jp_info(MOD, "pod metadata from %s every %llu ms", k->url, (unsigned long long)k->refresh_ms);
@@ -448,15 +445,11 @@ fail:
 void jp_kubelet_close(struct jp_kubelet *k, void (*closed)(void *arg), void *arg)
 {
 	if (!k) {
-		if (closed)
-			closed(arg);
+		jp_closer_none(closed, arg);
 		return;
 	}
-	if (k->closing)
-		return;
-	k->closing = 1;
-	k->closed = closed;
-	k->closed_arg = arg;
+	if (!jp_closer_begin(&k->closer, closed, arg))
+		return;   /* already closing */
 	if (k->xfer) {
 		jp_http_cancel(k->xfer);
 		k->xfer = NULL;
@@ -464,6 +457,6 @@ void jp_kubelet_close(struct jp_kubelet *k, void (*closed)(void *arg), void *arg
 	parse_end(k);
 	uv_timer_stop(&k->refresh_timer);
 	uv_timer_stop(&k->extra_timer);
-	uv_close((uv_handle_t *)&k->refresh_timer, handle_closed_cb);
-	uv_close((uv_handle_t *)&k->extra_timer, handle_closed_cb);
+	jp_closer_close(&k->closer, (uv_handle_t *)&k->refresh_timer, handle_closed_cb);
+	jp_closer_close(&k->closer, (uv_handle_t *)&k->extra_timer, handle_closed_cb);
 }

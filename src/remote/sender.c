@@ -18,6 +18,7 @@
 #include "remote/queue.h"
 #include "remote/target.h"
 #include "util/buf.h"
+#include "util/closer.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -97,12 +98,9 @@ struct jp_sender {
 	void (*flush_done)(void *arg);
 	void *flush_arg;
 
-	int closing;
+	struct jp_closer closer;              /* util/closer.h */
 	void (*close_flush_done)(void *arg);  /* a flush cut short by the close */
 	void *close_flush_arg;
-	unsigned pending_closes;
-	void (*closed)(void *arg);
-	void *closed_arg;
 
 	int logged_fallback;
 	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config;
@@ -534,7 +532,7 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
  * oldest sample has waited batch_send_deadline, or when flushing. */
 static void kick(struct jp_sender *s)
 {
-	if (s->closing || s->xfer || s->timer_role == TIMER_BACKOFF)
+	if (s->closer.closing || s->xfer || s->timer_role == TIMER_BACKOFF)
 		return;
 	if (s->have_batch) {
 		send_batch(s);
@@ -657,7 +655,7 @@ fail:
 
 int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
 {
-	if (!s || s->closing)
+	if (!s || s->closer.closing)
 		return -EINVAL;
 	if (n == 0)
 		return 0;
@@ -678,7 +676,7 @@ int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_s
 
 void jp_sender_flush(struct jp_sender *s, uint64_t deadline_mono_ms, void (*done)(void *arg), void *arg)
 {
-	if (!s || s->closing) {
+	if (!s || s->closer.closing) {
 		if (done)
 			done(arg);
 		return;
@@ -729,32 +727,27 @@ const char *jp_sender_name(const struct jp_sender *s)
 static void sender_handle_closed_cb(uv_handle_t *handle)
 {
 	struct jp_sender *s = handle->data;
-	if (--s->pending_closes)
+	void (*closed)(void *);
+	void *arg;
+	if (!jp_closer_done(&s->closer, &closed, &arg))
 		return;
-	void (*closed)(void *) = s->closed;
-	void *arg = s->closed_arg;
 	void (*flush_done)(void *) = s->close_flush_done;
 	void *flush_arg = s->close_flush_arg;
 	free_sender(s);
 	/* Every flush ends in its callback, also one that a close cut short. */
 	if (flush_done)
 		flush_done(flush_arg);
-	if (closed)
-		closed(arg);
+	jp_closer_none(closed, arg);
 }
 
 void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg)
 {
 	if (!s) {
-		if (closed)
-			closed(arg);
+		jp_closer_none(closed, arg);
 		return;
 	}
-	if (s->closing)
-		return;
-	s->closing = 1;
-	s->closed = closed;
-	s->closed_arg = arg;
+	if (!jp_closer_begin(&s->closer, closed, arg))
+		return;   /* already closing */
 	/* The batch in flight was never acked: it stays in the queue on disk and the
 	 * next process sends it. A pending flush ends: its callback runs from the loop
 	 * once the handles are closed, just before closed. */
@@ -773,7 +766,6 @@ void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg)
 	jp_batch_free(&s->batch);
 	jp_queue_close(s->q);
 	s->q = NULL;
-	s->pending_closes = 2;
-	uv_close((uv_handle_t *)&s->timer, sender_handle_closed_cb);
-	uv_close((uv_handle_t *)&s->flush_timer, sender_handle_closed_cb);
+	jp_closer_close(&s->closer, (uv_handle_t *)&s->timer, sender_handle_closed_cb);
+	jp_closer_close(&s->closer, (uv_handle_t *)&s->flush_timer, sender_handle_closed_cb);
 }
