@@ -2,6 +2,7 @@
 /* The pipeline on one libuv loop: collection timer, series store, remote senders,
  * local server, config reload and graceful shutdown. */
 #include "agent.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -89,33 +90,33 @@ static void set_self_metrics(struct jp_agent *a)
 		{"collector", c->name},
 		{"power_source", c->power_source},
 	};
-	set_gauge(a, "joulepush_build_info", bi, 3, 1);
+	set_gauge(a, jp_metric_name(JP_M_BUILD_INFO), bi, 3, 1);
 
 	for (size_t i = 0; i < a->nsenders; i++) {
 		struct jp_sender_stats st;
 		jp_sender_get_stats(a->senders[i], &st);
 		const char *rn = jp_sender_name(a->senders[i]);
 		struct jp_label l[2] = {{"remote", rn}, {"outcome", "sent"}};
-		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_sent);
+		set_gauge(a, jp_metric_name(JP_M_REMOTE_SAMPLES_TOTAL), l, 2, (double)st.samples_sent);
 		l[1].value = "retried";
-		set_gauge(a, "joulepush_remote_samples_total", l, 2, (double)st.samples_retried);
+		set_gauge(a, jp_metric_name(JP_M_REMOTE_SAMPLES_TOTAL), l, 2, (double)st.samples_retried);
 		struct jp_label ld[3] = {{"remote", rn}, {"outcome", "dropped"}, {"reason", NULL}};
 		for (int k = 0; k < JP_DROP_NREASONS; k++) {
 			ld[2].value = jp_drop_reason_name((enum jp_drop_reason)k);
-			set_gauge(a, "joulepush_remote_samples_total", ld, 3, (double)st.dropped_by_reason[k]);
+			set_gauge(a, jp_metric_name(JP_M_REMOTE_SAMPLES_TOTAL), ld, 3, (double)st.dropped_by_reason[k]);
 		}
-		set_gauge(a, "joulepush_remote_sent_bytes_total", l, 1, (double)st.bytes_sent);
-		set_gauge(a, "joulepush_remote_pending_samples", l, 1, (double)st.pending_samples);
-		set_gauge(a, "joulepush_remote_queue_bytes", l, 1, (double)st.queue_bytes);
+		set_gauge(a, jp_metric_name(JP_M_REMOTE_SENT_BYTES_TOTAL), l, 1, (double)st.bytes_sent);
+		set_gauge(a, jp_metric_name(JP_M_REMOTE_PENDING_SAMPLES), l, 1, (double)st.pending_samples);
+		set_gauge(a, jp_metric_name(JP_M_REMOTE_QUEUE_BYTES), l, 1, (double)st.queue_bytes);
 		if (st.last_success_ms > 0)
-			set_gauge(a, "joulepush_remote_last_success_timestamp_seconds", l, 1,
+			set_gauge(a, jp_metric_name(JP_M_REMOTE_LAST_SUCCESS_TIMESTAMP_SECONDS), l, 1,
 				  (double)st.last_success_ms / 1000.0);
 	}
 	if (strcmp(c->name, "ebpf") == 0)
-		set_gauge(a, "joulepush_bpf_map_full_total", NULL, 0, (double)jp_pipeline_interval(a->pipe)->bpf_map_full);
-	set_gauge(a, "joulepush_collections_total", NULL, 0, (double)a->collections);
-	set_gauge(a, "joulepush_collection_errors_total", NULL, 0, (double)a->collection_errors);
-	set_gauge(a, "joulepush_store_series", NULL, 0, (double)jp_store_live_series(a->store));
+		set_gauge(a, jp_metric_name(JP_M_BPF_MAP_FULL_TOTAL), NULL, 0, (double)jp_pipeline_interval(a->pipe)->bpf_map_full);
+	set_gauge(a, jp_metric_name(JP_M_COLLECTIONS_TOTAL), NULL, 0, (double)a->collections);
+	set_gauge(a, jp_metric_name(JP_M_COLLECTION_ERRORS_TOTAL), NULL, 0, (double)a->collection_errors);
+	set_gauge(a, jp_metric_name(JP_M_STORE_SERIES), NULL, 0, (double)jp_store_live_series(a->store));
 }
 
 /* One collection round at the aligned wall time ts_ms. */

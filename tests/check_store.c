@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/expo.h"
+#include "metrics.h"
 #include "store/series.h"
 
 #define L(n, v) ((struct jp_label){ (n), (v) })
@@ -433,16 +434,31 @@ START_TEST(test_metrics_reference)
 		/* Table rows: | `name` | type | ... */
 		if (strncmp(line, "| `", 3) != 0)
 			continue;
-		char *end = strchr(line + 3, '`');
-		ck_assert_ptr_nonnull(end);
-		*end = '\0';
-		const char *name = line + 3;
-		char *type = end + 1;
-		type += strspn(type, " |");
-		type[strcspn(type, " |")] = '\0';
-		ck_assert_msg(jp_metric_help(name) != NULL, "metrics.md lists %s, which the agent does not know", name);
+		/* Cells: name, type and, in the main table, unit, labels, what. */
+		char *cell[6] = {0};
+		int ncell = 0;
+		line[strcspn(line, "\n")] = '\0';
+		for (char *p = line + 1, *bar; ncell < 6 && (bar = strchr(p, '|')); p = bar + 1) {
+			*bar = '\0';
+			char *c = p + strspn(p, " ");
+			for (char *e = c + strlen(c); e > c && e[-1] == ' '; e--)
+				e[-1] = '\0';
+			cell[ncell++] = c;
+		}
+		ck_assert_int_ge(ncell, 2);
+		char *name = cell[0] + 1;
+		name[strcspn(name, "`")] = '\0';
+		const char *type = cell[1];
+		const struct jp_metric_def *m = jp_metric_find(name);
+		ck_assert_msg(m != NULL, "metrics.md lists %s, which the agent does not know", name);
 		ck_assert_msg(strcmp(jp_metric_type(name), type) == 0, "%s: metrics.md says %s, the agent %s", name,
 			      type, jp_metric_type(name));
+		if (ncell >= 4) {
+			ck_assert_msg(strcmp(m->unit, cell[2]) == 0, "%s: metrics.md unit \"%s\", metrics.h \"%s\"", name,
+				      cell[2], m->unit);
+			ck_assert_msg(strcmp(m->labels, cell[3]) == 0, "%s: metrics.md labels \"%s\", metrics.h \"%s\"",
+				      name, cell[3], m->labels);
+		}
 		ndoc++;
 	}
 	fclose(f);

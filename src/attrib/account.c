@@ -3,6 +3,7 @@
  * container, namespace and system counters, converts joules to CO2 and sets every
  * series of docs/reference/metrics.md in the store's current round. Real and synthetic collectors feed it. */
 #include "attrib/account.h"
+#include "metrics.h"
 #include "util/hash.h"
 
 #include <errno.h>
@@ -344,17 +345,17 @@ static void emit_kepler_node(struct jp_account *a, struct jp_store *st, const st
 			continue;
 		k[1].value = jp_zone_name((enum jp_zone)z);
 		double act = node->active_j[z], idl = node->idle_j[z];
-		set_once(st, "kepler_node_cpu_joules_total", k, 2, a->node_e[z][0] + a->node_e[z][1]);
-		set_once(st, "kepler_node_cpu_active_joules_total", k, 2, a->node_e[z][0]);
-		set_once(st, "kepler_node_cpu_idle_joules_total", k, 2, a->node_e[z][1]);
+		set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_JOULES_TOTAL), k, 2, a->node_e[z][0] + a->node_e[z][1]);
+		set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_ACTIVE_JOULES_TOTAL), k, 2, a->node_e[z][0]);
+		set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_IDLE_JOULES_TOTAL), k, 2, a->node_e[z][1]);
 		if (interval_s > 0) {
-			set_once(st, "kepler_node_cpu_watts", k, 2, (act + idl) / interval_s);
-			set_once(st, "kepler_node_cpu_active_watts", k, 2, act / interval_s);
-			set_once(st, "kepler_node_cpu_idle_watts", k, 2, idl / interval_s);
+			set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_WATTS), k, 2, (act + idl) / interval_s);
+			set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_ACTIVE_WATTS), k, 2, act / interval_s);
+			set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_IDLE_WATTS), k, 2, idl / interval_s);
 		}
 	}
 	double u = node->usage_ratio;
-	set_once(st, "kepler_node_cpu_usage_ratio", k, 1, u > 1 ? 1 : u < 0 ? 0 : u);
+	set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_USAGE_RATIO), k, 1, u > 1 ? 1 : u < 0 ? 0 : u);
 }
 
 static int drop_unseen(void *val, void *arg)
@@ -411,12 +412,12 @@ static void emit_pod(struct jp_account *a, struct jp_store *st, struct pod_acc *
 			if (m == 1 && a->idle_mode == JP_IDLE_NONE)
 				continue;   /* pods never carry idle energy then: no all-zero series */
 			l[4].value = mode_names[m];
-			put(st, &p->s_e[z][m], "joulepush_pod_energy_joules_total", l, 5, p->e[z][m]);
+			put(st, &p->s_e[z][m], jp_metric_name(JP_M_POD_ENERGY_JOULES_TOTAL), l, 5, p->e[z][m]);
 		}
-		put(st, &p->s_w[z], "joulepush_pod_power_watts", l, 4,
+		put(st, &p->s_w[z], jp_metric_name(JP_M_POD_POWER_WATTS), l, 4,
 		    interval_s > 0 ? pod_j[z] / interval_s : 0);
 	}
-	put(st, &p->s_cpu, "joulepush_pod_cpu_seconds_total", l, 3, p->cpu_s);
+	put(st, &p->s_cpu, jp_metric_name(JP_M_POD_CPU_SECONDS_TOTAL), l, 3, p->cpu_s);
 	if (a->kepler) {
 		/* Kepler 0.10's pod series: its joules are the pod's attributed energy (active,
 		 * plus idle where idle_attribution gives pods any), its state is "running". */
@@ -426,13 +427,13 @@ static void emit_pod(struct jp_account *a, struct jp_store *st, struct pod_acc *
 			if (!(mask & (1u << z)))
 				continue;
 			k[5].value = jp_zone_name((enum jp_zone)z);
-			put(st, &p->k_e[z], "kepler_pod_cpu_joules_total", k, 6, p->e[z][0] + p->e[z][1]);
-			put(st, &p->k_w[z], "kepler_pod_cpu_watts", k, 6, interval_s > 0 ? pod_j[z] / interval_s : 0);
+			put(st, &p->k_e[z], jp_metric_name(JP_M_KEPLER_POD_CPU_JOULES_TOTAL), k, 6, p->e[z][0] + p->e[z][1]);
+			put(st, &p->k_w[z], jp_metric_name(JP_M_KEPLER_POD_CPU_WATTS), k, 6, interval_s > 0 ? pod_j[z] / interval_s : 0);
 		}
 	}
-	put(st, &p->s_co2, "joulepush_pod_co2_grams_total", l, 3, p->co2_g);
+	put(st, &p->s_co2, jp_metric_name(JP_M_POD_CO2_GRAMS_TOTAL), l, 3, p->co2_g);
 	if (a->embodied_g_per_hour > 0)
-		put(st, &p->s_emb, "joulepush_pod_embodied_co2_grams_total", l, 3, p->embodied_g);
+		put(st, &p->s_emb, jp_metric_name(JP_M_POD_EMBODIED_CO2_GRAMS_TOTAL), l, 3, p->embodied_g);
 }
 
 static void emit_containers(struct jp_account *a, struct jp_store *st, struct pod_acc *p, unsigned mask,
@@ -452,10 +453,10 @@ static void emit_containers(struct jp_account *a, struct jp_store *st, struct po
 				if (m == 1 && a->idle_mode == JP_IDLE_NONE)
 					continue;
 				l[6].value = mode_names[m];
-				put(st, &c->s_e[z][m], "joulepush_container_energy_joules_total", l, 7, c->e[z][m]);
+				put(st, &c->s_e[z][m], jp_metric_name(JP_M_CONTAINER_ENERGY_JOULES_TOTAL), l, 7, c->e[z][m]);
 			}
 		}
-		put(st, &c->s_cpu, "joulepush_container_cpu_seconds_total", l, 5, c->cpu_s);
+		put(st, &c->s_cpu, jp_metric_name(JP_M_CONTAINER_CPU_SECONDS_TOTAL), l, 5, c->cpu_s);
 		if (!a->kepler)
 			continue;
 		struct jp_label k[7] = {{"container_id", c->id}, {"container_name", c->name},
@@ -465,8 +466,8 @@ static void emit_containers(struct jp_account *a, struct jp_store *st, struct po
 			if (!(mask & (1u << z)))
 				continue;
 			k[5].value = jp_zone_name((enum jp_zone)z);
-			put(st, &c->k_e[z], "kepler_container_cpu_joules_total", k, 6, c->e[z][0] + c->e[z][1]);
-			put(st, &c->k_w[z], "kepler_container_cpu_watts", k, 6,
+			put(st, &c->k_e[z], jp_metric_name(JP_M_KEPLER_CONTAINER_CPU_JOULES_TOTAL), k, 6, c->e[z][0] + c->e[z][1]);
+			put(st, &c->k_w[z], jp_metric_name(JP_M_KEPLER_CONTAINER_CPU_WATTS), k, 6,
 			    interval_s > 0 ? c->d_j[z] / interval_s : 0);
 		}
 	}
@@ -652,22 +653,22 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 			l[0].value = jp_zone_name((enum jp_zone)z);
 			for (int m = 0; m < NMODES; m++) {
 				l[1].value = mode_names[m];
-				struct jp_series *s = jp_store_get(st, "joulepush_node_energy_joules_total", l, 3);
+				struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL), l, 3);
 				if (s)
 					jp_store_set(st, s, a->node_e[z][m]);
-				s = jp_store_get(st, "joulepush_node_power_watts", l, 3);
+				s = jp_store_get(st, jp_metric_name(JP_M_NODE_POWER_WATTS), l, 3);
 				if (s)
 					jp_store_set(st, s, interval_s > 0 ? (m ? node.idle_j[z] : node.active_j[z]) / interval_s : 0);
 				struct jp_label sl[2] = {l[0], l[1]};
-				s = jp_store_get(st, "joulepush_system_energy_joules_total", sl, 2);
+				s = jp_store_get(st, jp_metric_name(JP_M_SYSTEM_ENERGY_JOULES_TOTAL), sl, 2);
 				if (s)
 					jp_store_set(st, s, a->sys_e[z][m]);
 			}
 		}
-		struct jp_series *s = jp_store_get(st, "joulepush_node_cpu_usage_ratio", NULL, 0);
+		struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_CPU_USAGE_RATIO), NULL, 0);
 		if (s)
 			jp_store_set(st, s, node.usage_ratio > 1 ? 1 : node.usage_ratio < 0 ? 0 : node.usage_ratio);
-		s = jp_store_get(st, "joulepush_node_co2_grams_total", NULL, 0);
+		s = jp_store_get(st, jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL), NULL, 0);
 		if (s)
 			jp_store_set(st, s, a->node_co2_g);
 		if (a->kepler)
@@ -688,11 +689,11 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 					if (m == 1 && a->idle_mode == JP_IDLE_NONE)
 						continue;
 					l[2].value = mode_names[m];
-					put(st, &ns->s_e[z][m], "joulepush_namespace_energy_joules_total", l, 3,
+					put(st, &ns->s_e[z][m], jp_metric_name(JP_M_NAMESPACE_ENERGY_JOULES_TOTAL), l, 3,
 					    ns->e[z][m]);
 				}
 			}
-			put(st, &ns->s_co2, "joulepush_namespace_co2_grams_total", l, 1, ns->co2_g);
+			put(st, &ns->s_co2, jp_metric_name(JP_M_NAMESPACE_CO2_GRAMS_TOTAL), l, 1, ns->co2_g);
 		}
 	}
 	return 0;

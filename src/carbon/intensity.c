@@ -2,6 +2,7 @@
 /* The grid carbon intensity in force (docs/carbon.md): the configured source, refreshed on the
  * loop, with staleness and the fallback value. */
 #include "carbon/intensity.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -558,7 +559,7 @@ int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store)
 	const char *src, *zone;
 	double g = jp_intensity_current(in, jp_now_wall_ms(), &src, &zone);
 	struct jp_label l[3] = {{"grid_zone", zone}, {"source", src}};
-	struct jp_series *s = jp_store_get(store, "joulepush_grid_carbon_intensity_grams_per_kwh", l, 2);
+	struct jp_series *s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH), l, 2);
 	if (!s)
 		return -errno;
 	jp_store_set(store, s, g);
@@ -569,19 +570,19 @@ int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store)
 			if (!(in->mix.present & (1u << p)) || !jp_psr_fuel(p))
 				continue;
 			struct jp_label gl[3] = {{"grid_zone", zone}, {"psr_type", jp_psr_code(p)}, {"fuel", jp_psr_fuel(p)}};
-			s = jp_store_get(store, "joulepush_grid_generation_megawatts", gl, 3);
+			s = jp_store_get(store, jp_metric_name(JP_M_GRID_GENERATION_MEGAWATTS), gl, 3);
 			if (!s)
 				return -errno;
 			jp_store_set(store, s, in->mix.mw[p]);
 		}
-		s = jp_store_get(store, "joulepush_grid_renewable_ratio", l, 1);
+		s = jp_store_get(store, jp_metric_name(JP_M_GRID_RENEWABLE_RATIO), l, 1);
 		if (!s)
 			return -errno;
 		jp_store_set(store, s, in->renewable);
 	}
 	if (in->src != JP_CARBON_STATIC) {
 		struct jp_label fl[1] = {{"source", in->src_name}};
-		s = jp_store_get(store, "joulepush_carbon_refresh_failures_total", fl, 1);
+		s = jp_store_get(store, jp_metric_name(JP_M_CARBON_REFRESH_FAILURES_TOTAL), fl, 1);
 		if (!s)
 			return -errno;
 		jp_store_set(store, s, (double)in->st.failures);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Prometheus text exposition format 0.0.4 of the store's live series, and the help and
- * type of every metric joulepush exposes (docs/reference/metrics.md). */
+/* The Prometheus text exposition format 0.0.4 of the store's live series, with the help and
+ * type of each metric from the table of metrics.h. */
 #include "store/expo.h"
 
 #include <errno.h>
@@ -10,100 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct metric_info {
-	const char *name;
-	const char *type;
-	const char *help;
-};
-
-static const struct metric_info metrics[] = {
-	{ "joulepush_node_energy_joules_total", "counter",
-	  "Energy used by the node per RAPL zone and mode (active or idle), in joules." },
-	{ "joulepush_node_power_watts", "gauge",
-	  "Average power of the node over the last interval per zone and mode, in watts." },
-	{ "joulepush_node_cpu_usage_ratio", "gauge",
-	  "Busy CPU time of the node over the last interval divided by CPUs times the interval." },
-	{ "joulepush_node_co2_grams_total", "counter",
-	  "CO2-equivalent of the node's total energy times PUE, in grams." },
-	{ "joulepush_pod_energy_joules_total", "counter",
-	  "Energy attributed to the pod per zone and mode, in joules." },
-	{ "joulepush_pod_power_watts", "gauge",
-	  "Average power attributed to the pod over the last interval per zone, in watts." },
-	{ "joulepush_pod_cpu_seconds_total", "counter", "CPU time used by the pod, in seconds." },
-	{ "joulepush_pod_co2_grams_total", "counter",
-	  "CO2-equivalent of the pod's total energy times PUE, in grams." },
-	{ "joulepush_pod_embodied_co2_grams_total", "counter",
-	  "Embodied (hardware manufacturing) CO2-equivalent attributed to the pod by CPU share, in grams." },
-	{ "joulepush_container_energy_joules_total", "counter",
-	  "Energy attributed to the container per zone and mode, in joules." },
-	{ "joulepush_container_cpu_seconds_total", "counter", "CPU time used by the container, in seconds." },
-	{ "joulepush_namespace_energy_joules_total", "counter",
-	  "Energy attributed to the pods of the namespace per zone and mode, in joules." },
-	{ "joulepush_namespace_co2_grams_total", "counter",
-	  "CO2-equivalent of the namespace's total energy times PUE, in grams." },
-	{ "joulepush_system_energy_joules_total", "counter",
-	  "Energy attributed to host processes and the kernel outside any pod, in joules." },
-	{ "joulepush_grid_carbon_intensity_grams_per_kwh", "gauge",
-	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh." },
-	{ "joulepush_grid_generation_megawatts", "gauge", "Grid generation per production type, in megawatts." },
-	{ "joulepush_grid_renewable_ratio", "gauge", "Share of renewable sources in the grid's generation." },
-	{ "joulepush_build_info", "gauge", "Version, collector and power source of the running agent." },
-	{ "joulepush_bpf_map_full_total", "counter",
-	  "Inserts the eBPF per-cgroup map refused because it was full; the containers it missed are read from cpu.stat." },
-	{ "joulepush_remote_samples_total", "counter",
-	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped; drops by reason)." },
-	{ "joulepush_remote_sent_bytes_total", "counter",
-	  "Compressed request bytes the remote acknowledged with a 2xx." },
-	{ "joulepush_remote_pending_samples", "gauge", "Samples queued for the remote and not yet sent." },
-	{ "joulepush_remote_queue_bytes", "gauge", "Bytes of the remote's on-disk queue." },
-	{ "joulepush_remote_last_success_timestamp_seconds", "gauge",
-	  "Unix time of the last successful send to the remote, in seconds." },
-	{ "joulepush_collections_total", "counter", "Collection rounds run." },
-	{ "joulepush_carbon_refresh_failures_total", "counter",
-	  "Refreshes of the live grid intensity source that failed." },
-	/* metrics.compat kepler: Kepler 0.10's names, for existing dashboards. */
-	{ "kepler_node_cpu_joules_total", "counter", "Energy consumption of cpu at node level in joules." },
-	{ "kepler_node_cpu_active_joules_total", "counter",
-	  "Energy consumption of cpu in active state at node level in joules." },
-	{ "kepler_node_cpu_idle_joules_total", "counter",
-	  "Energy consumption of cpu in idle state at node level in joules." },
-	{ "kepler_node_cpu_watts", "gauge", "Power consumption of cpu at node level in watts." },
-	{ "kepler_node_cpu_active_watts", "gauge", "Power consumption of cpu in active state at node level in watts." },
-	{ "kepler_node_cpu_idle_watts", "gauge", "Power consumption of cpu in idle state at node level in watts." },
-	{ "kepler_node_cpu_usage_ratio", "gauge", "CPU usage ratio of a node (value between 0.0 and 1.0)." },
-	{ "kepler_pod_cpu_joules_total", "counter", "Energy consumption of cpu at pod level in joules." },
-	{ "kepler_pod_cpu_watts", "gauge", "Power consumption of cpu at pod level in watts." },
-	{ "kepler_container_cpu_joules_total", "counter", "Energy consumption of cpu at container level in joules." },
-	{ "kepler_container_cpu_watts", "gauge", "Power consumption of cpu at container level in watts." },
-	{ "joulepush_collection_errors_total", "counter", "Collection rounds that met an error." },
-	{ "joulepush_store_series", "gauge", "Series live in the store." },
-};
-
-static const struct metric_info *metric_find(const char *name)
-{
-	if (!name)
-		return NULL;
-	for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
-		if (strcmp(metrics[i].name, name) == 0)
-			return &metrics[i];
-	return NULL;
-}
+#include "metrics.h"
 
 const char *jp_metric_name_at(size_t i)
 {
-	return i < sizeof metrics / sizeof metrics[0] ? metrics[i].name : NULL;
+	return i < JP_M_COUNT ? jp_metric((enum jp_metric_id)i)->name : NULL;
 }
 
 const char *jp_metric_help(const char *name)
 {
-	const struct metric_info *m = metric_find(name);
+	const struct jp_metric_def *m = jp_metric_find(name);
 	return m ? m->help : NULL;
 }
 
 const char *jp_metric_type(const char *name)
 {
-	const struct metric_info *m = metric_find(name);
-	return m ? m->type : "untyped";
+	const struct jp_metric_def *m = jp_metric_find(name);
+	return m ? jp_metric_type_name(m->type) : "untyped";
 }
 
 /* Prometheus' text format spells the special values +Inf, -Inf and NaN; everything else

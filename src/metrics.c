@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The table of metrics.h. */
+#include "metrics.h"
+
+#include <string.h>
+
+static const struct jp_metric_def defs[JP_M_COUNT] = {
+#define JP_METRIC_DEF(id, n, t, u, l, h) [JP_M_##id] = {.name = n, .type = t, .unit = u, .labels = l, .help = h},
+	JP_METRICS(JP_METRIC_DEF)
+#undef JP_METRIC_DEF
+};
+
+const struct jp_metric_def *jp_metric(enum jp_metric_id id)
+{
+	return &defs[(unsigned)id < JP_M_COUNT ? id : 0];
+}
+
+const struct jp_metric_def *jp_metric_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < JP_M_COUNT; i++)
+		if (strcmp(defs[i].name, name) == 0)
+			return &defs[i];
+	return NULL;
+}
+
+const char *jp_metric_type_name(enum jp_metric_type t)
+{
+	return t == JP_COUNTER ? "counter" : "gauge";
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every series joulepush writes, defined once: name, type, unit, labels (besides node and
+ * external_labels) and help. The accountant, the grid-intensity source and the agent name
+ * series through this table; the exposition takes help and type from it; remote-write
+ * metadata will too. docs/reference/metrics.md lists the same rows, and
+ * tests/check_store.c (test_metrics_reference) checks each of its columns against this
+ * table.
+ */
+#ifndef JP_METRICS_H
+#define JP_METRICS_H
+
+#include <stddef.h>
+
+/* X(ID, name, TYPE, unit, "label, label", help) */
+#define JP_METRICS(X) \
+	X(NODE_ENERGY_JOULES_TOTAL, "joulepush_node_energy_joules_total", JP_COUNTER, "J", "zone, mode, source", \
+	  "Energy used by the node per RAPL zone and mode (active or idle), in joules.") \
+	X(NODE_POWER_WATTS, "joulepush_node_power_watts", JP_GAUGE, "W", "zone, mode, source", \
+	  "Average power of the node over the last interval per zone and mode, in watts.") \
+	X(NODE_CPU_USAGE_RATIO, "joulepush_node_cpu_usage_ratio", JP_GAUGE, "ratio", "", \
+	  "Busy CPU time of the node over the last interval divided by CPUs times the interval.") \
+	X(NODE_CO2_GRAMS_TOTAL, "joulepush_node_co2_grams_total", JP_COUNTER, "g", "", \
+	  "CO2-equivalent of the node's total energy times PUE, in grams.") \
+	X(POD_ENERGY_JOULES_TOTAL, "joulepush_pod_energy_joules_total", JP_COUNTER, "J", "namespace, pod, pod_uid, zone, mode", \
+	  "Energy attributed to the pod per zone and mode, in joules.") \
+	X(POD_POWER_WATTS, "joulepush_pod_power_watts", JP_GAUGE, "W", "namespace, pod, pod_uid, zone", \
+	  "Average power attributed to the pod over the last interval per zone, in watts.") \
+	X(POD_CPU_SECONDS_TOTAL, "joulepush_pod_cpu_seconds_total", JP_COUNTER, "s", "namespace, pod, pod_uid", \
+	  "CPU time used by the pod, in seconds.") \
+	X(POD_CO2_GRAMS_TOTAL, "joulepush_pod_co2_grams_total", JP_COUNTER, "g", "namespace, pod, pod_uid", \
+	  "CO2-equivalent of the pod's total energy times PUE, in grams.") \
+	X(POD_EMBODIED_CO2_GRAMS_TOTAL, "joulepush_pod_embodied_co2_grams_total", JP_COUNTER, "g", "namespace, pod, pod_uid", \
+	  "Embodied (hardware manufacturing) CO2-equivalent attributed to the pod by CPU share, in grams.") \
+	X(CONTAINER_ENERGY_JOULES_TOTAL, "joulepush_container_energy_joules_total", JP_COUNTER, "J", "namespace, pod, pod_uid, container, container_id, zone, mode", \
+	  "Energy attributed to the container per zone and mode, in joules.") \
+	X(CONTAINER_CPU_SECONDS_TOTAL, "joulepush_container_cpu_seconds_total", JP_COUNTER, "s", "namespace, pod, pod_uid, container, container_id", \
+	  "CPU time used by the container, in seconds.") \
+	X(NAMESPACE_ENERGY_JOULES_TOTAL, "joulepush_namespace_energy_joules_total", JP_COUNTER, "J", "namespace, zone, mode", \
+	  "Energy attributed to the pods of the namespace per zone and mode, in joules.") \
+	X(NAMESPACE_CO2_GRAMS_TOTAL, "joulepush_namespace_co2_grams_total", JP_COUNTER, "g", "namespace", \
+	  "CO2-equivalent of the namespace's total energy times PUE, in grams.") \
+	X(SYSTEM_ENERGY_JOULES_TOTAL, "joulepush_system_energy_joules_total", JP_COUNTER, "J", "zone, mode", \
+	  "Energy attributed to host processes and the kernel outside any pod, in joules.") \
+	X(GRID_CARBON_INTENSITY_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source", \
+	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh.") \
+	X(GRID_GENERATION_MEGAWATTS, "joulepush_grid_generation_megawatts", JP_GAUGE, "MW", "grid_zone, psr_type, fuel", \
+	  "Grid generation per production type, in megawatts.") \
+	X(GRID_RENEWABLE_RATIO, "joulepush_grid_renewable_ratio", JP_GAUGE, "ratio", "grid_zone", \
+	  "Share of renewable sources in the grid's generation.") \
+	X(BUILD_INFO, "joulepush_build_info", JP_GAUGE, "", "version, collector, power_source", \
+	  "Version, collector and power source of the running agent.") \
+	X(BPF_MAP_FULL_TOTAL, "joulepush_bpf_map_full_total", JP_COUNTER, "", "", \
+	  "Inserts the eBPF per-cgroup map refused because it was full; the containers it missed are read from cpu.stat.") \
+	X(REMOTE_SAMPLES_TOTAL, "joulepush_remote_samples_total", JP_COUNTER, "", "remote, outcome, reason", \
+	  "Samples handled per remote-write endpoint by outcome (sent, retried, dropped; drops by reason).") \
+	X(REMOTE_SENT_BYTES_TOTAL, "joulepush_remote_sent_bytes_total", JP_COUNTER, "bytes", "remote", \
+	  "Compressed request bytes the remote acknowledged with a 2xx.") \
+	X(REMOTE_PENDING_SAMPLES, "joulepush_remote_pending_samples", JP_GAUGE, "", "remote", \
+	  "Samples queued for the remote and not yet sent.") \
+	X(REMOTE_QUEUE_BYTES, "joulepush_remote_queue_bytes", JP_GAUGE, "bytes", "remote", \
+	  "Bytes of the remote's on-disk queue.") \
+	X(REMOTE_LAST_SUCCESS_TIMESTAMP_SECONDS, "joulepush_remote_last_success_timestamp_seconds", JP_GAUGE, "s", "remote", \
+	  "Unix time of the last successful send to the remote, in seconds.") \
+	X(COLLECTIONS_TOTAL, "joulepush_collections_total", JP_COUNTER, "", "", \
+	  "Collection rounds run.") \
+	X(CARBON_REFRESH_FAILURES_TOTAL, "joulepush_carbon_refresh_failures_total", JP_COUNTER, "", "source", \
+	  "Refreshes of the live grid intensity source that failed.") \
+	X(KEPLER_NODE_CPU_JOULES_TOTAL, "kepler_node_cpu_joules_total", JP_COUNTER, "", "", \
+	  "Energy consumption of cpu at node level in joules.") \
+	X(KEPLER_NODE_CPU_ACTIVE_JOULES_TOTAL, "kepler_node_cpu_active_joules_total", JP_COUNTER, "", "", \
+	  "Energy consumption of cpu in active state at node level in joules.") \
+	X(KEPLER_NODE_CPU_IDLE_JOULES_TOTAL, "kepler_node_cpu_idle_joules_total", JP_COUNTER, "", "", \
+	  "Energy consumption of cpu in idle state at node level in joules.") \
+	X(KEPLER_NODE_CPU_WATTS, "kepler_node_cpu_watts", JP_GAUGE, "", "", \
+	  "Power consumption of cpu at node level in watts.") \
+	X(KEPLER_NODE_CPU_ACTIVE_WATTS, "kepler_node_cpu_active_watts", JP_GAUGE, "", "", \
+	  "Power consumption of cpu in active state at node level in watts.") \
+	X(KEPLER_NODE_CPU_IDLE_WATTS, "kepler_node_cpu_idle_watts", JP_GAUGE, "", "", \
+	  "Power consumption of cpu in idle state at node level in watts.") \
+	X(KEPLER_NODE_CPU_USAGE_RATIO, "kepler_node_cpu_usage_ratio", JP_GAUGE, "", "", \
+	  "CPU usage ratio of a node (value between 0.0 and 1.0).") \
+	X(KEPLER_POD_CPU_JOULES_TOTAL, "kepler_pod_cpu_joules_total", JP_COUNTER, "", "", \
+	  "Energy consumption of cpu at pod level in joules.") \
+	X(KEPLER_POD_CPU_WATTS, "kepler_pod_cpu_watts", JP_GAUGE, "", "", \
+	  "Power consumption of cpu at pod level in watts.") \
+	X(KEPLER_CONTAINER_CPU_JOULES_TOTAL, "kepler_container_cpu_joules_total", JP_COUNTER, "", "", \
+	  "Energy consumption of cpu at container level in joules.") \
+	X(KEPLER_CONTAINER_CPU_WATTS, "kepler_container_cpu_watts", JP_GAUGE, "", "", \
+	  "Power consumption of cpu at container level in watts.") \
+	X(COLLECTION_ERRORS_TOTAL, "joulepush_collection_errors_total", JP_COUNTER, "", "", \
+	  "Collection rounds that met an error.") \
+	X(STORE_SERIES, "joulepush_store_series", JP_GAUGE, "", "", \
+	  "Series live in the store.")
+
+enum jp_metric_type { JP_COUNTER, JP_GAUGE };
+
+enum jp_metric_id {
+#define JP_METRIC_ENUM(id, name, type, unit, labels, help) JP_M_##id,
+	JP_METRICS(JP_METRIC_ENUM)
+#undef JP_METRIC_ENUM
+	JP_M_COUNT
+};
+
+struct jp_metric_def {
+	const char *name;
+	enum jp_metric_type type;
+	const char *unit;         /* as in docs/reference/metrics.md; "" when none */
+	const char *labels;       /* "zone, mode, source"; "" when none */
+	const char *help;
+};
+
+/* The definition of id (id < JP_M_COUNT). */
+const struct jp_metric_def *jp_metric(enum jp_metric_id id);
+/* Shorthand: the name of id. */
+static inline const char *jp_metric_name(enum jp_metric_id id)
+{
+	return jp_metric(id)->name;
+}
+/* The definition of the metric called name, or NULL. */
+const struct jp_metric_def *jp_metric_find(const char *name);
+/* "counter" or "gauge". */
+const char *jp_metric_type_name(enum jp_metric_type t);
+
+#endif
