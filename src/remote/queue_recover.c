@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Opening a queue directory (remote/queue_internal.h): list the segments, scan each one
  * for valid records, cut a bad tail, remember holes in the middle, and settle the ack
- * position against what survived (docs/reference/remote-write.md "Recovery"). */
+ * position against what survived (docs/reference/remote-write.md "The on-disk queue"). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
