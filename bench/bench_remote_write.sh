@@ -3,7 +3,9 @@
 # Remote-write cost benchmark: joulepush (synthetic node, ~10,000 series, 1 s interval) and
 # Debian's vmagent (scraping an equivalent 10,000-series exposition every 1 s) push into one
 # local VictoriaMetrics for BENCH_SECONDS (default 60). Prints, for both: CPU seconds per
-# million samples delivered, peak RSS, and bytes on the wire (request bodies) per sample.
+# million samples delivered, peak RSS, and bytes on the wire (request bodies) per sample;
+# for joulepush also the RSS of the same agent with no series, and peak PSS and USS (RSS
+# counts every page of the shared libraries it maps: libcurl's TLS stacks, libxml2).
 # Usage: bench/bench_remote_write.sh [path/to/joulepush]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -100,7 +102,16 @@ jp_s0=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_samples_to
 jp_b0=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes_total')
 vma_s0=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_rows_pushed_after_relabel_total')
 vma_b0=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_bytes_sent_total')
-sleep "$SECONDS_RUN"
+# Sample the agent's memory every second: peak PSS (shared library pages divided among the
+# processes that map them) and peak USS (pages only this process has), besides VmHWM.
+: >"$work/jp_mem"
+for _ in $(seq 1 "$SECONDS_RUN"); do
+  awk '/^Pss:/ { p = $2 } /^Private_Clean:/ { u += $2 } /^Private_Dirty:/ { u += $2 } END { print p, u }' \
+    "/proc/$jp_pid/smaps_rollup" >>"$work/jp_mem" 2>/dev/null || true
+  sleep 1
+done
+jp_pss=$(awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }' "$work/jp_mem")
+jp_uss=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$work/jp_mem")
 jp_c1=$(cpu_ticks $jp_pid); vma_c1=$(cpu_ticks $vma_pid)
 jp_s1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_samples_total\\{.*outcome="sent"')
 jp_b1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes_total')
@@ -120,14 +131,14 @@ stored() {
 }
 jp_stored=$(stored joulepush); vma_stored=$(stored vmagent)
 
-python3 - "$hz" "$series" "$pods" "$SECONDS_RUN" "$jp0_hwm" "$jp_anon" \
+python3 - "$hz" "$series" "$pods" "$SECONDS_RUN" "$jp0_hwm" "$jp_anon" "$jp_pss" "$jp_uss" \
   "$jp_c0" "$jp_c1" "$jp_s0" "$jp_s1" "$jp_b0" "$jp_b1" "$jp_hwm" "$jp_stored" "$jp_rss" \
   "$vma_c0" "$vma_c1" "$vma_s0" "$vma_s1" "$vma_b0" "$vma_b1" "$vma_hwm" "$vma_stored" "$vma_rss" <<'PY'
 import sys
 a = sys.argv[1:]
 hz, series, pods, secs = float(a[0]), int(a[1]), int(a[2]), int(a[3])
-jp0_hwm, jp_anon = int(a[4]), int(a[5])
-a = a[:4] + a[6:]
+jp0_hwm, jp_anon, jp_pss, jp_uss = int(a[4]), int(a[5]), int(a[6]), int(a[7])
+a = a[:4] + a[8:]
 def row(name, c0, c1, s0, s1, b0, b1, hwm, stored, rss):
     cpu = (float(c1) - float(c0)) / hz
     n = float(s1) - float(s0)
@@ -144,7 +155,8 @@ def row(name, c0, c1, s0, s1, b0, b1, hwm, stored, rss):
 print(f"series per interval: {series} (synthetic pods: {pods}); measured window: {secs}s at 1s interval")
 jp = row("joulepush", *a[4:13])
 print(f"joulepush  peak_rss with 0 series (same config, no pods): {jp0_hwm / 1024:.1f}MiB; "
-      f"anonymous RSS at the end with {series} series: {jp_anon / 1024:.1f}MiB")
+      f"anonymous RSS at the end with {series} series: {jp_anon / 1024:.1f}MiB; "
+      f"peak PSS {jp_pss / 1024:.1f}MiB, peak USS (private) {jp_uss / 1024:.1f}MiB (sampled each second)")
 vma = row("vmagent", *a[13:22])
 if jp and vma:
     print(f"joulepush/vmagent CPU per sample: {jp / vma:.3f}")

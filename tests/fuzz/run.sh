@@ -5,7 +5,7 @@
 # any target fails to build or crashes.
 #
 # A target says what it needs in lines near its top (either comment style works):
-#   // fuzz-sources: src/config.c src/util/units.c proto/types.pb-c.c
+#   // fuzz-sources: src/util/units.c src/util/buf.c proto/types.pb-c.c
 #   // fuzz-pkgs: yaml-0.1 libprotobuf-c
 # Sources are relative to the repository; proto/<name>.pb-c.c is generated here with
 # protoc-c from proto/<name>.proto. Packages are pkg-config names.
