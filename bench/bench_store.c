@@ -11,49 +11,9 @@
 #include "config.h"
 #include "store/series.h"
 
-/* The synthetic node through the real round: the agent's grouping and naming
- * (src/pipeline.c) and the accountant, at the configured static intensity. */
-struct syn {
-	struct jp_pipeline *p;
-	double g_per_kwh;
-};
-
-static struct syn *syn_create(const struct jp_config *cfg)
-{
-	struct jp_collector *c = jp_synthetic_ops.open(cfg);
-	if (!c)
-		return NULL;
-	struct syn *s = calloc(1, sizeof(*s));
-	if (!s) {
-		jp_collector_close(c);
-		return NULL;
-	}
-	s->p = jp_pipeline_create(cfg, c);
-	if (!s->p) {
-		free(s);
-		return NULL;
-	}
-	s->g_per_kwh = cfg->carbon_grams_per_kwh;
-	return s;
-}
-
-static int syn_collect(struct syn *s, struct jp_store *st, uint64_t ms)
-{
-	return jp_pipeline_round(s->p, st, ms, s->g_per_kwh);
-}
-
-static size_t syn_series_count(const struct syn *s)
-{
-	return jp_synthetic_series_count(jp_pipeline_collector(s->p));
-}
-
-static void syn_destroy(struct syn *s)
-{
-	if (!s)
-		return;
-	jp_pipeline_destroy(s->p);
-	free(s);
-}
+/* The synthetic node goes through the real round (src/pipeline.c: the agent's grouping and
+ * naming, then the accountant) at the static intensity the configs here set. */
+#define G_PER_KWH 475
 
 #define NSERIES 10000
 #define ROUNDS 500
@@ -142,9 +102,9 @@ static void bench_store(void)
 
 static size_t count_for(const struct jp_config *cfg)
 {
-	struct syn *syn = syn_create(cfg);
-	size_t n = syn_series_count(syn);
-	syn_destroy(syn);
+	struct jp_pipeline *syn = jp_pipeline_open(cfg);
+	size_t n = jp_synthetic_series_count(jp_pipeline_collector(syn));
+	jp_pipeline_destroy(syn);
 	return n;
 }
 
@@ -152,6 +112,7 @@ static void bench_synthetic(void)
 {
 	struct jp_config cfg;
 	memset(&cfg, 0, sizeof cfg);
+	cfg.collector_mode = JP_COLLECTOR_SYNTHETIC;
 	cfg.synthetic_containers_per_pod = 2;
 	cfg.synthetic_seed = 1;
 	cfg.model_idle_watts_per_cpu = 0.74;
@@ -172,27 +133,27 @@ static void bench_synthetic(void)
 	long rss0 = rss_kib();
 	struct jp_label common[] = { { "node", "worker-3.eu-west-1.compute.internal" } };
 	struct jp_store *s = jp_store_create(common, 1, 2);
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	double sink = 0;
 	jp_store_begin(s, 0);
-	syn_collect(syn, s, 5000);
+	jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 	jp_store_commit(s, emit_cb, &sink);
 	double c_col = 0, c_all = 0;
 	for (int r = 1; r <= ROUNDS; r++) {
 		double c0 = cpu_ns();
 		jp_store_begin(s, r);
-		syn_collect(syn, s, 5000);
+		jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 		double c1 = cpu_ns();
 		jp_store_commit(s, emit_cb, &sink);
 		c_col += c1 - c0;
 		c_all += cpu_ns() - c0;
 	}
-	size_t n = syn_series_count(syn);
+	size_t n = jp_synthetic_series_count(jp_pipeline_collector(syn));
 	printf("synthetic: %u pods, %zu series: collect %.1f us cpu (%.1f ns/series), collect+commit %.1f ns/series\n",
 	       cfg.synthetic_pods, n, c_col / ROUNDS / 1e3, c_col / ROUNDS / n, c_all / ROUNDS / n);
 	printf("synthetic: store memory %zu bytes, RSS growth %ld KiB, process RSS %ld KiB\n",
 	       jp_store_memory_bytes(s), rss_kib() - rss0, rss_kib());
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 	jp_store_destroy(s);
 }
 

@@ -212,18 +212,13 @@ static int make_common_labels(const struct jp_config *cfg, struct jp_label **out
  * having logged why. */
 static struct jp_pipeline *create_pipeline(const struct jp_config *cfg)
 {
-	struct jp_collector *c = jp_collector_open(cfg);
-	if (!c) {
-		int e = errno;
-		jp_log(JP_LOG_ERROR, MOD, "collector (mode %s): %s", cfg->collector_mode == JP_COLLECTOR_SYNTHETIC ?
-		       "synthetic" : "node", strerror(e));
-		errno = e;
+	struct jp_pipeline *p = jp_pipeline_open(cfg);   /* the collector logs why it failed */
+	if (!p)
 		return NULL;
-	}
-	size_t nseries = jp_synthetic_series_count(c);
+	size_t nseries = jp_synthetic_series_count(jp_pipeline_collector(p));
 	if (nseries)
 		jp_log(JP_LOG_INFO, MOD, "synthetic collector: %zu series per round", nseries);
-	return jp_pipeline_create(cfg, c);
+	return p;
 }
 
 static int setup_senders(struct jp_agent *a)

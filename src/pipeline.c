@@ -56,6 +56,12 @@ struct jp_pipeline *jp_pipeline_create(const struct jp_config *cfg, struct jp_co
 	return p;
 }
 
+struct jp_pipeline *jp_pipeline_open(const struct jp_config *cfg)
+{
+	struct jp_collector *c = jp_collector_open(cfg);
+	return c ? jp_pipeline_create(cfg, c) : NULL;
+}
+
 void jp_pipeline_destroy(struct jp_pipeline *p)
 {
 	if (!p)

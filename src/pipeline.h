@@ -26,6 +26,9 @@ struct jp_pipeline;
 /* Take ownership of collector c (closed by jp_pipeline_destroy, also when this fails) and
  * create the accountant from cfg. Returns NULL with errno set. */
 struct jp_pipeline *jp_pipeline_create(const struct jp_config *cfg, struct jp_collector *c);
+/* Open the collector cfg->collector_mode asks for (jp_collector_open, which logs why it
+ * failed) and create the pipeline around it. NULL with errno set. */
+struct jp_pipeline *jp_pipeline_open(const struct jp_config *cfg);
 void jp_pipeline_destroy(struct jp_pipeline *p);
 
 struct jp_collector *jp_pipeline_collector(const struct jp_pipeline *p);

@@ -507,11 +507,10 @@ static int listener_open(struct jp_server *srv, const struct sockaddr *addr, uv_
 	return 0;
 }
 
-/* Copy the static reason into the caller's buffer (docs/HACKING.md "Errors"); NULL. */
+/* The reason into the caller's buffer (HACKING.md "Errors"); returns NULL. */
 static struct jp_server *fail_why(char *why, size_t whylen, const char *reason)
 {
-	if (why && whylen)
-		snprintf(why, whylen, "%s", reason ? reason : strerror(errno));
+	jp_why(why, whylen, "%s", reason ? reason : strerror(errno));
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "attrib/account.h"
 #include "config.h"
 #include "store/series.h"
+#include "store_util.h"
 
 static struct jp_config cfg;
 static struct jp_store *st;
@@ -51,35 +52,9 @@ static double value_of(const char *name, const char *const *kv)
 	return smp ? smp->value : NAN;
 }
 
-/* Sum over all live series of `name` whose label `key` equals `val` (any if key NULL). */
-struct sum_arg {
-	const char *name, *key, *val;
-	double sum;
-	size_t n;
-};
-static int sum_cb(const struct jp_series *s, void *arg)
-{
-	struct sum_arg *a = arg;
-	if (strcmp(s->name, a->name) != 0)
-		return 0;
-	int ok = a->key == NULL;
-	for (size_t i = 0; i < s->nlabels && !ok; i++)
-		if (strcmp(s->labels[i].name, a->key) == 0 && strcmp(s->labels[i].value, a->val) == 0)
-			ok = 1;
-	const struct jp_sample *smp = jp_series_latest(s);
-	if (ok && smp && !jp_is_stale_nan(smp->value)) {
-		a->sum += smp->value;
-		a->n++;
-	}
-	return 0;
-}
 static double sum_of(const char *name, const char *key, const char *val, size_t *count)
 {
-	struct sum_arg a = {name, key, val, 0, 0};
-	jp_store_foreach(st, sum_cb, &a);
-	if (count)
-		*count = a.n;
-	return a.sum;
+	return jp_test_sum_of(st, name, key, val, count);
 }
 
 struct stale_arg {

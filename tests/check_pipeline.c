@@ -14,6 +14,7 @@
 #include "config.h"
 #include "pipeline.h"
 #include "store/series.h"
+#include "store_util.h"
 
 #define UID_A "aaaaaaaa-0000-4000-8000-000000000001"
 #define UID_B "bbbbbbbb-0000-4000-8000-000000000002"
@@ -155,37 +156,10 @@ static int round_at(double g_per_kwh)
 	return r;
 }
 
-struct sum_arg {
-	const char *name, *key, *val;
-	double sum;
-	size_t n;
-};
-
-static int sum_cb(const struct jp_series *s, void *arg)
-{
-	struct sum_arg *a = arg;
-	if (strcmp(s->name, a->name) != 0)
-		return 0;
-	int ok = a->key == NULL;
-	for (size_t i = 0; i < s->nlabels && !ok; i++)
-		if (strcmp(s->labels[i].name, a->key) == 0 && strcmp(s->labels[i].value, a->val) == 0)
-			ok = 1;
-	const struct jp_sample *smp = jp_series_latest(s);
-	if (ok && smp && !jp_is_stale_nan(smp->value)) {
-		a->sum += smp->value;
-		a->n++;
-	}
-	return 0;
-}
-
 /* Sum of the live series `name` with label key=val (any when key is NULL). */
 static double sum_of(const char *name, const char *key, const char *val, size_t *count)
 {
-	struct sum_arg a = {name, key, val, 0, 0};
-	jp_store_foreach(st, sum_cb, &a);
-	if (count)
-		*count = a.n;
-	return a.sum;
+	return jp_test_sum_of(st, name, key, val, count);
 }
 
 /* Pod A: two containers, one of them in two nested cgroups, plus its own cgroup; pod B:

@@ -25,6 +25,7 @@
 #include "agent.h"
 #include "config.h"
 #include "store/series.h"
+#include "store_util.h"
 #include "util/log.h"
 
 /* The case table names only the fields a case needs. */
@@ -46,34 +47,11 @@ static int port1, port2;
 
 /* ---- effects of live keys, seen in the store after one more round ---- */
 
-struct find {
-	const char *name, *label, *value;   /* label NULL: any series of name */
-	size_t n;
-};
-
-static int find_cb(const struct jp_series *s, void *arg)
-{
-	struct find *f = arg;
-	if (strcmp(s->name, f->name) != 0)
-		return 0;
-	const struct jp_sample *smp = jp_series_latest(s);
-	if (!smp || jp_is_stale_nan(smp->value))
-		return 0;
-	if (!f->label) {
-		f->n++;
-		return 0;
-	}
-	for (size_t i = 0; i < s->nlabels; i++)
-		if (!strcmp(s->labels[i].name, f->label) && !strcmp(s->labels[i].value, f->value))
-			f->n++;
-	return 0;
-}
-
 static size_t count(struct jp_store *st, const char *name, const char *label, const char *value)
 {
-	struct find f = {name, label, value, 0};
-	jp_store_foreach(st, find_cb, &f);
-	return f.n;
+	size_t n;
+	jp_test_sum_of(st, name, label, value, &n);
+	return n;
 }
 
 static int effect_node_name(const struct jp_agent_parts *b, const struct jp_agent_parts *a)

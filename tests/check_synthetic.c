@@ -13,55 +13,16 @@
 #include "pipeline.h"
 #include "store/series.h"
 
-/* The synthetic node through the real round: the agent's grouping and naming
- * (src/pipeline.c) and the accountant, at the configured static intensity. */
-struct syn {
-	struct jp_pipeline *p;
-	double g_per_kwh;
-};
-
-static struct syn *syn_create(const struct jp_config *cfg)
-{
-	struct jp_collector *c = jp_synthetic_ops.open(cfg);
-	if (!c)
-		return NULL;
-	struct syn *s = calloc(1, sizeof(*s));
-	if (!s) {
-		jp_collector_close(c);
-		return NULL;
-	}
-	s->p = jp_pipeline_create(cfg, c);
-	if (!s->p) {
-		free(s);
-		return NULL;
-	}
-	s->g_per_kwh = cfg->carbon_grams_per_kwh;
-	return s;
-}
-
-static int syn_collect(struct syn *s, struct jp_store *st, uint64_t ms)
-{
-	return jp_pipeline_round(s->p, st, ms, s->g_per_kwh);
-}
-
-static size_t syn_series_count(const struct syn *s)
-{
-	return jp_synthetic_series_count(jp_pipeline_collector(s->p));
-}
-
-static void syn_destroy(struct syn *s)
-{
-	if (!s)
-		return;
-	jp_pipeline_destroy(s->p);
-	free(s);
-}
+/* The synthetic node goes through the real round (src/pipeline.c: the agent's grouping and
+ * naming, then the accountant) at the static intensity the configs here set. */
+#define G_PER_KWH 475
 
 static void mkcfg(struct jp_config *cfg, uint32_t pods, uint32_t cpp, uint64_t seed, unsigned levels,
 		  enum jp_idle_attr idle)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->interval_ms = 5000;
+	cfg->collector_mode = JP_COLLECTOR_SYNTHETIC;
 	cfg->synthetic_pods = pods;
 	cfg->synthetic_containers_per_pod = cpp;
 	cfg->synthetic_seed = seed;
@@ -123,17 +84,17 @@ static struct digest run(uint64_t seed, int rounds)
 	struct jp_config cfg;
 	mkcfg(&cfg, 20, 2, seed, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER,
 	      JP_IDLE_USAGE);
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	ck_assert_ptr_nonnull(syn);
 	struct jp_store *s = mkstore();
 	struct digest d = { 0 };
 	for (int r = 0; r < rounds; r++) {
 		jp_store_begin(s, 1000 + r * 5000);
-		ck_assert_int_eq(syn_collect(syn, s, 5000), 0);
+		ck_assert_int_eq(jp_pipeline_round(syn, s, 5000, G_PER_KWH), 0);
 		jp_store_commit(s, digest_cb, &d);
 	}
 	jp_store_destroy(s);
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 	return d;
 }
 
@@ -186,16 +147,16 @@ START_TEST(test_names)
 {
 	struct jp_config cfg;
 	mkcfg(&cfg, 30, 3, 7, JP_LEVEL_POD | JP_LEVEL_CONTAINER, JP_IDLE_NONE);
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	struct jp_store *s = mkstore();
 	jp_store_begin(s, 1);
-	syn_collect(syn, s, 5000);
+	jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 	jp_store_commit(s, NULL, NULL);
 	int n = 0;
 	jp_store_foreach(s, check_names_cb, &n);
 	ck_assert_int_gt(n, 30);
 	jp_store_destroy(s);
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 }
 END_TEST
 
@@ -230,20 +191,20 @@ START_TEST(test_monotonic)
 	mkcfg(&cfg, 50, 2, 3, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER,
 	      JP_IDLE_EVEN);
 	cfg.embodied_grams_per_node_hour = 10;
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	struct jp_store *s = mkstore();
 	struct mono m = { .cap = 100000 };
 	m.last = calloc(m.cap, sizeof *m.last);
 	for (int r = 0; r < 20; r++) {
 		jp_store_begin(s, r * 5000);
 		/* Irregular intervals, including an empty one. */
-		ck_assert_int_eq(syn_collect(syn, s, r == 5 ? 0 : 1000 + 700 * (uint64_t)r), 0);
+		ck_assert_int_eq(jp_pipeline_round(syn, s, r == 5 ? 0 : 1000 + 700 * (uint64_t)r, G_PER_KWH), 0);
 		jp_store_commit(s, mono_cb, &m);
 	}
 	ck_assert_int_gt(m.counters, 1000);
 	free(m.last);
 	jp_store_destroy(s);
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 }
 END_TEST
 
@@ -296,11 +257,11 @@ static void check_conservation(enum jp_idle_attr idle)
 {
 	struct jp_config cfg;
 	mkcfg(&cfg, 200, 3, 11, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, idle);
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	struct jp_store *s = mkstore();
 	for (int r = 0; r < 10; r++) {
 		jp_store_begin(s, r * 5000);
-		syn_collect(syn, s, 5000);
+		jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 		jp_store_commit(s, NULL, NULL);
 	}
 	struct sums su;
@@ -327,7 +288,7 @@ static void check_conservation(enum jp_idle_attr idle)
 	else
 		ck_assert(su.pod_co2 < su.node_co2);
 	jp_store_destroy(s);
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 }
 
 START_TEST(test_conservation_none)
@@ -376,20 +337,20 @@ START_TEST(test_series_count)
 				struct jp_config cfg;
 				mkcfg(&cfg, 37, 2, 5, levels[li], idles[ii]);
 				cfg.embodied_grams_per_node_hour = emb ? 20 : 0;
-				struct syn *syn = syn_create(&cfg);
+				struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 				ck_assert_ptr_nonnull(syn);
 				struct jp_store *s = mkstore();
 				for (int r = 0; r < 3; r++) {
 					size_t n = 0;
 					jp_store_begin(s, r);
-					syn_collect(syn, s, 5000);
+					jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 					jp_store_commit(s, count_cb, &n);
 					/* No stale markers: the same series every round. */
-					ck_assert_uint_eq(n, syn_series_count(syn));
+					ck_assert_uint_eq(n, jp_synthetic_series_count(jp_pipeline_collector(syn)));
 					ck_assert_uint_eq(jp_store_live_series(s), n);
 				}
 				jp_store_destroy(s);
-				syn_destroy(syn);
+				jp_pipeline_destroy(syn);
 			}
 		}
 	}
@@ -400,24 +361,24 @@ START_TEST(test_reresolve_on_common_change)
 {
 	struct jp_config cfg;
 	mkcfg(&cfg, 5, 1, 1, JP_LEVEL_NODE | JP_LEVEL_POD, JP_IDLE_NONE);
-	struct syn *syn = syn_create(&cfg);
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
 	struct jp_store *s = mkstore();
 	size_t n = 0;
 	jp_store_begin(s, 0);
-	syn_collect(syn, s, 5000);
+	jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 	jp_store_commit(s, count_cb, &n);
-	size_t want = syn_series_count(syn);
+	size_t want = jp_synthetic_series_count(jp_pipeline_collector(syn));
 	ck_assert_uint_eq(n, want);
 	struct jp_label c2[] = { { "node", "n2" } };
 	jp_store_set_common(s, c2, 1);
 	jp_store_begin(s, 1);
-	syn_collect(syn, s, 5000);
+	jp_pipeline_round(syn, s, 5000, G_PER_KWH);
 	jp_store_commit(s, count_cb, &n);
 	/* The new label sets, then one stale marker for each old one. */
 	ck_assert_uint_eq(n, 2 * want);
 	ck_assert_uint_eq(jp_store_live_series(s), want);
 	jp_store_destroy(s);
-	syn_destroy(syn);
+	jp_pipeline_destroy(syn);
 }
 END_TEST
 

@@ -79,16 +79,6 @@ struct jp_bpf_collector {
 	uint32_t batch_cap;
 };
 
-/* The reason for a failure, in the caller's buffer (docs/HACKING.md "Errors"). */
-static void __attribute__((format(printf, 3, 4))) set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (!why || !whylen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* --- id tables --------------------------------------------------------------------- */
 
@@ -422,7 +412,7 @@ struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint3
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		err = ENOMEM;
-		set_why(why, whylen, "out of memory");
+		jp_why(why, whylen, "out of memory");
 		goto fail;
 	}
 	c->map_fd = c->flush_fd = c->mount_fd = c->prog_fd = c->link_fd = c->full_fd = -1;
@@ -431,25 +421,25 @@ struct jp_bpf_collector *jp_bpf_collector_create(const char *cgroup_mount, uint3
 	c->mount = realpath(cgroup_mount, NULL);
 	if (!c->mount) {
 		err = errno;
-		set_why(why, whylen, "cgroup v2 mount %s: %s", cgroup_mount, strerror(err));
+		jp_why(why, whylen, "cgroup v2 mount %s: %s", cgroup_mount, strerror(err));
 		goto fail;
 	}
 	c->mount_fd = open(c->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->mount_fd < 0) {
 		err = errno;
-		set_why(why, whylen, "cgroup v2 mount %s: %s", c->mount, strerror(err));
+		jp_why(why, whylen, "cgroup v2 mount %s: %s", c->mount, strerror(err));
 		goto fail;
 	}
 
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		err = c->ncpus < 0 ? -c->ncpus : EINVAL;
-		set_why(why, whylen, "cannot count possible CPUs: %s", strerror(err));
+		jp_why(why, whylen, "cannot count possible CPUs: %s", strerror(err));
 		goto fail;
 	}
 	if (batch_alloc(c, JP_BATCH_ENTRIES) < 0) {
 		err = ENOMEM;
-		set_why(why, whylen, "out of memory");
+		jp_why(why, whylen, "out of memory");
 		goto fail;
 	}
 

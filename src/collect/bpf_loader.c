@@ -40,15 +40,6 @@ static int libbpf_print_cb(enum libbpf_print_level level, const char *fmt, va_li
  * live as long as the agent holds them. */
 enum { FD_MAP, FD_FLUSH, FD_PROG, FD_LINK, FD_FULL, NFDS };
 
-static void __attribute__((format(printf, 3, 4))) set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	if (!why || !whylen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 struct load_reply {
 	int err;               /* 0 or a positive errno */
@@ -66,13 +57,13 @@ static void __attribute__((noreturn)) child_load(int sock, uint32_t max_cgroups)
 	struct cgroup_cpu *skel = cgroup_cpu__open();
 	if (!skel) {
 		err = errno ? errno : EINVAL;
-		set_why(why, whylen, "opening the embedded eBPF object: %s", strerror(err));
+		jp_why(why, whylen, "opening the embedded eBPF object: %s", strerror(err));
 		goto out;
 	}
 	err = -bpf_map__set_max_entries(skel->maps.cg_cpu,
 					max_cgroups ? max_cgroups : JP_CGCPU_DEFAULT_MAX_CGROUPS);
 	if (err) {
-		set_why(why, whylen, "sizing the cgroup map: %s", strerror(err));
+		jp_why(why, whylen, "sizing the cgroup map: %s", strerror(err));
 		goto out;
 	}
 	err = -cgroup_cpu__load(skel);
@@ -80,20 +71,20 @@ static void __attribute__((noreturn)) child_load(int sock, uint32_t max_cgroups)
 		/* The program reads task_struct.se.sum_exec_runtime through a CO-RE
 		 * relocation, which libbpf resolves against the running kernel's BTF. */
 		if (access("/sys/kernel/btf/vmlinux", F_OK) != 0)
-			set_why(why, whylen, "loading the eBPF program: %s (the kernel has no BTF at "
+			jp_why(why, whylen, "loading the eBPF program: %s (the kernel has no BTF at "
 				  "/sys/kernel/btf/vmlinux; see docs/ebpf.md)", strerror(err));
 		else if (err == EPERM || err == EACCES)
-			set_why(why, whylen, "loading the eBPF program: %s (needs CAP_BPF and CAP_PERFMON, "
+			jp_why(why, whylen, "loading the eBPF program: %s (needs CAP_BPF and CAP_PERFMON, "
 				  "or root)", strerror(err));
 		else
-			set_why(why, whylen, "loading the eBPF program: %s (the kernel rejected it; the "
+			jp_why(why, whylen, "loading the eBPF program: %s (the kernel rejected it; the "
 				  "debug log has libbpf's reason)", strerror(err));
 		goto out;
 	}
 	skel->links.jp_on_switch = bpf_program__attach(skel->progs.jp_on_switch);
 	if (!skel->links.jp_on_switch) {
 		err = errno ? errno : EINVAL;
-		set_why(why, whylen, "attaching to the sched_switch raw tracepoint: %s", strerror(err));
+		jp_why(why, whylen, "attaching to the sched_switch raw tracepoint: %s", strerror(err));
 		goto out;
 	}
 	fds[FD_MAP] = bpf_map__fd(skel->maps.cg_cpu);
@@ -129,7 +120,7 @@ int jp_bpf_load(uint32_t max_cgroups, struct jp_bpf_fds *out, char *why, size_t 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		int err = errno;
-		set_why(why, whylen, "socketpair for the eBPF loader: %s", strerror(err));
+		jp_why(why, whylen, "socketpair for the eBPF loader: %s", strerror(err));
 		return -err;
 	}
 	pid_t pid = fork();
@@ -137,7 +128,7 @@ int jp_bpf_load(uint32_t max_cgroups, struct jp_bpf_fds *out, char *why, size_t 
 		int err = errno;
 		close(sv[0]);
 		close(sv[1]);
-		set_why(why, whylen, "starting the eBPF loader process: %s", strerror(err));
+		jp_why(why, whylen, "starting the eBPF loader process: %s", strerror(err));
 		return -err;
 	}
 	if (pid == 0) {
@@ -175,10 +166,10 @@ int jp_bpf_load(uint32_t max_cgroups, struct jp_bpf_fds *out, char *why, size_t 
 				close(fds[i]);
 		}
 		if (n == (ssize_t)sizeof(rep) && rep.err) {
-			set_why(why, whylen, "%s", rep.msg);
+			jp_why(why, whylen, "%s", rep.msg);
 			return -rep.err;
 		}
-		set_why(why, whylen, "the eBPF loader process failed (%s)",
+		jp_why(why, whylen, "the eBPF loader process failed (%s)",
 			  rerr ? strerror(rerr) : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
 								 : "no answer");
 		return rerr ? -rerr : -EIO;

@@ -20,7 +20,7 @@ struct jp_bpf_fds {
  * it, in a short-lived child process that hands the descriptors back: libbpf's BTF
  * indexing for CO-RE costs some 12 MB for a moment, which must not stay in the agent's
  * peak RSS. Returns 0 and fills *out, or a negative errno with a one-line reason in
- * why[0..whylen) (docs/HACKING.md "Errors"). Logs only at debug level. */
+ * why[0..whylen) (HACKING.md "Errors"). Logs only at debug level. */
 int jp_bpf_load(uint32_t max_cgroups, struct jp_bpf_fds *out, char *why, size_t whylen);
 
 #endif

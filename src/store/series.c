@@ -2,6 +2,7 @@
 /* The series store: label sets of interned strings (util/intern.h), label-set hashing, per-series sample rings and the
  * round/commit cycle that emits stale markers for series that disappear (docs/reference/metrics.md, docs/reference/remote-write.md). */
 #include "store/series.h"
+#include "util/hash.h"
 #include "util/intern.h"
 
 #include <errno.h>
@@ -89,15 +90,6 @@ int jp_is_stale_nan(double v)
 
 /* ---- hashing ---------------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 
 /* The hash of a label set; hashes[] holds name and value hashes in label order. */
@@ -105,7 +97,7 @@ static uint64_t set_hash(const uint64_t *hashes, size_t nlabels)
 {
 	uint64_t h = 0x13198a2e03707344ULL ^ nlabels;
 	for (size_t i = 0; i < 2 * nlabels; i++)
-		h = mix64(h + hashes[i] + i);
+		h = jp_mix64(h + hashes[i] + i);
 	return h;
 }
 

@@ -5,7 +5,7 @@
  * An object's jp_<x>_close(x, closed, arg) stops its work, closes its handles and frees
  * itself when the last handle's close callback has run; then it calls closed(arg). A
  * second close while the first is under way does nothing (libuv aborts on closing a
- * handle twice). Usage (docs/HACKING.md "Closing"):
+ * handle twice). Usage (HACKING.md "Closing"):
  *
  *     void jp_x_close(struct jp_x *x, void (*closed)(void *), void *arg)
  *     {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* FNV-1a, the one hash of the string and byte tables (cgroup paths, pod UIDs, label sets). */
+/* FNV-1a, the hash of the string and byte tables (cgroup paths, pod UIDs), and the 64-bit
+ * finaliser the interned strings and label-set hashes use. */
 #ifndef JP_UTIL_HASH_H
 #define JP_UTIL_HASH_H
 
@@ -39,6 +40,17 @@ static inline uint64_t jp_fnv1a_str_nocase(const char *s)
 	for (; *s; s++)
 		h = jp_fnv1a_byte(h, (unsigned char)tolower((unsigned char)*s));
 	return h;
+}
+
+/* The splitmix64 finaliser: every input bit reaches every output bit. */
+static inline uint64_t jp_mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Refcounted interned strings, one table per process (util/intern.h). Open addressing with
  * linear probing and backward-shift deletion; the table shrinks as strings go. */
+#include "util/hash.h"
 #include "util/intern.h"
 
 #include <errno.h>
@@ -29,15 +30,6 @@ static size_t chunk_bytes(void *p)
 	return p ? malloc_usable_size(p) + sizeof(size_t) : 0;
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
 
 uint64_t jp_intern_hash(const char *s, size_t n)
 {
@@ -45,13 +37,13 @@ uint64_t jp_intern_hash(const char *s, size_t n)
 	while (n >= 8) {
 		uint64_t w;
 		memcpy(&w, s, 8);
-		h = mix64(h ^ w);
+		h = jp_mix64(h ^ w);
 		s += 8;
 		n -= 8;
 	}
 	uint64_t w = 0;
 	memcpy(&w, s, n);
-	return mix64(h ^ w ^ 0xa5);
+	return jp_mix64(h ^ w ^ 0xa5);
 }
 
 static int resize(size_t cap)

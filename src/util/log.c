@@ -118,3 +118,13 @@ void jp_log_rl(struct jp_ratelimit *rl, enum jp_log_level level, const char *mod
 		jp_log(level, module, "%s", msg);
 	rl->suppressed = 0;
 }
+
+void jp_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	if (!why || !whylen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}

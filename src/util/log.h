@@ -4,6 +4,7 @@
 #define JP_UTIL_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum jp_log_level {
@@ -44,5 +45,9 @@ void jp_log_rl(struct jp_ratelimit *rl, enum jp_log_level level, const char *mod
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t jp_now_mono_ms(void);
 int64_t jp_now_wall_ms(void);
+
+/* The error convention of HACKING.md: write a one-line reason into the caller's buffer
+ * why[0..whylen) (nothing when why is NULL or whylen 0). */
+void jp_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Dropping root to an unprivileged user once privileged files and BPF maps are open (README.md). */
 #include "util/privdrop.h"
+#include "util/log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,18 +36,12 @@ static int chown_tree(const char *dir, uid_t uid, gid_t gid)
 	return r;
 }
 
-/* The reason, in the caller's buffer (docs/HACKING.md "Errors"). */
-static void set_why(char *why, size_t whylen, const char *reason)
-{
-	if (why && whylen)
-		snprintf(why, whylen, "%s", reason);
-}
 
 int jp_privdrop_caps(char *why, size_t whylen)
 {
 	/* Ambient capabilities would survive an execve; none is needed after start-up. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-		set_why(why, whylen, "cannot clear the ambient capabilities");
+		jp_why(why, whylen, "%s", "cannot clear the ambient capabilities");
 		return -errno;
 	}
 	/* Permitted, effective and inheritable all empty: lowering them needs no privilege.
@@ -55,12 +50,12 @@ int jp_privdrop_caps(char *why, size_t whylen)
 	struct __user_cap_data_struct d[2];
 	memset(d, 0, sizeof(d));
 	if (syscall(SYS_capset, &h, d) != 0) {
-		set_why(why, whylen, "cannot clear the capabilities");
+		jp_why(why, whylen, "%s", "cannot clear the capabilities");
 		return -errno;
 	}
 	/* Nothing the agent runs (it runs nothing) can gain privileges through execve. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-		set_why(why, whylen, "cannot set no_new_privs");
+		jp_why(why, whylen, "%s", "cannot set no_new_privs");
 		return -errno;
 	}
 	return 0;
@@ -82,31 +77,31 @@ int jp_privdrop(const char *user, const char *const *owned, size_t nowned, char 
 	char buf[4096];
 	int e = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
 	if (e || !res) {
-		set_why(why, whylen, "no such user");
+		jp_why(why, whylen, "%s", "no such user");
 		return e ? -e : -ENOENT;
 	}
 	if (geteuid() != 0) {
 		if (geteuid() == pw.pw_uid)
 			return jp_privdrop_caps(why, whylen);   /* already that user: drop the rest */
-		set_why(why, whylen, "switching users needs root");
+		jp_why(why, whylen, "%s", "switching users needs root");
 		return -EPERM;
 	}
 	for (size_t i = 0; i < nowned; i++) {
 		int r = chown_tree(owned[i], pw.pw_uid, pw.pw_gid);
 		if (r) {
-			set_why(why, whylen, "cannot hand the queue directory to the user");
+			jp_why(why, whylen, "%s", "cannot hand the queue directory to the user");
 			return r;
 		}
 	}
 	bounding_drop();
 	/* Order matters: groups first, then gid, then uid (after setuid nothing else is allowed). */
 	if (setgroups(0, NULL) != 0 || setgid(pw.pw_gid) != 0 || setuid(pw.pw_uid) != 0) {
-		set_why(why, whylen, "setgroups/setgid/setuid failed");
+		jp_why(why, whylen, "%s", "setgroups/setgid/setuid failed");
 		return -errno;
 	}
 	/* A process that could regain root has not dropped anything. */
 	if (setuid(0) == 0) {
-		set_why(why, whylen, "root could be regained after setuid");
+		jp_why(why, whylen, "%s", "root could be regained after setuid");
 		return -EPERM;
 	}
 	return jp_privdrop_caps(why, whylen);
