@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "carbon/forecaster.h"
 #include "carbon/intensity.h"
 #include "collect/collector.h"
 #include "collect/synthetic.h"
@@ -38,6 +39,7 @@ struct jp_agent {
 	struct jp_pipeline *pipe;   /* collector -> pod names -> accountant -> store */
 	struct jp_http *http;
 	struct jp_intensity *intensity;   /* the grid's carbon intensity (docs/carbon.md) */
+	struct jp_forecaster *forecast;   /* carbon.forecast; NULL for source none */
 	struct jp_kubelet *kubelet;       /* pod names, namespaces, requests; NULL without kubelet_url */
 	struct jp_sender **senders;
 	size_t nsenders;
@@ -139,6 +141,7 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 		a->ready = 1;
 	}
 	jp_intensity_set_series(a->intensity, a->store);
+	jp_forecaster_set_series(a->forecast, a->store, ts_ms);
 	set_self_metrics(a);
 	return jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
 }
@@ -183,6 +186,33 @@ static int metrics_cb(struct jp_buf *out, void *arg)
 {
 	struct jp_agent *a = arg;
 	return jp_expo_write_store(out, a->store, 0);
+}
+
+/* The forecast routes of the local server (docs/carbon.md "Forecasts"). */
+static int route_cb(const char *path, const char *query, struct jp_buf *out, const char **ctype, void *arg)
+{
+	struct jp_agent *a = arg;
+	int64_t now = jp_now_wall_ms();
+	if (strcmp(path, "/v1/forecast") == 0) {
+		*ctype = "application/json";
+		if (jp_forecaster_json(a->forecast, now, out) == 0)
+			return 200;
+		jp_buf_reset(out);
+		jp_buf_printf(out, "{\"error\":\"%s\"}\n", a->forecast ? "no forecast covers now" :
+			      "carbon.forecast.source is none");
+		return 503;
+	}
+	if (strcmp(path, "/emissions/forecasts/current") == 0) {
+		*ctype = "application/json";
+		int st = jp_forecaster_sdk_json(a->forecast, now, query, out);
+		if (st != 200) {
+			jp_buf_reset(out);
+			jp_buf_printf(out, "{\"title\":\"%s\",\"status\":%d}\n",
+				      st == 400 ? "bad query parameter" : "no forecast covers now", st);
+		}
+		return st;
+	}
+	return 0;
 }
 
 static int ready_cb(void *arg)
@@ -260,6 +290,21 @@ static void attach_kubelet(struct jp_agent *a)
 	jp_pipeline_set_lookup(a->pipe, a->kubelet ? jp_kubelet_lookup : NULL, a->kubelet);
 }
 
+/* The forecast source of carbon.forecast, or NULL for none. Returns 0 or a negative errno. */
+static int create_forecast(struct jp_agent *a, const struct jp_config *cfg, struct jp_forecaster **out)
+{
+	*out = NULL;
+	if (cfg->forecast_source == JP_FORECAST_NONE)
+		return 0;
+	*out = jp_forecaster_create(a->loop, a->http, cfg);
+	if (!*out) {
+		int e = errno;
+		jp_log(JP_LOG_ERROR, MOD, "carbon.forecast: %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 {
 	struct jp_agent *a = calloc(1, sizeof(*a));
@@ -299,6 +344,9 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 		jp_log(JP_LOG_ERROR, MOD, "carbon: %s", strerror(errno));
 		goto fail;
 	}
+	r = create_forecast(a, cfg, &a->forecast);
+	if (r)
+		goto fail;
 	r = setup_kubelet(a, cfg, &a->kubelet);
 	if (r)
 		goto fail;
@@ -352,7 +400,7 @@ static int start_server(struct jp_agent *a, const char *listen)
 {
 	if (!listen || !*listen)
 		return 0;
-	a->server_ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .arg = a};
+	a->server_ops = (struct jp_server_ops){.metrics = metrics_cb, .ready = ready_cb, .route = route_cb, .arg = a};
 	char why[128];
 	a->server = jp_server_create(a->loop, listen, &a->server_ops, why, sizeof(why));
 	if (!a->server) {
@@ -426,6 +474,8 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 	a->kubelet = NULL;
 	jp_intensity_close(a->intensity, NULL, NULL);
 	a->intensity = NULL;
+	jp_forecaster_close(a->forecast, NULL, NULL);
+	a->forecast = NULL;
 	jp_http_close(a->http, NULL, NULL);
 	a->http = NULL;
 	uv_run(a->loop, UV_RUN_DEFAULT);
@@ -567,11 +617,13 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	}
 	/* A changed carbon source starts afresh (its first refresh comes at once). */
 	struct jp_intensity *nint = a->intensity;
+	struct jp_forecaster *nfc = a->forecast;
 	if (cls & JP_RELOAD_CARBON) {
 		nint = jp_intensity_create(a->loop, a->http, nc);
-		if (!nint) {
+		if (!nint || create_forecast(a, nc, &nfc)) {
 			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: carbon: %s",
 			       strerror(errno));
+			jp_intensity_close(nint, NULL, NULL);
 			jp_collector_close(ncoll);
 			r = -EINVAL;
 			goto reject;
@@ -582,8 +634,10 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	if (cls & JP_RELOAD_REMOTE) {
 		r = reload_senders(a, old, nc);
 		if (r) {
-			if (nint != a->intensity)
+			if (nint != a->intensity) {
 				jp_intensity_close(nint, NULL, NULL);
+				jp_forecaster_close(nfc, NULL, NULL);
+			}
 			jp_collector_close(ncoll);
 			goto reject;
 		}
@@ -595,6 +649,8 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	if (nint != a->intensity) {
 		jp_intensity_close(a->intensity, NULL, NULL);
 		a->intensity = nint;
+		jp_forecaster_close(a->forecast, NULL, NULL);
+		a->forecast = nfc;
 		a->parts.carbon_opens++;
 	}
 	if (cls & JP_RELOAD_KUBELET) {
@@ -702,6 +758,11 @@ static void close_everything(struct jp_agent *a)
 		jp_intensity_close(a->intensity, part_closed_cb, a);
 		a->intensity = NULL;
 	}
+	if (a->forecast) {
+		a->pending_closes++;
+		jp_forecaster_close(a->forecast, part_closed_cb, a);
+		a->forecast = NULL;
+	}
 	if (a->http) {
 		a->pending_closes++;
 		jp_http_close(a->http, part_closed_cb, a);
@@ -752,6 +813,7 @@ void jp_agent_destroy(struct jp_agent *a)
 	 * run of the loop. */
 	jp_kubelet_close(a->kubelet, NULL, NULL);
 	jp_intensity_close(a->intensity, NULL, NULL);
+	jp_forecaster_close(a->forecast, NULL, NULL);
 	jp_http_close(a->http, NULL, NULL);
 	jp_pipeline_destroy(a->pipe);
 	jp_store_destroy(a->store);

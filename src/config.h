@@ -21,6 +21,14 @@ enum jp_power_source { JP_POWER_AUTO, JP_POWER_RAPL, JP_POWER_MODEL };
 enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS };
 enum jp_carbon_source { JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE };
 enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
+enum jp_forecast_source { JP_FORECAST_NONE, JP_FORECAST_UKCI, JP_FORECAST_FILE };
+
+/* A list of durations (carbon.forecast.windows). */
+#define JP_DURLIST_MAX 8
+struct jp_durlist {
+	uint64_t ms[JP_DURLIST_MAX];
+	unsigned n;
+};
 
 /* Metric levels, a bit set. */
 #define JP_LEVEL_NODE 0x1u
@@ -83,6 +91,9 @@ struct jp_config {
 	int carbon_factors_direct;          /* 0 lifecycle, 1 direct */
 	struct jp_kvlist carbon_factor_overrides;   /* PsrType -> g/kWh, as text */
 	double embodied_grams_per_node_hour;
+	enum jp_forecast_source forecast_source;
+	uint64_t forecast_refresh_ms, forecast_horizon_ms;
+	struct jp_durlist forecast_windows;     /* job lengths for the greenest window */
 
 	unsigned metrics_levels;            /* JP_LEVEL_* bits */
 	int metrics_compat_kepler;

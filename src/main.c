@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "config.h"
 #include "util/log.h"
+#include "when.h"
 
 #ifndef JP_VERSION
 #define JP_VERSION "0.0.0"
@@ -25,6 +26,8 @@
 static const char usage_text[] =
 	"Usage: joulepush [--config FILE] [--check-config | --once]\n"
 	"       joulepush --probe URL\n"
+	"       joulepush when --duration DURATION [--within DURATION] [--config FILE]\n"
+	"                      [--format text|json] [--wait]\n"
 	"       joulepush --version | --help\n"
 	"\n"
 	"Per-pod energy and carbon agent: measures what each pod on this node uses, converts\n"
@@ -42,6 +45,10 @@ static const char usage_text[] =
 	"                       and exit 0 on a 2xx answer, else 1: an exec probe for a\n"
 	"                       server that listens on loopback only\n"
 	"  -V, --version        print the version and exit\n"
+	"\n"
+	"  when                 print the greenest time to start a job of --duration from the\n"
+	"                       forecast of carbon.forecast.source (joulepush when --help);\n"
+	"                       with --wait, sleep until then and exit 0\n"
 	"  -h, --help           print this help and exit\n"
 	"\n"
 	"Signals: SIGTERM/SIGINT stop (queued samples are flushed for up to 10 s, the rest\n"
@@ -169,6 +176,8 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	int check = 0, once = 0, c;
+	if (argc > 1 && strcmp(argv[1], "when") == 0)
+		return jp_when_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;

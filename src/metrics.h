@@ -48,6 +48,16 @@
 	  "Grid generation per production type, in megawatts.") \
 	X(GRID_RENEWABLE_RATIO, "joulepush_grid_renewable_ratio", JP_GAUGE, "ratio", "grid_zone", \
 	  "Share of renewable sources in the grid's generation.") \
+	X(GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source, horizon", \
+	  "Forecast grid carbon intensity in force at now + horizon, in grams CO2-equivalent per kWh.") \
+	X(GRID_GREENEST_WINDOW_START_SECONDS, "joulepush_grid_greenest_window_start_seconds", JP_GAUGE, "s", "grid_zone, window", \
+	  "Seconds from now to the start of the greenest window of this length within the forecast horizon (0: now).") \
+	X(GRID_GREENEST_WINDOW_GRAMS_PER_KWH, "joulepush_grid_greenest_window_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, window", \
+	  "Mean forecast intensity over the greenest window of this length.") \
+	X(GRID_CARBON_INTENSITY_RANK_RATIO, "joulepush_grid_carbon_intensity_rank_ratio", JP_GAUGE, "ratio", "grid_zone", \
+	  "Share of the forecast points within the horizon that are greener than now: 0 greenest, 1 dirtiest.") \
+	X(GRID_FORECAST_INFO, "joulepush_grid_forecast_info", JP_GAUGE, "", "grid_zone, source, method, signal", \
+	  "The forecast in use; signal=average: an average (attributional) intensity, not a marginal one.") \
 	X(BUILD_INFO, "joulepush_build_info", JP_GAUGE, "", "version, collector, power_source", \
 	  "Version, collector and power source of the running agent.") \
 	X(BPF_MAP_FULL_TOTAL, "joulepush_bpf_map_full_total", JP_COUNTER, "", "", \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A minimal HTTP/1.1 server on the libuv loop for /healthz, /readyz and /metrics. */
+/* A minimal HTTP/1.1 server on the libuv loop for /healthz, /readyz, /metrics and the
+ * routes of jp_server_ops.route. */
 #include "server.h"
 
 #include <errno.h>
@@ -236,8 +237,14 @@ int jp_server_parse_request(char *head, size_t len, struct jp_server_request *ou
 	out->method = method;
 	if (!out->head_only && strcmp(method, "GET") != 0)
 		return 405;
-	/* The endpoints take no parameters: ignore any query string. */
-	target[strcspn(target, "?#")] = '\0';
+	/* The query string goes to the routes that take one; a fragment is dropped. */
+	target[strcspn(target, "#")] = '\0';
+	char *q = strchr(target, '?');
+	out->query = "";
+	if (q) {
+		*q = '\0';
+		out->query = q + 1;
+	}
 	out->target = target;
 	return 0;
 }
@@ -279,7 +286,17 @@ static void conn_handle_request(struct jp_server_conn *c)
 				     head_only, NULL);
 		jp_buf_free(&body);
 	} else {
-		conn_respond_text(c, 404, "not found\n", head_only, NULL);
+		struct jp_buf body = {0};
+		const char *ctype = "application/json";
+		int status = srv->ops.route ? srv->ops.route(target, req.query, &body, &ctype, srv->ops.arg) : 0;
+		if (status == 0)
+			conn_respond_text(c, 404, "not found\n", head_only, NULL);
+		else if (srv->buffered + body.len > JP_SERVER_MAX_BUFFERED)
+			conn_respond_text(c, 503, "busy: too many responses in flight\n", head_only,
+					  "Retry-After: 1\r\n");
+		else
+			conn_respond(c, status, ctype, &body, head_only, NULL);
+		jp_buf_free(&body);
 	}
 }
 

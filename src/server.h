@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The local HTTP server on the libuv loop: /healthz, /readyz and /metrics. */
+/* The local HTTP server on the libuv loop: /healthz, /readyz, /metrics, and the routes the
+ * agent adds (the forecast's JSON). */
 #ifndef JP_SERVER_H
 #define JP_SERVER_H
 
@@ -15,6 +16,10 @@ struct jp_server_ops {
 	int (*metrics)(struct jp_buf *out, void *arg);
 	/* Non-zero once the agent is ready (first collection succeeded). */
 	int (*ready)(void *arg);
+	/* Any other GET: append the body for path (query: the raw query string, "" when
+	 * none) to out, set *content_type, and return the HTTP status; 0 for a path it does
+	 * not serve (404). May be NULL. */
+	int (*route)(const char *path, const char *query, struct jp_buf *out, const char **content_type, void *arg);
 	void *arg;
 };
 
@@ -38,6 +43,7 @@ void jp_server_set_limits(struct jp_server *srv, uint64_t head_deadline_ms, uint
 struct jp_server_request {
 	const char *method;
 	const char *target;    /* without a query string or fragment */
+	const char *query;     /* the query string without '?', "" when none */
 	int head_only;         /* HEAD */
 };
 

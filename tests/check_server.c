@@ -51,7 +51,7 @@ static void setup(void)
 {
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	memset(&agent, 0, sizeof(agent));
-	struct jp_server_ops ops = {fake_metrics, fake_ready, &agent};
+	struct jp_server_ops ops = {.metrics = fake_metrics, .ready = fake_ready, .arg = &agent};
 	char err[128] = "";
 	srv = jp_server_create(&loop, "127.0.0.1:0", &ops, err, sizeof(err));
 	ck_assert_msg(srv != NULL, "create: %s", err);

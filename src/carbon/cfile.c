@@ -4,10 +4,13 @@
 #include "carbon/cfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "carbon/cjson.h"
 #include "carbon/ctime.h"
@@ -197,4 +200,46 @@ void jp_carbon_series_free(struct jp_carbon_series *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;
+}
+
+int jp_carbon_file_load(const char *path, struct jp_carbon_series *out, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int e = errno ? errno : EINVAL;
+		close(fd);
+		snprintf(why, whylen, "%s is not a regular file", path);
+		return -e;
+	}
+	if (st.st_size > (off_t)JP_CARBON_FILE_MAX_BYTES) {
+		close(fd);
+		snprintf(why, whylen, "%s is over %u bytes: refused", path, JP_CARBON_FILE_MAX_BYTES);
+		return -EFBIG;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n = 0;
+	while (buf && len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+		len += (size_t)n;
+	int e = errno;
+	close(fd);
+	if (!buf || n < 0) {
+		snprintf(why, whylen, "cannot read %s: %s", path, buf ? strerror(e) : "out of memory");
+		free(buf);
+		return buf ? -e : -ENOMEM;
+	}
+	if (len >= cap) {
+		free(buf);
+		snprintf(why, whylen, "%s grew while being read", path);
+		return -EAGAIN;
+	}
+	int r = jp_carbon_file_parse(buf, len, out, why, whylen);
+	free(buf);
+	return r;
 }

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "carbon/cjson.h"
 #include "carbon/ctime.h"
+#include "carbon/forecast.h"
 
 static struct json_object *first_of(struct json_object *o, const char *key)
 {
@@ -91,6 +93,106 @@ char *jp_ukci_url(const char *base, const char *region)
 		if (asprintf(&url, "%.*s/regional/regionid/%ld", (int)bl, base, id) < 0)
 			url = NULL;
 	} else if (asprintf(&url, "%.*s/intensity", (int)bl, base) < 0) {
+		url = NULL;
+	}
+	if (!url)
+		errno = ENOMEM;
+	return url;
+}
+
+/* The array of half hours in a forecast answer, national or regional. */
+static struct json_object *forecast_points(struct json_object *o)
+{
+	struct json_object *d = jp_carbon_json_get(o, "data");
+	if (d && json_object_is_type(d, json_type_array) && json_object_array_length(d) > 0) {
+		struct json_object *first = json_object_array_get_idx(d, 0);
+		struct json_object *inner = jp_carbon_json_get(first, "data");
+		if (inner && json_object_is_type(inner, json_type_array))
+			return inner;   /* [ {regionid, data: [...]} ] */
+		return d;               /* national: [ {from, to, intensity}, ... ] */
+	}
+	if (d && json_object_is_type(d, json_type_object)) {
+		struct json_object *inner = jp_carbon_json_get(d, "data");
+		if (inner && json_object_is_type(inner, json_type_array))
+			return inner;   /* {regionid, data: [...]} */
+	}
+	return d && json_object_is_type(d, json_type_array) ? d : NULL;
+}
+
+int jp_ukci_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
+			   char *why, size_t whylen)
+{
+	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_JSON_MAX_BYTES, why, whylen);
+	if (!o)
+		return -EINVAL;
+	size_t skip = 0;
+	int r = 0;
+	struct json_object *a = forecast_points(o);
+	if (!a) {
+		snprintf(why, whylen, "no forecast data in answer");
+		r = -EINVAL;
+	} else if (json_object_array_length(a) == 0) {
+		snprintf(why, whylen, "empty forecast");
+		r = -ENODATA;
+	}
+	for (size_t i = 0; r == 0 && a && i < json_object_array_length(a); i++) {
+		struct json_object *p = json_object_array_get_idx(a, i);
+		int64_t from, to;
+		double g;
+		if (str_time(jp_carbon_json_get(p, "from"), &from) || str_time(jp_carbon_json_get(p, "to"), &to)) {
+			snprintf(why, whylen, "point %zu: missing or bad from/to", i);
+			r = -EINVAL;
+			break;
+		}
+		int nr = jp_carbon_json_number(jp_carbon_json_get(jp_carbon_json_get(p, "intensity"), "forecast"), &g);
+		if (nr == -ENODATA) {
+			skip++;
+			continue;
+		}
+		if (nr) {
+			snprintf(why, whylen, "point %zu: forecast is not a number", i);
+			r = -EINVAL;
+			break;
+		}
+		/* Bad values (negative, a reversed span) are left to jp_forecast_normalize. */
+		if (jp_forecast_add(out, from, to, g)) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (skipped)
+		*skipped = skip;
+	json_object_put(o);
+	return r;
+}
+
+char *jp_ukci_forecast_url(const char *base, const char *region, int64_t from_ms)
+{
+	if (!base || from_ms < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	size_t bl = strlen(base);
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	time_t t = (time_t)((from_ms / 1000) / 1800 * 1800);
+	struct tm tm;
+	char from[32];
+	if (!gmtime_r(&t, &tm) || !strftime(from, sizeof(from), "%Y-%m-%dT%H:%MZ", &tm)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	char *url = NULL;
+	if (region && *region) {
+		char *e;
+		long id = strtol(region, &e, 10);
+		if (*e || id < 1 || id > 99) {
+			errno = EINVAL;
+			return NULL;
+		}
+		if (asprintf(&url, "%.*s/regional/intensity/%s/fw48h/regionid/%ld", (int)bl, base, from, id) < 0)
+			url = NULL;
+	} else if (asprintf(&url, "%.*s/intensity/%s/fw48h", (int)bl, base, from) < 0) {
 		url = NULL;
 	}
 	if (!url)

@@ -19,4 +19,21 @@ int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_
  * must then be a number from 1 to 99). Returns a malloc'd string, or NULL with errno set. */
 char *jp_ukci_url(const char *base, const char *region);
 
+struct jp_forecast;
+
+/* Parse a forecast answer, GET /intensity/{from}/fw48h ({"data":[{"from","to",
+ * "intensity":{"forecast","actual","index"}}, ...]}) or GET
+ * /regional/intensity/{from}/fw48h/regionid/{id} (the half hours under "data" of the
+ * region object, which may itself be "data" or the first element of a "data" array). Each
+ * half hour adds a point with intensity.forecast to *out (not normalised); points with a
+ * null forecast are skipped and counted in *skipped. Pure. Returns 0, -ENODATA for an
+ * empty answer, -EINVAL (why filled) for anything malformed, -ENOMEM. */
+int jp_ukci_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
+			   char *why, size_t whylen);
+
+/* <base>/intensity/<from>/fw48h, or <base>/regional/intensity/<from>/fw48h/regionid/<id>
+ * with <from> as "YYYY-MM-DDTHH:MMZ" (UTC, rounded down to the half hour). Returns a
+ * malloc'd string, or NULL with errno set (EINVAL for a bad region). */
+char *jp_ukci_forecast_url(const char *base, const char *region, int64_t from_ms);
+
 #endif

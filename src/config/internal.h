@@ -99,6 +99,7 @@ enum value_kind {
 	V_KVLIST,   /* struct jp_kvlist */
 	V_UINT,     /* unsigned */
 	V_INT,      /* int */
+	V_DURLIST,  /* struct jp_durlist; dstr is its default, e.g. "1h,4h" */
 };
 
 #define F_NONEMPTY 0x1u
@@ -136,6 +137,9 @@ int cfg_enum_fail(struct ctx *c, const struct node *v, const char *path, const c
 		  const char *const *names);
 int cfg_set_field(struct ctx *c, const struct field *f, const struct node *v, const char *path,
 		  void *base);
+
+/* "1h,4h, 8h" into a list of durations. Returns 0 or -EINVAL (a bad duration, too many). */
+int cfg_parse_durlist(const char *text, struct jp_durlist *out);
 
 /* Every field of the tables at its default (numbers, enums, strings; custom values
  * empty). Returns 0 or -ENOMEM (what was set is freed by cfg_schema_free). */

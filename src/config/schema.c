@@ -274,10 +274,30 @@ int cfg_schema_defaults(const struct field *fields, void *base)
 		case V_INT:
 			*(int *)dst = (int)f->dnum;
 			break;
+		case V_DURLIST: {
+			struct jp_durlist *l = dst;
+			if (cfg_parse_durlist(f->dstr ? f->dstr : "", l))
+				return -EINVAL;
+			break;
+		}
 		case V_NONE:
 			break;
 		}
 	}
+	return 0;
+}
+
+int cfg_parse_durlist(const char *text, struct jp_durlist *out)
+{
+	struct jp_durlist l = {.n = 0};
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+		if (l.n == JP_DURLIST_MAX || jp_parse_duration_ms(t, &l.ms[l.n]))
+			return -EINVAL;
+		l.n++;
+	}
+	*out = l;
 	return 0;
 }
 
@@ -342,6 +362,10 @@ static int field_same(const struct field *f, const void *a, const void *b)
 			return *(const unsigned *)x == *(const unsigned *)y;
 		case V_INT:
 			return *(const int *)x == *(const int *)y;
+		case V_DURLIST: {
+			const struct jp_durlist *la = (const void *)x, *lb = (const void *)y;
+			return la->n == lb->n && memcmp(la->ms, lb->ms, la->n * sizeof(la->ms[0])) == 0;
+		}
 		case V_NONE:
 			return 1;
 		}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/internal.h"
+#include "util/units.h"
 
 /* --------------------------------------------------------------------------------------------
  * Custom fields and cross-field checks.
@@ -202,6 +203,38 @@ static int parse_factors(struct ctx *c, const struct node *v, const char *path, 
 	return r;
 }
 
+/* carbon.forecast.windows: a list of 1 to 8 durations from 5 minutes to 7 days. */
+static int parse_windows(struct ctx *c, const struct node *v, const char *path, void *base)
+{
+	struct jp_config *cfg = base;
+	char ipath[PATH_MAX_LEN];
+	if (v->kind != N_SEQ)
+		return cfg_fail(c, v->line, path, "expected a list of durations, e.g. [1h, 4h, 8h]");
+	if (v->n == 0 || v->n > JP_DURLIST_MAX)
+		return cfg_fail(c, v->line, path, "expected 1 to %d durations", JP_DURLIST_MAX);
+	struct jp_durlist l = {.n = 0};
+	for (size_t i = 0; i < v->n; i++) {
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		char *t = cfg_scalar_value(c, v->kids[i], ipath);
+		if (!t)
+			return -EINVAL;
+		uint64_t ms;
+		int bad = jp_parse_duration_ms(t, &ms);
+		int r = 0;
+		if (bad)
+			r = cfg_fail(c, v->kids[i]->line, ipath, "invalid duration \"%.64s\" (use e.g. 1h, 90m)",
+				     cfg_shown(v->kids[i], t));
+		else if (ms < 5 * 60000 || ms > 7 * 86400000ull)
+			r = cfg_fail(c, v->kids[i]->line, ipath, "must be between 5m and 7d");
+		free(t);
+		if (r)
+			return r;
+		l.ms[l.n++] = ms;
+	}
+	cfg->forecast_windows = l;
+	return 0;
+}
+
 static int parse_levels(struct ctx *c, const struct node *v, const char *path, void *base)
 {
 	static const char *const names[] = {"node", "pod", "namespace", "container", NULL};
@@ -290,6 +323,7 @@ static const char *const power_sources[] = {"auto", "rapl", "model", NULL};
 static const char *const idle_attrs[] = {"none", "even", "usage", "requests", NULL};
 static const char *const carbon_sources[] = {"static", "entsoe", "electricitymaps", "ukci", "file", NULL};
 static const char *const compat_names[] = {"none", "kepler", NULL};
+static const char *const forecast_sources[] = {"none", "ukci", "file", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const protocols[] = {"1.0", "2.0", NULL};
@@ -465,6 +499,18 @@ static const struct field embodied_fields[] = {
 	{0},
 };
 
+static const struct field forecast_fields[] = {
+	{.key = "source", .kind = K_ENUM, .off = CFG(forecast_source), .names = forecast_sources, .reload = CARB,
+	 .dnum = JP_FORECAST_NONE},
+	{.key = "refresh", .kind = K_DUR, .off = CFG(forecast_refresh_ms), .flags = F_MIN, .min = 60000,
+	 .reload = CARB, .dnum = 30 * 60000},
+	{.key = "horizon", .kind = K_DUR, .off = CFG(forecast_horizon_ms), .flags = F_MIN | F_MAX,
+	 .min = 3600000, .max = 7 * 86400000.0, .reload = CARB, .dnum = 24 * 3600000},
+	{.key = "windows", .kind = K_CUSTOM, .check = parse_windows, .off = CFG(forecast_windows), .value = V_DURLIST,
+	 .reload = CARB, .dstr = "1h,4h,8h"},
+	{0},
+};
+
 static const struct field carbon_fields[] = {
 	{.key = "source", .kind = K_ENUM, .off = CFG(carbon_source), .names = carbon_sources, .reload = CARB,
 	 .dnum = JP_CARBON_STATIC},
@@ -483,6 +529,7 @@ static const struct field carbon_fields[] = {
 	{.key = "factors(direct)", .kind = K_HIDDEN, .off = CFG(carbon_factors_direct), .value = V_INT,
 	 .reload = CARB},
 	{.key = "embodied", .kind = K_SECTION, .sub = embodied_fields},
+	{.key = "forecast", .kind = K_SECTION, .sub = forecast_fields},
 	{0},
 };
 

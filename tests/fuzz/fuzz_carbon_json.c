@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the JSON and CSV carbon parsers: Electricity Maps, UK Carbon
- * Intensity and the carbon.file time series (docs/reference/configuration.md: parsers are fuzzed). */
-// fuzz-sources: src/carbon/electricitymaps.c src/carbon/ukci.c src/carbon/cfile.c src/carbon/cjson.c src/carbon/ctime.c src/util/buf.c
+ * Intensity (current and forecast, with the window search over what it gives) and the
+ * carbon.file time series (docs/reference/configuration.md: parsers are fuzzed). */
+// fuzz-sources: src/carbon/electricitymaps.c src/carbon/ukci.c src/carbon/cfile.c src/carbon/cjson.c src/carbon/ctime.c src/carbon/forecast.c src/util/buf.c
 // fuzz-pkgs: json-c
 #include <math.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "carbon/cfile.h"
 #include "carbon/electricitymaps.h"
+#include "carbon/forecast.h"
 #include "carbon/ukci.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,6 +23,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (jp_ukci_parse(data, size, &g, &from, &to, why, sizeof(why)) == 0 && (!isfinite(g) || g < 0 || to < from))
 		abort();
+	struct jp_forecast fc = {0};
+	if (jp_ukci_parse_forecast(data, size, &fc, NULL, why, sizeof(why)) == 0 && jp_forecast_normalize(&fc, NULL) == 0) {
+		for (size_t i = 0; i < fc.n; i++)
+			if (fc.v[i].end_ms <= fc.v[i].start_ms || !(fc.v[i].g_per_kwh >= 0) ||
+			    (i && fc.v[i].start_ms < fc.v[i - 1].end_ms))
+				abort();
+		int64_t start;
+		double mean;
+		if (fc.n && jp_forecast_best_window(&fc, fc.v[0].start_ms, 48 * 3600000LL, 3600000, &start, &mean) == 0 &&
+		    (start < fc.v[0].start_ms || !(mean >= 0)))
+			abort();
+	}
+	jp_forecast_free(&fc);
 	struct jp_carbon_series s;
 	if (jp_carbon_file_parse(data, size, &s, why, sizeof(why)) == 0) {
 		for (size_t i = 1; i < s.n; i++)

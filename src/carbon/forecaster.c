@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The forecast source on the loop (carbon/forecaster.h).
+ *
+ * One timer drives refreshes. A refresh replaces the forecast only when it produced at
+ * least one usable point; a failed or empty one keeps the last good forecast, which ages
+ * out by itself: once no point covers now, no gauge is set and the store ends them with
+ * stale markers. Nothing here touches the intensity in force or the accounting: a broken
+ * forecast costs the forecast gauges and nothing else.
+ */
+#include "carbon/forecaster.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "carbon/cfile.h"
+#include "carbon/cjson.h"
+#include "carbon/ctime.h"
+#include "carbon/ukci.h"
+#include "metrics.h"
+#include "util/closer.h"
+#include "util/log.h"
+
+#ifndef JP_VERSION
+#define JP_VERSION "0.0.0"
+#endif
+
+#define MOD "forecast"
+#define REQUEST_TIMEOUT_MS 30000
+/* A UK 48 h forecast with the regional generation mix is about 60 KB. */
+#define MAX_ANSWER_BYTES (4u << 20)
+#define MAX_BACKOFF_SHIFT 4
+#define RETRY_AFTER_CAP_MS 3600000ull
+
+/* The fixed horizons of joulepush_grid_carbon_intensity_forecast_grams_per_kwh. */
+static const int64_t horizons_ms[] = {3600000, 7200000, 14400000, 28800000, 43200000, 86400000};
+#define NHORIZONS (sizeof(horizons_ms) / sizeof(horizons_ms[0]))
+
+struct jp_forecaster {
+	uv_loop_t *loop;
+	struct jp_http *http;
+	enum jp_forecast_source src;
+	char *base_url, *region, *file_path;
+	char grid_zone[16];
+	uint64_t refresh_ms, horizon_ms;
+	struct jp_durlist windows;
+
+	uv_timer_t timer;
+	struct jp_http_xfer *xfer;
+	char *url;
+	unsigned n429;
+
+	struct jp_forecast fc;
+	int64_t generated_ms;
+	char last_error[256];
+	unsigned short_window_logged;   /* bit i: window i is longer than the horizon, logged */
+
+	void (*on_refresh)(void *arg, int ok);
+	void *on_refresh_arg;
+
+	struct jp_forecaster_stats st;
+	struct jp_ratelimit rl_fail;
+	struct jp_closer closer;
+};
+
+static const char *const source_names[] = {[JP_FORECAST_NONE] = "none", [JP_FORECAST_UKCI] = "ukci",
+					   [JP_FORECAST_FILE] = "file"};
+
+void jp_rfc3339(int64_t t_ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(t_ms / 1000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+}
+
+/* "1h", "90m", "45s": the label value of a duration. */
+static void dur_label(uint64_t ms, char *buf, size_t len)
+{
+	if (ms % 3600000 == 0)
+		snprintf(buf, len, "%" PRIu64 "h", ms / 3600000);
+	else if (ms % 60000 == 0)
+		snprintf(buf, len, "%" PRIu64 "m", ms / 60000);
+	else
+		snprintf(buf, len, "%" PRIu64 "s", ms / 1000);
+}
+
+/* ---- refreshing ------------------------------------------------------------------------ */
+
+static void timer_cb(uv_timer_t *t);
+
+static void refreshed(struct jp_forecaster *f, int ok, uint64_t next_ms)
+{
+	uv_timer_start(&f->timer, timer_cb, next_ms, 0);
+	if (f->on_refresh)
+		f->on_refresh(f->on_refresh_arg, ok);
+}
+
+static void __attribute__((format(printf, 2, 3))) failed(struct jp_forecaster *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->last_error, sizeof(f->last_error), fmt, ap);
+	va_end(ap);
+	f->st.failures++;
+	jp_log_rl(&f->rl_fail, JP_LOG_WARN, MOD, "%s (keeping the last forecast)", f->last_error);
+}
+
+/* Take the points a source produced in *fresh: normalise, and replace the forecast when
+ * something usable is left. Returns 1 when it replaced it. */
+static int take(struct jp_forecaster *f, struct jp_forecast *fresh, size_t skipped)
+{
+	size_t dropped = 0;
+	if (jp_forecast_normalize(fresh, &dropped)) {
+		failed(f, "out of memory");
+		jp_forecast_free(fresh);
+		return 0;
+	}
+	dropped += skipped;
+	int64_t now = jp_now_wall_ms();
+	if (fresh->n == 0 || jp_forecast_end(fresh) <= now) {
+		failed(f, "%s forecast has no point after now (%zu dropped)", source_names[f->src], dropped);
+		jp_forecast_free(fresh);
+		return 0;
+	}
+	jp_forecast_free(&f->fc);
+	f->fc = *fresh;
+	f->generated_ms = now;
+	f->last_error[0] = '\0';
+	f->st.successes++;
+	f->st.points = f->fc.n;
+	f->st.dropped = dropped;
+	if (dropped)
+		jp_debug(MOD, "%zu forecast points dropped (bad values, duplicates)", dropped);
+	return 1;
+}
+
+static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
+{
+	(void)x;
+	struct jp_forecaster *f = arg;
+	f->xfer = NULL;
+	uint64_t next = f->refresh_ms;
+	int ok = 0;
+	if (r->curl_code != 0) {
+		failed(f, r->body_truncated ? "answer from %s is over the size limit" : "request to %s failed: %s",
+		       f->url, r->error ? r->error : "error");
+	} else if (r->status == 429) {
+		if (f->n429 < MAX_BACKOFF_SHIFT)
+			f->n429++;
+		next = f->refresh_ms << f->n429;
+		if (r->retry_after_ms > 0 && (uint64_t)r->retry_after_ms > next)
+			next = (uint64_t)r->retry_after_ms;
+		if (next > RETRY_AFTER_CAP_MS && RETRY_AFTER_CAP_MS > f->refresh_ms)
+			next = RETRY_AFTER_CAP_MS;
+		f->st.rate_limited++;
+		failed(f, "HTTP 429 from %s: next request in %" PRIu64 " ms", f->url, next);
+	} else if (r->status < 200 || r->status > 299) {
+		failed(f, "HTTP %ld from %s", r->status, f->url);
+	} else {
+		f->n429 = 0;
+		char why[256] = "";
+		size_t skipped = 0;
+		struct jp_forecast fresh = {0};
+		int pr = jp_ukci_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why));
+		if (pr) {
+			failed(f, "forecast from %s: %s", f->url, pr == -ENOMEM ? "out of memory" : why);
+			jp_forecast_free(&fresh);
+		} else {
+			ok = take(f, &fresh, skipped);
+		}
+	}
+	free(f->url);
+	f->url = NULL;
+	refreshed(f, ok, next);
+}
+
+static void refresh_ukci(struct jp_forecaster *f)
+{
+	int64_t now = jp_now_wall_ms();
+	/* From the half hour in force, so that now is covered. */
+	f->url = jp_ukci_forecast_url(f->base_url, f->region, now - 1800000);
+	if (!f->url) {
+		failed(f, "cannot build the forecast URL: %s", strerror(errno));
+		refreshed(f, 0, f->refresh_ms);
+		return;
+	}
+	struct jp_http_request req = {
+		.method = "GET",
+		.url = f->url,
+		.timeout_ms = REQUEST_TIMEOUT_MS,
+		.user_agent = "joulepush/" JP_VERSION,
+		.max_response_bytes = MAX_ANSWER_BYTES,
+	};
+	f->st.requests++;
+	f->xfer = jp_http_start(f->http, &req, http_done_cb, f);
+	if (!f->xfer) {
+		failed(f, "cannot start the request to %s: %s", f->url, strerror(errno));
+		free(f->url);
+		f->url = NULL;
+		refreshed(f, 0, f->refresh_ms);
+	}
+}
+
+/* The file source: each entry holds until the next one; the last one for as long as the
+ * spacing before it (30 minutes when there is a single entry). */
+static void refresh_file(struct jp_forecaster *f)
+{
+	char why[256];
+	struct jp_carbon_series s = {0};
+	f->st.requests++;
+	int r = f->file_path && *f->file_path ? jp_carbon_file_load(f->file_path, &s, why, sizeof(why)) : -EINVAL;
+	if (r) {
+		failed(f, "%s", f->file_path && *f->file_path ? why : "carbon.file.path is not set");
+		refreshed(f, 0, f->refresh_ms);
+		return;
+	}
+	struct jp_forecast fresh = {0};
+	int ok = 1;
+	for (size_t i = 0; i < s.n && ok; i++) {
+		int64_t end = i + 1 < s.n ? s.v[i + 1].time_ms
+			      : s.v[i].time_ms + (i > 0 ? s.v[i].time_ms - s.v[i - 1].time_ms : 1800000);
+		ok = jp_forecast_add(&fresh, s.v[i].time_ms, end, s.v[i].g_per_kwh) == 0;
+	}
+	jp_carbon_series_free(&s);
+	if (!ok) {
+		failed(f, "out of memory");
+		jp_forecast_free(&fresh);
+		refreshed(f, 0, f->refresh_ms);
+		return;
+	}
+	refreshed(f, take(f, &fresh, 0), f->refresh_ms);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct jp_forecaster *f = t->data;
+	if (f->src == JP_FORECAST_UKCI)
+		refresh_ukci(f);
+	else
+		refresh_file(f);
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+static void free_forecaster(struct jp_forecaster *f)
+{
+	free(f->base_url);
+	free(f->region);
+	free(f->file_path);
+	free(f->url);
+	jp_forecast_free(&f->fc);
+	free(f);
+}
+
+struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg)
+{
+	if (cfg->forecast_source == JP_FORECAST_NONE ||
+	    (cfg->forecast_source == JP_FORECAST_UKCI && !http)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct jp_forecaster *f = calloc(1, sizeof(*f));
+	if (!f) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->loop = loop;
+	f->http = http;
+	f->src = cfg->forecast_source;
+	f->refresh_ms = cfg->forecast_refresh_ms ? cfg->forecast_refresh_ms : 1800000;
+	f->horizon_ms = cfg->forecast_horizon_ms;
+	f->windows = cfg->forecast_windows;
+	f->rl_fail.interval_ms = 60000;
+	f->base_url = strdup(cfg->ukci_url ? cfg->ukci_url : "");
+	f->region = strdup(cfg->ukci_region ? cfg->ukci_region : "");
+	f->file_path = strdup(cfg->carbon_file_path ? cfg->carbon_file_path : "");
+	if (!f->base_url || !f->region || !f->file_path) {
+		free_forecaster(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (f->src == JP_FORECAST_UKCI) {
+		char *probe = jp_ukci_forecast_url(f->base_url, f->region, 0);
+		if (!probe) {
+			int e = errno;
+			jp_log(JP_LOG_ERROR, MOD, "carbon.ukci.region \"%s\" is not a region id (1 to 99)", f->region);
+			free_forecaster(f);
+			errno = e;
+			return NULL;
+		}
+		free(probe);
+		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", *f->region ? f->region : "GB");
+	} else {
+		snprintf(f->grid_zone, sizeof(f->grid_zone), "file");
+	}
+	uv_timer_init(loop, &f->timer);
+	f->timer.data = f;
+	uv_timer_start(&f->timer, timer_cb, 0, 0);
+	jp_log(JP_LOG_INFO, MOD, "%s forecast every %" PRIu64 " s, greenest windows over %" PRIu64 " h",
+	       source_names[f->src], f->refresh_ms / 1000, f->horizon_ms / 3600000);
+	return f;
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	struct jp_forecaster *f = h->data;
+	void (*closed)(void *);
+	void *arg;
+	if (!jp_closer_done(&f->closer, &closed, &arg))
+		return;
+	free_forecaster(f);
+	jp_closer_none(closed, arg);
+}
+
+void jp_forecaster_close(struct jp_forecaster *f, void (*closed)(void *arg), void *arg)
+{
+	if (!f) {
+		jp_closer_none(closed, arg);
+		return;
+	}
+	if (!jp_closer_begin(&f->closer, closed, arg))
+		return;
+	if (f->xfer) {
+		jp_http_cancel(f->xfer);
+		f->xfer = NULL;
+	}
+	f->on_refresh = NULL;
+	uv_timer_stop(&f->timer);
+	jp_closer_close(&f->closer, (uv_handle_t *)&f->timer, timer_closed_cb);
+}
+
+void jp_forecaster_on_refresh(struct jp_forecaster *f, void (*cb)(void *arg, int ok), void *arg)
+{
+	f->on_refresh = cb;
+	f->on_refresh_arg = arg;
+}
+
+const struct jp_forecast *jp_forecaster_forecast(const struct jp_forecaster *f) { return &f->fc; }
+const char *jp_forecaster_source(const struct jp_forecaster *f) { return source_names[f->src]; }
+const char *jp_forecaster_grid_zone(const struct jp_forecaster *f) { return f->grid_zone; }
+int64_t jp_forecaster_generated_ms(const struct jp_forecaster *f) { return f->generated_ms; }
+const char *jp_forecaster_last_error(const struct jp_forecaster *f) { return f->last_error; }
+void jp_forecaster_stats(const struct jp_forecaster *f, struct jp_forecaster_stats *out) { *out = f->st; }
+
+static void set(struct jp_store *st, enum jp_metric_id id, const struct jp_label *l, size_t n, double v)
+{
+	struct jp_series *s = jp_store_get(st, jp_metric_name(id), l, n);
+	if (s)
+		jp_store_set(st, s, v);
+}
+
+int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64_t now)
+{
+	double g;
+	if (!f || jp_forecast_at(&f->fc, now, &g))
+		return 0;   /* no forecast in force: the gauges end */
+	const char *src = source_names[f->src];
+	char lab[32];
+	struct jp_label l[3] = {{"grid_zone", f->grid_zone}, {"source", src}, {"horizon", lab}};
+	for (size_t i = 0; i < NHORIZONS; i++) {
+		if ((uint64_t)horizons_ms[i] > f->horizon_ms || jp_forecast_at(&f->fc, now + horizons_ms[i], &g))
+			continue;
+		dur_label((uint64_t)horizons_ms[i], lab, sizeof(lab));
+		set(st, JP_M_GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, l, 3, g);
+	}
+	struct jp_label lw[2] = {{"grid_zone", f->grid_zone}, {"window", lab}};
+	for (unsigned i = 0; i < f->windows.n; i++) {
+		int64_t start;
+		double mean;
+		int64_t w = (int64_t)f->windows.ms[i];
+		if ((uint64_t)w > f->horizon_ms) {
+			if (!(f->short_window_logged & (1u << i))) {
+				f->short_window_logged |= 1u << i;
+				jp_log(JP_LOG_WARN, MOD, "window %" PRIu64 " ms is longer than carbon.forecast.horizon: not "
+				       "exported", (uint64_t)w);
+			}
+			continue;
+		}
+		if (jp_forecast_best_window(&f->fc, now, (int64_t)f->horizon_ms, w, &start, &mean))
+			continue;   /* the forecast does not reach that far */
+		dur_label((uint64_t)w, lab, sizeof(lab));
+		set(st, JP_M_GRID_GREENEST_WINDOW_START_SECONDS, lw, 2, (double)(start - now) / 1000.0);
+		set(st, JP_M_GRID_GREENEST_WINDOW_GRAMS_PER_KWH, lw, 2, mean);
+	}
+	double rank;
+	if (jp_forecast_rank(&f->fc, now, (int64_t)f->horizon_ms, &rank) == 0)
+		set(st, JP_M_GRID_CARBON_INTENSITY_RANK_RATIO, l, 1, rank);
+	struct jp_label li[4] = {{"grid_zone", f->grid_zone}, {"source", src},
+				 {"method", f->src == JP_FORECAST_UKCI ? "ukci_forecast" : "file"},
+				 {"signal", "average"}};
+	set(st, JP_M_GRID_FORECAST_INFO, li, 4, 1);
+	return 0;
+}
+
+int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
+{
+	double g;
+	if (!f || jp_forecast_at(&f->fc, now, &g))
+		return -ENODATA;
+	char t0[32], t1[32];
+	jp_rfc3339(f->generated_ms, t0, sizeof(t0));
+	int r = jp_buf_printf(out, "{\"source\":\"%s\",\"grid_zone\":\"%s\",\"signal\":\"average\",\"generated_at\":\"%s\","
+			      "\"points\":[", source_names[f->src], f->grid_zone, t0);
+	int first = 1;
+	for (size_t i = 0; r == 0 && i < f->fc.n; i++) {
+		const struct jp_fc_point *p = &f->fc.v[i];
+		if (p->end_ms <= now || p->start_ms >= now + (int64_t)f->horizon_ms)
+			continue;
+		jp_rfc3339(p->start_ms, t0, sizeof(t0));
+		jp_rfc3339(p->end_ms, t1, sizeof(t1));
+		r = jp_buf_printf(out, "%s{\"start\":\"%s\",\"end\":\"%s\",\"grams_per_kwh\":%.17g}", first ? "" : ",", t0,
+				  t1, p->g_per_kwh);
+		first = 0;
+	}
+	if (r == 0)
+		r = jp_buf_printf(out, "],\"windows\":[");
+	first = 1;
+	for (unsigned i = 0; r == 0 && i < f->windows.n; i++) {
+		int64_t start;
+		double mean;
+		if ((uint64_t)f->windows.ms[i] > f->horizon_ms ||
+		    jp_forecast_best_window(&f->fc, now, (int64_t)f->horizon_ms, (int64_t)f->windows.ms[i], &start, &mean))
+			continue;
+		jp_rfc3339(start, t0, sizeof(t0));
+		r = jp_buf_printf(out, "%s{\"duration_seconds\":%" PRIu64 ",\"start\":\"%s\",\"average_grams_per_kwh\":%.17g}",
+				  first ? "" : ",", f->windows.ms[i] / 1000, t0, mean);
+		first = 0;
+	}
+	if (r == 0)
+		r = jp_buf_printf(out, "]}\n");
+	return r;
+}
+
+/* The value of key in a query string "a=1&b=2", percent-decoded into buf; 1 when present. */
+static int query_get(const char *query, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			size_t o = 0;
+			for (size_t i = kl + 1; i < n && o + 1 < len; i++) {
+				unsigned hi, lo;
+				if (p[i] == '%' && i + 2 < n && sscanf(p + i + 1, "%1x%1x", &hi, &lo) == 2) {
+					buf[o++] = (char)(hi * 16 + lo);
+					i += 2;
+				} else {
+					buf[o++] = p[i] == '+' ? ' ' : p[i];
+				}
+			}
+			buf[o] = '\0';
+			return 1;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* JSON string contents: only what a location name can bring needs escaping here. */
+static int append_json_str(struct jp_buf *out, const char *s)
+{
+	int r = 0;
+	for (; *s && !r; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			r = jp_buf_printf(out, "\\%c", c);
+		else if (c < 0x20)
+			r = jp_buf_printf(out, "\\u%04x", c);
+		else
+			r = jp_buf_append(out, s, 1);
+	}
+	return r;
+}
+
+static int sdk_point(struct jp_buf *out, int first, const char *loc, int64_t t, int64_t dur_ms, double v)
+{
+	char ts[32];
+	jp_rfc3339(t, ts, sizeof(ts));
+	int r = jp_buf_printf(out, "%s{\"location\":\"", first ? "" : ",");
+	if (!r)
+		r = append_json_str(out, loc);
+	if (!r)
+		r = jp_buf_printf(out, "\",\"timestamp\":\"%s\",\"duration\":%" PRId64 ",\"value\":%.17g}", ts,
+				  dur_ms / 60000, v);
+	return r;
+}
+
+int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now, const char *query, struct jp_buf *out)
+{
+	char loc[128] = "", tbuf[64];
+	double g;
+	if (!f || jp_forecast_at(&f->fc, now, &g))
+		return 503;
+	if (!query_get(query, "location", loc, sizeof(loc)))
+		snprintf(loc, sizeof(loc), "%s", f->grid_zone);
+	int64_t from = now, to = jp_forecast_end(&f->fc), w = 0;
+	if (query_get(query, "dataStartAt", tbuf, sizeof(tbuf)) &&
+	    jp_carbon_time_parse(tbuf, strlen(tbuf), &from))
+		return 400;
+	if (query_get(query, "dataEndAt", tbuf, sizeof(tbuf)) && jp_carbon_time_parse(tbuf, strlen(tbuf), &to))
+		return 400;
+	if (query_get(query, "windowSize", tbuf, sizeof(tbuf))) {
+		char *e;
+		long m = strtol(tbuf, &e, 10);
+		if (*e || m < 0 || m > 7 * 24 * 60)
+			return 400;
+		w = (int64_t)m * 60000;
+	}
+	if (to <= from)
+		return 400;
+	/* The data: the points themselves, or the mean of each window of windowSize that
+	 * starts at a point boundary in range and is covered. */
+	struct jp_buf data = {0};
+	int first = 1, have = 0, r = 0;
+	int64_t best_t = 0, best_d = 0;
+	double best = 0;
+	for (size_t i = 0; !r && i < f->fc.n; i++) {
+		const struct jp_fc_point *p = &f->fc.v[i];
+		int64_t t = p->start_ms < from ? from : p->start_ms;
+		int64_t d = w ? w : p->end_ms - t;
+		double v = p->g_per_kwh;
+		if (p->end_ms <= from || t >= to || t + d > to)
+			continue;
+		if (w && jp_forecast_mean(&f->fc, t, t + w, &v))
+			continue;
+		r = sdk_point(&data, first, loc, t, d, v);
+		first = 0;
+		if (!have || v < best) {
+			have = 1;
+			best = v;
+			best_t = t;
+			best_d = d;
+		}
+	}
+	char gen[32], s0[32], s1[32];
+	jp_rfc3339(f->generated_ms, gen, sizeof(gen));
+	jp_rfc3339(from, s0, sizeof(s0));
+	jp_rfc3339(to, s1, sizeof(s1));
+	if (!r)
+		r = jp_buf_printf(out, "[{\"generatedAt\":\"%s\",\"requestedAt\":\"%s\",\"location\":\"", gen, gen);
+	if (!r)
+		r = append_json_str(out, loc);
+	if (!r)
+		r = jp_buf_printf(out, "\",\"dataStartAt\":\"%s\",\"dataEndAt\":\"%s\",\"windowSize\":%" PRId64
+				  ",\"optimalDataPoints\":[", s0, s1, w / 60000);
+	if (!r && have)
+		r = sdk_point(out, 1, loc, best_t, best_d, best);
+	if (!r)
+		r = jp_buf_printf(out, "],\"forecastData\":[");
+	if (!r && data.len)
+		r = jp_buf_append(out, data.data, data.len);
+	if (!r)
+		r = jp_buf_printf(out, "]}]\n");
+	jp_buf_free(&data);
+	return r ? 500 : 200;
+}

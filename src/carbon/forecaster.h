@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The grid intensity forecast of carbon.forecast (docs/carbon.md "Forecasts"): fetched on
+ * the loop, searched for the greenest windows, exported as gauges and as JSON. */
+#ifndef JP_CARBON_FORECASTER_H
+#define JP_CARBON_FORECASTER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "carbon/forecast.h"
+#include "config.h"
+#include "remote/http.h"
+#include "store/series.h"
+#include "util/buf.h"
+
+struct jp_forecaster;
+
+/* Create the forecast source of cfg->forecast_source (ukci: carbon.ukci.url and region;
+ * file: carbon.file.path). The first refresh runs on the next loop iteration, then one
+ * every carbon.forecast.refresh (after HTTP 429: doubled per 429 in a row up to 16 x, and
+ * at least the Retry-After, capped at one hour). http (not owned) must outlive it; cfg is
+ * copied. Returns NULL with errno set: EINVAL for source none or a bad ukci region. Free
+ * with jp_forecaster_close. */
+struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg);
+
+/* Cancel any transfer, stop the timer and free; closed(arg) runs once the handle is
+ * closed. A second close while the first runs does nothing. NULL is accepted. */
+void jp_forecaster_close(struct jp_forecaster *f, void (*closed)(void *arg), void *arg);
+
+/* Called after each refresh, good or bad (for `joulepush when`). */
+void jp_forecaster_on_refresh(struct jp_forecaster *f, void (*cb)(void *arg, int ok), void *arg);
+
+/* The forecast last fetched (empty before the first good refresh), its source label
+ * ("ukci", "file"), grid zone ("GB", a region id, "file") and when it was fetched. */
+const struct jp_forecast *jp_forecaster_forecast(const struct jp_forecaster *f);
+const char *jp_forecaster_source(const struct jp_forecaster *f);
+const char *jp_forecaster_grid_zone(const struct jp_forecaster *f);
+int64_t jp_forecaster_generated_ms(const struct jp_forecaster *f);
+/* The reason the last refresh failed, or "" after a good one. */
+const char *jp_forecaster_last_error(const struct jp_forecaster *f);
+
+/* Set, in the store's current round, the gauges of docs/reference/metrics.md for now_ms:
+ * the forecast at now + 1h, 2h, 4h, 8h, 12h, 24h (where covered and within the horizon),
+ * the greenest start and mean for each configured window, the rank of now, and the
+ * forecast's info series. Nothing is set when the forecast does not cover now: the
+ * previous values then end with stale markers. Returns 0 or a negative errno. */
+int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64_t now_ms);
+
+/* Append the /v1/forecast JSON for now_ms to out: source, grid_zone, generated_at, the
+ * points from now to the horizon, and the greenest window of each configured length.
+ * Returns 0, -ENODATA when there is no forecast covering now, or -ENOMEM. */
+int jp_forecaster_json(struct jp_forecaster *f, int64_t now_ms, struct jp_buf *out);
+
+/* The Carbon Aware SDK Web API's GET /emissions/forecasts/current for now_ms, so that
+ * tools written for the SDK can ask the agent: query holds location (echoed; the node has
+ * one grid zone), dataStartAt and dataEndAt (RFC 3339; default now and the end of the
+ * forecast) and windowSize (minutes; 0, the default, gives the forecast points
+ * themselves). Appends a JSON array with one forecast object to out and returns 200;
+ * 400 for a bad parameter, 503 when no forecast covers now. */
+int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now_ms, const char *query, struct jp_buf *out);
+
+struct jp_forecaster_stats {
+	uint64_t requests, successes, failures, rate_limited;
+	uint64_t points, dropped;   /* of the last good forecast */
+};
+void jp_forecaster_stats(const struct jp_forecaster *f, struct jp_forecaster_stats *out);
+
+/* "2026-12-03T11:00:00Z" for t (ms since the epoch, UTC) into buf (at least 24 bytes). */
+void jp_rfc3339(int64_t t_ms, char *buf, size_t len);
+
+#endif
