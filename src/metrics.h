@@ -48,6 +48,8 @@
 	  "Grid generation per production type, in megawatts.") \
 	X(GRID_RENEWABLE_RATIO, "joulepush_grid_renewable_ratio", JP_GAUGE, "ratio", "grid_zone", \
 	  "Share of renewable sources in the grid's generation.") \
+	X(GRID_FOSSIL_RATIO, "joulepush_grid_fossil_ratio", JP_GAUGE, "ratio", "grid_zone", \
+	  "Share of coal, gas and oil in the grid's actual generation.") \
 	X(GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source, horizon", \
 	  "Forecast grid carbon intensity in force at now + horizon, in grams CO2-equivalent per kWh.") \
 	X(GRID_GREENEST_WINDOW_START_SECONDS, "joulepush_grid_greenest_window_start_seconds", JP_GAUGE, "s", "grid_zone, window", \

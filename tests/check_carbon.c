@@ -24,6 +24,7 @@
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
+#include "carbon/forecaster.h"
 #include "carbon/intensity.h"
 #include "carbon/ukci.h"
 #include "config.h"
@@ -749,6 +750,7 @@ START_TEST(test_intensity_static)
 	const char *src, *zone;
 	rig_init(&r, JP_CARBON_STATIC);
 	r.cfg.carbon_grams_per_kwh = 321;
+	r.cfg.carbon_source = JP_CARBON_STATIC;   /* the mock answers the forecaster alone */
 	rig_create(&r);
 	ck_assert_double_eq(jp_intensity_current(r.in, jp_now_wall_ms(), &src, &zone), 321);
 	ck_assert_str_eq(src, "static");
@@ -870,6 +872,24 @@ static int seen_has(const struct seen *s, const char *prefix)
 	return 0;
 }
 
+/* Coal, gas and oil over everything that counts in the mix; storage does not count. */
+START_TEST(test_fossil_ratio)
+{
+	struct jp_mix m = {0};
+	int types[] = {2, 4, 6, 10, 14, 19};
+	double mw[] = {100, 300, 50, 500, 400, 150};
+	for (int i = 0; i < 6; i++) {
+		m.mw[types[i]] = mw[i];
+		m.present |= 1u << types[i];
+	}
+	double r;
+	ck_assert_int_eq(jp_mix_fossil_ratio(&m, &r), 0);
+	ck_assert_double_eq_tol(r, 450.0 / 1000.0, 1e-12);
+	struct jp_mix empty = {0};
+	ck_assert_int_eq(jp_mix_fossil_ratio(&empty, &r), -ENODATA);
+}
+END_TEST
+
 START_TEST(test_intensity_series)
 {
 	struct rig r;
@@ -893,8 +913,9 @@ START_TEST(test_intensity_series)
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_generation_megawatts{fuel=nuclear,grid_zone=10Y1001A1001A82H,psr_type=B14,}"), 2900);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_generation_megawatts{fuel=storage,grid_zone=10Y1001A1001A82H,psr_type=B10,}"), 400);
 	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_renewable_ratio{grid_zone=10Y1001A1001A82H,}"), 1500.0 / 4400.0, EPS);
+	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_fossil_ratio{grid_zone=10Y1001A1001A82H,}"), 0);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_carbon_refresh_failures_total{source=entsoe,}"), 0);
-	ck_assert_int_eq(seen.n, 6);
+	ck_assert_int_eq(seen.n, 7);
 	jp_store_destroy(st);
 	rig_close(&r);
 }
@@ -919,6 +940,7 @@ START_TEST(test_intensity_fallback_no_mix)
 	ck_assert_double_eq(seen_get(&seen, "joulepush_carbon_refresh_failures_total{source=entsoe,}"), 1);
 	ck_assert(!seen_has(&seen, "joulepush_grid_generation_megawatts"));
 	ck_assert(!seen_has(&seen, "joulepush_grid_renewable_ratio"));
+	ck_assert(!seen_has(&seen, "joulepush_grid_fossil_ratio"));
 	jp_store_destroy(st);
 	rig_close(&r);
 }
@@ -964,6 +986,124 @@ START_TEST(test_intensity_retry_after_capped)
 	rig_create(&r);
 	RUN_UNTIL(&r, rate_limited, 1, 5000);
 	ck_assert_uint_eq(stats(&r).next_delay_ms, 3600u * 1000u);
+	rig_close(&r);
+}
+END_TEST
+
+/* ---- forecasts (carbon/forecaster.c) ------------------------------------------------- */
+
+static struct jp_forecaster_stats fstats(struct jp_forecaster *f)
+{
+	struct jp_forecaster_stats st;
+	jp_forecaster_stats(f, &st);
+	return st;
+}
+
+#define RUN_UNTIL_F(r, f, field, want, timeout_ms)                                               \
+	do {                                                                                     \
+		uint64_t t0_ = jp_now_mono_ms();                                                 \
+		while (fstats(f).field < (want) && jp_now_mono_ms() - t0_ < (timeout_ms))        \
+			uv_run(&(r)->loop, UV_RUN_ONCE);                                         \
+		ck_assert_msg(fstats(f).field >= (want), #field " = %llu, want %llu",            \
+			      (unsigned long long)fstats(f).field, (unsigned long long)(want));  \
+	} while (0)
+
+static void close_forecaster(struct rig *r, struct jp_forecaster *f)
+{
+	int done = 0;
+	jp_forecaster_close(f, set_flag, &done);
+	while (!done)
+		uv_run(&r->loop, UV_RUN_ONCE);
+}
+
+/* A UK forecast with a valley an hour away: the gauges name its start and mean. */
+START_TEST(test_forecaster_ukci)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_UKCI);
+	r.cfg.carbon_source = JP_CARBON_STATIC;   /* the mock answers the forecaster alone */
+	rig_create(&r);
+	int64_t now = jp_now_wall_ms();
+	int64_t h0 = now / 1800000 * 1800000;
+	static char body[2048];
+	size_t o = (size_t)snprintf(body, sizeof(body), "{\"data\":[");
+	static const int g[] = {300, 300, 300, 80, 80, 300, 300, 300};
+	for (int i = 0; i < 8; i++) {
+		char a[32], b[32];
+		jp_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
+		jp_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "%s{\"from\":\"%s\",\"to\":\"%s\",\"intensity\":{\"forecast\":%d}}",
+				      i ? "," : "", a, b, g[i]);
+	}
+	snprintf(body + o, sizeof(body) - o, "]}");
+	struct mock_resp s[] = {{.status = 200, .body = body}};
+	mock_script(r.mock, s, 1);
+	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_horizon_ms = 3 * 3600000;
+	r.cfg.forecast_windows = (struct jp_durlist){.ms = {3600000, 4 * 3600000}, .n = 2};
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	RUN_UNTIL_F(&r, f, successes, 1, 5000);
+	ck_assert_str_eq(jp_forecaster_grid_zone(f), "GB");
+
+	struct jp_label common[] = {{"node", "n1"}};
+	struct jp_store *st = jp_store_create(common, 1, 2);
+	struct seen seen = {0};
+	now = jp_now_wall_ms();
+	jp_store_begin(st, now);
+	ck_assert_int_eq(jp_forecaster_set_series(f, st, now), 0);
+	jp_store_commit(st, seen_cb, &seen);
+	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_greenest_window_start_seconds{grid_zone=GB,window=1h,}"),
+				(double)(h0 + 2 * 1800000LL - now) / 1000.0, 1e-6);
+	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_greenest_window_grams_per_kwh{grid_zone=GB,window=1h,}"), 80);
+	/* The 4 h window is longer than the 3 h horizon: not exported. */
+	ck_assert(!seen_has(&seen, "joulepush_grid_greenest_window_start_seconds{grid_zone=GB,window=4h,}"));
+	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh{grid_zone=GB,horizon=1h,source=ukci,}"),
+			    g[(int)((now + 3600000 - (h0 - 1800000)) / 1800000)]);
+	ck_assert(seen_has(&seen, "joulepush_grid_forecast_info{grid_zone=GB,method=ukci_forecast,signal=average,source=ukci,}"));
+	ck_assert(seen_has(&seen, "joulepush_grid_carbon_intensity_rank_ratio{grid_zone=GB,}"));
+	jp_store_destroy(st);
+	close_forecaster(&r, f);
+	rig_close(&r);
+}
+END_TEST
+
+/* A forecast wholly in the past is refused with a reason and sets no gauge; a 429 backs
+ * off with the Retry-After, capped at an hour; neither touches the intensity in force. */
+START_TEST(test_forecaster_stale_and_429)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_UKCI);
+	r.cfg.carbon_grams_per_kwh = 321;
+	r.cfg.carbon_source = JP_CARBON_STATIC;   /* the mock answers the forecaster alone */
+	rig_create(&r);
+	struct mock_resp s[] = {
+		{.status = 200, .fixture = "ukci_fw48h.json"},   /* 2026-12-03 10:30-14:30 */
+		{.status = 429, .headers = "Retry-After: 99999999\r\n", .body = "slow down"},
+	};
+	mock_script(r.mock, s, 2);
+	r.mock->dflt = s[1];
+	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_refresh_ms = 50;
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	RUN_UNTIL_F(&r, f, failures, 1, 5000);
+	if (jp_now_wall_ms() > 1796313600000LL)   /* after the fixture's last point */
+		ck_assert_msg(strstr(jp_forecaster_last_error(f), "no point after now") != NULL, "%s",
+			      jp_forecaster_last_error(f));
+	struct jp_label common[] = {{"node", "n1"}};
+	struct jp_store *st = jp_store_create(common, 1, 2);
+	struct seen seen = {0};
+	int64_t now = jp_now_wall_ms();
+	jp_store_begin(st, now);
+	ck_assert_int_eq(jp_forecaster_set_series(f, st, now), 0);
+	jp_store_commit(st, seen_cb, &seen);
+	ck_assert_int_eq(seen.n, 0);
+	RUN_UNTIL_F(&r, f, rate_limited, 1, 5000);
+	ck_assert_uint_eq(fstats(f).next_delay_ms, 3600u * 1000u);
+	ck_assert_double_eq(jp_intensity_current(r.in, now, NULL, NULL), 321);
+	jp_store_destroy(st);
+	close_forecaster(&r, f);
 	rig_close(&r);
 }
 END_TEST
@@ -1232,6 +1372,9 @@ static Suite *carbon_suite(void)
 	suite_add_tcase(s, p);
 	TCase *i = tcase_create("intensity");
 	tcase_set_timeout(i, 60);
+	tcase_add_test(i, test_fossil_ratio);
+	tcase_add_test(i, test_forecaster_ukci);
+	tcase_add_test(i, test_forecaster_stale_and_429);
 	tcase_add_test(i, test_intensity_double_close);
 	tcase_add_test(i, test_intensity_static);
 	tcase_add_test(i, test_intensity_bad_config);

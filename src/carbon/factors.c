@@ -120,3 +120,23 @@ int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
 		*renewable_ratio = renewable / total;
 	return 0;
 }
+
+int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio)
+{
+	double total = 0, fossil = 0;
+	for (int p = 1; p <= JP_PSR_MAX; p++) {
+		if (!(mix->present & (1u << p)) || !rows[p].in_mix)
+			continue;
+		double mw = mix->mw[p];
+		if (!isfinite(mw) || mw <= 0)
+			continue;
+		total += mw;
+		const char *fuel = rows[p].fuel;
+		if (fuel && (!strcmp(fuel, "coal") || !strcmp(fuel, "gas") || !strcmp(fuel, "oil")))
+			fossil += mw;
+	}
+	if (!(total > 0))
+		return -ENODATA;
+	*ratio = fossil / total;
+	return 0;
+}

@@ -46,4 +46,9 @@ int jp_factors_init(struct jp_factors *f, int direct, const struct jp_kvlist *ov
 int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
 			 double *g_per_kwh, double *renewable_ratio);
 
+/* The share of coal, gas and oil (B02-B08) in the same total as jp_factors_intensity
+ * (the types that count in the mix, storage left out). Returns 0, or -ENODATA for an
+ * empty mix. */
+int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio);
+
 #endif

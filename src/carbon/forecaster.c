@@ -95,6 +95,7 @@ static void timer_cb(uv_timer_t *t);
 
 static void refreshed(struct jp_forecaster *f, int ok, uint64_t next_ms)
 {
+	f->st.next_delay_ms = next_ms;
 	uv_timer_start(&f->timer, timer_cb, next_ms, 0);
 	if (f->on_refresh)
 		f->on_refresh(f->on_refresh_arg, ok);

@@ -62,6 +62,7 @@ int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now_ms, const char *
 struct jp_forecaster_stats {
 	uint64_t requests, successes, failures, rate_limited;
 	uint64_t points, dropped;   /* of the last good forecast */
+	uint64_t next_delay_ms;     /* the delay last scheduled */
 };
 void jp_forecaster_stats(const struct jp_forecaster *f, struct jp_forecaster_stats *out);
 

@@ -579,6 +579,13 @@ int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store)
 		if (!s)
 			return -errno;
 		jp_store_set(store, s, in->renewable);
+		double fossil;
+		if (jp_mix_fossil_ratio(&in->mix, &fossil) == 0) {
+			s = jp_store_get(store, jp_metric_name(JP_M_GRID_FOSSIL_RATIO), l, 1);
+			if (!s)
+				return -errno;
+			jp_store_set(store, s, fossil);
+		}
 	}
 	if (in->src != JP_CARBON_STATIC) {
 		struct jp_label fl[1] = {{"source", in->src_name}};

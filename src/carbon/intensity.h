@@ -42,6 +42,7 @@ double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char 
  *   joulepush_grid_generation_megawatts{grid_zone, psr_type, fuel}  (ENTSO-E, fresh mix only;
  *                                                                     storage included)
  *   joulepush_grid_renewable_ratio{grid_zone}                        (idem)
+ *   joulepush_grid_fossil_ratio{grid_zone}                           (idem: coal, gas, oil)
  *   joulepush_carbon_refresh_failures_total{source}                  (live sources only)
  * Returns 0 or a negative errno from the store. */
 int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store);
