@@ -21,7 +21,7 @@ enum jp_power_source { JP_POWER_AUTO, JP_POWER_RAPL, JP_POWER_MODEL };
 enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS };
 enum jp_carbon_source { JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE };
 enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
-enum jp_forecast_source { JP_FORECAST_NONE, JP_FORECAST_UKCI, JP_FORECAST_FILE };
+enum jp_forecast_source { JP_FORECAST_NONE, JP_FORECAST_UKCI, JP_FORECAST_FILE, JP_FORECAST_ELECTRICITYMAPS };
 
 /* A list of durations (carbon.forecast.windows). */
 #define JP_DURLIST_MAX 8

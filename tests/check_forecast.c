@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "carbon/forecast.h"
+#include "carbon/electricitymaps.h"
 #include "carbon/ukci.h"
 
 #define FIX JP_SRCDIR "/tests/fixtures/carbon/"
@@ -274,6 +275,41 @@ START_TEST(test_ukci_forecast_hostile)
 }
 END_TEST
 
+/* Electricity Maps: hourly points until the next datetime; a null intensity is skipped
+ * (its hour then is not covered: the previous point ends where the next datetime is). */
+START_TEST(test_emaps_forecast)
+{
+	char why[256];
+	size_t len, skipped = 0;
+	struct jp_forecast f = {0};
+	char *b = slurp(FIX "emaps_forecast.json", &len);
+	ck_assert_int_eq(jp_emaps_parse_forecast(b, len, &f, &skipped, why, sizeof(why)), 0);
+	ck_assert_uint_eq(skipped, 1);
+	ck_assert_int_eq(jp_forecast_normalize(&f, NULL), 0);
+	ck_assert_uint_eq(f.n, 4);
+	ck_assert_int_eq(f.v[1].end_ms - f.v[1].start_ms, 2 * HOUR);   /* 13:00 until 15:00 */
+	ck_assert_int_eq(f.v[3].end_ms - f.v[3].start_ms, HOUR);       /* the last: as long as the one before */
+	int64_t start;
+	double mean;
+	ck_assert_int_eq(jp_forecast_best_window(&f, f.v[0].start_ms, 5 * HOUR, HOUR, &start, &mean), 0);
+	ck_assert_double_eq(mean, 288);
+	jp_forecast_free(&f);
+	static const char *const bad[] = {"", "{}", "{\"forecast\":7}", "{\"forecast\":[{\"carbonIntensity\":3}]}",
+					  "{\"forecast\":[{\"carbonIntensity\":\"x\",\"datetime\":\"2026-12-03T12:00:00Z\"}]}",
+					  "{\"error\":\"zone not found\"}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		ck_assert_int_lt(jp_emaps_parse_forecast(bad[i], strlen(bad[i]), &f, NULL, why, sizeof(why)), 0);
+		ck_assert_msg(why[0] != '\0', "answer %zu: no reason", i);
+		jp_forecast_free(&f);
+	}
+	ck_assert_int_eq(jp_emaps_parse_forecast("{\"forecast\":[]}", 15, &f, NULL, why, sizeof(why)), -ENODATA);
+	char *u = jp_emaps_forecast_url("http://h/v3/", "US-CAL-CISO");
+	ck_assert_str_eq(u, "http://h/v3/carbon-intensity/forecast?zone=US-CAL-CISO");
+	free(u);
+}
+END_TEST
+
 START_TEST(test_ukci_forecast_url)
 {
 	char *u = jp_ukci_forecast_url("http://127.0.0.1:8080/", "", 1764757800000LL + 17 * MIN);
@@ -298,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, test_ukci_forecast_fixtures);
 	tcase_add_test(tc, test_ukci_forecast_hostile);
 	tcase_add_test(tc, test_ukci_forecast_url);
+	tcase_add_test(tc, test_emaps_forecast);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

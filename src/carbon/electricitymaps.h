@@ -18,4 +18,18 @@ int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time
  * or NULL with errno set. */
 char *jp_emaps_url(const char *base, const char *zone);
 
+struct jp_forecast;
+
+/* The forecast route <base>/carbon-intensity/forecast?zone=<zone> (a paid tier; the token
+ * in an "auth-token" header). Returns a malloc'd string or NULL with errno set. */
+char *jp_emaps_forecast_url(const char *base, const char *zone);
+
+/* Parse its answer {"zone", "forecast": [{"carbonIntensity": N, "datetime": RFC 3339},
+ * ...], "updatedAt"}: each point lasts until the next datetime (the last as long as the
+ * one before it). Points with a null intensity are skipped and counted in *skipped. Adds
+ * to *out without normalising. Pure. Returns 0, -ENODATA for an empty forecast, -EINVAL
+ * (why filled), -ENOMEM. */
+int jp_emaps_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
+			    char *why, size_t whylen);
+
 #endif

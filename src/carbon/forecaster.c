@@ -20,9 +20,12 @@
 #include "carbon/cfile.h"
 #include "carbon/cjson.h"
 #include "carbon/ctime.h"
+#include "carbon/electricitymaps.h"
+#include "carbon/intensity.h"
 #include "carbon/ukci.h"
 #include "metrics.h"
 #include "util/closer.h"
+#include "util/secret.h"
 #include "util/log.h"
 
 #ifndef JP_VERSION
@@ -45,6 +48,9 @@ struct jp_forecaster {
 	struct jp_http *http;
 	enum jp_forecast_source src;
 	char *base_url, *region, *file_path;
+	char *emaps_url, *emaps_zone, *emaps_token_file;
+	char *auth_header;                /* "auth-token: ..." of the request in flight */
+	const char *headers[2];
 	char grid_zone[16];
 	uint64_t refresh_ms, horizon_ms;
 	struct jp_durlist windows;
@@ -68,7 +74,8 @@ struct jp_forecaster {
 };
 
 static const char *const source_names[] = {[JP_FORECAST_NONE] = "none", [JP_FORECAST_UKCI] = "ukci",
-					   [JP_FORECAST_FILE] = "file"};
+					   [JP_FORECAST_FILE] = "file",
+					   [JP_FORECAST_ELECTRICITYMAPS] = "electricitymaps"};
 
 void jp_rfc3339(int64_t t_ms, char *buf, size_t len)
 {
@@ -167,7 +174,9 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		char why[256] = "";
 		size_t skipped = 0;
 		struct jp_forecast fresh = {0};
-		int pr = jp_ukci_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why));
+		int pr = f->src == JP_FORECAST_ELECTRICITYMAPS
+			 ? jp_emaps_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why))
+			 : jp_ukci_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why));
 		if (pr) {
 			failed(f, "forecast from %s: %s", f->url, pr == -ENOMEM ? "out of memory" : why);
 			jp_forecast_free(&fresh);
@@ -177,14 +186,34 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 	}
 	free(f->url);
 	f->url = NULL;
+	jp_secret_free(f->auth_header);
+	f->auth_header = NULL;
 	refreshed(f, ok, next);
 }
 
-static void refresh_ukci(struct jp_forecaster *f)
+/* The HTTP sources: the UK API, or Electricity Maps with its token read afresh (rotated
+ * tokens need no restart). */
+static void refresh_http(struct jp_forecaster *f)
 {
 	int64_t now = jp_now_wall_ms();
-	/* From the half hour in force, so that now is covered. */
-	f->url = jp_ukci_forecast_url(f->base_url, f->region, now - 1800000);
+	if (f->src == JP_FORECAST_ELECTRICITYMAPS) {
+		char why[256];
+		char *tok = jp_carbon_read_token(f->emaps_token_file, why, sizeof(why));
+		if (!tok || asprintf(&f->auth_header, "auth-token: %s", tok) < 0) {
+			f->auth_header = NULL;
+			failed(f, "carbon.electricitymaps: %s", tok ? "out of memory" : why);
+			free(tok);
+			refreshed(f, 0, f->refresh_ms);
+			return;
+		}
+		free(tok);
+		f->url = jp_emaps_forecast_url(f->emaps_url, f->emaps_zone);
+	} else {
+		/* From the half hour in force, so that now is covered. */
+		f->url = jp_ukci_forecast_url(f->base_url, f->region, now - 1800000);
+	}
+	f->headers[0] = f->auth_header;
+	f->headers[1] = NULL;
 	if (!f->url) {
 		failed(f, "cannot build the forecast URL: %s", strerror(errno));
 		refreshed(f, 0, f->refresh_ms);
@@ -193,6 +222,7 @@ static void refresh_ukci(struct jp_forecaster *f)
 	struct jp_http_request req = {
 		.method = "GET",
 		.url = f->url,
+		.headers = f->auth_header ? f->headers : NULL,
 		.timeout_ms = REQUEST_TIMEOUT_MS,
 		.user_agent = "joulepush/" JP_VERSION,
 		.max_response_bytes = MAX_ANSWER_BYTES,
@@ -203,6 +233,8 @@ static void refresh_ukci(struct jp_forecaster *f)
 		failed(f, "cannot start the request to %s: %s", f->url, strerror(errno));
 		free(f->url);
 		f->url = NULL;
+		jp_secret_free(f->auth_header);
+		f->auth_header = NULL;
 		refreshed(f, 0, f->refresh_ms);
 	}
 }
@@ -240,10 +272,10 @@ static void refresh_file(struct jp_forecaster *f)
 static void timer_cb(uv_timer_t *t)
 {
 	struct jp_forecaster *f = t->data;
-	if (f->src == JP_FORECAST_UKCI)
-		refresh_ukci(f);
-	else
+	if (f->src == JP_FORECAST_FILE)
 		refresh_file(f);
+	else
+		refresh_http(f);
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -253,6 +285,10 @@ static void free_forecaster(struct jp_forecaster *f)
 	free(f->base_url);
 	free(f->region);
 	free(f->file_path);
+	free(f->emaps_url);
+	free(f->emaps_zone);
+	free(f->emaps_token_file);
+	jp_secret_free(f->auth_header);
 	free(f->url);
 	jp_forecast_free(&f->fc);
 	free(f);
@@ -260,8 +296,7 @@ static void free_forecaster(struct jp_forecaster *f)
 
 struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg)
 {
-	if (cfg->forecast_source == JP_FORECAST_NONE ||
-	    (cfg->forecast_source == JP_FORECAST_UKCI && !http)) {
+	if (cfg->forecast_source == JP_FORECAST_NONE || (cfg->forecast_source != JP_FORECAST_FILE && !http)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -280,7 +315,10 @@ struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http
 	f->base_url = strdup(cfg->ukci_url ? cfg->ukci_url : "");
 	f->region = strdup(cfg->ukci_region ? cfg->ukci_region : "");
 	f->file_path = strdup(cfg->carbon_file_path ? cfg->carbon_file_path : "");
-	if (!f->base_url || !f->region || !f->file_path) {
+	f->emaps_url = strdup(cfg->emaps_url ? cfg->emaps_url : "");
+	f->emaps_zone = strdup(cfg->emaps_zone ? cfg->emaps_zone : "");
+	f->emaps_token_file = strdup(cfg->emaps_token_file ? cfg->emaps_token_file : "");
+	if (!f->base_url || !f->region || !f->file_path || !f->emaps_url || !f->emaps_zone || !f->emaps_token_file) {
 		free_forecaster(f);
 		errno = ENOMEM;
 		return NULL;
@@ -296,6 +334,8 @@ struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http
 		}
 		free(probe);
 		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", *f->region ? f->region : "GB");
+	} else if (f->src == JP_FORECAST_ELECTRICITYMAPS) {
+		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", f->emaps_zone);
 	} else {
 		snprintf(f->grid_zone, sizeof(f->grid_zone), "file");
 	}
@@ -392,7 +432,8 @@ int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64
 	if (jp_forecast_rank(&f->fc, now, (int64_t)f->horizon_ms, &rank) == 0)
 		set(st, JP_M_GRID_CARBON_INTENSITY_RANK_RATIO, l, 1, rank);
 	struct jp_label li[4] = {{"grid_zone", f->grid_zone}, {"source", src},
-				 {"method", f->src == JP_FORECAST_UKCI ? "ukci_forecast" : "file"},
+				 {"method", f->src == JP_FORECAST_UKCI ? "ukci_forecast"
+					    : f->src == JP_FORECAST_ELECTRICITYMAPS ? "electricitymaps_forecast" : "file"},
 				 {"signal", "average"}};
 	set(st, JP_M_GRID_FORECAST_INFO, li, 4, 1);
 	return 0;

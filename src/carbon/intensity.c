@@ -100,7 +100,7 @@ static void redact(char *dst, size_t cap, const char *src, const char *token)
 
 /* Read a token file: the first line, without surrounding blanks. Returns a malloc'd
  * string or NULL with why filled (never with the file's contents). */
-static char *read_token(const char *path, char *why, size_t whylen)
+char *jp_carbon_read_token(const char *path, char *why, size_t whylen)
 {
 	if (!path || !*path) {
 		snprintf(why, whylen, "no token_file configured");
@@ -340,7 +340,7 @@ static int start_fetch(struct jp_intensity *in)
 
 	free_request(in);
 	if (in->src == JP_CARBON_ENTSOE) {
-		in->token = read_token(in->token_file, why, sizeof(why));
+		in->token = jp_carbon_read_token(in->token_file, why, sizeof(why));
 		if (!in->token) {
 			fail(in, "carbon.entsoe: %s", why);
 			return -1;
@@ -352,7 +352,7 @@ static int start_fetch(struct jp_intensity *in)
 		in->req_url = jp_entsoe_url(in->base_url, in->zone, in->token, start, end);
 		in->log_url = jp_entsoe_url(in->base_url, in->zone, NULL, start, end);
 	} else if (in->src == JP_CARBON_ELECTRICITYMAPS) {
-		in->token = read_token(in->token_file, why, sizeof(why));
+		in->token = jp_carbon_read_token(in->token_file, why, sizeof(why));
 		if (!in->token) {
 			fail(in, "carbon.electricitymaps: %s", why);
 			return -1;

@@ -47,6 +47,10 @@ double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char 
  * Returns 0 or a negative errno from the store. */
 int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store);
 
+/* The token in the file at path, trimmed, read without blocking (util/secret.h); NULL with
+ * a reason in why when there is none (no file, empty, more than 4 KiB). Free with free. */
+char *jp_carbon_read_token(const char *path, char *why, size_t whylen);
+
 /* Counters for tests and diagnostics. */
 struct jp_intensity_stats {
 	uint64_t requests;        /* HTTP requests started, or file reads */

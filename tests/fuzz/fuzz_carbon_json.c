@@ -36,6 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	jp_forecast_free(&fc);
+	if (jp_emaps_parse_forecast(data, size, &fc, NULL, why, sizeof(why)) == 0 && jp_forecast_normalize(&fc, NULL) == 0)
+		for (size_t i = 0; i < fc.n; i++)
+			if (fc.v[i].end_ms <= fc.v[i].start_ms || !(fc.v[i].g_per_kwh >= 0))
+				abort();
+	jp_forecast_free(&fc);
 	struct jp_carbon_series s;
 	if (jp_carbon_file_parse(data, size, &s, why, sizeof(why)) == 0) {
 		for (size_t i = 1; i < s.n; i++)
