@@ -97,10 +97,13 @@ int jp_factors_init(struct jp_factors *f, int direct, const struct jp_kvlist *ov
 	return 0;
 }
 
-int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
-			 double *g_per_kwh, double *renewable_ratio)
+/* The total of the types that count in the mix, and its weighted, renewable and fossil
+ * parts (f may be NULL when the weighted sum is not wanted). */
+static double mix_totals(const struct jp_factors *f, const struct jp_mix *mix, double *weighted,
+			 double *renewable, double *fossil)
 {
-	double total = 0, weighted = 0, renewable = 0;
+	double total = 0;
+	*weighted = *renewable = *fossil = 0;
 	for (int p = 1; p <= JP_PSR_MAX; p++) {
 		if (!(mix->present & (1u << p)) || !rows[p].in_mix)
 			continue;
@@ -108,10 +111,22 @@ int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
 		if (!isfinite(mw) || mw <= 0)
 			continue;
 		total += mw;
-		weighted += mw * f->g_per_kwh[p];
+		if (f)
+			*weighted += mw * f->g_per_kwh[p];
 		if (rows[p].renewable)
-			renewable += mw;
+			*renewable += mw;
+		const char *fuel = rows[p].fuel;
+		if (fuel && (!strcmp(fuel, "coal") || !strcmp(fuel, "gas") || !strcmp(fuel, "oil")))
+			*fossil += mw;
 	}
+	return total;
+}
+
+int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
+			 double *g_per_kwh, double *renewable_ratio)
+{
+	double weighted, renewable, fossil;
+	double total = mix_totals(f, mix, &weighted, &renewable, &fossil);
 	if (!(total > 0))
 		return -ENODATA;
 	if (g_per_kwh)
@@ -123,18 +138,8 @@ int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
 
 int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio)
 {
-	double total = 0, fossil = 0;
-	for (int p = 1; p <= JP_PSR_MAX; p++) {
-		if (!(mix->present & (1u << p)) || !rows[p].in_mix)
-			continue;
-		double mw = mix->mw[p];
-		if (!isfinite(mw) || mw <= 0)
-			continue;
-		total += mw;
-		const char *fuel = rows[p].fuel;
-		if (fuel && (!strcmp(fuel, "coal") || !strcmp(fuel, "gas") || !strcmp(fuel, "oil")))
-			fossil += mw;
-	}
+	double weighted, renewable, fossil;
+	double total = mix_totals(NULL, mix, &weighted, &renewable, &fossil);
 	if (!(total > 0))
 		return -ENODATA;
 	*ratio = fossil / total;

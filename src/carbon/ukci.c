@@ -73,6 +73,14 @@ int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_
 	return r;
 }
 
+/* A region id, 1 to 99. Returns 0, or -EINVAL. */
+static int region_id(const char *region, long *id)
+{
+	char *e;
+	*id = strtol(region, &e, 10);
+	return *e || *id < 1 || *id > 99 ? -EINVAL : 0;
+}
+
 char *jp_ukci_url(const char *base, const char *region)
 {
 	char *url = NULL;
@@ -83,10 +91,9 @@ char *jp_ukci_url(const char *base, const char *region)
 	}
 	while (bl && base[bl - 1] == '/')
 		bl--;
+	long id;
 	if (region && *region) {
-		char *e;
-		long id = strtol(region, &e, 10);
-		if (*e || id < 1 || id > 99) {
+		if (region_id(region, &id)) {
 			errno = EINVAL;
 			return NULL;
 		}
@@ -183,10 +190,9 @@ char *jp_ukci_forecast_url(const char *base, const char *region, int64_t from_ms
 		return NULL;
 	}
 	char *url = NULL;
+	long id;
 	if (region && *region) {
-		char *e;
-		long id = strtol(region, &e, 10);
-		if (*e || id < 1 || id > 99) {
+		if (region_id(region, &id)) {
 			errno = EINVAL;
 			return NULL;
 		}
