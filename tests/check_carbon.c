@@ -1108,6 +1108,48 @@ START_TEST(test_forecaster_stale_and_429)
 }
 END_TEST
 
+/* ENTSO-E: a refresh asks for A75, A69 and A71 in turn, with the token in the request and
+ * never in a log line; the fixture day lies in the past, so the forecast it builds is
+ * refused as stale (the arithmetic itself: check_forecast, test_entsoe_day_ahead). An
+ * acknowledgement "no data" stops the refresh with its reason. */
+START_TEST(test_forecaster_entsoe_chain)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_ENTSOE);
+	r.cfg.carbon_source = JP_CARBON_STATIC;   /* the mock answers the forecaster alone */
+	rig_create(&r);
+	struct mock_resp s[] = {
+		{.status = 200, .fixture = "entsoe_a75_day.xml"},
+		{.status = 200, .fixture = "entsoe_a69_day.xml"},
+		{.status = 200, .fixture = "entsoe_a71_day.xml"},
+		{.status = 200, .fixture = "entsoe_ack.xml"},
+	};
+	mock_script(r.mock, s, 4);
+	r.mock->dflt = s[3];
+	r.cfg.forecast_source = JP_FORECAST_ENTSOE;
+	r.cfg.forecast_refresh_ms = 50;
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	RUN_UNTIL_F(&r, f, failures, 1, 5000);
+	ck_assert_msg(strstr(jp_forecaster_last_error(f), "no point after now") != NULL, "%s", jp_forecaster_last_error(f));
+	ck_assert_str_eq(jp_forecaster_grid_zone(f), "10Y1001A1001A82H");
+	pthread_mutex_lock(&r.mock->mu);
+	ck_assert_int_ge(r.mock->nreqs, 3);
+	ck_assert_ptr_nonnull(strstr(r.mock->reqs[0], "documentType=A75&processType=A16"));
+	ck_assert_ptr_nonnull(strstr(r.mock->reqs[1], "documentType=A69&processType=A01"));
+	ck_assert_ptr_nonnull(strstr(r.mock->reqs[2], "documentType=A71&processType=A01"));
+	ck_assert_ptr_nonnull(strstr(r.mock->reqs[0], "securityToken=" TOKEN));
+	pthread_mutex_unlock(&r.mock->mu);
+	ck_assert_ptr_null(strstr(jp_forecaster_last_error(f), TOKEN));
+	/* The next refresh gets the acknowledgement: its reason, not a crash. */
+	RUN_UNTIL_F(&r, f, failures, 2, 5000);
+	ck_assert_ptr_nonnull(strstr(jp_forecaster_last_error(f), "acknowledgement"));
+	ck_assert_ptr_null(strstr(jp_forecaster_last_error(f), TOKEN));
+	close_forecaster(&r, f);
+	rig_close(&r);
+}
+END_TEST
+
 START_TEST(test_intensity_ack_keeps_value)
 {
 	struct rig r;
@@ -1375,6 +1417,7 @@ static Suite *carbon_suite(void)
 	tcase_add_test(i, test_fossil_ratio);
 	tcase_add_test(i, test_forecaster_ukci);
 	tcase_add_test(i, test_forecaster_stale_and_429);
+	tcase_add_test(i, test_forecaster_entsoe_chain);
 	tcase_add_test(i, test_intensity_double_close);
 	tcase_add_test(i, test_intensity_static);
 	tcase_add_test(i, test_intensity_bad_config);

@@ -12,6 +12,8 @@
 
 #include "carbon/forecast.h"
 #include "carbon/electricitymaps.h"
+#include "carbon/entsoe.h"
+#include "carbon/factors.h"
 #include "carbon/ukci.h"
 
 #define FIX JP_SRCDIR "/tests/fixtures/carbon/"
@@ -310,6 +312,84 @@ START_TEST(test_emaps_forecast)
 }
 END_TEST
 
+static void series_free(struct jp_forecast *s)
+{
+	for (int p = 0; p <= JP_PSR_MAX; p++)
+		jp_forecast_free(&s[p]);
+}
+
+/*
+ * ENTSO-E day-ahead forecasts on a fixture day (2026-11-30, bidding zone DE-LU):
+ *   A69 wind (PT60M, curveType A03) and solar (PT60M), A71 total (PT15M, no PsrType),
+ *   A75 actual generation per type (PT60M) for the same day.
+ * The intensity forecast is built with the non-wind/solar factor of the actual mix at
+ * 00:00 (the latest actual a day-ahead forecast would have), then compared hour by hour with
+ * the intensity of the actual mix: its mean absolute percentage error is printed (and must
+ * stay modest on this day).
+ */
+START_TEST(test_entsoe_day_ahead)
+{
+	size_t len;
+	struct jp_entsoe_result res;
+	struct jp_forecast a69[JP_PSR_MAX + 1], a71[JP_PSR_MAX + 1], a75[JP_PSR_MAX + 1];
+	memset(a69, 0, sizeof(a69));
+	memset(a71, 0, sizeof(a71));
+	memset(a75, 0, sizeof(a75));
+	char *b = slurp(FIX "entsoe_a69_day.xml", &len);
+	ck_assert_int_eq(jp_entsoe_parse_series(b, len, a69, &res), 0);
+	ck_assert_uint_eq(a69[16].n, 24);
+	ck_assert_uint_gt(a69[19].n, 0);   /* A03: repeated values left out, spans merged back */
+	b = slurp(FIX "entsoe_a71_day.xml", &len);
+	ck_assert_int_eq(jp_entsoe_parse_series(b, len, a71, &res), 0);
+	ck_assert_uint_eq(a71[0].n, 96);   /* the total, PT15M */
+	b = slurp(FIX "entsoe_a75_day.xml", &len);
+	ck_assert_int_eq(jp_entsoe_parse_series(b, len, a75, &res), 0);
+
+	struct jp_factors f;
+	ck_assert_int_eq(jp_factors_init(&f, 0, NULL), 0);
+	int64_t day = a71[0].v[0].start_ms;
+	struct jp_mix m0 = {0};
+	for (int p = 1; p <= JP_PSR_MAX; p++) {
+		double mw;
+		if (a75[p].n && jp_forecast_at(&a75[p], day, &mw) == 0) {
+			m0.mw[p] = mw;
+			m0.present |= 1u << p;
+		}
+	}
+	double ef_rest;
+	ck_assert_int_eq(jp_factors_rest(&f, &m0, &ef_rest), 0);
+	struct jp_forecast fc = {0};
+	ck_assert_int_eq(jp_entsoe_forecast_build(&a71[0], a69, &f, ef_rest, &fc), 0);
+	ck_assert_uint_eq(fc.n, 96);
+	ck_assert_int_eq(jp_forecast_end(&fc) - day, 24 * HOUR);
+
+	double sum_ape = 0;
+	for (int h = 0; h < 24; h++) {
+		int64_t t = day + h * HOUR;
+		struct jp_mix m = {0};
+		for (int p = 1; p <= JP_PSR_MAX; p++) {
+			double mw;
+			if (a75[p].n && jp_forecast_at(&a75[p], t, &mw) == 0) {
+				m.mw[p] = mw;
+				m.present |= 1u << p;
+			}
+		}
+		double act, fcv;
+		ck_assert_int_eq(jp_factors_intensity(&f, &m, &act, NULL), 0);
+		ck_assert_int_eq(jp_forecast_mean(&fc, t, t + HOUR, &fcv), 0);
+		sum_ape += fabs(fcv - act) / act;
+	}
+	double mape = sum_ape / 24;
+	printf("entsoe_day_ahead on the fixture day: MAPE %.1f %% against the actual A75 intensity (24 hours)\n",
+	       100 * mape);
+	ck_assert_msg(mape < 0.15, "MAPE %.3f", mape);
+	jp_forecast_free(&fc);
+	series_free(a69);
+	series_free(a71);
+	series_free(a75);
+}
+END_TEST
+
 START_TEST(test_ukci_forecast_url)
 {
 	char *u = jp_ukci_forecast_url("http://127.0.0.1:8080/", "", 1764757800000LL + 17 * MIN);
@@ -335,6 +415,7 @@ int main(void)
 	tcase_add_test(tc, test_ukci_forecast_hostile);
 	tcase_add_test(tc, test_ukci_forecast_url);
 	tcase_add_test(tc, test_emaps_forecast);
+	tcase_add_test(tc, test_entsoe_day_ahead);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,7 @@
 #include <libxml/tree.h>
 
 #include "carbon/ctime.h"
+#include "carbon/forecast.h"
 #include "util/buf.h"
 
 /* The document namespaces are versioned ("...:generationloaddocument:3:0", "...:3:1",
@@ -278,14 +279,16 @@ static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struc
 
 /* Classify and read one TimeSeries. Returns 1 for a consumption series, 0 with *psr and tmp
  * filled for a production series, -EINVAL (why set) or -ENOMEM. */
-static int parse_series(const xmlNode *ts, const xmlChar *ns, int *psr, struct ivec *tmp,
+static int parse_series(const xmlNode *ts, const xmlChar *ns, int allow_total, int *psr, struct ivec *tmp,
 			struct jp_entsoe_result *out, char *why, size_t whylen)
 {
 	char b[64];
 	/* A series whose energy leaves the bidding zone (pumping, charging) is consumption. */
 	if (child(ts, ns, "outBiddingZone_Domain.mRID"))
 		return 1;
-	if (text_of(child(child(ts, ns, "MktPSRType"), ns, "psrType"), b, sizeof(b)) ||
+	if (allow_total && !child(ts, ns, "MktPSRType")) {
+		*psr = 0;   /* A71: the total generation, no production type */
+	} else if (text_of(child(child(ts, ns, "MktPSRType"), ns, "psrType"), b, sizeof(b)) ||
 	    !(*psr = jp_psr_parse(b))) {
 		snprintf(why, whylen, "missing or unknown psrType");
 		return -EINVAL;
@@ -448,7 +451,9 @@ static int parse_ack(const xmlNode *root, struct jp_entsoe_result *out)
 	return out->ack_code == JP_ENTSOE_ACK_NO_DATA ? -ENODATA : -EREMOTEIO;
 }
 
-static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
+/* series: NULL for the newest complete point (A75), else every value of every series,
+ * by production type (0: a total without one), for the forecast documents. */
+static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out, struct jp_forecast *series)
 {
 	const xmlChar *ns = root->ns->href;
 	struct ivec by_psr[JP_PSR_MAX + 1];
@@ -463,7 +468,7 @@ static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
 		char why[160] = "";
 		int psr = 0;
 		tmp.n = 0;
-		int k = parse_series(ts, ns, &psr, &tmp, out, why, sizeof(why));
+		int k = parse_series(ts, ns, series != NULL, &psr, &tmp, out, why, sizeof(why));
 		if (k == -ENOMEM) {
 			r = k;
 		} else if (k == 1) {
@@ -471,7 +476,7 @@ static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
 		} else if (k < 0) {
 			out->skipped_series++;
 			set_reason(out, "TimeSeries %u skipped: %s", out->series, why);
-		} else if (!jp_psr_fuel(psr)) {
+		} else if (psr && !jp_psr_fuel(psr)) {
 			out->skipped_series++;
 			set_reason(out, "TimeSeries %u skipped: %s is not a production type", out->series,
 				   jp_psr_code(psr));
@@ -482,18 +487,33 @@ static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out)
 				r = ivec_push(&by_psr[psr], tmp.v[i].start, tmp.v[i].end, tmp.v[i].mw);
 		}
 	}
-	if (r == 0) {
+	if (r == 0 && !series) {
 		for (int p = 1; p <= JP_PSR_MAX; p++)
 			normalise(&by_psr[p]);
 		r = newest_complete(by_psr, out);
+	} else if (r == 0) {
+		int any = 0;
+		for (int p = 0; p <= JP_PSR_MAX && r == 0; p++) {
+			normalise(&by_psr[p]);
+			for (size_t i = 0; i < by_psr[p].n && r == 0; i++)
+				r = jp_forecast_add(&series[p], by_psr[p].v[i].start, by_psr[p].v[i].end, by_psr[p].v[i].mw);
+			if (r == 0 && by_psr[p].n) {
+				any = 1;
+				r = jp_forecast_normalize(&series[p], NULL);
+			}
+		}
+		if (r == 0 && !any) {
+			set_reason(out, "no generation series");
+			r = -ENODATA;
+		}
 	}
 	free(tmp.v);
-	for (int p = 1; p <= JP_PSR_MAX; p++)
+	for (int p = 0; p <= JP_PSR_MAX; p++)
 		free(by_psr[p].v);
 	return r;
 }
 
-int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
+static int parse_doc(const void *buf, size_t len, struct jp_entsoe_result *out, struct jp_forecast *series)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > JP_ENTSOE_MAX_BYTES) {
@@ -536,7 +556,7 @@ int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
 	}
 	const xmlNode *root = xmlDocGetRootElement(doc);
 	if (root && !strcmp((const char *)root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
-		r = parse_gl(root, out);
+		r = parse_gl(root, out, series);
 	} else if (root && !strcmp((const char *)root->name, "Acknowledgement_MarketDocument") &&
 		   has_ns_prefix(root, NS_ACK)) {
 		r = parse_ack(root, out);
@@ -553,9 +573,74 @@ out:
 	return r;
 }
 
+int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
+{
+	return parse_doc(buf, len, out, NULL);
+}
+
+int jp_entsoe_parse_series(const void *buf, size_t len, struct jp_forecast series[JP_PSR_MAX + 1],
+			   struct jp_entsoe_result *out)
+{
+	return parse_doc(buf, len, out, series);
+}
+
+int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_forecast ws[JP_PSR_MAX + 1],
+			     const struct jp_factors *f, double ef_rest, struct jp_forecast *out)
+{
+	static const int wind_solar[] = {16, 18, 19};
+	for (size_t i = 0; i < total->n; i++) {
+		const struct jp_fc_point *tp = &total->v[i];
+		/* Split the total's point where a wind or solar value changes. */
+		int64_t t = tp->start_ms;
+		while (t < tp->end_ms) {
+			int64_t next = tp->end_ms;
+			double ws_mw = 0, ws_g = 0;
+			int ok = 1;
+			for (size_t k = 0; k < sizeof(wind_solar) / sizeof(wind_solar[0]) && ok; k++) {
+				const struct jp_forecast *s = &ws[wind_solar[k]];
+				if (!s->n)
+					continue;   /* this type is not in the forecast: none of it */
+				double mw;
+				if (jp_forecast_at(s, t, &mw)) {
+					ok = 0;   /* a gap in a type that is forecast: leave the point out */
+					break;
+				}
+				ws_mw += mw;
+				ws_g += mw * f->g_per_kwh[wind_solar[k]];
+				/* The end of the value in force at t. */
+				for (size_t j = 0; j < s->n; j++)
+					if (s->v[j].start_ms <= t && t < s->v[j].end_ms && s->v[j].end_ms < next)
+						next = s->v[j].end_ms;
+			}
+			if (ok) {
+				double tot = tp->g_per_kwh > ws_mw ? tp->g_per_kwh : ws_mw;
+				double rest = tot - ws_mw;
+				if (tot > 0 && jp_forecast_add(out, t, next, (ws_g + rest * ef_rest) / tot))
+					return -ENOMEM;
+			} else {
+				/* Skip to where that type's next value starts, or the point's end. */
+				for (size_t k = 0; k < sizeof(wind_solar) / sizeof(wind_solar[0]); k++) {
+					const struct jp_forecast *s = &ws[wind_solar[k]];
+					for (size_t j = 0; j < s->n; j++)
+						if (s->v[j].start_ms > t && s->v[j].start_ms < next)
+							next = s->v[j].start_ms;
+				}
+			}
+			t = next;
+		}
+	}
+	return jp_forecast_normalize(out, NULL);
+}
+
 /* Percent-encode everything but RFC 3986 unreserved characters. */
 char *jp_entsoe_url(const char *base, const char *area, const char *token,
 		    int64_t start_ms, int64_t end_ms)
+{
+	return jp_entsoe_url_doc(base, "A75", "A16", area, token, start_ms, end_ms);
+}
+
+char *jp_entsoe_url_doc(const char *base, const char *doc_type, const char *process_type, const char *area,
+			const char *token, int64_t start_ms, int64_t end_ms)
 {
 	char ps[16], pe[16];
 	struct jp_buf b = {0};
@@ -564,8 +649,8 @@ char *jp_entsoe_url(const char *base, const char *area, const char *token,
 		errno = EINVAL;
 		return NULL;
 	}
-	int r = jp_buf_printf(&b, "%s%sdocumentType=A75&processType=A16&in_Domain=", base,
-			      strchr(base, '?') ? "&" : "?");
+	int r = jp_buf_printf(&b, "%s%sdocumentType=%s&processType=%s&in_Domain=", base,
+			      strchr(base, '?') ? "&" : "?", doc_type, process_type);
 	r = r ? r : jp_buf_append_urlencoded(&b, area);
 	r = r ? r : jp_buf_printf(&b, "&periodStart=%s&periodEnd=%s&securityToken=", ps, pe);
 	r = r ? r : (token ? jp_buf_append_urlencoded(&b, token) : jp_buf_printf(&b, "REDACTED"));

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "carbon/factors.h"
+#include "carbon/forecast.h"
 
 /* Documents larger than this are refused unparsed. A day of 15-minute data for the
  * biggest bidding zone is a few hundred KiB. */
@@ -57,5 +58,25 @@ int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out);
  * the one to log. Returns a malloc'd string the caller frees, or NULL with errno set. */
 char *jp_entsoe_url(const char *base, const char *area, const char *token,
 		    int64_t start_ms, int64_t end_ms);
+
+/* Every value of every generation series of a GL_MarketDocument, for the day-ahead
+ * forecast documents A69 (wind and solar per PsrType) and A71 (the total, a series with no
+ * MktPSRType): added to series[psr] (series[0] for the total) and normalised. The safety
+ * rules and errors of jp_entsoe_parse apply; -ENODATA when there is no generation series. */
+int jp_entsoe_parse_series(const void *buf, size_t len, struct jp_forecast series[JP_PSR_MAX + 1],
+			   struct jp_entsoe_result *out);
+
+/* The intensity forecast of docs/carbon.md "Forecasts", per point of the total forecast
+ * (split where a wind or solar value changes): (sum of wind and solar forecasts x their
+ * factors + (total - wind and solar) x ef_rest) / total, with ef_rest the factor of the
+ * non-wind/solar part of the latest actual mix. A point where a forecast type has a gap is
+ * left out. Adds to *out and normalises it. Returns 0 or -ENOMEM. */
+int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_forecast ws[JP_PSR_MAX + 1],
+			     const struct jp_factors *f, double ef_rest, struct jp_forecast *out);
+
+/* The request URL for any document type: <base>?documentType=<doc>&processType=<proc>
+ * &in_Domain=<area>&periodStart=..&periodEnd=..&securityToken=<token> (as jp_entsoe_url). */
+char *jp_entsoe_url_doc(const char *base, const char *doc_type, const char *process_type, const char *area,
+			const char *token, int64_t start_ms, int64_t end_ms);
 
 #endif

@@ -145,3 +145,10 @@ int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio)
 	*ratio = fossil / total;
 	return 0;
 }
+
+int jp_factors_rest(const struct jp_factors *f, const struct jp_mix *mix, double *g_per_kwh)
+{
+	struct jp_mix rest = *mix;
+	rest.present &= ~((1u << 16) | (1u << 18) | (1u << 19));
+	return jp_factors_intensity(f, &rest, g_per_kwh, NULL);
+}

@@ -21,6 +21,8 @@
 #include "carbon/cjson.h"
 #include "carbon/ctime.h"
 #include "carbon/electricitymaps.h"
+#include "carbon/entsoe.h"
+#include "carbon/factors.h"
 #include "carbon/intensity.h"
 #include "carbon/ukci.h"
 #include "metrics.h"
@@ -51,7 +53,15 @@ struct jp_forecaster {
 	char *emaps_url, *emaps_zone, *emaps_token_file;
 	char *auth_header;                /* "auth-token: ..." of the request in flight */
 	const char *headers[2];
-	char grid_zone[16];
+	char *log_url;                    /* the URL in flight, token redacted */
+	/* ENTSO-E: a refresh is three requests, A75 (the actual mix), A69 (wind and solar
+	 * forecast), A71 (total forecast); docs/carbon.md "Forecasts". */
+	char *entsoe_url, *entsoe_area, *entsoe_token_file;
+	struct jp_factors factors;
+	int step;
+	double ef_rest;
+	struct jp_forecast ws[JP_PSR_MAX + 1];
+	char grid_zone[40];
 	uint64_t refresh_ms, horizon_ms;
 	struct jp_durlist windows;
 
@@ -75,7 +85,8 @@ struct jp_forecaster {
 
 static const char *const source_names[] = {[JP_FORECAST_NONE] = "none", [JP_FORECAST_UKCI] = "ukci",
 					   [JP_FORECAST_FILE] = "file",
-					   [JP_FORECAST_ELECTRICITYMAPS] = "electricitymaps"};
+					   [JP_FORECAST_ELECTRICITYMAPS] = "electricitymaps",
+					   [JP_FORECAST_ENTSOE] = "entsoe"};
 
 void jp_rfc3339(int64_t t_ms, char *buf, size_t len)
 {
@@ -147,6 +158,48 @@ static int take(struct jp_forecaster *f, struct jp_forecast *fresh, size_t skipp
 	return 1;
 }
 
+static void refresh_http(struct jp_forecaster *f);
+
+/* One ENTSO-E document of a refresh. Returns 1 when the next one is to be fetched, 0 when
+ * the refresh is over (f->step == 3 when it produced a forecast). */
+static int entsoe_step(struct jp_forecaster *f, const struct jp_http_response *r)
+{
+	static const char *const names[] = {"A75 (actual generation)", "A69 (wind and solar forecast)",
+					    "A71 (generation forecast)"};
+	struct jp_entsoe_result res;
+	int pr;
+	if (f->step == 0) {
+		pr = jp_entsoe_parse(r->body, r->body_len, &res);
+		if (pr == 0 && jp_factors_rest(&f->factors, &res.mix, &f->ef_rest))
+			pr = -ENODATA;
+	} else {
+		if (f->step == 1)
+			for (int p = 0; p <= JP_PSR_MAX; p++)
+				jp_forecast_free(&f->ws[p]);
+		/* A71 goes to ws[0] (no PsrType); A69 to ws[16], ws[18], ws[19]. */
+		pr = jp_entsoe_parse_series(r->body, r->body_len, f->ws, &res);
+	}
+	if (pr) {
+		failed(f, "ENTSO-E %s from %s: %s", names[f->step], f->log_url,
+		       pr == -ENOMEM ? "out of memory" : res.reason[0] ? res.reason : "no data");
+		return 0;
+	}
+	if (f->step < 2)
+		return 1;
+	struct jp_forecast fresh = {0};
+	if (!f->ws[0].n) {
+		failed(f, "ENTSO-E A71 from %s has no total generation series", f->log_url);
+		return 0;
+	}
+	if (jp_entsoe_forecast_build(&f->ws[0], f->ws, &f->factors, f->ef_rest, &fresh)) {
+		failed(f, "out of memory");
+		jp_forecast_free(&fresh);
+		return 0;
+	}
+	f->step = take(f, &fresh, 0) ? 3 : 0;
+	return 0;
+}
+
 static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
 {
 	(void)x;
@@ -156,7 +209,7 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 	int ok = 0;
 	if (r->curl_code != 0) {
 		failed(f, r->body_truncated ? "answer from %s is over the size limit" : "request to %s failed: %s",
-		       f->url, r->error ? r->error : "error");
+		       f->log_url, r->error ? r->error : "error");
 	} else if (r->status == 429) {
 		if (f->n429 < MAX_BACKOFF_SHIFT)
 			f->n429++;
@@ -166,9 +219,22 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		if (next > RETRY_AFTER_CAP_MS && RETRY_AFTER_CAP_MS > f->refresh_ms)
 			next = RETRY_AFTER_CAP_MS;
 		f->st.rate_limited++;
-		failed(f, "HTTP 429 from %s: next request in %" PRIu64 " ms", f->url, next);
+		failed(f, "HTTP 429 from %s: next request in %" PRIu64 " ms", f->log_url, next);
 	} else if (r->status < 200 || r->status > 299) {
-		failed(f, "HTTP %ld from %s", r->status, f->url);
+		failed(f, "HTTP %ld from %s", r->status, f->log_url);
+	} else if (f->src == JP_FORECAST_ENTSOE) {
+		f->n429 = 0;
+		if (entsoe_step(f, r)) {
+			/* The next document of this refresh. */
+			free(f->url);
+			f->url = NULL;
+			free(f->log_url);
+			f->log_url = NULL;
+			f->step++;
+			refresh_http(f);
+			return;
+		}
+		ok = f->step == 3;
 	} else {
 		f->n429 = 0;
 		char why[256] = "";
@@ -178,14 +244,17 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 			 ? jp_emaps_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why))
 			 : jp_ukci_parse_forecast(r->body, r->body_len, &fresh, &skipped, why, sizeof(why));
 		if (pr) {
-			failed(f, "forecast from %s: %s", f->url, pr == -ENOMEM ? "out of memory" : why);
+			failed(f, "forecast from %s: %s", f->log_url, pr == -ENOMEM ? "out of memory" : why);
 			jp_forecast_free(&fresh);
 		} else {
 			ok = take(f, &fresh, skipped);
 		}
 	}
+	f->step = 0;
 	free(f->url);
 	f->url = NULL;
+	free(f->log_url);
+	f->log_url = NULL;
 	jp_secret_free(f->auth_header);
 	f->auth_header = NULL;
 	refreshed(f, ok, next);
@@ -208,14 +277,39 @@ static void refresh_http(struct jp_forecaster *f)
 		}
 		free(tok);
 		f->url = jp_emaps_forecast_url(f->emaps_url, f->emaps_zone);
+		f->log_url = f->url ? strdup(f->url) : NULL;
+	} else if (f->src == JP_FORECAST_ENTSOE) {
+		char why[256];
+		char *tok = jp_carbon_read_token(f->entsoe_token_file, why, sizeof(why));
+		if (!tok) {
+			failed(f, "carbon.entsoe: %s", why);
+			f->step = 0;
+			refreshed(f, 0, f->refresh_ms);
+			return;
+		}
+		static const char *const docs[][2] = {{"A75", "A16"}, {"A69", "A01"}, {"A71", "A01"}};
+		int64_t hour = now / 3600000 * 3600000;
+		/* The actual mix of the last day; the forecasts from the hour in force on. */
+		int64_t from = f->step == 0 ? hour - 24 * 3600000LL : hour;
+		int64_t to = f->step == 0 ? hour + 3600000 : hour + 48 * 3600000LL;
+		f->url = jp_entsoe_url_doc(f->entsoe_url, docs[f->step][0], docs[f->step][1], f->entsoe_area, tok, from, to);
+		f->log_url = jp_entsoe_url_doc(f->entsoe_url, docs[f->step][0], docs[f->step][1], f->entsoe_area, NULL, from,
+					       to);
+		jp_secret_free(tok);
 	} else {
 		/* From the half hour in force, so that now is covered. */
 		f->url = jp_ukci_forecast_url(f->base_url, f->region, now - 1800000);
+		f->log_url = f->url ? strdup(f->url) : NULL;
 	}
 	f->headers[0] = f->auth_header;
 	f->headers[1] = NULL;
-	if (!f->url) {
-		failed(f, "cannot build the forecast URL: %s", strerror(errno));
+	if (!f->url || !f->log_url) {
+		failed(f, "cannot build the forecast URL: %s", strerror(errno ? errno : ENOMEM));
+		free(f->url);
+		f->url = NULL;
+		free(f->log_url);
+		f->log_url = NULL;
+		f->step = 0;
 		refreshed(f, 0, f->refresh_ms);
 		return;
 	}
@@ -225,16 +319,19 @@ static void refresh_http(struct jp_forecaster *f)
 		.headers = f->auth_header ? f->headers : NULL,
 		.timeout_ms = REQUEST_TIMEOUT_MS,
 		.user_agent = "joulepush/" JP_VERSION,
-		.max_response_bytes = MAX_ANSWER_BYTES,
+		.max_response_bytes = f->src == JP_FORECAST_ENTSOE ? JP_ENTSOE_MAX_BYTES : MAX_ANSWER_BYTES,
 	};
 	f->st.requests++;
 	f->xfer = jp_http_start(f->http, &req, http_done_cb, f);
 	if (!f->xfer) {
-		failed(f, "cannot start the request to %s: %s", f->url, strerror(errno));
+		failed(f, "cannot start the request to %s: %s", f->log_url, strerror(errno));
 		free(f->url);
 		f->url = NULL;
+		free(f->log_url);
+		f->log_url = NULL;
 		jp_secret_free(f->auth_header);
 		f->auth_header = NULL;
+		f->step = 0;
 		refreshed(f, 0, f->refresh_ms);
 	}
 }
@@ -290,6 +387,12 @@ static void free_forecaster(struct jp_forecaster *f)
 	free(f->emaps_token_file);
 	jp_secret_free(f->auth_header);
 	free(f->url);
+	free(f->log_url);
+	free(f->entsoe_url);
+	free(f->entsoe_area);
+	free(f->entsoe_token_file);
+	for (int p = 0; p <= JP_PSR_MAX; p++)
+		jp_forecast_free(&f->ws[p]);
 	jp_forecast_free(&f->fc);
 	free(f);
 }
@@ -318,7 +421,16 @@ struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http
 	f->emaps_url = strdup(cfg->emaps_url ? cfg->emaps_url : "");
 	f->emaps_zone = strdup(cfg->emaps_zone ? cfg->emaps_zone : "");
 	f->emaps_token_file = strdup(cfg->emaps_token_file ? cfg->emaps_token_file : "");
-	if (!f->base_url || !f->region || !f->file_path || !f->emaps_url || !f->emaps_zone || !f->emaps_token_file) {
+	f->entsoe_url = strdup(cfg->entsoe_url ? cfg->entsoe_url : "");
+	f->entsoe_area = strdup(cfg->entsoe_area ? cfg->entsoe_area : "");
+	f->entsoe_token_file = strdup(cfg->entsoe_token_file ? cfg->entsoe_token_file : "");
+	if (jp_factors_init(&f->factors, cfg->carbon_factors_direct, &cfg->carbon_factor_overrides)) {
+		free_forecaster(f);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!f->base_url || !f->region || !f->file_path || !f->emaps_url || !f->emaps_zone || !f->emaps_token_file ||
+	    !f->entsoe_url || !f->entsoe_area || !f->entsoe_token_file) {
 		free_forecaster(f);
 		errno = ENOMEM;
 		return NULL;
@@ -336,6 +448,8 @@ struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http
 		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", *f->region ? f->region : "GB");
 	} else if (f->src == JP_FORECAST_ELECTRICITYMAPS) {
 		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", f->emaps_zone);
+	} else if (f->src == JP_FORECAST_ENTSOE) {
+		snprintf(f->grid_zone, sizeof(f->grid_zone), "%s", f->entsoe_area);
 	} else {
 		snprintf(f->grid_zone, sizeof(f->grid_zone), "file");
 	}
@@ -433,7 +547,8 @@ int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64
 		set(st, JP_M_GRID_CARBON_INTENSITY_RANK_RATIO, l, 1, rank);
 	struct jp_label li[4] = {{"grid_zone", f->grid_zone}, {"source", src},
 				 {"method", f->src == JP_FORECAST_UKCI ? "ukci_forecast"
-					    : f->src == JP_FORECAST_ELECTRICITYMAPS ? "electricitymaps_forecast" : "file"},
+					    : f->src == JP_FORECAST_ELECTRICITYMAPS ? "electricitymaps_forecast"
+					    : f->src == JP_FORECAST_ENTSOE ? "entsoe_day_ahead" : "file"},
 				 {"signal", "average"}};
 	set(st, JP_M_GRID_FORECAST_INFO, li, 4, 1);
 	return 0;

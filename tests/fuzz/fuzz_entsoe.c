@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* libFuzzer target for the ENTSO-E A75 / acknowledgement parser and the factor formula
+/* libFuzzer target for the ENTSO-E A75 / acknowledgement parser, the series parser of the
+ * forecast documents with the day-ahead intensity formula, and the factor formula
  * (docs/reference/configuration.md: parsers are fuzzed). */
-// fuzz-sources: src/carbon/entsoe.c src/carbon/factors.c src/carbon/ctime.c src/util/buf.c
+// fuzz-sources: src/carbon/entsoe.c src/carbon/factors.c src/carbon/ctime.c src/carbon/forecast.c src/util/buf.c
 // fuzz-pkgs: libxml-2.0
 #include <math.h>
 #include <stddef.h>
@@ -24,5 +25,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (!isfinite(g) || g < 0 || g > 820 || !(ren >= 0 && ren <= 1.0000001)))
 			abort();
 	}
+	struct jp_forecast s[JP_PSR_MAX + 1] = {{0}};
+	if (jp_entsoe_parse_series(data, size, s, &r) == 0) {
+		struct jp_forecast fc = {0};
+		jp_factors_init(&f, 0, NULL);
+		if (jp_entsoe_forecast_build(&s[0], s, &f, 400, &fc) == 0)
+			for (size_t i = 0; i < fc.n; i++)
+				if (!(fc.v[i].g_per_kwh >= 0 && fc.v[i].g_per_kwh <= 820.0000001) ||
+				    fc.v[i].end_ms <= fc.v[i].start_ms)
+					abort();
+		jp_forecast_free(&fc);
+	}
+	for (int p = 0; p <= JP_PSR_MAX; p++)
+		jp_forecast_free(&s[p]);
 	return 0;
 }
