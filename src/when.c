@@ -127,17 +127,33 @@ static int answer(struct when *w, int64_t now, int print)
 	return 0;
 }
 
+static void wait_check(struct when *w);
+
 static void wait_done_cb(uv_timer_t *t)
 {
-	struct when *w = t->data;
-	finish(w, 0);
+	wait_check(t->data);
 }
 
 static void arm_wait(struct when *w, int64_t now)
 {
 	uv_timer_stop(&w->timer);
-	int64_t d = w->start_ms > now ? w->start_ms - now : 0;
+	/* libuv counts from its cached loop time, which may lag the wall clock read above:
+	 * refresh it, and round up, so that the wait never ends before the start. */
+	uv_update_time(&w->loop);
+	int64_t d = w->start_ms > now ? w->start_ms - now + 1 : 0;
 	uv_timer_start(&w->timer, wait_done_cb, (uint64_t)d, 0);
+}
+
+/* The wait is over when the wall clock says so (a timer counts on the monotonic clock,
+ * which a clock step does not move): check, and wait the rest if it is not. */
+static void wait_check(struct when *w)
+{
+	int64_t now = jp_now_wall_ms();
+	if (now < w->start_ms) {
+		arm_wait(w, now);
+		return;
+	}
+	finish(w, 0);
 }
 
 static void refresh_cb(void *arg, int ok)
