@@ -312,6 +312,20 @@ START_TEST(test_emaps_forecast)
 }
 END_TEST
 
+/* The actual mix at t from the A75 series per production type. */
+static struct jp_mix mix_at(const struct jp_forecast *a75, int64_t t)
+{
+	struct jp_mix m = {0};
+	for (int p = 1; p <= JP_PSR_MAX; p++) {
+		double mw;
+		if (a75[p].n && jp_forecast_at(&a75[p], t, &mw) == 0) {
+			m.mw[p] = mw;
+			m.present |= 1u << p;
+		}
+	}
+	return m;
+}
+
 static void series_free(struct jp_forecast *s)
 {
 	for (int p = 0; p <= JP_PSR_MAX; p++)
@@ -348,14 +362,7 @@ START_TEST(test_entsoe_day_ahead)
 	struct jp_factors f;
 	ck_assert_int_eq(jp_factors_init(&f, 0, NULL), 0);
 	int64_t day = a71[0].v[0].start_ms;
-	struct jp_mix m0 = {0};
-	for (int p = 1; p <= JP_PSR_MAX; p++) {
-		double mw;
-		if (a75[p].n && jp_forecast_at(&a75[p], day, &mw) == 0) {
-			m0.mw[p] = mw;
-			m0.present |= 1u << p;
-		}
-	}
+	struct jp_mix m0 = mix_at(a75, day);
 	double ef_rest;
 	ck_assert_int_eq(jp_factors_rest(&f, &m0, &ef_rest), 0);
 	struct jp_forecast fc = {0};
@@ -366,14 +373,7 @@ START_TEST(test_entsoe_day_ahead)
 	double sum_ape = 0;
 	for (int h = 0; h < 24; h++) {
 		int64_t t = day + h * HOUR;
-		struct jp_mix m = {0};
-		for (int p = 1; p <= JP_PSR_MAX; p++) {
-			double mw;
-			if (a75[p].n && jp_forecast_at(&a75[p], t, &mw) == 0) {
-				m.mw[p] = mw;
-				m.present |= 1u << p;
-			}
-		}
+		struct jp_mix m = mix_at(a75, t);
 		double act, fcv;
 		ck_assert_int_eq(jp_factors_intensity(&f, &m, &act, NULL), 0);
 		ck_assert_int_eq(jp_forecast_mean(&fc, t, t + HOUR, &fcv), 0);
