@@ -54,6 +54,8 @@ struct jp_agent {
 	uint64_t collection_errors;
 	char user_agent[64];
 	struct jp_agent_parts parts;   /* what was built, for tests of the reload classes */
+	uint64_t summary_every_ms;     /* the info line that shows the agent is alive */
+	uint64_t last_summary_ms;      /* monotonic */
 
 	/* graceful stop */
 	unsigned pending_closes;
@@ -121,6 +123,40 @@ static void set_self_metrics(struct jp_agent *a)
 	set_gauge(a, jp_metric_name(JP_M_STORE_SERIES), NULL, 0, (double)jp_store_live_series(a->store));
 }
 
+/* Once a minute at info level: what the agent pushed and holds, the node's power, the pods
+ * and the intensity, so that a quiet agent is visibly alive (log.level warn silences it). */
+static void log_summary(struct jp_agent *a, int64_t ts_ms)
+{
+	uint64_t now = jp_now_mono_ms();
+	if (!a->last_summary_ms) {
+		a->last_summary_ms = now;
+		return;
+	}
+	if (now - a->last_summary_ms < a->summary_every_ms)
+		return;
+	a->last_summary_ms = now;
+	char remotes[256] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < a->nsenders && used < sizeof(remotes); i++) {
+		struct jp_sender_stats st;
+		jp_sender_get_stats(a->senders[i], &st);
+		uint64_t dropped = 0;
+		for (int k = 0; k < JP_DROP_NREASONS; k++)
+			dropped += st.dropped_by_reason[k];
+		used += (size_t)snprintf(remotes + used, sizeof(remotes) - used, "%s%s sent %llu pending %llu dropped %llu",
+					 i ? ", " : "", jp_sender_name(a->senders[i]),
+					 (unsigned long long)st.samples_sent, (unsigned long long)st.pending_samples,
+					 (unsigned long long)dropped);
+	}
+	const struct jp_interval *iv = jp_pipeline_interval(a->pipe);
+	double w = iv->seconds > 0 ? jp_total_energy_j(iv->energy_j, iv->zone_mask) / iv->seconds : 0;
+	const char *src = "static";
+	double g = jp_intensity_current(a->intensity, ts_ms, &src, NULL);
+	jp_log(JP_LOG_INFO, MOD, "summary: node %.1f W (%s), %zu pods, grid %.0f g/kWh (%s), %zu series; %s",
+	       w, iv->power_source ? iv->power_source : "?", jp_pipeline_pods(a->pipe), g, src,
+	       jp_store_live_series(a->store), a->nsenders ? remotes : "no remote");
+}
+
 /* One collection round at the aligned wall time ts_ms. */
 static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 {
@@ -143,7 +179,10 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	jp_intensity_set_series(a->intensity, a->store);
 	jp_forecaster_set_series(a->forecast, a->store, ts_ms);
 	set_self_metrics(a);
-	return jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
+	int cr = jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
+	if (push)
+		log_summary(a, ts_ms);
+	return cr;
 }
 
 /* Rounds happen at multiples of the interval in wall-clock time, like Prometheus'
@@ -317,6 +356,9 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 	}
 	a->loop = loop;
 	a->cfg = cfg;
+	/* Test seam: JOULEPUSH_SUMMARY_MS shortens the minute between summary lines. */
+	const char *se = getenv("JOULEPUSH_SUMMARY_MS");
+	a->summary_every_ms = se && atoll(se) > 0 ? (uint64_t)atoll(se) : 60000;
 	snprintf(a->user_agent, sizeof(a->user_agent), "joulepush/%s", JP_VERSION);
 	r = make_common_labels(cfg, &common, &ncommon);
 	if (r)

@@ -152,4 +152,24 @@ agent_start "$E2E_TMP/fifo.yaml"
 grep -q 'not a regular file' "$E2E_TMP/agent.log" || fail "the FIFOs in the queue were not reported"
 agent_term
 [ -p "$E2E_TMP/fifoq/mock/0000000000000001.seg" ] || fail "the FIFO segment was removed"
+
+# --- the summary line: at info level once a minute (JOULEPUSH_SUMMARY_MS shortens the
+# minute here), with the remote's counts, the node's power, pods and intensity; none at
+# log.level warn ------------------------------------------------------------------------
+mock_start 200
+AGENT_PORT=$(free_port)
+agent_config "$E2E_TMP/summary.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")"
+: >"$E2E_TMP/agent.log"
+JOULEPUSH_SUMMARY_MS=1500 agent_start "$E2E_TMP/summary.yaml"
+wait_for 15 "a summary line" grep -q 'summary: ' "$E2E_TMP/agent.log"
+line=$(grep 'summary: ' "$E2E_TMP/agent.log" | tail -n 1)
+[[ $line =~ summary:\ node\ [0-9.]+\ W\ \(model\),\ 3\ pods,\ grid\ [0-9]+\ g/kWh\ \(static\),\ [0-9]+\ series\;\ mock\ sent\ [0-9]+\ pending\ [0-9]+\ dropped\ 0 ]] \
+  || fail "unexpected summary line: $line"
+agent_term
+sed -i 's/level: info/level: warn/' "$E2E_TMP/summary.yaml"
+: >"$E2E_TMP/agent.log"
+JOULEPUSH_SUMMARY_MS=500 agent_start "$E2E_TMP/summary.yaml"
+sleep 2.5
+agent_term
+grep -q 'summary: ' "$E2E_TMP/agent.log" && fail "a summary line at log.level warn"
 e2e_log "PASS"
