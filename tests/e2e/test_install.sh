@@ -11,15 +11,17 @@ e2e_init install
 builddir=$(cd "$(dirname "$JOULEPUSH")" && pwd)
 [ -f "$builddir/Makefile" ] || { e2e_log "no build directory next to $JOULEPUSH"; exit 77; }
 stage=$E2E_TMP/stage
-make -s -C "$builddir" install DESTDIR="$stage" >"$E2E_TMP/install.log" 2>&1 || fail "make install: $(tail -5 "$E2E_TMP/install.log")"
+make -s --no-print-directory -C "$builddir" install DESTDIR="$stage" >"$E2E_TMP/install.log" 2>&1 || fail "make install: $(tail -5 "$E2E_TMP/install.log")"
+# Where configure put things (prefix and sysconfdir as the build was configured).
 prefix=$(sed -n 's/^prefix = //p' "$builddir/Makefile")
-sysconfdir=$(make -s -C "$builddir" -f Makefile -f - print-sysconfdir <<<'print-sysconfdir: ; @echo $(sysconfdir)' 2>/dev/null)
 bin=$stage$prefix/bin/joulepush
 unit=$stage$prefix/lib/systemd/system/joulepush.service
-conf=$stage$sysconfdir/joulepush/joulepush.yaml
-for f in "$bin" "$unit" "$conf" "$stage$sysconfdir/joulepush/joulepush.example.yaml"; do
-  [ -f "$f" ] || fail "make install did not install $f"
+conf=$(find "$stage" -path '*/joulepush/joulepush.yaml' | head -n 1)
+for f in "$bin" "$unit" "$conf" "${conf%/*}/joulepush.example.yaml"; do
+  [ -n "$f" ] && [ -f "$f" ] || fail "make install did not install ${f:-the config}: $(find "$stage" -type f)"
 done
+sysconfdir=${conf#"$stage"}
+sysconfdir=${sysconfdir%/joulepush/joulepush.yaml}
 "$bin" --version >/dev/null || fail "the installed binary does not run"
 "$bin" --config "$conf" --check-config >/dev/null || fail "the installed config does not pass --check-config"
 grep -q "^ExecStart=$prefix/bin/joulepush --config $sysconfdir/joulepush/joulepush.yaml\$" "$unit" \
@@ -37,7 +39,7 @@ out=$(systemd-analyze verify "$E2E_TMP/joulepush.service" 2>&1) || fail "systemd
 printf '[Service]\nExecStart=/bin/true\nBogusKey=1\n' >"$E2E_TMP/bogus.service"
 out=$(systemd-analyze verify "$E2E_TMP/bogus.service" 2>&1)
 [ -n "$out" ] || fail "systemd-analyze verify said nothing about an unknown key"
-make -s -C "$builddir" uninstall DESTDIR="$stage" >>"$E2E_TMP/install.log" 2>&1 || fail "make uninstall"
+make -s --no-print-directory -C "$builddir" uninstall DESTDIR="$stage" >>"$E2E_TMP/install.log" 2>&1 || fail "make uninstall"
 left=$(find "$stage" -type f | head -n 5)
 [ -z "$left" ] || fail "make uninstall left files: $left"
 e2e_log "install: binary, config and a systemd unit that systemd-analyze accepts; uninstall leaves nothing"
