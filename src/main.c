@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "config.h"
 #include "util/log.h"
+#include "top.h"
 #include "when.h"
 
 #ifndef JP_VERSION
@@ -28,6 +29,7 @@ static const char usage_text[] =
 	"       joulepush --probe URL\n"
 	"       joulepush when --duration DURATION [--within DURATION] [--config FILE]\n"
 	"                      [--format text|json] [--wait]\n"
+	"       joulepush top [--url URL] [--by pod|namespace] [--interval DURATION]\n"
 	"       joulepush --version | --help\n"
 	"\n"
 	"Per-pod energy and carbon agent: measures what each pod on this node uses, converts\n"
@@ -49,6 +51,8 @@ static const char usage_text[] =
 	"  when                 print the greenest time to start a job of --duration from the\n"
 	"                       forecast of carbon.forecast.source (joulepush when --help);\n"
 	"                       with --wait, sleep until then and exit 0\n"
+	"  top                  the node's pods by power, energy and CO2, from the agent's\n"
+	"                       /metrics (joulepush top --help)\n"
 	"  -h, --help           print this help and exit\n"
 	"\n"
 	"Signals: SIGTERM/SIGINT stop (queued samples are flushed for up to 10 s, the rest\n"
@@ -178,6 +182,8 @@ int main(int argc, char **argv)
 	int check = 0, once = 0, c;
 	if (argc > 1 && strcmp(argv[1], "when") == 0)
 		return jp_when_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "top") == 0)
+		return jp_top_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;

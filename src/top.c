@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * joulepush top: the node's pods (or namespaces) by power, with their energy and CO2
+ * since the agent started, read from the agent's local /metrics.
+ *
+ *   joulepush top [--url http://127.0.0.1:9465] [--by pod|namespace] [--interval 5s]
+ *
+ * On a terminal it refreshes every --interval until interrupted; otherwise (a pipe, a
+ * file) it prints one snapshot and exits, so that scripts and tests can read it.
+ * Power, energy and CO2 use the total-energy basis of docs/reference/metrics.md: psys
+ * where present, else package + dram (core and uncore lie inside package).
+ * Exit codes: 0, 1 when /metrics cannot be read (with the reason), 2 usage.
+ */
+#include "top.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/units.h"
+
+#define MAX_BODY (64u << 20)
+
+enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS };
+
+/* One row: a pod or a namespace, with per-basis sums. */
+struct row {
+	char key[256];
+	double w[4], j[4];       /* by zone kind */
+	double co2;
+};
+
+struct rows {
+	struct row *v;
+	size_t n, cap;
+};
+
+struct snapshot {
+	struct rows rows;
+	double node_w[4];
+	double intensity;
+	char intensity_source[64];
+	char remotes[512];
+	size_t nremote_chars;
+	int have_node;
+};
+
+static size_t write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct jp_buf *b = arg;
+	size_t len = size * n;
+	if (b->len + len > MAX_BODY || jp_buf_append(b, p, len))
+		return 0;
+	return len;
+}
+
+static int fetch(const char *url, struct jp_buf *out, char *why, size_t whylen)
+{
+	CURL *h = curl_easy_init();
+	if (!h) {
+		snprintf(why, whylen, "cannot start libcurl");
+		return -1;
+	}
+	long status = 0;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	if (rc != CURLE_OK) {
+		snprintf(why, whylen, "%s: %s", url, curl_easy_strerror(rc));
+		return -1;
+	}
+	if (status != 200) {
+		snprintf(why, whylen, "%s: HTTP %ld", url, status);
+		return -1;
+	}
+	return 0;
+}
+
+/* The value of label key in the label text {a="x",b="y"} into buf; 1 when present. Our
+ * own exposition escapes \\, \" and \n; they are undone here. */
+static int label(const char *labels, const char *key, char *buf, size_t len)
+{
+	size_t kl = strlen(key);
+	for (const char *p = labels; p && *p;) {
+		p += strspn(p, "{,");
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=' && p[kl + 1] == '"') {
+			const char *v = p + kl + 2;
+			size_t o = 0;
+			for (; *v && *v != '"' && o + 1 < len; v++) {
+				if (*v == '\\' && v[1]) {
+					v++;
+					buf[o++] = *v == 'n' ? '\n' : *v;
+				} else {
+					buf[o++] = *v;
+				}
+			}
+			buf[o] = '\0';
+			return 1;
+		}
+		/* Skip this label's value. */
+		const char *q = strchr(p, '"');
+		if (!q)
+			return 0;
+		for (q++; *q && *q != '"'; q++)
+			if (*q == '\\' && q[1])
+				q++;
+		p = *q ? q + 1 : q;
+	}
+	return 0;
+}
+
+static enum zone_kind zone_of(const char *labels)
+{
+	char z[16];
+	if (!label(labels, "zone", z, sizeof(z)))
+		return Z_OTHER;
+	return !strcmp(z, "package") ? Z_PACKAGE : !strcmp(z, "dram") ? Z_DRAM : !strcmp(z, "psys") ? Z_PSYS : Z_OTHER;
+}
+
+/* docs/reference/metrics.md total: psys where present, else package + dram. */
+static double total_basis(const double *v, int has_psys)
+{
+	return has_psys ? v[Z_PSYS] : v[Z_PACKAGE] + v[Z_DRAM];
+}
+
+static struct row *row_get(struct rows *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->v[i].key, key))
+			return &r->v[i];
+	if (jp_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v)))
+		return NULL;
+	struct row *x = &r->v[r->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->key, sizeof(x->key), "%s", key);
+	return x;
+}
+
+static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
+{
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (*line == '#' || !*line)
+			continue;
+		char *brace = strchr(line, '{');
+		char *sp = strrchr(line, ' ');
+		if (!sp)
+			continue;
+		double v = strtod(sp + 1, NULL);
+		if (!isfinite(v))
+			continue;
+		*sp = '\0';
+		const char *labels = "";
+		if (brace && brace < sp) {
+			*brace = '\0';
+			labels = brace + 1;
+		}
+		const char *name = line;
+		enum zone_kind z = zone_of(labels);
+		if (z == Z_PSYS)
+			*has_psys = 1;
+		char ns[128] = "", pod[128] = "", key[256];
+		int is_pod = !strncmp(name, "joulepush_pod_", 14);
+		int is_ns = !strncmp(name, "joulepush_namespace_", 20);
+		if (is_pod && label(labels, "namespace", ns, sizeof(ns)) && label(labels, "pod", pod, sizeof(pod))) {
+			snprintf(key, sizeof(key), "%s%s%s", ns, by_ns ? "" : "/", by_ns ? "" : pod);
+			struct row *r = row_get(&s->rows, key);
+			if (!r)
+				continue;
+			if (!strcmp(name, "joulepush_pod_power_watts"))
+				r->w[z] += v;
+			else if (!by_ns && !strcmp(name, "joulepush_pod_energy_joules_total"))
+				r->j[z] += v;
+			else if (!by_ns && !strcmp(name, "joulepush_pod_co2_grams_total"))
+				r->co2 += v;
+		} else if (is_ns && by_ns && label(labels, "namespace", ns, sizeof(ns))) {
+			/* Namespace counters keep what departed pods used. */
+			struct row *r = row_get(&s->rows, ns);
+			if (!r)
+				continue;
+			if (!strcmp(name, "joulepush_namespace_energy_joules_total"))
+				r->j[z] += v;
+			else if (!strcmp(name, "joulepush_namespace_co2_grams_total"))
+				r->co2 += v;
+		} else if (!strcmp(name, "joulepush_node_power_watts")) {
+			s->node_w[z] += v;
+			s->have_node = 1;
+		} else if (!strcmp(name, "joulepush_grid_carbon_intensity_grams_per_kwh")) {
+			s->intensity = v;
+			label(labels, "source", s->intensity_source, sizeof(s->intensity_source));
+		} else if (!strcmp(name, "joulepush_remote_pending_samples")) {
+			char rn[64];
+			if (label(labels, "remote", rn, sizeof(rn)) && s->nremote_chars < sizeof(s->remotes))
+				s->nremote_chars += (size_t)snprintf(s->remotes + s->nremote_chars,
+								     sizeof(s->remotes) - s->nremote_chars, "%s%s %.0f pending",
+								     s->nremote_chars ? ", " : "", rn, v);
+		}
+	}
+}
+
+static int cmp_power_desc(const void *x, const void *y)
+{
+	const struct row *a = x, *b = y;
+	double pa = a->w[Z_OTHER], pb = b->w[Z_OTHER];   /* the total, stored there by show() */
+	if (pa != pb)
+		return pa < pb ? 1 : -1;
+	return strcmp(a->key, b->key);
+}
+
+static int show(const char *base, int by_ns, int tty)
+{
+	char url[512], why[768];
+	snprintf(url, sizeof(url), "%s%smetrics", base, base[strlen(base) - 1] == '/' ? "" : "/");
+	struct jp_buf body = {0};
+	if (fetch(url, &body, why, sizeof(why)) || jp_buf_append(&body, "", 1)) {
+		fprintf(stderr, "joulepush top: %s\n", why);
+		jp_buf_free(&body);
+		return 1;
+	}
+	struct snapshot s = {0};
+	int has_psys = 0;
+	parse((char *)body.data, by_ns, &s, &has_psys);
+	jp_buf_free(&body);
+	if (!s.have_node) {
+		fprintf(stderr, "joulepush top: %s has no joulepush_node_power_watts: is it a joulepush agent?\n", url);
+		free(s.rows.v);
+		return 1;
+	}
+	double node_w = total_basis(s.node_w, has_psys), pods_w = 0, all_j = 0, all_g = 0;
+	for (size_t i = 0; i < s.rows.n; i++) {
+		struct row *r = &s.rows.v[i];
+		r->w[Z_OTHER] = total_basis(r->w, has_psys);
+		r->j[Z_OTHER] = total_basis(r->j, has_psys);
+		pods_w += r->w[Z_OTHER];
+		all_j += r->j[Z_OTHER];
+		all_g += r->co2;
+	}
+	if (s.rows.n > 1)
+		qsort(s.rows.v, s.rows.n, sizeof(*s.rows.v), cmp_power_desc);
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
+	if (tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("joulepush top  %s  node %.1f W (%s %.1f W)  grid %.0f gCO2e/kWh (%s)  %s\n", when, node_w,
+	       by_ns ? "namespaces" : "pods", pods_w, s.intensity, s.intensity_source[0] ? s.intensity_source : "?",
+	       s.remotes[0] ? s.remotes : "no remote");
+	printf("%-56s %10s %14s %12s\n", by_ns ? "NAMESPACE" : "NAMESPACE/POD", "POWER W", "ENERGY kJ", "CO2 g");
+	for (size_t i = 0; i < s.rows.n; i++) {
+		const struct row *r = &s.rows.v[i];
+		printf("%-56.56s %10.2f %14.3f %12.4f\n", r->key, r->w[Z_OTHER], r->j[Z_OTHER] / 1000, r->co2);
+	}
+	printf("%-56s %10.2f %14.3f %12.4f\n", "TOTAL", pods_w, all_j / 1000, all_g);
+	fflush(stdout);
+	free(s.rows.v);
+	return 0;
+}
+
+static const char top_usage[] =
+	"Usage: joulepush top [--url URL] [--by pod|namespace] [--interval DURATION]\n"
+	"\n"
+	"The node's pods (or namespaces) by power, with energy and CO2 since the agent started,\n"
+	"from the agent's /metrics. On a terminal it refreshes every --interval (default 5s)\n"
+	"until interrupted; otherwise it prints one snapshot.\n"
+	"\n"
+	"  -u, --url URL        the agent's server (default http://127.0.0.1:9465)\n"
+	"  -b, --by KEY         pod (default) or namespace\n"
+	"  -i, --interval D     refresh period on a terminal, e.g. 2s\n"
+	"\n"
+	"Exit codes: 0; 1 when /metrics cannot be read; 2 usage.\n";
+
+int jp_top_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"url", required_argument, NULL, 'u'},
+		{"by", required_argument, NULL, 'b'},
+		{"interval", required_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *url = "http://127.0.0.1:9465";
+	int by_ns = 0, c;
+	uint64_t interval_ms = 5000;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "u:b:i:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': url = optarg; break;
+		case 'b':
+			if (strcmp(optarg, "pod") && strcmp(optarg, "namespace")) {
+				fprintf(stderr, "joulepush top: --by is pod or namespace\n");
+				return 2;
+			}
+			by_ns = !strcmp(optarg, "namespace");
+			break;
+		case 'i':
+			if (jp_parse_duration_ms(optarg, &interval_ms) || interval_ms < 500) {
+				fprintf(stderr, "joulepush top: --interval must be a duration of at least 500ms\n");
+				return 2;
+			}
+			break;
+		case 'h': fputs(top_usage, stdout); return 0;
+		default: fputs(top_usage, stderr); return 2;
+		}
+	}
+	if (optind < argc || !*url) {
+		fputs(top_usage, stderr);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	int tty = isatty(STDOUT_FILENO);
+	int rc;
+	for (;;) {
+		rc = show(url, by_ns, tty);
+		if (!tty || rc)
+			break;
+		struct timespec ts = {(time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	curl_global_cleanup();
+	return rc;
+}
