@@ -204,7 +204,8 @@ void jp_carbon_series_free(struct jp_carbon_series *s)
 
 int jp_carbon_file_load(const char *path, struct jp_carbon_series *out, char *why, size_t whylen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in place of the file must not block the loop. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
 		snprintf(why, whylen, "cannot open %s: %s", path, strerror(e));
@@ -212,10 +213,9 @@ int jp_carbon_file_load(const char *path, struct jp_carbon_series *out, char *wh
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		int e = errno ? errno : EINVAL;
 		close(fd);
 		snprintf(why, whylen, "%s is not a regular file", path);
-		return -e;
+		return -ENOTSUP;
 	}
 	if (st.st_size > (off_t)JP_CARBON_FILE_MAX_BYTES) {
 		close(fd);

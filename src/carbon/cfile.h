@@ -37,8 +37,9 @@ const struct jp_carbon_entry *jp_carbon_series_at(const struct jp_carbon_series 
 
 void jp_carbon_series_free(struct jp_carbon_series *s);
 
-/* Read and parse the file at path (at most JP_CARBON_FILE_MAX_BYTES; a file that grows
- * while being read is refused with -EAGAIN). Returns 0 with *out filled, or a negative
+/* Read and parse the file at path (at most JP_CARBON_FILE_MAX_BYTES: -EFBIG; a file that
+ * grows while being read: -EAGAIN; not a regular file, a FIFO say: -ENOTSUP, without
+ * blocking; a parse error: -EINVAL). Returns 0 with *out filled, or a negative
  * errno with a one-line reason in why. */
 int jp_carbon_file_load(const char *path, struct jp_carbon_series *out, char *why, size_t whylen);
 

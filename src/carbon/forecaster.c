@@ -160,6 +160,18 @@ static int take(struct jp_forecaster *f, struct jp_forecast *fresh, size_t skipp
 
 static void refresh_http(struct jp_forecaster *f);
 
+/* Forget the request in flight: its URL (with a token, for ENTSO-E), the redacted one,
+ * the Electricity Maps header. */
+static void end_request(struct jp_forecaster *f)
+{
+	free(f->url);
+	f->url = NULL;
+	free(f->log_url);
+	f->log_url = NULL;
+	jp_secret_free(f->auth_header);
+	f->auth_header = NULL;
+}
+
 /* One ENTSO-E document of a refresh. Returns 1 when the next one is to be fetched, 0 when
  * the refresh is over (f->step == 3 when it produced a forecast). */
 static int entsoe_step(struct jp_forecaster *f, const struct jp_http_response *r)
@@ -226,10 +238,7 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		f->n429 = 0;
 		if (entsoe_step(f, r)) {
 			/* The next document of this refresh. */
-			free(f->url);
-			f->url = NULL;
-			free(f->log_url);
-			f->log_url = NULL;
+			end_request(f);
 			f->step++;
 			refresh_http(f);
 			return;
@@ -251,12 +260,7 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		}
 	}
 	f->step = 0;
-	free(f->url);
-	f->url = NULL;
-	free(f->log_url);
-	f->log_url = NULL;
-	jp_secret_free(f->auth_header);
-	f->auth_header = NULL;
+	end_request(f);
 	refreshed(f, ok, next);
 }
 
@@ -305,10 +309,7 @@ static void refresh_http(struct jp_forecaster *f)
 	f->headers[1] = NULL;
 	if (!f->url || !f->log_url) {
 		failed(f, "cannot build the forecast URL: %s", strerror(errno ? errno : ENOMEM));
-		free(f->url);
-		f->url = NULL;
-		free(f->log_url);
-		f->log_url = NULL;
+		end_request(f);
 		f->step = 0;
 		refreshed(f, 0, f->refresh_ms);
 		return;
@@ -325,12 +326,7 @@ static void refresh_http(struct jp_forecaster *f)
 	f->xfer = jp_http_start(f->http, &req, http_done_cb, f);
 	if (!f->xfer) {
 		failed(f, "cannot start the request to %s: %s", f->log_url, strerror(errno));
-		free(f->url);
-		f->url = NULL;
-		free(f->log_url);
-		f->log_url = NULL;
-		jp_secret_free(f->auth_header);
-		f->auth_header = NULL;
+		end_request(f);
 		f->step = 0;
 		refreshed(f, 0, f->refresh_ms);
 	}
@@ -385,9 +381,7 @@ static void free_forecaster(struct jp_forecaster *f)
 	free(f->emaps_url);
 	free(f->emaps_zone);
 	free(f->emaps_token_file);
-	jp_secret_free(f->auth_header);
-	free(f->url);
-	free(f->log_url);
+	end_request(f);
 	free(f->entsoe_url);
 	free(f->entsoe_area);
 	free(f->entsoe_token_file);

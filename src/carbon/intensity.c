@@ -405,41 +405,24 @@ static void check_file(struct jp_intensity *in)
 	    st.st_ino == in->fst.st_ino)
 		return;
 	in->st.requests++;
-	if (st.st_size > (off_t)JP_CARBON_FILE_MAX_BYTES) {
-		fail(in, "%s is over %u bytes: refused", in->file_path, JP_CARBON_FILE_MAX_BYTES);
-		in->fst = st;   /* do not retry until it changes */
-		in->file_loaded = 1;
-		return;
-	}
-	int fd = open(in->file_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail(in, "cannot open %s: %s", in->file_path, strerror(errno));
-		return;
-	}
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	char *buf = malloc(cap);
-	ssize_t n = 0;
-	while (buf && len < cap && (n = read(fd, buf + len, cap - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (!buf || n < 0) {
-		fail(in, "cannot read %s: %s", in->file_path, buf ? strerror(errno) : "out of memory");
-		free(buf);
-		return;
-	}
 	char why[256];
 	struct jp_carbon_series s;
-	int r = len >= cap ? -EFBIG : jp_carbon_file_parse(buf, len, &s, why, sizeof(why));
-	free(buf);
+	int r = jp_carbon_file_load(in->file_path, &s, why, sizeof(why));
 	in->fst = st;
-	in->file_loaded = 1;
-	if (r == -EFBIG && len >= cap) {
-		fail(in, "%s grew while being read; will read it again", in->file_path);
+	in->file_loaded = 1;   /* not again until it changes */
+	if (r == -EAGAIN) {
+		fail(in, "%s; will read it again", why);
 		in->file_loaded = 0;
 		return;
 	}
-	if (r) {
+	if (r == -EINVAL) {
 		fail(in, "%s: %s (keeping the previous contents)", in->file_path, why);
+		return;
+	}
+	if (r) {
+		fail(in, "%s", why);
+		if (r != -EFBIG)
+			in->file_loaded = 0;   /* an open or read error: try again */
 		return;
 	}
 	jp_carbon_series_free(&in->fseries);
