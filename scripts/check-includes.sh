@@ -5,7 +5,8 @@
 #     carbon/ or remote/ (nor the agent or the pipeline that assemble rounds);
 #   - src/kube/ includes nothing from collect/;
 #   - src/util/ includes only util/ and config.h;
-#   - src/attrib/ includes nothing from kube/, carbon/ or remote/.
+#   - src/attrib/ includes nothing from kube/, carbon/ or remote/;
+#   - src/report/ includes nothing from collect/, attrib/, store/, kube/ or remote/.
 # Prints each offending line and exits 1, or prints a count and exits 0.
 set -uo pipefail
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -25,10 +26,11 @@ rule collect 'attrib/|store/|kube/|carbon/|remote/|agent\.h|pipeline\.h|server\.
 rule kube 'collect/' 'pod metadata does not depend on collectors (use podmeta.h)'
 rule util 'attrib/|store/|kube/|carbon/|remote/|collect/|agent\.h|pipeline\.h|server\.h' 'util/ is the bottom layer'
 rule attrib 'kube/|carbon/|remote/' 'the accountant gets names and intensity handed in'
+rule report 'collect/|attrib/|store/|kube/|remote/|agent\.h|pipeline\.h|server\.h' 'reports read a central store, not a node'
 
-nfiles=$(find collect kube util attrib -name '*.[ch]' | wc -l)
+nfiles=$(find collect kube util attrib report -name '*.[ch]' | wc -l)
 if [ "$bad" -ne 0 ]; then
   echo "check-includes: $bad include(s) against the dependency direction" >&2
   exit 1
 fi
-echo "check-includes: $nfiles files under collect/ kube/ util/ attrib/ follow the dependency direction"
+echo "check-includes: $nfiles files under collect/ kube/ util/ attrib/ report/ follow the dependency direction"

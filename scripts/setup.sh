@@ -10,6 +10,7 @@ PKGS=(
   check libsubunit-dev libuv1-dev libcurl4-openssl-dev libyaml-dev
   libjson-c-dev libxml2-dev libclang-rt-14-dev
   prometheus victoria-metrics python3 python3-yaml curl procps iproute2 openssl util-linux
+  chromium
 )
 
 missing=()

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "config.h"
 #include "util/log.h"
+#include "report_cmd.h"
 #include "top.h"
 #include "when.h"
 
@@ -30,6 +31,8 @@ static const char usage_text[] =
 	"       joulepush when --duration DURATION [--within DURATION] [--config FILE]\n"
 	"                      [--format text|json] [--wait]\n"
 	"       joulepush top [--url URL] [--by pod|namespace] [--interval DURATION]\n"
+	"       joulepush report --url URL [--month YYYY-MM | --from T --to T] [--by KEY]\n"
+	"                        [--format table|csv|json|html] [-o FILE] ...\n"
 	"       joulepush --version | --help\n"
 	"\n"
 	"Per-pod energy and carbon agent: measures what each pod on this node uses, converts\n"
@@ -53,6 +56,9 @@ static const char usage_text[] =
 	"                       with --wait, sleep until then and exit 0\n"
 	"  top                  the node's pods by power, energy and CO2, from the agent's\n"
 	"                       /metrics (joulepush top --help)\n"
+	"  report               energy and CO2 per namespace, pod, node or cluster over a\n"
+	"                       month or range, from Prometheus, Thanos, Mimir or\n"
+	"                       VictoriaMetrics (joulepush report --help)\n"
 	"  -h, --help           print this help and exit\n"
 	"\n"
 	"Signals: SIGTERM/SIGINT stop (queued samples are flushed for up to 10 s, the rest\n"
@@ -184,6 +190,8 @@ int main(int argc, char **argv)
 		return jp_when_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "top") == 0)
 		return jp_top_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return jp_report_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;

@@ -149,7 +149,7 @@ global:
   evaluation_interval: 15s
 EOF
   "$PROMETHEUS" --config.file="$E2E_TMP/prometheus.yml" \
-    --storage.tsdb.path="$PROM_DATA" --storage.tsdb.retention.time=1d \
+    --storage.tsdb.path="$PROM_DATA" --storage.tsdb.retention.time="${PROM_RETENTION:-1d}" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver \
     --log.level=warn >>"$E2E_TMP/prometheus.log" 2>&1 &
   PROM_PID=$!
@@ -175,7 +175,7 @@ vm_start() {
   VM_PORT=${VM_PORT:-$(free_port)}
   VM_URL=http://127.0.0.1:$VM_PORT
   "$VICTORIA_METRICS" -httpListenAddr "127.0.0.1:$VM_PORT" -storageDataPath "$VM_DATA" \
-    -retentionPeriod 1d -loggerLevel WARN -search.latencyOffset 0s \
+    -retentionPeriod "${VM_RETENTION:-1d}" -loggerLevel WARN -search.latencyOffset 0s \
     >>"$E2E_TMP/victoria-metrics.log" 2>&1 &
   VM_PID=$!
   e2e_track "$VM_PID"

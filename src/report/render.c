@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The carbon report as a terminal table, CSV, JSON or one self-contained HTML page with
+ * an inline SVG chart (docs/reports.md). */
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/report.h"
+
+#define J_PER_KWH 3.6e6
+
+static const char *const formats[] = {
+	[JP_FMT_TABLE] = "table", [JP_FMT_CSV] = "csv", [JP_FMT_JSON] = "json", [JP_FMT_HTML] = "html"};
+
+int jp_report_format_parse(const char *s, enum jp_report_format *out)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (!strcmp(s, formats[i])) {
+			*out = (enum jp_report_format)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static const char *kind_name(enum jp_report_kind k)
+{
+	return k == JP_ROW_SYSTEM ? "system" : k == JP_ROW_IDLE ? "idle" : k == JP_ROW_TOTAL ? "total" : "row";
+}
+
+/* Share of the total CO2 (of the total energy when there is no CO2). */
+static double share(const struct jp_report *r, const struct jp_report_row *row)
+{
+	if (r->total.co2_g > 0)
+		return row->co2_g / r->total.co2_g;
+	return r->total.energy_j > 0 ? row->energy_j / r->total.energy_j : 0;
+}
+
+/* Mean intensity of a row: its CO2 over its energy, in g/kWh (PUE included). */
+static double intensity(const struct jp_report_row *row)
+{
+	return row->energy_j > 0 ? row->co2_g / (row->energy_j / J_PER_KWH) : 0;
+}
+
+static const char *shown_key(const struct jp_report_row *row)
+{
+	return row->key[0] ? row->key : "(no label)";
+}
+
+/* ---- table --------------------------------------------------------------------------- */
+
+static void table_row(const struct jp_report *r, const struct jp_report_row *row, int w, FILE *f)
+{
+	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, shown_key(row), row->energy_j / J_PER_KWH, row->co2_g / 1000);
+	if (r->has_embodied)
+		fprintf(f, " %12.3f", row->embodied_g / 1000);
+	fprintf(f, " %6.1f %% %8.1f\n", 100 * share(r, row), intensity(row));
+}
+
+static void render_table(const struct jp_report *r, FILE *f)
+{
+	char from[32], to[32];
+	jp_report_time_format(r->from_ms, 0, from, sizeof(from));
+	jp_report_time_format(r->to_ms, 0, to, sizeof(to));
+	int w = (int)strlen(jp_report_by_name(r->by));
+	for (size_t i = 0; i < r->nrows; i++) {
+		int l = (int)strlen(shown_key(&r->rows[i]));
+		w = l > w ? l : w;
+	}
+	w = w < 7 ? 7 : w > 60 ? 60 : w;
+	fprintf(f, "CO2 by %s, %s to %s\n\n", jp_report_by_name(r->by), from, to);
+	char head[64];
+	snprintf(head, sizeof(head), "%s", jp_report_by_name(r->by));
+	for (char *p = head; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	fprintf(f, "%-*s %12s %11s", w, head, "ENERGY kWh", "CO2 kg");
+	if (r->has_embodied)
+		fprintf(f, " %12s", "EMBODIED kg");
+	fprintf(f, " %8s %8s\n", "SHARE", "g/kWh");
+	for (size_t i = 0; i < r->nrows; i++)
+		table_row(r, &r->rows[i], w, f);
+	table_row(r, &r->total, w, f);
+	if (r->warnings[0])
+		fprintf(f, "\nwarning: %s\n", r->warnings);
+}
+
+/* ---- CSV ------------------------------------------------------------------------------ */
+
+static void csv_field(const char *s, FILE *f)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void csv_row(const struct jp_report *r, const struct jp_report_row *row, FILE *f)
+{
+	csv_field(row->key, f);
+	fprintf(f, ",%s,%.17g,%.17g,%.17g,%.17g,", kind_name(row->kind), row->energy_j, row->energy_j / J_PER_KWH,
+		row->co2_g, row->co2_g / 1000);
+	if (r->has_embodied)
+		fprintf(f, "%.17g", row->embodied_g);
+	fprintf(f, ",%.17g,%.17g\r\n", share(r, row), intensity(row));
+}
+
+static void render_csv(const struct jp_report *r, FILE *f)
+{
+	/* RFC 4180: CRLF line ends; an empty embodied field when there is none. */
+	fprintf(f, "%s,kind,energy_joules,energy_kwh,co2_grams,co2_kg,embodied_co2_grams,share,grams_per_kwh\r\n",
+		jp_report_by_name(r->by));
+	for (size_t i = 0; i < r->nrows; i++)
+		csv_row(r, &r->rows[i], f);
+	csv_row(r, &r->total, f);
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static struct json_object *json_row(const struct jp_report *r, const struct jp_report_row *row, int with_key)
+{
+	struct json_object *o = json_object_new_object();
+	if (with_key)
+		json_object_object_add(o, jp_report_by_name(r->by), json_object_new_string(row->key));
+	json_object_object_add(o, "kind", json_object_new_string(kind_name(row->kind)));
+	json_object_object_add(o, "energy_joules", json_object_new_double(row->energy_j));
+	json_object_object_add(o, "energy_kwh", json_object_new_double(row->energy_j / J_PER_KWH));
+	json_object_object_add(o, "co2_grams", json_object_new_double(row->co2_g));
+	json_object_object_add(o, "embodied_co2_grams", r->has_embodied ? json_object_new_double(row->embodied_g) : NULL);
+	json_object_object_add(o, "share", json_object_new_double(share(r, row)));
+	json_object_object_add(o, "grams_per_kwh", json_object_new_double(intensity(row)));
+	return o;
+}
+
+static int render_json(const struct jp_report *r, FILE *f)
+{
+	char from[32], to[32];
+	jp_report_time_format(r->from_ms, 0, from, sizeof(from));
+	jp_report_time_format(r->to_ms, 0, to, sizeof(to));
+	struct json_object *root = json_object_new_object(), *rows = json_object_new_array();
+	if (!root || !rows)
+		return -ENOMEM;
+	json_object_object_add(root, "from", json_object_new_string(from));
+	json_object_object_add(root, "to", json_object_new_string(to));
+	json_object_object_add(root, "by", json_object_new_string(jp_report_by_name(r->by)));
+	for (size_t i = 0; i < r->nrows; i++)
+		json_object_array_add(rows, json_row(r, &r->rows[i], 1));
+	json_object_object_add(root, "rows", rows);
+	json_object_object_add(root, "total", json_row(r, &r->total, 0));
+	struct json_object *days = json_object_new_array();
+	for (size_t d = 0; d < r->ndays; d++) {
+		struct json_object *o = json_object_new_object();
+		char day[16];
+		jp_report_time_format(r->from_ms + (int64_t)d * JP_REPORT_DAY_MS, 1, day, sizeof(day));
+		json_object_object_add(o, "day", json_object_new_string(day));
+		json_object_object_add(o, "co2_grams", json_object_new_double(r->total.daily_co2_g[d]));
+		json_object_object_add(o, "has_samples", json_object_new_boolean(r->day_has_data[d]));
+		json_object_array_add(days, o);
+	}
+	json_object_object_add(root, "days", days);
+	struct json_object *warn = json_object_new_array();
+	char w[sizeof(r->warnings)];
+	snprintf(w, sizeof(w), "%s", r->warnings);
+	for (char *save, *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		json_object_array_add(warn, json_object_new_string(line));
+	json_object_object_add(root, "warnings", warn);
+	fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return 0;
+}
+
+/* ---- HTML ------------------------------------------------------------------------------ */
+
+static void html_text(const char *s, FILE *f)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+static const char *const palette[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+				      "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a", "#fb9a99"};
+#define OTHER_COLOR "#999999"
+#define REST_COLOR "#cccccc"
+
+/* One stacked series of the chart: a row, "other" rows, or the system and idle rows. */
+struct chart_series {
+	const char *name;
+	const char *color;
+	double *daily;
+};
+
+/* A round step for about 4 axis ticks up to max. */
+static double tick_step(double max)
+{
+	if (max <= 0)
+		return 1;
+	double raw = max / 4, mag = pow(10, floor(log10(raw)));
+	double norm = raw / mag;
+	return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
+}
+
+static int render_chart(const struct jp_report *r, size_t top, FILE *f)
+{
+	size_t ngroups = 0;
+	for (size_t i = 0; i < r->nrows; i++)
+		ngroups += r->rows[i].kind == JP_ROW_GROUP;
+	if (top > sizeof(palette) / sizeof(palette[0]))
+		top = sizeof(palette) / sizeof(palette[0]);
+	size_t shown = ngroups < top ? ngroups : top;
+	size_t nser = shown + (ngroups > shown) + (r->nrows > ngroups);
+	struct chart_series *ser = calloc(nser + 1, sizeof(*ser));
+	double *other = calloc(r->ndays + 1, sizeof(double)), *rest = calloc(r->ndays + 1, sizeof(double));
+	if (!ser || !other || !rest) {
+		free(ser);
+		free(other);
+		free(rest);
+		return -ENOMEM;
+	}
+	size_t k = 0, g = 0;
+	for (size_t i = 0; i < r->nrows; i++) {
+		const struct jp_report_row *row = &r->rows[i];
+		if (row->kind == JP_ROW_GROUP && g < shown) {
+			ser[k++] = (struct chart_series){shown_key(row), palette[g], row->daily_co2_g};
+			g++;
+			continue;
+		}
+		double *into = row->kind == JP_ROW_GROUP ? other : rest;
+		for (size_t d = 0; d < r->ndays; d++)
+			into[d] += row->daily_co2_g[d];
+	}
+	if (ngroups > shown)
+		ser[k++] = (struct chart_series){"other", OTHER_COLOR, other};
+	if (r->nrows > ngroups)
+		ser[k++] = (struct chart_series){"system and idle", REST_COLOR, rest};
+
+	double max = 0;
+	for (size_t d = 0; d < r->ndays; d++) {
+		double sum = 0;
+		for (size_t s = 0; s < k; s++)
+			sum += ser[s].daily[d] > 0 ? ser[s].daily[d] : 0;
+		max = sum > max ? sum : max;
+	}
+	/* kg when the bars reach a kilogram. */
+	double unit = max >= 1000 ? 1000 : 1;
+	const char *uname = unit > 1 ? "kg" : "g";
+	double step = tick_step(max / unit) * unit;
+	double top_v = max > 0 ? ceil(max / step) * step : step;
+	const int W = 900, H = 320, L = 60, R = 10, T = 20, B = 40;
+	double pw = W - L - R, ph = H - T - B, bw = pw / (double)r->ndays;
+	fprintf(f, "<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+		   "height=\"%d\" role=\"img\" aria-label=\"CO2 per day\">\n", W, H, W, H);
+	for (double v = 0; v <= top_v + step / 2; v += step) {
+		double y = T + ph - ph * v / top_v;
+		fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+			   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g %s</text>\n",
+			L, W - R, y, y, L - 6, y + 4, v / unit, uname);
+	}
+	size_t label_every = (r->ndays + 14) / 15;
+	for (size_t d = 0; d < r->ndays; d++) {
+		char day[16];
+		jp_report_time_format(r->from_ms + (int64_t)d * JP_REPORT_DAY_MS, 1, day, sizeof(day));
+		fprintf(f, "<g class=\"day\" data-day=\"%s\">", day);
+		double y = T + ph;
+		for (size_t s = 0; s < k; s++) {
+			double v = ser[s].daily[d] > 0 ? ser[s].daily[d] : 0;
+			double h = ph * v / top_v;
+			y -= h;
+			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
+				L + d * bw + bw * 0.1, y, bw * 0.8, h, ser[s].color);
+			html_text(day, f);
+			fputs(" ", f);
+			html_text(ser[s].name, f);
+			fprintf(f, ": %.3f kg</title></rect>", v / 1000);
+		}
+		if (d % label_every == 0)
+			fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+				L + d * bw + bw / 2, H - B + 16, day + 5);
+		fputs("</g>\n", f);
+	}
+	fputs("</svg>\n<ul class=\"legend\">", f);
+	for (size_t s = 0; s < k; s++) {
+		fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\"></span>", ser[s].color);
+		html_text(ser[s].name, f);
+		fputs("</li>", f);
+	}
+	fputs("</ul>\n", f);
+	free(ser);
+	free(other);
+	free(rest);
+	return 0;
+}
+
+static void html_row(const struct jp_report *r, const struct jp_report_row *row, FILE *f)
+{
+	fprintf(f, "<tr class=\"%s\"><td>", kind_name(row->kind));
+	html_text(shown_key(row), f);
+	fprintf(f, "</td><td>%.3f</td><td>%.3f</td>", row->energy_j / J_PER_KWH, row->co2_g / 1000);
+	if (r->has_embodied)
+		fprintf(f, "<td>%.3f</td>", row->embodied_g / 1000);
+	fprintf(f, "<td>%.1f %%</td><td>%.1f</td></tr>\n", 100 * share(r, row), intensity(row));
+}
+
+static int render_html(const struct jp_report *r, size_t top, FILE *f)
+{
+	char from[32], to[32];
+	jp_report_time_format(r->from_ms, 0, from, sizeof(from));
+	jp_report_time_format(r->to_ms, 0, to, sizeof(to));
+	/* No script, font or image from anywhere: the page's policy forbids every fetch, so
+	 * a browser would report any that crept in. */
+	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+		   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+		   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		   "<title>CO2 by %s, %s to %s</title>\n<style>\n"
+		   "body{font-family:sans-serif;margin:2em;color:#222;max-width:960px}\n"
+		   "h1{font-size:1.4em}\ntable{border-collapse:collapse;margin-top:1em}\n"
+		   "th,td{padding:.25em .75em;border-bottom:1px solid #ddd;text-align:right}\n"
+		   "th:first-child,td:first-child{text-align:left}\n"
+		   "tr.total td{font-weight:bold;border-top:2px solid #222}\n"
+		   "tr.system td,tr.idle td{color:#555;font-style:italic}\n"
+		   "svg text{font-size:11px;fill:#444}\nline.grid{stroke:#e5e5e5}\n"
+		   ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1em}\n"
+		   ".swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}\n"
+		   ".warn{color:#8a4b00}\n@media print{body{margin:0}svg{width:100%%;height:auto}}\n"
+		   "</style>\n</head>\n<body>\n", jp_report_by_name(r->by), from, to);
+	fprintf(f, "<h1>CO2 by %s</h1>\n<p>From %s to %s (%zu days). Operational CO2 is the energy "
+		   "the agents measured times the grid intensity of each interval and the PUE; the rows add "
+		   "up to the nodes' total.</p>\n", jp_report_by_name(r->by), from, to, r->ndays);
+	if (r->warnings[0]) {
+		fputs("<p class=\"warn\">", f);
+		html_text(r->warnings, f);
+		fputs("</p>\n", f);
+	}
+	fputs("<h2>CO2 per day</h2>\n", f);
+	int rc = render_chart(r, top, f);
+	if (rc)
+		return rc;
+	fputs("<table>\n<thead><tr><th>", f);
+	html_text(jp_report_by_name(r->by), f);
+	fputs("</th><th>energy kWh</th><th>CO2 kg</th>", f);
+	if (r->has_embodied)
+		fputs("<th>embodied kg</th>", f);
+	fputs("<th>share</th><th>g/kWh</th></tr></thead>\n<tbody>\n", f);
+	for (size_t i = 0; i < r->nrows; i++)
+		html_row(r, &r->rows[i], f);
+	html_row(r, &r->total, f);
+	fputs("</tbody>\n</table>\n</body>\n</html>\n", f);
+	return 0;
+}
+
+int jp_report_render(const struct jp_report *r, enum jp_report_format fmt, size_t chart_top, FILE *f)
+{
+	int rc = 0;
+	switch (fmt) {
+	case JP_FMT_TABLE: render_table(r, f); break;
+	case JP_FMT_CSV: render_csv(r, f); break;
+	case JP_FMT_JSON: rc = render_json(r, f); break;
+	case JP_FMT_HTML: rc = render_html(r, chart_top, f); break;
+	}
+	if (rc)
+		return rc;
+	return fflush(f) || ferror(f) ? -EIO : 0;
+}

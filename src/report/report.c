@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The carbon report's queries and the rows they add up to (docs/reports.md). */
+#include "report/report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "carbon/ctime.h"
+
+#define EXPR_MAX 2048
+
+#define NODE_ENERGY "joulepush_node_energy_joules_total"
+#define NODE_CO2 "joulepush_node_co2_grams_total"
+#define SYSTEM_ENERGY "joulepush_system_energy_joules_total"
+#define POD_EMBODIED "joulepush_pod_embodied_co2_grams_total"
+
+/* What each --by reads: the energy and CO2 series and the labels that name a row. */
+static const struct by_def {
+	const char *name, *energy, *co2, *group;
+	int has_system;  /* rows do not cover the node: add the system and idle rows */
+} by_defs[] = {
+	[JP_BY_NAMESPACE] = {"namespace", "joulepush_namespace_energy_joules_total",
+			     "joulepush_namespace_co2_grams_total", "namespace", 1},
+	[JP_BY_POD] = {"pod", "joulepush_pod_energy_joules_total", "joulepush_pod_co2_grams_total",
+		       "namespace, pod", 1},
+	[JP_BY_NODE] = {"node", NODE_ENERGY, NODE_CO2, "node", 0},
+	[JP_BY_CLUSTER] = {"cluster", NODE_ENERGY, NODE_CO2, "cluster", 0},
+};
+
+const char *jp_report_by_name(enum jp_report_by by)
+{
+	return by_defs[by].name;
+}
+
+int jp_report_by_parse(const char *s, enum jp_report_by *out)
+{
+	for (size_t i = 0; i < sizeof(by_defs) / sizeof(by_defs[0]); i++)
+		if (!strcmp(s, by_defs[i].name)) {
+			*out = (enum jp_report_by)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* ---- time ------------------------------------------------------------------------- */
+
+int jp_report_time_parse(const char *s, int64_t *out_ms)
+{
+	char buf[64];
+	size_t n = strlen(s);
+	if (n == 10 && s[4] == '-' && s[7] == '-') {
+		snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
+		return jp_carbon_time_parse(buf, strlen(buf), out_ms);
+	}
+	return jp_carbon_time_parse(s, n, out_ms);
+}
+
+int jp_report_month_parse(const char *s, int64_t *from_ms, int64_t *to_ms)
+{
+	int y, m;
+	char tail;
+	char buf[32];
+	if (strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12 || y < 1970)
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%04d-%02d-01T00:00:00Z", y, m);
+	if (jp_carbon_time_parse(buf, strlen(buf), from_ms))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%04d-%02d-01T00:00:00Z", m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1);
+	return jp_carbon_time_parse(buf, strlen(buf), to_ms) ? -EINVAL : 0;
+}
+
+void jp_report_time_format(int64_t t_ms, int date_only, char *buf, size_t len)
+{
+	time_t t = (time_t)(t_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, date_only ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- queries ------------------------------------------------------------------------ */
+
+/* The grouping of the per-node half of an energy query: cluster, node and group, once. */
+static void inner_group(char *buf, size_t len, const char *group)
+{
+	snprintf(buf, len, "cluster, node");
+	if (!*group)
+		return;
+	char g[256];
+	snprintf(g, sizeof(g), "%s", group);
+	for (char *save, *tok = strtok_r(g, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+		if (strcmp(tok, "cluster") && strcmp(tok, "node")) {
+			size_t o = strlen(buf);
+			snprintf(buf + o, len - o, ", %s", tok);
+		}
+}
+
+int jp_report_energy_expr(char *buf, size_t len, const char *metric, const char *group,
+			  const char *match, int64_t window_s)
+{
+	char inner[300];
+	const char *sep = *match ? ", " : "";
+	inner_group(inner, sizeof(inner), group);
+	/* A node with psys has it on every series (node, system, pod, namespace), so `or`
+	 * per (cluster, node, group) picks psys where a node measured it, package + dram
+	 * elsewhere; core and uncore lie inside package and are never added. */
+	int n = snprintf(buf, len,
+			 "sum by (%s) (sum by (%s) (increase(%s{zone=\"psys\"%s%s}[%" PRId64 "s])) or "
+			 "sum by (%s) (increase(%s{zone=~\"package|dram\"%s%s}[%" PRId64 "s])))",
+			 group, inner, metric, sep, match, window_s, inner, metric, sep, match, window_s);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static int sum_expr(char *buf, size_t len, const char *fn, const char *metric, const char *group,
+		    const char *match, int64_t window_s)
+{
+	int n = snprintf(buf, len, "sum by (%s) (%s(%s{%s}[%" PRId64 "s]))", group, fn, metric, match, window_s);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+struct ctx {
+	const struct jp_report_source *src;
+	const struct by_def *by;
+	char match[512];
+	struct jp_report *r;
+	char *why;
+	size_t whylen;
+};
+
+static int ask(struct ctx *c, const char *what, const char *expr, int64_t t_ms, struct jp_query_result *out)
+{
+	if (c->src->progress)
+		c->src->progress(c->r->queries, what);
+	c->r->queries++;
+	char w[512];
+	int rc = c->src->instant(c->src->ctx, expr, t_ms, out, w, sizeof(w));
+	if (rc) {
+		snprintf(c->why, c->whylen, "%s: %s", what, w);
+		return rc;
+	}
+	if (out->warnings[0]) {
+		size_t o = strlen(c->r->warnings);
+		snprintf(c->r->warnings + o, sizeof(c->r->warnings) - o, "%sthe server warns: %s",
+			 o ? "\n" : "", out->warnings);
+	}
+	return 0;
+}
+
+/* The key of a series of a group query: its group labels joined by '/'. */
+static void key_of(const struct jp_query_series *s, const char *group, char *buf, size_t len)
+{
+	char g[256];
+	buf[0] = '\0';
+	snprintf(g, sizeof(g), "%s", group);
+	size_t o = 0;
+	for (char *save, *tok = strtok_r(g, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		const char *v = jp_query_label(s, tok);
+		int n = snprintf(buf + o, len - o, "%s%s", o ? "/" : "", v ? v : "");
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static struct jp_report_row *row_get(struct jp_report *r, const char *key, int create)
+{
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i].kind == JP_ROW_GROUP && !strcmp(r->rows[i].key, key))
+			return &r->rows[i];
+	if (!create)
+		return NULL;
+	struct jp_report_row *n = realloc(r->rows, (r->nrows + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	r->rows = n;
+	struct jp_report_row *row = &r->rows[r->nrows];
+	memset(row, 0, sizeof(*row));
+	row->key = strdup(key);
+	row->daily_co2_g = calloc(r->ndays + 1, sizeof(double));
+	if (!row->key || !row->daily_co2_g) {
+		free(row->key);
+		free(row->daily_co2_g);
+		return NULL;
+	}
+	r->nrows++;
+	return row;
+}
+
+enum figure { F_ENERGY, F_CO2, F_EMBODIED };
+
+/* Ask expr at to and add each answer series to its row's figure. */
+static int group_figure(struct ctx *c, const char *what, const char *expr, enum figure f, int create,
+			size_t *nseries)
+{
+	struct jp_query_result res;
+	int rc = ask(c, what, expr, c->r->to_ms, &res);
+	if (rc)
+		return rc;
+	*nseries = 0;
+	for (size_t i = 0; i < res.nseries; i++) {
+		if (!res.series[i].npoints)
+			continue;
+		char key[512];
+		key_of(&res.series[i], c->by->group, key, sizeof(key));
+		struct jp_report_row *row = row_get(c->r, key, create);
+		if (!row && create) {
+			jp_query_result_free(&res);
+			snprintf(c->why, c->whylen, "out of memory");
+			return -ENOMEM;
+		}
+		if (!row)
+			continue;
+		double v = res.series[i].v[0];
+		if (f == F_ENERGY)
+			row->energy_j += v;
+		else if (f == F_CO2)
+			row->co2_g += v;
+		else
+			row->embodied_g += v;
+		(*nseries)++;
+	}
+	jp_query_result_free(&res);
+	return 0;
+}
+
+/* One number: the sum of expr's answer at to (0 when it has none). */
+static int scalar(struct ctx *c, const char *what, const char *expr, double *out, size_t *nseries)
+{
+	struct jp_query_result res;
+	int rc = ask(c, what, expr, c->r->to_ms, &res);
+	if (rc)
+		return rc;
+	*out = 0;
+	*nseries = 0;
+	for (size_t i = 0; i < res.nseries; i++)
+		if (res.series[i].npoints) {
+			*out += res.series[i].v[0];
+			(*nseries)++;
+		}
+	jp_query_result_free(&res);
+	return 0;
+}
+
+/* Day index of a range point at t (the end of its day), or -1. */
+static long day_of(const struct jp_report *r, int64_t t_ms)
+{
+	if (t_ms <= r->from_ms)
+		return -1;
+	int64_t d = (t_ms - r->from_ms + JP_REPORT_DAY_MS - 1) / JP_REPORT_DAY_MS - 1;
+	return d >= 0 && (size_t)d < r->ndays ? (long)d : -1;
+}
+
+/* The per-day values of an expression built by mk(window): full days by range queries
+ * (chunked to the source's point limit), a partial last day by one instant query. For
+ * each series and day, add(ctx, series, day, value). */
+typedef int (*mk_fn)(struct ctx *c, char *buf, size_t len, int64_t window_s);
+typedef int (*add_fn)(struct ctx *c, const struct jp_query_series *s, size_t day, double v);
+
+static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
+{
+	struct jp_report *r = c->r;
+	size_t full = (size_t)((r->to_ms - r->from_ms) / JP_REPORT_DAY_MS);
+	size_t maxp = c->src->max_points ? c->src->max_points : 10000;
+	char expr[EXPR_MAX];
+	int rc;
+	for (size_t first = 0; first < full; first += maxp) {
+		size_t last = first + maxp < full ? first + maxp : full; /* days [first, last) */
+		if ((rc = mk(c, expr, sizeof(expr), JP_REPORT_DAY_MS / 1000)))
+			return rc;
+		struct jp_query_result res;
+		if (c->src->progress)
+			c->src->progress(r->queries, what);
+		r->queries++;
+		char w[512];
+		rc = c->src->range(c->src->ctx, expr, r->from_ms + (int64_t)(first + 1) * JP_REPORT_DAY_MS,
+				   r->from_ms + (int64_t)last * JP_REPORT_DAY_MS, JP_REPORT_DAY_MS, &res, w, sizeof(w));
+		if (rc) {
+			snprintf(c->why, c->whylen, "%s: %s", what, w);
+			return rc;
+		}
+		for (size_t i = 0; i < res.nseries && !rc; i++)
+			for (size_t j = 0; j < res.series[i].npoints && !rc; j++) {
+				long d = day_of(r, res.series[i].t_ms[j]);
+				if (d >= (long)first && d < (long)last)
+					rc = add(c, &res.series[i], (size_t)d, res.series[i].v[j]);
+			}
+		jp_query_result_free(&res);
+		if (rc)
+			return rc;
+	}
+	if (full < r->ndays) {
+		int64_t tail_s = (r->to_ms - r->from_ms - (int64_t)full * JP_REPORT_DAY_MS + 999) / 1000;
+		if ((rc = mk(c, expr, sizeof(expr), tail_s)))
+			return rc;
+		struct jp_query_result res;
+		if ((rc = ask(c, what, expr, r->to_ms, &res)))
+			return rc;
+		for (size_t i = 0; i < res.nseries && !rc; i++)
+			if (res.series[i].npoints)
+				rc = add(c, &res.series[i], full, res.series[i].v[0]);
+		jp_query_result_free(&res);
+	}
+	return rc;
+}
+
+static int mk_group_co2(struct ctx *c, char *buf, size_t len, int64_t w)
+{
+	return sum_expr(buf, len, "increase", c->by->co2, c->by->group, c->match, w);
+}
+
+static int mk_node_co2(struct ctx *c, char *buf, size_t len, int64_t w)
+{
+	return sum_expr(buf, len, "increase", NODE_CO2, "", c->match, w);
+}
+
+static int mk_count(struct ctx *c, char *buf, size_t len, int64_t w)
+{
+	return sum_expr(buf, len, "count_over_time", NODE_ENERGY, "", c->match, w);
+}
+
+static int add_group_co2(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+{
+	char key[512];
+	key_of(s, c->by->group, key, sizeof(key));
+	struct jp_report_row *row = row_get(c->r, key, 0);
+	if (row)
+		row->daily_co2_g[day] += v;
+	return 0;
+}
+
+static int add_total_co2(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+{
+	c->r->total.daily_co2_g[day] += v;
+	return 0;
+}
+
+static int add_count(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+{
+	if (v > 0)
+		c->r->day_has_data[day] = 1;
+	return 0;
+}
+
+static int by_co2(const void *a, const void *b)
+{
+	const struct jp_report_row *x = a, *y = b;
+	if (x->co2_g != y->co2_g)
+		return x->co2_g < y->co2_g ? 1 : -1;
+	if (x->energy_j != y->energy_j)
+		return x->energy_j < y->energy_j ? 1 : -1;
+	return strcmp(x->key, y->key);
+}
+
+static int missing(struct ctx *c, const char *metric)
+{
+	char f[32], t[32];
+	jp_report_time_format(c->r->from_ms, 0, f, sizeof(f));
+	jp_report_time_format(c->r->to_ms, 0, t, sizeof(t));
+	snprintf(c->why, c->whylen,
+		 "no %s{%s} between %s and %s. Usual causes: no agent pushes to this URL (its "
+		 "remote_write url), the tenant header (X-Scope-OrgID, THANOS-TENANT) differs from "
+		 "the agents', --match selects nothing, or the range lies before the first push",
+		 metric, c->match, f, t);
+	return -ENODATA;
+}
+
+/* Append the system and idle rows of a namespace or pod report. */
+static int add_rest_rows(struct ctx *c, double node_e, double node_co2, double system_e)
+{
+	struct jp_report *r = c->r;
+	double groups_e = 0, groups_co2 = 0;
+	for (size_t i = 0; i < r->nrows; i++) {
+		groups_e += r->rows[i].energy_j;
+		groups_co2 += r->rows[i].co2_g;
+	}
+	double idle_e = node_e - groups_e - system_e;
+	/* Counters of one node are written in one round, so the difference is rounding,
+	 * unless the namespace series were left out (metrics.levels). */
+	if (idle_e < -1e-6 * node_e) {
+		size_t o = strlen(r->warnings);
+		snprintf(r->warnings + o, sizeof(r->warnings) - o,
+			 "%sthe rows exceed the nodes' energy by %.3g J (%.2g %%): the node series are "
+			 "missing for part of the range", o ? "\n" : "", -idle_e, node_e > 0 ? -100 * idle_e / node_e : 0);
+	}
+	if (idle_e < 0)
+		idle_e = 0;
+	/* The system and idle CO2 are not series of their own: they share what the nodes'
+	 * CO2 leaves after the rows, in proportion to their energy. */
+	double rest_co2 = node_co2 - groups_co2;
+	if (rest_co2 < 0)
+		rest_co2 = 0;
+	double rest_e = system_e + idle_e;
+	struct jp_report_row *n = realloc(r->rows, (r->nrows + 2) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	r->rows = n;
+	const struct {
+		const char *key;
+		enum jp_report_kind kind;
+		double e;
+	} rest[] = {{"(system)", JP_ROW_SYSTEM, system_e}, {"(idle, unattributed)", JP_ROW_IDLE, idle_e}};
+	for (size_t k = 0; k < 2; k++) {
+		struct jp_report_row *row = &r->rows[r->nrows];
+		memset(row, 0, sizeof(*row));
+		row->key = strdup(rest[k].key);
+		row->daily_co2_g = calloc(r->ndays + 1, sizeof(double));
+		if (!row->key || !row->daily_co2_g) {
+			free(row->key);
+			free(row->daily_co2_g);
+			return -ENOMEM;
+		}
+		row->kind = rest[k].kind;
+		row->energy_j = rest[k].e;
+		row->co2_g = rest_e > 0 ? rest_co2 * rest[k].e / rest_e : 0;
+		r->nrows++;
+	}
+	return 0;
+}
+
+int jp_report_build(const struct jp_report_source *src, const struct jp_report_params *p,
+		    struct jp_report *r, char *why, size_t whylen)
+{
+	memset(r, 0, sizeof(*r));
+	if (p->to_ms <= p->from_ms) {
+		snprintf(why, whylen, "the range is empty: --to must be after --from");
+		return -EINVAL;
+	}
+	struct ctx c = {.src = src, .by = &by_defs[p->by], .r = r, .why = why, .whylen = whylen};
+	if (p->match && *p->match) {
+		size_t n = strlen(p->match);
+		if (p->match[0] != '{' || p->match[n - 1] != '}' || n - 2 >= sizeof(c.match)) {
+			snprintf(why, whylen, "--match must be a selector in braces, such as {cluster=\"edge-7\"}");
+			return -EINVAL;
+		}
+		memcpy(c.match, p->match + 1, n - 2);
+		c.match[n - 2] = '\0';
+	}
+	r->from_ms = p->from_ms;
+	r->to_ms = p->to_ms;
+	r->by = p->by;
+	r->ndays = (size_t)((p->to_ms - p->from_ms + JP_REPORT_DAY_MS - 1) / JP_REPORT_DAY_MS);
+	r->day_has_data = calloc(r->ndays + 1, sizeof(int));
+	r->total.daily_co2_g = calloc(r->ndays + 1, sizeof(double));
+	r->total.key = strdup("(total)");
+	r->total.kind = JP_ROW_TOTAL;
+	if (!r->day_has_data || !r->total.daily_co2_g || !r->total.key) {
+		snprintf(why, whylen, "out of memory");
+		jp_report_free(r);
+		return -ENOMEM;
+	}
+	int64_t range_s = (p->to_ms - p->from_ms + 999) / 1000;
+	char expr[EXPR_MAX];
+	size_t n;
+	double node_e = 0, node_co2 = 0, system_e = 0;
+	int rc;
+
+	/* The nodes' own figures first: without them there is nothing to report. */
+	if ((rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, "", c.match, range_s)) ||
+	    (rc = scalar(&c, "node energy", expr, &node_e, &n)))
+		goto fail;
+	if (!n) {
+		rc = missing(&c, NODE_ENERGY);
+		goto fail;
+	}
+	if ((rc = sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
+	    (rc = scalar(&c, "node CO2", expr, &node_co2, &n)))
+		goto fail;
+
+	if ((rc = jp_report_energy_expr(expr, sizeof(expr), c.by->energy, c.by->group, c.match, range_s)) ||
+	    (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
+		goto fail;
+	if (!n) {
+		rc = missing(&c, c.by->energy);
+		goto fail;
+	}
+	if ((rc = sum_expr(expr, sizeof(expr), "increase", c.by->co2, c.by->group, c.match, range_s)) ||
+	    (rc = group_figure(&c, "CO2 by row", expr, F_CO2, 1, &n)))
+		goto fail;
+	if ((rc = sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c.by->group, c.match, range_s)) ||
+	    (rc = group_figure(&c, "embodied CO2 by row", expr, F_EMBODIED, 0, &n)))
+		goto fail;
+	r->has_embodied = n > 0;
+
+	if (c.by->has_system) {
+		if ((rc = jp_report_energy_expr(expr, sizeof(expr), SYSTEM_ENERGY, "", c.match, range_s)) ||
+		    (rc = scalar(&c, "system energy", expr, &system_e, &n)))
+			goto fail;
+	}
+
+	/* The chart: CO2 per row and per day, the nodes' daily CO2, and which days have
+	 * samples at all. */
+	if ((rc = daily(&c, "daily CO2 by row", mk_group_co2, add_group_co2)) ||
+	    (rc = daily(&c, "daily node CO2", mk_node_co2, add_total_co2)) ||
+	    (rc = daily(&c, "samples per day", mk_count, add_count)))
+		goto fail;
+
+	qsort(r->rows, r->nrows, sizeof(*r->rows), by_co2);
+	if (c.by->has_system && (rc = add_rest_rows(&c, node_e, node_co2, system_e))) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	/* The total: the nodes' own counters where the rows are parts of nodes; the sum of
+	 * the rows where rows are whole nodes or clusters. */
+	for (size_t i = 0; i < r->nrows; i++) {
+		struct jp_report_row *row = &r->rows[i];
+		r->total.embodied_g += row->embodied_g;
+		if (!c.by->has_system) {
+			r->total.energy_j += row->energy_j;
+			r->total.co2_g += row->co2_g;
+		}
+	}
+	if (c.by->has_system) {
+		r->total.energy_j = node_e;
+		r->total.co2_g = node_co2;
+		/* Each day's system and idle CO2 is what the nodes' CO2 leaves after the rows. */
+		for (size_t d = 0; d < r->ndays; d++) {
+			double rest = r->total.daily_co2_g[d];
+			for (size_t i = 0; i < r->nrows; i++)
+				if (r->rows[i].kind == JP_ROW_GROUP)
+					rest -= r->rows[i].daily_co2_g[d];
+			double sys_e = r->rows[r->nrows - 2].energy_j, idle_e = r->rows[r->nrows - 1].energy_j;
+			rest = rest > 0 ? rest : 0;
+			r->rows[r->nrows - 2].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * sys_e / (sys_e + idle_e) : 0;
+			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
+		}
+	}
+	/* Days without a single sample: the report is partial. */
+	size_t nmiss = 0;
+	char days[512] = "";
+	for (size_t d = 0; d < r->ndays; d++)
+		if (!r->day_has_data[d]) {
+			char day[16];
+			jp_report_time_format(r->from_ms + (int64_t)d * JP_REPORT_DAY_MS, 1, day, sizeof(day));
+			size_t o = strlen(days);
+			if (nmiss < 10)
+				snprintf(days + o, sizeof(days) - o, "%s%s", nmiss ? ", " : "", day);
+			nmiss++;
+		}
+	if (nmiss) {
+		size_t o = strlen(r->warnings);
+		snprintf(r->warnings + o, sizeof(r->warnings) - o, "%spartial data: %zu of %zu days have no samples (%s%s)",
+			 o ? "\n" : "", nmiss, r->ndays, days, nmiss > 10 ? ", ..." : "");
+	}
+	return 0;
+fail:
+	jp_report_free(r);
+	return rc;
+}
+
+void jp_report_free(struct jp_report *r)
+{
+	for (size_t i = 0; i < r->nrows; i++) {
+		free(r->rows[i].key);
+		free(r->rows[i].daily_co2_g);
+	}
+	free(r->rows);
+	free(r->total.key);
+	free(r->total.daily_co2_g);
+	free(r->day_has_data);
+	r->rows = NULL;
+	r->nrows = 0;
+	r->total.key = NULL;
+	r->total.daily_co2_g = NULL;
+	r->day_has_data = NULL;
+}
+
+/* ---- the query API as a source ----------------------------------------------------------- */
+
+static int q_instant(void *ctx, const char *expr, int64_t t_ms, struct jp_query_result *out, char *why,
+		     size_t whylen)
+{
+	return jp_query_instant(ctx, expr, t_ms, out, why, whylen);
+}
+
+static int q_range(void *ctx, const char *expr, int64_t s, int64_t e, int64_t step,
+		   struct jp_query_result *out, char *why, size_t whylen)
+{
+	return jp_query_range(ctx, expr, s, e, step, out, why, whylen);
+}
+
+struct jp_report_source jp_report_query_source(struct jp_query *q)
+{
+	return (struct jp_report_source){.instant = q_instant, .range = q_range, .ctx = q};
+}

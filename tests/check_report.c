@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The carbon report without a server: the query API's answers parsed (vectors, matrices,
+ * errors, non-finite values), times and months, the energy basis of the queries, the rows
+ * assembled from a stand-in source (system and idle rows that add up to the nodes, range
+ * queries chunked to a point limit, partial days, missing data), and the four outputs
+ * with hostile label values. Real servers: tests/e2e/test_report.sh. */
+#include <check.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/query.h"
+#include "report/report.h"
+
+#define DAY JP_REPORT_DAY_MS
+
+START_TEST(test_parse_vector)
+{
+	const char *b = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+			"{\"metric\":{\"namespace\":\"a\"},\"value\":[1700000000.5,\"12.5\"]},"
+			"{\"metric\":{\"namespace\":\"b\"},\"value\":[1700000000,\"NaN\"]},"
+			"{\"metric\":{},\"value\":[1700000000,\"+Inf\"]}]},"
+			"\"warnings\":[\"partial response\",\"store down\"]}";
+	struct jp_query_result r;
+	char why[256];
+	ck_assert_int_eq(jp_query_parse(b, strlen(b), &r, why, sizeof(why)), 0);
+	ck_assert_uint_eq(r.nseries, 3);
+	ck_assert_str_eq(jp_query_label(&r.series[0], "namespace"), "a");
+	ck_assert_ptr_null(jp_query_label(&r.series[0], "pod"));
+	ck_assert_uint_eq(r.series[0].npoints, 1);
+	ck_assert_int_eq(r.series[0].t_ms[0], 1700000000500LL);
+	ck_assert_double_eq(r.series[0].v[0], 12.5);
+	ck_assert_uint_eq(r.series[1].npoints, 0);   /* NaN left out */
+	ck_assert_uint_eq(r.series[2].npoints, 0);   /* +Inf too */
+	ck_assert_str_eq(r.warnings, "partial response; store down");
+	jp_query_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_parse_matrix_scalar)
+{
+	const char *m = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+			"{\"metric\":{\"node\":\"n1\"},\"values\":[[86400,\"1\"],[172800,\"2.5\"]]}]}}";
+	struct jp_query_result r;
+	char why[256];
+	ck_assert_int_eq(jp_query_parse(m, strlen(m), &r, why, sizeof(why)), 0);
+	ck_assert_uint_eq(r.series[0].npoints, 2);
+	ck_assert_int_eq(r.series[0].t_ms[1], 172800000LL);
+	ck_assert_double_eq(r.series[0].v[1], 2.5);
+	jp_query_result_free(&r);
+	const char *s = "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[5,\"7\"]}}";
+	ck_assert_int_eq(jp_query_parse(s, strlen(s), &r, why, sizeof(why)), 0);
+	ck_assert_uint_eq(r.nseries, 1);
+	ck_assert_double_eq(r.series[0].v[0], 7);
+	jp_query_result_free(&r);
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+	static const struct {
+		const char *body, *why;
+	} cases[] = {
+		{"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error\"}",
+		 "the server says bad_data: parse error"},
+		{"<html>502 Bad Gateway</html>", "not the query API's JSON"},
+		{"{\"status\":\"success\"}", "no data.result"},
+		{"{\"data\":{}}", "no \"status\": \"success\""},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":[1,\"x\"]}}", "unexpected resultType"},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{}}]}}", "has no \"value\""},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{\"a\":1},\"value\":[1,\"1\"]}]}}",
+		 "label a is not a string"},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},\"value\":[1,1]}]}}",
+		 "not [time, \"value\"]"},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},\"value\":[1,\"1x\"]}]}}",
+		 "not [time, \"value\"]"},
+		{"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[[1,\"1\"],[2]]}]}}",
+		 "not [time, \"value\"]"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jp_query_result r;
+		char why[256];
+		ck_assert_int_eq(jp_query_parse(cases[i].body, strlen(cases[i].body), &r, why, sizeof(why)), -EINVAL);
+		ck_assert_msg(strstr(why, cases[i].why), "case %zu: %s", i, why);
+		ck_assert_uint_eq(r.nseries, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_times)
+{
+	int64_t t, f, e;
+	ck_assert_int_eq(jp_report_time_parse("2026-11-01", &t), 0);
+	ck_assert_int_eq(t, 1793491200000LL);
+	ck_assert_int_eq(jp_report_time_parse("2026-11-01T01:30:00+01:00", &t), 0);
+	ck_assert_int_eq(t, 1793491200000LL + 30 * 60000LL);
+	ck_assert_int_eq(jp_report_time_parse("2026-11-31", &t), -EINVAL);
+	ck_assert_int_eq(jp_report_time_parse("yesterday", &t), -EINVAL);
+	ck_assert_int_eq(jp_report_month_parse("2026-12", &f, &e), 0);
+	ck_assert_int_eq(e - f, 31 * DAY);
+	char b[32];
+	jp_report_time_format(e, 1, b, sizeof(b));
+	ck_assert_str_eq(b, "2027-01-01");
+	ck_assert_int_eq(jp_report_month_parse("2028-02", &f, &e), 0);
+	ck_assert_int_eq(e - f, 29 * DAY);   /* leap year */
+	ck_assert_int_eq(jp_report_month_parse("2026-13", &f, &e), -EINVAL);
+	ck_assert_int_eq(jp_report_month_parse("2026-1", &f, &e), -EINVAL);
+	ck_assert_int_eq(jp_report_month_parse("2026-11x", &f, &e), -EINVAL);
+	jp_report_time_format(f, 0, b, sizeof(b));
+	ck_assert_str_eq(b, "2028-02-01T00:00:00Z");
+}
+END_TEST
+
+START_TEST(test_energy_expr)
+{
+	char b[1024];
+	ck_assert_int_eq(jp_report_energy_expr(b, sizeof(b), "m", "node", "", 3600), 0);
+	ck_assert_str_eq(b, "sum by (node) (sum by (cluster, node) (increase(m{zone=\"psys\"}[3600s])) or "
+			    "sum by (cluster, node) (increase(m{zone=~\"package|dram\"}[3600s])))");
+	ck_assert_int_eq(jp_report_energy_expr(b, sizeof(b), "m", "namespace, pod", "cluster=\"x\"", 60), 0);
+	ck_assert_str_eq(b, "sum by (namespace, pod) (sum by (cluster, node, namespace, pod) "
+			    "(increase(m{zone=\"psys\", cluster=\"x\"}[60s])) or sum by (cluster, node, namespace, pod) "
+			    "(increase(m{zone=~\"package|dram\", cluster=\"x\"}[60s])))");
+	ck_assert_int_eq(jp_report_energy_expr(b, 40, "m", "node", "", 1), -ENOSPC);
+}
+END_TEST
+
+/* ---- a stand-in source ------------------------------------------------------------------ */
+
+/* Namespaces a and b; the nodes use 1000 J and 100 g per day, the system 50 J; namespace
+ * a 300 J and 30 g, b 200 J and 20 g per day; embodied only for a. */
+struct fake {
+	int64_t from_ms;
+	size_t instants, ranges, points;
+	int fail_at;         /* query number that fails (1-based), 0: none */
+	int no_data_after;   /* days from from_ms after which nothing is stored, 0: all */
+	int empty_groups;
+};
+
+static double per_day(const char *expr, const char *group_key)
+{
+	int node = !!strstr(expr, "joulepush_node_"), sys = !!strstr(expr, "joulepush_system_");
+	int energy = !!strstr(expr, "energy"), co2 = !!strstr(expr, "co2"), emb = !!strstr(expr, "embodied");
+	if (strstr(expr, "count_over_time"))
+		return 288;
+	if (node)
+		return energy ? 1000 : 100;
+	if (sys)
+		return 50;
+	if (emb)
+		return strcmp(group_key, "a") ? -1 : 5;
+	double share = !strcmp(group_key, "a") ? 0.3 : 0.2;
+	return energy ? 1000 * share : co2 ? 100 * share : 0;
+}
+
+/* Days of data in (t - w, t]. */
+static double days_in(const struct fake *fk, int64_t t, int64_t w_ms)
+{
+	int64_t lo = t - w_ms, hi = t;
+	if (fk->no_data_after) {
+		int64_t end = fk->from_ms + fk->no_data_after * DAY;
+		hi = hi < end ? hi : end;
+	}
+	return hi > lo ? (double)(hi - lo) / DAY : 0;
+}
+
+static int64_t window_ms(const char *expr)
+{
+	const char *p = strrchr(expr, '[');
+	return p ? atoll(p + 1) * 1000 : 0;
+}
+
+static void add(struct jp_query_result *out, const char *k, const char *v, int64_t t, double val)
+{
+	out->series = realloc(out->series, (out->nseries + 1) * sizeof(*out->series));
+	struct jp_query_series *s = &out->series[out->nseries];
+	for (size_t i = 0; i < out->nseries; i++)
+		if (k && out->series[i].nlabels && !strcmp(out->series[i].labels[1], v))
+			s = &out->series[i];
+	if (s == &out->series[out->nseries]) {
+		memset(s, 0, sizeof(*s));
+		s->labels = calloc(2, sizeof(char *));
+		if (k) {
+			s->labels[0] = strdup(k);
+			s->labels[1] = strdup(v);
+			s->nlabels = 1;
+		}
+		out->nseries++;
+	}
+	s->t_ms = realloc(s->t_ms, (s->npoints + 1) * sizeof(int64_t));
+	s->v = realloc(s->v, (s->npoints + 1) * sizeof(double));
+	s->t_ms[s->npoints] = t;
+	s->v[s->npoints++] = val;
+}
+
+static void answer(struct fake *fk, const char *expr, int64_t t, struct jp_query_result *out)
+{
+	double d = days_in(fk, t, window_ms(expr));
+	if (d <= 0)
+		return;
+	int grouped = !!strstr(expr, "sum by (namespace)");
+	if (!grouped) {
+		add(out, NULL, NULL, t, per_day(expr, "") * d);
+		return;
+	}
+	if (fk->empty_groups)
+		return;
+	for (const char *const *k = (const char *const[]){"a", "b", NULL}; *k; k++)
+		if (per_day(expr, *k) >= 0)
+			add(out, "namespace", *k, t, per_day(expr, *k) * d);
+}
+
+static int f_instant(void *ctx, const char *expr, int64_t t, struct jp_query_result *out, char *why, size_t whylen)
+{
+	struct fake *fk = ctx;
+	memset(out, 0, sizeof(*out));
+	fk->instants++;
+	if (fk->fail_at && (int)(fk->instants + fk->ranges) == fk->fail_at) {
+		snprintf(why, whylen, "HTTP 503: overloaded");
+		return -EIO;
+	}
+	answer(fk, expr, t, out);
+	return 0;
+}
+
+static int f_range(void *ctx, const char *expr, int64_t s, int64_t e, int64_t step, struct jp_query_result *out,
+		   char *why, size_t whylen)
+{
+	struct fake *fk = ctx;
+	memset(out, 0, sizeof(*out));
+	fk->ranges++;
+	ck_assert_int_eq(step, DAY);
+	for (int64_t t = s; t <= e; t += step) {
+		fk->points++;
+		answer(fk, expr, t, out);
+	}
+	return 0;
+}
+
+static struct jp_report_source fake_source(struct fake *fk, size_t max_points)
+{
+	return (struct jp_report_source){.instant = f_instant, .range = f_range, .ctx = fk, .max_points = max_points};
+}
+
+START_TEST(test_build_rows)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 2);   /* 5 days: chunks of 2, 2, 1 */
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 15 * DAY, .by = JP_BY_NAMESPACE};
+	struct jp_report r;
+	char why[512];
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), 0);
+	ck_assert_uint_eq(r.nrows, 4);
+	ck_assert_str_eq(r.rows[0].key, "a");
+	ck_assert_double_eq_tol(r.rows[0].energy_j, 1500, 1e-9);
+	ck_assert_double_eq_tol(r.rows[0].co2_g, 150, 1e-9);
+	ck_assert_double_eq_tol(r.rows[0].embodied_g, 25, 1e-9);
+	ck_assert_str_eq(r.rows[1].key, "b");
+	ck_assert_double_eq_tol(r.rows[1].embodied_g, 0, 1e-9);
+	ck_assert_int_eq(r.rows[2].kind, JP_ROW_SYSTEM);
+	ck_assert_double_eq_tol(r.rows[2].energy_j, 250, 1e-9);
+	ck_assert_int_eq(r.rows[3].kind, JP_ROW_IDLE);
+	ck_assert_double_eq_tol(r.rows[3].energy_j, 5000 - 1500 - 1000 - 250, 1e-9);
+	/* The rest of the CO2 (500 - 250) is shared by energy: 250 J vs 2250 J. */
+	ck_assert_double_eq_tol(r.rows[2].co2_g, 25, 1e-9);
+	ck_assert_double_eq_tol(r.rows[3].co2_g, 225, 1e-9);
+	ck_assert_double_eq_tol(r.total.energy_j, 5000, 1e-9);
+	ck_assert_double_eq_tol(r.total.co2_g, 500, 1e-9);
+	ck_assert(r.has_embodied);
+	ck_assert_uint_eq(r.ndays, 5);
+	for (size_t d = 0; d < 5; d++) {
+		ck_assert(r.day_has_data[d]);
+		ck_assert_double_eq_tol(r.total.daily_co2_g[d], 100, 1e-9);
+		ck_assert_double_eq_tol(r.rows[0].daily_co2_g[d], 30, 1e-9);
+		ck_assert_double_eq_tol(r.rows[2].daily_co2_g[d] + r.rows[3].daily_co2_g[d], 50, 1e-9);
+	}
+	/* Three daily figures, each in chunks of 2 + 2 + 1 days: no day twice, none left out. */
+	ck_assert_uint_eq(fk.ranges, 9);
+	ck_assert_uint_eq(fk.points, 15);
+	ck_assert_uint_eq(r.queries, fk.ranges + fk.instants);
+	ck_assert_str_eq(r.warnings, "");
+	jp_report_free(&r);
+}
+END_TEST
+
+START_TEST(test_build_partial)
+{
+	/* 2.5 days: two whole days by range, the half day by an instant query; no data after
+	 * the first day. */
+	struct fake fk = {.from_ms = 10 * DAY, .no_data_after = 1};
+	struct jp_report_source src = fake_source(&fk, 0);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 12 * DAY + DAY / 2, .by = JP_BY_NAMESPACE};
+	struct jp_report r;
+	char why[512];
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), 0);
+	ck_assert_uint_eq(r.ndays, 3);
+	ck_assert(r.day_has_data[0]);
+	ck_assert(!r.day_has_data[1] && !r.day_has_data[2]);
+	ck_assert_ptr_nonnull(strstr(r.warnings, "partial data: 2 of 3 days have no samples (1970-01-12, 1970-01-13)"));
+	ck_assert_double_eq_tol(r.total.energy_j, 1000, 1e-9);
+	jp_report_free(&r);
+
+	struct fake fk2 = {.from_ms = 10 * DAY};
+	src = fake_source(&fk2, 0);
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), 0);
+	ck_assert_double_eq_tol(r.total.daily_co2_g[2], 50, 1e-9);   /* the half day */
+	ck_assert_double_eq_tol(r.total.energy_j, 2500, 1e-9);
+	jp_report_free(&r);
+}
+END_TEST
+
+START_TEST(test_build_errors)
+{
+	struct jp_report r;
+	char why[512];
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 11 * DAY, .by = JP_BY_NAMESPACE,
+				     .match = "{cluster=\"x\"}"};
+	/* Nothing stored in the range: the node metric is named, with the usual causes. */
+	struct fake none = {.from_ms = 10 * DAY, .no_data_after = -20};
+	struct jp_report_source src = fake_source(&none, 0);
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), -ENODATA);
+	ck_assert_ptr_nonnull(strstr(why, "no joulepush_node_energy_joules_total{cluster=\"x\"} between "
+					  "1970-01-11T00:00:00Z and 1970-01-12T00:00:00Z"));
+	ck_assert_ptr_nonnull(strstr(why, "tenant header"));
+	/* Nodes but no namespace series (metrics.levels without namespace). */
+	struct fake nogroups = {.from_ms = 10 * DAY, .empty_groups = 1};
+	src = fake_source(&nogroups, 0);
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), -ENODATA);
+	ck_assert_ptr_nonnull(strstr(why, "no joulepush_namespace_energy_joules_total"));
+	/* A failing query is named and its reason kept. */
+	struct fake failing = {.from_ms = 10 * DAY, .fail_at = 3};
+	src = fake_source(&failing, 0);
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), -EIO);
+	ck_assert_str_eq(why, "energy by row: HTTP 503: overloaded");
+	p.match = "cluster=\"x\"";
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), -EINVAL);
+	p.match = NULL;
+	p.to_ms = p.from_ms;
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), -EINVAL);
+}
+END_TEST
+
+/* ---- outputs ---------------------------------------------------------------------------- */
+
+static char *render(const struct jp_report *r, enum jp_report_format fmt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(jp_report_render(r, fmt, 8, f), 0);
+	fclose(f);
+	return buf;
+}
+
+START_TEST(test_render)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 0);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 13 * DAY, .by = JP_BY_NAMESPACE};
+	struct jp_report r;
+	char why[512];
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), 0);
+	/* Label values can hold anything; no output may break on them. */
+	free(r.rows[0].key);
+	r.rows[0].key = strdup("a,\"<script>x</script>");
+
+	char *csv = render(&r, JP_FMT_CSV);
+	ck_assert_ptr_nonnull(strstr(csv, "namespace,kind,energy_joules,energy_kwh,co2_grams,co2_kg,"
+					  "embodied_co2_grams,share,grams_per_kwh\r\n\"a,\"\"<script>x</script>\",row,900,"));
+	ck_assert_ptr_nonnull(strstr(csv, "\r\n(total),total,3000,"));
+	free(csv);
+
+	char *json = render(&r, JP_FMT_JSON);
+	struct json_object *o = json_tokener_parse(json);
+	ck_assert_ptr_nonnull(o);
+	struct json_object *rows = json_object_object_get(o, "rows"), *r0 = json_object_array_get_idx(rows, 0);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(r0, "namespace")), "a,\"<script>x</script>");
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(r0, "share")), 0.3, 1e-12);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(r0, "grams_per_kwh")), 100.0 / (1000 / 3.6e6), 1e-6);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(o, "from")), "1970-01-11T00:00:00Z");
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(o, "days")), 3);
+	struct json_object *r1 = json_object_array_get_idx(rows, 1);
+	ck_assert_double_eq(json_object_get_double(json_object_object_get(r1, "embodied_co2_grams")), 0);
+	json_object_put(o);
+	free(json);
+
+	char *html = render(&r, JP_FMT_HTML);
+	ck_assert_ptr_null(strstr(html, "<script>"));
+	ck_assert_ptr_nonnull(strstr(html, "a,&quot;&lt;script&gt;x&lt;/script&gt;"));
+	size_t groups = 0;
+	for (const char *s = html; (s = strstr(s, "<g class=\"day\"")); s++)
+		groups++;
+	ck_assert_uint_eq(groups, 3);
+	ck_assert_ptr_nonnull(strstr(html, "default-src 'none'"));
+	free(html);
+
+	char *table = render(&r, JP_FMT_TABLE);
+	ck_assert_ptr_nonnull(strstr(table, "NAMESPACE"));
+	ck_assert_ptr_nonnull(strstr(table, "(idle, unattributed)"));
+	free(table);
+
+	/* Without embodied emissions the figure is null in JSON and empty in CSV. */
+	r.has_embodied = 0;
+	json = render(&r, JP_FMT_JSON);
+	ck_assert_ptr_nonnull(strstr(json, "\"embodied_co2_grams\":null"));
+	free(json);
+	csv = render(&r, JP_FMT_CSV);
+	char *b = strstr(csv, "\r\nb,row,600,");
+	ck_assert_ptr_nonnull(b);
+	const char *field = b + 2;
+	for (int i = 0; i < 6; i++)
+		field = strchr(field, ',') + 1;   /* to the seventh field: embodied */
+	ck_assert_int_eq(*field, ',');
+	free(csv);
+	jp_report_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("report");
+	TCase *tc = tcase_create("report");
+	tcase_add_test(tc, test_parse_vector);
+	tcase_add_test(tc, test_parse_matrix_scalar);
+	tcase_add_test(tc, test_parse_errors);
+	tcase_add_test(tc, test_times);
+	tcase_add_test(tc, test_energy_expr);
+	tcase_add_test(tc, test_build_rows);
+	tcase_add_test(tc, test_build_partial);
+	tcase_add_test(tc, test_build_errors);
+	tcase_add_test(tc, test_render);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

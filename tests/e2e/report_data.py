@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Known data for the report tests, and the report's figures computed from it directly.
+
+  report_data.py gen START_S DAYS OUTDIR
+      OUTDIR/data.om       OpenMetrics for `promtool tsdb create-blocks-from openmetrics`
+      OUTDIR/data.jsonl    the same samples for VictoriaMetrics' /api/v1/import
+      OUTDIR/truth.json    every series' increments, to compute expectations from
+  report_data.py check TRUTH REPORT_JSON FROM_S TO_S BY [MATCH_CLUSTER]
+      compares every row, the system and idle rows and the total with sums of the
+      increments in (FROM, TO], within 1 %
+
+Two nodes: n1 (cluster c1) measures package, core and dram and its agent restarts on the
+second day (every counter starts again from 0); n2 (cluster c2) also has psys, which is
+then its total-energy basis. Pods only get active energy; the rest of the idle energy is
+the node's own (idle_attribution: none). Samples every 5 minutes.
+"""
+import json
+import math
+import sys
+
+STEP = 300
+PUE = 1.2
+NODES = {
+    "n1": {"cluster": "c1", "zones": ["package", "core", "dram"], "restart_day": 1.5},
+    "n2": {"cluster": "c2", "zones": ["psys", "package", "core", "dram"], "restart_day": None},
+}
+PODS = [  # namespace, pod, node, share of the node's active energy, embodied g per step
+    ("team-a", "web-1", "n1", 0.30, 0.02),
+    ("team-b", "batch", "n1", 0.45, 0.0),
+    ("team-a", "web-2", "n2", 0.20, 0.02),
+    ("team-c", "db", "n2", 0.35, 0.0),
+]
+SYSTEM_SHARE = 0.10
+
+
+def zone_w(node, zone, mode, t):
+    """Average power of a zone and mode over the step ending at t (W)."""
+    h = (t % 86400) / 3600.0
+    base = {"n1": 120.0, "n2": 80.0}[node]
+    active = base * (0.5 + 0.4 * math.sin(h / 24 * 2 * math.pi) + 0.1 * ((t // STEP) % 7) / 7)
+    idle = base * 0.25
+    pkg = active if mode == "active" else idle
+    if zone == "package":
+        return pkg
+    if zone == "core":
+        return 0.6 * pkg
+    if zone == "dram":
+        return 0.12 * pkg
+    return 1.12 * pkg + (10.0 if mode == "idle" else 0.0)  # psys: the whole platform
+
+
+def basis(node, zone):
+    has_psys = "psys" in NODES[node]["zones"]
+    return zone == "psys" if has_psys else zone in ("package", "dram")
+
+
+def intensity(t):
+    return 200.0 + 150.0 * math.cos(((t % 86400) / 86400.0) * 2 * math.pi)
+
+
+def gen(start, days, outdir):
+    steps = int(days * 86400 // STEP)
+    series = {}  # key -> (name, labels, [increments])
+
+    def inc(name, labels, i, v):
+        key = name + json.dumps(labels, sort_keys=True)
+        if key not in series:
+            series[key] = (name, labels, [0.0] * (steps + 1))
+        series[key][2][i] += v
+
+    for i in range(1, steps + 1):
+        t = start + i * STEP
+        g_per_j = intensity(t) * PUE / 3.6e6
+        for node, nd in NODES.items():
+            common = {"node": node, "cluster": nd["cluster"]}
+            node_basis = 0.0
+            for zone in nd["zones"]:
+                for mode in ("active", "idle"):
+                    e = zone_w(node, zone, mode, t) * STEP
+                    inc("joulepush_node_energy_joules_total",
+                        dict(common, zone=zone, mode=mode, source="rapl"), i, e)
+                    if basis(node, zone):
+                        node_basis += e
+                ea = zone_w(node, zone, "active", t) * STEP
+                inc("joulepush_system_energy_joules_total", dict(common, zone=zone, mode="active"), i,
+                    ea * SYSTEM_SHARE)
+                for ns, pod, pn, share, _ in PODS:
+                    if pn != node:
+                        continue
+                    pl = dict(common, namespace=ns, pod=pod, pod_uid="uid-" + pod, zone=zone, mode="active")
+                    inc("joulepush_pod_energy_joules_total", pl, i, ea * share)
+                    inc("joulepush_namespace_energy_joules_total",
+                        dict(common, namespace=ns, zone=zone, mode="active"), i, ea * share)
+            inc("joulepush_node_co2_grams_total", dict(common), i, node_basis * g_per_j)
+            for ns, pod, pn, share, emb in PODS:
+                if pn != node:
+                    continue
+                pod_basis = sum(zone_w(node, z, "active", t) * STEP * share for z in nd["zones"] if basis(node, z))
+                pl = dict(common, namespace=ns, pod=pod, pod_uid="uid-" + pod)
+                inc("joulepush_pod_co2_grams_total", pl, i, pod_basis * g_per_j)
+                inc("joulepush_namespace_co2_grams_total", dict(common, namespace=ns), i, pod_basis * g_per_j)
+                if emb:
+                    inc("joulepush_pod_embodied_co2_grams_total", pl, i, emb)
+
+    with open(outdir + "/data.om", "w") as om, open(outdir + "/data.jsonl", "w") as vm:
+        for name, labels, incs in series.values():
+            restart = NODES[labels["node"]]["restart_day"]
+            reset_i = int(restart * 86400 // STEP) if restart else None
+            v = 0.0
+            ts, vals = [], []
+            lab = ",".join('%s="%s"' % (k, labels[k]) for k in sorted(labels))
+            for i in range(steps + 1):
+                if i == reset_i:
+                    v = 0.0  # the agent restarted right after the previous sample
+                v += incs[i]
+                t = start + i * STEP
+                om.write("%s{%s} %.6f %d\n" % (name, lab, v, t))
+                ts.append(t * 1000)
+                vals.append(round(v, 6))
+            vm.write(json.dumps({"metric": dict(labels, __name__=name), "values": vals, "timestamps": ts}) + "\n")
+        om.write("# EOF\n")
+    truth = {"start": start, "step": STEP,
+             "series": [{"name": n, "labels": l, "inc": incs} for n, l, incs in series.values()]}
+    with open(outdir + "/truth.json", "w") as f:
+        json.dump(truth, f)
+
+
+def close(a, b, what):
+    if abs(a - b) > 0.01 * max(abs(a), abs(b)) + 1e-9:
+        raise SystemExit("%s: report %.6g, expected %.6g (%.2f %% off)" % (what, a, b, 100 * abs(a - b) / max(abs(b), 1e-12)))
+
+
+def check(truth_path, report_path, frm, to, by, match_cluster=None):
+    truth = json.load(open(truth_path))
+    rep = json.load(open(report_path))
+    start, step = truth["start"], truth["step"]
+    lo, hi = (frm - start) // step + 1, (to - start) // step  # increments in (from, to]
+    sums = {}
+
+    def add(key, v):
+        sums[key] = sums.get(key, 0.0) + v
+
+    for s in truth["series"]:
+        l, n = s["labels"], s["name"]
+        if match_cluster and l["cluster"] != match_cluster:
+            continue
+        v = sum(s["inc"][lo:hi + 1])
+        is_basis = "zone" not in l or basis(l["node"], l["zone"])
+        if n == "joulepush_node_energy_joules_total" and is_basis:
+            add(("node_e",), v)
+            if by in ("node", "cluster"):
+                add(("e", l[by]), v)
+        elif n == "joulepush_node_co2_grams_total":
+            add(("node_co2",), v)
+            if by in ("node", "cluster"):
+                add(("co2", l[by]), v)
+        elif n == "joulepush_system_energy_joules_total" and is_basis:
+            add(("system_e",), v)
+        elif n == "joulepush_namespace_energy_joules_total" and is_basis and by == "namespace":
+            add(("e", l["namespace"]), v)
+        elif n == "joulepush_namespace_co2_grams_total" and by == "namespace":
+            add(("co2", l["namespace"]), v)
+        elif n == "joulepush_pod_energy_joules_total" and is_basis and by == "pod":
+            add(("e", l["namespace"] + "/" + l["pod"]), v)
+        elif n == "joulepush_pod_co2_grams_total" and by == "pod":
+            add(("co2", l["namespace"] + "/" + l["pod"]), v)
+        elif n == "joulepush_pod_embodied_co2_grams_total":
+            key = {"namespace": l["namespace"], "pod": l["namespace"] + "/" + l["pod"],
+                   "node": l["node"], "cluster": l["cluster"]}[by]
+            add(("emb", key), v)
+    groups = sorted(k[1] for k in sums if k[0] == "e")
+    rows = {r[by]: r for r in rep["rows"] if r["kind"] == "row"}
+    if sorted(rows) != groups:
+        raise SystemExit("rows %s, expected %s" % (sorted(rows), groups))
+    for g in groups:
+        close(rows[g]["energy_joules"], sums[("e", g)], g + " energy")
+        close(rows[g]["energy_kwh"], sums[("e", g)] / 3.6e6, g + " kWh")
+        close(rows[g]["co2_grams"], sums.get(("co2", g), 0.0), g + " CO2")
+        close(rows[g]["embodied_co2_grams"] or 0.0, sums.get(("emb", g), 0.0), g + " embodied")
+        close(rows[g]["share"], sums.get(("co2", g), 0.0) / sums[("node_co2",)], g + " share")
+    co2s = [rows[g]["co2_grams"] for g in (r[by] for r in rep["rows"] if r["kind"] == "row")]
+    if co2s != sorted(co2s, reverse=True):
+        raise SystemExit("rows not sorted by CO2: %s" % co2s)
+    total = rep["total"]
+    close(total["energy_joules"], sums[("node_e",)], "total energy")
+    close(total["co2_grams"], sums[("node_co2",)], "total CO2")
+    close(sum(r["energy_joules"] for r in rep["rows"]), sums[("node_e",)], "rows add up to the total energy")
+    close(sum(r["co2_grams"] for r in rep["rows"]), sums[("node_co2",)], "rows add up to the total CO2")
+    if by in ("namespace", "pod"):
+        kinds = {r["kind"]: r for r in rep["rows"] if r["kind"] != "row"}
+        close(kinds["system"]["energy_joules"], sums[("system_e",)], "system energy")
+        idle = sums[("node_e",)] - sums[("system_e",)] - sum(sums[("e", g)] for g in groups)
+        close(kinds["idle"]["energy_joules"], idle, "unattributed idle energy")
+    else:
+        if any(r["kind"] != "row" for r in rep["rows"]):
+            raise SystemExit("a %s report has system or idle rows" % by)
+    days = rep["days"]
+    if len(days) != math.ceil((to - frm) / 86400):
+        raise SystemExit("%d days in the report" % len(days))
+    for d, day in enumerate(days):
+        a, b = frm + d * 86400, min(frm + (d + 1) * 86400, to)
+        dl, dh = (a - start) // step + 1, (b - start) // step
+        want = sum(sum(s["inc"][dl:dh + 1]) for s in truth["series"]
+                   if s["name"] == "joulepush_node_co2_grams_total"
+                   and (not match_cluster or s["labels"]["cluster"] == match_cluster))
+        close(day["co2_grams"], want, "CO2 of " + day["day"])
+    print("report %s: %d rows, total %.1f kWh, %.1f g, all within 1 %%" % (
+        by, len(groups), total["energy_kwh"], total["co2_grams"]))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "gen":
+        gen(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
+              sys.argv[7] if len(sys.argv) > 7 else None)
+    else:
+        raise SystemExit("usage: report_data.py gen|check ...")
