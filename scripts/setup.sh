@@ -10,8 +10,11 @@ PKGS=(
   check libsubunit-dev libuv1-dev libcurl4-openssl-dev libyaml-dev
   libjson-c-dev libxml2-dev libclang-rt-14-dev
   prometheus victoria-metrics python3 python3-yaml curl procps iproute2 openssl util-linux
-  chromium
+  chromium mmdebstrap podman
 )
+# `kubectl kustomize` renders the Kubernetes overlays in the tests: Debian's
+# kubernetes-client, unless a kubectl is already installed.
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${PKGS[@]}"; do
