@@ -55,6 +55,7 @@ struct jp_remote_config {
 	uint64_t batch_send_deadline_ms;
 	uint64_t min_backoff_ms;
 	uint64_t max_backoff_ms;
+	uint64_t max_sample_age_ms;  /* 0: off; older samples are dropped before sending */
 };
 
 struct jp_config {

@@ -25,6 +25,20 @@ const struct jp_metric_def *jp_metric_find(const char *name)
 	return NULL;
 }
 
+const char *jp_metric_unit_word(const struct jp_metric_def *m)
+{
+	static const struct {
+		const char *unit, *word;
+	} words[] = {
+		{"J", "joules"}, {"W", "watts"}, {"g", "grams"}, {"s", "seconds"}, {"ratio", "ratio"},
+		{"bytes", "bytes"}, {"MW", "megawatts"}, {"g/kWh", "grams_per_kwh"},
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(m->unit, words[i].unit))
+			return words[i].word;
+	return "";
+}
+
 const char *jp_metric_type_name(enum jp_metric_type t)
 {
 	return t == JP_COUNTER ? "counter" : "gauge";

@@ -133,5 +133,8 @@ static inline const char *jp_metric_name(enum jp_metric_id id)
 const struct jp_metric_def *jp_metric_find(const char *name);
 /* "counter" or "gauge". */
 const char *jp_metric_type_name(enum jp_metric_type t);
+/* The unit as a word for metadata (remote write 2.0, OpenMetrics): "joules", "watts",
+ * "grams", "seconds", "ratio", "bytes", "megawatts", "grams_per_kwh"; "" when none. */
+const char *jp_metric_unit_word(const struct jp_metric_def *m);
 
 #endif

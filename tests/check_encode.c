@@ -14,6 +14,7 @@
 #include "types.pb-c.h"
 #include "write_v2.pb-c.h"
 
+#include "metrics.h"
 #include "remote/encode.h"
 
 #define STALE_BITS 0x7ff0000000000002ULL
@@ -197,7 +198,22 @@ static void check_v2(const struct jp_batch *b, const struct jp_buf *compressed)
 		for (size_t k = 0; k < ts->n_samples; k++)
 			assert_sample(&b->samples[s->first + k], ts->samples[k]->timestamp,
 				      ts->samples[k]->value);
-		ck_assert_ptr_null(ts->metadata);
+		/* Metadata: the metric table's type, help and unit (RW 2.0); a name the table
+		 * does not know is a counter when it ends in _total, else a gauge. */
+		const char *name = NULL;
+		for (size_t k = 0; k < s->def->nlabels; k++)
+			if (!strcmp(s->def->labels[k].name, "__name__"))
+				name = s->def->labels[k].value;
+		const struct jp_metric_def *m = jp_metric_find(name);
+		size_t nl = strlen(name);
+		int counter = m ? m->type == JP_COUNTER : nl > 6 && !strcmp(name + nl - 6, "_total");
+		ck_assert_ptr_nonnull(ts->metadata);
+		ck_assert_int_eq(ts->metadata->type, counter ? IO__PROMETHEUS__WRITE__V2__METADATA__METRIC_TYPE__METRIC_TYPE_COUNTER
+							     : IO__PROMETHEUS__WRITE__V2__METADATA__METRIC_TYPE__METRIC_TYPE_GAUGE);
+		ck_assert_uint_lt(ts->metadata->help_ref, rq->n_symbols);
+		ck_assert_uint_lt(ts->metadata->unit_ref, rq->n_symbols);
+		ck_assert_str_eq(rq->symbols[ts->metadata->help_ref], m ? m->help : "");
+		ck_assert_str_eq(rq->symbols[ts->metadata->unit_ref], m ? jp_metric_unit_word(m) : "");
 	}
 	io__prometheus__write__v2__request__free_unpacked(rq, NULL);
 	free(raw);
@@ -223,6 +239,34 @@ START_TEST(test_round_trip_pods)
 		struct jp_sample s = { 1700000000000 + (int64_t)i, (double)i * 1.25 };
 		fixture_series(&f, pod_def(&f, i), &s, 1);
 	}
+	check_both(&f.b);
+	fixture_free(&f);
+}
+END_TEST
+
+/* Every kind of metadata in one request: counters and gauges of the table with their
+ * units, a table metric without a unit, names the table does not know. */
+START_TEST(test_metadata)
+{
+	static const char *const names[] = {
+		"joulepush_node_energy_joules_total", "joulepush_node_power_watts",
+		"joulepush_grid_carbon_intensity_grams_per_kwh", "joulepush_collections_total",
+		"kepler_node_cpu_watts", "custom_thing_total", "custom_gauge", "x_total_not",
+	};
+	struct fixture f;
+	fixture_init(&f, 8, 8);
+	for (size_t i = 0; i < 8; i++) {
+		const char *kv[] = {"__name__", names[i], "node", "n1"};
+		struct jp_sample s = {1700000000000, 1.0};
+		fixture_series(&f, fixture_def(&f, 2, kv), &s, 1);
+	}
+	check_both(&f.b);
+	/* The units as words, spot-checked against the table's symbols. */
+	ck_assert_str_eq(jp_metric_unit_word(jp_metric_find("joulepush_node_power_watts")), "watts");
+	ck_assert_str_eq(jp_metric_unit_word(jp_metric_find("joulepush_pod_co2_grams_total")), "grams");
+	ck_assert_str_eq(jp_metric_unit_word(jp_metric_find("joulepush_collections_total")), "");
+	/* Twice more: the cached help and unit refs of the next requests are right too. */
+	check_both(&f.b);
 	check_both(&f.b);
 	fixture_free(&f);
 }
@@ -462,6 +506,7 @@ static Suite *encode_suite(void)
 	TCase *tc = tcase_create("round trip");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_round_trip_pods);
+	tcase_add_test(tc, test_metadata);
 	tcase_add_test(tc, test_samples_in_order);
 	tcase_add_test(tc, test_special_values);
 	tcase_add_test(tc, test_extreme_timestamps);

@@ -677,6 +677,53 @@ START_TEST(test_batch_by_max_samples)
 }
 END_TEST
 
+/* queue.max_sample_age: what is older when read for sending is dropped as too_old; a
+ * batch of only old samples is acknowledged without a request. */
+START_TEST(test_max_sample_age)
+{
+	mock_start(&mock, 0);
+	struct jp_remote_config rc = make_rc("old", mock.port);
+	rc.max_samples_per_send = 100;
+	rc.max_sample_age_ms = 3600000;
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	int64_t now = jp_now_wall_ms();
+
+	append_round(s, now - 3 * 3600000, 4);
+	append_round(s, now - 2 * 3600000, 4);
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 3000));
+	ck_assert_int_eq(mock_count(&mock), 0);
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_OLD], 8);
+	ck_assert_uint_eq(st.samples_dropped, 8);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	ck_assert_str_eq(jp_drop_reason_name(JP_DROP_TOO_OLD), "too_old");
+
+	/* Old and fresh in one batch: one request with the fresh ones only. */
+	append_round(s, now - 2 * 3600000 + 1000, 4);
+	append_round(s, now - 1000, 3);
+	append_round(s, now, 4);
+	flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 3000));
+	ck_assert_int_eq(mock_count(&mock), 1);
+	ck_assert_uint_eq(count_v1_samples(&mock, 0), 7);
+	Prometheus__WriteRequest *wr = decode_v1(&mock, 0);
+	for (size_t i = 0; i < wr->n_timeseries; i++)
+		for (size_t j = 0; j < wr->timeseries[i]->n_samples; j++)
+			ck_assert_int_ge(wr->timeseries[i]->samples[j]->timestamp, now - 1000);
+	prometheus__write_request__free_unpacked(wr, NULL);
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_OLD], 12);
+	ck_assert_uint_eq(st.samples_sent, 7);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	close_all(s, h);
+}
+END_TEST
+
 START_TEST(test_batch_by_deadline)
 {
 	mock_start(&mock, 0);
@@ -1359,6 +1406,7 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_token_rotated_on_401);
 	tcase_add_test(tc, test_rejected_reasons);
 	tcase_add_test(tc, test_413_split);
+	tcase_add_test(tc, test_max_sample_age);
 	tcase_add_test(tc, test_close_during_flush_calls_back);
 	suite_add_tcase(s, tc);
 	return s;

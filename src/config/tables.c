@@ -373,6 +373,8 @@ static const struct field queue_fields[] = {
 	 .reload = REMO, .dnum = 30},
 	{.key = "max_backoff", .kind = K_DUR, .off = RC(max_backoff_ms), .flags = F_MIN, .min = 1,
 	 .reload = REMO, .dnum = 5000},
+	/* 0 is off: receivers differ in how old a sample they accept (docs/reference/remote-write.md). */
+	{.key = "max_sample_age", .kind = K_DUR, .off = RC(max_sample_age_ms), .reload = REMO, .dnum = 0},
 	{0},
 };
 

@@ -13,6 +13,7 @@
 
 #include <snappy-c.h>
 
+#include "metrics.h"
 #include "remote.pb-c.h"
 #include "types.pb-c.h"
 
@@ -179,6 +180,8 @@ static bool labels_valid(const struct jp_series_def *def)
  */
 struct enc_trailer {
 	uint64_t epoch;          /* 0: not interned yet */
+	int32_t metric;          /* index in the metric table (metrics.h), or -1 */
+	uint32_t counter;        /* the type for RW 2.0 metadata: 1 counter, 0 gauge */
 	uint32_t gid[];          /* one per label */
 };
 
@@ -234,7 +237,18 @@ static int def_cache(struct jp_series_def *def)
 	assert(packed == len);
 	def->enc = enc;
 	def->enc_len = packed;
-	def_trailer(def)->epoch = 0;
+	struct enc_trailer *t = def_trailer(def);
+	t->epoch = 0;
+	/* Metadata (RW 2.0): the metric table's type, help and unit; a name the table does
+	 * not know is a counter when it ends in _total, else a gauge. */
+	const char *name = "";
+	for (uint32_t i = 0; i < def->nlabels; i++)
+		if (!strcmp(def->labels[i].name, "__name__"))
+			name = def->labels[i].value;
+	const struct jp_metric_def *m = jp_metric_find(name);
+	size_t nl = strlen(name);
+	t->metric = m ? (int32_t)(m - jp_metric(0)) : -1;
+	t->counter = m ? m->type == JP_COUNTER : nl > 6 && !strcmp(name + nl - 6, "_total");
 	r = 0;
 out:
 	if (lab != lab_stack)
@@ -312,6 +326,12 @@ struct enc_state {
 	size_t cap_refs;
 	uint32_t *refs_bytes;    /* per series: bytes of its packed labels_refs */
 	size_t cap_refs_bytes;
+	uint32_t *meta_refs;     /* per series: help and unit refs */
+	size_t cap_meta_refs;
+	/* Per metric of the table: its help and unit strings' ids in the dictionary of
+	 * meta_epoch[i] (interned on first use, like label strings). */
+	uint64_t meta_epoch[JP_M_COUNT];
+	uint32_t meta_help[JP_M_COUNT], meta_unit[JP_M_COUNT];
 };
 
 /* The agent encodes on its one loop thread (docs/model.md); thread-local state keeps the
@@ -600,7 +620,10 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 	if (2 * npairs + 1 > UINT32_MAX)
 		return -E2BIG;
 	if ((r = state_begin(st)) ||
-	    (r = jp_grow((void **)&st->by_ref, &st->cap_by_ref, 2 * npairs + 1, sizeof(*st->by_ref))) ||
+	    (r = jp_grow((void **)&st->by_ref, &st->cap_by_ref, 2 * npairs + 2 * b->nseries + 1,
+			  sizeof(*st->by_ref))) ||
+	    (r = jp_grow((void **)&st->meta_refs, &st->cap_meta_refs, 2 * b->nseries + 1,
+			  sizeof(*st->meta_refs))) ||
 	    (r = jp_grow((void **)&st->refs, &st->cap_refs, 2 * npairs + 1, sizeof(*st->refs))) ||
 	    (r = jp_grow((void **)&st->refs_bytes, &st->cap_refs_bytes, b->nseries + 1,
 		      sizeof(*st->refs_bytes))))
@@ -629,6 +652,28 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 			rb += varint_len(pe->name_ref) + varint_len(pe->value_ref);
 		}
 		st->refs_bytes[i] = (uint32_t)rb;
+		/* Metadata: the help and unit of the table's metric, ref 0 ("") for none. */
+		uint32_t help_ref = 0, unit_ref = 0;
+		if (t->metric >= 0) {
+			size_t m = (size_t)t->metric;
+			if (st->meta_epoch[m] != st->epoch) {
+				const struct jp_metric_def *md = jp_metric((enum jp_metric_id)m);
+				const char *u = jp_metric_unit_word(md);
+				st->meta_help[m] = st->meta_unit[m] = UINT32_MAX;
+				if (md->help[0] &&
+				    (r = dict_str(st, (const uint8_t *)md->help, (uint32_t)strlen(md->help), &st->meta_help[m])))
+					return r;
+				if (u[0] && (r = dict_str(st, (const uint8_t *)u, (uint32_t)strlen(u), &st->meta_unit[m])))
+					return r;
+				st->meta_epoch[m] = st->epoch;
+			}
+			if (st->meta_help[m] != UINT32_MAX)
+				help_ref = str_ref(st, st->meta_help[m], &nsyms);
+			if (st->meta_unit[m] != UINT32_MAX)
+				unit_ref = str_ref(st, st->meta_unit[m], &nsyms);
+		}
+		st->meta_refs[2 * i] = help_ref;
+		st->meta_refs[2 * i + 1] = unit_ref;
 	}
 	st->last_pairs_used = pairs_used;
 
@@ -637,7 +682,7 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 	for (size_t k = 1; k < nsyms; k++)
 		bound += 1 + VARINT_MAX + st->strs[st->by_ref[k]].len;
 	for (size_t i = 0; i < b->nseries; i++)
-		bound += 2 * (1 + VARINT_MAX) + st->refs_bytes[i];
+		bound += 2 * (1 + VARINT_MAX) + st->refs_bytes[i] + 2 + 3 * (1 + VARINT_MAX);
 	bound += b->nsamples * (2 + SAMPLE_MAX);
 	jp_buf_reset(out);
 	if ((r = jp_buf_reserve(out, bound)))
@@ -661,6 +706,12 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 		size_t len = samples_len(smp, s->count);
 		if (s->def->nlabels)
 			len += 1 + varint_len(rb) + rb;
+		/* Metadata: type always; help_ref and unit_ref when not "" (proto3 leaves out 0). */
+		const struct enc_trailer *t = def_trailer(s->def);
+		uint32_t help_ref = st->meta_refs[2 * i], unit_ref = st->meta_refs[2 * i + 1];
+		uint32_t type = t->counter ? 1 : 2;   /* METRIC_TYPE_COUNTER, METRIC_TYPE_GAUGE */
+		size_t mlen = 2 + (help_ref ? 1 + varint_len(help_ref) : 0) + (unit_ref ? 1 + varint_len(unit_ref) : 0);
+		len += 2 + mlen;
 		*p++ = TAG_LEN(5);                              /* Request.timeseries */
 		p = put_varint(p, len);
 		if (s->def->nlabels) {
@@ -670,6 +721,18 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 				p = put_varint(p, *refs++);
 		}
 		p = put_samples(p, smp, s->count);              /* TimeSeries.samples */
+		*p++ = TAG_LEN(5);                              /* TimeSeries.metadata */
+		*p++ = (uint8_t)mlen;
+		*p++ = TAG_VARINT(1);                           /* Metadata.type */
+		*p++ = (uint8_t)type;
+		if (help_ref) {
+			*p++ = TAG_VARINT(3);                   /* Metadata.help_ref */
+			p = put_varint(p, help_ref);
+		}
+		if (unit_ref) {
+			*p++ = TAG_VARINT(4);                   /* Metadata.unit_ref */
+			p = put_varint(p, unit_ref);
+		}
 	}
 	out->len = (size_t)(p - out->data);
 	assert(out->len <= bound);

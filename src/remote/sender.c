@@ -41,6 +41,7 @@ static const char *const drop_reason_names[JP_DROP_NREASONS] = {
 	[JP_DROP_DISK_LIMIT] = "disk_limit",
 	[JP_DROP_QUEUE_WRITE] = "queue_write",
 	[JP_DROP_ENCODE] = "encode",
+	[JP_DROP_TOO_OLD] = "too_old",
 };
 
 const char *jp_drop_reason_name(enum jp_drop_reason r)
@@ -57,6 +58,7 @@ struct jp_sender {
 	struct jp_rw_target t;            /* where and how requests go (remote/target.c) */
 	uint32_t max_samples;
 	uint64_t deadline_ms, min_backoff_ms, max_backoff_ms;
+	uint64_t max_age_ms;              /* queue.max_sample_age, 0: off */
 
 	struct jp_queue *q;
 	uv_timer_t timer;                 /* the batch deadline or the retry backoff */
@@ -501,6 +503,54 @@ static void send_batch(struct jp_sender *s)
 	s->batch_sends++;
 }
 
+/* Leave out of a new batch the samples older than queue.max_sample_age: receivers refuse
+ * them anyway ("out of bounds"), and a counter's next fresh sample carries its total.
+ * Samples of a series are in time order, so the old ones are a prefix of each series.
+ * Returns how many were left out; series left without samples go. */
+static size_t drop_too_old(struct jp_sender *s, int64_t now_ms)
+{
+	if (!s->max_age_ms)
+		return 0;
+	int64_t cutoff = now_ms - (int64_t)s->max_age_ms;
+	size_t dropped = 0;
+	for (size_t i = 0; i < s->batch.nseries; i++) {
+		const struct jp_batch_series *bs = &s->batch.series[i];
+		for (uint32_t k = 0; k < bs->count && s->batch.samples[bs->first + k].ts_ms < cutoff; k++)
+			dropped++;
+	}
+	if (!dropped)
+		return 0;
+	/* Compact: the kept samples of each series, in order, at the front of a copy. */
+	struct jp_sample *kept = malloc((s->batch.nsamples - dropped + 1) * sizeof(*kept));
+	if (!kept)
+		return 0;   /* sent as they are; the receiver decides */
+	size_t keep = 0, n = 0;
+	for (size_t i = 0; i < s->batch.nseries; i++) {
+		struct jp_batch_series bs = s->batch.series[i];
+		while (bs.count > 0 && s->batch.samples[bs.first].ts_ms < cutoff) {
+			bs.first++;
+			bs.count--;
+		}
+		if (bs.count == 0)
+			continue;
+		memcpy(kept + n, s->batch.samples + bs.first, bs.count * sizeof(*kept));
+		bs.first = (uint32_t)n;
+		n += bs.count;
+		s->batch.series[keep++] = bs;
+	}
+	memcpy(s->batch.samples, kept, n * sizeof(*kept));
+	free(kept);
+	s->batch.nseries = keep;
+	s->batch.nsamples = n;
+	{
+		s->dropped[JP_DROP_TOO_OLD] += dropped;
+		jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD,
+			  "remote %s: dropped %zu samples older than queue.max_sample_age (%" PRIu64 " ms)",
+			  s->name, dropped, s->max_age_ms);
+	}
+	return dropped;
+}
+
 static void read_and_send(struct jp_sender *s, uint64_t unread)
 {
 	int n = jp_queue_read(s->q, &s->batch, s->max_samples);
@@ -524,6 +574,13 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
 	/* What is left was either there before (and keeps its age) or arrives later. */
 	if ((uint64_t)n >= unread)
 		s->have_unread = 0;
+	drop_too_old(s, jp_now_wall_ms());
+	if (s->batch.nseries == 0) {
+		/* All too old: nothing to send, acknowledge and go on. */
+		ack_batch(s);
+		kick(s);
+		return;
+	}
 	send_batch(s);
 }
 
@@ -605,6 +662,7 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	s->deadline_ms = rc->batch_send_deadline_ms;
 	s->min_backoff_ms = rc->min_backoff_ms;
 	s->max_backoff_ms = rc->max_backoff_ms;
+	s->max_age_ms = rc->max_sample_age_ms;
 	s->seed = jp_now_mono_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)getpid();
 	s->rl_append.interval_ms = s->rl_retry.interval_ms = 10000;
 	s->rl_drop.interval_ms = s->rl_queue.interval_ms = 10000;

@@ -21,6 +21,7 @@ enum jp_drop_reason {
 	JP_DROP_DISK_LIMIT,   /* the queue was over max_disk_bytes */
 	JP_DROP_QUEUE_WRITE,  /* the queue could not be written */
 	JP_DROP_ENCODE,       /* the batch could not be encoded */
+	JP_DROP_TOO_OLD,      /* older than queue.max_sample_age when it was to be sent */
 	JP_DROP_NREASONS
 };
 

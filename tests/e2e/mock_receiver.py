@@ -189,8 +189,10 @@ def _packed_uvarints(wt, val):
 def decode_v2_request(raw):
     """Decode io.prometheus.write.v2.Request.
 
-    Return (symbols, [(label_pairs, [(ts_ms, value, is_stale), ...]), ...]) where
-    label_pairs keeps the order of labels_refs, so that callers can check it."""
+    Return (symbols, [(label_pairs, [(ts_ms, value, is_stale), ...], meta), ...]) where
+    label_pairs keeps the order of labels_refs, so that callers can check it, and meta is
+    {"type", "help", "unit", "created"} from TimeSeries.metadata and created_timestamp
+    (None where absent)."""
     symbols, raw_series = [], []
     for num, wt, val in _fields(raw):
         if num == 4 and wt == 2:
@@ -200,8 +202,22 @@ def decode_v2_request(raw):
     series = []
     for ts_bytes in raw_series:
         refs, samples = [], []
+        meta = {"type": None, "help": None, "unit": None, "created": None}
         for fnum, fwt, val in _fields(ts_bytes):
-            if fnum == 1 and fwt in (0, 2):
+            if fnum == 5 and fwt == 2:
+                meta.update(type=0, help="", unit="")
+                for mnum, mwt, mval in _fields(val):
+                    if mwt != 0:
+                        continue
+                    if mnum == 1:
+                        meta["type"] = mval
+                    elif mnum in (3, 4):
+                        if mval >= len(symbols):
+                            raise ValueError("metadata ref %d beyond the %d symbols" % (mval, len(symbols)))
+                        meta["help" if mnum == 3 else "unit"] = symbols[mval]
+            elif fnum == 6 and fwt == 0:
+                meta["created"] = val - (1 << 64) if val >= 1 << 63 else val
+            elif fnum == 1 and fwt in (0, 2):
                 refs.extend(_packed_uvarints(fwt, val))
             elif fnum == 2 and fwt == 2:
                 v, ts, bits = 0.0, 0, 0
@@ -217,7 +233,7 @@ def decode_v2_request(raw):
         if any(r >= len(symbols) for r in refs):
             raise ValueError("labels_refs beyond the %d symbols" % len(symbols))
         pairs = [[symbols[refs[i]], symbols[refs[i + 1]]] for i in range(0, len(refs), 2)]
-        series.append((pairs, samples))
+        series.append((pairs, samples, meta))
     return symbols, series
 
 
@@ -227,7 +243,7 @@ def v2_written_headers(body):
     except Exception:
         return {}
     return {
-        "X-Prometheus-Remote-Write-Samples-Written": str(sum(len(s) for _, s in series)),
+        "X-Prometheus-Remote-Write-Samples-Written": str(sum(len(s) for _, s, _ in series)),
         "X-Prometheus-Remote-Write-Histograms-Written": "0",
         "X-Prometheus-Remote-Write-Exemplars-Written": "0",
     }
@@ -339,10 +355,11 @@ class Handler(BaseHTTPRequestHandler):
                 rec["series"] = len(series)
                 rec["symbols"] = len(symbols)
                 rec["symbol0"] = symbols[0] if symbols else None
-                rec["v2_labels"] = [pairs for pairs, _ in series]
+                rec["v2_labels"] = [pairs for pairs, _, _ in series]
+                rec["v2_meta"] = [meta for _, _, meta in series]
                 rec["samples"] = [
                     [series_key(dict(pairs)), ts, None if math.isnan(v) else v, stale]
-                    for pairs, samples in series for ts, v, stale in samples
+                    for pairs, samples, _ in series for ts, v, stale in samples
                 ]
             except Exception as e:
                 rec["decode_error"] = str(e)

@@ -174,8 +174,23 @@ for line in open(log):
         continue
     if r["symbol0"] != "":
         errors.append("request %d: symbols[0] is %r, want \"\"" % (seq, r["symbol0"]))
-    for pairs in r["v2_labels"]:
+    for pairs, meta in zip(r["v2_labels"], r["v2_meta"]):
         n_series += 1
+        name = dict(pairs).get("__name__", "")
+        # Metadata on every series: counters for _total, gauges otherwise; our own metrics
+        # carry their help, and a unit that is the end of their name (docs/reference/metrics.md).
+        want_type = 1 if name.endswith("_total") else 2
+        if meta["type"] != want_type:
+            errors.append("request %d: %s has type %r, want %d" % (seq, name, meta["type"], want_type))
+        if name.startswith("joulepush_") and not meta["help"]:
+            errors.append("request %d: %s has no help" % (seq, name))
+        base = name[:-len("_total")] if name.endswith("_total") else name
+        if meta["unit"] and not base.endswith("_" + meta["unit"]):
+            errors.append("request %d: %s has unit %r" % (seq, name, meta["unit"]))
+        for suffix in ("joules", "watts", "grams", "seconds", "bytes", "ratio", "grams_per_kwh"):
+            if name.startswith("joulepush_") and base.endswith("_" + suffix) and not meta["unit"]:
+                errors.append("request %d: %s has no unit" % (seq, name))
+                break
         names = [p[0] for p in pairs]
         if names != sorted(names, key=lambda s: s.encode()):
             errors.append("request %d: labels not sorted by name: %s" % (seq, names))
