@@ -22,6 +22,7 @@
 #include "store/series.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "store/state.h"
 #include "util/privdrop.h"
 
 #ifndef JP_VERSION
@@ -36,6 +37,9 @@ struct jp_agent {
 	uv_loop_t *loop;
 	struct jp_config *cfg;
 	struct jp_store *store;
+	struct jp_state *state;     /* state.dir: counters kept across restarts; NULL when off */
+	char *state_dir;
+	struct jp_ratelimit rl_state;
 	struct jp_pipeline *pipe;   /* collector -> pod names -> accountant -> store */
 	struct jp_http *http;
 	struct jp_intensity *intensity;   /* the grid's carbon intensity (docs/carbon.md) */
@@ -179,6 +183,14 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	jp_intensity_set_series(a->intensity, a->store);
 	jp_forecaster_set_series(a->forecast, a->store, ts_ms);
 	set_self_metrics(a);
+	/* The counters are saved before the round goes to the queues: a crash in between
+	 * loses one sample in the receiver but never makes a counter go down there. */
+	if (push && a->state) {
+		int sr = jp_state_save(a->state, a->store, ts_ms);
+		if (sr)
+			jp_log_rl(&a->rl_state, JP_LOG_WARN, MOD, "state.dir %s: cannot save the counters: %s",
+				  a->state_dir, strerror(-sr));
+	}
 	int cr = jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
 	if (push)
 		log_summary(a, ts_ms);
@@ -416,8 +428,8 @@ static int drop_privileges(struct jp_agent *a)
 		}
 		return 0;
 	}
-	char *dirs[cfg->nremotes ? cfg->nremotes : 1];
-	const char *owned[cfg->nremotes ? cfg->nremotes : 1];
+	char *dirs[cfg->nremotes + 1];
+	const char *owned[cfg->nremotes + 1];
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->nremotes; i++) {
 		if (asprintf(&dirs[n], "%s/%s", cfg->remotes[i].queue_dir, cfg->remotes[i].name) < 0)
@@ -425,9 +437,12 @@ static int drop_privileges(struct jp_agent *a)
 		owned[n] = dirs[n];
 		n++;
 	}
+	size_t nq = n;
+	if (a->state_dir)
+		owned[n++] = a->state_dir;
 	char why[128] = "";
 	int r = jp_privdrop(cfg->user, owned, n, why, sizeof(why));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nq; i++)
 		free(dirs[i]);
 	if (r) {
 		jp_log(JP_LOG_ERROR, MOD, "user %s: %s: %s", cfg->user, why, strerror(-r));
@@ -455,11 +470,60 @@ static int start_server(struct jp_agent *a, const char *listen)
 	return 0;
 }
 
+/* state.dir (docs/reference/configuration.md): where the counters are kept, or NULL. */
+static char *state_dir_of(const struct jp_config *cfg)
+{
+	const char *d = cfg->state_dir ? cfg->state_dir : "auto";
+	if (!strcmp(d, "none"))
+		return NULL;
+	if (strcmp(d, "auto"))
+		return strdup(d);
+	if (!cfg->nremotes)
+		return NULL;
+	/* Next to the first remote's queue: /var/lib/joulepush/queue -> /var/lib/joulepush/state. */
+	const char *q = cfg->remotes[0].queue_dir;
+	size_t n = strlen(q);
+	while (n > 1 && q[n - 1] == '/')
+		n--;
+	const char *slash = memrchr(q, '/', n);
+	char *out = NULL;
+	if (!slash)
+		return strdup("state");
+	if (asprintf(&out, "%.*s/state", (int)(slash == q ? 0 : slash - q), q) < 0)
+		return NULL;
+	return out;
+}
+
+/* Open state.dir and let the store resume the counters it holds. A directory that cannot
+ * be used is logged and the agent goes on without (counters start at 0, as before). */
+static void open_state(struct jp_agent *a)
+{
+	a->state_dir = state_dir_of(a->cfg);
+	if (!a->state_dir)
+		return;
+	char why[256], ignored[256];
+	a->state = jp_state_open(a->state_dir, why, sizeof(why), ignored, sizeof(ignored));
+	if (!a->state) {
+		jp_log(JP_LOG_WARN, MOD, "state.dir: %s; counters start at 0 and are not kept", why);
+		free(a->state_dir);
+		a->state_dir = NULL;
+		return;
+	}
+	if (ignored[0])
+		jp_log(JP_LOG_WARN, MOD, "state.dir: ignoring %s; counters start at 0", ignored);
+	else if (jp_state_loaded(a->state))
+		jp_log(JP_LOG_INFO, MOD, "state.dir %s: %zu counters go on from where they were", a->state_dir,
+		       jp_state_loaded(a->state));
+	struct jp_store_resume res = jp_state_resume(a->state);
+	jp_store_set_resume(a->store, &res);
+}
+
 int jp_agent_start(struct jp_agent *a)
 {
 	int r = setup_senders(a);
 	if (r)
 		return r;
+	open_state(a);
 	r = start_server(a, a->cfg->server_listen);
 	if (r)
 		return r;
@@ -556,16 +620,22 @@ static void changed_key_cb(const char *path, unsigned cls, void *arg)
 }
 
 /* Keys of class "restart" keep their running value: the new config takes it over. */
+static int keep_str(char **dst, const char *old)
+{
+	if (strcmp(*dst ? *dst : "", old ? old : "") == 0)
+		return 0;
+	char *v = strdup(old ? old : "");
+	if (!v)
+		return -ENOMEM;
+	free(*dst);
+	*dst = v;
+	return 0;
+}
+
 static int keep_restart_keys(struct jp_config *nc, const struct jp_config *old)
 {
-	if (strcmp(nc->user ? nc->user : "", old->user ? old->user : "") == 0)
-		return 0;
-	char *u = strdup(old->user ? old->user : "");
-	if (!u)
-		return -ENOMEM;
-	free(nc->user);
-	nc->user = u;
-	return 0;
+	int r = keep_str(&nc->user, old->user);
+	return r ? r : keep_str(&nc->state_dir, old->state_dir);
 }
 
 /* Senders: keep the ones whose config is identical, recreate the others. Their queues
@@ -858,6 +928,10 @@ void jp_agent_destroy(struct jp_agent *a)
 	jp_forecaster_close(a->forecast, NULL, NULL);
 	jp_http_close(a->http, NULL, NULL);
 	jp_pipeline_destroy(a->pipe);
+	if (a->store)
+		jp_store_set_resume(a->store, NULL);
+	jp_state_close(a->state);
+	free(a->state_dir);
 	jp_store_destroy(a->store);
 	free(a->senders);
 	if (a->cfg) {

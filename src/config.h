@@ -105,6 +105,7 @@ struct jp_config {
 	size_t nremotes;
 
 	char *server_listen;                /* "" disables */
+	char *state_dir;                    /* counters kept across restarts: "auto", "none" or a path */
 	char *log_level;                    /* debug | info | warn | error */
 	int log_json;
 };

@@ -214,6 +214,8 @@ static void check_v2(const struct jp_batch *b, const struct jp_buf *compressed)
 		ck_assert_uint_lt(ts->metadata->unit_ref, rq->n_symbols);
 		ck_assert_str_eq(rq->symbols[ts->metadata->help_ref], m ? m->help : "");
 		ck_assert_str_eq(rq->symbols[ts->metadata->unit_ref], m ? jp_metric_unit_word(m) : "");
+		/* Counters carry when they began counting; gauges never. */
+		ck_assert_int_eq(ts->created_timestamp, counter && s->def->start_ms > 0 ? s->def->start_ms : 0);
 	}
 	io__prometheus__write__v2__request__free_unpacked(rq, NULL);
 	free(raw);
@@ -258,7 +260,9 @@ START_TEST(test_metadata)
 	for (size_t i = 0; i < 8; i++) {
 		const char *kv[] = {"__name__", names[i], "node", "n1"};
 		struct jp_sample s = {1700000000000, 1.0};
-		fixture_series(&f, fixture_def(&f, 2, kv), &s, 1);
+		struct jp_series_def *d = fixture_def(&f, 2, kv);
+		d->start_ms = i % 3 ? 1699999990000 + (int64_t)i : 0;   /* some with a start, some without */
+		fixture_series(&f, d, &s, 1);
 	}
 	check_both(&f.b);
 	/* The units as words, spot-checked against the table's symbols. */

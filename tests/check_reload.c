@@ -122,6 +122,12 @@ static int effect_user_kept(const struct jp_agent_parts *b, const struct jp_agen
 	return a->cfg->user && a->cfg->user[0] == '\0';
 }
 
+static int effect_state_kept(const struct jp_agent_parts *b, const struct jp_agent_parts *a)
+{
+	(void)b;
+	return a->cfg->state_dir && !strcmp(a->cfg->state_dir, "none");
+}
+
 #define R "remote_write[]."
 static const struct kcase cases[] = {
 	{"node_name", "n1", "n2", .effect = effect_node_name},
@@ -192,6 +198,7 @@ static const struct kcase cases[] = {
 	{"server.listen", "127.0.0.1:%P1", "127.0.0.1:%P2"},
 	{"log.level", "info", "warn", .effect = effect_log_level},
 	{"log.format", "text", "json", .effect = effect_log_format},
+	{"state.dir", "none", "%T/state", .effect = effect_state_kept},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 

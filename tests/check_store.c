@@ -8,10 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/expo.h"
 #include "metrics.h"
 #include "store/series.h"
+#include "store/state.h"
+#include "util/crc32c.h"
+#include "store_util.h"
 
 #define L(n, v) ((struct jp_label){ (n), (v) })
 
@@ -394,6 +399,203 @@ START_TEST(test_expo)
 }
 END_TEST
 
+/* ---- counters across restarts (store/state.c) ------------------------------------- */
+
+static char state_dir[] = "/tmp/jp-check-state.XXXXXX";
+
+static void state_dir_new(void)
+{
+	strcpy(state_dir, "/tmp/jp-check-state.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(state_dir));
+}
+
+static void state_dir_rm(void)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/counters", state_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/counters.tmp", state_dir);
+	unlink(p);
+	rmdir(state_dir);
+}
+
+static struct jp_state *state_open_ok(char *ignored, size_t len)
+{
+	char why[256];
+	struct jp_state *st = jp_state_open(state_dir, why, sizeof(why), ignored, len);
+	ck_assert_msg(st != NULL, "%s", why);
+	return st;
+}
+
+/* One round: pod energy (a counter that resumes), its power (a gauge, never), and the
+ * agent's own counter (never). */
+static void state_round(struct jp_store *s, struct jp_state *st, int64_t ts, const char *uid, double joules)
+{
+	struct jp_label pl[] = {L("namespace", "team-a"), L("pod", "web"), L("pod_uid", uid), L("zone", "package"), L("mode", "active")};
+	jp_store_begin(s, ts);
+	jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", pl, 5), joules);
+	jp_store_set(s, jp_store_get(s, "joulepush_pod_power_watts", pl, 4), joules / 5);
+	jp_store_set(s, jp_store_get(s, "joulepush_collections_total", NULL, 0), 3);
+	/* As the agent does: saved before the round is committed. */
+	if (st)
+		ck_assert_int_eq(jp_state_save(st, s, ts), 0);
+	ck_assert_int_eq(jp_store_commit(s, NULL, NULL), 0);
+}
+
+static double latest(struct jp_store *s, const char *name)
+{
+	size_t n;
+	double v = jp_test_sum_of(s, name, NULL, NULL, &n);
+	ck_assert_uint_eq(n, 1);
+	return v;
+}
+
+START_TEST(test_state_resume)
+{
+	state_dir_new();
+	char ignored[256];
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_str_eq(ignored, "");
+	ck_assert_uint_eq(jp_state_loaded(st), 0);
+	struct jp_store *s = mkstore(4);
+	struct jp_store_resume r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	state_round(s, st, 1000, "u1", 10);
+	state_round(s, st, 2000, "u1", 25);
+	jp_store_destroy(s);
+	jp_state_close(st);
+
+	/* A restart: the pod goes on from 25 J and keeps its start; the gauge and the
+	 * agent's own counter start afresh. */
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_str_eq(ignored, "");
+	ck_assert_uint_eq(jp_state_loaded(st), 1);
+	s = mkstore(4);
+	r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	state_round(s, NULL, 9000, "u1", 4);
+	ck_assert_double_eq(latest(s, "joulepush_pod_energy_joules_total"), 29);
+	ck_assert_double_eq(latest(s, "joulepush_pod_power_watts"), 0.8);
+	ck_assert_double_eq(latest(s, "joulepush_collections_total"), 3);
+	struct jp_series *e = jp_store_get(s, "joulepush_pod_energy_joules_total",
+					   (struct jp_label[]){L("namespace", "team-a"), L("pod", "web"), L("pod_uid", "u1"),
+							       L("zone", "package"), L("mode", "active")}, 5);
+	ck_assert_int_eq(e->start_ms, 1000);
+	ck_assert_int_eq(jp_store_get(s, "joulepush_pod_power_watts", NULL, 0)->start_ms, 0);
+	/* A second set in the same round replaces, base included. */
+	jp_store_begin(s, 10000);
+	jp_store_set(s, e, 5);
+	jp_store_set(s, e, 6);
+	ck_assert_int_eq(jp_state_save(st, s, 10000), 0);
+	ck_assert_int_eq(jp_store_commit(s, NULL, NULL), 0);
+	ck_assert_double_eq(latest(s, "joulepush_pod_energy_joules_total"), 31);
+	jp_store_destroy(s);
+	jp_state_close(st);
+
+	/* A different pod (another UID) does not inherit anything, and the old one is not
+	 * brought back: it is carried in the file for a while, then gone. */
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 1);
+	s = mkstore(4);
+	r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	state_round(s, st, 20000, "u2", 7);
+	ck_assert_double_eq(latest(s, "joulepush_pod_energy_joules_total"), 7);
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 2);            /* u2, and u1 carried */
+	r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	state_round(s, st, 21000, "u2", 8);                   /* first save: the window opens */
+	state_round(s, st, 21000 + 11 * 60000, "u2", 9);      /* past it: u1 is dropped */
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 1);            /* u1 is gone */
+	jp_state_close(st);
+	jp_store_destroy(s);
+	state_dir_rm();
+}
+END_TEST
+
+/* A file that does not check out is reported and ignored; counters start at 0. */
+START_TEST(test_state_corrupt)
+{
+	state_dir_new();
+	char ignored[256], path[256];
+	snprintf(path, sizeof(path), "%s/counters", state_dir);
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	state_round(s, st, 1000, "u1", 10);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	FILE *f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	fclose(f);
+
+	/* A flipped byte in a value. */
+	f = fopen(path, "r+b");
+	fseek(f, size - 10, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, size - 10, SEEK_SET);
+	fputc(c ^ 0x40, f);
+	fclose(f);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_msg(strstr(ignored, "checksum mismatch") != NULL, "%s", ignored);
+	ck_assert_uint_eq(jp_state_loaded(st), 0);
+	jp_state_close(st);
+
+	/* A torn write: the file cut short. */
+	ck_assert_int_eq(truncate(path, size - 7), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_msg(strstr(ignored, "checksum mismatch") != NULL, "%s", ignored);
+	jp_state_close(st);
+	ck_assert_int_eq(truncate(path, 5), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_msg(strstr(ignored, "not a counters file") != NULL, "%s", ignored);
+	jp_state_close(st);
+
+	/* A FIFO where the file should be: refused at once, not waited on. */
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_msg(strstr(ignored, "not a regular file") != NULL, "%s", ignored);
+	jp_state_close(st);
+	unlink(path);
+
+	/* A directory that cannot be one. */
+	char why[256];
+	ck_assert_ptr_null(jp_state_open("/proc/version/x", why, sizeof(why), ignored, sizeof(ignored)));
+	state_dir_rm();
+}
+END_TEST
+
+/* Parser edge cases, as the fuzzer sees them. */
+START_TEST(test_state_parse)
+{
+	char why[128];
+	size_t n;
+	ck_assert_int_eq(jp_state_parse((const uint8_t *)"JPSTATE1", 8, NULL, &n, why, sizeof(why)), -EINVAL);
+	/* Header, zero entries, checksum of the 12 bytes after the magic. */
+	uint8_t b[24] = "JPSTATE1";
+	uint32_t crc = jp_crc32c(0, b + 8, 12);
+	memcpy(b + 20, &crc, 4);
+	ck_assert_int_eq(jp_state_parse(b, sizeof(b), NULL, &n, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 0);
+	b[16] = 200;   /* 200 entries in no bytes */
+	crc = jp_crc32c(0, b + 8, 12);
+	memcpy(b + 20, &crc, 4);
+	ck_assert_int_eq(jp_state_parse(b, sizeof(b), NULL, &n, why, sizeof(why)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "cannot fit"));
+	ck_assert(jp_state_resumable("joulepush_namespace_co2_grams_total"));
+	ck_assert(jp_state_resumable("kepler_pod_cpu_joules_total"));
+	ck_assert(!jp_state_resumable("joulepush_node_power_watts"));
+	ck_assert(!jp_state_resumable("joulepush_remote_samples_total"));
+	ck_assert(!jp_state_resumable("joulepush_made_up_total"));
+}
+END_TEST
+
 START_TEST(test_metric_table)
 {
 	const char *names[] = {
@@ -483,6 +685,9 @@ int main(void)
 	tcase_add_test(tc, test_memory_proportional);
 	tcase_add_test(tc, test_memory_10k);
 	tcase_add_test(tc, test_expo);
+	tcase_add_test(tc, test_state_resume);
+	tcase_add_test(tc, test_state_corrupt);
+	tcase_add_test(tc, test_state_parse);
 	tcase_add_test(tc, test_metric_table);
 	tcase_add_test(tc, test_metrics_reference);
 	suite_add_tcase(su, tc);

@@ -556,6 +556,12 @@ static const struct field log_fields[] = {
 	{0},
 };
 
+/* "auto": <parent of the first remote's queue.dir>/state, off without remotes; "none": off. */
+static const struct field state_fields[] = {
+	{.key = "dir", .kind = K_STR, .off = CFG(state_dir), .flags = F_NONEMPTY, .reload = RSTR, .dstr = "auto"},
+	{0},
+};
+
 static const struct field top_fields[] = {
 	/* Default: $NODE_NAME, else the host name (jp_config_defaults). */
 	{.key = "node_name", .kind = K_STR, .off = CFG(node_name), .flags = F_NONEMPTY, .reload = LIVE},
@@ -576,6 +582,7 @@ static const struct field top_fields[] = {
 	 .reload = REMO},
 	{.key = "server", .kind = K_SECTION, .sub = server_fields},
 	{.key = "log", .kind = K_SECTION, .sub = log_fields},
+	{.key = "state", .kind = K_SECTION, .sub = state_fields},
 	{0},
 };
 

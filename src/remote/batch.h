@@ -17,6 +17,7 @@ struct jp_series_def {
 	struct jp_label *labels;  /* sorted bytewise by name, unique, non-empty */
 	uint8_t *enc;             /* cached protobuf encoding of the labels (RW 1.0), or NULL */
 	size_t enc_len;
+	int64_t start_ms;         /* when the series began counting, 0 unknown (RW 2.0) */
 };
 
 /* The samples of one series in a batch: samples[first .. first+count), in

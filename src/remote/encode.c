@@ -682,7 +682,7 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 	for (size_t k = 1; k < nsyms; k++)
 		bound += 1 + VARINT_MAX + st->strs[st->by_ref[k]].len;
 	for (size_t i = 0; i < b->nseries; i++)
-		bound += 2 * (1 + VARINT_MAX) + st->refs_bytes[i] + 2 + 3 * (1 + VARINT_MAX);
+		bound += 2 * (1 + VARINT_MAX) + st->refs_bytes[i] + 2 + 4 * (1 + VARINT_MAX);
 	bound += b->nsamples * (2 + SAMPLE_MAX);
 	jp_buf_reset(out);
 	if ((r = jp_buf_reserve(out, bound)))
@@ -712,6 +712,10 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 		uint32_t type = t->counter ? 1 : 2;   /* METRIC_TYPE_COUNTER, METRIC_TYPE_GAUGE */
 		size_t mlen = 2 + (help_ref ? 1 + varint_len(help_ref) : 0) + (unit_ref ? 1 + varint_len(unit_ref) : 0);
 		len += 2 + mlen;
+		/* TimeSeries.created_timestamp: when a counter began counting. */
+		int64_t created = t->counter && s->def->start_ms > 0 ? s->def->start_ms : 0;
+		if (created)
+			len += 1 + varint_len((uint64_t)created);
 		*p++ = TAG_LEN(5);                              /* Request.timeseries */
 		p = put_varint(p, len);
 		if (s->def->nlabels) {
@@ -732,6 +736,10 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 		if (unit_ref) {
 			*p++ = TAG_VARINT(4);                   /* Metadata.unit_ref */
 			p = put_varint(p, unit_ref);
+		}
+		if (created) {
+			*p++ = TAG_VARINT(6);                   /* TimeSeries.created_timestamp */
+			p = put_varint(p, (uint64_t)created);
 		}
 	}
 	out->len = (size_t)(p - out->data);

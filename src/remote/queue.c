@@ -424,11 +424,20 @@ static int put_series(struct jp_queue *q, const struct jp_series *series)
 			}
 		}
 	}
+	/* When the series began counting (remote write 2.0 sends it for counters). */
+	if (series->start_ms) {
+		put_u64(tmp, (uint64_t)series->start_ms);
+		if ((r = jp_buf_append(b, tmp, 8))) {
+			b->len = start;
+			return r;
+		}
+	}
 	uint8_t *h = b->data + start;
 	size_t len = b->len - start - REC_HDR;
 	uint32_t id, nl;
-	size_t sb;
-	if (len > MAX_REC_LEN || !jpq_series_valid(h + REC_HDR, len, &id, &nl, &sb)) {
+	size_t sb, lablen;
+	int64_t st;
+	if (len > MAX_REC_LEN || !jpq_series_valid(h + REC_HDR, len, &id, &nl, &sb, &lablen, &st)) {
 		b->len = start;
 		return -EINVAL;
 	}

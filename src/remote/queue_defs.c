@@ -43,7 +43,7 @@ static int def_matches(const struct qdef *d, const uint8_t *key, size_t keylen)
 /* Check a SERIES payload: id > 0, labels sorted bytewise by name, unique, no empty
  * names or values, no NUL bytes, __name__ present (docs/reference/remote-write.md), nothing left over. */
 int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabels,
-			size_t *strbytes)
+			size_t *strbytes, size_t *lablen, int64_t *start_ms)
 {
 	if (len < 8)
 		return 0;
@@ -81,10 +81,14 @@ int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabe
 		prev = s[0];
 		prevlen = sl[0];
 	}
-	if (off != len || !has_name)
+	/* The labels may be followed by the series' start time (8 bytes, since it was added;
+	 * records written before carry none). */
+	if ((off != len && off + 8 != len) || !has_name)
 		return 0;
 	*nlabels = nl;
 	*strbytes = total;
+	*lablen = off;
+	*start_ms = off + 8 == len ? (int64_t)get_u64(p + off) : 0;
 	return 1;
 }
 
@@ -127,7 +131,7 @@ static int intern_grow(struct jp_queue *q)
 
 /* Find or create the def of a valid SERIES payload; returns it with one more ref. */
 static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, uint32_t nl,
-			    size_t strbytes)
+			    size_t strbytes, int64_t start_ms)
 {
 	const uint8_t *key = p + 4;
 	size_t keylen = len - 4;
@@ -136,6 +140,8 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 		for (struct qdef *d = q->buckets[h & (q->nbuckets - 1)]; d; d = d->next) {
 			if (d->hash == h && def_matches(d, key, keylen)) {
 				d->refs++;
+				if (start_ms)
+					d->pub.start_ms = start_ms;
 				return d;
 			}
 		}
@@ -174,6 +180,7 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	}
 	d->pub.nlabels = nl;
 	d->pub.labels = labels;
+	d->pub.start_ms = start_ms;
 	d->hash = h;
 	d->refs = 1;
 	d->keylen = keylen;
@@ -279,15 +286,16 @@ void jpq_seg_free(struct jp_queue *q, struct seg *s)
 void jpq_load_series(struct jp_queue *q, struct seg *s, const uint8_t *p, size_t len)
 {
 	uint32_t id, nl;
-	size_t strbytes;
-	if (!jpq_series_valid(p, len, &id, &nl, &strbytes)) {
+	size_t strbytes, lablen;
+	int64_t start_ms;
+	if (!jpq_series_valid(p, len, &id, &nl, &strbytes, &lablen, &start_ms)) {
 		jp_log_rl(&q->rl_read, JP_LOG_WARN, MOD, "%s: segment %" PRIu64 ": skipping an invalid series definition",
 			  q->dir, s->num);
 		return;
 	}
 	if (jpq_idmap_get(&s->map, id))
 		return;
-	struct qdef *d = def_get(q, p, len, nl, strbytes);
+	struct qdef *d = def_get(q, p, lablen, nl, strbytes, start_ms);
 	if (!d || idmap_put(&s->map, id, d) != 1) {
 		if (d)
 			def_unref(q, d);

@@ -296,8 +296,11 @@ const uint8_t *jpq_win_get(struct win *w, uint64_t off, size_t len, int *err);
 uint64_t jpq_seg_unacked(const struct jp_queue *q, const struct seg *s);
 
 /* queue_defs.c: series definitions and the per-segment id maps */
+/* A SERIES payload: id, labels, then optionally the series' start time (u64 ms). On
+ * success *lablen is the length up to the end of the labels, *start_ms the start (0 when
+ * the record has none). */
 int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabels,
-			size_t *strbytes);
+			size_t *strbytes, size_t *lablen, int64_t *start_ms);
 void jpq_seg_free(struct jp_queue *q, struct seg *s);
 struct qdef *jpq_idmap_get(const struct idmap *m, uint32_t id);
 void jpq_load_series(struct jp_queue *q, struct seg *s, const uint8_t *p, size_t len);

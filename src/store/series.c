@@ -19,6 +19,7 @@ struct sp {
 	uint64_t hash;
 	uint32_t set_round;   /* the round in which it was last set */
 	uint32_t slot;        /* its index in the round array when set_round is current */
+	double base;          /* added to every value set: a resumed counter's total before */
 	struct jp_series pub;
 	struct jp_label labels[];   /* followed by the ring */
 };
@@ -55,6 +56,8 @@ struct jp_store {
 	struct sp **live;
 	size_t nlive, nfresh;
 	size_t cap;                /* capacity of cur and live; >= nseries */
+
+	struct jp_store_resume resume;
 
 	/* Scratch for jp_store_get. */
 	struct jp_label *tmp;
@@ -376,6 +379,8 @@ static struct sp *series_new(struct jp_store *s, const struct jp_label *l, const
 	p->hash = h;
 	p->set_round = 0;
 	p->slot = 0;
+	p->base = 0;
+	p->pub.start_ms = 0;
 	size_t i;
 	for (i = 0; i < n; i++) {
 		const char *name = jp_intern_hashed(l[i].name, strlen(l[i].name), lh[2 * i]);
@@ -510,8 +515,22 @@ struct jp_series *jp_store_get(struct jp_store *s, const char *name,
 	ptab_put(tab, i, p);
 	s->nseries++;
 	s->live[s->nlive + s->nfresh++] = p;
+	if (s->resume.lookup) {
+		double base = 0;
+		int64_t start = 0;
+		if (s->resume.lookup(s->resume.arg, &p->pub, &base, &start) == 1) {
+			p->base = base;
+			p->pub.start_ms = start;
+		}
+	}
 	return &p->pub;
 }
+
+void jp_store_set_resume(struct jp_store *s, const struct jp_store_resume *r)
+{
+	s->resume = r ? *r : (struct jp_store_resume){0};
+}
+
 
 void jp_store_begin(struct jp_store *s, int64_t ts_ms)
 {
@@ -537,6 +556,7 @@ static inline void ring_push(struct jp_series *r, size_t ring_len, int64_t ts_ms
 void jp_store_set(struct jp_store *s, struct jp_series *series, double value)
 {
 	struct sp *p = container_of(series, struct sp, pub);
+	value += p->base;   /* 0 unless the series resumed a counter (jp_store_set_resume) */
 	if (p->set_round == s->round) {
 		s->cur[p->slot].value = value;
 		/* The newest ring entry is this round's. */
@@ -546,6 +566,8 @@ void jp_store_set(struct jp_store *s, struct jp_series *series, double value)
 		series->ring[idx].value = value;
 		return;
 	}
+	if (!series->start_ms)
+		series->start_ms = s->ts_ms;
 	/* cap >= nseries, and a series enters cur at most once per round: no allocation. */
 	p->set_round = s->round;
 	p->slot = (uint32_t)s->ncur;
@@ -615,6 +637,16 @@ int jp_store_foreach(struct jp_store *s, int (*cb)(const struct jp_series *serie
 {
 	for (size_t i = 0; i < s->nlive; i++) {
 		int r = cb(&s->live[i]->pub, arg);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *series, void *arg), void *arg)
+{
+	for (size_t i = 0; i < s->ncur; i++) {
+		int r = cb(s->cur[i].series, arg);
 		if (r)
 			return r;
 	}

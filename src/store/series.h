@@ -34,6 +34,8 @@ struct jp_series {
 	const char *name;         /* the value of __name__ */
 	uint32_t ring_head, ring_count;  /* the recent samples, oldest first from ring_head */
 	struct jp_sample *ring;
+	int64_t start_ms;         /* when it began counting: its first round, or what the
+	                             resume hook gave (a counter kept across restarts); 0 before */
 	/* store-private fields follow in the implementation */
 };
 
@@ -80,8 +82,21 @@ typedef int (*jp_store_emit_cb)(int64_t ts_ms, const struct jp_round_sample *v, 
  * emit's return value (or 0). */
 int jp_store_commit(struct jp_store *s, jp_store_emit_cb emit, void *arg);
 
+/* Counters that go on across restarts (store/state.c): when a series is created, lookup
+ * may give the value it had reached and when it began counting; every value later set
+ * on it is then added to that base, and its start_ms is the one given. Return 1 to
+ * resume the series, 0 to start it afresh. */
+struct jp_store_resume {
+	int (*lookup)(void *arg, const struct jp_series *series, double *base, int64_t *start_ms);
+	void *arg;
+};
+/* Install r (copied) for series created from now on; NULL removes it. */
+void jp_store_set_resume(struct jp_store *s, const struct jp_store_resume *r);
+
 /* Visit every live series (the latest round's). Stops early if cb returns non-zero. */
 int jp_store_foreach(struct jp_store *s, int (*cb)(const struct jp_series *series, void *arg), void *arg);
+/* Visit the series set in the round being built (between jp_store_begin and commit). */
+int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *series, void *arg), void *arg);
 
 size_t jp_store_live_series(const struct jp_store *s);
 /* Bytes the store holds (series, rings, interned strings, tables). */

@@ -34,6 +34,11 @@ done
 [ "$(awk '$1 == "NoNewPrivs:" {print $2}' "$st")" = 1 ] || fail "no_new_privs is not set"
 qowner=$(stat -c %U "$E2E_TMP/queue/mock")
 [ "$qowner" = nobody ] || fail "the queue directory belongs to '$qowner'"
+# state.dir (auto: next to the queue) is handed over too, and written as nobody.
+sowner=$(stat -c %U "$E2E_TMP/state")
+[ "$sowner" = nobody ] || fail "the state directory belongs to '$sowner'"
+wait_for 10 "the counters file written as nobody" bash -c "[ \"\$(stat -c %U '$E2E_TMP/state/counters' 2>/dev/null)\" = nobody ]"
+! grep -q 'cannot save the counters' "$E2E_TMP/agent.log" || fail "the counters could not be saved as nobody"
 
 # It keeps collecting and delivering as nobody.
 wait_for 15 "samples delivered as nobody" bash -c \
