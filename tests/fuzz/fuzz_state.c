@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libFuzzer target for the counters file of state.dir (store/state.c): whatever is on
+ * disk, the parser returns entries with well-formed keys and counter values, or an error
+ * with a reason. */
+// fuzz-sources: src/store/state.c src/store/series.c src/metrics.c src/util/crc32c.c src/util/buf.c src/util/intern.c
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "store/state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char why[160];
+	size_t n = 0;
+	int rc = jp_state_parse(data, size, NULL, &n, why, sizeof(why));
+	if (rc != 0 && (!why[0] || n != 0))
+		abort();
+	return 0;
+}
