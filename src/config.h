@@ -38,6 +38,30 @@ struct jp_durlist {
 #define JP_LEVEL_NAMESPACE 0x4u
 #define JP_LEVEL_CONTAINER 0x8u
 
+/* remote_write[].write_relabel_configs (docs/reference/remote-write.md "Relabelling"). */
+enum jp_relabel_action {
+	JP_RELABEL_REPLACE,
+	JP_RELABEL_KEEP,
+	JP_RELABEL_DROP,
+	JP_RELABEL_LABELDROP,
+	JP_RELABEL_LABELKEEP,
+};
+
+struct jp_relabel_config {
+	char **source_labels;
+	size_t nsource;
+	char *separator;          /* default ";" */
+	char *regex;              /* default "(.*)", anchored at both ends */
+	char *target_label;
+	char *replacement;        /* default "$1" */
+	int action;               /* enum jp_relabel_action */
+};
+
+struct jp_relabel_list {
+	struct jp_relabel_config *v;
+	size_t n;
+};
+
 struct jp_remote_config {
 	char *name;
 	char *url;
@@ -56,6 +80,7 @@ struct jp_remote_config {
 	uint64_t min_backoff_ms;
 	uint64_t max_backoff_ms;
 	uint64_t max_sample_age_ms;  /* 0: off; older samples are dropped before sending */
+	struct jp_relabel_list relabel;  /* write_relabel_configs, applied before the queue */
 };
 
 struct jp_config {

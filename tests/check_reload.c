@@ -195,6 +195,7 @@ static const struct kcase cases[] = {
 	{R "queue.min_backoff", "30ms", "40ms"},
 	{R "queue.max_backoff", "5s", "6s"},
 	{R "queue.max_sample_age", "0s", "2h"},
+	{R "write_relabel_configs", "[]", "[{source_labels: [namespace], regex: kube-.*, action: drop}]"},
 	{"server.listen", "127.0.0.1:%P1", "127.0.0.1:%P2"},
 	{"log.level", "info", "warn", .effect = effect_log_level},
 	{"log.format", "text", "json", .effect = effect_log_format},

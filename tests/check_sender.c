@@ -724,6 +724,55 @@ START_TEST(test_max_sample_age)
 }
 END_TEST
 
+/* write_relabel_configs apply before the queue: dropped series never reach it, the rest
+ * arrive with the labels the rules made, stale markers included. */
+START_TEST(test_relabel)
+{
+	mock_start(&mock, 0);
+	struct jp_remote_config rc = make_rc("rl", mock.port);
+	rc.max_samples_per_send = 100;
+	char *drop_src[] = {"idx"}, *team_src[] = {"job"};
+	struct jp_relabel_config rules[] = {
+		{.source_labels = drop_src, .nsource = 1, .separator = ";", .regex = "1|3", .target_label = "",
+		 .replacement = "$1", .action = JP_RELABEL_DROP},
+		{.source_labels = team_src, .nsource = 1, .separator = ";", .regex = "(.*)", .target_label = "team",
+		 .replacement = "team-$1", .action = JP_RELABEL_REPLACE},
+		{.separator = ";", .regex = "job", .target_label = "", .replacement = "$1", .action = JP_RELABEL_LABELDROP},
+	};
+	rc.relabel = (struct jp_relabel_list){rules, 3};
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 4);
+	struct jp_round_sample stale = {.series = &series[0], .value = jp_stale_nan()};
+	ck_assert_int_eq(jp_sender_append(s, 2000, &stale, 1), 0);
+	append_round(s, 3000, 1);   /* the same series again, after its end */
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 3000));
+	ck_assert_int_eq(mock_count(&mock), 1);
+	Prometheus__WriteRequest *wr = decode_v1(&mock, 0);
+	ck_assert_uint_eq(wr->n_timeseries, 2);
+	size_t samples = 0;
+	for (size_t i = 0; i < wr->n_timeseries; i++) {
+		const Prometheus__TimeSeries *ts = wr->timeseries[i];
+		ck_assert_uint_eq(ts->n_labels, 3);
+		ck_assert_str_eq(ts->labels[0]->name, "__name__");
+		ck_assert_str_eq(ts->labels[1]->name, "idx");
+		ck_assert(!strcmp(ts->labels[1]->value, "0") || !strcmp(ts->labels[1]->value, "2"));
+		ck_assert_str_eq(ts->labels[2]->name, "team");
+		ck_assert_str_eq(ts->labels[2]->value, "team-check");
+		samples += ts->n_samples;
+	}
+	ck_assert_uint_eq(samples, 4);   /* idx 0: 1000, stale, 3000; idx 2: 1000 */
+	prometheus__write_request__free_unpacked(wr, NULL);
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.samples_sent, 4);   /* what entered the queue: 1 and 3 never did */
+	ck_assert_uint_eq(st.samples_dropped, 0);
+	close_all(s, h);
+}
+END_TEST
+
 START_TEST(test_batch_by_deadline)
 {
 	mock_start(&mock, 0);
@@ -1407,6 +1456,7 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_rejected_reasons);
 	tcase_add_test(tc, test_413_split);
 	tcase_add_test(tc, test_max_sample_age);
+	tcase_add_test(tc, test_relabel);
 	tcase_add_test(tc, test_close_during_flush_calls_back);
 	suite_add_tcase(s, tc);
 	return s;

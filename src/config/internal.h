@@ -100,6 +100,7 @@ enum value_kind {
 	V_UINT,     /* unsigned */
 	V_INT,      /* int */
 	V_DURLIST,  /* struct jp_durlist; dstr is its default, e.g. "1h,4h" */
+	V_RELABEL,  /* struct jp_relabel_list (remote_write[].write_relabel_configs) */
 };
 
 #define F_NONEMPTY 0x1u
@@ -140,6 +141,7 @@ int cfg_set_field(struct ctx *c, const struct field *f, const struct node *v, co
 
 /* "1h,4h, 8h" into a list of durations. Returns 0 or -EINVAL (a bad duration, too many). */
 int cfg_parse_durlist(const char *text, struct jp_durlist *out);
+void cfg_relabel_free(struct jp_relabel_list *l);
 
 /* Every field of the tables at its default (numbers, enums, strings; custom values
  * empty). Returns 0 or -ENOMEM (what was set is freed by cfg_schema_free). */

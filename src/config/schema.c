@@ -280,11 +280,48 @@ int cfg_schema_defaults(const struct field *fields, void *base)
 				return -EINVAL;
 			break;
 		}
+		case V_RELABEL:
+			cfg_relabel_free(dst);
+			break;
 		case V_NONE:
 			break;
 		}
 	}
 	return 0;
+}
+
+void cfg_relabel_free(struct jp_relabel_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct jp_relabel_config *c = &l->v[i];
+		for (size_t k = 0; k < c->nsource; k++)
+			free(c->source_labels[k]);
+		free(c->source_labels);
+		free(c->separator);
+		free(c->regex);
+		free(c->target_label);
+		free(c->replacement);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int relabel_same(const struct jp_relabel_list *a, const struct jp_relabel_list *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct jp_relabel_config *x = &a->v[i], *y = &b->v[i];
+		if (x->action != y->action || x->nsource != y->nsource || strcmp(x->separator, y->separator) ||
+		    strcmp(x->regex, y->regex) || strcmp(x->target_label, y->target_label) ||
+		    strcmp(x->replacement, y->replacement))
+			return 0;
+		for (size_t k = 0; k < x->nsource; k++)
+			if (strcmp(x->source_labels[k], y->source_labels[k]))
+				return 0;
+	}
+	return 1;
 }
 
 int cfg_parse_durlist(const char *text, struct jp_durlist *out)
@@ -312,6 +349,8 @@ void cfg_schema_free(const struct field *fields, void *base)
 			*str_at(base, f) = NULL;
 		} else if ((f->kind == K_CUSTOM || f->kind == K_HIDDEN) && f->value == V_KVLIST) {
 			cfg_kv_free((struct jp_kvlist *)((char *)base + f->off));
+		} else if (f->kind == K_CUSTOM && f->value == V_RELABEL) {
+			cfg_relabel_free((struct jp_relabel_list *)((char *)base + f->off));
 		}
 	}
 }
@@ -366,6 +405,8 @@ static int field_same(const struct field *f, const void *a, const void *b)
 			const struct jp_durlist *la = (const void *)x, *lb = (const void *)y;
 			return la->n == lb->n && memcmp(la->ms, lb->ms, la->n * sizeof(la->ms[0])) == 0;
 		}
+		case V_RELABEL:
+			return relabel_same((const void *)x, (const void *)y);
 		case V_NONE:
 			return 1;
 		}

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "config/internal.h"
+#include "remote/relabel.h"
+#include "util/regex.h"
 #include "util/units.h"
 
 /* --------------------------------------------------------------------------------------------
@@ -378,6 +380,8 @@ static const struct field queue_fields[] = {
 	{0},
 };
 
+static int parse_relabel(struct ctx *c, const struct node *v, const char *path, void *base);
+
 static const struct field remote_fields[] = {
 	{.key = "name", .kind = K_STR, .off = RC(name), .reload = REMO, .dstr = "default"},
 	{.key = "url", .kind = K_STR, .off = RC(url), .flags = F_HTTP, .reload = REMO},
@@ -393,6 +397,8 @@ static const struct field remote_fields[] = {
 	 .hint = "secrets are read from files only: use bearer_token_file"},
 	{.key = "tls", .kind = K_SECTION, .sub = tls_fields, .check = check_tls},
 	{.key = "queue", .kind = K_SECTION, .sub = queue_fields, .check = check_queue},
+	{.key = "write_relabel_configs", .kind = K_CUSTOM, .check = parse_relabel, .off = RC(relabel),
+	 .value = V_RELABEL, .reload = REMO},
 	{0},
 };
 
@@ -666,6 +672,132 @@ static void remotes_free(struct jp_config *cfg)
 	free(cfg->remotes);
 	cfg->remotes = NULL;
 	cfg->nremotes = 0;
+}
+
+/* write_relabel_configs: a list of rules as Prometheus writes them; each regex must
+ * compile (docs/reference/remote-write.md "Relabelling"). */
+#define MAX_RELABEL 64
+
+static char *relabel_str(struct ctx *c, const struct node *map, const char *key, const char *path,
+			 const char *def, int *err)
+{
+	const struct node *v = cfg_map_get(map, key);
+	char kpath[PATH_MAX_LEN];
+	cfg_child_path(kpath, path, key);
+	if (!v || (v->kind == N_SCALAR && v->is_null && def))
+		return strdup(def ? def : "");
+	char *s = cfg_scalar_value(c, v, kpath);
+	if (!s)
+		*err = -EINVAL;
+	return s;
+}
+
+static int parse_relabel_rule(struct ctx *c, const struct node *m, const char *ipath, struct jp_relabel_config *rc)
+{
+	static const char *const keys[] = {"source_labels", "separator", "regex", "target_label", "replacement", "action"};
+	char kpath[PATH_MAX_LEN];
+	for (size_t i = 0; i + 1 < m->n; i += 2) {
+		const struct node *k = m->kids[i];
+		int known = 0;
+		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+			known |= k->kind == N_SCALAR && !strcmp(k->str, keys[j]);
+		if (!known) {
+			cfg_child_path(kpath, ipath, k->kind == N_SCALAR ? k->str : "?");
+			return cfg_fail(c, k->line, kpath, "unknown key (write_relabel_configs take source_labels, "
+					"separator, regex, target_label, replacement, action)");
+		}
+	}
+	int err = 0;
+	rc->separator = relabel_str(c, m, "separator", ipath, ";", &err);
+	rc->regex = err ? NULL : relabel_str(c, m, "regex", ipath, "(.*)", &err);
+	rc->target_label = err ? NULL : relabel_str(c, m, "target_label", ipath, "", &err);
+	rc->replacement = err ? NULL : relabel_str(c, m, "replacement", ipath, "$1", &err);
+	char *action = err ? NULL : relabel_str(c, m, "action", ipath, "replace", &err);
+	if (err)
+		return err;
+	if (!rc->separator || !rc->regex || !rc->target_label || !rc->replacement || !action) {
+		free(action);
+		return cfg_fail(c, m->line, ipath, "out of memory");
+	}
+	rc->action = jp_relabel_action_parse(action);
+	cfg_child_path(kpath, ipath, "action");
+	if (rc->action < 0) {
+		int r = cfg_fail(c, cfg_line_of(m, "action"), kpath,
+				 "unknown action \"%.32s\" (expected replace, keep, drop, labeldrop or labelkeep)", action);
+		free(action);
+		return r;
+	}
+	free(action);
+	const struct node *src = cfg_map_get(m, "source_labels");
+	cfg_child_path(kpath, ipath, "source_labels");
+	if (src && !(src->kind == N_SCALAR && src->is_null)) {
+		if (src->kind != N_SEQ)
+			return cfg_fail(c, src->line, kpath, "expected a list of label names, got %s", cfg_kind_name(src));
+		rc->source_labels = calloc(src->n + 1, sizeof(char *));
+		if (!rc->source_labels)
+			return cfg_fail(c, src->line, kpath, "out of memory");
+		for (size_t i = 0; i < src->n; i++) {
+			char *s = cfg_scalar_value(c, src->kids[i], kpath);
+			if (!s)
+				return -EINVAL;
+			rc->source_labels[rc->nsource++] = s;
+			if (!jp_label_name_valid(s))
+				return cfg_fail(c, src->kids[i]->line, kpath, "\"%.64s\" is not a label name", s);
+		}
+	}
+	int line = m->line;
+	switch (rc->action) {
+	case JP_RELABEL_REPLACE:
+		if (!rc->target_label[0])
+			return cfg_fail(c, line, ipath, "action replace needs target_label");
+		break;
+	case JP_RELABEL_KEEP:
+	case JP_RELABEL_DROP:
+		if (!rc->nsource)
+			return cfg_fail(c, line, ipath, "action %s needs source_labels", jp_relabel_action_name(rc->action));
+		break;
+	default:
+		if (rc->nsource || rc->target_label[0])
+			return cfg_fail(c, line, ipath, "action %s takes only regex (it matches label names)",
+					jp_relabel_action_name(rc->action));
+		break;
+	}
+	char why[200];
+	struct jp_regex *re = jp_regex_compile(rc->regex, why, sizeof(why));
+	cfg_child_path(kpath, ipath, "regex");
+	if (!re)
+		return cfg_fail(c, cfg_map_get(m, "regex") ? cfg_line_of(m, "regex") : line, kpath, "%s", why);
+	jp_regex_free(re);
+	return 0;
+}
+
+static int parse_relabel(struct ctx *c, const struct node *v, const char *path, void *base)
+{
+	struct jp_relabel_list *l = &((struct jp_remote_config *)base)->relabel;
+	char ipath[PATH_MAX_LEN];
+	cfg_relabel_free(l);
+	if (v->kind == N_SCALAR && v->is_null)
+		return 0;
+	if (v->kind != N_SEQ)
+		return cfg_fail(c, v->line, path, "expected a list of rules, got %s", cfg_kind_name(v));
+	if (v->n > MAX_RELABEL)
+		return cfg_fail(c, v->line, path, "too many rules (at most %d)", MAX_RELABEL);
+	if (!v->n)
+		return 0;
+	l->v = calloc(v->n, sizeof(*l->v));
+	if (!l->v)
+		return cfg_fail(c, v->line, path, "out of memory");
+	for (size_t i = 0; i < v->n; i++) {
+		const struct node *item = v->kids[i];
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		l->n = i + 1;
+		if (item->kind != N_MAP)
+			return cfg_fail(c, item->line, ipath, "expected a mapping, got %s", cfg_kind_name(item));
+		int r = parse_relabel_rule(c, item, ipath, &l->v[i]);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 static int parse_remotes(struct ctx *c, const struct node *v, const char *path, void *base)

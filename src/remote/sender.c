@@ -3,6 +3,8 @@
  * do with each answer: docs/reference/remote-write.md). Where and how requests go -
  * URL, headers, secrets, TLS - is remote/target.c. */
 #include "remote/sender.h"
+#include "remote/relabel.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -106,7 +108,171 @@ struct jp_sender {
 
 	int logged_fallback;
 	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config;
+
+	/* write_relabel_configs: what the rules made of each series, by the store's series
+	 * id, until the series ends (its stale marker). */
+	struct jp_relabel *relabel;
+	struct jp_relabel_out rl_out;
+	struct rl_ent *rl_tab;
+	size_t rl_cap, rl_n;
+	struct jp_round_sample *rl_buf;
+	size_t rl_bufcap;
 };
+
+/* ---- relabelling (remote/relabel.h) ----------------------------------------------- */
+
+enum { RL_SAME = 1, RL_DROP, RL_ALIAS };
+
+struct rl_ent {
+	uint32_t id;                  /* 0: empty */
+	uint8_t kind;
+	struct jp_series *alias;      /* RL_ALIAS: the relabelled series, same id */
+};
+
+static size_t rl_slot(const struct jp_sender *s, uint32_t id)
+{
+	return (size_t)(jp_mix64(id) & (s->rl_cap - 1));
+}
+
+static struct rl_ent *rl_find(struct jp_sender *s, uint32_t id)
+{
+	if (!s->rl_cap)
+		return NULL;
+	for (size_t i = rl_slot(s, id);; i = (i + 1) & (s->rl_cap - 1)) {
+		if (s->rl_tab[i].id == id)
+			return &s->rl_tab[i];
+		if (!s->rl_tab[i].id)
+			return NULL;
+	}
+}
+
+static int rl_grow(struct jp_sender *s)
+{
+	size_t cap = s->rl_cap ? s->rl_cap * 2 : 256;
+	struct rl_ent *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	struct rl_ent *old = s->rl_tab;
+	size_t ocap = s->rl_cap;
+	s->rl_tab = t;
+	s->rl_cap = cap;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].id) {
+			size_t j = rl_slot(s, old[i].id);
+			while (t[j].id)
+				j = (j + 1) & (cap - 1);
+			t[j] = old[i];
+		}
+	free(old);
+	return 0;
+}
+
+/* Remove e (backward-shift deletion keeps the probe chains whole). */
+static void rl_remove(struct jp_sender *s, struct rl_ent *e)
+{
+	free(e->alias);
+	size_t i = (size_t)(e - s->rl_tab), mask = s->rl_cap - 1;
+	for (size_t j = (i + 1) & mask; s->rl_tab[j].id; j = (j + 1) & mask) {
+		size_t home = rl_slot(s, s->rl_tab[j].id);
+		/* Move j back to i when i lies on j's probe path (cyclically in [home, j)). */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			s->rl_tab[i] = s->rl_tab[j];
+			i = j;
+		}
+	}
+	s->rl_tab[i] = (struct rl_ent){0};
+	s->rl_n--;
+}
+
+/* A series with out's labels under series' id, in one allocation. */
+static struct jp_series *rl_alias(const struct jp_series *series, const struct jp_relabel_out *out)
+{
+	size_t strbytes = 0;
+	for (size_t i = 0; i < out->n; i++)
+		strbytes += strlen(out->labels[i].name) + strlen(out->labels[i].value) + 2;
+	struct jp_series *a = calloc(1, sizeof(*a) + out->n * sizeof(struct jp_label) + strbytes);
+	if (!a)
+		return NULL;
+	struct jp_label *l = (struct jp_label *)(a + 1);
+	char *p = (char *)(l + out->n);
+	for (size_t i = 0; i < out->n; i++) {
+		size_t nl = strlen(out->labels[i].name) + 1, vl = strlen(out->labels[i].value) + 1;
+		l[i].name = memcpy(p, out->labels[i].name, nl);
+		p += nl;
+		l[i].value = memcpy(p, out->labels[i].value, vl);
+		p += vl;
+		if (!strcmp(l[i].name, "__name__"))
+			a->name = l[i].value;
+	}
+	a->id = series->id;
+	a->nlabels = (uint16_t)out->n;
+	a->labels = l;
+	a->start_ms = series->start_ms;
+	return a;
+}
+
+/* What the rules make of v[0..n) into s->rl_buf; returns how many samples go on, or a
+ * negative errno. */
+static ssize_t relabel_round(struct jp_sender *s, const struct jp_round_sample *v, size_t n)
+{
+	if (jp_grow((void **)&s->rl_buf, &s->rl_bufcap, n + 1, sizeof(*s->rl_buf)))
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct jp_series *src = v[i].series;
+		struct rl_ent *e = rl_find(s, src->id);
+		if (!e) {
+			int r = jp_relabel_apply(s->relabel, src->labels, src->nlabels, &s->rl_out);
+			if (r < 0)
+				return r;
+			struct rl_ent ne = {.id = src->id, .kind = RL_DROP};
+			if (r == 1 && jp_relabel_same(&s->rl_out, src->labels, src->nlabels))
+				ne.kind = RL_SAME;
+			else if (r == 1 && s->rl_out.n <= UINT16_MAX) {
+				ne.kind = RL_ALIAS;
+				if (!(ne.alias = rl_alias(src, &s->rl_out)))
+					return -ENOMEM;
+			}
+			if (2 * (s->rl_n + 1) > s->rl_cap && rl_grow(s)) {
+				free(ne.alias);
+				return -ENOMEM;
+			}
+			size_t j = rl_slot(s, src->id);
+			while (s->rl_tab[j].id)
+				j = (j + 1) & (s->rl_cap - 1);
+			s->rl_tab[j] = ne;
+			s->rl_n++;
+			e = &s->rl_tab[j];
+		}
+		if (e->kind == RL_DROP)
+			continue;
+		s->rl_buf[k].series = e->kind == RL_ALIAS ? e->alias : src;
+		s->rl_buf[k].value = v[i].value;
+		k++;
+	}
+	return (ssize_t)k;
+}
+
+/* Forget the series that ended this round (their stale markers went by). */
+static void relabel_forget_ended(struct jp_sender *s, const struct jp_round_sample *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jp_is_stale_nan(v[i].value)) {
+			struct rl_ent *e = rl_find(s, v[i].series->id);
+			if (e)
+				rl_remove(s, e);
+		}
+}
+
+static void relabel_free_all(struct jp_sender *s)
+{
+	for (size_t i = 0; i < s->rl_cap; i++)
+		free(s->rl_tab[i].alias);
+	free(s->rl_tab);
+	free(s->rl_buf);
+	jp_relabel_out_free(&s->rl_out);
+	jp_relabel_free(s->relabel);
+}
 
 static void kick(struct jp_sender *s);
 
@@ -624,6 +790,7 @@ static void kick(struct jp_sender *s)
 
 static void free_sender(struct jp_sender *s)
 {
+	relabel_free_all(s);
 	jp_buf_free(&s->body);
 	jp_rw_target_free(&s->t);
 	free(s->name);
@@ -673,6 +840,15 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 		err = -rt;
 		goto fail;
 	}
+	if (rc->relabel.n) {
+		char why[256];
+		s->relabel = jp_relabel_new(&rc->relabel, why, sizeof(why));
+		if (!s->relabel) {
+			err = errno ? errno : EINVAL;
+			jp_error(MOD, "remote %s: %s", s->name, why);
+			goto fail;
+		}
+	}
 
 	if (asprintf(&qdir, "%s/%s", rc->queue_dir, rc->name) < 0) {
 		qdir = NULL;
@@ -717,7 +893,24 @@ int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_s
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	int rc = jp_queue_append(s->q, ts_ms, v, n);
+	const struct jp_round_sample *in = v;
+	size_t nin = n;
+	if (s->relabel) {
+		ssize_t k = relabel_round(s, v, n);
+		if (k < 0) {
+			s->dropped[JP_DROP_QUEUE_WRITE] += n;
+			jp_log_rl(&s->rl_append, JP_LOG_ERROR, MOD, "remote %s: cannot relabel %zu samples: %s",
+				  s->name, n, strerror((int)-k));
+			return (int)k;
+		}
+		v = s->rl_buf;
+		n = (size_t)k;
+	}
+	int rc = n ? jp_queue_append(s->q, ts_ms, v, n) : 0;
+	if (s->relabel)
+		relabel_forget_ended(s, in, nin);
+	if (!n)
+		return 0;   /* the rules dropped them all */
 	if (rc < 0) {
 		s->dropped[JP_DROP_QUEUE_WRITE] += n;
 		jp_log_rl(&s->rl_append, JP_LOG_ERROR, MOD, "remote %s: cannot queue %zu samples: %s",
