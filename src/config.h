@@ -81,6 +81,11 @@ struct jp_remote_config {
 	uint64_t max_backoff_ms;
 	uint64_t max_sample_age_ms;  /* 0: off; older samples are dropped before sending */
 	struct jp_relabel_list relabel;  /* write_relabel_configs, applied before the queue */
+	/* tenant: one tenant per request, from a label (docs/reference/remote-write.md "Tenants") */
+	char *tenant_header;       /* "" off; X-Scope-OrgID, THANOS-TENANT, ... */
+	char *tenant_label;        /* the label whose value picks the tenant */
+	struct jp_kvlist tenant_map;  /* label value -> tenant */
+	char *tenant_default;      /* series without the label */
 };
 
 struct jp_config {

@@ -529,6 +529,22 @@ START_TEST(test_errors_remotes)
 		     "remote_write[0].tls.key_file", "must be set together");
 	expect_error("remote_write:\n  - url: http://x/\n    basic_auth: {username: u}\n    bearer_token_file: /t\n", 4,
 		     "remote_write[0].bearer_token_file", "cannot be used together with basic_auth");
+	/* tenant: header, label and default together; a header that is not reserved or
+	 * also in headers; tenants that receivers accept. */
+	expect_error("remote_write:\n  - url: http://x/\n    tenant: {label: namespace, default: p}\n", 3,
+		     "remote_write[0].tenant", "header is required");
+	expect_error("remote_write:\n  - url: http://x/\n    tenant: {header: X-Scope-OrgID, default: p}\n", 3,
+		     "remote_write[0].tenant", "label is required");
+	expect_error("remote_write:\n  - url: http://x/\n    tenant: {header: X-Scope-OrgID, label: namespace}\n", 3,
+		     "remote_write[0].tenant.default", "a valid tenant is required");
+	expect_error("remote_write:\n  - url: http://x/\n    tenant:\n      header: Content-Type\n      label: ns\n      default: p\n",
+		     4, "remote_write[0].tenant.header", "reserved header");
+	expect_error("remote_write:\n  - url: http://x/\n    headers: {x-scope-orgid: a}\n"
+		     "    tenant: {header: X-Scope-OrgID, label: ns, default: p}\n", 4,
+		     "remote_write[0].tenant.header", "also set in headers");
+	expect_error("remote_write:\n  - url: http://x/\n    tenant:\n      header: X-Scope-OrgID\n      label: ns\n"
+		     "      default: p\n      map: {payments: \"team pay\"}\n", 7,
+		     "remote_write[0].tenant.map.payments", "invalid tenant");
 }
 END_TEST
 

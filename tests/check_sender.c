@@ -773,6 +773,66 @@ START_TEST(test_relabel)
 }
 END_TEST
 
+/* tenant: every request carries one tenant's series in the tenant header; a failed
+ * tenant is retried alone; the batch is acked once all are confirmed. */
+START_TEST(test_tenants)
+{
+	mock.script[0] = (struct mock_act){.status = 200};
+	mock.script[1] = (struct mock_act){.status = 500};   /* the second tenant, once */
+	mock.nscript = 2;
+	mock_start(&mock, 0);
+	struct jp_remote_config rc = make_rc("tn", mock.port);
+	rc.max_samples_per_send = 100;
+	rc.tenant_header = "X-Scope-OrgID";
+	rc.tenant_label = "idx";
+	rc.tenant_default = "platform";
+	struct jp_kv map[] = {{"0", "team-zero"}, {"2", "team-zero"}};
+	rc.tenant_map = (struct jp_kvlist){map, 2};
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	/* A series without the label goes to the default tenant. */
+	struct jp_label nl[] = {{"__name__", "node_metric"}, {"job", "check"}};
+	struct jp_series node = {.id = 100, .nlabels = 2, .labels = nl, .name = "node_metric"};
+	struct jp_round_sample v[5];
+	for (int i = 0; i < 4; i++)
+		v[i] = (struct jp_round_sample){.series = &series[i], .value = i};
+	v[4] = (struct jp_round_sample){.series = &node, .value = 9};
+	ck_assert_int_eq(jp_sender_append(s, 1000, v, 5), 0);
+	ck_assert_int_eq(jp_sender_append(s, 2000, v, 5), 0);
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 3000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 4000));
+	/* Tenants in order: "1", "3", "platform", "team-zero"; the second failed once. */
+	ck_assert_int_eq(mock_count(&mock), 5);
+	static const char *const want[] = {"1", "3", "3", "platform", "team-zero"};
+	static const size_t want_samples[] = {2, 2, 2, 2, 4};
+	for (int i = 0; i < 5; i++) {
+		char *t = mock_header(&mock, i, "X-Scope-OrgID");
+		ck_assert_msg(t && !strcmp(t, want[i]), "request %d: tenant %s, want %s", i, t ? t : "(none)", want[i]);
+		free(t);
+		ck_assert_int_eq(mock_header_count(&mock, i, "X-Scope-OrgID"), 1);
+		ck_assert_uint_eq(count_v1_samples(&mock, i), want_samples[i]);
+		/* Every series of the request is that tenant's. */
+		Prometheus__WriteRequest *wr = decode_v1(&mock, i);
+		for (size_t k = 0; k < wr->n_timeseries; k++) {
+			const char *idx = NULL;
+			for (size_t l = 0; l < wr->timeseries[k]->n_labels; l++)
+				if (!strcmp(wr->timeseries[k]->labels[l]->name, "idx"))
+					idx = wr->timeseries[k]->labels[l]->value;
+			const char *tenant = !idx ? "platform" : (!strcmp(idx, "0") || !strcmp(idx, "2")) ? "team-zero" : idx;
+			ck_assert_str_eq(tenant, want[i]);
+		}
+		prometheus__write_request__free_unpacked(wr, NULL);
+	}
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.samples_sent, 10);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	ck_assert_uint_eq(st.samples_dropped, 0);
+	close_all(s, h);
+}
+END_TEST
+
 START_TEST(test_batch_by_deadline)
 {
 	mock_start(&mock, 0);
@@ -1457,6 +1517,7 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_413_split);
 	tcase_add_test(tc, test_max_sample_age);
 	tcase_add_test(tc, test_relabel);
+	tcase_add_test(tc, test_tenants);
 	tcase_add_test(tc, test_close_during_flush_calls_back);
 	suite_add_tcase(s, tc);
 	return s;

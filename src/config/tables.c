@@ -382,6 +382,39 @@ static const struct field queue_fields[] = {
 
 static int parse_relabel(struct ctx *c, const struct node *v, const char *path, void *base);
 
+/* A tenant id as the receivers take it: printable ASCII without spaces, at most 150. */
+static int tenant_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+			return 0;
+	return n > 0 && n <= 150;
+}
+
+static int check_tenant_map(struct ctx *c, const struct node *k, const struct node *val,
+			    const char *kpath, const char *value)
+{
+	if (!tenant_valid(value))
+		return cfg_fail(c, val->line, kpath, "invalid tenant \"%.64s\" (1 to 150 printable characters, no spaces)",
+				cfg_shown(val, value));
+	return 0;
+}
+
+static int parse_tenant_map(struct ctx *c, const struct node *v, const char *path, void *base)
+{
+	return parse_kvmap(c, v, path, &((struct jp_remote_config *)base)->tenant_map, check_tenant_map);
+}
+
+static const struct field tenant_fields[] = {
+	{.key = "header", .kind = K_STR, .off = RC(tenant_header), .reload = REMO},
+	{.key = "label", .kind = K_STR, .off = RC(tenant_label), .reload = REMO},
+	{.key = "map", .kind = K_CUSTOM, .check = parse_tenant_map, .off = RC(tenant_map), .value = V_KVLIST,
+	 .reload = REMO},
+	{.key = "default", .kind = K_STR, .off = RC(tenant_default), .reload = REMO},
+	{0},
+};
+
 static const struct field remote_fields[] = {
 	{.key = "name", .kind = K_STR, .off = RC(name), .reload = REMO, .dstr = "default"},
 	{.key = "url", .kind = K_STR, .off = RC(url), .flags = F_HTTP, .reload = REMO},
@@ -399,6 +432,7 @@ static const struct field remote_fields[] = {
 	{.key = "queue", .kind = K_SECTION, .sub = queue_fields, .check = check_queue},
 	{.key = "write_relabel_configs", .kind = K_CUSTOM, .check = parse_relabel, .off = RC(relabel),
 	 .value = V_RELABEL, .reload = REMO},
+	{.key = "tenant", .kind = K_SECTION, .sub = tenant_fields},
 	{0},
 };
 
@@ -661,6 +695,31 @@ static int check_remote(struct ctx *c, const struct node *v, const char *path,
 		cfg_child_path(kpath, path, "bearer_token_file");
 		return cfg_fail(c, cfg_line_of(v, "bearer_token_file"), kpath,
 			    "cannot be used together with basic_auth");
+	}
+	/* tenant: all of header, label and default, or none. */
+	const struct node *tn = cfg_map_get(v, "tenant");
+	int tline = tn ? tn->line : v->line;
+	cfg_child_path(kpath, path, "tenant");
+	if (*rc->tenant_header || *rc->tenant_default || rc->tenant_map.n) {
+		char hpath[PATH_MAX_LEN];
+		if (!*rc->tenant_header)
+			return cfg_fail(c, tline, kpath, "header is required (X-Scope-OrgID for Mimir, THANOS-TENANT for Thanos)");
+		if (!*rc->tenant_label)
+			return cfg_fail(c, tline, kpath, "label is required (the label whose value picks the tenant)");
+		cfg_child_path(hpath, kpath, "default");
+		if (!tenant_valid(rc->tenant_default))
+			return cfg_fail(c, tline, hpath,
+					"a valid tenant is required for series without the label (1 to 150 printable characters, no spaces)");
+		cfg_child_path(hpath, kpath, "header");
+		int hline = tn && tn->kind == N_MAP && cfg_map_get(tn, "header") ? cfg_line_of(tn, "header") : tline;
+		if (!is_header_name(rc->tenant_header))
+			return cfg_fail(c, hline, hpath, "invalid header name");
+		for (size_t i = 0; reserved_headers[i]; i++)
+			if (!strcasecmp(rc->tenant_header, reserved_headers[i]))
+				return cfg_fail(c, hline, hpath, "reserved header (set by joulepush)");
+		for (size_t i = 0; i < rc->headers.n; i++)
+			if (!strcasecmp(rc->headers.v[i].key, rc->tenant_header))
+				return cfg_fail(c, hline, hpath, "also set in headers: the tenant header is set per request");
 	}
 	return 0;
 }

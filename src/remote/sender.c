@@ -72,12 +72,26 @@ struct jp_sender {
 	struct jp_batch batch;
 	int have_batch;
 	unsigned batch_sends;             /* how often this batch went out */
-	/* After a 413 the batch goes out in parts: series [part_lo, part_hi) now, then
-	 * up to each end on the stack in turn. The batch is acked when all are done. */
+	/* After a 413, or with tenants, the batch goes out in parts: series [part_lo,
+	 * part_hi) now, then up to each end on the stack in turn. The batch is acked when
+	 * all are done. */
 	int split;
 	size_t part_lo, part_hi;
-	size_t part_stack[64];
-	unsigned nstack;
+	size_t *part_stack;
+	size_t nstack, capstack;
+
+	/* tenant (docs/reference/remote-write.md "Tenants"): each part is one tenant's. */
+	char *tenant_header, *tenant_label, *tenant_default;
+	struct jp_kvlist tenant_map;
+	const char **tn, **tn2;           /* per batch series: its tenant (and scratch) */
+	size_t captn, captn2;
+	struct jp_batch_series *tn_tmp;
+	size_t cap_tn_tmp;
+	size_t *tn_idx;
+	size_t cap_tn_idx;
+	char tenant_hdr[256];             /* "Header: tenant" of the part in flight */
+	const char **req_headers;
+	size_t cap_req_headers;
 	struct jp_buf body;
 	int body_valid;
 	enum jp_rw_protocol body_proto;
@@ -448,7 +462,8 @@ static int part_split(struct jp_sender *s)
 		s->part_hi = s->batch.nseries;
 		s->nstack = 0;
 	}
-	if (s->part_hi - s->part_lo <= 1 || s->nstack == sizeof(s->part_stack) / sizeof(s->part_stack[0]))
+	if (s->part_hi - s->part_lo <= 1 ||
+	    jp_grow((void **)&s->part_stack, &s->capstack, s->nstack + 1, sizeof(*s->part_stack)))
 		return 0;
 	s->part_stack[s->nstack++] = s->part_hi;
 	s->part_hi = s->part_lo + (s->part_hi - s->part_lo) / 2;
@@ -641,10 +656,27 @@ static void send_batch(struct jp_sender *s)
 	if (s->batch_sends > 0)
 		jp_rw_target_refresh_secrets(&s->t);
 
+	const char *const *headers = s->t.headers;
+	if (s->tenant_header) {
+		/* The target's headers and this part's tenant. */
+		size_t nh = 0;
+		while (s->t.headers && s->t.headers[nh])
+			nh++;
+		if (jp_grow((void **)&s->req_headers, &s->cap_req_headers, nh + 2, sizeof(*s->req_headers))) {
+			schedule_retry(s, -1);
+			return;
+		}
+		for (size_t i = 0; i < nh; i++)
+			s->req_headers[i] = s->t.headers[i];
+		snprintf(s->tenant_hdr, sizeof(s->tenant_hdr), "%s: %s", s->tenant_header, s->tn[s->part_lo]);
+		s->req_headers[nh] = s->tenant_hdr;
+		s->req_headers[nh + 1] = NULL;
+		headers = s->req_headers;
+	}
 	struct jp_http_request req = {
 		.method = "POST",
 		.url = s->t.url,
-		.headers = s->t.headers,
+		.headers = headers,
 		.body = s->body.data,
 		.body_len = s->body.len,
 		.timeout_ms = s->t.timeout_ms,
@@ -667,6 +699,90 @@ static void send_batch(struct jp_sender *s)
 	if (s->batch_sends > 0)
 		s->retried += s->batch.nsamples;
 	s->batch_sends++;
+}
+
+/* ---- tenants ------------------------------------------------------------------------ */
+
+static int tenant_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+			return 0;
+	return n > 0 && n <= 150;
+}
+
+/* The tenant of a series: its tenant.label's value, renamed by tenant.map; the default
+ * without the label, or when the value cannot be a tenant (a space, a control byte). */
+static const char *series_tenant(struct jp_sender *s, const struct jp_series_def *d)
+{
+	const char *v = NULL;
+	for (uint32_t i = 0; i < d->nlabels && !v; i++)
+		if (!strcmp(d->labels[i].name, s->tenant_label))
+			v = d->labels[i].value;
+	if (!v)
+		return s->tenant_default;
+	for (size_t i = 0; i < s->tenant_map.n; i++)
+		if (!strcmp(s->tenant_map.v[i].key, v))
+			return s->tenant_map.v[i].value;
+	if (!tenant_ok(v)) {
+		jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD, "remote %s: %s value \"%.64s\" cannot be a tenant: sent as %s",
+			  s->name, s->tenant_label, v, s->tenant_default);
+		return s->tenant_default;
+	}
+	return v;
+}
+
+static const char **tenant_sort_key;
+
+static int by_tenant(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(tenant_sort_key[x], tenant_sort_key[y]);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Order the batch's series by tenant (stable) and make each tenant's run a part: the
+ * batch is acked once every tenant's request is confirmed. Returns 0 or -ENOMEM. */
+static int tenant_split(struct jp_sender *s)
+{
+	size_t n = s->batch.nseries;
+	if (!n)
+		return 0;
+	if (jp_grow((void **)&s->tn, &s->captn, n, sizeof(*s->tn)) ||
+	    jp_grow((void **)&s->tn2, &s->captn2, n, sizeof(*s->tn2)) ||
+	    jp_grow((void **)&s->tn_idx, &s->cap_tn_idx, n, sizeof(*s->tn_idx)) ||
+	    jp_grow((void **)&s->tn_tmp, &s->cap_tn_tmp, n, sizeof(*s->tn_tmp)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		s->tn_idx[i] = i;
+		s->tn[i] = series_tenant(s, s->batch.series[i].def);
+	}
+	tenant_sort_key = s->tn;   /* the loop is single-threaded */
+	qsort(s->tn_idx, n, sizeof(*s->tn_idx), by_tenant);
+	for (size_t i = 0; i < n; i++)
+		s->tn_tmp[i] = s->batch.series[s->tn_idx[i]];
+	memcpy(s->batch.series, s->tn_tmp, n * sizeof(*s->tn_tmp));
+	/* The tenant of each series, in the new order (tn_idx maps new -> old). */
+	for (size_t i = 0; i < n; i++)
+		s->tn2[i] = s->tn[s->tn_idx[i]];
+	memcpy(s->tn, s->tn2, n * sizeof(*s->tn));
+	/* Runs of one tenant: the first is sent now, the ends of the others are stacked
+	 * so that they come off in order. */
+	size_t nruns = 0;
+	for (size_t i = 1; i <= n; i++)
+		if (i == n || strcmp(s->tn[i], s->tn[i - 1]))
+			nruns++;
+	if (jp_grow((void **)&s->part_stack, &s->capstack, nruns, sizeof(*s->part_stack)))
+		return -ENOMEM;
+	s->split = 1;
+	s->part_lo = 0;
+	s->nstack = 0;
+	for (size_t i = n; i >= 1; i--)
+		if (i == n || strcmp(s->tn[i], s->tn[i - 1]))
+			s->part_stack[s->nstack++] = i;
+	s->part_hi = s->part_stack[--s->nstack];
+	return 0;
 }
 
 /* Leave out of a new batch the samples older than queue.max_sample_age: receivers refuse
@@ -747,6 +863,14 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
 		kick(s);
 		return;
 	}
+	if (s->tenant_header && tenant_split(s)) {
+		/* Not sent unsplit: that would put one tenant's data under another's. */
+		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD, "remote %s: out of memory splitting a batch by tenant", s->name);
+		release_batch(s);
+		jp_queue_rewind(s->q);
+		schedule_retry(s, -1);
+		return;
+	}
 	send_batch(s);
 }
 
@@ -791,6 +915,20 @@ static void kick(struct jp_sender *s)
 static void free_sender(struct jp_sender *s)
 {
 	relabel_free_all(s);
+	free(s->tenant_header);
+	free(s->tenant_label);
+	free(s->tenant_default);
+	for (size_t i = 0; i < s->tenant_map.n; i++) {
+		free(s->tenant_map.v[i].key);
+		free(s->tenant_map.v[i].value);
+	}
+	free(s->tenant_map.v);
+	free(s->tn);
+	free(s->tn2);
+	free(s->tn_idx);
+	free(s->tn_tmp);
+	free(s->req_headers);
+	free(s->part_stack);
 	jp_buf_free(&s->body);
 	jp_rw_target_free(&s->t);
 	free(s->name);
@@ -839,6 +977,21 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 	if (rt < 0) {
 		err = -rt;
 		goto fail;
+	}
+	if (rc->tenant_header && *rc->tenant_header) {
+		if (!(s->tenant_header = strdup(rc->tenant_header)) || !(s->tenant_label = strdup(rc->tenant_label)) ||
+		    !(s->tenant_default = strdup(rc->tenant_default)))
+			goto fail;
+		s->tenant_map.v = calloc(rc->tenant_map.n + 1, sizeof(*s->tenant_map.v));
+		if (!s->tenant_map.v)
+			goto fail;
+		for (size_t i = 0; i < rc->tenant_map.n; i++) {
+			s->tenant_map.v[i].key = strdup(rc->tenant_map.v[i].key);
+			s->tenant_map.v[i].value = strdup(rc->tenant_map.v[i].value);
+			s->tenant_map.n = i + 1;
+			if (!s->tenant_map.v[i].key || !s->tenant_map.v[i].value)
+				goto fail;
+		}
 	}
 	if (rc->relabel.n) {
 		char why[256];
