@@ -5,7 +5,7 @@
 # local VictoriaMetrics for BENCH_SECONDS (default 60). Prints, for both: CPU seconds per
 # million samples delivered, peak RSS, and bytes on the wire (request bodies) per sample;
 # for joulepush also the RSS of the same agent with no series, and peak PSS and USS (RSS
-# counts every page of the shared libraries it maps: libcurl's TLS stacks, libxml2).
+# counts every page of the shared libraries it maps: libcurl's TLS stacks, expat).
 # Usage: bench/bench_remote_write.sh [path/to/joulepush]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,7 +80,7 @@ scrape_configs:
 YML
 
 # The same agent with no pods: what the process costs before any series (libraries
-# mapped and relocated: libcurl with its TLS stacks, libxml2, libbpf), for context.
+# mapped and relocated: libcurl with its TLS stacks, expat, libbpf), for context.
 sed 's/pods: [0-9]*/pods: 0/; s/listen: 127.0.0.1:[0-9]*/listen: ""/; s|dir: .*queue}|dir: '"$work"'/queue0}|' \
   "$work/jp.yaml" >"$work/jp0.yaml"
 "$JOULEPUSH" --config "$work/jp0.yaml" 2>"$work/jp0.log" &

@@ -53,8 +53,8 @@ mkdir -p "$OUT"
 # extract: unpack the packages and their dependencies, run no maintainer script (there
 # is no shell to run one). mmdebstrap runs no hooks for this variant, so the tree is
 # finished here: drop what a daemon never reads (glibc's iconv modules too: the only
-# text the agent converts is ENTSO-E's XML, which is UTF-8, and libxml2 reads UTF-8
-# without them), add the binary and the files a process expects.
+# text the agent converts is ENTSO-E's XML, which expat decodes itself), add the binary
+# and the files a process expects.
 root=$OUT/rootfs
 mmdebstrap --variant=extract --mode=root --quiet \
   --aptopt='Acquire::Check-Valid-Until "false"' \

@@ -8,7 +8,7 @@ PKGS=(
   bpftool libbpf-dev libelf-dev zlib1g-dev
   protobuf-c-compiler libprotobuf-c-dev libsnappy-dev
   check libsubunit-dev libuv1-dev libcurl4-openssl-dev libyaml-dev
-  libjson-c-dev libxml2-dev libpcre2-dev libclang-rt-14-dev
+  libjson-c-dev libexpat1-dev libpcre2-dev libclang-rt-14-dev
   prometheus victoria-metrics python3 python3-yaml curl procps iproute2 openssl util-linux
   chromium mmdebstrap podman
 )

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
+#include <expat.h>
 
 #include "carbon/ctime.h"
 #include "carbon/forecast.h"
@@ -63,74 +62,139 @@ static void set_reason(struct jp_entsoe_result *out, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- parsing with libxml2, DTDs refused --------------------------------------- */
+/* ---- parsing with expat into a small tree, DTDs refused ------------------------ */
 
-struct pstate {
-	int doctype;
-	char err[128];
+/* An element: its namespace and local name, its own text (CDATA included; the text of
+ * its children is theirs), its children in document order. */
+struct xnode {
+	char *ns;                 /* the namespace URI, or NULL */
+	char *name;               /* the local name */
+	struct jp_buf text;
+	struct xnode *first, *last, *next;
+	int line;
 };
 
-/* Called when <!DOCTYPE ...> has been read, before its internal subset: A75 documents never
- * carry one, and refusing it here means no entity is ever declared (billion laughs) and
- * no external subset is looked at. */
-static void sax_internal_subset(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
+#define MAX_DEPTH 64
+#define MAX_NODES 2000000
+
+struct pstate {
+	XML_Parser p;
+	struct xnode *root, *stack[MAX_DEPTH];
+	int depth;
+	size_t nodes;
+	int doctype, oom, too_deep;
+};
+
+static void xnode_free(struct xnode *n)
 {
-	xmlParserCtxtPtr ctxt = ctx;
-	((struct pstate *)ctxt->_private)->doctype = 1;
-	xmlStopParser(ctxt);
+	while (n) {
+		struct xnode *next = n->next;
+		xnode_free(n->first);
+		free(n->ns);
+		free(n->name);
+		jp_buf_free(&n->text);
+		free(n);
+		n = next;
+	}
 }
 
-static void sax_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *pub,
-			    const xmlChar *sys, xmlChar *content)
+static void stop(struct pstate *st)
 {
-	xmlParserCtxtPtr ctxt = ctx;
-	((struct pstate *)ctxt->_private)->doctype = 1;
-	xmlStopParser(ctxt);
+	XML_StopParser(st->p, XML_FALSE);
 }
 
-/* Structured errors are kept (the first one) instead of going to stderr. */
-static void sax_serror(void *ctx, xmlErrorPtr e)
+/* Names arrive as "URI local" (namespace processing with ' ' as the separator). */
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
-	xmlParserCtxtPtr ctxt = ctx;
-	struct pstate *st = ctxt ? ctxt->_private : NULL;
-	if (!st || st->err[0] || !e || e->level < XML_ERR_ERROR)
+	(void)atts;
+	struct pstate *st = ud;
+	if (st->depth >= MAX_DEPTH || st->nodes >= MAX_NODES) {
+		st->too_deep = 1;
+		stop(st);
 		return;
-	snprintf(st->err, sizeof(st->err), "line %d: %s", e->line, e->message ? e->message : "error");
-	size_t n = strlen(st->err);
-	while (n && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
-		st->err[--n] = 0;
-	for (char *p = st->err; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	}
+	struct xnode *n = calloc(1, sizeof(*n));
+	const char *sp = strrchr(name, ' ');
+	if (n) {
+		n->name = strdup(sp ? sp + 1 : name);
+		n->ns = sp ? strndup(name, (size_t)(sp - name)) : NULL;
+		n->line = (int)XML_GetCurrentLineNumber(st->p);
+	}
+	if (!n || !n->name || (sp && !n->ns)) {
+		if (n)
+			xnode_free(n);
+		st->oom = 1;
+		stop(st);
+		return;
+	}
+	st->nodes++;
+	if (st->depth == 0) {
+		st->root = n;
+	} else {
+		struct xnode *parent = st->stack[st->depth - 1];
+		if (parent->last)
+			parent->last->next = n;
+		else
+			parent->first = n;
+		parent->last = n;
+	}
+	st->stack[st->depth++] = n;
 }
 
-/* Some errors (input encoding, I/O) bypass the parser context and go to libxml2's generic
- * channel, which prints to stderr; while parsing it points here instead. */
-static void generic_quiet(void *ctx, const char *msg, ...)
+static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-	(void)ctx;
-	(void)msg;
+	(void)name;
+	struct pstate *st = ud;
+	if (st->depth > 0)
+		st->depth--;
 }
 
-static int has_ns_prefix(const xmlNode *n, const char *prefix)
+static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
-	return n->ns && n->ns->href && !strncmp((const char *)n->ns->href, prefix, strlen(prefix));
+	struct pstate *st = ud;
+	if (st->depth > 0 && len > 0 && jp_buf_append(&st->stack[st->depth - 1]->text, s, (size_t)len)) {
+		st->oom = 1;
+		stop(st);
+	}
+}
+
+/* A75 documents never carry a DOCTYPE: refusing it means no entity is ever declared
+ * (billion laughs) and no external subset is looked at. */
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+			       int has_internal)
+{
+	struct pstate *st = ud;
+	st->doctype = 1;
+	stop(st);
+}
+
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value, int value_len,
+			      const XML_Char *base, const XML_Char *sysid, const XML_Char *pubid,
+			      const XML_Char *notation)
+{
+	struct pstate *st = ud;
+	st->doctype = 1;
+	stop(st);
+}
+
+static int has_ns_prefix(const struct xnode *n, const char *prefix)
+{
+	return n->ns && !strncmp(n->ns, prefix, strlen(prefix));
 }
 
 /* An element child of the document's namespace, matched by local name. */
-static int is_el(const xmlNode *n, const xmlChar *ns, const char *local)
+static int is_el(const struct xnode *n, const char *ns, const char *local)
 {
-	if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, local))
+	if (strcmp(n->name, local))
 		return 0;
-	const xmlChar *h = n->ns ? n->ns->href : NULL;
-	if (!ns || !h)
-		return ns == h;
-	return !strcmp((const char *)h, (const char *)ns);
+	if (!ns || !n->ns)
+		return ns == n->ns;
+	return !strcmp(n->ns, ns);
 }
 
-static xmlNode *child(const xmlNode *parent, const xmlChar *ns, const char *local)
+static const struct xnode *child(const struct xnode *parent, const char *ns, const char *local)
 {
-	for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next)
+	for (const struct xnode *c = parent ? parent->first : NULL; c; c = c->next)
 		if (is_el(c, ns, local))
 			return c;
 	return NULL;
@@ -138,33 +202,24 @@ static xmlNode *child(const xmlNode *parent, const xmlChar *ns, const char *loca
 
 /* The text of an element, without leading and trailing blanks. Returns -1 when it is
  * missing, empty or longer than cap - 1. */
-static int text_of(const xmlNode *n, char *buf, size_t cap)
+static int text_of(const struct xnode *n, char *buf, size_t cap)
 {
-	size_t len = 0;
 	if (!n)
 		return -1;
-	for (const xmlNode *c = n->children; c; c = c->next) {
-		if (c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE)
-			continue;
-		size_t l = c->content ? strlen((const char *)c->content) : 0;
-		if (len + l >= cap)
-			return -1;
-		memcpy(buf + len, c->content, l);
-		len += l;
-	}
-	buf[len] = 0;
-	size_t a = 0;
-	while (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' || buf[a] == '\n')
+	const char *t = (const char *)n->text.data;
+	size_t len = n->text.len, a = 0;
+	while (a < len && (t[a] == ' ' || t[a] == '\t' || t[a] == '\r' || t[a] == '\n'))
 		a++;
-	while (len > a && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r' ||
-			   buf[len - 1] == '\n'))
+	while (len > a && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\r' || t[len - 1] == '\n'))
 		len--;
-	memmove(buf, buf + a, len - a);
+	if (len - a >= cap || len == a || memchr(t + a, 0, len - a))
+		return -1;
+	memcpy(buf, t + a, len - a);
 	buf[len - a] = 0;
-	return len > a ? 0 : -1;
+	return 0;
 }
 
-static int text_time(const xmlNode *n, int64_t *t)
+static int text_time(const struct xnode *n, int64_t *t)
 {
 	char b[64];
 	if (text_of(n, b, sizeof(b)))
@@ -186,12 +241,12 @@ static int cmp_point(const void *a, const void *b)
 }
 
 /* Append the values of one Period to tmp. Returns 0, -EINVAL (reason set) or -ENOMEM. */
-static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struct ivec *tmp,
+static int parse_period(const struct xnode *period, const char *ns, int a03, struct ivec *tmp,
 			unsigned *neg_points, unsigned *nan_points, char *why, size_t whylen)
 {
 	int64_t start, end, res;
 	char b[64];
-	const xmlNode *ti = child(period, ns, "timeInterval");
+	const struct xnode *ti = child(period, ns, "timeInterval");
 	if (text_time(child(ti, ns, "start"), &start) || text_time(child(ti, ns, "end"), &end) ||
 	    end <= start) {
 		snprintf(why, whylen, "bad Period timeInterval");
@@ -210,7 +265,7 @@ static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struc
 	size_t n = 0, cap = 0;
 	struct point *pts = NULL;
 	int r = 0;
-	for (const xmlNode *c = period->children; c; c = c->next) {
+	for (const struct xnode *c = period->first; c; c = c->next) {
 		if (!is_el(c, ns, "Point"))
 			continue;
 		char *e;
@@ -279,7 +334,7 @@ static int parse_period(const xmlNode *period, const xmlChar *ns, int a03, struc
 
 /* Classify and read one TimeSeries. Returns 1 for a consumption series, 0 with *psr and tmp
  * filled for a production series, -EINVAL (why set) or -ENOMEM. */
-static int parse_series(const xmlNode *ts, const xmlChar *ns, int allow_total, int *psr, struct ivec *tmp,
+static int parse_series(const struct xnode *ts, const char *ns, int allow_total, int *psr, struct ivec *tmp,
 			struct jp_entsoe_result *out, char *why, size_t whylen)
 {
 	char b[64];
@@ -293,13 +348,13 @@ static int parse_series(const xmlNode *ts, const xmlChar *ns, int allow_total, i
 		snprintf(why, whylen, "missing or unknown psrType");
 		return -EINVAL;
 	}
-	const xmlNode *unit = child(ts, ns, "quantity_Measure_Unit.name");
+	const struct xnode *unit = child(ts, ns, "quantity_Measure_Unit.name");
 	if (unit && (text_of(unit, b, sizeof(b)) || strcmp(b, "MAW"))) {
 		snprintf(why, whylen, "%s: unit is not MAW (MW)", jp_psr_code(*psr));
 		return -EINVAL;
 	}
 	int a03 = 0;
-	const xmlNode *ct = child(ts, ns, "curveType");
+	const struct xnode *ct = child(ts, ns, "curveType");
 	if (ct) {
 		if (text_of(ct, b, sizeof(b)) || (strcmp(b, "A01") && strcmp(b, "A03"))) {
 			snprintf(why, whylen, "%s: unsupported curveType", jp_psr_code(*psr));
@@ -307,7 +362,7 @@ static int parse_series(const xmlNode *ts, const xmlChar *ns, int allow_total, i
 		}
 		a03 = !strcmp(b, "A03");
 	}
-	for (const xmlNode *c = ts->children; c; c = c->next) {
+	for (const struct xnode *c = ts->first; c; c = c->next) {
 		if (!is_el(c, ns, "Period"))
 			continue;
 		char w[128] = "";
@@ -431,18 +486,18 @@ static int newest_complete(struct ivec *by_psr, struct jp_entsoe_result *out)
 
 /* ---- documents -------------------------------------------------------------------- */
 
-static int parse_ack(const xmlNode *root, struct jp_entsoe_result *out)
+static int parse_ack(const struct xnode *root, struct jp_entsoe_result *out)
 {
-	const xmlChar *ns = root->ns->href;
-	const xmlNode *reason = child(root, ns, "Reason");
+	const char *ns = root->ns;
+	const struct xnode *reason = child(root, ns, "Reason");
 	char code[16], text[sizeof(out->reason)];
 	if (text_of(child(reason, ns, "code"), code, sizeof(code)))
 		strcpy(code, "?");
 	if (text_of(child(reason, ns, "text"), text, sizeof(text))) {
-		/* Too long or missing: keep what fits of the first text node. */
-		const xmlNode *t = child(reason, ns, "text");
-		snprintf(text, sizeof(text), "%s",
-			 t && t->children && t->children->content ? (const char *)t->children->content : "");
+		/* Too long or missing: keep what fits of it. */
+		const struct xnode *t = child(reason, ns, "text");
+		snprintf(text, sizeof(text), "%.*s", t ? (int)(t->text.len < sizeof(text) ? t->text.len : sizeof(text) - 1) : 0,
+			 t && t->text.data ? (const char *)t->text.data : "");
 	}
 	char *e;
 	long c = strtol(code, &e, 10);
@@ -453,15 +508,15 @@ static int parse_ack(const xmlNode *root, struct jp_entsoe_result *out)
 
 /* series: NULL for the newest complete point (A75), else every value of every series,
  * by production type (0: a total without one), for the forecast documents. */
-static int parse_gl(const xmlNode *root, struct jp_entsoe_result *out, struct jp_forecast *series)
+static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, struct jp_forecast *series)
 {
-	const xmlChar *ns = root->ns->href;
+	const char *ns = root->ns;
 	struct ivec by_psr[JP_PSR_MAX + 1];
 	struct ivec tmp = {0};
 	int r = 0;
 
 	memset(by_psr, 0, sizeof(by_psr));
-	for (const xmlNode *ts = root->children; ts && r != -ENOMEM; ts = ts->next) {
+	for (const struct xnode *ts = root->first; ts && r != -ENOMEM; ts = ts->next) {
 		if (!is_el(ts, ns, "TimeSeries"))
 			continue;
 		out->series++;
@@ -526,50 +581,54 @@ static int parse_doc(const void *buf, size_t len, struct jp_entsoe_result *out, 
 		return -EBADMSG;
 	}
 
-	xmlInitParser();
 	struct pstate st = {0};
-	xmlGenericErrorFunc old_generic = xmlGenericError;
-	void *old_generic_ctx = xmlGenericErrorContext;
-	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-	if (!ctxt)
+	st.p = XML_ParserCreateNS(NULL, ' ');
+	if (!st.p)
 		return -ENOMEM;
-	xmlSetGenericErrorFunc(NULL, generic_quiet);
-	ctxt->_private = &st;
-	ctxt->sax->internalSubset = sax_internal_subset;
-	ctxt->sax->entityDecl = sax_entity_decl;
-	ctxt->sax->serror = sax_serror;
-	/* No XML_PARSE_NOENT (no entity substitution), no XML_PARSE_DTDLOAD/DTDATTR (no DTD
-	 * loading), no XML_PARSE_HUGE (libxml2's depth and text-size limits stay on). */
-	xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, "entsoe.xml", NULL,
-					  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-					  XML_PARSE_NOCDATA);
+	XML_SetUserData(st.p, &st);
+	XML_SetElementHandler(st.p, on_start, on_end);
+	XML_SetCharacterDataHandler(st.p, on_text);
+	XML_SetStartDoctypeDeclHandler(st.p, on_doctype);
+	XML_SetEntityDeclHandler(st.p, on_entity);
+	/* No external entity is ever fetched: there is no handler for them, and parameter
+	 * entities are not parsed. */
+	XML_SetParamEntityParsing(st.p, XML_PARAM_ENTITY_PARSING_NEVER);
+	enum XML_Status xs = XML_Parse(st.p, buf, (int)len, XML_TRUE);
 	int r;
 	if (st.doctype) {
 		snprintf(out->reason, sizeof(out->reason), "document has a DOCTYPE (refused)");
 		r = -EBADMSG;
 		goto out;
 	}
-	if (!doc) {
-		snprintf(out->reason, sizeof(out->reason), "malformed XML: %s", st.err[0] ? st.err : "parse error");
+	if (st.oom) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (st.too_deep) {
+		snprintf(out->reason, sizeof(out->reason), "malformed XML: nested deeper than %d or over %d elements",
+			 MAX_DEPTH, MAX_NODES);
 		r = -EBADMSG;
 		goto out;
 	}
-	const xmlNode *root = xmlDocGetRootElement(doc);
-	if (root && !strcmp((const char *)root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
+	if (xs != XML_STATUS_OK || !st.root) {
+		snprintf(out->reason, sizeof(out->reason), "malformed XML: line %lu: %s",
+			 (unsigned long)XML_GetCurrentLineNumber(st.p), XML_ErrorString(XML_GetErrorCode(st.p)));
+		r = -EBADMSG;
+		goto out;
+	}
+	const struct xnode *root = st.root;
+	if (!strcmp(root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
 		r = parse_gl(root, out, series);
-	} else if (root && !strcmp((const char *)root->name, "Acknowledgement_MarketDocument") &&
-		   has_ns_prefix(root, NS_ACK)) {
+	} else if (!strcmp(root->name, "Acknowledgement_MarketDocument") && has_ns_prefix(root, NS_ACK)) {
 		r = parse_ack(root, out);
 	} else {
 		snprintf(out->reason, sizeof(out->reason), "unexpected root element %.40s in namespace %.80s",
-			 root ? (const char *)root->name : "(none)",
-			 root && root->ns && root->ns->href ? (const char *)root->ns->href : "(none)");
+			 root->name, root->ns ? root->ns : "(none)");
 		r = -EBADMSG;
 	}
 out:
-	xmlFreeDoc(doc);
-	xmlFreeParserCtxt(ctxt);
-	xmlSetGenericErrorFunc(old_generic_ctx, old_generic);
+	xnode_free(st.root);
+	XML_ParserFree(st.p);
 	return r;
 }
 

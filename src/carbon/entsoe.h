@@ -34,9 +34,9 @@ struct jp_entsoe_result {
 };
 
 /* Parse an ENTSO-E answer of len bytes. Pure: no I/O, no logging, no global state besides
- * libxml2's own initialisation. Hostile input is safe: the size is capped, no network, no
- * DTD is loaded, and a document with a DOCTYPE is refused before its internal subset is
- * read (no entity is ever declared, so none can be expanded).
+ * the parser's (expat). Hostile input is safe: the size is capped, nothing is fetched, the
+ * nesting depth is bounded, and a document with a DOCTYPE is refused as soon as it starts
+ * (no entity is ever declared, so none can be expanded).
  *
  * The newest complete point is the latest instant T that starts some value of a
  * generation series (production types in the mix, storage excluded) and at which every

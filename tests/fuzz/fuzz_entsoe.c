@@ -3,7 +3,7 @@
  * forecast documents with the day-ahead intensity formula, and the factor formula
  * (docs/reference/configuration.md: parsers are fuzzed). */
 // fuzz-sources: src/carbon/entsoe.c src/carbon/factors.c src/carbon/ctime.c src/carbon/forecast.c src/util/buf.c
-// fuzz-pkgs: libxml-2.0
+// fuzz-pkgs: expat
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
