@@ -77,9 +77,12 @@ int jp_procstat_parse(const char *buf, size_t len, uint64_t tick_ns, struct jp_c
 	if (n < 4)
 		return -EINVAL;
 
-	uint64_t busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+	/* steal (f[7]) is not work this machine did: on a VM it is the time the hypervisor
+	 * ran someone else on our CPUs. guest and guest_nice are already inside user and nice. */
+	uint64_t busy = f[0] + f[1] + f[2] + f[5] + f[6];
 	uint64_t idle = f[3] + f[4];
-	if (tick_ns && (busy > UINT64_MAX / tick_ns || idle > UINT64_MAX / tick_ns))
+	uint64_t steal = f[7];
+	if (tick_ns && (busy > UINT64_MAX / tick_ns || idle > UINT64_MAX / tick_ns || steal > UINT64_MAX / tick_ns))
 		return -EINVAL;
 
 	unsigned ncpus = 0;
@@ -98,6 +101,7 @@ int jp_procstat_parse(const char *buf, size_t len, uint64_t tick_ns, struct jp_c
 
 	out->busy_ns = busy * tick_ns;
 	out->idle_ns = idle * tick_ns;
+	out->steal_ns = steal * tick_ns;
 	out->ncpus = ncpus;
 	return 0;
 }
@@ -189,9 +193,11 @@ int jp_procstat_sample(struct jp_procstat *ps, struct jp_cpu_interval *out)
 	struct jp_cpu_interval iv = {
 		.busy_ns = cur.busy_ns > ps->last.busy_ns ? cur.busy_ns - ps->last.busy_ns : 0,
 		.idle_ns = cur.idle_ns > ps->last.idle_ns ? cur.idle_ns - ps->last.idle_ns : 0,
+		.steal_ns = cur.steal_ns > ps->last.steal_ns ? cur.steal_ns - ps->last.steal_ns : 0,
 		.ncpus = cur.ncpus,
 	};
-	uint64_t total = iv.busy_ns + iv.idle_ns;
+	/* Stolen time is in the wall time but not in the work: it lowers the usage. */
+	uint64_t total = iv.busy_ns + iv.idle_ns + iv.steal_ns;
 	/* busy / (busy + idle) equals docs/model.md's busy / (CPUs x interval) for the CPUs that were
 	 * online, without the jitter of comparing tick counts with a wall-clock interval. */
 	iv.usage_ratio = total ? (double)iv.busy_ns / (double)total : 0.0;

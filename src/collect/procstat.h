@@ -8,8 +8,9 @@
 
 /* Cumulative CPU time of all CPUs since boot, as one read of <procfs>/stat gives it. */
 struct jp_cpu_totals {
-	uint64_t busy_ns;   /* user + nice + system + irq + softirq + steal */
+	uint64_t busy_ns;   /* user + nice + system + irq + softirq: work this machine did */
 	uint64_t idle_ns;   /* idle + iowait */
+	uint64_t steal_ns;  /* time a hypervisor gave this VM's CPUs to others: not its work */
 	unsigned ncpus;     /* "cpuN" lines, i.e. online CPUs */
 };
 
@@ -17,8 +18,10 @@ struct jp_cpu_totals {
 struct jp_cpu_interval {
 	uint64_t busy_ns;
 	uint64_t idle_ns;
+	uint64_t steal_ns;
 	unsigned ncpus;
-	double usage_ratio;  /* busy / (busy + idle), in [0, 1] */
+	double usage_ratio;  /* busy / (busy + idle + steal), in [0, 1]: stolen time is wall
+	                        time in which this VM did no work (docs/model.md) */
 };
 
 struct jp_procstat;
