@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# joulepush's own overhead on a node with 200 pod-shaped cgroups (issue 4 "Overhead"):
+# joulepush's own overhead on a node with 200 pod-shaped cgroups:
 # its CPU use as a share of one core, the sched_switch program's cost (ns per call and CPU
 # share, from kernel.bpf_stats_enabled), and its peak RSS; with the eBPF collector, then
 # with cgroupfs. Needs root and a cgroup v2 mount; without them it says SKIP and exits 0,
@@ -21,7 +21,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "${JOULEPUSH:-}" ]; then
   if [ -x ./joulepush ]; then JOULEPUSH=$PWD/joulepush; else JOULEPUSH=$HERE/../joulepush; fi
 fi
-# Targets of issue 4.
+# Targets: agent + eBPF under half a percent of one core, peak RSS under 20 MiB.
 TARGET_CPU_PCT=0.5
 TARGET_RSS_KB=$((20 * 1024))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# joulepush on the real kernel (issue 4, docs/model.md): pod-shaped cgroups with systemd-driver
+# joulepush on the real kernel (docs/model.md): pod-shaped cgroups with systemd-driver
 # paths in the cgroup v2 hierarchy, names from a mock kubelet over HTTPS, and per-pod CPU
 # seconds checked against the kernel's own cpu.stat, first with the eBPF collector, then
 # with an eBPF map too small for the node (the containers it misses come from cpu.stat),
