@@ -199,6 +199,22 @@ static struct jp_bpf_collector *collector(void)
  * compared is the point of that bracket nearest to eBPF's. A test process that is
  * descheduled between a drain and its read of cpu.stat (a busy CI machine) then cannot make
  * a correct collector look wrong. */
+/* Stop (or continue) every child. Stopped, each has ended its running slice, which the
+ * sched_switch program counts when a slice ends: a process that runs on an otherwise idle
+ * CPU can go seconds without a switch, and its open slice would be counted in the next
+ * window, not this one (docs/ebpf.md). The comparison is then between the same slices. */
+static void kids_stop(int stop)
+{
+	for (int i = 0; i < nkids; i++) {
+		kill(kids[i], stop ? SIGSTOP : SIGCONT);
+		if (stop) {
+			int st;
+			while (waitpid(kids[i], &st, WUNTRACED) < 0 && errno == EINTR)
+				;
+		}
+	}
+}
+
 static void measure(struct jp_bpf_collector *c, const char *const *cg, int n, int ms,
 		    uint64_t *bpf_ns, uint64_t *stat_ns)
 {
@@ -206,17 +222,21 @@ static void measure(struct jp_bpf_collector *c, const char *const *cg, int n, in
 	uint64_t b0[MAX_CGS], b1[MAX_CGS];
 
 	usleep(100000); /* let the children settle into their pattern */
+	kids_stop(1);
 	for (int i = 0; i < n; i++)
 		b0[i] = cg_usage_ns(cg[i]);
 	ck_assert_int_eq(jp_bpf_collector_drain(c, &set), 0);
 	for (int i = 0; i < n; i++)
 		b1[i] = cg_usage_ns(cg[i]);
+	kids_stop(0);
 	jp_cg_cpu_set_clear(&set);
 	usleep((useconds_t)ms * 1000);
 	uint64_t a0[MAX_CGS];
+	kids_stop(1);
 	for (int i = 0; i < n; i++)
 		a0[i] = cg_usage_ns(cg[i]);
 	ck_assert_int_eq(jp_bpf_collector_drain(c, &set), 0);
+	kids_stop(0);
 	for (int i = 0; i < n; i++) {
 		uint64_t a1 = cg_usage_ns(cg[i]);
 		uint64_t lo = a0[i] - b1[i], hi = a1 - b0[i];
