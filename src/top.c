@@ -26,7 +26,6 @@
 #include "util/log.h"
 #include "util/units.h"
 
-#define MAX_BODY (64u << 20)
 
 enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS };
 
@@ -52,15 +51,6 @@ struct snapshot {
 	int have_node;
 };
 
-static size_t write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct jp_buf *b = arg;
-	size_t len = size * n;
-	if (b->len + len > MAX_BODY || jp_buf_append(b, p, len))
-		return 0;
-	return len;
-}
-
 static int fetch(const char *url, struct jp_buf *out, char *why, size_t whylen)
 {
 	CURL *h = curl_easy_init();
@@ -73,7 +63,7 @@ static int fetch(const char *url, struct jp_buf *out, char *why, size_t whylen)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, jp_buf_sink);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

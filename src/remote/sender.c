@@ -733,12 +733,12 @@ static const char *series_tenant(struct jp_sender *s, const struct jp_series_def
 	return v;
 }
 
-static const char **tenant_sort_key;
-
-static int by_tenant(const void *a, const void *b)
+/* Indices by tenant, then by position: a stable order. */
+static int by_tenant(const void *a, const void *b, void *arg)
 {
+	const char *const *tn = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(tenant_sort_key[x], tenant_sort_key[y]);
+	int c = strcmp(tn[x], tn[y]);
 	return c ? c : (x > y) - (x < y);
 }
 
@@ -758,8 +758,7 @@ static int tenant_split(struct jp_sender *s)
 		s->tn_idx[i] = i;
 		s->tn[i] = series_tenant(s, s->batch.series[i].def);
 	}
-	tenant_sort_key = s->tn;   /* the loop is single-threaded */
-	qsort(s->tn_idx, n, sizeof(*s->tn_idx), by_tenant);
+	qsort_r(s->tn_idx, n, sizeof(*s->tn_idx), by_tenant, s->tn);
 	for (size_t i = 0; i < n; i++)
 		s->tn_tmp[i] = s->batch.series[s->tn_idx[i]];
 	memcpy(s->batch.series, s->tn_tmp, n * sizeof(*s->tn_tmp));

@@ -78,15 +78,6 @@ void jp_query_close(struct jp_query *q)
 	free(q);
 }
 
-static size_t write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct jp_buf *b = arg;
-	size_t len = size * n;
-	if (b->len + len > JP_QUERY_MAX_BYTES || jp_buf_append(b, p, len))
-		return 0;
-	return len;
-}
-
 /* An excerpt of a body fit for one line of an error message. */
 static void excerpt(const struct jp_buf *b, char *out, size_t outlen)
 {
@@ -163,7 +154,7 @@ static int post(struct jp_query *q, const char *path, const char *form, struct j
 		curl_easy_setopt(q->h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(q->h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, jp_buf_sink);
 	curl_easy_setopt(q->h, CURLOPT_WRITEDATA, &body);
 	char cerr[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(q->h, CURLOPT_ERRORBUFFER, cerr);

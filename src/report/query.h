@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 /* Answers larger than this are refused: an aggregated report answer is small. */
-#define JP_QUERY_MAX_BYTES (64u << 20)
+#define JP_QUERY_MAX_BYTES JP_BUF_SINK_MAX
 
 struct jp_query_opts {
 	const char *url;                 /* base URL, may carry a path prefix (/prometheus) */

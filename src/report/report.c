@@ -131,13 +131,17 @@ struct ctx {
 	size_t whylen;
 };
 
-static int ask(struct ctx *c, const char *what, const char *expr, int64_t t_ms, struct jp_query_result *out)
+/* One query: instant at t_ms, or a range [t_ms, end_ms] by one-day steps when end_ms > 0.
+ * Counts it, shows progress, names it in the error, keeps the server's warnings. */
+static int ask_any(struct ctx *c, const char *what, const char *expr, int64_t t_ms, int64_t end_ms,
+		   struct jp_query_result *out)
 {
 	if (c->src->progress)
 		c->src->progress(c->r->queries, what);
 	c->r->queries++;
 	char w[512];
-	int rc = c->src->instant(c->src->ctx, expr, t_ms, out, w, sizeof(w));
+	int rc = end_ms > 0 ? c->src->range(c->src->ctx, expr, t_ms, end_ms, JP_REPORT_DAY_MS, out, w, sizeof(w))
+			    : c->src->instant(c->src->ctx, expr, t_ms, out, w, sizeof(w));
 	if (rc) {
 		snprintf(c->why, c->whylen, "%s: %s", what, w);
 		return rc;
@@ -148,6 +152,11 @@ static int ask(struct ctx *c, const char *what, const char *expr, int64_t t_ms, 
 			 o ? "\n" : "", out->warnings);
 	}
 	return 0;
+}
+
+static int ask(struct ctx *c, const char *what, const char *expr, int64_t t_ms, struct jp_query_result *out)
+{
+	return ask_any(c, what, expr, t_ms, 0, out);
 }
 
 /* The key of a series of a group query: its group labels joined by '/'. */
@@ -272,16 +281,9 @@ static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
 		if ((rc = mk(c, expr, sizeof(expr), JP_REPORT_DAY_MS / 1000)))
 			return rc;
 		struct jp_query_result res;
-		if (c->src->progress)
-			c->src->progress(r->queries, what);
-		r->queries++;
-		char w[512];
-		rc = c->src->range(c->src->ctx, expr, r->from_ms + (int64_t)(first + 1) * JP_REPORT_DAY_MS,
-				   r->from_ms + (int64_t)last * JP_REPORT_DAY_MS, JP_REPORT_DAY_MS, &res, w, sizeof(w));
-		if (rc) {
-			snprintf(c->why, c->whylen, "%s: %s", what, w);
+		if ((rc = ask_any(c, what, expr, r->from_ms + (int64_t)(first + 1) * JP_REPORT_DAY_MS,
+				  r->from_ms + (int64_t)last * JP_REPORT_DAY_MS, &res)))
 			return rc;
-		}
 		for (size_t i = 0; i < res.nseries && !rc; i++)
 			for (size_t j = 0; j < res.series[i].npoints && !rc; j++) {
 				long d = day_of(r, res.series[i].t_ms[j]);

@@ -62,13 +62,13 @@ int jp_state_resumable(const char *m)
 		"joulepush_node_", "joulepush_pod_", "joulepush_container_", "joulepush_namespace_",
 		"joulepush_system_", "kepler_",
 	};
-	const struct jp_metric_def *d = jp_metric_find(m);
-	if (!d || d->type != JP_COUNTER)
+	int prefixed = 0;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]) && !prefixed; i++)
+		prefixed = !strncmp(m, prefixes[i], strlen(prefixes[i]));
+	if (!prefixed)
 		return 0;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(m, prefixes[i], strlen(prefixes[i])))
-			return 1;
-	return 0;
+	const struct jp_metric_def *d = jp_metric_find(m);
+	return d && d->type == JP_COUNTER;
 }
 
 static uint32_t get32(const uint8_t *p)

@@ -98,3 +98,12 @@ int jp_grow(void **p, size_t *cap, size_t need, size_t elem)
 	*cap = n;
 	return 0;
 }
+
+size_t jp_buf_sink(char *p, size_t size, size_t n, void *arg)
+{
+	struct jp_buf *b = arg;
+	size_t len = size * n;
+	if (b->len + len > JP_BUF_SINK_MAX || jp_buf_append(b, p, len))
+		return 0;
+	return len;
+}

@@ -25,6 +25,12 @@ static inline void jp_buf_reset(struct jp_buf *b) { b->len = 0; }
 /* Free the memory; the buffer can be used again afterwards. */
 void jp_buf_free(struct jp_buf *b);
 
+/* A body sink in libcurl's write-callback shape (CURLOPT_WRITEFUNCTION, arg a struct
+ * jp_buf): appends, and refuses (returns 0, which aborts the transfer) past
+ * JP_BUF_SINK_MAX bytes or when memory runs out. */
+#define JP_BUF_SINK_MAX (64u << 20)
+size_t jp_buf_sink(char *p, size_t size, size_t n, void *arg);
+
 /* Grow the array *p of *cap elements of elem bytes to hold at least need elements
  * (doubling, from 16); returns 0 or -ENOMEM, leaving *p and *cap as they were. */
 int jp_grow(void **p, size_t *cap, size_t need, size_t elem);
