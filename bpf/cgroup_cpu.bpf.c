@@ -48,20 +48,45 @@ struct {
 	__type(value, __u64);
 } cg_full SEC(".maps");
 
-/* Charge the run time of task `cur` (== current) since the slot was set to the cgroup of
- * current. Both callers run where this CPU cannot switch under them: sched_switch fires
- * inside __schedule() with interrupts off, the flush program in an IPI or with preemption
- * disabled; so the per-CPU slots need no atomics. */
+/* Where the uncharged run time of task `cur` (== current) on this CPU starts.
+ *
+ * Normally the slot names cur: it was set when cur was switched in (or at the last
+ * flush). Yet a switch-out sometimes finds the slot naming another task (seen under load,
+ * a few times a second, for slices of up to tens of milliseconds): a switch-in this
+ * program did not see. For a task of the fair class the kernel itself knows where the
+ * slice began: set_next_entity() copies se.sum_exec_runtime to se.prev_sum_exec_runtime
+ * each time it puts the task on the CPU, so the slice is charged from there instead of
+ * being lost. A slice a flush already charged always leaves the slot naming cur (the
+ * flush takes it over), so nothing is counted twice. Other classes (prio < 100: RT,
+ * deadline, a boosted task) keep no such mark; their slice starts at the slot or not at
+ * all. Returns 0 when the start is unknown (a new task starts at 0, so 0 is no marker). */
+static __always_inline int slice_start(const struct cpu_slot *slot, struct task_struct *cur, __u64 *start)
+{
+	if (slot->task == (__u64)cur) {
+		*start = slot->sum_ns;
+		return 1;
+	}
+	if (BPF_CORE_READ(cur, prio) >= 100) {
+		*start = BPF_CORE_READ(cur, se.prev_sum_exec_runtime);
+		return 1;
+	}
+	return 0;
+}
+
+/* Charge the run time of task `cur` (== current) since its slice_start() to the cgroup
+ * of current. Both callers run where this CPU cannot switch under them: sched_switch
+ * fires inside __schedule() with interrupts off, the flush program in an IPI or with
+ * preemption disabled; so the per-CPU slots need no atomics. */
 static __always_inline void charge(struct cpu_slot *slot, struct task_struct *cur)
 {
 	__u64 now_sum = BPF_CORE_READ(cur, se.sum_exec_runtime);
+	__u64 start = 0;
 
 	/* The idle task is pid 0 on every CPU; its time is idle time, not a cgroup's. */
-	if (slot->task != (__u64)cur || now_sum <= slot->sum_ns ||
-	    (__u32)bpf_get_current_pid_tgid() == 0)
+	if (!slice_start(slot, cur, &start) || now_sum <= start || (__u32)bpf_get_current_pid_tgid() == 0)
 		return;
 
-	__u64 delta = now_sum - slot->sum_ns;
+	__u64 delta = now_sum - start;
 	struct jp_cgcpu_key key = {.cgroup_id = bpf_get_current_cgroup_id()};
 	struct jp_cgcpu_val *val = bpf_map_lookup_elem(&cg_cpu, &key);
 
@@ -105,7 +130,8 @@ int jp_on_switch(struct bpf_raw_tracepoint_args *ctx)
 /* Run by user space on every CPU (BPF_PROG_TEST_RUN with BPF_F_TEST_RUN_ON_CPU) just
  * before it reads the map, so that a task running for the whole interval without a switch
  * is charged up to its last update_curr() (at most a tick ago, as cpu.stat is) instead of
- * at its next switch. Never attached. */
+ * at its next switch. It then takes the slot over for that task, whose switch-in may not
+ * have been seen (it was running when the program was attached). Never attached. */
 SEC("raw_tp")
 int jp_flush(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -116,7 +142,7 @@ int jp_flush(struct bpf_raw_tracepoint_args *ctx)
 	if (!slot)
 		return 0;
 	charge(slot, cur);
-	if (slot->task == (__u64)cur)
-		slot->sum_ns = BPF_CORE_READ(cur, se.sum_exec_runtime);
+	slot->task = (__u64)cur;
+	slot->sum_ns = BPF_CORE_READ(cur, se.sum_exec_runtime);
 	return 0;
 }

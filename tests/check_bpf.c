@@ -271,6 +271,43 @@ START_TEST(test_single_busy)
 }
 END_TEST
 
+/* A task that is already running when the program is attached, alone on its CPU, may
+ * not be switched out for seconds. The flush must take it over (and charge it from then
+ * on) although its switch-in was never seen: before it did, such a task was charged
+ * nothing until its first switch-out. The drains here do not stop the child, so its first
+ * switch-out may come long after the second one. */
+START_TEST(test_running_at_attach)
+{
+	const char *cg[1];
+	uint64_t b0, b1, a0, a1;
+	int cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	cg_create(NULL);
+	cg[0] = cg_create("early");
+	spawn(cg[0], KID_BUSY, cpu);
+	usleep(200000);
+	struct jp_bpf_collector *c = collector();
+	struct jp_cg_cpu_set set = {0};
+	b0 = cg_usage_ns(cg[0]);
+	ck_assert_int_eq(jp_bpf_collector_drain(c, &set), 0);
+	b1 = cg_usage_ns(cg[0]);
+	jp_cg_cpu_set_clear(&set);
+	usleep(1000000);
+	a0 = cg_usage_ns(cg[0]);
+	ck_assert_int_eq(jp_bpf_collector_drain(c, &set), 0);
+	a1 = cg_usage_ns(cg[0]);
+	uint64_t bpf = find_ns(&set, cg_rel(cg[0]));
+	jp_cg_cpu_set_free(&set);
+	jp_bpf_collector_destroy(c);
+	cleanup();
+	uint64_t lo = a0 - b1, hi = a1 - b0;
+	uint64_t stat = bpf < lo ? lo : bpf > hi ? hi : bpf;
+	printf("running at attach: bpf %.3f s, cpu.stat %.3f s\n", bpf / 1e9, stat / 1e9);
+	ck_assert_msg(stat > 200000000ull, "the busy child ran only %.3f s", stat / 1e9);
+	ck_assert_msg(rel_err(bpf, stat) <= 0.05, "bpf %llu ns vs cpu.stat %llu ns",
+		      (unsigned long long)bpf, (unsigned long long)stat);
+}
+END_TEST
+
 START_TEST(test_two_to_one)
 {
 	const char *cg[2];
@@ -430,6 +467,7 @@ int main(void)
 	tcase_add_test(tc, test_map_full_counted);
 	tcase_add_test(tc, test_node_falls_back_to_cgroupfs);
 	tcase_add_test(tc, test_single_busy);
+	tcase_add_test(tc, test_running_at_attach);
 	tcase_add_test(tc, test_two_to_one);
 	tcase_add_test(tc, test_short_runs);
 	suite_add_tcase(s, tc);
