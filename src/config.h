@@ -18,6 +18,9 @@ struct jp_kvlist {
 
 enum jp_collector_mode { JP_COLLECTOR_AUTO, JP_COLLECTOR_EBPF, JP_COLLECTOR_CGROUPFS, JP_COLLECTOR_SYNTHETIC };
 enum jp_power_source { JP_POWER_AUTO, JP_POWER_RAPL, JP_POWER_MODEL };
+enum jp_model_shape { JP_SHAPE_LINEAR, JP_SHAPE_CURVE };
+enum jp_platform_source { JP_PLATFORM_AUTO, JP_PLATFORM_HWMON, JP_PLATFORM_NONE };
+enum jp_gpu_source { JP_GPU_AUTO, JP_GPU_NVML, JP_GPU_NONE };
 enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS };
 enum jp_carbon_source { JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE };
 enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
@@ -104,6 +107,14 @@ struct jp_config {
 
 	enum jp_power_source power_source;
 	double model_idle_watts_per_cpu, model_max_watts_per_cpu;
+	enum jp_model_shape model_shape;
+	struct jp_kvlist model_curve;   /* load percent -> fraction of tdp_watts_per_cpu; empty: the default */
+	double model_tdp_watts_per_cpu;
+	double model_memory_watts_per_gib;
+	enum jp_platform_source platform_source;
+	char *platform_hwmon_name;      /* the hwmon `name` of the machine's meter */
+	enum jp_gpu_source gpu_source;
+	char *gpu_nvml_library;
 	enum jp_idle_attr idle_attribution;
 	double pue;
 

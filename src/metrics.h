@@ -42,6 +42,14 @@
 	  "CO2-equivalent of the namespace's total energy times PUE, in grams.") \
 	X(SYSTEM_ENERGY_JOULES_TOTAL, "joulepush_system_energy_joules_total", JP_COUNTER, "J", "zone, mode", \
 	  "Energy attributed to host processes and the kernel outside any pod, in joules.") \
+	X(NODE_POWER_BOUND_WATTS, "joulepush_node_power_bound_watts", JP_GAUGE, "W", "zone, bound", \
+	  "Low and high bound of the power model's estimate of the node's power per zone (source model only), in watts.") \
+	X(GPU_ENERGY_JOULES_TOTAL, "joulepush_gpu_energy_joules_total", JP_COUNTER, "J", "gpu, uuid, model", \
+	  "Energy used by the GPU, in joules.") \
+	X(GPU_UTILIZATION_RATIO, "joulepush_gpu_utilization_ratio", JP_GAUGE, "ratio", "gpu, uuid, model", \
+	  "Share of the last interval in which the GPU ran a kernel.") \
+	X(GPU_READ_ERRORS_TOTAL, "joulepush_gpu_read_errors_total", JP_COUNTER, "", "gpu, uuid, model", \
+	  "NVML calls for the GPU that failed; an interval whose energy or utilisation could not be read is skipped.") \
 	X(GRID_CARBON_INTENSITY_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source", \
 	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh.") \
 	X(GRID_GENERATION_MEGAWATTS, "joulepush_grid_generation_megawatts", JP_GAUGE, "MW", "grid_zone, psr_type, fuel", \
@@ -92,6 +100,10 @@
 	  "Power consumption of cpu in idle state at node level in watts.") \
 	X(KEPLER_NODE_CPU_USAGE_RATIO, "kepler_node_cpu_usage_ratio", JP_GAUGE, "", "", \
 	  "CPU usage ratio of a node (value between 0.0 and 1.0).") \
+	X(KEPLER_NODE_GPU_JOULES_TOTAL, "kepler_node_gpu_joules_total", JP_COUNTER, "", "", \
+	  "Total energy consumption of GPU at node level in joules.") \
+	X(KEPLER_NODE_GPU_WATTS, "kepler_node_gpu_watts", JP_GAUGE, "", "", \
+	  "Total power consumption of GPU at node level in watts.") \
 	X(KEPLER_POD_CPU_JOULES_TOTAL, "kepler_pod_cpu_joules_total", JP_COUNTER, "", "", \
 	  "Energy consumption of cpu at pod level in joules.") \
 	X(KEPLER_POD_CPU_WATTS, "kepler_pod_cpu_watts", JP_GAUGE, "", "", \

@@ -31,6 +31,8 @@ struct jp_pipeline {
 	size_t cap_first;
 	uint64_t *sum;             /* per row: the CPU time of its (pod, container) */
 	size_t cap_sum;
+	double *gsum;              /* per row: the active GPU energy of its (pod, container) */
+	size_t cap_gsum;
 	struct jp_acct_pod *pods;
 	size_t npods, cap_pods;
 	struct jp_acct_container *conts;
@@ -72,6 +74,7 @@ void jp_pipeline_destroy(struct jp_pipeline *p)
 	free(p->order);
 	free(p->first);
 	free(p->sum);
+	free(p->gsum);
 	free(p->pods);
 	free(p->conts);
 	free(p);
@@ -133,6 +136,7 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 	if (jp_grow((void **)&p->order, &p->cap_order, n + 1, sizeof(*p->order)) ||
 	    jp_grow((void **)&p->first, &p->cap_first, n + 1, sizeof(*p->first)) ||
 	    jp_grow((void **)&p->sum, &p->cap_sum, n + 1, sizeof(*p->sum)) ||
+	    jp_grow((void **)&p->gsum, &p->cap_gsum, n + 1, sizeof(*p->gsum)) ||
 	    jp_grow((void **)&p->pods, &p->cap_pods, n + 1, sizeof(*p->pods)) ||
 	    jp_grow((void **)&p->conts, &p->cap_conts, n + 1, sizeof(*p->conts)))
 		return -ENOMEM;
@@ -145,16 +149,19 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 
 	/* Merge equal (pod, container) rows into the first of them. */
 	uint64_t *sum = p->sum;
+	double *gsum = p->gsum;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t r = p->order[i];
 		if (k && strcmp(rows[r].pod_uid, rows[p->order[k - 1]].pod_uid) == 0 &&
 		    strcmp(rows[r].container_id, rows[p->order[k - 1]].container_id) == 0) {
 			sum[p->order[k - 1]] += rows[r].cpu_ns;
+			gsum[p->order[k - 1]] += rows[r].gpu_j;
 			continue;
 		}
 		p->order[k++] = r;
 		sum[r] = rows[r].cpu_ns;
+		gsum[r] = rows[r].gpu_j;
 	}
 	/* Each pod's first row: the smallest index among its rows. */
 	for (size_t i = 0; i < k;) {
@@ -182,9 +189,11 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 			*pod = (struct jp_acct_pod){.uid = row->pod_uid, .containers = &p->conts[nc]};
 		}
 		pod->cpu_ns += sum[p->order[i]];
+		pod->gpu_j += gsum[p->order[i]];
 		/* The pod's own cgroup (empty container ID) counts for the pod only. */
 		if (row->container_id[0]) {
-			p->conts[nc++] = (struct jp_acct_container){.id = row->container_id, .cpu_ns = sum[p->order[i]]};
+			p->conts[nc++] = (struct jp_acct_container){.id = row->container_id, .cpu_ns = sum[p->order[i]],
+								    .gpu_j = gsum[p->order[i]]};
 			pod->ncontainers++;
 		}
 	}
@@ -225,7 +234,10 @@ int jp_pipeline_round(struct jp_pipeline *p, struct jp_store *st, uint64_t nomin
 		.interval_s = p->iv.seconds, .power_source = p->iv.power_source,
 		.usage_ratio = p->iv.usage_ratio, .system_cpu_ns = p->iv.system_cpu_ns,
 		.pods = p->pods, .npods = p->npods, .intensity_g_per_kwh = g_per_kwh,
-		.zone_mask = p->iv.zone_mask,
+		.zone_mask = p->iv.zone_mask, .gpu_usage_ratio = p->iv.gpu_usage_ratio,
+		.system_gpu_j = p->iv.system_gpu_j, .gpus = p->iv.gpus, .ngpus = p->iv.ngpus,
+		.bound_low_w = p->iv.bound_low_w, .bound_high_w = p->iv.bound_high_w,
+		.bound_mask = p->iv.bound_mask,
 	};
 	memcpy(in.energy_j, p->iv.energy_j, sizeof(in.energy_j));
 	return jp_account_round(p->acct, st, &in);

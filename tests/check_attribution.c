@@ -85,7 +85,8 @@ START_TEST(test_no_pods_and_no_cpu)
 {
 	/* A node with no pods and a system bucket that used no CPU: active energy goes to
 	 * the system bucket, idle with "even" has no pod to go to and stays on the node. */
-	struct jp_attr_node node = {.zone_mask = ALL_ZONES, .usage_ratio = 0.25, .idle_mode = JP_IDLE_EVEN};
+	struct jp_attr_node node = {.zone_mask = ALL_ZONES, .usage_ratio = 0.25, .gpu_usage_ratio = 0.25,
+				    .idle_mode = JP_IDLE_EVEN};
 	for (int z = 0; z < JP_ZONE_COUNT; z++)
 		node.energy_j[z] = 8.0 * (z + 1);
 	struct jp_attr_workload sys = {.cpu_ns = 0, .is_pod = 0};
@@ -129,6 +130,7 @@ START_TEST(test_conservation_random)
 		struct jp_attr_node node = {0};
 		node.zone_mask = (unsigned)(next_u64() & ALL_ZONES);
 		node.usage_ratio = next_unit();
+		node.gpu_usage_ratio = next_unit();
 		node.idle_mode = (enum jp_idle_attr)(next_u64() % 4);
 		for (int z = 0; z < JP_ZONE_COUNT; z++) {
 			double e = next_unit() * 5000.0;
@@ -144,6 +146,7 @@ START_TEST(test_conservation_random)
 			w[i].is_pod = i != 0;
 			w[i].cpu_ns = next_u64() % 3 == 0 ? 0 : next_u64() % 10000000000ULL;
 			w[i].cpu_request = next_u64() % 2 ? next_unit() * 4 : 0;
+			w[i].gpu_j = next_u64() % 2 ? next_unit() * 300 : 0;
 		}
 		ck_assert_int_eq(jp_attribute(&node, w, n), 0);
 		for (int z = 0; z < JP_ZONE_COUNT; z++) {
@@ -153,12 +156,52 @@ START_TEST(test_conservation_random)
 				      "round %d zone %d: parts %.17g != node %.17g", round, z, got, e);
 			for (size_t i = 0; i < n; i++) {
 				ck_assert(w[i].active_j[z] >= -1e-9 && w[i].idle_j[z] >= -1e-9);
-				/* Active shares follow CPU time. */
-				if (w[i].cpu_ns == 0 && i != 0)
+				/* Active shares follow CPU time (GPU use for the gpu zone; both
+				 * for platform, which has a GPU part). */
+				double wt = z == JP_ZONE_GPU ? w[i].gpu_j
+					  : z == JP_ZONE_PLATFORM ? (double)w[i].cpu_ns + w[i].gpu_j : (double)w[i].cpu_ns;
+				if (wt == 0 && i != 0)
 					ck_assert_double_eq(w[i].active_j[z], 0.0);
 			}
 		}
 	}
+}
+END_TEST
+
+/* GPU energy: active = E × GPU utilisation, by the workloads' GPU energy weights; idle by
+ * GPU use under idle_attribution usage. The platform meter's GPU part follows the gpu
+ * zone, the rest goes by CPU time. */
+START_TEST(test_gpu_and_platform)
+{
+	struct jp_attr_node node = {.zone_mask = (1u << JP_ZONE_GPU) | (1u << JP_ZONE_PLATFORM),
+				    .usage_ratio = 0.5, .gpu_usage_ratio = 0.8, .idle_mode = JP_IDLE_USAGE};
+	node.energy_j[JP_ZONE_GPU] = 100;
+	node.energy_j[JP_ZONE_PLATFORM] = 160;
+	struct jp_attr_workload w[3] = {
+		{.cpu_ns = 0, .is_pod = 0, .gpu_j = 0},
+		{.cpu_ns = 1000, .is_pod = 1, .gpu_j = 30},   /* GPU 3 : 1, CPU 1 : 3 */
+		{.cpu_ns = 3000, .is_pod = 1, .gpu_j = 10},
+	};
+	ck_assert_int_eq(jp_attribute(&node, w, 3), 0);
+	const int G = JP_ZONE_GPU, P = JP_ZONE_PLATFORM;
+	ck_assert_double_eq_tol(w[1].active_j[G], 60, 1e-9);
+	ck_assert_double_eq_tol(w[2].active_j[G], 20, 1e-9);
+	ck_assert_double_eq_tol(w[1].idle_j[G], 15, 1e-9);
+	ck_assert_double_eq_tol(w[2].idle_j[G], 5, 1e-9);
+	ck_assert_double_eq_tol(w[0].active_j[G] + w[0].idle_j[G], 0, 1e-9);
+	/* Platform: 100 J as the GPU (75 / 25), 60 J by CPU: active 30 as 1 : 3, idle 30 as 1 : 3. */
+	ck_assert_double_eq_tol(w[1].active_j[P] + w[1].idle_j[P], 75 + 15, 1e-9);
+	ck_assert_double_eq_tol(w[2].active_j[P] + w[2].idle_j[P], 25 + 45, 1e-9);
+	ck_assert_double_eq_tol(node.active_j[P], 80 + 30, 1e-9);
+	/* A meter below the GPUs' own reading: all of it follows the gpu zone. */
+	node.energy_j[P] = 50;
+	ck_assert_int_eq(jp_attribute(&node, w, 3), 0);
+	ck_assert_double_eq_tol(w[1].active_j[P] + w[1].idle_j[P], 37.5, 1e-9);
+	ck_assert_double_eq_tol(w[2].active_j[P] + w[2].idle_j[P], 12.5, 1e-9);
+	/* No GPU user known: the active GPU energy goes to the system bucket. */
+	w[1].gpu_j = w[2].gpu_j = 0;
+	ck_assert_int_eq(jp_attribute(&node, w, 3), 0);
+	ck_assert_double_eq_tol(w[0].active_j[G], 80, 1e-9);
 }
 END_TEST
 
@@ -184,6 +227,7 @@ int main(void)
 	tcase_add_test(tc, test_no_pods_and_no_cpu);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_conservation_random);
+	tcase_add_test(tc, test_gpu_and_platform);
 	tcase_add_test(tc, test_power_model);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -7,6 +7,8 @@
 #include "util/hash.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,13 @@ struct ns_acc {
 	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_co2;
 };
 
+/* One GPU's counters, by UUID (a device index can change across driver reloads). */
+struct gpu_acc {
+	char uuid[JP_GPU_UUID_MAX];
+	double e;
+	uint64_t round;
+};
+
 /* A string-keyed open-addressing index into an array of pointers. */
 struct strmap {
 	char **keys;      /* borrowed from the values */
@@ -65,6 +74,9 @@ struct jp_account {
 	double node_e[JP_ZONE_COUNT][NMODES];
 	double node_co2_g;
 	double sys_e[JP_ZONE_COUNT][NMODES];
+
+	struct gpu_acc *gpus;
+	size_t ngpus;
 
 	struct strmap pods;       /* uid -> struct pod_acc */
 	struct strmap nss;        /* namespace -> struct ns_acc */
@@ -153,13 +165,19 @@ static int strmap_filter(struct strmap *m, int (*drop)(void *val, void *arg), vo
 
 double jp_total_energy_j(const double *zone_j, unsigned mask)
 {
-	if (mask & (1u << JP_ZONE_PSYS))
-		return zone_j[JP_ZONE_PSYS];
+	if (mask & (1u << JP_ZONE_PLATFORM))
+		return zone_j[JP_ZONE_PLATFORM];
 	double t = 0;
-	if (mask & (1u << JP_ZONE_PACKAGE))
-		t += zone_j[JP_ZONE_PACKAGE];
-	if (mask & (1u << JP_ZONE_DRAM))
-		t += zone_j[JP_ZONE_DRAM];
+	if (mask & (1u << JP_ZONE_PSYS)) {
+		t = zone_j[JP_ZONE_PSYS];
+	} else {
+		if (mask & (1u << JP_ZONE_PACKAGE))
+			t += zone_j[JP_ZONE_PACKAGE];
+		if (mask & (1u << JP_ZONE_DRAM))
+			t += zone_j[JP_ZONE_DRAM];
+	}
+	if (mask & (1u << JP_ZONE_GPU))
+		t += zone_j[JP_ZONE_GPU];
 	return t;
 }
 
@@ -219,6 +237,7 @@ void jp_account_destroy(struct jp_account *a)
 	free(a->nss.vals);
 	free(a->w);
 	free(a->cur);
+	free(a->gpus);
 	free(a->node_name);
 	free(a);
 }
@@ -358,6 +377,68 @@ static void emit_kepler_node(struct jp_account *a, struct jp_store *st, const st
 	set_once(st, jp_metric_name(JP_M_KEPLER_NODE_CPU_USAGE_RATIO), k, 1, u > 1 ? 1 : u < 0 ? 0 : u);
 }
 
+/* The power model's band (docs/model.md "Bounds"), per zone, beside the estimate. */
+static void emit_bounds(struct jp_store *st, const struct jp_acct_input *in)
+{
+	if (!in->bound_mask || !in->bound_low_w || !in->bound_high_w)
+		return;
+	struct jp_label l[2] = {{"zone", NULL}, {"bound", NULL}};
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		if (!(in->bound_mask & in->zone_mask & (1u << z)))
+			continue;
+		l[0].value = jp_zone_name((enum jp_zone)z);
+		l[1].value = "low";
+		set_once(st, jp_metric_name(JP_M_NODE_POWER_BOUND_WATTS), l, 2, in->bound_low_w[z]);
+		l[1].value = "high";
+		set_once(st, jp_metric_name(JP_M_NODE_POWER_BOUND_WATTS), l, 2, in->bound_high_w[z]);
+	}
+}
+
+static struct gpu_acc *gpu_get(struct jp_account *a, const char *uuid)
+{
+	for (size_t i = 0; i < a->ngpus; i++)
+		if (strcmp(a->gpus[i].uuid, uuid) == 0)
+			return &a->gpus[i];
+	struct gpu_acc *v = realloc(a->gpus, (a->ngpus + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	a->gpus = v;
+	struct gpu_acc *g = &a->gpus[a->ngpus++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->uuid, sizeof(g->uuid), "%s", uuid);
+	return g;
+}
+
+/* Per-device series: energy counter, utilisation, failed reads; Kepler's node GPU names
+ * with metrics.compat kepler. A device not read this interval keeps its counter and has
+ * no utilisation gauge (it goes stale). */
+static void emit_gpus(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
+{
+	for (size_t i = 0; i < in->ngpus; i++) {
+		const struct jp_gpu_device *d = &in->gpus[i];
+		struct gpu_acc *g = gpu_get(a, d->uuid);
+		if (!g)
+			continue;
+		g->round = a->round;
+		if (d->ok && isfinite(d->energy_j) && d->energy_j > 0)
+			g->e += d->energy_j;
+		char idx[16];
+		snprintf(idx, sizeof(idx), "%u", d->index);
+		struct jp_label l[3] = {{"gpu", idx}, {"uuid", d->uuid}, {"model", d->model}};
+		set_once(st, jp_metric_name(JP_M_GPU_ENERGY_JOULES_TOTAL), l, 3, g->e);
+		set_once(st, jp_metric_name(JP_M_GPU_READ_ERRORS_TOTAL), l, 3, (double)d->errors);
+		if (d->ok)
+			set_once(st, jp_metric_name(JP_M_GPU_UTILIZATION_RATIO), l, 3, d->util);
+		if (!a->kepler)
+			continue;
+		struct jp_label k[4] = {{"gpu", idx}, {"gpu_uuid", d->uuid}, {"vendor", "nvidia"},
+					{"node_name", a->node_name}};
+		set_once(st, jp_metric_name(JP_M_KEPLER_NODE_GPU_JOULES_TOTAL), k, 4, g->e);
+		if (d->ok && in->interval_s > 0)
+			set_once(st, jp_metric_name(JP_M_KEPLER_NODE_GPU_WATTS), k, 4, d->energy_j / in->interval_s);
+	}
+}
+
 static int drop_unseen(void *val, void *arg)
 {
 	struct pod_acc *p = val;
@@ -480,14 +561,20 @@ static void share_to_containers(struct pod_acc *p, const struct jp_acct_pod *in,
 {
 	size_t n = in->ncontainers;
 	uint64_t tot = 0;
-	for (size_t i = 0; i < n; i++)
+	double gtot = 0;
+	for (size_t i = 0; i < n; i++) {
 		tot += in->containers[i].cpu_ns;
+		gtot += in->containers[i].gpu_j;
+	}
 	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		/* The gpu zone by the containers' GPU use where they have any. */
+		int by_gpu = z == JP_ZONE_GPU && gtot > 0;
 		for (int m = 0; m < NMODES; m++) {
 			double e = m == 0 ? w->active_j[z] : w->idle_j[z];
 			double given = 0;
 			for (size_t i = 0; i < n; i++) {
 				double part = i + 1 == n ? e - given
+					: by_gpu ? e * (in->containers[i].gpu_j / gtot)
 					: tot ? e * ((double)in->containers[i].cpu_ns / (double)tot)
 					      : e / (double)n;
 				given += part;
@@ -546,13 +633,15 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 	struct jp_attr_workload *w = a->w;
 	memset(w, 0, n * sizeof(*w));
 	w[0].cpu_ns = in->system_cpu_ns;
+	w[0].gpu_j = in->system_gpu_j;
 	for (size_t i = 0; i < in->npods; i++) {
 		w[i + 1].cpu_ns = in->pods[i].cpu_ns;
+		w[i + 1].gpu_j = in->pods[i].gpu_j;
 		w[i + 1].cpu_request = in->pods[i].cpu_request;
 		w[i + 1].is_pod = 1;
 	}
 	struct jp_attr_node node = {.zone_mask = in->zone_mask, .usage_ratio = in->usage_ratio,
-				    .idle_mode = a->idle_mode};
+				    .gpu_usage_ratio = in->gpu_usage_ratio, .idle_mode = a->idle_mode};
 	memcpy(node.energy_j, in->energy_j, sizeof(node.energy_j));
 	int r = jp_attribute(&node, w, n);
 	if (r)
@@ -673,7 +762,10 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 			jp_store_set(st, s, a->node_co2_g);
 		if (a->kepler)
 			emit_kepler_node(a, st, &node, mask, interval_s);
+		emit_bounds(st, in);
 	}
+	if (in->ngpus)
+		emit_gpus(a, st, in);
 
 	if (a->levels & JP_LEVEL_NAMESPACE) {
 		for (size_t i = 0; i < a->nss.cap; i++) {

@@ -18,6 +18,7 @@ struct jp_acct_container {
 	const char *name;          /* "" or NULL when unknown */
 	const char *id;            /* the runtime's container id */
 	uint64_t cpu_ns;
+	double gpu_j;              /* active GPU energy of its processes */
 };
 
 /* One pod's CPU time in the interval (the sum of its containers plus its own cgroup). */
@@ -29,6 +30,7 @@ struct jp_acct_pod {
 	uint64_t cpu_ns;
 	const struct jp_acct_container *containers;
 	size_t ncontainers;
+	double gpu_j;              /* active GPU energy of its processes (containers and its own cgroup) */
 };
 
 struct jp_acct_input {
@@ -38,6 +40,12 @@ struct jp_acct_input {
 	const char *power_source;            /* "rapl" | "model" */
 	double usage_ratio;                  /* node CPU usage in the interval */
 	uint64_t system_cpu_ns;              /* CPU time outside pods */
+	double gpu_usage_ratio;              /* active share of the gpu zone */
+	double system_gpu_j;                 /* active GPU energy outside pods */
+	const struct jp_gpu_device *gpus;    /* per-device readings (collect/collector.h) */
+	size_t ngpus;
+	const double *bound_low_w, *bound_high_w;   /* the power model's band per zone, or NULL */
+	unsigned bound_mask;
 	const struct jp_acct_pod *pods;
 	size_t npods;
 	double intensity_g_per_kwh;          /* grid intensity in force for the interval (the
@@ -61,7 +69,9 @@ int jp_account_reconfigure(struct jp_account *acct, const struct jp_config *cfg)
  * Returns 0 or a negative errno (bad energy values: nothing is counted). */
 int jp_account_round(struct jp_account *acct, struct jp_store *store, const struct jp_acct_input *in);
 
-/* docs/reference/metrics.md total energy of a zone set: psys where present, else package + dram. */
+/* docs/reference/metrics.md total energy of a zone set: platform where present (the
+ * machine's meter sees everything, GPUs included); else psys where present, else
+ * package + dram; plus gpu. */
 double jp_total_energy_j(const double *zone_j, unsigned zone_mask);
 
 #endif

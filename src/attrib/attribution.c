@@ -6,7 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const zone_names[JP_ZONE_COUNT] = {"package", "core", "uncore", "dram", "psys"};
+static const char *const zone_names[JP_ZONE_COUNT] = {"package", "core", "uncore", "dram", "psys",
+								  "platform", "gpu"};
 
 const char *jp_zone_name(enum jp_zone z)
 {
@@ -40,23 +41,64 @@ static int share(double total, const double *weight, size_t n, double *part)
 	return 1;
 }
 
+/* Share e of one zone: active = e × u by wt_act (to the first system workload when no
+ * weight, else unattributed), idle = e − active by wt_idle when idle_on (else
+ * unattributed). Parts are added to w[i].active_j[z] / idle_j[z] scaled by `scale` (the
+ * platform zone takes the GPU zone's parts scaled), and the node's sums likewise. */
+struct zone_job {
+	struct jp_attr_node *node;
+	struct jp_attr_workload *w;
+	size_t n, first_system;
+	double *part;
+};
+
+static void share_zone(const struct zone_job *j, int z, double e, double u, const double *wt_act,
+		       const double *wt_idle, int idle_on)
+{
+	double active = e * u;
+	double idle = e - active;
+	j->node->active_j[z] += active;
+	j->node->idle_j[z] += idle;
+	if (share(active, wt_act, j->n, j->part)) {
+		for (size_t i = 0; i < j->n; i++)
+			j->w[i].active_j[z] += j->part[i];
+	} else if (j->first_system < j->n) {
+		j->w[j->first_system].active_j[z] += active;
+	} else {
+		/* Nobody to give it to: it stays on the node, so the sum still holds. */
+		j->node->unattributed_idle_j[z] += active;
+	}
+	if (idle_on && share(idle, wt_idle, j->n, j->part)) {
+		for (size_t i = 0; i < j->n; i++)
+			j->w[i].idle_j[z] += j->part[i];
+	} else {
+		j->node->unattributed_idle_j[z] += idle;
+	}
+}
+
+static double clamp01(double u)
+{
+	if (!(u >= 0))
+		return 0;
+	return u > 1 ? 1 : u;
+}
+
 int jp_attribute(struct jp_attr_node *node, struct jp_attr_workload *w, size_t n)
 {
-	double u = node->usage_ratio;
-	if (!(u >= 0))
-		u = 0;
-	if (u > 1)
-		u = 1;
+	double u = clamp01(node->usage_ratio);
+	double ug = clamp01(node->gpu_usage_ratio);
 	for (int z = 0; z < JP_ZONE_COUNT; z++) {
 		double e = node->energy_j[z];
 		if ((node->zone_mask & (1u << z)) && (!isfinite(e) || e < 0))
 			return -EINVAL;
 	}
 
-	double wt_cpu[n ? n : 1], wt_idle[n ? n : 1], part[n ? n : 1];
+	size_t m = n ? n : 1;
+	double wt_cpu[m], wt_idle[m], wt_gpu[m], wt_gidle[m], part[m];
 	size_t first_system = n;
 	for (size_t i = 0; i < n; i++) {
 		wt_cpu[i] = (double)w[i].cpu_ns;
+		wt_gpu[i] = isfinite(w[i].gpu_j) && w[i].gpu_j > 0 ? w[i].gpu_j : 0;
 		if (!w[i].is_pod && first_system == n)
 			first_system = i;
 		switch (node->idle_mode) {
@@ -65,36 +107,44 @@ int jp_attribute(struct jp_attr_node *node, struct jp_attr_workload *w, size_t n
 		case JP_IDLE_REQUESTS: wt_idle[i] = w[i].is_pod && w[i].cpu_request > 0 ? w[i].cpu_request : 0.0; break;
 		default: wt_idle[i] = 0; break;
 		}
+		/* A GPU's idle energy by usage follows GPU use, not CPU time. */
+		wt_gidle[i] = node->idle_mode == JP_IDLE_USAGE ? wt_gpu[i] : wt_idle[i];
 		memset(w[i].active_j, 0, sizeof(w[i].active_j));
 		memset(w[i].idle_j, 0, sizeof(w[i].idle_j));
 	}
+	memset(node->active_j, 0, sizeof(node->active_j));
+	memset(node->idle_j, 0, sizeof(node->idle_j));
+	memset(node->unattributed_idle_j, 0, sizeof(node->unattributed_idle_j));
 
+	struct zone_job j = {.node = node, .w = w, .n = n, .first_system = first_system, .part = part};
+	int idle_on = node->idle_mode != JP_IDLE_NONE;
+	unsigned mask = node->zone_mask;
 	for (int z = 0; z < JP_ZONE_COUNT; z++) {
-		node->active_j[z] = node->idle_j[z] = node->unattributed_idle_j[z] = 0;
-		if (!(node->zone_mask & (1u << z)))
+		if (!(mask & (1u << z)) || z == JP_ZONE_PLATFORM)
 			continue;
-		double e = node->energy_j[z];
-		double active = e * u;
-		double idle = e - active;
-		node->active_j[z] = active;
-		node->idle_j[z] = idle;
+		if (z == JP_ZONE_GPU)
+			share_zone(&j, z, node->energy_j[z], ug, wt_gpu, wt_gidle, idle_on);
+		else
+			share_zone(&j, z, node->energy_j[z], u, wt_cpu, wt_idle, idle_on);
+	}
 
-		if (share(active, wt_cpu, n, part)) {
-			for (size_t i = 0; i < n; i++)
-				w[i].active_j[z] = part[i];
-		} else if (first_system < n) {
-			w[first_system].active_j[z] = active;
-		} else {
-			/* Nobody to give it to: it stays on the node, so the sum still holds. */
-			node->unattributed_idle_j[z] += active;
+	/* The machine's power meter also measures the GPUs: the part of it that the GPUs
+	 * used is shared as the gpu zone was, the rest by CPU time as psys is. */
+	if (mask & (1u << JP_ZONE_PLATFORM)) {
+		const int P = JP_ZONE_PLATFORM, G = JP_ZONE_GPU;
+		double e = node->energy_j[P], eg = 0;
+		if ((mask & (1u << G)) && node->energy_j[G] > 0) {
+			eg = node->energy_j[G] < e ? node->energy_j[G] : e;
+			double f = eg / node->energy_j[G];
+			for (size_t i = 0; i < n; i++) {
+				w[i].active_j[P] = w[i].active_j[G] * f;
+				w[i].idle_j[P] = w[i].idle_j[G] * f;
+			}
+			node->active_j[P] = node->active_j[G] * f;
+			node->idle_j[P] = node->idle_j[G] * f;
+			node->unattributed_idle_j[P] = node->unattributed_idle_j[G] * f;
 		}
-
-		if (node->idle_mode != JP_IDLE_NONE && share(idle, wt_idle, n, part)) {
-			for (size_t i = 0; i < n; i++)
-				w[i].idle_j[z] = part[i];
-		} else {
-			node->unattributed_idle_j[z] += idle;
-		}
+		share_zone(&j, P, e - eg, u, wt_cpu, wt_idle, idle_on);
 	}
 	return 0;
 }

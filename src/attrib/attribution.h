@@ -18,6 +18,7 @@ struct jp_attr_workload {
 	uint64_t cpu_ns;            /* CPU time in the interval */
 	double cpu_request;         /* requested cores, for idle_attribution: requests; 0 = none */
 	int is_pod;                 /* 0 for the system bucket */
+	double gpu_j;               /* active GPU energy of its processes: the gpu zone's weight */
 	double active_j[JP_ZONE_COUNT];   /* out: attributed active energy */
 	double idle_j[JP_ZONE_COUNT];     /* out: attributed idle energy */
 };
@@ -26,6 +27,7 @@ struct jp_attr_node {
 	double energy_j[JP_ZONE_COUNT];   /* E per zone for the interval */
 	unsigned zone_mask;               /* bit z set: zone z exists */
 	double usage_ratio;               /* u in [0, 1]; clamped */
+	double gpu_usage_ratio;           /* the gpu zone's u: its active share */
 	enum jp_idle_attr idle_mode;
 	/* out: */
 	double active_j[JP_ZONE_COUNT];           /* E × u */
@@ -35,9 +37,12 @@ struct jp_attr_node {
 
 /* Share node->energy_j among the n workloads as docs/model.md says: active energy by CPU
  * time over every workload (pods and the system bucket), idle energy by
- * node->idle_mode. If no workload used CPU, active energy goes to the first system
- * workload, or to the unattributed remainder when there is none. For every zone:
- * Σ active + Σ idle + unattributed idle == energy, to rounding.
+ * node->idle_mode. The gpu zone's active part (gpu_usage_ratio) goes by gpu_j instead, its
+ * idle part by GPU use when idle_mode is usage. The platform zone gives the part the GPUs
+ * used as the gpu zone was given, the rest by CPU time. If no workload has a weight,
+ * active energy goes to the first system workload, or to the unattributed remainder
+ * when there is none. For every zone: Σ active + Σ idle + unattributed idle == energy,
+ * to rounding.
  * Returns 0, or -EINVAL for negative or non-finite energy. */
 int jp_attribute(struct jp_attr_node *node, struct jp_attr_workload *w, size_t n);
 

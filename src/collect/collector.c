@@ -31,7 +31,17 @@ int jp_interval_add_row(struct jp_interval *iv, const char *pod_uid, const char 
 	snprintf(r->pod_uid, sizeof(r->pod_uid), "%s", pod_uid ? pod_uid : "");
 	snprintf(r->container_id, sizeof(r->container_id), "%s", container_id ? container_id : "");
 	r->cpu_ns = cpu_ns;
+	r->gpu_j = 0;
 	return 0;
+}
+
+int jp_interval_add_gpu_row(struct jp_interval *iv, const char *pod_uid, const char *container_id,
+			    double gpu_j)
+{
+	int r = jp_interval_add_row(iv, pod_uid, container_id, 0);
+	if (!r)
+		iv->rows[iv->nrows - 1].gpu_j = gpu_j;
+	return r;
 }
 
 void jp_interval_free(struct jp_interval *iv)

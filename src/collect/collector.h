@@ -27,13 +27,16 @@
 #include "config.h"
 #include "podmeta.h"
 
-/* RAPL domains of docs/reference/metrics.md, in label order. */
+/* Energy zones of docs/reference/metrics.md: the RAPL domains, the machine's power
+ * meter (hwmon) and the GPUs (NVML). */
 enum jp_zone {
 	JP_ZONE_PACKAGE = 0,
 	JP_ZONE_CORE,
 	JP_ZONE_UNCORE,
 	JP_ZONE_DRAM,
 	JP_ZONE_PSYS,
+	JP_ZONE_PLATFORM,
+	JP_ZONE_GPU,
 	JP_ZONE_COUNT
 };
 
@@ -49,6 +52,23 @@ struct jp_cgroup_row {
 	char pod_uid[JP_POD_UID_MAX + 1];
 	char container_id[JP_CONTAINER_ID_LEN + 1];
 	uint64_t cpu_ns;
+	double gpu_j;              /* active GPU energy of the cgroup's processes (zone gpu) */
+};
+
+/* Sizes of NVML's UUID and name buffers (NVML_DEVICE_UUID_V2_BUFFER_SIZE and
+ * NVML_DEVICE_NAME_V2_BUFFER_SIZE in NVIDIA's API documentation). */
+#define JP_GPU_UUID_MAX 96
+#define JP_GPU_NAME_MAX 96
+
+/* One GPU in the interval (collect/gpu.h). */
+struct jp_gpu_device {
+	unsigned index;
+	char uuid[JP_GPU_UUID_MAX];
+	char model[JP_GPU_NAME_MAX];
+	int ok;                    /* read in this interval; else skipped (energy 0) */
+	double energy_j;           /* energy in the interval */
+	double util;               /* busy ratio in [0, 1] */
+	uint64_t errors;           /* NVML calls that failed so far */
 };
 
 struct jp_interval {
@@ -62,6 +82,17 @@ struct jp_interval {
 	unsigned zone_mask;                  /* bit z: zone z exists */
 	const char *power_source;            /* "rapl" | "model" (static string) */
 	double usage_ratio;                  /* node CPU busy time / capacity, in [0, 1] */
+	/* The power model's band (source "model"): node power per zone, low and high bound,
+	 * in watts; bound_mask has bit z where zone z has one. */
+	double bound_low_w[JP_ZONE_COUNT], bound_high_w[JP_ZONE_COUNT];
+	unsigned bound_mask;
+	/* GPUs: energy_j[JP_ZONE_GPU] is their sum; gpu_usage_ratio the active part of it
+	 * (Σ E × utilisation / Σ E); rows carry the pods' active GPU energy and
+	 * system_gpu_j the part of processes outside pods or unknown. */
+	double gpu_usage_ratio;
+	double system_gpu_j;
+	struct jp_gpu_device *gpus;          /* owned by the collector, valid until its next round */
+	size_t ngpus;
 	uint64_t system_cpu_ns;              /* CPU time outside pods */
 	uint64_t bpf_map_full;               /* eBPF map inserts refused so far (0 without eBPF) */
 	struct jp_cgroup_row *rows;          /* owned by the interval */
@@ -73,6 +104,9 @@ void jp_interval_reset(struct jp_interval *iv, uint64_t nominal_ms);
 /* Append a row; strings are copied (truncated to their sizes). Returns 0 or -ENOMEM. */
 int jp_interval_add_row(struct jp_interval *iv, const char *pod_uid, const char *container_id,
 			uint64_t cpu_ns);
+/* Append a row of active GPU energy (no CPU time). Returns 0 or -ENOMEM. */
+int jp_interval_add_gpu_row(struct jp_interval *iv, const char *pod_uid, const char *container_id,
+			    double gpu_j);
 void jp_interval_free(struct jp_interval *iv);
 
 struct jp_collector;
@@ -115,7 +149,7 @@ static inline void jp_collector_close(struct jp_collector *c)
 		c->ops->close(c);
 }
 
-/* The power model for machines without RAPL (docs/reference/configuration.md power.model):
+/* The linear power model for machines without RAPL (docs/model.md "Power model"):
  * W = cpus × (idle + u × (max − idle)), u clamped to [0, 1]. */
 double jp_power_model_watts(unsigned cpus, double usage_ratio, double idle_w_per_cpu, double max_w_per_cpu);
 

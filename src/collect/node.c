@@ -13,9 +13,12 @@
 #include "collect/cgroup.h"
 #include "collect/cgroup_pods.h"
 #include "collect/cgroupfs.h"
+#include "collect/gpu.h"
+#include "collect/hwmon.h"
 #include "collect/procstat.h"
 #include "collect/rapl.h"
 #include "util/buf.h"
+#include "util/curve.h"
 #include "util/log.h"
 
 #define MOD "node"
@@ -45,6 +48,12 @@ struct jp_node {
 	char cgroup_mount[PATH_MAX];
 	char procfs[PATH_MAX];
 	double model_idle_w, model_max_w;
+	enum jp_model_shape shape;
+	struct jp_curve curve;     /* fractions of tdp_w over the load ratio */
+	double tdp_w;              /* per CPU */
+	double mem_w;              /* memory power: W per GiB × GiB, 0 = none */
+	struct jp_hwmon *hwmon;    /* the machine's meter (zone platform), or NULL */
+	struct jp_gpu *gpu;        /* NVIDIA GPUs (zone gpu), or NULL */
 
 	struct jp_cg_cpu_set set;
 	struct cont_row *conts;
@@ -60,7 +69,7 @@ struct jp_node {
 	size_t nprev, cap_prev;
 	size_t nmap;               /* rows of the set that came from the map */
 	uint64_t fallback_rows;    /* container intervals read from cpu.stat */
-	struct jp_ratelimit rl_cpu, rl_rapl, rl_stat;
+	struct jp_ratelimit rl_cpu, rl_rapl, rl_stat, rl_hwmon;
 };
 
 static const enum jp_zone rapl_to_zone[JP_RAPL_NKINDS] = {
@@ -144,6 +153,55 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 		       strerror(e));
 	}
 	n->base.power_source = "model";
+	char why[160];
+	if (jp_power_curve_from(&n->curve, &cfg->model_curve, why, sizeof(why))) {
+		jp_log(JP_LOG_ERROR, MOD, "power.model.curve: %s", why);
+		return -EINVAL;
+	}
+	if (cfg->model_memory_watts_per_gib > 0) {
+		uint64_t kib = 0;
+		int r = jp_procstat_mem_total_kib(cfg->host_procfs, &kib);
+		if (r) {
+			jp_log(JP_LOG_ERROR, MOD, "power.model.memory_watts_per_gib: MemTotal from %s/meminfo: %s",
+			       cfg->host_procfs, strerror(-r));
+			return r;
+		}
+		n->mem_w = cfg->model_memory_watts_per_gib * ((double)kib / (1024.0 * 1024.0));
+	}
+	jp_log(JP_LOG_INFO, MOD, "power model: %s%s", n->shape == JP_SHAPE_CURVE ? "curve" : "linear",
+	       n->mem_w > 0 ? ", memory as zone dram" : "");
+	return 0;
+}
+
+/* The machine's power meter (zone platform) and the GPUs (zone gpu), where present. */
+static int open_extra_sources(struct jp_node *n, const struct jp_config *cfg)
+{
+	char why[512];
+	if (cfg->platform_source != JP_PLATFORM_NONE) {
+		n->hwmon = jp_hwmon_open(cfg->host_sysfs, cfg->platform_hwmon_name, why, sizeof(why));
+		if (n->hwmon) {
+			jp_log(JP_LOG_INFO, MOD, "platform power: %u channel(s) of hwmon \"%s\" (%s)",
+			       jp_hwmon_channels(n->hwmon), cfg->platform_hwmon_name, jp_hwmon_where(n->hwmon));
+		} else if (cfg->platform_source == JP_PLATFORM_HWMON) {
+			int e = errno;
+			jp_log(JP_LOG_ERROR, MOD, "power.platform.source hwmon: %s", why);
+			return -e;
+		} else {
+			jp_log(JP_LOG_DEBUG, MOD, "no platform power meter: %s", why);
+		}
+	}
+	if (cfg->gpu_source != JP_GPU_NONE) {
+		n->gpu = jp_gpu_open(cfg->gpu_nvml_library, cfg->host_procfs, why, sizeof(why));
+		if (n->gpu) {
+			jp_log(JP_LOG_INFO, MOD, "GPUs: %u through NVML (%s)", jp_gpu_count(n->gpu), cfg->gpu_nvml_library);
+		} else if (cfg->gpu_source == JP_GPU_NVML) {
+			int e = errno;
+			jp_log(JP_LOG_ERROR, MOD, "gpu.source nvml: %s", why);
+			return -e;
+		} else {
+			jp_log(JP_LOG_INFO, MOD, "no GPU energy (gpu.source auto): %s", why);
+		}
+	}
 	return 0;
 }
 
@@ -165,6 +223,8 @@ static struct jp_collector *node_open(const struct jp_config *cfg)
 	n->base.ops = &jp_node_ops;
 	n->model_idle_w = cfg->model_idle_watts_per_cpu;
 	n->model_max_w = cfg->model_max_watts_per_cpu;
+	n->shape = cfg->model_shape;
+	n->tdp_w = cfg->model_tdp_watts_per_cpu;
 	n->ps = jp_procstat_create(cfg->host_procfs);
 	if (!n->ps) {
 		r = -errno;
@@ -175,6 +235,9 @@ static struct jp_collector *node_open(const struct jp_config *cfg)
 	if (r)
 		goto fail;
 	r = open_power_source(n, cfg);
+	if (r)
+		goto fail;
+	r = open_extra_sources(n, cfg);
 	if (r)
 		goto fail;
 	n->last_mono_ms = jp_now_mono_ms();
@@ -192,6 +255,8 @@ static void node_close(struct jp_collector *c)
 		return;
 	jp_procstat_destroy(n->ps);
 	jp_rapl_close(n->rapl);
+	jp_hwmon_close(n->hwmon);
+	jp_gpu_close(n->gpu);
 	jp_bpf_collector_destroy(n->bpf);
 	jp_cgroupfs_destroy(n->cgfs);
 	jp_cg_cpu_set_free(&n->set);
@@ -432,10 +497,42 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 			iv->energy_j[rapl_to_zone[k]] = e.j[k];
 		}
 	} else {
-		/* The model estimates the whole CPU's power; it is reported as the package. */
-		double w = jp_power_model_watts(cpu.ncpus, cpu.usage_ratio, n->model_idle_w, n->model_max_w);
+		/* The model estimates the whole CPU's power; it is reported as the package.
+		 * Its band spans the two models, linear and curve (docs/model.md "Bounds"). */
+		double lin = jp_power_model_watts(cpu.ncpus, cpu.usage_ratio, n->model_idle_w, n->model_max_w);
+		double u = cpu.usage_ratio > 1 ? 1 : cpu.usage_ratio > 0 ? cpu.usage_ratio : 0;
+		double cur = (double)cpu.ncpus * n->tdp_w * jp_curve_eval(&n->curve, u);
+		double w = n->shape == JP_SHAPE_CURVE ? cur : lin;
 		iv->zone_mask = 1u << JP_ZONE_PACKAGE;
 		iv->energy_j[JP_ZONE_PACKAGE] = w * interval_s;
+		iv->bound_low_w[JP_ZONE_PACKAGE] = lin < cur ? lin : cur;
+		iv->bound_high_w[JP_ZONE_PACKAGE] = lin < cur ? cur : lin;
+		iv->bound_mask = 1u << JP_ZONE_PACKAGE;
+		if (n->mem_w > 0) {
+			/* Memory draws about the same power whatever the load: one figure, no
+			 * published spread, so its bounds are the estimate itself. */
+			iv->zone_mask |= 1u << JP_ZONE_DRAM;
+			iv->energy_j[JP_ZONE_DRAM] = n->mem_w * interval_s;
+			iv->bound_low_w[JP_ZONE_DRAM] = iv->bound_high_w[JP_ZONE_DRAM] = n->mem_w;
+			iv->bound_mask |= 1u << JP_ZONE_DRAM;
+		}
+	}
+	if (n->hwmon) {
+		double j;
+		r = jp_hwmon_read(n->hwmon, interval_s, &j);
+		if (r == 0) {
+			iv->zone_mask |= 1u << JP_ZONE_PLATFORM;
+			iv->energy_j[JP_ZONE_PLATFORM] = j;
+		} else {
+			/* Without the meter the interval's total falls back to the other zones. */
+			jp_log_rl(&n->rl_hwmon, JP_LOG_WARN, MOD, "platform power (%s): %s; zone platform left out "
+				  "of this interval", jp_hwmon_where(n->hwmon), r == -ERANGE ? "an energy counter went back" : strerror(-r));
+		}
+	}
+	if (n->gpu) {
+		r = jp_gpu_collect(n->gpu, interval_s, iv);
+		if (r)
+			return r;
 	}
 
 	for (size_t i = 0; i < n->nconts; i++) {

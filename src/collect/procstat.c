@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,4 +211,28 @@ int jp_procstat_sample(struct jp_procstat *ps, struct jp_cpu_interval *out)
 const struct jp_cpu_totals *jp_procstat_totals(const struct jp_procstat *ps)
 {
 	return &ps->last;
+}
+
+int jp_procstat_mem_total_kib(const char *procfs, uint64_t *kib)
+{
+	char path[PATH_MAX], buf[4096];
+	snprintf(path, sizeof(path), "%s/meminfo", procfs);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = 0;
+	const char *p = strstr(buf, "MemTotal:");
+	if (!p || (p != buf && p[-1] != '\n'))
+		return -EINVAL;
+	char *end;
+	unsigned long long v = strtoull(p + 9, &end, 10);
+	if (end == p + 9 || v == 0)
+		return -EINVAL;
+	*kib = v;
+	return 0;
 }

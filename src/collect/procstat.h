@@ -48,4 +48,8 @@ int jp_procstat_sample(struct jp_procstat *ps, struct jp_cpu_interval *out);
 /* The cumulative totals of the last good read (never NULL). */
 const struct jp_cpu_totals *jp_procstat_totals(const struct jp_procstat *ps);
 
+/* MemTotal of <procfs>/meminfo in KiB. Returns 0 or a negative errno (-EINVAL: no such
+ * line). */
+int jp_procstat_mem_total_kib(const char *procfs, uint64_t *kib);
+
 #endif

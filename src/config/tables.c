@@ -14,6 +14,7 @@
 
 #include "config/internal.h"
 #include "remote/relabel.h"
+#include "util/curve.h"
 #include "util/regex.h"
 #include "util/units.h"
 
@@ -268,6 +269,28 @@ static int parse_levels(struct ctx *c, const struct node *v, const char *path, v
 	return 0;
 }
 
+/* power.model.curve: each key a load in percent (0 to 100), each value a fraction >= 0
+ * of tdp_watts_per_cpu; check_model checks the whole curve. */
+static int check_curve_point(struct ctx *c, const struct node *k, const struct node *val, const char *kpath,
+			     const char *value)
+{
+	double x, y;
+	if (cfg_parse_double(k->str, &x) || x < 0 || x > 100)
+		return cfg_fail(c, k->line, kpath, "invalid load \"%.64s\" (expected a percentage, 0 to 100)",
+			    cfg_shown(k, k->str));
+	if (cfg_parse_double(value, &y) || y < 0 || y > 10)
+		return cfg_fail(c, val->line, kpath,
+			    "invalid fraction \"%.64s\" (expected a number from 0 to 10: watts / tdp_watts_per_cpu)",
+			    cfg_shown(val, value));
+	return 0;
+}
+
+static int parse_curve(struct ctx *c, const struct node *v, const char *path, void *base)
+{
+	struct jp_config *cfg = base;
+	return parse_kvmap(c, v, path, &cfg->model_curve, check_curve_point);
+}
+
 static int check_model(struct ctx *c, const struct node *v, const char *path, void *base)
 {
 	const struct jp_config *cfg = base;
@@ -277,6 +300,12 @@ static int check_model(struct ctx *c, const struct node *v, const char *path, vo
 		return cfg_fail(c, cfg_line_of(v, "max_watts_per_cpu"), kpath,
 			    "is %g, must be at least idle_watts_per_cpu (%g)", cfg->model_max_watts_per_cpu,
 			    cfg->model_idle_watts_per_cpu);
+	}
+	if (cfg->model_curve.n) {
+		char why[160];
+		cfg_child_path(kpath, path, "curve");
+		if (jp_power_curve_check(&cfg->model_curve, why, sizeof(why)))
+			return cfg_fail(c, cfg_line_of(v, "curve"), kpath, "%s", why);
 	}
 	return 0;
 }
@@ -322,6 +351,9 @@ static int check_queue(struct ctx *c, const struct node *v, const char *path, vo
 
 static const char *const collector_modes[] = {"auto", "ebpf", "cgroupfs", "synthetic", NULL};
 static const char *const power_sources[] = {"auto", "rapl", "model", NULL};
+static const char *const model_shapes[] = {"linear", "curve", NULL};
+static const char *const platform_sources[] = {"auto", "hwmon", "none", NULL};
+static const char *const gpu_sources[] = {"auto", "nvml", "none", NULL};
 static const char *const idle_attrs[] = {"none", "even", "usage", "requests", NULL};
 static const char *const carbon_sources[] = {"static", "entsoe", "electricitymaps", "ukci", "file", NULL};
 static const char *const compat_names[] = {"none", "kepler", NULL};
@@ -471,6 +503,30 @@ static const struct field model_fields[] = {
 	 .flags = F_MIN, .min = 0, .reload = COLL, .dnum = 0.74},
 	{.key = "max_watts_per_cpu", .kind = K_DOUBLE, .off = CFG(model_max_watts_per_cpu),
 	 .flags = F_MIN, .min = 0, .reload = COLL, .dnum = 3.5},
+	{.key = "shape", .kind = K_ENUM, .off = CFG(model_shape), .names = model_shapes, .reload = COLL,
+	 .dnum = JP_SHAPE_LINEAR},
+	{.key = "curve", .kind = K_CUSTOM, .check = parse_curve, .off = CFG(model_curve), .value = V_KVLIST,
+	 .reload = COLL},
+	{.key = "tdp_watts_per_cpu", .kind = K_DOUBLE, .off = CFG(model_tdp_watts_per_cpu), .flags = F_MIN,
+	 .min = 0, .reload = COLL, .dnum = 3.5},
+	{.key = "memory_watts_per_gib", .kind = K_DOUBLE, .off = CFG(model_memory_watts_per_gib),
+	 .flags = F_MIN | F_MAX, .min = 0, .max = 100, .reload = COLL},
+	{0},
+};
+
+static const struct field platform_fields[] = {
+	{.key = "source", .kind = K_ENUM, .off = CFG(platform_source), .names = platform_sources, .reload = COLL,
+	 .dnum = JP_PLATFORM_AUTO},
+	{.key = "hwmon_name", .kind = K_STR, .off = CFG(platform_hwmon_name), .flags = F_NONEMPTY, .reload = COLL,
+	 .dstr = "power_meter"},
+	{0},
+};
+
+static const struct field gpu_fields[] = {
+	{.key = "source", .kind = K_ENUM, .off = CFG(gpu_source), .names = gpu_sources, .reload = COLL,
+	 .dnum = JP_GPU_AUTO},
+	{.key = "nvml_library", .kind = K_STR, .off = CFG(gpu_nvml_library), .flags = F_NONEMPTY, .reload = COLL,
+	 .dstr = "libnvidia-ml.so.1"},
 	{0},
 };
 
@@ -478,6 +534,7 @@ static const struct field power_fields[] = {
 	{.key = "source", .kind = K_ENUM, .off = CFG(power_source), .names = power_sources, .reload = COLL,
 	 .dnum = JP_POWER_AUTO},
 	{.key = "model", .kind = K_SECTION, .sub = model_fields, .check = check_model},
+	{.key = "platform", .kind = K_SECTION, .sub = platform_fields},
 	{.key = "idle_attribution", .kind = K_ENUM, .off = CFG(idle_attribution), .names = idle_attrs,
 	 .reload = LIVE, .dnum = JP_IDLE_NONE},
 	/* PUE is total facility energy / IT equipment energy, so a facility can never be below
@@ -614,6 +671,7 @@ static const struct field top_fields[] = {
 	{.key = "host", .kind = K_SECTION, .sub = host_fields},
 	{.key = "collector", .kind = K_SECTION, .sub = collector_fields},
 	{.key = "power", .kind = K_SECTION, .sub = power_fields},
+	{.key = "gpu", .kind = K_SECTION, .sub = gpu_fields},
 	{.key = "kubernetes", .kind = K_SECTION, .sub = kube_fields},
 	{.key = "carbon", .kind = K_SECTION, .sub = carbon_fields},
 	{.key = "metrics", .kind = K_SECTION, .sub = metrics_fields},
