@@ -339,6 +339,10 @@ static int attribute_dev(struct jp_gpu *g, struct dev *d, double active, struct 
 		       "device and shared among the processes of all its instances (per-instance "
 		       "attribution is not done)", d->out.index);
 	}
+	if (np < 0) {
+		iv->system_gpu_j += active;   /* who used it is unknown this time */
+		return 0;
+	}
 	int sampled = sample_procs(g, d);
 	if (!sampled) {
 		/* No per-process samples: equal shares among the running compute processes. */
@@ -386,15 +390,15 @@ int jp_gpu_collect(struct jp_gpu *g, double seconds, struct jp_interval *iv)
 		d->out.ok = ok;
 		d->out.energy_j = ok ? e : 0;
 		d->out.util = ok ? (u.gpu > 100 ? 1.0 : u.gpu / 100.0) : 0;
-		g->out[i] = d->out;
-		if (!ok)
-			continue;
-		double active = e * d->out.util;
-		e_sum += e;
-		active_sum += active;
-		int rr = attribute_dev(g, d, active, iv);
-		if (rr)
-			return rr;
+		if (ok) {
+			double active = e * d->out.util;
+			e_sum += e;
+			active_sum += active;
+			int rr = attribute_dev(g, d, active, iv);
+			if (rr)
+				return rr;
+		}
+		g->out[i] = d->out;   /* with the errors of this round */
 	}
 	iv->zone_mask |= 1u << JP_ZONE_GPU;
 	iv->energy_j[JP_ZONE_GPU] = e_sum;
