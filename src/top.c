@@ -27,12 +27,15 @@
 #include "util/units.h"
 
 
-enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS };
+enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS, Z_PLATFORM, Z_GPU, Z_N };
+/* Bits of the zones the node has that change the basis. */
+#define HAS_PSYS 1
+#define HAS_PLATFORM 2
 
 /* One row: a pod or a namespace, with per-basis sums. */
 struct row {
 	char key[256];
-	double w[4], j[4];       /* by zone kind */
+	double w[Z_N], j[Z_N];   /* by zone kind */
 	double co2;
 };
 
@@ -43,7 +46,7 @@ struct rows {
 
 struct snapshot {
 	struct rows rows;
-	double node_w[4];
+	double node_w[Z_N];
 	double intensity;
 	char intensity_source[64];
 	char remotes[512];
@@ -117,13 +120,17 @@ static enum zone_kind zone_of(const char *labels)
 	char z[16];
 	if (!label(labels, "zone", z, sizeof(z)))
 		return Z_OTHER;
-	return !strcmp(z, "package") ? Z_PACKAGE : !strcmp(z, "dram") ? Z_DRAM : !strcmp(z, "psys") ? Z_PSYS : Z_OTHER;
+	return !strcmp(z, "package") ? Z_PACKAGE : !strcmp(z, "dram") ? Z_DRAM : !strcmp(z, "psys") ? Z_PSYS
+	       : !strcmp(z, "platform") ? Z_PLATFORM : !strcmp(z, "gpu") ? Z_GPU : Z_OTHER;
 }
 
-/* docs/reference/metrics.md total: psys where present, else package + dram. */
-static double total_basis(const double *v, int has_psys)
+/* docs/reference/metrics.md total: platform where present; else psys where present, else
+ * package + dram; plus gpu. */
+static double total_basis(const double *v, int has)
 {
-	return has_psys ? v[Z_PSYS] : v[Z_PACKAGE] + v[Z_DRAM];
+	if (has & HAS_PLATFORM)
+		return v[Z_PLATFORM];
+	return ((has & HAS_PSYS) ? v[Z_PSYS] : v[Z_PACKAGE] + v[Z_DRAM]) + v[Z_GPU];
 }
 
 static struct row *row_get(struct rows *r, const char *key)
@@ -160,7 +167,9 @@ static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
 		const char *name = line;
 		enum zone_kind z = zone_of(labels);
 		if (z == Z_PSYS)
-			*has_psys = 1;
+			*has_psys |= HAS_PSYS;
+		if (z == Z_PLATFORM)
+			*has_psys |= HAS_PLATFORM;
 		char ns[128] = "", pod[128] = "", key[256];
 		int is_pod = !strncmp(name, "joulepush_pod_", 14);
 		int is_ns = !strncmp(name, "joulepush_namespace_", 20);

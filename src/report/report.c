@@ -12,7 +12,7 @@
 
 #include "carbon/ctime.h"
 
-#define EXPR_MAX 2048
+#define EXPR_MAX 8192
 
 #define NODE_ENERGY "joulepush_node_energy_joules_total"
 #define NODE_CO2 "joulepush_node_co2_grams_total"
@@ -105,13 +105,23 @@ int jp_report_energy_expr(char *buf, size_t len, const char *metric, const char 
 	char inner[300];
 	const char *sep = *match ? ", " : "";
 	inner_group(inner, sizeof(inner), group);
-	/* A node with psys has it on every series (node, system, pod, namespace), so `or`
-	 * per (cluster, node, group) picks psys where a node measured it, package + dram
-	 * elsewhere; core and uncore lie inside package and are never added. */
-	int n = snprintf(buf, len,
-			 "sum by (%s) (sum by (%s) (increase(%s{zone=\"psys\"%s%s}[%" PRId64 "s])) or "
-			 "sum by (%s) (increase(%s{zone=~\"package|dram\"%s%s}[%" PRId64 "s])))",
-			 group, inner, metric, sep, match, window_s, inner, metric, sep, match, window_s);
+	/* The total-energy basis of docs/reference/metrics.md per (cluster, node, group):
+	 * platform where the node has a power meter (it sees the GPUs too); else psys where
+	 * it has psys, package + dram elsewhere (core and uncore lie inside package); plus
+	 * gpu where there is any. A node's zones are on every series of it (node, system,
+	 * pod, namespace), so `or` picks per label set, and `(C + gpu) or C` adds the GPU
+	 * energy only where it exists. */
+	char sel[6][700];
+	static const char *const zones[6] = {"zone=\"platform\"", "zone=\"psys\"", "zone=~\"package|dram\"",
+					      "zone=\"gpu\"", "zone=\"psys\"", "zone=~\"package|dram\""};
+	for (int i = 0; i < 6; i++) {
+		int k = snprintf(sel[i], sizeof(sel[i]), "sum by (%s) (increase(%s{%s%s%s}[%" PRId64 "s]))", inner,
+				 metric, zones[i], sep, match, window_s);
+		if (k < 0 || (size_t)k >= sizeof(sel[i]))
+			return -ENOSPC;
+	}
+	int n = snprintf(buf, len, "sum by (%s) (%s or ((%s or %s) + %s) or %s or %s)", group, sel[0], sel[1], sel[2],
+			 sel[3], sel[4], sel[5]);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 

@@ -10,7 +10,7 @@
       compares every row, the system and idle rows and the total with sums of the
       increments in (FROM, TO], within 1 %
 
-Two nodes: n1 (cluster c1) measures package, core and dram and its agent restarts on the
+Two nodes: n1 (cluster c1) measures package, core, dram and gpu and its agent restarts on the
 second day (every counter starts again from 0); n2 (cluster c2) also has psys, which is
 then its total-energy basis. Pods only get active energy; the rest of the idle energy is
 the node's own (idle_attribution: none). Samples every 5 minutes.
@@ -22,7 +22,7 @@ import sys
 STEP = 300
 PUE = 1.2
 NODES = {
-    "n1": {"cluster": "c1", "zones": ["package", "core", "dram"], "restart_day": 1.5},
+    "n1": {"cluster": "c1", "zones": ["package", "core", "dram", "gpu"], "restart_day": 1.5},
     "n2": {"cluster": "c2", "zones": ["psys", "package", "core", "dram"], "restart_day": None},
 }
 PODS = [  # namespace, pod, node, share of the node's active energy, embodied g per step
@@ -47,11 +47,16 @@ def zone_w(node, zone, mode, t):
         return 0.6 * pkg
     if zone == "dram":
         return 0.12 * pkg
+    if zone == "gpu":
+        return 0.8 * pkg + (15.0 if mode == "idle" else 0.0)
     return 1.12 * pkg + (10.0 if mode == "idle" else 0.0)  # psys: the whole platform
 
 
 def basis(node, zone):
+    """The total-energy basis: psys where the node has it, else package + dram; plus gpu."""
     has_psys = "psys" in NODES[node]["zones"]
+    if zone == "gpu":
+        return True
     return zone == "psys" if has_psys else zone in ("package", "dram")
 
 
