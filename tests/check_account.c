@@ -85,6 +85,74 @@ static int round_with(const struct jp_acct_input *in, struct stale_arg *sa)
 	return r;
 }
 
+/* GPUs: per-device counters keep counting across a skipped read, the gpu zone is shared
+ * by the pods' GPU energy and among containers by theirs, GPU energy is in the CO2 basis,
+ * and Kepler's node GPU names come with metrics.compat kepler. */
+START_TEST(test_gpu_series)
+{
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, 1.0);
+	cfg.metrics_compat_kepler = 1;
+	ck_assert_int_eq(jp_account_reconfigure(acct, &cfg), 0);
+	struct jp_acct_container ca[] = {{"train", "aaaa", 1000000000ULL, 90}, {"log", "bbbb", 3000000000ULL, 10}};
+	struct jp_acct_pod pods[] = {
+		{"uid-a", "ml", "trainer-1", 0, 4000000000ULL, ca, 2, 100},
+		{"uid-b", "web", "api-1", 0, 4000000000ULL, NULL, 0, 0},
+	};
+	struct jp_gpu_device gpus[2] = {
+		{.index = 0, .uuid = "GPU-a", .model = "NVIDIA A100", .ok = 1, .energy_j = 150, .util = 0.8},
+		{.index = 1, .uuid = "GPU-b", .model = "Tesla T4", .ok = 1, .energy_j = 50, .util = 0.4},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = (1u << JP_ZONE_PACKAGE) | (1u << JP_ZONE_GPU),
+		.power_source = "rapl", .usage_ratio = 0.5, .system_cpu_ns = 0,
+		.pods = pods, .npods = 2, .intensity_g_per_kwh = 360,
+		.gpu_usage_ratio = 140.0 / 200.0, .system_gpu_j = 40, .gpus = gpus, .ngpus = 2,
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 100;
+	in.energy_j[JP_ZONE_GPU] = 200;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	/* Device 1 not read in the second round: its counter stays, its utilisation goes. */
+	gpus[1].ok = 0;
+	gpus[1].energy_j = 0;
+	gpus[1].errors = 1;
+	in.energy_j[JP_ZONE_GPU] = 150;
+	in.gpu_usage_ratio = 0.8;
+	in.system_gpu_j = 20;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+
+	const char *d0[] = {"gpu", "0", "uuid", "GPU-a", "model", "NVIDIA A100", NULL};
+	const char *d1[] = {"gpu", "1", "uuid", "GPU-b", "model", "Tesla T4", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_gpu_energy_joules_total", d0), 300, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_gpu_energy_joules_total", d1), 50, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_gpu_read_errors_total", d1), 1, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_gpu_utilization_ratio", d0), 0.8, 1e-9);
+	/* Node gpu zone: 200 + 150 J; active 140 + 120. */
+	const char *ga[] = {"zone", "gpu", "mode", "active", "source", "rapl", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_node_energy_joules_total", ga), 260, 1e-9);
+	/* Pod A: its GPU joules 100 of 140, then 100 of 120; pod B none. */
+	const char *pa[] = {"namespace", "ml", "pod", "trainer-1", "pod_uid", "uid-a", "zone", "gpu", "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_energy_joules_total", pa), 200, 1e-9);
+	const char *pb[] = {"namespace", "web", "pod", "api-1", "pod_uid", "uid-b", "zone", "gpu", "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_pod_energy_joules_total", pb), 0, 1e-9);
+	/* Containers by their GPU joules (9 : 1), not CPU time (1 : 3). */
+	const char *ct[] = {"namespace", "ml", "pod", "trainer-1", "pod_uid", "uid-a", "container", "train",
+			    "container_id", "aaaa", "zone", "gpu", "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_container_energy_joules_total", ct), 180, 1e-9);
+	/* Conservation of the gpu zone: pods + system = node active (idle stays on the node). */
+	double pods_j = sum_of("joulepush_pod_energy_joules_total", "zone", "gpu", NULL);
+	double sys_j = sum_of("joulepush_system_energy_joules_total", "zone", "gpu", NULL);
+	const char *gi[] = {"zone", "gpu", "mode", "idle", "source", "rapl", NULL};
+	ck_assert_double_eq_tol(pods_j + sys_j + value_of("joulepush_node_energy_joules_total", gi), 350, 1e-9);
+	/* CO2 of package + gpu: (200 + 350) J at 360 g/kWh. */
+	ck_assert_double_eq_tol(value_of("joulepush_node_co2_grams_total", NULL), 550 / 3.6e6 * 360, 1e-12);
+	/* Kepler's names. */
+	const char *k0[] = {"gpu", "0", "gpu_uuid", "GPU-a", "vendor", "nvidia", "node_name", cfg.node_name, NULL};
+	ck_assert_double_eq_tol(value_of("kepler_node_gpu_joules_total", k0), 300, 1e-9);
+	ck_assert_double_eq_tol(value_of("kepler_node_gpu_watts", k0), 30, 1e-9);
+	teardown();
+}
+END_TEST
+
 START_TEST(test_counters_add_up)
 {
 	setup_with(JP_IDLE_EVEN, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, 1.0);
@@ -298,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, test_rename_and_zone_change);
 	tcase_add_test(tc, test_kepler_compat);
 	tcase_add_test(tc, test_embodied);
+	tcase_add_test(tc, test_gpu_series);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

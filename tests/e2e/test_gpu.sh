@@ -170,6 +170,13 @@ co2 = s("joulepush_node_co2_grams_total")
 want_g = total / 3.6e6 * 300
 assert abs(co2 - want_g) <= 0.01 * want_g, "CO2 %.4f g, want %.4f g from package + gpu" % (co2, want_g)
 print("CO2 %.4f g = (package + gpu) x 300 g/kWh" % co2)
+# The CPU's estimate is the model's, labelled so, and lies in its band.
+est = s("joulepush_node_power_watts", zone="package", source="model")
+assert est > 0, "no package power with source=model"
+lo = s("joulepush_node_power_bound_watts", zone="package", bound="low")
+hi = s("joulepush_node_power_bound_watts", zone="package", bound="high")
+assert 0 < lo <= est * (1 + 1e-9) and est <= hi * (1 + 1e-9), "model %.3f W outside its band [%.3f, %.3f]" % (est, lo, hi)
+print("model package %.3f W in [%.3f, %.3f] W" % (est, lo, hi))
 EOP
   checked=$((checked + 1))
 done

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The real node collector on fixture trees (procfs, sysfs without RAPL, an empty cgroup v2
+ * root): the power model's linear and curve estimates for a known usage, steal left out,
+ * the memory zone, the band around the estimate, and the platform meter, also when it
+ * fails. */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collect/collector.h"
+#include "config.h"
+
+static char dir[256];
+
+static void put(const char *rel, const char *text)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	char d[512];
+	snprintf(d, sizeof(d), "%s", p);
+	for (char *s = d + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		mkdir(d, 0755);
+		*s = '/';
+	}
+	/* In place (same inode): the collector keeps /proc/stat open. */
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* /proc/stat of four CPUs with the given aggregate ticks. */
+static void stat_ticks(unsigned long user, unsigned long idle, unsigned long steal)
+{
+	char t[512];
+	snprintf(t, sizeof(t),
+		 "cpu  %lu 0 0 %lu 0 0 0 %lu 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\n"
+		 "cpu2 0 0 0 0 0 0 0 0 0 0\ncpu3 0 0 0 0 0 0 0 0 0 0\nintr 0\n", user, idle, steal);
+	put("proc/stat", t);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/jp-check-node-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	stat_ticks(1000, 1000, 0);
+	put("proc/meminfo", "MemTotal:        8388608 kB\nMemFree:         1000000 kB\n");
+	put("cg/cgroup.controllers", "cpu memory\n");
+	put("sys/class/hwmon/hwmon0/name", "coretemp\n");
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct jp_collector *open_node(struct jp_config *cfg, const char *power)
+{
+	char y[1024], err[512];
+	snprintf(y, sizeof(y),
+		 "collector: {mode: cgroupfs}\nhost: {procfs: %s/proc, sysfs: %s/sys, cgroupfs: %s/cg}\n"
+		 "gpu: {source: none}\npower:\n  source: model\n%s", dir, dir, dir, power);
+	ck_assert_msg(jp_config_load_buffer(cfg, "test.yaml", y, strlen(y), err, sizeof(err)) == 0, "%s", err);
+	struct jp_collector *c = jp_collector_open(cfg);
+	ck_assert_msg(c != NULL, "open: %s", strerror(errno));
+	return c;
+}
+
+/* One interval at usage 0.5 (400 busy and 400 idle ticks more), with `steal` stolen
+ * ticks besides. */
+static void round_half(struct jp_collector *c, struct jp_interval *iv, unsigned long steal)
+{
+	jp_interval_reset(iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, iv), 0);   /* baseline */
+	stat_ticks(1400 + steal, 1400 + steal, 0);           /* move every counter on a little */
+	jp_interval_reset(iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, iv), 0);
+	stat_ticks(1800 + steal, 1800 + steal, steal);
+	usleep(20000);
+	jp_interval_reset(iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, iv), 0);
+}
+
+static double watts(const struct jp_interval *iv, int z)
+{
+	return iv->energy_j[z] / iv->seconds;
+}
+
+START_TEST(test_curve_memory_bounds)
+{
+	struct jp_config cfg = {0};
+	struct jp_collector *c = open_node(&cfg, "  model: {shape: curve, tdp_watts_per_cpu: 4, memory_watts_per_gib: 0.5}\n");
+	struct jp_interval iv = {0};
+	round_half(c, &iv, 0);
+	ck_assert_str_eq(iv.power_source, "model");
+	ck_assert_double_eq_tol(iv.usage_ratio, 0.5, 1e-9);
+	/* Curve at 50 %: 0.75 × 4 W × 4 CPUs; linear: 4 × (0.74 + 0.5 × 2.76). */
+	ck_assert_double_eq_tol(watts(&iv, JP_ZONE_PACKAGE), 12.0, 1e-6);
+	ck_assert_double_eq_tol(iv.bound_low_w[JP_ZONE_PACKAGE], 8.48, 1e-9);
+	ck_assert_double_eq_tol(iv.bound_high_w[JP_ZONE_PACKAGE], 12.0, 1e-9);
+	/* Memory: 0.5 W/GiB × 8 GiB, its own zone, its bounds the estimate. */
+	ck_assert(iv.zone_mask & (1u << JP_ZONE_DRAM));
+	ck_assert_double_eq_tol(watts(&iv, JP_ZONE_DRAM), 4.0, 1e-6);
+	ck_assert_double_eq_tol(iv.bound_low_w[JP_ZONE_DRAM], 4.0, 1e-9);
+	ck_assert_double_eq_tol(iv.bound_high_w[JP_ZONE_DRAM], 4.0, 1e-9);
+	ck_assert(!(iv.zone_mask & (1u << JP_ZONE_PLATFORM)));
+	jp_interval_free(&iv);
+	jp_collector_close(c);
+	jp_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_linear_and_steal)
+{
+	/* The default shape is linear; stolen ticks are neither busy nor a reason to
+	 * estimate more: 400 busy, 400 idle and 800 stolen give u = 400 / 1600. */
+	struct jp_config cfg = {0};
+	struct jp_collector *c = open_node(&cfg, "");
+	struct jp_interval iv = {0};
+	round_half(c, &iv, 800);
+	ck_assert_double_eq_tol(iv.usage_ratio, 0.25, 1e-9);
+	double lin = 4 * (0.74 + 0.25 * (3.5 - 0.74));
+	ck_assert_double_eq_tol(watts(&iv, JP_ZONE_PACKAGE), lin, 1e-6);
+	ck_assert_double_eq_tol(iv.bound_low_w[JP_ZONE_PACKAGE], lin, 1e-9);
+	ck_assert(iv.bound_high_w[JP_ZONE_PACKAGE] > lin);
+	ck_assert(!(iv.zone_mask & (1u << JP_ZONE_DRAM)));   /* memory_watts_per_gib 0: no zone */
+	jp_interval_free(&iv);
+	jp_collector_close(c);
+	jp_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_platform_meter)
+{
+	put("sys/class/hwmon/hwmon1/name", "power_meter\n");
+	put("sys/class/hwmon/hwmon1/power1_average", "90000000\n");
+	struct jp_config cfg = {0};
+	struct jp_collector *c = open_node(&cfg, "");
+	struct jp_interval iv = {0};
+	round_half(c, &iv, 0);
+	ck_assert(iv.zone_mask & (1u << JP_ZONE_PLATFORM));
+	ck_assert_double_eq_tol(watts(&iv, JP_ZONE_PLATFORM), 90.0, 1e-6);
+	/* The meter unreadable: the round goes on without zone platform. */
+	char p[512];
+	snprintf(p, sizeof(p), "%s/sys/class/hwmon/hwmon1/power1_average", dir);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);   /* a FIFO where the file was: no data, no hang */
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, &iv), 0);
+	ck_assert(!(iv.zone_mask & (1u << JP_ZONE_PLATFORM)));
+	ck_assert(iv.zone_mask & (1u << JP_ZONE_PACKAGE));
+	jp_interval_free(&iv);
+	jp_collector_close(c);
+	jp_config_free(&cfg);
+
+	/* power.platform.source hwmon without a meter: the collector refuses to open. */
+	ck_assert_int_eq(unlink(p), 0);
+	char y[1024], err[512];
+	snprintf(y, sizeof(y),
+		 "collector: {mode: cgroupfs}\nhost: {procfs: %s/proc, sysfs: %s/sys, cgroupfs: %s/cg}\n"
+		 "gpu: {source: none}\npower: {source: model, platform: {source: hwmon, hwmon_name: nothing_here}}\n",
+		 dir, dir, dir);
+	struct jp_config cfg2 = {0};
+	ck_assert_int_eq(jp_config_load_buffer(&cfg2, "t.yaml", y, strlen(y), err, sizeof(err)), 0);
+	errno = 0;
+	ck_assert_ptr_null(jp_collector_open(&cfg2));
+	ck_assert_int_eq(errno, ENOENT);
+	jp_config_free(&cfg2);
+}
+END_TEST
+
+START_TEST(test_bad_curve_refused)
+{
+	struct jp_config cfg = {0};
+	char y[256], err[512];
+	snprintf(y, sizeof(y), "power: {model: {curve: {0: 0.5, 50: 0.4, 100: 1}}}\n");
+	ck_assert_int_ne(jp_config_load_buffer(&cfg, "t.yaml", y, strlen(y), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "power.model.curve") && strstr(err, "must not fall"), "%s", err);
+	jp_config_free(&cfg);
+	snprintf(y, sizeof(y), "power: {model: {curve: {0: 0.5, 150: 1}}}\n");
+	ck_assert_int_ne(jp_config_load_buffer(&cfg, "t.yaml", y, strlen(y), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "power.model.curve.150") && strstr(err, "percentage"), "%s", err);
+	jp_config_free(&cfg);
+	snprintf(y, sizeof(y), "power: {model: {curve: {50: 0.5}}}\n");
+	ck_assert_int_ne(jp_config_load_buffer(&cfg, "t.yaml", y, strlen(y), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "2 to 32 points"), "%s", err);
+	jp_config_free(&cfg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("node_model");
+	TCase *tc = tcase_create("fixture");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_curve_memory_bounds);
+	tcase_add_test(tc, test_linear_and_steal);
+	tcase_add_test(tc, test_platform_meter);
+	tcase_add_test(tc, test_bad_curve_refused);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
