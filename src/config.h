@@ -102,7 +102,7 @@ struct jp_config {
 
 	enum jp_collector_mode collector_mode;
 	uint32_t bpf_map_entries;       /* 0: max(16384, 4 x the cgroups at start) */
-	uint32_t synthetic_pods, synthetic_containers_per_pod;
+	uint32_t synthetic_pods, synthetic_containers_per_pod, synthetic_gpus;
 	uint64_t synthetic_seed;
 
 	enum jp_power_source power_source;

@@ -142,6 +142,7 @@ static const struct kcase cases[] = {
 	{"collector.synthetic.pods", "3", "4"},
 	{"collector.synthetic.containers_per_pod", "1", "2"},
 	{"collector.synthetic.seed", "1", "2"},
+	{"collector.synthetic.gpus", "0", "2"},
 	{"power.source", "model", "auto"},
 	{"power.model.idle_watts_per_cpu", "0.74", "1"},
 	{"power.model.max_watts_per_cpu", "3.5", "4"},

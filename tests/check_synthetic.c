@@ -357,6 +357,33 @@ START_TEST(test_series_count)
 }
 END_TEST
 
+/* Synthetic GPUs: the series count stays exact and the gpu zone adds up. */
+START_TEST(test_synthetic_gpus)
+{
+	struct jp_config cfg;
+	mkcfg(&cfg, 9, 2, 3, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE | JP_LEVEL_CONTAINER, JP_IDLE_USAGE);
+	cfg.synthetic_gpus = 2;
+	struct jp_pipeline *syn = jp_pipeline_open(&cfg);
+	ck_assert_ptr_nonnull(syn);
+	struct jp_store *s = mkstore();
+	for (int r = 0; r < 3; r++) {
+		size_t n = 0;
+		jp_store_begin(s, r);
+		ck_assert_int_eq(jp_pipeline_round(syn, s, 5000, G_PER_KWH), 0);
+		jp_store_commit(s, count_cb, &n);
+		ck_assert_uint_eq(n, jp_synthetic_series_count(jp_pipeline_collector(syn)));
+		const struct jp_interval *iv = jp_pipeline_interval(syn);
+		ck_assert_uint_eq(iv->ngpus, 2);
+		double rows = 0;
+		for (size_t i = 0; i < iv->nrows; i++)
+			rows += iv->rows[i].gpu_j;
+		ck_assert_double_eq_tol(rows + iv->system_gpu_j, iv->energy_j[JP_ZONE_GPU] * iv->gpu_usage_ratio, 1e-6);
+	}
+	jp_store_destroy(s);
+	jp_pipeline_destroy(syn);
+}
+END_TEST
+
 START_TEST(test_reresolve_on_common_change)
 {
 	struct jp_config cfg;
@@ -396,6 +423,7 @@ int main(void)
 	tcase_add_test(tc, test_conservation_requests);
 	tcase_add_test(tc, test_series_count);
 	tcase_add_test(tc, test_reresolve_on_common_change);
+	tcase_add_test(tc, test_synthetic_gpus);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/curve.h"
+
 /* The fake node is a small VM: the power model of docs/reference/configuration.md with four CPUs. */
 #define SYN_CPUS 4
 
@@ -68,7 +70,13 @@ struct jp_synthetic {
 	unsigned levels;
 	enum jp_idle_attr idle;
 	double idle_w, max_w, embodied_gph;
+	struct jp_curve curve;     /* the model's other shape, for its band */
+	double tdp_w;
+	int shape_curve;
 	uint32_t npods, ncont;
+	uint32_t ngpus;
+	uint64_t grng;             /* the GPUs' own stream: CPU figures do not depend on them */
+	struct jp_gpu_device *gpus;
 	struct syn_pod *pods;
 	struct syn_container *containers;
 	unsigned ns_pods[NNS];     /* pods per namespace */
@@ -144,17 +152,19 @@ static unsigned pick_ns(uint64_t *state)
 static size_t count_series(const struct jp_synthetic *syn)
 {
 	size_t modes = syn->idle == JP_IDLE_NONE ? 1 : 2;
-	size_t n = 0;
+	size_t nz = NZONES + (syn->ngpus ? 1 : 0);   /* with GPUs, every workload has zone gpu */
+	size_t n = 3 * (size_t)syn->ngpus;          /* per device: energy, errors, utilisation */
 	if (syn->levels & JP_LEVEL_NODE)
-		n += NZONES * NMODES * 3 + 2;   /* node energy, power, system energy; usage, CO2 */
+		/* node energy, power, system energy; usage, CO2; the model's band (package, dram) */
+		n += nz * NMODES * 3 + 2 + 4;
 	if (syn->levels & JP_LEVEL_POD)
-		n += syn->npods * (NZONES * modes + NZONES + 2 + (syn->embodied_gph > 0));
+		n += syn->npods * (nz * modes + nz + 2 + (syn->embodied_gph > 0));
 	if (syn->levels & JP_LEVEL_CONTAINER)
-		n += (size_t)syn->npods * syn->ncont * (NZONES * modes + 1);
+		n += (size_t)syn->npods * syn->ncont * (nz * modes + 1);
 	if (syn->levels & JP_LEVEL_NAMESPACE)
 		for (size_t i = 0; i < NNS; i++)
 			if (syn->ns_pods[i])
-				n += NZONES * modes + 1;
+				n += nz * modes + 1;
 	return n;
 }
 
@@ -211,6 +221,17 @@ static struct jp_collector *syn_open(const struct jp_config *cfg)
 	syn->idle = cfg->idle_attribution;
 	syn->idle_w = cfg->model_idle_watts_per_cpu;
 	syn->max_w = cfg->model_max_watts_per_cpu;
+	syn->tdp_w = cfg->model_tdp_watts_per_cpu;
+	syn->ngpus = cfg->synthetic_gpus;
+	syn->grng = cfg->synthetic_seed ^ 0x6770750000000000ULL;
+	syn->shape_curve = cfg->model_shape == JP_SHAPE_CURVE;
+	char why[160];
+	if (jp_power_curve_from(&syn->curve, &cfg->model_curve, why, sizeof(why)) &&
+	    jp_power_curve_from(&syn->curve, NULL, why, sizeof(why))) {
+		free(syn);
+		errno = EINVAL;
+		return NULL;
+	}
 	syn->embodied_gph = cfg->embodied_grams_per_node_hour;
 	syn->npods = cfg->synthetic_pods;
 	syn->ncont = cfg->synthetic_containers_per_pod;
@@ -291,6 +312,16 @@ static struct jp_collector *syn_open(const struct jp_config *cfg)
 		syn->by_uid[i] = &syn->pods[i];
 	if (syn->npods > 1)
 		qsort(syn->by_uid, syn->npods, sizeof *syn->by_uid, cmp_pod_uid);
+	if (syn->ngpus) {
+		syn->gpus = calloc(syn->ngpus, sizeof *syn->gpus);
+		if (!syn->gpus)
+			goto nomem;
+		for (uint32_t d = 0; d < syn->ngpus; d++) {
+			syn->gpus[d].index = d;
+			snprintf(syn->gpus[d].uuid, sizeof syn->gpus[d].uuid, "GPU-5e11d000-0000-4000-8000-%012x", d);
+			snprintf(syn->gpus[d].model, sizeof syn->gpus[d].model, "Synthetic GPU");
+		}
+	}
 	syn->nseries = count_series(syn);
 	return &syn->base;
 nomem:
@@ -305,6 +336,7 @@ static void syn_close(struct jp_collector *c)
 	if (!syn)
 		return;
 	free(syn->by_uid);
+	free(syn->gpus);
 	free(syn->containers);
 	free(syn->pods);
 	free(syn);
@@ -313,6 +345,44 @@ static void syn_close(struct jp_collector *c)
 size_t jp_synthetic_series_count(const struct jp_collector *c)
 {
 	return c->ops == &jp_synthetic_ops ? ((const struct jp_synthetic *)c)->nseries : 0;
+}
+
+/* Synthetic GPUs: each draws 60 W idle to 300 W busy at a random utilisation; every
+ * other pod uses one (pod i the device i / 2 mod N) at a random SM share, the system
+ * bucket 5 % of each device's active energy. */
+static int syn_gpus(struct jp_synthetic *syn, double dt, struct jp_interval *iv)
+{
+	double e_sum = 0, a_sum = 0;
+	for (uint32_t d = 0; d < syn->ngpus; d++) {
+		struct jp_gpu_device *g = &syn->gpus[d];
+		g->util = rng_range(&syn->grng, 0.3, 0.95);
+		g->energy_j = (60 + 240 * g->util) * dt;
+		g->ok = 1;
+		double active = g->energy_j * g->util, wsum = 0;
+		e_sum += g->energy_j;
+		a_sum += active;
+		double w[64];
+		uint32_t users[64], nu = 0;
+		for (uint32_t i = 0; i < syn->npods && nu < 64; i += 2) {
+			if ((i / 2) % syn->ngpus != d)
+				continue;
+			users[nu] = i;
+			w[nu] = rng_range(&syn->grng, 0.2, 1.0);
+			wsum += w[nu++];
+		}
+		iv->system_gpu_j += active * (nu ? 0.05 : 1.0);
+		for (uint32_t k = 0; k < nu; k++) {
+			const struct syn_pod *p = &syn->pods[users[k]];
+			if (jp_interval_add_gpu_row(iv, p->uid, syn->ncont ? p->c[0].id : "", active * 0.95 * w[k] / wsum))
+				return -ENOMEM;
+		}
+	}
+	iv->zone_mask |= 1u << JP_ZONE_GPU;
+	iv->energy_j[JP_ZONE_GPU] = e_sum;
+	iv->gpu_usage_ratio = e_sum > 0 ? a_sum / e_sum : 0;
+	iv->gpus = syn->gpus;
+	iv->ngpus = syn->ngpus;
+	return 0;
 }
 
 /* The fake node has no clock of its own: the interval is the agent's nominal one, so a
@@ -346,8 +416,11 @@ static int syn_collect(struct jp_collector *c, struct jp_interval *iv)
 	if (u > 1)
 		u = 1;
 
-	/* docs/reference/configuration.md power model; the zones are fixed shares of it. */
-	double watts = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
+	/* docs/model.md power model (the shape power.model.shape names, the band spanning
+	 * both); the zones are fixed shares of it. */
+	double lin = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
+	double cur = SYN_CPUS * syn->tdp_w * jp_curve_eval(&syn->curve, u);
+	double watts = syn->shape_curve ? cur : lin;
 	static const enum jp_zone zone_of[NZONES] = {JP_ZONE_PACKAGE, JP_ZONE_CORE, JP_ZONE_DRAM};
 	iv->seconds = dt;
 	iv->power_source = "model";
@@ -356,8 +429,13 @@ static int syn_collect(struct jp_collector *c, struct jp_interval *iv)
 	for (int z = 0; z < NZONES; z++) {
 		iv->zone_mask |= 1u << zone_of[z];
 		iv->energy_j[zone_of[z]] = watts * zone_share[z] * dt;
+		if (zone_of[z] == JP_ZONE_CORE)
+			continue;   /* inside package: no band of its own */
+		iv->bound_low_w[zone_of[z]] = (lin < cur ? lin : cur) * zone_share[z];
+		iv->bound_high_w[zone_of[z]] = (lin < cur ? cur : lin) * zone_share[z];
+		iv->bound_mask |= 1u << zone_of[z];
 	}
-	return 0;
+	return syn->ngpus ? syn_gpus(syn, dt, iv) : 0;
 }
 
 const struct jp_collector_ops jp_synthetic_ops = {

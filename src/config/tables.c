@@ -486,6 +486,7 @@ static const struct field synthetic_fields[] = {
 	{.key = "containers_per_pod", .kind = K_U32, .off = CFG(synthetic_containers_per_pod),
 	 .flags = F_MIN | F_MAX, .min = 1, .max = 1000, .reload = COLL, .dnum = 2},
 	{.key = "seed", .kind = K_U64, .off = CFG(synthetic_seed), .reload = COLL, .dnum = 1},
+	{.key = "gpus", .kind = K_U32, .off = CFG(synthetic_gpus), .flags = F_MAX, .max = 16, .reload = COLL},
 	{0},
 };
 

@@ -245,7 +245,7 @@ interval: ${AGENT_INTERVAL:-1s}
 external_labels: {cluster: e2e}
 collector:
   mode: synthetic
-  synthetic: {pods: ${AGENT_PODS:-3}, containers_per_pod: 2, seed: 7}
+  synthetic: {pods: ${AGENT_PODS:-3}, containers_per_pod: 2, seed: 7, gpus: ${AGENT_GPUS:-0}}
 server:
   listen: 127.0.0.1:$AGENT_PORT
 log: {level: ${AGENT_LOG_LEVEL:-info}, format: text}

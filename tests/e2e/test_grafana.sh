@@ -27,7 +27,7 @@ e2e_track $!
 wait_for 10 "mock UK Carbon Intensity" test -s "$E2E_TMP/uk.port"
 prom_start
 
-AGENT_INTERVAL=1s AGENT_PODS=5 agent_config "$E2E_TMP/agent.yaml" "$(remote_yaml prom "$PROM_URL/api/v1/write")"
+AGENT_INTERVAL=1s AGENT_PODS=5 AGENT_GPUS=2 agent_config "$E2E_TMP/agent.yaml" "$(remote_yaml prom "$PROM_URL/api/v1/write")"
 cat >>"$E2E_TMP/agent.yaml" <<EOF
 carbon:
   source: entsoe
@@ -109,7 +109,7 @@ print("%d panel queries return data, with all values and with one value per vari
 # Kepler's names (metrics.compat: kepler) that docs/grafana.md says Kepler's dashboards use.
 for m in ("kepler_node_cpu_watts", "kepler_node_cpu_joules_total", "kepler_node_cpu_active_watts",
           "kepler_node_cpu_idle_watts", "kepler_node_cpu_usage_ratio", "kepler_pod_cpu_watts",
-          "kepler_pod_cpu_joules_total"):
+          "kepler_pod_cpu_joules_total", "kepler_node_gpu_joules_total", "kepler_node_gpu_watts"):
     assert query(m), "%s is not in Prometheus" % m
 print("Kepler compatibility series present")
 PY
