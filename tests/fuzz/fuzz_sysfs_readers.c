@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for what the node collector reads from files: RAPL's energy_uj,
- * max_energy_range_uj and name, cgroup cpu.stat, mountinfo, and secret files (token and
- * password files). The input is written to a scratch tree and read through the real
+ * max_energy_range_uj and name, cgroup cpu.stat, mountinfo, secret files (token and
+ * password files), a hwmon meter's name and power or energy channel, and meminfo. The input is written to a scratch tree and read through the real
  * functions, as the agent reads a host's /sys and /proc. */
-// fuzz-sources: src/collect/rapl.c src/collect/cgroup.c src/collect/cgroupfs.c src/collect/cgroup_pods.c src/collect/procstat.c src/util/secret.c src/util/log.c
+// fuzz-sources: src/collect/rapl.c src/collect/cgroup.c src/collect/cgroupfs.c src/collect/cgroup_pods.c src/collect/procstat.c src/collect/hwmon.c src/util/buf.c src/util/secret.c src/util/log.c
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 #include "collect/cgroup.h"
 #include "collect/cgroupfs.h"
+#include "collect/hwmon.h"
+#include "collect/procstat.h"
 #include "collect/rapl.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -41,7 +44,8 @@ static void init(void)
 	strcpy(root, "/tmp/jp-fuzz-sysfs.XXXXXX");
 	CHECK(mkdtemp(root));
 	char p[256];
-	const char *dirs[] = {"class", "class/powercap", "class/powercap/intel-rapl:0", "self", "cg"};
+	const char *dirs[] = {"class", "class/powercap", "class/powercap/intel-rapl:0", "self", "cg",
+			      "class/hwmon", "class/hwmon/hwmon0"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
 		mkdir(p, 0700);
@@ -54,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init();
 	if (size < 1)
 		return 0;
-	unsigned which = data[0] % 5;
+	unsigned which = data[0] % 8;
 	const uint8_t *d = data + 1;
 	size_t n = size - 1;
 	if (n > 65536 + 16)
@@ -104,6 +108,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			CHECK(errno != 0);
 		}
+		break;
+	}
+	case 5:
+	case 6: {
+		/* A meter's channel (power or energy, read twice) or its name is the input. */
+		static const uint8_t nm[] = "power_meter\n", pw[] = "250000000\n";
+		char p[256];
+		snprintf(p, sizeof(p), "%s/class/hwmon/hwmon0/energy1_input", root);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/class/hwmon/hwmon0/power1_input", root);
+		unlink(p);
+		put("class/hwmon/hwmon0/name", which == 6 ? d : nm, which == 6 ? n : sizeof(nm) - 1);
+		put(which == 5 && n && (d[0] & 1) ? "class/hwmon/hwmon0/energy1_input" : "class/hwmon/hwmon0/power1_input",
+		    which == 5 ? d : pw, which == 5 ? n : sizeof(pw) - 1);
+		char why[256];
+		struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", why, sizeof(why));
+		if (h) {
+			double j = -1;
+			for (int k = 0; k < 2; k++) {
+				if (jp_hwmon_read(h, 1.0, &j) == 0)
+					CHECK(isfinite(j) && j >= 0);
+			}
+			jp_hwmon_close(h);
+		}
+		break;
+	}
+	case 7: {
+		put("meminfo", d, n);
+		uint64_t kib = 0;
+		int r = jp_procstat_mem_total_kib(root, &kib);
+		CHECK(r < 0 || kib > 0);
 		break;
 	}
 	}
