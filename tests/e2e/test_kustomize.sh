@@ -6,14 +6,15 @@
 # read-only root filesystem, requests and limits, no port, and probes that run inside the
 # container against a loopback server; each overlay carries what it is for (edge: the
 # Thanos tenant and a hostPath queue; mimir: X-Scope-OrgID and basic auth from a mounted
-# Secret; single-cluster: an in-cluster Prometheus).
+# Secret; single-cluster: an in-cluster Prometheus; gpu: GPU nodes only, the NVIDIA
+# runtime, gpu.source nvml).
 source "$(dirname "$0")/lib.sh"
 require_cmd kubectl "$PYTHON3"
 e2e_init kustomize
 K8S=$(cd "$E2E_DIR/../../config/kubernetes" && pwd)
 kubectl version --client 2>/dev/null | head -1 >&2
 
-for o in base overlays/edge overlays/mimir overlays/single-cluster; do
+for o in base overlays/edge overlays/mimir overlays/single-cluster overlays/gpu; do
   name=${o#overlays/}
   kubectl kustomize "$K8S/$o" >"$E2E_TMP/$name.yaml" 2>"$E2E_TMP/$name.err" ||
     fail "kubectl kustomize $o: $(cat "$E2E_TMP/$name.err")"
@@ -72,6 +73,13 @@ elif name == "mimir":
     assert sec["secretName"] == "joulepush-mimir" and pw.endswith("/password"), sec
 elif name == "single-cluster":
     assert ".svc" in rw["url"] and rw["url"].endswith("/api/v1/write"), rw["url"]
+elif name == "gpu":
+    assert cfg["gpu"]["source"] == "nvml" and cfg["gpu"]["nvml_library"].endswith("/libnvidia-ml.so.1"), cfg["gpu"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, pod.get("nodeSelector")
+    assert pod["runtimeClassName"] == "nvidia", pod.get("runtimeClassName")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env.get("NVIDIA_VISIBLE_DEVICES") == "all" and env.get("NVIDIA_DRIVER_CAPABILITIES") == "utility", env
+    assert "nvidia.com/gpu" not in str(res), "the agent must not take a GPU from the workloads"
 open(conf_out, "w").write(cm["data"]["joulepush.yaml"])
 print("%s: %d objects; DaemonSet and config as required" % (name, len(docs)))
 PY
@@ -81,4 +89,4 @@ PY
   NODE_NAME=n1 NODE_IP=10.0.0.1 "$JOULEPUSH" --config "$E2E_TMP/$name.check.yaml" --check-config >"$E2E_TMP/check.out" 2>&1 ||
     fail "$o: the ConfigMap's config fails --check-config: $(cat "$E2E_TMP/check.out")"
 done
-e2e_log "kustomize: base and three overlays render and pass the checks"
+e2e_log "kustomize: base and four overlays render and pass the checks"
