@@ -5,13 +5,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "collect/cgroup_pods.h"
 #include "collect/nvml_api.h"
@@ -306,14 +304,8 @@ static int pid_pod(const struct jp_gpu *g, unsigned pid, struct jp_pod_ref *ref)
 {
 	char path[PATH_MAX + 32], buf[8192];
 	snprintf(path, sizeof(path), "%s/%u/cgroup", g->procfs, pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
+	if (jp_read_small(path, buf, sizeof(buf)) <= 0)
 		return 0;
-	ssize_t len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = 0;
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)

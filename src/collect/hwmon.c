@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -33,15 +32,9 @@ struct jp_hwmon {
 static int read_u64(const char *path, uint64_t *v)
 {
 	char buf[64];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int e = errno;
-	close(fd);
+	ssize_t n = jp_read_small(path, buf, sizeof(buf));
 	if (n < 0)
-		return -e;
-	buf[n] = 0;
+		return (int)n;
 	char *end;
 	errno = 0;
 	unsigned long long x = strtoull(buf, &end, 10);
@@ -55,14 +48,9 @@ static int read_name(const char *dir, char *out, size_t len)
 {
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/name", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, out, len - 1);
-	close(fd);
+	ssize_t n = jp_read_small(path, out, len);
 	if (n <= 0)
-		return -EINVAL;
-	out[n] = 0;
+		return n < 0 ? (int)n : -EINVAL;
 	out[strcspn(out, "\n")] = 0;
 	return 0;
 }

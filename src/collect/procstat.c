@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/buf.h"
+
 /* A node with thousands of CPUs has a /proc/stat of a few hundred KiB; refuse more
  * than this rather than grow without bound on a hostile file. */
 #define PROCSTAT_MAX_BYTES (8u << 20)
@@ -217,15 +219,9 @@ int jp_procstat_mem_total_kib(const char *procfs, uint64_t *kib)
 {
 	char path[PATH_MAX], buf[4096];
 	snprintf(path, sizeof(path), "%s/meminfo", procfs);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int e = errno;
-	close(fd);
+	ssize_t n = jp_read_small(path, buf, sizeof(buf));
 	if (n < 0)
-		return -e;
-	buf[n] = 0;
+		return (int)n;
 	const char *p = strstr(buf, "MemTotal:");
 	if (!p || (p != buf && p[-1] != '\n'))
 		return -EINVAL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/log.h"
 
 #define MOD "rapl"
@@ -108,15 +109,7 @@ static int parse_uj(const char *buf, size_t len, uint64_t *out)
 /* Read a small text file; returns its length (newline trimmed) or -errno. */
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t r = pread(fd, buf, cap - 1, 0);
-	int err = errno;
-	close(fd);
-	if (r < 0)
-		return -err;
-	buf[r] = '\0';
+	ssize_t r = jp_read_small(path, buf, cap);
 	while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == ' '))
 		buf[--r] = '\0';
 	return r;

@@ -3,10 +3,12 @@
 #include "util/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int jp_buf_reserve(struct jp_buf *b, size_t extra)
 {
@@ -106,4 +108,23 @@ size_t jp_buf_sink(char *p, size_t size, size_t n, void *arg)
 	if (b->len + len > JP_BUF_SINK_MAX || jp_buf_append(b, p, len))
 		return 0;
 	return len;
+}
+
+ssize_t jp_read_small(const char *path, char *buf, size_t cap)
+{
+	if (cap == 0)
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ssize_t n;
+	do
+		n = read(fd, buf, cap - 1);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	return n;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct jp_buf {
 	uint8_t *data;
@@ -30,6 +31,11 @@ void jp_buf_free(struct jp_buf *b);
  * JP_BUF_SINK_MAX bytes or when memory runs out. */
 #define JP_BUF_SINK_MAX (64u << 20)
 size_t jp_buf_sink(char *p, size_t size, size_t n, void *arg);
+
+/* Read a small file (sysfs, procfs) with one read() into buf, NUL-terminated, nothing
+ * trimmed. Opens without blocking, so that a FIFO where the file should be reads as empty
+ * instead of stalling. Returns the length read or -errno. */
+ssize_t jp_read_small(const char *path, char *buf, size_t cap);
 
 /* Grow the array *p of *cap elements of elem bytes to hold at least need elements
  * (doubling, from 16); returns 0 or -ENOMEM, leaving *p and *cap as they were. */
