@@ -59,6 +59,25 @@ double jp_power_model_watts(unsigned cpus, double u, double idle_w, double max_w
 	return (double)cpus * (idle_w + u * (max_w - idle_w));
 }
 
+int jp_power_model_init(struct jp_power_model *m, const struct jp_config *cfg, char *why, size_t why_len)
+{
+	m->idle_w = cfg->model_idle_watts_per_cpu;
+	m->max_w = cfg->model_max_watts_per_cpu;
+	m->tdp_w = cfg->model_tdp_watts_per_cpu;
+	m->use_curve = cfg->model_shape == JP_SHAPE_CURVE;
+	return jp_power_curve_from(&m->curve, &cfg->model_curve, why, why_len);
+}
+
+double jp_power_model_estimate(const struct jp_power_model *m, unsigned cpus, double u, double *low, double *high)
+{
+	u = u > 1 ? 1 : u > 0 ? u : 0;
+	double lin = jp_power_model_watts(cpus, u, m->idle_w, m->max_w);
+	double cur = (double)cpus * m->tdp_w * jp_curve_eval(&m->curve, u);
+	*low = lin < cur ? lin : cur;
+	*high = lin < cur ? cur : lin;
+	return m->use_curve ? cur : lin;
+}
+
 struct jp_collector *jp_collector_open(const struct jp_config *cfg)
 {
 	/* Every mode but synthetic measures the real node (auto, ebpf and cgroupfs choose

@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "podmeta.h"
+#include "util/curve.h"
 
 /* Energy zones of docs/reference/metrics.md: the RAPL domains, the machine's power
  * meter (hwmon) and the GPUs (NVML). */
@@ -152,5 +153,19 @@ static inline void jp_collector_close(struct jp_collector *c)
 /* The linear power model for machines without RAPL (docs/model.md "Power model"):
  * W = cpus × (idle + u × (max − idle)), u clamped to [0, 1]. */
 double jp_power_model_watts(unsigned cpus, double usage_ratio, double idle_w_per_cpu, double max_w_per_cpu);
+
+/* The CPU power model as configured (docs/model.md "the power model on VMs"): the linear
+ * model and the load curve; power.model.shape picks the estimate, the band spans both. */
+struct jp_power_model {
+	double idle_w, max_w, tdp_w;       /* per CPU */
+	int use_curve;
+	struct jp_curve curve;             /* fractions of tdp_w over the usage ratio */
+};
+
+/* From cfg's power.model keys. Returns 0, or -EINVAL with why[] for a bad curve. */
+int jp_power_model_init(struct jp_power_model *m, const struct jp_config *cfg, char *why, size_t why_len);
+/* The estimate in watts for cpus at usage u (clamped to [0, 1]); *low and *high get the
+ * band. */
+double jp_power_model_estimate(const struct jp_power_model *m, unsigned cpus, double u, double *low, double *high);
 
 #endif

@@ -18,7 +18,6 @@
 #include "collect/procstat.h"
 #include "collect/rapl.h"
 #include "util/buf.h"
-#include "util/curve.h"
 #include "util/log.h"
 
 #define MOD "node"
@@ -47,10 +46,7 @@ struct jp_node {
 	struct jp_cgroupfs *cgfs;
 	char cgroup_mount[PATH_MAX];
 	char procfs[PATH_MAX];
-	double model_idle_w, model_max_w;
-	enum jp_model_shape shape;
-	struct jp_curve curve;     /* fractions of tdp_w over the load ratio */
-	double tdp_w;              /* per CPU */
+	struct jp_power_model model;
 	double mem_w;              /* memory power: W per GiB × GiB, 0 = none */
 	struct jp_hwmon *hwmon;    /* the machine's meter (zone platform), or NULL */
 	struct jp_gpu *gpu;        /* NVIDIA GPUs (zone gpu), or NULL */
@@ -154,7 +150,7 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 	}
 	n->base.power_source = "model";
 	char why[160];
-	if (jp_power_curve_from(&n->curve, &cfg->model_curve, why, sizeof(why))) {
+	if (jp_power_model_init(&n->model, cfg, why, sizeof(why))) {
 		jp_log(JP_LOG_ERROR, MOD, "power.model.curve: %s", why);
 		return -EINVAL;
 	}
@@ -168,7 +164,7 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 		}
 		n->mem_w = cfg->model_memory_watts_per_gib * ((double)kib / (1024.0 * 1024.0));
 	}
-	jp_log(JP_LOG_INFO, MOD, "power model: %s%s", n->shape == JP_SHAPE_CURVE ? "curve" : "linear",
+	jp_log(JP_LOG_INFO, MOD, "power model: %s%s", n->model.use_curve ? "curve" : "linear",
 	       n->mem_w > 0 ? ", memory as zone dram" : "");
 	return 0;
 }
@@ -221,10 +217,6 @@ static struct jp_collector *node_open(const struct jp_config *cfg)
 		return NULL;
 	}
 	n->base.ops = &jp_node_ops;
-	n->model_idle_w = cfg->model_idle_watts_per_cpu;
-	n->model_max_w = cfg->model_max_watts_per_cpu;
-	n->shape = cfg->model_shape;
-	n->tdp_w = cfg->model_tdp_watts_per_cpu;
 	n->ps = jp_procstat_create(cfg->host_procfs);
 	if (!n->ps) {
 		r = -errno;
@@ -499,14 +491,10 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 	} else {
 		/* The model estimates the whole CPU's power; it is reported as the package.
 		 * Its band spans the two models, linear and curve (docs/model.md "Bounds"). */
-		double lin = jp_power_model_watts(cpu.ncpus, cpu.usage_ratio, n->model_idle_w, n->model_max_w);
-		double u = cpu.usage_ratio > 1 ? 1 : cpu.usage_ratio > 0 ? cpu.usage_ratio : 0;
-		double cur = (double)cpu.ncpus * n->tdp_w * jp_curve_eval(&n->curve, u);
-		double w = n->shape == JP_SHAPE_CURVE ? cur : lin;
+		double w = jp_power_model_estimate(&n->model, cpu.ncpus, cpu.usage_ratio,
+						   &iv->bound_low_w[JP_ZONE_PACKAGE], &iv->bound_high_w[JP_ZONE_PACKAGE]);
 		iv->zone_mask = 1u << JP_ZONE_PACKAGE;
 		iv->energy_j[JP_ZONE_PACKAGE] = w * interval_s;
-		iv->bound_low_w[JP_ZONE_PACKAGE] = lin < cur ? lin : cur;
-		iv->bound_high_w[JP_ZONE_PACKAGE] = lin < cur ? cur : lin;
 		iv->bound_mask = 1u << JP_ZONE_PACKAGE;
 		if (n->mem_w > 0) {
 			/* Memory draws about the same power whatever the load: one figure, no

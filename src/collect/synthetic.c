@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/curve.h"
 
 /* The fake node is a small VM: the power model of docs/reference/configuration.md with four CPUs. */
 #define SYN_CPUS 4
@@ -69,10 +68,8 @@ struct jp_synthetic {
 	uint64_t rng;
 	unsigned levels;
 	enum jp_idle_attr idle;
-	double idle_w, max_w, embodied_gph;
-	struct jp_curve curve;     /* the model's other shape, for its band */
-	double tdp_w;
-	int shape_curve;
+	double embodied_gph;
+	struct jp_power_model model;
 	uint32_t npods, ncont;
 	uint32_t ngpus;
 	uint64_t grng;             /* the GPUs' own stream: CPU figures do not depend on them */
@@ -219,15 +216,10 @@ static struct jp_collector *syn_open(const struct jp_config *cfg)
 	syn->rng = cfg->synthetic_seed;
 	syn->levels = cfg->metrics_levels;
 	syn->idle = cfg->idle_attribution;
-	syn->idle_w = cfg->model_idle_watts_per_cpu;
-	syn->max_w = cfg->model_max_watts_per_cpu;
-	syn->tdp_w = cfg->model_tdp_watts_per_cpu;
 	syn->ngpus = cfg->synthetic_gpus;
 	syn->grng = cfg->synthetic_seed ^ 0x6770750000000000ULL;
-	syn->shape_curve = cfg->model_shape == JP_SHAPE_CURVE;
 	char why[160];
-	if (jp_power_curve_from(&syn->curve, &cfg->model_curve, why, sizeof(why)) &&
-	    jp_power_curve_from(&syn->curve, NULL, why, sizeof(why))) {
+	if (jp_power_model_init(&syn->model, cfg, why, sizeof(why))) {
 		free(syn);
 		errno = EINVAL;
 		return NULL;
@@ -418,9 +410,8 @@ static int syn_collect(struct jp_collector *c, struct jp_interval *iv)
 
 	/* docs/model.md power model (the shape power.model.shape names, the band spanning
 	 * both); the zones are fixed shares of it. */
-	double lin = jp_power_model_watts(SYN_CPUS, u, syn->idle_w, syn->max_w);
-	double cur = SYN_CPUS * syn->tdp_w * jp_curve_eval(&syn->curve, u);
-	double watts = syn->shape_curve ? cur : lin;
+	double low, high;
+	double watts = jp_power_model_estimate(&syn->model, SYN_CPUS, u, &low, &high);
 	static const enum jp_zone zone_of[NZONES] = {JP_ZONE_PACKAGE, JP_ZONE_CORE, JP_ZONE_DRAM};
 	iv->seconds = dt;
 	iv->power_source = "model";
@@ -431,8 +422,8 @@ static int syn_collect(struct jp_collector *c, struct jp_interval *iv)
 		iv->energy_j[zone_of[z]] = watts * zone_share[z] * dt;
 		if (zone_of[z] == JP_ZONE_CORE)
 			continue;   /* inside package: no band of its own */
-		iv->bound_low_w[zone_of[z]] = (lin < cur ? lin : cur) * zone_share[z];
-		iv->bound_high_w[zone_of[z]] = (lin < cur ? cur : lin) * zone_share[z];
+		iv->bound_low_w[zone_of[z]] = low * zone_share[z];
+		iv->bound_high_w[zone_of[z]] = high * zone_share[z];
 		iv->bound_mask |= 1u << zone_of[z];
 	}
 	return syn->ngpus ? syn_gpus(syn, dt, iv) : 0;
