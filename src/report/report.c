@@ -111,17 +111,17 @@ int jp_report_energy_expr(char *buf, size_t len, const char *metric, const char 
 	 * gpu where there is any. A node's zones are on every series of it (node, system,
 	 * pod, namespace), so `or` picks per label set, and `(C + gpu) or C` adds the GPU
 	 * energy only where it exists. */
-	char sel[6][700];
-	static const char *const zones[6] = {"zone=\"platform\"", "zone=\"psys\"", "zone=~\"package|dram\"",
-					      "zone=\"gpu\"", "zone=\"psys\"", "zone=~\"package|dram\""};
-	for (int i = 0; i < 6; i++) {
+	char sel[4][700];   /* platform, psys, package + dram, gpu */
+	static const char *const zones[4] = {"zone=\"platform\"", "zone=\"psys\"", "zone=~\"package|dram\"",
+					      "zone=\"gpu\""};
+	for (int i = 0; i < 4; i++) {
 		int k = snprintf(sel[i], sizeof(sel[i]), "sum by (%s) (increase(%s{%s%s%s}[%" PRId64 "s]))", inner,
 				 metric, zones[i], sep, match, window_s);
 		if (k < 0 || (size_t)k >= sizeof(sel[i]))
 			return -ENOSPC;
 	}
 	int n = snprintf(buf, len, "sum by (%s) (%s or ((%s or %s) + %s) or %s or %s)", group, sel[0], sel[1], sel[2],
-			 sel[3], sel[4], sel[5]);
+			 sel[3], sel[1], sel[2]);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
