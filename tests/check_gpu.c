@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "collect/gpu.h"
+#include "tree_util.h"
 
 #ifndef NVML_STANDIN
 #error "NVML_STANDIN: the path of the stand-in library"
@@ -26,32 +27,25 @@ static char dir[256], fixture[300], procfs[300];
 #define CID_A "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f01"
 #define CID_B "c1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f03"
 
-static void write_file(const char *path, const char *text)
+/* The stand-in's fixture file. */
+static void fixture_put(const char *text)
 {
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	jp_test_put(dir, "nvml.txt", text);
 }
 
 static void fake_pid(unsigned pid, const char *cgroup)
 {
-	char p[400];
-	snprintf(p, sizeof(p), "%s/%u", procfs, pid);
-	mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/%u/cgroup", procfs, pid);
-	char line[512];
+	char rel[64], line[512];
+	snprintf(rel, sizeof(rel), "proc/%u/cgroup", pid);
 	snprintf(line, sizeof(line), "0::%s\n", cgroup);
-	write_file(p, line);
+	jp_test_put(dir, rel, line);
 }
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/jp-check-gpu-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	jp_test_tree_new(dir, sizeof(dir), "check-gpu");
 	snprintf(fixture, sizeof(fixture), "%s/nvml.txt", dir);
 	snprintf(procfs, sizeof(procfs), "%s/proc", dir);
-	mkdir(procfs, 0755);
 	setenv("JP_NVML_STANDIN", fixture, 1);
 	/* pid 101: pod A's container; 102: pod B's container; 103: a host service; 104 and
 	 * up: gone (no entry). */
@@ -64,9 +58,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	jp_test_tree_remove(dir);
 }
 
 static double row_j(const struct jp_interval *iv, const char *uid)
@@ -105,7 +97,7 @@ START_TEST(test_shares)
 	char text[1024];
 	snprintf(text, sizeof(text), DEV0("1000000", "50", "ok")
 		 "device unsupported 100000 100 ok unsupported 0 GPU-1111-bbbb Tesla T4\n%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	struct jp_gpu *g = open_ok();
 	ck_assert_uint_eq(jp_gpu_count(g), 2);
 	struct jp_interval iv = {0};
@@ -121,7 +113,7 @@ START_TEST(test_shares)
 	/* Second round: device 0 used 200 J (its counter + 200000 mJ). */
 	snprintf(text, sizeof(text), DEV0("1200000", "50", "ok")
 		 "device unsupported 100000 100 ok unsupported 0 GPU-1111-bbbb Tesla T4\n%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 2000);
 	ck_assert_int_eq(jp_gpu_collect(g, 2.0, &iv), 0);
 	ck_assert(iv.zone_mask & (1u << JP_ZONE_GPU));
@@ -148,7 +140,7 @@ START_TEST(test_call_failures)
 	const char *procs = "proc 0 101 50\nproc 0 102 50\n";
 	char text[1024];
 	snprintf(text, sizeof(text), DEV0("5000", "100", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	struct jp_gpu *g = open_ok();
 	struct jp_interval iv = {0};
 	jp_interval_reset(&iv, 1000);
@@ -156,7 +148,7 @@ START_TEST(test_call_failures)
 
 	/* Utilisation fails: the device is skipped, counted, and its counter's baseline kept. */
 	snprintf(text, sizeof(text), DEV0("105000", "fail", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
@@ -165,7 +157,7 @@ START_TEST(test_call_failures)
 
 	/* The energy counter fails: skipped and counted again. */
 	snprintf(text, sizeof(text), DEV0("fail", "100", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
@@ -173,7 +165,7 @@ START_TEST(test_call_failures)
 
 	/* Back: the energy of the skipped intervals is counted now (205 J), nothing lost. */
 	snprintf(text, sizeof(text), DEV0("210000", "100", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_int_eq(iv.gpus[0].ok, 1);
@@ -182,20 +174,20 @@ START_TEST(test_call_failures)
 
 	/* The counter goes back (a driver reload): the interval is skipped, not negative. */
 	snprintf(text, sizeof(text), DEV0("1000", "100", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_double_eq(iv.energy_j[JP_ZONE_GPU], 0);
 	snprintf(text, sizeof(text), DEV0("11000", "100", "ok") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 10, 1e-9);
 
 	/* The process list fails: the energy counts, its active part goes to the system. */
 	snprintf(text, sizeof(text), DEV0("21000", "100", "fail") "%s", procs);
-	write_file(fixture, text);
+	fixture_put(text);
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_int_eq(iv.gpus[0].ok, 1);
@@ -211,12 +203,12 @@ START_TEST(test_mig)
 {
 	/* A MIG device: per-process samples are not supported, so its processes share its
 	 * active energy equally, at the parent device. */
-	write_file(fixture, "device 0 0 100 ok ok 1 GPU-2222-cccc NVIDIA A100 MIG\nproc 0 101 90\nproc 0 102 10\n");
+	fixture_put("device 0 0 100 ok ok 1 GPU-2222-cccc NVIDIA A100 MIG\nproc 0 101 90\nproc 0 102 10\n");
 	struct jp_gpu *g = open_ok();
 	struct jp_interval iv = {0};
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
-	write_file(fixture, "device 40000 0 100 ok ok 1 GPU-2222-cccc NVIDIA A100 MIG\nproc 0 101 90\nproc 0 102 10\n");
+	fixture_put("device 40000 0 100 ok ok 1 GPU-2222-cccc NVIDIA A100 MIG\nproc 0 101 90\nproc 0 102 10\n");
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
 	ck_assert_double_eq_tol(row_j(&iv, UID_A), 20, 1e-9);
@@ -229,7 +221,7 @@ END_TEST
 START_TEST(test_open_failures)
 {
 	char why[256];
-	write_file(fixture, DEV0("0", "0", "ok"));
+	fixture_put(DEV0("0", "0", "ok"));
 	errno = 0;
 	ck_assert_ptr_null(jp_gpu_open("/nonexistent/libnvidia-ml.so.1", procfs, why, sizeof(why)));
 	ck_assert_int_eq(errno, ENOENT);
@@ -240,12 +232,12 @@ START_TEST(test_open_failures)
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_msg(strstr(why, "has no nvmlInit_v2") != NULL, "%s", why);
 
-	write_file(fixture, "init fail\n");
+	fixture_put("init fail\n");
 	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, why, sizeof(why)));
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_msg(strstr(why, "nvmlInit_v2") != NULL, "%s", why);
 
-	write_file(fixture, "# no devices\n");
+	fixture_put("# no devices\n");
 	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, why, sizeof(why)));
 	ck_assert_int_eq(errno, ENODEV);
 }

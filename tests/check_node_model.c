@@ -14,25 +14,13 @@
 
 #include "collect/collector.h"
 #include "config.h"
+#include "tree_util.h"
 
 static char dir[256];
 
 static void put(const char *rel, const char *text)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	char d[512];
-	snprintf(d, sizeof(d), "%s", p);
-	for (char *s = d + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
-		*s = 0;
-		mkdir(d, 0755);
-		*s = '/';
-	}
-	/* In place (same inode): the collector keeps /proc/stat open. */
-	FILE *f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	jp_test_put(dir, rel, text);   /* in place: the collector keeps /proc/stat open */
 }
 
 /* /proc/stat of four CPUs with the given aggregate ticks. */
@@ -47,8 +35,7 @@ static void stat_ticks(unsigned long user, unsigned long idle, unsigned long ste
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/jp-check-node-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	jp_test_tree_new(dir, sizeof(dir), "check-node");
 	stat_ticks(1000, 1000, 0);
 	put("proc/meminfo", "MemTotal:        8388608 kB\nMemFree:         1000000 kB\n");
 	put("cg/cgroup.controllers", "cpu memory\n");
@@ -57,9 +44,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	jp_test_tree_remove(dir);
 }
 
 static struct jp_collector *open_node(struct jp_config *cfg, const char *power)

@@ -12,30 +12,18 @@
 
 #include "collect/hwmon.h"
 #include "util/curve.h"
+#include "tree_util.h"
 
 static char root[256];
 
 static void put(const char *rel, const char *text)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", root, rel);
-	char d[512];
-	snprintf(d, sizeof(d), "%s", p);
-	for (char *s = d + strlen(root) + 1; (s = strchr(s, '/')); s++) {
-		*s = 0;
-		mkdir(d, 0755);
-		*s = '/';
-	}
-	FILE *f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	jp_test_put(root, rel, text);
 }
 
 static void setup(void)
 {
-	snprintf(root, sizeof(root), "/tmp/jp-check-power-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	jp_test_tree_new(root, sizeof(root), "check-power");
 	/* A temperature sensor (no power), a GPU's own hwmon with power (not the meter). */
 	put("class/hwmon/hwmon0/name", "coretemp\n");
 	put("class/hwmon/hwmon0/temp1_input", "45000\n");
@@ -45,9 +33,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	ck_assert_int_eq(system(cmd), 0);
+	jp_test_tree_remove(root);
 }
 
 START_TEST(test_hwmon_power)

@@ -486,6 +486,15 @@ static int pred_flag(void *arg)
 	return *(int *)arg != 0;
 }
 
+/* Flush the sender (2 s deadline) and wait until it says it is done, once. */
+static void flush_now(struct jp_sender *s)
+{
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 3000));
+	ck_assert_int_eq(flushed, 1);
+}
+
 static struct jp_http *http_new(void)
 {
 	struct jp_http *h = jp_http_create(&loop);
@@ -663,10 +672,7 @@ START_TEST(test_batch_by_max_samples)
 	run_for(200);
 	ck_assert_int_eq(mock_count(&mock), 1);
 	/* ...or for a flush. */
-	int flushed = 0;
-	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
-	ck_assert(run_until(pred_flag, &flushed, 3000));
-	ck_assert_int_eq(flushed, 1);
+	flush_now(s);
 	ck_assert_int_eq(mock_count(&mock), 2);
 	ck_assert_uint_eq(count_v1_samples(&mock, 1), 2);
 	struct jp_sender_stats st;
@@ -691,9 +697,7 @@ START_TEST(test_max_sample_age)
 
 	append_round(s, now - 3 * 3600000, 4);
 	append_round(s, now - 2 * 3600000, 4);
-	int flushed = 0;
-	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
-	ck_assert(run_until(pred_flag, &flushed, 3000));
+	flush_now(s);
 	ck_assert_int_eq(mock_count(&mock), 0);
 	struct jp_sender_stats st;
 	jp_sender_get_stats(s, &st);
@@ -706,9 +710,7 @@ START_TEST(test_max_sample_age)
 	append_round(s, now - 2 * 3600000 + 1000, 4);
 	append_round(s, now - 1000, 3);
 	append_round(s, now, 4);
-	flushed = 0;
-	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
-	ck_assert(run_until(pred_flag, &flushed, 3000));
+	flush_now(s);
 	ck_assert_int_eq(mock_count(&mock), 1);
 	ck_assert_uint_eq(count_v1_samples(&mock, 0), 7);
 	Prometheus__WriteRequest *wr = decode_v1(&mock, 0);
@@ -746,9 +748,7 @@ START_TEST(test_relabel)
 	struct jp_round_sample stale = {.series = &series[0], .value = jp_stale_nan()};
 	ck_assert_int_eq(jp_sender_append(s, 2000, &stale, 1), 0);
 	append_round(s, 3000, 1);   /* the same series again, after its end */
-	int flushed = 0;
-	jp_sender_flush(s, jp_now_mono_ms() + 2000, closed_cb, &flushed);
-	ck_assert(run_until(pred_flag, &flushed, 3000));
+	flush_now(s);
 	ck_assert_int_eq(mock_count(&mock), 1);
 	Prometheus__WriteRequest *wr = decode_v1(&mock, 0);
 	ck_assert_uint_eq(wr->n_timeseries, 2);
