@@ -185,6 +185,21 @@ def cmd_parse_expo(args):
     print("%d series, %d metric names" % (len(values), len(names)))
 
 
+def sum_matching(values, name, want):
+    """The sum of the series of `name` (in parse_expo's values) whose labels include the
+    pairs of `want`, and how many there were."""
+    total, n = 0.0, 0
+    for k, v in values.items():
+        kname, _, kinner = k.partition("{")
+        if kname != name:
+            continue
+        labels, _ = parse_labels(kinner, 0)
+        if all(labels.get(a) == b for a, b in want.items()):
+            total += v
+            n += 1
+    return total, n
+
+
 def cmd_value(args):
     """Print the value of one series; with --sum, the sum over every series of that
     name whose labels include the given ones."""
@@ -197,15 +212,7 @@ def cmd_value(args):
         return
     name, _, inner = args.series.partition("{")
     want, _ = parse_labels(inner, 0) if inner else ({}, "")
-    total, n = 0.0, 0
-    for k, v in values.items():
-        kname, _, kinner = k.partition("{")
-        if kname != name:
-            continue
-        labels, _ = parse_labels(kinner, 0)
-        if all(labels.get(a) == b for a, b in want.items()):
-            total += v
-            n += 1
+    total, n = sum_matching(values, name, want)
     if not n:
         raise Fail("no series matches %s" % args.series)
     print(repr(total))

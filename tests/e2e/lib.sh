@@ -89,6 +89,21 @@ e2e_init() {
   e2e_log "$E2E_NAME: binary $JOULEPUSH, temporary files in $E2E_TMP"
 }
 
+# skip_or_fail WHY: skip (77) when this machine cannot run the test, unless on CI where
+# every end-to-end test must run.
+skip_or_fail() {
+  if [ "${CI:-}" = true ]; then fail "$1 (required on CI)"; fi
+  echo "SKIP: $1" >&2
+  exit 77
+}
+
+# cgroup2_mount: the cgroup v2 mount point, from mountinfo as the agent finds it (the
+# filesystem type follows the " - "); empty without one.
+cgroup2_mount() {
+  awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break }}' \
+    /proc/self/mountinfo
+}
+
 # require_cmd CMD...: skip (77) when a command is missing, unless on CI where every
 # end-to-end test must run.
 require_cmd() {

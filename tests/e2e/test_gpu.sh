@@ -12,13 +12,7 @@
 # env: GPU_ROUNDS (4 rounds of 2 s compared).
 source "$(dirname "$0")/lib.sh"
 
-CG_MOUNT=$(awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break }}' \
-  /proc/self/mountinfo)
-skip_or_fail() {
-  if [ "${CI:-}" = true ]; then fail "$1 (required on CI)"; fi
-  echo "SKIP: $1" >&2
-  exit 77
-}
+CG_MOUNT=$(cgroup2_mount)
 [ "$(id -u)" -eq 0 ] || skip_or_fail "not root: cannot create cgroups"
 [ -n "$CG_MOUNT" ] && [ -w "$CG_MOUNT" ] || skip_or_fail "no writable cgroup v2 mount"
 require_cmd curl "$PYTHON3"
@@ -124,24 +118,14 @@ for ((t = 0; t < (ROUNDS + 3) * 25 && checked < ROUNDS; t++)); do
   [ "$n" != "$last" ] || continue
   last=$n
   [ "$n" -ge 3 ] || continue   # the first round takes the counters' baselines
-  "$PYTHON3" - "$M" "$W0" "$W1" <<'EOP' || fail "round $n: see above"
-import re, sys
-path, w0, w1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-vals = {}
-for line in open(path):
-    if line.startswith("#") or not line.strip():
-        continue
-    k, v = line.rsplit(" ", 1)
-    vals[k] = float(v)
+  "$PYTHON3" - "$E2E_DIR" "$M" "$W0" "$W1" <<'EOP' || fail "round $n: see above"
+import sys
+sys.path.insert(0, sys.argv[1])
+from e2e import parse_expo, sum_matching
+path, w0, w1 = sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+vals, _ = parse_expo(open(path).read())
 def s(name, **want):
-    t = 0.0
-    for k, v in vals.items():
-        if not k.startswith(name + "{"):
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', k))
-        if all(labels.get(a) == b for a, b in want.items()):
-            t += v
-    return t
+    return sum_matching(vals, name, want)[0]
 node_w = s("joulepush_node_power_watts", zone="gpu")
 want = w0 + w1
 err = abs(node_w - want) / want
@@ -198,22 +182,13 @@ agent_start "$E2E_TMP/platform.yaml"
 grep -q 'platform power: 1 channel(s) of hwmon "power_meter"' "$E2E_TMP/agent.log" || fail "no platform meter found"
 sleep 6.5
 scrape "$M"
-"$PYTHON3" - "$M" <<'EOP' || fail "platform: see above"
-import re, sys
-vals = {}
-for line in open(sys.argv[1]):
-    if line.startswith("#") or not line.strip():
-        continue
-    k, v = line.rsplit(" ", 1)
-    vals[k] = float(v)
+"$PYTHON3" - "$E2E_DIR" "$M" <<'EOP' || fail "platform: see above"
+import sys
+sys.path.insert(0, sys.argv[1])
+from e2e import parse_expo, sum_matching
+vals, _ = parse_expo(open(sys.argv[2]).read())
 def s(name, **want):
-    t = 0.0
-    for k, v in vals.items():
-        if k.startswith(name + "{"):
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', k))
-            if all(labels.get(a) == b for a, b in want.items()):
-                t += v
-    return t
+    return sum_matching(vals, name, want)[0]
 p_w = s("joulepush_node_power_watts", zone="platform")
 print("platform power %.2f W (meter 600 W)" % p_w)
 assert abs(p_w - 600) <= 0.01 * 600, "platform power off"

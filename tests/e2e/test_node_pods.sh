@@ -16,14 +16,7 @@
 source "$(dirname "$0")/lib.sh"
 
 # --- can this machine run it? -------------------------------------------------------------
-# The cgroup v2 mount, from mountinfo as the agent finds it (fstype follows the " - ").
-CG_MOUNT=$(awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break }}' \
-  /proc/self/mountinfo)
-skip_or_fail() {
-  if [ "${CI:-}" = true ]; then fail "$1 (required on CI)"; fi
-  echo "SKIP: $1" >&2
-  exit 77
-}
+CG_MOUNT=$(cgroup2_mount)
 [ "$(id -u)" -eq 0 ] || skip_or_fail "not root: cannot create cgroups or load eBPF"
 [ -n "$CG_MOUNT" ] && [ -w "$CG_MOUNT" ] || skip_or_fail "no writable cgroup v2 mount"
 require_cmd curl openssl taskset "$PYTHON3"
