@@ -5,9 +5,12 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "carbon/forecaster.h"
 #include "carbon/intensity.h"
@@ -56,10 +59,14 @@ struct jp_agent {
 	int64_t last_round_ms;      /* wall time of the previous round, 0 before the first */
 	uint64_t collections;
 	uint64_t collection_errors;
+	uint64_t state_save_errors;
 	char user_agent[64];
 	struct jp_agent_parts parts;   /* what was built, for tests of the reload classes */
 	uint64_t summary_every_ms;     /* the info line that shows the agent is alive */
 	uint64_t last_summary_ms;      /* monotonic */
+	uid_t owner_uid;               /* `user`'s uid, which may own queue and state dirs; 0 without */
+	int round_log_fd;              /* test seam JOULEPUSH_ROUND_LOG, -1 when off */
+	struct jp_buf round_log;
 
 	/* graceful stop */
 	unsigned pending_closes;
@@ -72,11 +79,32 @@ static void schedule_tick(struct jp_agent *a);
 
 /* ---- store <-> senders --------------------------------------------------------- */
 
+/* Test seam JOULEPUSH_ROUND_LOG=FILE: every round handed to the senders is appended to
+ * FILE as "# round TS" and its samples in the text format with their timestamp, so an
+ * end-to-end test compares a receiver with what the agent really produced instead of
+ * guessing the rounds from its own clock (tests/e2e/e2e.py verify). Stale markers are
+ * written as "NaN". Errors only switch the log off: it is no part of the product. */
+static void write_round_log(struct jp_agent *a, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
+{
+	struct jp_buf *b = &a->round_log;
+	b->len = 0;
+	int r = jp_buf_printf(b, "# round %" PRId64 "\n", ts_ms);
+	for (size_t i = 0; !r && i < n; i++)
+		r = jp_expo_write_sample(b, v[i].series, v[i].value, ts_ms);
+	if (!r && jp_write_all(a->round_log_fd, b->data, b->len) == 0)
+		return;
+	jp_log(JP_LOG_WARN, MOD, "JOULEPUSH_ROUND_LOG: cannot write; the round log stops");
+	close(a->round_log_fd);
+	a->round_log_fd = -1;
+}
+
 static int emit_round_cb(int64_t ts_ms, const struct jp_round_sample *v, size_t n, void *arg)
 {
 	struct jp_agent *a = arg;
 	for (size_t i = 0; i < a->nsenders; i++)
 		jp_sender_append(a->senders[i], ts_ms, v, n);  /* failures are counted by the sender */
+	if (a->round_log_fd >= 0)
+		write_round_log(a, ts_ms, v, n);
 	return 0;
 }
 
@@ -125,6 +153,8 @@ static void set_self_metrics(struct jp_agent *a)
 	set_gauge(a, jp_metric_name(JP_M_COLLECTIONS_TOTAL), NULL, 0, (double)a->collections);
 	set_gauge(a, jp_metric_name(JP_M_COLLECTION_ERRORS_TOTAL), NULL, 0, (double)a->collection_errors);
 	set_gauge(a, jp_metric_name(JP_M_STORE_SERIES), NULL, 0, (double)jp_store_live_series(a->store));
+	if (a->state)
+		set_gauge(a, jp_metric_name(JP_M_STATE_SAVE_ERRORS_TOTAL), NULL, 0, (double)a->state_save_errors);
 }
 
 /* Once a minute at info level: what the agent pushed and holds, the node's power, the pods
@@ -187,9 +217,12 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	 * loses one sample in the receiver but never makes a counter go down there. */
 	if (push && a->state) {
 		int sr = jp_state_save(a->state, a->store, ts_ms);
-		if (sr)
-			jp_log_rl(&a->rl_state, JP_LOG_WARN, MOD, "state.dir %s: cannot save the counters: %s",
-				  a->state_dir, strerror(-sr));
+		if (sr) {
+			a->state_save_errors++;
+			jp_log_rl(&a->rl_state, JP_LOG_ERROR, MOD,
+				  "state.dir %s: cannot save the counters (%llu rounds so far): %s",
+				  a->state_dir, (unsigned long long)a->state_save_errors, strerror(-sr));
+		}
 	}
 	int cr = jp_store_commit(a->store, push ? emit_round_cb : NULL, a);
 	if (push)
@@ -304,9 +337,11 @@ static struct jp_pipeline *create_pipeline(const struct jp_config *cfg)
 
 static int setup_senders(struct jp_agent *a)
 {
-	const struct jp_config *cfg = a->cfg;
+	struct jp_config *cfg = a->cfg;
 	if (cfg->nremotes == 0)
 		return 0;
+	for (size_t i = 0; i < cfg->nremotes; i++)
+		cfg->remotes[i].queue_owner_uid = a->owner_uid;
 	a->senders = calloc(cfg->nremotes, sizeof(*a->senders));
 	if (!a->senders)
 		return -ENOMEM;
@@ -368,6 +403,7 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 	}
 	a->loop = loop;
 	a->cfg = cfg;
+	a->round_log_fd = -1;
 	/* Test seam: JOULEPUSH_SUMMARY_MS shortens the minute between summary lines. */
 	const char *se = getenv("JOULEPUSH_SUMMARY_MS");
 	a->summary_every_ms = se && atoll(se) > 0 ? (uint64_t)atoll(se) : 60000;
@@ -502,7 +538,7 @@ static void open_state(struct jp_agent *a)
 	if (!a->state_dir)
 		return;
 	char why[256], ignored[256];
-	a->state = jp_state_open(a->state_dir, why, sizeof(why), ignored, sizeof(ignored));
+	a->state = jp_state_open(a->state_dir, a->owner_uid, why, sizeof(why), ignored, sizeof(ignored));
 	if (!a->state) {
 		jp_log(JP_LOG_WARN, MOD, "state.dir: %s; counters start at 0 and are not kept", why);
 		free(a->state_dir);
@@ -520,10 +556,24 @@ static void open_state(struct jp_agent *a)
 
 int jp_agent_start(struct jp_agent *a)
 {
-	int r = setup_senders(a);
+	int r;
+	gid_t gid;
+	if (a->cfg->user && *a->cfg->user && (r = jp_privdrop_lookup(a->cfg->user, &a->owner_uid, &gid))) {
+		jp_log(JP_LOG_ERROR, MOD, "user %s: %s", a->cfg->user, r == -ENOENT ? "no such user" : strerror(-r));
+		return r;
+	}
+	r = setup_senders(a);
 	if (r)
 		return r;
 	open_state(a);
+	const char *rl = getenv("JOULEPUSH_ROUND_LOG");
+	if (rl && *rl) {
+		a->round_log_fd = open(rl, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		char line[64];
+		int n = snprintf(line, sizeof(line), "# start %ld\n", (long)getpid());
+		if (a->round_log_fd < 0 || jp_write_all(a->round_log_fd, line, (size_t)n))
+			jp_log(JP_LOG_WARN, MOD, "JOULEPUSH_ROUND_LOG %s: %s", rl, strerror(errno));
+	}
 	r = start_server(a, a->cfg->server_listen);
 	if (r)
 		return r;
@@ -933,6 +983,9 @@ void jp_agent_destroy(struct jp_agent *a)
 	jp_state_close(a->state);
 	free(a->state_dir);
 	jp_store_destroy(a->store);
+	if (a->round_log_fd >= 0)
+		close(a->round_log_fd);
+	jp_buf_free(&a->round_log);
 	free(a->senders);
 	if (a->cfg) {
 		jp_config_free(a->cfg);

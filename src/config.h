@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A string-to-string map in file order (external_labels, headers, carbon factors). */
 struct jp_kv {
@@ -77,6 +78,8 @@ struct jp_remote_config {
 	char *tls_ca_file, *tls_cert_file, *tls_key_file;
 	int tls_insecure_skip_verify;
 	char *queue_dir;          /* the parent; this remote uses <queue_dir>/<name> */
+	uid_t queue_owner_uid;    /* not a key: the uid of `user`, which may own the queue
+	                           * directory (set by the agent; 0 = root alone) */
 	uint64_t queue_max_disk_bytes;
 	uint32_t max_samples_per_send;
 	uint64_t batch_send_deadline_ms;

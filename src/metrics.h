@@ -115,7 +115,9 @@
 	X(COLLECTION_ERRORS_TOTAL, "joulepush_collection_errors_total", JP_COUNTER, "", "", \
 	  "Collection rounds that met an error.") \
 	X(STORE_SERIES, "joulepush_store_series", JP_GAUGE, "", "", \
-	  "Series live in the store.")
+	  "Series live in the store.") \
+	X(STATE_SAVE_ERRORS_TOTAL, "joulepush_state_save_errors_total", JP_COUNTER, "", "", \
+	  "Rounds whose counters could not be saved to state.dir.")
 
 enum jp_metric_type { JP_COUNTER, JP_GAUGE };
 

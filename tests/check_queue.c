@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "remote/queue.h"
+#include "util/safedir.h"
 
 /* --- fixtures ---------------------------------------------------------------- */
 
@@ -1341,6 +1342,171 @@ START_TEST(test_crash)
 }
 END_TEST
 
+
+/* --- recovery cuts through the scanned descriptor (docs/reference/remote-write.md) --- */
+
+static char victim[256];
+static int swap_fifo;    /* 1: a FIFO takes the segment's name; 0: a link to the victim */
+
+/* Between the scan and the cut, whoever owns the queue directory swaps the segment's
+ * name for a link to a file of root's, or for a FIFO. */
+static void swap_hook(int dirfd, const char *name)
+{
+	char moved[64];
+	snprintf(moved, sizeof(moved), "%s.moved", name);
+	ck_assert_int_eq(renameat(dirfd, name, dirfd, moved), 0);
+	if (swap_fifo)
+		ck_assert_int_eq(mkfifoat(dirfd, name, 0600), 0);
+	else
+		ck_assert_int_eq(symlinkat(victim, dirfd, name), 0);
+}
+
+static void check_cut_swap(int fifo)
+{
+	struct tseries *t = queue_with_rounds(10, 1, 10);
+	const char *seg = nth_segment(0);
+	char moved[600];
+	snprintf(moved, sizeof(moved), "%s.moved", seg);
+	off_t size = file_size(seg);
+	ck_assert_int_eq(truncate(seg, size - 5), 0);     /* a torn last round */
+	snprintf(victim, sizeof(victim), "%s/victim", tmpdir);
+	FILE *f = fopen(victim, "w");
+	for (int i = 0; i < 100; i++)
+		fputs("0123456789", f);
+	fclose(f);
+	swap_fifo = fifo;
+	jp_queue_set_cut_hook(swap_hook);
+	capture_start();
+	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);   /* the old code hung here on a FIFO */
+	capture_stop();
+	jp_queue_set_cut_hook(NULL);
+	ck_assert_ptr_nonnull(q);
+	jp_queue_close(q);
+	/* The file behind the link is untouched (it was cut to 8 bytes before); the cut
+	 * went to the segment that was scanned, wherever its name went. */
+	ck_assert_int_eq((int)file_size(victim), 1000);
+	ck_assert_int_eq((int)file_size(moved), (int)(size - 144));
+	free(t);
+}
+
+START_TEST(test_cut_swapped_for_link)
+{
+	check_cut_swap(0);
+}
+END_TEST
+
+START_TEST(test_cut_swapped_for_fifo)
+{
+	check_cut_swap(1);
+}
+END_TEST
+
+/* --- the queue directory is walked without following links (util/safedir.h) ----------- */
+
+START_TEST(test_dir_link_refused)
+{
+	/* queue.dir under a world-writable parent, where another user planted a link. */
+	char ww[256], target[256], link[300], dir[320];
+	snprintf(ww, sizeof(ww), "%s/ww", tmpdir);
+	ck_assert_int_eq(mkdir(ww, 0777), 0);
+	ck_assert_int_eq(chmod(ww, 01777), 0);
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	snprintf(link, sizeof(link), "%s/q", ww);
+	ck_assert_int_eq(symlink(target, link), 0);
+	snprintf(dir, sizeof(dir), "%s/default", link);
+	capture_start();
+	struct jp_queue *q = jp_queue_open(dir, 1 << 20);
+	const char *log = capture_stop();
+	ck_assert_ptr_null(q);
+	ck_assert_ptr_nonnull(strstr(log, "is a symbolic link"));
+	ck_assert_ptr_nonnull(strstr(log, link));
+	/* Nothing was made behind the link. */
+	char behind[320];
+	snprintf(behind, sizeof(behind), "%s/default", target);
+	ck_assert_int_ne(access(behind, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_dir_owner_and_mode)
+{
+	char dir[256], why[256];
+	snprintf(dir, sizeof(dir), "%s/owned", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	int fd = jp_safedir_open(dir, 0, 0755, (uid_t)-1, why, sizeof(why));
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	/* Writable by others: refused, naming the path and the mode. */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(jp_safedir_open(dir, 0, 0755, (uid_t)-1, why, sizeof(why)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "writable by group or others"));
+	ck_assert_ptr_nonnull(strstr(why, dir));
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	if (geteuid() != 0)
+		return;
+	/* Owned by someone else than root, us or the agent's user: refused. */
+	ck_assert_int_eq(chown(dir, 4242, 4242), 0);
+	ck_assert_int_eq(jp_safedir_open(dir, 0, 0755, (uid_t)-1, why, sizeof(why)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(why, "owned by uid 4242"));
+	fd = jp_safedir_open(dir, 0, 0755, 4242, why, sizeof(why));
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	/* A file where a component should be, and "..". */
+	char file[300];
+	snprintf(file, sizeof(file), "%s/f", tmpdir);
+	close(open(file, O_CREAT | O_WRONLY, 0600));
+	snprintf(dir, sizeof(dir), "%s/f/q", tmpdir);
+	ck_assert_int_eq(jp_safedir_open(dir, 1, 0755, (uid_t)-1, why, sizeof(why)), -ENOTDIR);
+	snprintf(dir, sizeof(dir), "%s/../x", tmpdir);
+	ck_assert_int_eq(jp_safedir_open(dir, 1, 0755, (uid_t)-1, why, sizeof(why)), -EINVAL);
+}
+END_TEST
+
+/* Handing the directory to the user changes regular files with one link only: a link or
+ * a hard link to root's files stays root's. */
+START_TEST(test_chown_regular_files_only)
+{
+	if (geteuid() != 0)
+		return;
+	char dir[256], p[320], secret[256], linked[256];
+	snprintf(dir, sizeof(dir), "%s/own", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(secret, sizeof(secret), "%s/secret", tmpdir);
+	close(open(secret, O_CREAT | O_WRONLY, 0600));
+	snprintf(linked, sizeof(linked), "%s/linked", tmpdir);
+	close(open(linked, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/seg", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/sym", dir);
+	ck_assert_int_eq(symlink(secret, p), 0);
+	snprintf(p, sizeof(p), "%s/hard", dir);
+	ck_assert_int_eq(link(linked, p), 0);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	char why[256];
+	int fd = jp_safedir_open(dir, 0, 0755, (uid_t)-1, why, sizeof(why));
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(jp_safedir_chown(fd, 65534, 65534), 0);
+	close(fd);
+	struct stat st;
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	snprintf(p, sizeof(p), "%s/seg", dir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	ck_assert_int_eq(stat(secret, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_int_eq(stat(linked, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	snprintf(p, sizeof(p), "%s/sym", dir);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+}
+END_TEST
+
 static Suite *queue_suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -1368,6 +1534,11 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, test_enomem_at_open);
 	tcase_add_test(tc, test_eio_while_reading);
 	tcase_add_test(tc, test_fifo_segment);
+	tcase_add_test(tc, test_cut_swapped_for_link);
+	tcase_add_test(tc, test_cut_swapped_for_fifo);
+	tcase_add_test(tc, test_dir_link_refused);
+	tcase_add_test(tc, test_dir_owner_and_mode);
+	tcase_add_test(tc, test_chown_regular_files_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -422,7 +422,7 @@ static void state_dir_rm(void)
 static struct jp_state *state_open_ok(char *ignored, size_t len)
 {
 	char why[256];
-	struct jp_state *st = jp_state_open(state_dir, why, sizeof(why), ignored, len);
+	struct jp_state *st = jp_state_open(state_dir, (uid_t)-1, why, sizeof(why), ignored, len);
 	ck_assert_msg(st != NULL, "%s", why);
 	return st;
 }
@@ -566,7 +566,103 @@ START_TEST(test_state_corrupt)
 
 	/* A directory that cannot be one. */
 	char why[256];
-	ck_assert_ptr_null(jp_state_open("/proc/version/x", why, sizeof(why), ignored, sizeof(ignored)));
+	ck_assert_ptr_null(jp_state_open("/proc/version/x", (uid_t)-1, why, sizeof(why), ignored, sizeof(ignored)));
+	state_dir_rm();
+}
+END_TEST
+
+
+/* What stands at counters.tmp does not stop the saves: a FIFO (it blocked the loop), a
+ * link (every save failed, silently), a directory (refused and reported, never hangs). */
+START_TEST(test_state_tmp_hostile)
+{
+	state_dir_new();
+	char ignored[256], tmp[256], victim[256];
+	snprintf(tmp, sizeof(tmp), "%s/counters.tmp", state_dir);
+	snprintf(victim, sizeof(victim), "%s.victim", state_dir);
+	FILE *f = fopen(victim, "w");
+	fputs("not yours", f);
+	fclose(f);
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	ck_assert_int_eq(mkfifo(tmp, 0600), 0);
+	state_round(s, st, 1000, "u1", 10);         /* asserts the save returns 0 */
+	ck_assert_int_eq(symlink(victim, tmp), 0);
+	state_round(s, st, 2000, "u1", 20);
+	struct stat sb;
+	ck_assert_int_eq(stat(victim, &sb), 0);
+	ck_assert_int_eq((int)sb.st_size, 9);
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	jp_store_begin(s, 3000);
+	ck_assert_int_lt(jp_state_save(st, s, 3000), 0);
+	jp_store_commit(s, NULL, NULL);
+	rmdir(tmp);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	/* The last good save holds 20 J. */
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_str_eq(ignored, "");
+	ck_assert_uint_eq(jp_state_loaded(st), 1);
+	jp_state_close(st);
+	unlink(victim);
+	state_dir_rm();
+}
+END_TEST
+
+/* A file of more entries than a node can have is refused before anything is built from
+ * it, and one that holds many series this node does not have shrinks to the store's
+ * size at the first save. */
+START_TEST(test_state_bounds)
+{
+	char why[128];
+	size_t n;
+	struct jp_buf b = {0};
+	uint32_t count = JP_STATE_MAX_ENTRIES + 1;
+	jp_buf_append(&b, "JPSTATE1", 8);
+	uint64_t zero = 0;
+	jp_buf_append(&b, &zero, 8);
+	jp_buf_append(&b, &count, 4);
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t kl = 4;
+		uint8_t e[20] = {0};
+		jp_buf_append(&b, &kl, 4);
+		jp_buf_append(&b, "a\0b", 4);
+		jp_buf_append(&b, e, 16);
+	}
+	uint32_t crc = jp_crc32c(0, b.data + 8, b.len - 8);
+	jp_buf_append(&b, &crc, 4);
+	ck_assert_int_eq(jp_state_parse(b.data, b.len, NULL, &n, why, sizeof(why)), -EFBIG);
+	ck_assert_ptr_nonnull(strstr(why, "more than"));
+	jp_buf_free(&b);
+
+	/* 500 series of pods long gone, then a store with one counter. */
+	state_dir_new();
+	char ignored[256];
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	jp_store_begin(s, 1000);
+	for (int i = 0; i < 500; i++) {
+		char uid[16];
+		snprintf(uid, sizeof(uid), "gone-%d", i);
+		struct jp_label pl[] = {L("namespace", "team-a"), L("pod", "web"), L("pod_uid", uid), L("zone", "package"), L("mode", "active")};
+		jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", pl, 5), i);
+	}
+	ck_assert_int_eq(jp_state_save(st, s, 1000), 0);
+	jp_store_commit(s, NULL, NULL);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 500);
+	s = mkstore(4);
+	struct jp_store_resume r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	state_round(s, st, 2000, "u1", 10);
+	jp_store_set_resume(s, NULL);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 2);    /* u1 and one carried */
+	jp_state_close(st);
 	state_dir_rm();
 }
 END_TEST
@@ -688,6 +784,8 @@ int main(void)
 	tcase_add_test(tc, test_state_resume);
 	tcase_add_test(tc, test_state_corrupt);
 	tcase_add_test(tc, test_state_parse);
+	tcase_add_test(tc, test_state_tmp_hostile);
+	tcase_add_test(tc, test_state_bounds);
 	tcase_add_test(tc, test_metric_table);
 	tcase_add_test(tc, test_metrics_reference);
 	suite_add_tcase(su, tc);

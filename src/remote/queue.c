@@ -15,6 +15,7 @@
 
 #include "remote/queue_internal.h"
 #include "util/buf.h"
+#include "util/safedir.h"
 #include "util/intern.h"
 
 ssize_t (*jpq_pread)(int fd, void *buf, size_t len, off_t off) = pread;
@@ -40,12 +41,22 @@ void jpq_win_close(struct win *w)
  * anything but a regular file is refused with -EBADFD. */
 int jpq_win_open(struct jp_queue *q, struct win *w, uint64_t num)
 {
+	return jpq_win_open_rw(q, w, num, 0);
+}
+
+void jp_queue_set_cut_hook(void (*fn)(int dirfd, const char *name))
+{
+	jpq_cut_hook = fn;
+}
+
+int jpq_win_open_rw(struct jp_queue *q, struct win *w, uint64_t num, int writable)
+{
 	if (w->fd >= 0 && w->num == num)
 		return 0;
 	jpq_win_close(w);
 	char name[32];
 	seg_name(name, sizeof(name), num);
-	int fd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	int fd = openat(q->dirfd, name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ELOOP ? -EBADFD : -errno;
 	struct stat st;
@@ -276,6 +287,11 @@ static void set_seg_target(struct jp_queue *q)
 
 struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes)
 {
+	return jp_queue_open_owned(dir, max_disk_bytes, (uid_t)-1);
+}
+
+struct jp_queue *jp_queue_open_owned(const char *dir, uint64_t max_disk_bytes, uid_t owner_uid)
+{
 	int r;
 	struct jp_queue *q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -291,14 +307,11 @@ struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes)
 		r = -ENOMEM;
 		goto fail;
 	}
-	if ((r = jpq_mkdir_p(dir)) < 0) {
-		jp_error(MOD, "%s: cannot create the queue directory: %s", dir, strerror(-r));
-		goto fail;
-	}
-	q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char why[256];
+	q->dirfd = jp_safedir_open(dir, 1, 0755, owner_uid, why, sizeof(why));
 	if (q->dirfd < 0) {
-		r = -errno;
-		jp_error(MOD, "%s: cannot open the queue directory: %s", dir, strerror(-r));
+		r = q->dirfd;
+		jp_error(MOD, "queue directory: %s", why);
 		goto fail;
 	}
 	/* Two processes appending to one queue would corrupt each other's view. */

@@ -25,6 +25,9 @@ struct jp_queue_stats {
 /* Test seam: every read of queue files goes through fn instead of pread(2) (NULL
  * restores pread). Not for production use; not thread-safe. */
 void jp_queue_set_pread(ssize_t (*fn)(int fd, void *buf, size_t len, off_t off));
+/* Test seam: fn(dirfd, name) runs after recovery has scanned a damaged segment and
+ * before it cuts it (NULL: none). */
+void jp_queue_set_cut_hook(void (*fn)(int dirfd, const char *name));
 
 /* Open (creating it and its parents) the queue directory dir. Recovers what a previous
  * process left: verifies every record's checksum, jumps over a damaged record in the
@@ -35,6 +38,10 @@ void jp_queue_set_pread(ssize_t (*fn)(int fd, void *buf, size_t len, off_t off))
  * a new segment file. Returns NULL with errno set (and logs why). Free with
  * jp_queue_close(). */
 struct jp_queue *jp_queue_open(const char *dir, uint64_t max_disk_bytes);
+/* The same, for an agent that drops to `owner_uid` (util/safedir.h): the directory is
+ * walked without following links and must be owned by root, this process's user or
+ * owner_uid, and writable by nobody else; otherwise NULL, logged with the path. */
+struct jp_queue *jp_queue_open_owned(const char *dir, uint64_t max_disk_bytes, uid_t owner_uid);
 void jp_queue_close(struct jp_queue *q);
 void jp_queue_set_max_disk_bytes(struct jp_queue *q, uint64_t max_disk_bytes);
 

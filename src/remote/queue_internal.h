@@ -288,6 +288,11 @@ enum rec_status { REC_OK, REC_END, REC_TORN, REC_BADLEN, REC_BADCRC, REC_BADBODY
 
 /* queue.c: reading records, segments, open/close, append, read, ack */
 int jpq_win_open(struct jp_queue *q, struct win *w, uint64_t num);
+/* The same, opened O_RDWR when writable (recovery cuts through it); a window already open
+ * on num is kept as it is. */
+int jpq_win_open_rw(struct jp_queue *q, struct win *w, uint64_t num, int writable);
+/* Called between a segment's scan and its cut (jp_queue_set_cut_hook), or NULL. */
+extern void (*jpq_cut_hook)(int dirfd, const char *name);
 void jpq_win_close(struct win *w);
 const char *jpq_rec_status_str(enum rec_status st);
 struct seg *jpq_seg_find(struct jp_queue *q, uint64_t num);
@@ -312,7 +317,6 @@ int jpq_ack_sync(struct jp_queue *q);
 
 /* queue_recover.c: opening a directory and recovering its segments */
 int jpq_recover(struct jp_queue *q);
-int jpq_mkdir_p(const char *path);
 int jpq_seg_rescan(struct jp_queue *q, struct seg *s);
 
 

@@ -18,61 +18,52 @@
 
 /* --- open, recovery ------------------------------------------------------------------ */
 
-int jpq_mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	if (!p)
-		return -ENOMEM;
-	int r = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return r;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
-/* Cut segment file `name` down to `keep` bytes (or delete it when keep is 0), with
- * one log line saying what was cut and why. */
-static void seg_cut(struct jp_queue *q, const char *name, uint64_t keep, uint64_t fsize,
+/* Test seam (jp_queue_set_cut_hook): runs between the scan of a segment and its cut,
+ * where a rename by whoever owns the directory would have its effect. */
+void (*jpq_cut_hook)(int dirfd, const char *name);
+
+/* Cut segment `name`, scanned through fd, down to `keep` bytes (or delete it when keep
+ * is 0), with one log line saying what was cut and why. The cut goes through the
+ * descriptor that was scanned, never through the name again: whoever owns the queue
+ * directory (the unprivileged user, after a drop) may have put a link or a FIFO there
+ * since, and a start as root must not truncate or block on it. */
+static void seg_cut(struct jp_queue *q, int fd, const char *name, uint64_t keep, uint64_t fsize,
 		    const char *why, uint64_t *fsize_out)
 {
 	q->cuts++;
 	*fsize_out = fsize;
+	if (jpq_cut_hook)
+		jpq_cut_hook(q->dirfd, name);
 	if (keep == 0) {
 		jp_warn(MOD, "%s/%s: %s at offset 0: removing the file (%" PRIu64 " bytes)",
 			q->dir, name, why, fsize);
-		if (unlinkat(q->dirfd, name, 0) == 0)
+		/* Only the name goes; if it no longer names the scanned file, the scanned file
+		 * is emptied instead, so that it is not read again. */
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && fstatat(q->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			if (unlinkat(q->dirfd, name, 0) == 0)
+				*fsize_out = 0;
+		} else if (ftruncate(fd, 0) == 0) {
 			*fsize_out = 0;
+		}
 		return;
 	}
 	jp_warn(MOD, "%s/%s: %s at offset %" PRIu64 ": cut %" PRIu64 " bytes off the tail",
 		q->dir, name, why, keep, fsize - keep);
-	int fd = openat(q->dirfd, name, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0 && ftruncate(fd, (off_t)keep) == 0) {
+	if (ftruncate(fd, (off_t)keep) == 0) {
 		fdatasync(fd);
 		*fsize_out = keep;
 	} else {
 		jp_warn(MOD, "%s/%s: cannot truncate: %s (ignoring the bad tail)", q->dir, name,
 			strerror(errno));
 	}
-	if (fd >= 0)
-		close(fd);
 }
 
 /* After a checksum or framing failure at `from`, find the next offset (> from) where a
@@ -128,7 +119,9 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 	seg_name(name, sizeof(name), s->num);
 	struct win *w = &q->swin;
 	const struct jp_queue_pos *ack = &q->ack;
-	int r = jpq_win_open(q, w, s->num);
+	/* Opened for writing: a damaged tail is cut through this very descriptor. */
+	jpq_win_close(w);
+	int r = jpq_win_open_rw(q, w, s->num, 1);
 	if (r == -EBADFD) {
 		jp_warn(MOD, "%s/%s: not a regular file: ignoring it", q->dir, name);
 		return -ENOENT;
@@ -156,8 +149,8 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		return err;
 	}
 	if (!m || memcmp(m, SEG_MAGIC, SEG_HDR) != 0) {
+		seg_cut(q, w->fd, name, 0, fsize, "not a queue segment (bad magic)", &newsize);
 		jpq_win_close(w);
-		seg_cut(q, name, 0, fsize, "not a queue segment (bad magic)", &newsize);
 		return -ENOENT;
 	}
 	s->nsamples = 0;
@@ -217,7 +210,6 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 	}
 	s->size = off;
 	s->fsize = fsize;
-	jpq_win_close(w);
 	q->skipped_bytes += skipped;
 	q->skipped_regions += regions;
 	if (stt != REC_END) {
@@ -227,8 +219,9 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 				 fsize - off);
 		else
 			snprintf(why, sizeof(why), "%s", jpq_rec_status_str(stt));
-		seg_cut(q, name, off, fsize, why, &s->fsize);
+		seg_cut(q, w->fd, name, off, fsize, why, &s->fsize);
 	}
+	jpq_win_close(w);
 	if (s->size == SEG_HDR) {
 		/* Nothing valid in it: the header alone, or everything was cut. */
 		if (s->fsize)

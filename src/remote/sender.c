@@ -1006,7 +1006,7 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 		qdir = NULL;
 		goto fail;
 	}
-	s->q = jp_queue_open(qdir, rc->queue_max_disk_bytes);
+	s->q = jp_queue_open_owned(qdir, rc->queue_max_disk_bytes, rc->queue_owner_uid);
 	if (!s->q) {
 		err = errno;
 		jp_error(MOD, "remote %s: cannot open the queue %s: %s", s->name, qdir, strerror(err));

@@ -132,6 +132,12 @@ static int write_series(struct jp_buf *out, const struct jp_series *sr, const st
 	return jp_buf_printf(out, " %s\n", num);
 }
 
+int jp_expo_write_sample(struct jp_buf *out, const struct jp_series *sr, double value, int64_t ts_ms)
+{
+	struct jp_sample smp = {.ts_ms = ts_ms, .value = value};
+	return write_series(out, sr, &smp, 1);
+}
+
 int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timestamps)
 {
 	struct collect_ctx c = { 0 };

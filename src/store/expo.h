@@ -11,6 +11,10 @@
  * jp_metric_help()/jp_metric_type(). Label values are escaped (\\, \", \n). */
 int jp_expo_write_store(struct jp_buf *out, struct jp_store *s, int with_timestamps);
 
+/* Append one sample of a series as a line of the text format with its timestamp
+ * ("NaN" for a stale marker). */
+int jp_expo_write_sample(struct jp_buf *out, const struct jp_series *sr, double value, int64_t ts_ms);
+
 /* Help text and type ("counter" or "gauge") of a metric name; unknown names get
  * "untyped" and no help. */
 const char *jp_metric_help(const char *name);

@@ -31,13 +31,14 @@
 #include "metrics.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/safedir.h"
 
 #define MAGIC "JPSTATE1"
 #define MAX_KEY (64u << 10)
 #define JP_STATE_CARRY_MS (10 * 60 * 1000)
 
 struct entry {
-	char *key;
+	const uint8_t *key;    /* into jp_state.file: no allocation per entry */
 	uint32_t keylen;
 	double value;
 	int64_t start_ms;
@@ -50,8 +51,10 @@ struct jp_state {
 	/* Opened at start (as root, before a privilege drop): the file is reached through it,
 	 * so that a directory above that the user cannot enter does not matter. */
 	int dirfd;
+	uint8_t *file;         /* the file read at open, which the entries point into */
 	struct entry *v;
 	size_t n;
+	uint64_t save_errors;
 	int64_t carry_until_ms;   /* 0: set at the first save */
 	struct jp_buf out;     /* reused by every save */
 };
@@ -118,10 +121,10 @@ static int key_valid(const uint8_t *k, uint32_t len)
 
 static void entries_free(struct jp_state *st)
 {
-	for (size_t i = 0; i < st->n; i++)
-		free(st->v[i].key);
 	free(st->v);
+	free(st->file);
 	st->v = NULL;
+	st->file = NULL;
 	st->n = 0;
 }
 
@@ -143,6 +146,10 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		snprintf(why, whylen, "%u entries cannot fit in %zu bytes", n, len);
 		return -EINVAL;
 	}
+	if (n > JP_STATE_MAX_ENTRIES) {
+		snprintf(why, whylen, "%u entries, more than the %u a node can have", n, JP_STATE_MAX_ENTRIES);
+		return -EFBIG;
+	}
 	struct entry *v = calloc(n + 1, sizeof(*v));
 	if (!v) {
 		snprintf(why, whylen, "out of memory");
@@ -161,13 +168,7 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 			snprintf(why, whylen, "entry %zu: malformed key", k);
 			goto fail;
 		}
-		v[k].key = malloc(kl);
-		if (!v[k].key) {
-			snprintf(why, whylen, "out of memory");
-			rc = -ENOMEM;
-			goto fail;
-		}
-		memcpy(v[k].key, buf + off, kl);
+		v[k].key = buf + off;
 		v[k].keylen = kl;
 		off += kl;
 		uint64_t bits = get64(buf + off);
@@ -195,15 +196,11 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		into->v = v;
 		into->n = n;
 	} else {
-		for (size_t i = 0; i < n; i++)
-			free(v[i].key);
 		free(v);
 	}
 	*count = n;
 	return 0;
 fail:
-	for (size_t i = 0; i < k; i++)
-		free(v[i].key);
 	free(v);
 	return rc;
 }
@@ -251,30 +248,21 @@ static int read_file(int dirfd, const char *name, uint8_t **out, size_t *len, ch
 	return 0;
 }
 
-struct jp_state *jp_state_open(const char *dir, char *why, size_t whylen, char *why_ignored, size_t ignlen)
+struct jp_state *jp_state_open(const char *dir, uid_t owner_uid, char *why, size_t whylen, char *why_ignored,
+			       size_t ignlen)
 {
 	why_ignored[0] = '\0';
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
+	int dirfd = jp_safedir_open(dir, 1, 0700, owner_uid, why, whylen);
+	if (dirfd < 0)
 		return NULL;
-	}
-	struct stat sb;
-	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
-		snprintf(why, whylen, "%s is not a directory", dir);
-		return NULL;
-	}
 	struct jp_state *st = calloc(1, sizeof(*st));
 	if (st)
-		st->dirfd = -1;
+		st->dirfd = dirfd;
+	else
+		close(dirfd);
 	if (!st || !(st->dir = strdup(dir)) || asprintf(&st->path, "%s/%s", dir, JP_STATE_FILE) < 0 ||
 	    asprintf(&st->tmp, "%s.tmp", JP_STATE_FILE) < 0) {
 		snprintf(why, whylen, "out of memory");
-		jp_state_close(st);
-		return NULL;
-	}
-	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dirfd < 0) {
-		snprintf(why, whylen, "cannot open %s: %s", dir, strerror(errno));
 		jp_state_close(st);
 		return NULL;
 	}
@@ -286,7 +274,10 @@ struct jp_state *jp_state_open(const char *dir, char *why, size_t whylen, char *
 		return st;
 	if (!rc) {
 		rc = jp_state_parse(buf, len, st, &count, w, sizeof(w));
-		free(buf);
+		if (rc)
+			free(buf);
+		else
+			st->file = buf;    /* the entries point into it */
 	}
 	if (rc)
 		snprintf(why_ignored, ignlen, "%s: %s", st->path, w);
@@ -333,7 +324,7 @@ static int lookup(void *arg, const struct jp_series *s, double *base, int64_t *s
 		jp_buf_free(&k);
 		return 0;
 	}
-	struct entry want = {.key = (char *)k.data, .keylen = (uint32_t)k.len};
+	struct entry want = {.key = k.data, .keylen = (uint32_t)k.len};
 	const struct entry *e = bsearch(&want, st->v, st->n, sizeof(*st->v), entry_cmp);
 	jp_buf_free(&k);
 	if (!e)
@@ -378,20 +369,6 @@ static int save_one(const struct jp_series *s, void *arg)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
 	struct save_ctx c = {.st = st, .store = store};
@@ -406,12 +383,17 @@ int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 		st->carry_until_ms = now_ms + JP_STATE_CARRY_MS;
 	if (now_ms >= st->carry_until_ms)
 		entries_free(st);
-	for (size_t i = 0; i < st->n; i++) {
+	/* A file can hold series that this node no longer has (or never had): no more of
+	 * them are carried than the store has counters, so the file cannot outgrow what the
+	 * node produces. */
+	uint32_t carry_max = c.count;
+	for (size_t i = 0; i < st->n && carry_max; i++) {
 		const struct entry *e = &st->v[i];
 		uint64_t bits;
 		memcpy(&bits, &e->value, sizeof(bits));
 		if (e->used)
 			continue;
+		carry_max--;
 		if (put32(&st->out, e->keylen) || jp_buf_append(&st->out, e->key, e->keylen) ||
 		    put64(&st->out, bits) || put64(&st->out, (uint64_t)e->start_ms))
 			return -ENOMEM;
@@ -424,10 +406,14 @@ int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 	p[3] = (uint8_t)(c.count >> 24);
 	if (put32(&st->out, jp_crc32c(0, st->out.data + 8, st->out.len - 8)))
 		return -ENOMEM;
-	int fd = openat(st->dirfd, st->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* Whatever stands at the temporary's name (a FIFO would block the loop, a link would
+	 * make every save fail) goes; the file is then made afresh and never opened twice. */
+	if (unlinkat(st->dirfd, st->tmp, 0) && errno != ENOENT && errno != EISDIR)
+		return -errno;
+	int fd = openat(st->dirfd, st->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return -errno;
-	int rc = write_all(fd, st->out.data, st->out.len);
+	int rc = jp_write_all(fd, st->out.data, st->out.len);
 	if (!rc && fsync(fd))
 		rc = -errno;
 	if (close(fd) && !rc)

@@ -13,18 +13,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "store/series.h"
 
 #define JP_STATE_FILE "counters"
-#define JP_STATE_MAX_BYTES (256u << 20)
+/* A node's counters fit in far less: 100,000 series of 200-byte keys are 22 MiB. */
+#define JP_STATE_MAX_BYTES (32u << 20)
+#define JP_STATE_MAX_ENTRIES (1u << 18)
 
 struct jp_state;
 
-/* Open dir (created, mode 0700, when missing) and read <dir>/counters if it is there.
+/* Open dir (created, mode 0700, when missing, walked without following links and owned by
+ * root, this process's user or owner_uid: util/safedir.h) and read <dir>/counters if it
+ * is there.
  * Returns the state, or NULL with why filled when dir cannot be used. A file that cannot
  * be read back (torn, bad checksum, not a regular file) is not an error: *why_ignored
  * gets the reason and the state starts empty. */
-struct jp_state *jp_state_open(const char *dir, char *why, size_t whylen, char *why_ignored, size_t ignlen);
+struct jp_state *jp_state_open(const char *dir, uid_t owner_uid, char *why, size_t whylen, char *why_ignored, size_t ignlen);
 void jp_state_close(struct jp_state *st);
 
 /* Entries read at open. */

@@ -128,3 +128,18 @@ ssize_t jp_read_small(const char *path, char *buf, size_t cap)
 	buf[n] = '\0';
 	return n;
 }
+
+int jp_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

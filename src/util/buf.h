@@ -37,6 +37,9 @@ size_t jp_buf_sink(char *p, size_t size, size_t n, void *arg);
  * instead of stalling. Returns the length read or -errno. */
 ssize_t jp_read_small(const char *path, char *buf, size_t cap);
 
+/* Write all n bytes to fd, going on after short writes and EINTR; returns 0 or -errno. */
+int jp_write_all(int fd, const void *p, size_t n);
+
 /* Grow the array *p of *cap elements of elem bytes to hold at least need elements
  * (doubling, from 16); returns 0 or -ENOMEM, leaving *p and *cap as they were. */
 int jp_grow(void **p, size_t *cap, size_t need, size_t elem);

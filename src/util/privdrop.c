@@ -2,6 +2,7 @@
 /* Dropping root to an unprivileged user once privileged files and BPF maps are open (README.md). */
 #include "util/privdrop.h"
 #include "util/log.h"
+#include "util/safedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,26 +17,31 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* chown the directory and the entries directly inside it (a queue is flat). */
-static int chown_tree(const char *dir, uid_t uid, gid_t gid)
+/* Hand a queue or state directory (flat) to the user, walking its path again without
+ * following links (util/safedir.h) and changing owners through descriptors only. */
+static int chown_tree(const char *dir, uid_t uid, gid_t gid, char *why, size_t whylen)
 {
-	if (chown(dir, uid, gid) != 0)
-		return -errno;
-	DIR *d = opendir(dir);
-	if (!d)
-		return -errno;
-	struct dirent *e;
-	int r = 0;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && r == 0)
-			r = -errno;
-	}
-	closedir(d);
+	int fd = jp_safedir_open(dir, 0, 0, uid, why, whylen);
+	if (fd < 0)
+		return fd;
+	int r = jp_safedir_chown(fd, uid, gid);
+	close(fd);
+	if (r)
+		jp_why(why, whylen, "cannot hand %s to the user: %s", dir, strerror(-r));
 	return r;
 }
 
+int jp_privdrop_lookup(const char *user, uid_t *uid, gid_t *gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int e = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+	if (e || !res)
+		return e ? -e : -ENOENT;
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
+	return 0;
+}
 
 int jp_privdrop_caps(char *why, size_t whylen)
 {
@@ -87,11 +93,9 @@ int jp_privdrop(const char *user, const char *const *owned, size_t nowned, char 
 		return -EPERM;
 	}
 	for (size_t i = 0; i < nowned; i++) {
-		int r = chown_tree(owned[i], pw.pw_uid, pw.pw_gid);
-		if (r) {
-			jp_why(why, whylen, "%s", "cannot hand the queue directory to the user");
+		int r = chown_tree(owned[i], pw.pw_uid, pw.pw_gid, why, whylen);
+		if (r)
 			return r;
-		}
 	}
 	bounding_drop();
 	/* Order matters: groups first, then gid, then uid (after setuid nothing else is allowed). */

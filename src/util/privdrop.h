@@ -4,9 +4,13 @@
 #define JP_UTIL_PRIVDROP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
-/* Hand each path in `owned` (queue directories: the directory and the files directly in
- * it) to `user`, then switch the process to that user and its primary group, with no
+/* The uid and primary gid of `user`; 0 or -ENOENT (unknown user) or a negative errno. */
+int jp_privdrop_lookup(const char *user, uid_t *uid, gid_t *gid);
+
+/* Hand each path in `owned` (queue and state directories: the directory and the regular
+ * files directly in it, through util/safedir.h) to `user`, then switch the process to that user and its primary group, with no
  * supplementary groups. Already-open descriptors (RAPL counters, /proc/stat, BPF maps and
  * links) keep working. Returns 0, or a negative errno with a one-line reason in why[0..whylen):
  * -ENOENT for an unknown user, -EPERM when not running as root. */

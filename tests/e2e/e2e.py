@@ -10,7 +10,7 @@ Subcommands (each exits non-zero with a one-line reason on failure):
   scrape-loop URL OUT [PERIOD]      scrape URL every PERIOD s, one JSON line per scrape
   fetch-prom URL SELECTOR OUT       raw samples of SELECTOR from Prometheus (last hour)
   fetch-vm URL SELECTOR OUT         raw samples of SELECTOR from VictoriaMetrics /api/v1/export
-  verify ...                        compare fetched samples with what the agent reported
+  verify ...                        compare fetched samples with the agent's round log
   mock-log LOG ...                  summarise / check a mock_receiver.py log
 """
 
@@ -284,115 +284,115 @@ def close_enough(a, b, rel):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
 
 
-def cmd_verify(args):
-    """Check fetched samples against the agent's runs and its own /metrics.
+def load_rounds(path):
+    """Read the agent's round log (JOULEPUSH_ROUND_LOG): a list of runs, each a list of
+    (ts_ms, {key: value}) rounds in the order the agent handed them to its senders. A
+    line cut short by a SIGKILL ends the log."""
+    runs = []
+    cur = None
+    with open(path) as f:
+        text = f.read()
+    lines = text.split("\n")
+    if lines and lines[-1] != "":
+        lines = lines[:-1]   # the agent died in the middle of a write
+    for lineno, line in enumerate(lines, 1):
+        if not line:
+            continue
+        if line.startswith("# start "):
+            runs.append([])
+            continue
+        if line.startswith("# round "):
+            if not runs:
+                raise Fail("%s:%d: a round before the first '# start'" % (path, lineno))
+            cur = (int(line.split()[2]), {})
+            runs[-1].append(cur)
+            continue
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(.*)\Z", line)
+        if not m or cur is None:
+            raise Fail("%s:%d: bad line %r" % (path, lineno, line[:80]))
+        name, rest = m.group(1), m.group(2)
+        labels = {}
+        if rest.startswith("{"):
+            labels, rest = parse_labels(rest[1:], lineno)
+        value, ts = rest.split()
+        if int(ts) != cur[0]:
+            raise Fail("%s:%d: sample stamped %s inside round %d" % (path, lineno, ts, cur[0]))
+        cur[1][series_key(name, labels)] = parse_float(value)
+    return runs
 
-    Every run is START_MS:STOP_MS (wall clock, taken mid-interval by the test): the
-    agent must have one sample at every interval boundary b with START < b <= STOP, and
-    none elsewhere. The final exposition (scraped just before the last SIGTERM) gives
-    the last value of every series and joulepush_collections_total, the number of rounds
-    of the last run.
+
+def cmd_verify(args):
+    """Check fetched samples against the rounds the agent itself recorded.
+
+    The agent, run with JOULEPUSH_ROUND_LOG, appended every round it handed to its
+    senders (timestamp and values). Once it has stopped, that log says exactly what the
+    receiver must hold: for every checked series, one sample at each of its rounds with
+    that value, and nothing else. Nothing here depends on the test's clock or on when a
+    round ran. The one allowance: a run ended by SIGKILL (--killed) may have queued one
+    round that it did not get to log; the receiver may hold that round, just after the
+    run's last logged one.
     """
     with open(args.samples) as f:
         server = json.load(f)
-    with open(args.final) as f:
-        final, _ = parse_expo(f.read())
-    names = args.names.split(",")
-    iv = args.interval_ms
-    runs = []
-    for r in args.runs.split(","):
-        a, b = r.split(":")
-        runs.append((int(a), int(b)))
-    expected_ts = []
-    for start, stop in runs:
-        b = (start // iv + 1) * iv
-        while b <= stop:
-            expected_ts.append(b)
-            b += iv
-    if args.allow_early_first:
-        # Tolerate (for tests about other things) a run's first sample stamped with
-        # the boundary before that run started; test_prometheus.sh reports it.
-        present = {p[0] for k, pts in server.items() if metric_name(k) in names for p in pts}
-        for i, (start, stop) in enumerate(runs):
-            early = (start // iv) * iv
-            if early in present and early not in expected_ts:
-                expected_ts.append(early)
-                runs[i] = (early - 1, stop)
-        expected_ts.sort()
-    rounds_final = final.get("joulepush_collections_total{}")
-    if rounds_final is None:
-        rounds_final = next((v for k, v in final.items() if metric_name(k) == "joulepush_collections_total"), None)
-    last_start, last_stop = runs[-1]
-    last_run_ts = [t for t in expected_ts if last_start < t <= last_stop]
+    runs = load_rounds(args.rounds)
+    names = set(args.names.split(","))
     errors = []
-    if rounds_final is not None and int(rounds_final) != len(last_run_ts):
-        errors.append("agent reports %d collections in its last run, the test expected %d (start %d, stop %d)"
-                      % (rounds_final, len(last_run_ts), last_start, last_stop))
-
-    want = {k for k in final if metric_name(k) in names}
+    if not runs or not any(runs):
+        raise Fail("the round log %s has no round" % args.rounds)
+    expected = {}
+    for run in runs:
+        for ts, values in run:
+            for k, v in values.items():
+                if metric_name(k) in names and not math.isnan(v):
+                    expected.setdefault(k, {})[ts] = v
+    # The round after a killed run's last logged one, one per killed run.
+    unlogged = set()
+    if args.killed:
+        for run in runs[:-1]:
+            if len(run) >= 2:
+                unlogged.add(run[-1][0] + (run[-1][0] - run[-2][0]))
+    if not expected:
+        errors.append("the agent's rounds have none of %s" % sorted(names))
     got = {k for k in server if metric_name(k) in names}
-    if not want:
-        errors.append("the agent's /metrics has none of %s" % names)
-    for k in sorted(want - got)[:5]:
+    for k in sorted(set(expected) - got)[:5]:
         errors.append("series missing on the server: %s" % k)
-    for k in sorted(got - want)[:5]:
+    for k in sorted(got - set(expected))[:5]:
         errors.append("unexpected series on the server: %s" % k)
-
-    # Values seen by the background scraper, per series, for the last run.
-    seen = {}
-    if args.scrapes:
-        with open(args.scrapes) as f:
-            for line in f:
-                rec = json.loads(line)
-                if "values" not in rec or not (last_start <= rec["t"] * 1000 <= last_stop):
-                    continue
-                for k, v in rec["values"].items():
-                    if k in want:
-                        seen.setdefault(k, set()).add(v)
 
     checked = samples = 0
     timing = {}
-    for k in sorted(want & got):
-        pts = server[k]
+    for k in sorted(set(expected) & got):
+        want = expected[k]
+        pts = [p for p in server[k] if not (isinstance(p[1], float) and math.isnan(p[1]))]
         ts = [p[0] for p in pts]
         dups = sorted({t for t in ts if ts.count(t) > 1})
         if dups:
             errors.append("%s: %d duplicate timestamps, e.g. %s" % (k, len(dups), dups[:3]))
-        uniq = sorted(set(ts))
-        if uniq != expected_ts:
-            missing = tuple(sorted(set(expected_ts) - set(uniq)))
-            extra = tuple(sorted(set(uniq) - set(expected_ts)))
-            timing.setdefault((len(ts), missing, extra), []).append(k)
-        last = [p for p in pts if p[0] == max(ts)][0] if ts else None
-        if last and last[0] == (last_run_ts[-1] if last_run_ts else None):
-            if not close_enough(last[1], final[k], args.rel):
-                errors.append("%s: last value on the server %r, the agent's /metrics said %r"
-                              % (k, last[1], final[k]))
-        run_values = [p[1] for p in pts if last_start - iv < p[0] <= last_stop]
-        for v in sorted(seen.get(k, ())):
-            if metric_name(k).endswith("_total") and not any(close_enough(v, x, args.rel) for x in run_values):
-                errors.append("%s: the agent showed %r on /metrics but the server has no such sample" % (k, v))
-                break
+        missing = tuple(sorted(set(want) - set(ts)))
+        extra = tuple(sorted(set(ts) - set(want) - unlogged))
+        if missing or extra:
+            timing.setdefault((missing, extra), []).append(k)
+        bad = [(t, v, want[t]) for t, v in pts if t in want and not close_enough(v, want[t], args.rel)]
+        if bad:
+            t, v, w = bad[0]
+            errors.append("%s: %d values differ from the agent's rounds, e.g. @%d server %r, agent %r"
+                          % (k, len(bad), t, v, w))
         checked += 1
         samples += len(ts)
-    # Series with the same wrong timestamps are reported together.
-    starts = {(s // iv) * iv for s, _ in runs}
-    for (n, missing, extra), keys in sorted(timing.items(), key=lambda kv: -len(kv[1])):
+    for (missing, extra), keys in sorted(timing.items(), key=lambda kv: -len(kv[1])):
         def show(v):
             return "%s%s" % (list(v[:4]), "..." if len(v) > 4 else "")
-        msg = ("%d series (e.g. %s): %d samples, expected %d; missing timestamps %s; unexpected %s"
-               % (len(keys), keys[0], n, len(expected_ts), show(missing), show(extra)))
-        if extra and set(extra) <= starts:
-            msg += ("; a sample is stamped with the interval boundary before the agent started"
-                    " (the first round's timestamp is one interval too early)")
-        errors.append(msg)
+        errors.append("%d series (e.g. %s): missing timestamps %s; not in the agent's rounds %s"
+                      % (len(keys), keys[0], show(missing), show(extra)))
     if errors:
         for e in errors[:25]:
             print("FAIL: " + e)
         if len(errors) > 25:
             print("FAIL: ... %d more" % (len(errors) - 25))
         raise Fail("%d problems" % len(errors))
-    print("ok: %d series x %d intervals = %d samples, values match the agent" % (checked, len(expected_ts), samples))
+    nrounds = sum(len(r) for r in runs)
+    print("ok: %d series, %d samples over %d rounds in %d runs, values match the agent's rounds"
+          % (checked, samples, nrounds, len(runs)))
 
 
 def load_log(path):
@@ -476,12 +476,9 @@ def main():
         p.set_defaults(fn=fn)
     p = sub.add_parser("verify")
     p.add_argument("--samples", required=True)
-    p.add_argument("--final", required=True)
+    p.add_argument("--rounds", required=True, help="the agent's JOULEPUSH_ROUND_LOG")
     p.add_argument("--names", required=True)
-    p.add_argument("--runs", required=True, help="START_MS:STOP_MS,... wall-clock ms")
-    p.add_argument("--interval-ms", type=int, default=1000)
-    p.add_argument("--scrapes")
-    p.add_argument("--allow-early-first", action="store_true")
+    p.add_argument("--killed", action="store_true", help="runs before the last ended by SIGKILL")
     p.add_argument("--rel", type=float, default=0.0, help="relative tolerance for values")
     p.set_defaults(fn=cmd_verify)
     p = sub.add_parser("mock-log")

@@ -271,8 +271,11 @@ EOF
 }
 
 # agent_start CONFIG: run joulepush in the background (AGENT_PID), wait for /readyz.
+# Every round it hands to its senders goes to rounds.log beside CONFIG (ROUND_LOG), which
+# `e2e_py verify --rounds` compares with a receiver once the agent has stopped.
 agent_start() {
-  "$JOULEPUSH" --config "$1" >>"$E2E_TMP/agent.log" 2>&1 &
+  ROUND_LOG=$(dirname "$1")/rounds.log
+  JOULEPUSH_ROUND_LOG=$ROUND_LOG "$JOULEPUSH" --config "$1" >>"$E2E_TMP/agent.log" 2>&1 &
   AGENT_PID=$!
   e2e_track "$AGENT_PID"
   AGENT_START_MS=$(now_ms)

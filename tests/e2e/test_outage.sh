@@ -72,10 +72,10 @@ run2_stop=$AGENT_STOP_MS
 runs="$run1_start:$run1_stop,$run2_start:$run2_stop"
 e2e_log "agent runs: $runs"
 prom_fetch "$CHECK_SELECTOR" "$E2E_TMP/prom.json" || fail "cannot query Prometheus"
-e2e_py verify --samples "$E2E_TMP/prom.json" --final "$E2E_TMP/final.prom" --names "$CHECK_NAMES" \
-  --runs "$runs" --allow-early-first || fail "Prometheus: samples lost or misplaced across the outage"
+e2e_py verify --samples "$E2E_TMP/prom.json" --rounds "$ROUND_LOG" --names "$CHECK_NAMES" \
+  --killed || fail "Prometheus: samples lost or misplaced across the outage"
 e2e_py mock-log "$MOCK_LOG" --check-unique --samples-out "$E2E_TMP/mock.json" \
   || fail "the mock receiver accepted samples twice or out of order"
-e2e_py verify --samples "$E2E_TMP/mock.json" --final "$E2E_TMP/final.prom" --names "$CHECK_NAMES" \
-  --runs "$runs" --allow-early-first || fail "mock receiver: samples lost or duplicated across the outage"
+e2e_py verify --samples "$E2E_TMP/mock.json" --rounds "$ROUND_LOG" --names "$CHECK_NAMES" \
+  --killed || fail "mock receiver: samples lost or duplicated across the outage"
 e2e_log "PASS"

@@ -30,8 +30,7 @@ sent=$(metric "$E2E_TMP/final.prom" 'joulepush_remote_samples_total{outcome="sen
 e2e_log "agent had sent $sent samples before SIGTERM"
 
 prom_fetch "$CHECK_SELECTOR" "$E2E_TMP/samples.json" || fail "cannot query Prometheus"
-e2e_py verify --samples "$E2E_TMP/samples.json" --final "$E2E_TMP/final.prom" \
-  --names "$CHECK_NAMES" --runs "$start_ms:$stop_ms" --scrapes "$E2E_TMP/scrapes.jsonl" \
+e2e_py verify --samples "$E2E_TMP/samples.json" --rounds "$ROUND_LOG" --names "$CHECK_NAMES" \
   || fail "Prometheus does not hold what the agent collected"
 
 # The agent flushed on SIGTERM: nothing is left pending on disk.

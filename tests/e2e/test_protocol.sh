@@ -71,8 +71,7 @@ selector() { printf '%s' "${CHECK_SELECTOR%\}},node=\"$1\"}"; }
 check_server() {
   local what=$1 samples=$2
   shift 2
-  e2e_py verify --samples "$samples" --final "$SC/final.prom" --names "$CHECK_NAMES" \
-    --runs "$RUN_START:$RUN_STOP" --scrapes "$SC/scrapes.jsonl" "$@" \
+  e2e_py verify --samples "$samples" --rounds "$SC/rounds.log" --names "$CHECK_NAMES" "$@" \
     || fail "$what does not hold exactly what the agent collected"
 }
 
