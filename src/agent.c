@@ -65,6 +65,7 @@ struct jp_agent {
 	uint64_t summary_every_ms;     /* the info line that shows the agent is alive */
 	uint64_t last_summary_ms;      /* monotonic */
 	uid_t owner_uid;               /* `user`'s uid, which may own queue and state dirs; 0 without */
+	int dropped;                   /* privileges were given up at start: what needs them cannot be reopened */
 	int round_log_fd;              /* test seam JOULEPUSH_ROUND_LOG, -1 when off */
 	struct jp_buf round_log;
 
@@ -148,6 +149,13 @@ static void set_self_metrics(struct jp_agent *a)
 			set_gauge(a, jp_metric_name(JP_M_REMOTE_LAST_SUCCESS_TIMESTAMP_SECONDS), l, 1,
 				  (double)st.last_success_ms / 1000.0);
 	}
+	/* Refused readings, per zone, from the first one on (docs/reference/metrics.md). */
+	const struct jp_interval *iv = jp_pipeline_interval(a->pipe);
+	for (int z = 0; z < JP_ZONE_COUNT; z++)
+		if (iv->implausible[z]) {
+			struct jp_label zl = {"zone", jp_zone_name((enum jp_zone)z)};
+			set_gauge(a, jp_metric_name(JP_M_NODE_IMPLAUSIBLE_READINGS_TOTAL), &zl, 1, (double)iv->implausible[z]);
+		}
 	if (strcmp(c->name, "ebpf") == 0)
 		set_gauge(a, jp_metric_name(JP_M_BPF_MAP_FULL_TOTAL), NULL, 0, (double)jp_pipeline_interval(a->pipe)->bpf_map_full);
 	set_gauge(a, jp_metric_name(JP_M_COLLECTIONS_TOTAL), NULL, 0, (double)a->collections);
@@ -450,6 +458,48 @@ fail:
 
 /* README.md: everything that needs root (BPF, RAPL counters, the listening socket) is
  * open by now; the queue directories are handed to the user so it can keep writing. */
+/* The secret files the agent reads again after the drop (docs/reference/configuration.md
+ * `user`): each must be readable by the user, or the first rotation would cut the agent
+ * off. Refuse to start, naming the file, rather than find out then. */
+static int check_secrets_readable(struct jp_agent *a)
+{
+	const struct jp_config *cfg = a->cfg;
+	const char *paths[cfg->nremotes * 5 + 4];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nremotes; i++) {
+		const struct jp_remote_config *rc = &cfg->remotes[i];
+		const char *f[] = {rc->basic_auth_password_file, rc->bearer_token_file, rc->tls_ca_file,
+				   rc->tls_cert_file, rc->tls_key_file};
+		for (size_t k = 0; k < 5; k++)
+			if (f[k] && *f[k])
+				paths[n++] = f[k];
+	}
+	if (cfg->kubelet_url && *cfg->kubelet_url) {
+		if (cfg->kube_token_file && *cfg->kube_token_file)
+			paths[n++] = cfg->kube_token_file;
+		if (cfg->kube_ca_file && *cfg->kube_ca_file)
+			paths[n++] = cfg->kube_ca_file;
+	}
+	if (cfg->entsoe_token_file && *cfg->entsoe_token_file)
+		paths[n++] = cfg->entsoe_token_file;
+	if (cfg->emaps_token_file && *cfg->emaps_token_file)
+		paths[n++] = cfg->emaps_token_file;
+	gid_t gid;
+	uid_t uid;
+	int r = jp_privdrop_lookup(cfg->user, &uid, &gid);
+	char why[512] = "";
+	if (!r)
+		r = jp_privdrop_check_readable(uid, gid, paths, n, why, sizeof(why));
+	if (r) {
+		jp_log(JP_LOG_ERROR, MOD, "user %s: %s", cfg->user, why[0] ? why : strerror(-r));
+		return r;
+	}
+	/* The config is read again on SIGHUP, as the user: say now if that will fail. */
+	if (cfg->path && jp_privdrop_check_readable(uid, gid, (const char *const *)&cfg->path, 1, why, sizeof(why)))
+		jp_log(JP_LOG_WARN, MOD, "user %s: %s; reloads (SIGHUP) will fail", cfg->user, why);
+	return 0;
+}
+
 static int drop_privileges(struct jp_agent *a)
 {
 	const struct jp_config *cfg = a->cfg;
@@ -461,9 +511,14 @@ static int drop_privileges(struct jp_agent *a)
 			int r = jp_privdrop_caps(why, sizeof(why));
 			if (r)
 				jp_log(JP_LOG_WARN, MOD, "%s: %s", why, strerror(-r));
+			else
+				a->dropped = 1;
 		}
 		return 0;
 	}
+	int r = check_secrets_readable(a);
+	if (r)
+		return r;
 	char *dirs[cfg->nremotes + 1];
 	const char *owned[cfg->nremotes + 1];
 	size_t n = 0;
@@ -476,14 +531,15 @@ static int drop_privileges(struct jp_agent *a)
 	size_t nq = n;
 	if (a->state_dir)
 		owned[n++] = a->state_dir;
-	char why[128] = "";
-	int r = jp_privdrop(cfg->user, owned, n, why, sizeof(why));
+	char why[256] = "";
+	r = jp_privdrop(cfg->user, owned, n, why, sizeof(why));
 	for (size_t i = 0; i < nq; i++)
 		free(dirs[i]);
 	if (r) {
 		jp_log(JP_LOG_ERROR, MOD, "user %s: %s: %s", cfg->user, why, strerror(-r));
 		return r;
 	}
+	a->dropped = 1;
 	jp_log(JP_LOG_INFO, MOD, "running as user %s", cfg->user);
 	return 0;
 }
@@ -656,6 +712,8 @@ static void closed_noop_cb(void *arg)
 struct reload_log {
 	char changed[400];
 	size_t used;
+	char coll[256];     /* the changed keys of class collector */
+	size_t coll_used;
 };
 
 /* Collect the changed keys for the log line, and warn about those that need a restart. */
@@ -664,6 +722,9 @@ static void changed_key_cb(const char *path, unsigned cls, void *arg)
 	struct reload_log *rl = arg;
 	if (cls == JP_RELOAD_RESTART)
 		jp_log(JP_LOG_WARN, MOD, "reload: %s changes only at the next start", path);
+	if (cls == JP_RELOAD_COLLECTOR && rl->coll_used < sizeof(rl->coll))
+		rl->coll_used += (size_t)snprintf(rl->coll + rl->coll_used, sizeof(rl->coll) - rl->coll_used, "%s%s",
+						  rl->coll_used ? ", " : "", path);
 	if (rl->used < sizeof(rl->changed))
 		rl->used += (size_t)snprintf(rl->changed + rl->used, sizeof(rl->changed) - rl->used, "%s%s (%s)",
 					     rl->used ? ", " : "", path, jp_reload_class_name(cls));
@@ -760,7 +821,7 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 		goto reject;
 	}
 	struct jp_config *old = a->cfg;
-	struct reload_log rl = {.used = 0};
+	struct reload_log rl = {.used = 0, .coll_used = 0};
 	unsigned cls = jp_config_diff(old, nc, changed_key_cb, &rl);
 	r = keep_restart_keys(nc, old);
 	if (r)
@@ -772,8 +833,23 @@ int jp_agent_reload(struct jp_agent *a, const char *path)
 	if (cls & JP_RELOAD_COLLECTOR) {
 		ncoll = jp_collector_open(nc);   /* logs why it failed */
 		if (!ncoll) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the new collector failed");
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the collector could not be "
+			       "reopened for %s%s", rl.coll,
+			       a->dropped ? " (it runs without privileges now: restart the agent to apply it)" : "");
 			r = -EINVAL;
+			goto reject;
+		}
+		/* After the privilege drop, what needed root cannot come back: a collector
+		 * reopened as the user that lost a source would be a silent downgrade. */
+		unsigned lost = jp_pipeline_collector(a->pipe)->sources & ~ncoll->sources;
+		if (a->dropped && lost) {
+			char what[128];
+			jp_collector_sources_str(lost, what, sizeof(what));
+			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s change%s the collector, "
+			       "and reopened without privileges it would lose %s; restart the agent to apply %s",
+			       rl.coll, strchr(rl.coll, ',') ? "" : "s", what, strchr(rl.coll, ',') ? "them" : "it");
+			jp_collector_close(ncoll);
+			r = -EPERM;
 			goto reject;
 		}
 	}

@@ -116,6 +116,7 @@ struct jp_config {
 	double model_memory_watts_per_gib;
 	enum jp_platform_source platform_source;
 	char *platform_hwmon_name;      /* the hwmon `name` of the machine's meter */
+	double platform_max_watts;      /* a reading implying more is refused */
 	enum jp_gpu_source gpu_source;
 	char *gpu_nvml_library;
 	enum jp_idle_attr idle_attribution;

@@ -116,6 +116,8 @@
 	  "Collection rounds that met an error.") \
 	X(STORE_SERIES, "joulepush_store_series", JP_GAUGE, "", "", \
 	  "Series live in the store.") \
+	X(NODE_IMPLAUSIBLE_READINGS_TOTAL, "joulepush_node_implausible_readings_total", JP_COUNTER, "", "zone", \
+	  "Energy or power readings refused because they implied more power than the source can draw.") \
 	X(STATE_SAVE_ERRORS_TOTAL, "joulepush_state_save_errors_total", JP_COUNTER, "", "", \
 	  "Rounds whose counters could not be saved to state.dir.")
 

@@ -199,6 +199,59 @@ START_TEST(test_call_failures)
 }
 END_TEST
 
+/* An absurd counter step (1.8e16 J) or power reading is refused, not counted for ever:
+ * the bound is twice the enforced power limit (400 W here), the baseline stays at the
+ * last good reading. Without a limit from NVML, JP_GPU_MAX_W_WITHOUT_LIMIT. */
+START_TEST(test_implausible)
+{
+	const char *procs = "proc 0 101 50\nproc 0 102 50\nlimit 0 400000\n";
+	char text[1024];
+	snprintf(text, sizeof(text), DEV0("5000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	struct jp_gpu *g = open_ok();
+	struct jp_interval iv = {0};
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);   /* baseline */
+	snprintf(text, sizeof(text), DEV0("18000000000000000000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_int_eq(iv.gpus[0].ok, 0);
+	ck_assert_double_eq(iv.energy_j[JP_ZONE_GPU], 0);
+	ck_assert_uint_eq(jp_gpu_implausible(g), 1);
+	/* 700 W over 1 s is under 2 x 400 W: counted, from the last good reading. */
+	snprintf(text, sizeof(text), DEV0("705000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 700, 1e-9);
+	/* 900 W is not. */
+	snprintf(text, sizeof(text), DEV0("1605000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_int_eq(iv.gpus[0].ok, 0);
+	ck_assert_uint_eq(jp_gpu_implausible(g), 2);
+	jp_interval_free(&iv);
+	jp_gpu_close(g);
+
+	/* Power × time on a device without a counter or a limit: 6 kW is refused. */
+	fixture_put("device unsupported 6000000 100 ok unsupported 0 GPU-1111-bbbb Tesla T4\n");
+	g = open_ok();
+	memset(&iv, 0, sizeof(iv));
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_int_eq(iv.gpus[0].ok, 0);
+	ck_assert_uint_eq(jp_gpu_implausible(g), 1);
+	fixture_put("device unsupported 250000 100 ok unsupported 0 GPU-1111-bbbb Tesla T4\n");
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 250, 1e-9);
+	jp_interval_free(&iv);
+	jp_gpu_close(g);
+}
+END_TEST
+
 START_TEST(test_mig)
 {
 	/* A MIG device: per-process samples are not supported, so its processes share its
@@ -251,6 +304,7 @@ int main(void)
 	tcase_add_test(tc, test_shares);
 	tcase_add_test(tc, test_call_failures);
 	tcase_add_test(tc, test_mig);
+	tcase_add_test(tc, test_implausible);
 	tcase_add_test(tc, test_open_failures);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

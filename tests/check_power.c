@@ -2,6 +2,7 @@
 /* Platform power from hwmon (src/collect/hwmon.c) on fixture sysfs trees, and the power
  * model's load curve (src/util/curve.c). */
 #include <check.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ START_TEST(test_hwmon_power)
 {
 	char why[256];
 	errno = 0;
-	ck_assert_ptr_null(jp_hwmon_open(root, "power_meter", why, sizeof(why)));
+	ck_assert_ptr_null(jp_hwmon_open(root, "power_meter", 20000, why, sizeof(why)));
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_msg(strstr(why, "power_meter") != NULL, "%s", why);
 
@@ -48,7 +49,7 @@ START_TEST(test_hwmon_power)
 	put("class/hwmon/hwmon2/name", "power_meter\n");
 	put("class/hwmon/hwmon2/power1_average", "250000000\n");
 	put("class/hwmon/hwmon2/power1_average_interval", "1000\n");
-	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", why, sizeof(why));
+	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", 20000, why, sizeof(why));
 	ck_assert_msg(h != NULL, "%s", why);
 	ck_assert_uint_eq(jp_hwmon_channels(h), 1);
 	double j;
@@ -59,13 +60,10 @@ START_TEST(test_hwmon_power)
 	ck_assert_int_eq(jp_hwmon_read(h, 2.0, &j), 0);
 	ck_assert_double_eq_tol(j, 600, 1e-9);
 
-	/* The channel unreadable (a directory where the file was): an error, not 0 W. */
-	char p[512];
-	snprintf(p, sizeof(p), "%s/class/hwmon/hwmon2/power1_average", root);
-	ck_assert_int_eq(unlink(p), 0);
-	ck_assert_int_eq(mkdir(p, 0755), 0);
+	/* The channel reads nothing (the file is kept open: what it reads now is empty): an
+	 * error, not 0 W. */
+	put("class/hwmon/hwmon2/power1_average", "");
 	ck_assert_int_lt(jp_hwmon_read(h, 2.0, &j), 0);
-	ck_assert_int_eq(rmdir(p), 0);
 	/* Garbage in the file. */
 	put("class/hwmon/hwmon2/power1_average", "-5\n");
 	ck_assert_int_eq(jp_hwmon_read(h, 2.0, &j), -EINVAL);
@@ -86,7 +84,7 @@ START_TEST(test_hwmon_energy_counter)
 	put("class/hwmon/hwmon4/name", "power_meter\n");
 	put("class/hwmon/hwmon4/power1_input", "100000000\n");
 	char why[256];
-	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", why, sizeof(why));
+	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", 20000, why, sizeof(why));
 	ck_assert_msg(h != NULL, "%s", why);
 	ck_assert_uint_eq(jp_hwmon_channels(h), 2);
 	double j;
@@ -101,6 +99,75 @@ START_TEST(test_hwmon_energy_counter)
 	put("class/hwmon/hwmon3/energy1_input", "55000000\n");
 	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), 0);
 	ck_assert_double_eq_tol(j, 50 + 100, 1e-9);
+	jp_hwmon_close(h);
+}
+END_TEST
+
+/* A meter only root may read goes on after the drop to an unprivileged user: its channels
+ * are opened once, before, and read with pread (they were reopened on every read). */
+START_TEST(test_hwmon_open_before_drop)
+{
+	if (geteuid() != 0)
+		return;
+	put("class/hwmon/hwmon2/name", "power_meter\n");
+	put("class/hwmon/hwmon2/power1_input", "200000000\n");
+	char p[512], why[256];
+	snprintf(p, sizeof(p), "%s/class/hwmon/hwmon2/power1_input", root);
+	ck_assert_int_eq(chmod(p, 0400), 0);
+	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", 20000, why, sizeof(why));
+	ck_assert_msg(h != NULL, "%s", why);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(100);
+		double j;
+		_exit(jp_hwmon_read(h, 1.0, &j) == 0 && j > 199.9 && j < 200.1 ? 0 : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	jp_hwmon_close(h);
+}
+END_TEST
+
+/* One absurd reading is refused, not counted for ever; the baselines stay at the last
+ * good values; a counter that keeps reading so is taken at its word the third time. */
+START_TEST(test_hwmon_implausible)
+{
+	put("class/hwmon/hwmon3/name", "power_meter\n");
+	put("class/hwmon/hwmon3/energy1_input", "1000000000\n");   /* 1000 J */
+	put("class/hwmon/hwmon4/name", "power_meter\n");
+	put("class/hwmon/hwmon4/power1_input", "100000000\n");     /* 100 W */
+	char why[256];
+	struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", 5000, why, sizeof(why));
+	ck_assert_msg(h != NULL, "%s", why);
+	double j;
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), 0);
+	/* 1.8e13 J in one second. */
+	put("class/hwmon/hwmon3/energy1_input", "18000000000000000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), -EDOM);
+	ck_assert_uint_eq(jp_hwmon_implausible(h), 1);
+	/* Back to normal: counted from the last good reading (1000 J -> 1300 J over 2 s). */
+	put("class/hwmon/hwmon3/energy1_input", "1300000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 2.0, &j), 0);
+	ck_assert_double_eq_tol(j, 300 + 100 * 2, 1e-6);
+	/* A power reading of 90 kW. */
+	put("class/hwmon/hwmon4/power1_input", "90000000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), -EDOM);
+	put("class/hwmon/hwmon4/power1_input", "100000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), 0);
+	ck_assert_double_eq_tol(j, 100, 1e-6);
+	ck_assert_uint_eq(jp_hwmon_implausible(h), 2);
+	/* A counter that jumped for good: refused twice, then the new baseline. */
+	put("class/hwmon/hwmon3/energy1_input", "900000000000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), -EDOM);
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), -EDOM);
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), -EDOM);
+	put("class/hwmon/hwmon3/energy1_input", "900000050000000\n");
+	ck_assert_int_eq(jp_hwmon_read(h, 1.0, &j), 0);
+	ck_assert_double_eq_tol(j, 50 + 100, 1e-6);
 	jp_hwmon_close(h);
 }
 END_TEST
@@ -162,6 +229,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_hwmon_power);
 	tcase_add_test(tc, test_hwmon_energy_counter);
+	tcase_add_test(tc, test_hwmon_open_before_drop);
+	tcase_add_test(tc, test_hwmon_implausible);
 	suite_add_tcase(s, tc);
 	TCase *tm = tcase_create("curve");
 	tcase_add_test(tm, test_curve_points_and_monotone);

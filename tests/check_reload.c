@@ -152,6 +152,7 @@ static const struct kcase cases[] = {
 	{"power.model.memory_watts_per_gib", "0", "0.38"},
 	{"power.platform.source", "none", "auto"},
 	{"power.platform.hwmon_name", "power_meter", "other_meter"},
+	{"power.platform.max_watts", "20000", "5000"},
 	{"gpu.source", "none", "auto"},
 	{"gpu.nvml_library", "libnvidia-ml.so.1", "/nonexistent/libnvidia-ml.so.1"},
 	{"power.idle_attribution", "none", "usage", .effect = effect_idle},

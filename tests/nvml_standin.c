@@ -9,6 +9,7 @@
  *   device <energy_mj|unsupported|fail> <power_mw|fail> <util %|fail> <procs ok|fail>
  *          <procutil ok|unsupported> <mig 0|1> <uuid> <name, the rest of the line>
  *   proc <device index> <pid> <sm %>
+ *   limit <device index> <enforced power limit, mW>   (without: NOT_SUPPORTED)
  * Devices are numbered in file order. Process samples carry the current time, so every
  * call after the previous one's timestamp sees each process once.
  */
@@ -36,6 +37,7 @@ struct sproc {
 
 static struct sdev devs[MAXD];
 static unsigned ndevs;
+static unsigned limits_mw[MAXD];
 static struct sproc procs[MAXP];
 static unsigned nprocs;
 static int init_fail, inited;
@@ -52,6 +54,7 @@ static int load(void)
 	FILE *f = path ? fopen(path, "r") : NULL;
 	ndevs = nprocs = 0;
 	init_fail = 0;
+	memset(limits_mw, 0, sizeof(limits_mw));
 	if (!f)
 		return -1;
 	char line[512];
@@ -69,6 +72,10 @@ static int load(void)
 				snprintf(d->name, sizeof(d->name), "%s", line + 7 + off);
 				ndevs++;
 			}
+		} else if (!strncmp(line, "limit ", 6)) {
+			unsigned i, mw;
+			if (sscanf(line + 6, "%u %u", &i, &mw) == 2 && i < MAXD)
+				limits_mw[i] = mw;
 		} else if (!strncmp(line, "proc ", 5) && nprocs < MAXP) {
 			struct sproc *p = &procs[nprocs];
 			if (sscanf(line + 5, "%u %u %u", &p->dev, &p->pid, &p->sm) == 3)
@@ -176,6 +183,17 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t h, unsigned int *mw)
 	if (!strcmp(d->power, "fail"))
 		return JP_NVML_ERROR_UNKNOWN;
 	*mw = (unsigned)strtoul(d->power, NULL, 10);
+	return JP_NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t h, unsigned int *mw)
+{
+	struct sdev *d = dev(h);
+	if (!d)
+		return JP_NVML_ERROR_INVALID_ARGUMENT;
+	if (!limits_mw[idx_of(h)])
+		return JP_NVML_ERROR_NOT_SUPPORTED;
+	*mw = limits_mw[idx_of(h)];
 	return JP_NVML_SUCCESS;
 }
 

@@ -86,3 +86,13 @@ struct jp_collector *jp_collector_open(const struct jp_config *cfg)
 		cfg->collector_mode == JP_COLLECTOR_SYNTHETIC ? &jp_synthetic_ops : &jp_node_ops;
 	return ops->open(cfg);
 }
+
+void jp_collector_sources_str(unsigned sources, char *out, size_t len)
+{
+	static const char *const names[] = {"the eBPF probe", "RAPL", "the platform meter", "the GPUs"};
+	size_t used = 0;
+	out[0] = '\0';
+	for (unsigned b = 0; b < 4; b++)
+		if (sources & (1u << b) && used < len)
+			used += (size_t)snprintf(out + used, len - used, "%s%s", used ? ", " : "", names[b]);
+}

@@ -96,6 +96,7 @@ struct jp_interval {
 	size_t ngpus;
 	uint64_t system_cpu_ns;              /* CPU time outside pods */
 	uint64_t bpf_map_full;               /* eBPF map inserts refused so far (0 without eBPF) */
+	uint64_t implausible[JP_ZONE_COUNT]; /* readings refused as implausible so far, per zone */
 	struct jp_cgroup_row *rows;          /* owned by the interval */
 	size_t nrows, cap_rows;
 };
@@ -130,11 +131,22 @@ struct jp_collector {
 	const char *name;                    /* "ebpf" | "cgroupfs" | "synthetic"; may change
 	                                        (eBPF falls back to cgroupfs) */
 	const char *power_source;            /* "rapl" | "model" */
+	unsigned sources;                    /* JP_SRC_*: what it holds open that may need privileges */
 	/* Pod metadata the source itself knows (the synthetic node names its pods); NULL
 	 * for real nodes, whose pods the kubelet names. */
 	jp_pod_lookup_cb lookup;
 	void *lookup_arg;
 };
+
+/* Sources a collector holds open that may need privileges to open (the eBPF probe, RAPL's
+ * root-only counters, the platform meter, the GPUs): after a privilege drop a reload must
+ * not lose one of them by reopening it as the user (docs/reference/configuration.md `user`). */
+#define JP_SRC_BPF 1u
+#define JP_SRC_RAPL 2u
+#define JP_SRC_PLATFORM 4u
+#define JP_SRC_GPU 8u
+/* Names of the bits set in `sources` into out ("eBPF, RAPL"), for a log line. */
+void jp_collector_sources_str(unsigned sources, char *out, size_t len);
 
 /* Open the collector cfg->collector_mode asks for. NULL with errno set, having logged. */
 struct jp_collector *jp_collector_open(const struct jp_config *cfg);

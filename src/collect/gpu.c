@@ -31,6 +31,8 @@ struct dev {
 	int have_base;
 	unsigned long long base_mj;    /* the counter at the last good reading */
 	unsigned long long last_ts;    /* newest process sample seen (µs) */
+	double max_w;                  /* twice the enforced power limit: more is implausible */
+	unsigned implausible_run;      /* readings refused in a row */
 	int mig_said;
 };
 
@@ -53,7 +55,8 @@ struct jp_gpu {
 	unsigned cap_samples;
 	struct proc_w *pw;
 	size_t npw, cap_pw;
-	struct jp_ratelimit rl_err, rl_back;
+	struct jp_ratelimit rl_err, rl_back, rl_implausible;
+	uint64_t implausible;          /* readings refused so far, all devices */
 };
 
 static const char *nvml_err(const struct jp_gpu *g, nvmlReturn_t r)
@@ -137,6 +140,11 @@ struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, char *why, s
 		unsigned long long mj;
 		r = g->f.nvmlDeviceGetTotalEnergyConsumption(d->h, &mj);
 		d->energy_counter = r != JP_NVML_ERROR_NOT_SUPPORTED;
+		/* No device draws twice its enforced limit; without one, a bound above any GPU made. */
+		unsigned limit_mw = 0;
+		d->max_w = g->f.nvmlDeviceGetEnforcedPowerLimit(d->h, &limit_mw) == JP_NVML_SUCCESS && limit_mw
+				   ? 2.0 * limit_mw / 1000.0
+				   : JP_GPU_MAX_W_WITHOUT_LIMIT;
 		jp_log(JP_LOG_INFO, MOD, "GPU %u: %s (%s), energy from %s", i, d->out.model, d->out.uuid,
 		       d->energy_counter ? "its energy counter" : "power x time (no energy counter)");
 		g->ndevs++;
@@ -169,6 +177,11 @@ void jp_gpu_close(struct jp_gpu *g)
 	free(g);
 }
 
+uint64_t jp_gpu_implausible(const struct jp_gpu *g)
+{
+	return g ? g->implausible : 0;
+}
+
 unsigned jp_gpu_count(const struct jp_gpu *g)
 {
 	return g ? g->ndevs : 0;
@@ -179,6 +192,20 @@ static void dev_error(struct jp_gpu *g, struct dev *d, const char *call, nvmlRet
 	d->out.errors++;
 	jp_log_rl(&g->rl_err, JP_LOG_WARN, MOD, "GPU %u: %s: %s; the device is skipped for this interval",
 		  d->out.index, call, nvml_err(g, r));
+}
+
+/* A reading that implies more than the device can draw (docs/reference/metrics.md
+ * joulepush_node_implausible_readings_total): counted and logged; 1 when the caller should
+ * take it as the new baseline anyway (the third in a row: the counter really moved). */
+static int refuse_implausible(struct jp_gpu *g, struct dev *d, double w)
+{
+	g->implausible++;
+	jp_log_rl(&g->rl_implausible, JP_LOG_WARN, MOD, "GPU %u: a reading implies %.0f W, more than twice "
+		  "its power limit (%.0f W); skipping the interval", d->out.index, w, d->max_w / 2);
+	if (++d->implausible_run < 3)
+		return 0;
+	d->implausible_run = 0;
+	return 1;
 }
 
 /* The device's energy in the interval; 0 with *ok = 0 when it cannot be read. */
@@ -192,6 +219,11 @@ static double read_energy(struct jp_gpu *g, struct dev *d, double seconds, int *
 			dev_error(g, d, "nvmlDeviceGetPowerUsage", r);
 			return 0;
 		}
+		if ((double)mw / 1000.0 > d->max_w) {
+			refuse_implausible(g, d, (double)mw / 1000.0);
+			return 0;
+		}
+		d->implausible_run = 0;
 		*ok = 1;
 		return (double)mw / 1000.0 * seconds;
 	}
@@ -214,6 +246,13 @@ static double read_energy(struct jp_gpu *g, struct dev *d, double seconds, int *
 		return 0;
 	}
 	double e = (double)(mj - d->base_mj) / 1000.0;
+	if (seconds > 0 && e / seconds > d->max_w) {
+		/* The baseline stays at the last good reading, unless this keeps happening. */
+		if (refuse_implausible(g, d, e / seconds))
+			d->base_mj = mj;
+		return 0;
+	}
+	d->implausible_run = 0;
 	d->base_mj = mj;
 	*ok = 1;
 	return e;

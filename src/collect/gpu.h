@@ -23,6 +23,11 @@ struct jp_gpu;
 struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, char *why, size_t why_len);
 void jp_gpu_close(struct jp_gpu *g);
 unsigned jp_gpu_count(const struct jp_gpu *g);
+/* Readings refused so far because they implied more than twice a device's enforced power
+ * limit (JP_GPU_MAX_W_WITHOUT_LIMIT where NVML gives none): the device's interval is
+ * skipped and its baseline kept, unless it reads so three times in a row. */
+#define JP_GPU_MAX_W_WITHOUT_LIMIT 5000.0
+uint64_t jp_gpu_implausible(const struct jp_gpu *g);
 
 /* Read every device for the interval of `seconds` that ends now and add to iv: the gpu
  * zone (energy_j, zone_mask), gpu_usage_ratio, the per-device readings (iv->gpus, valid

@@ -110,6 +110,7 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 		n->bpf = jp_bpf_collector_create(n->cgroup_mount, entries, why, sizeof(why));
 		if (n->bpf) {
 			n->base.name = "ebpf";
+			n->base.sources |= JP_SRC_BPF;
 			return 0;
 		}
 		int e = errno;
@@ -135,6 +136,7 @@ static int open_power_source(struct jp_node *n, const struct jp_config *cfg)
 		n->rapl = jp_rapl_open(cfg->host_sysfs);
 		if (n->rapl) {
 			n->base.power_source = "rapl";
+			n->base.sources |= JP_SRC_RAPL;
 			jp_log(JP_LOG_INFO, MOD, "RAPL: %u zone(s) under %s/class/powercap",
 			       jp_rapl_zone_count(n->rapl), cfg->host_sysfs);
 			return 0;
@@ -174,8 +176,10 @@ static int open_extra_sources(struct jp_node *n, const struct jp_config *cfg)
 {
 	char why[512];
 	if (cfg->platform_source != JP_PLATFORM_NONE) {
-		n->hwmon = jp_hwmon_open(cfg->host_sysfs, cfg->platform_hwmon_name, why, sizeof(why));
+		n->hwmon = jp_hwmon_open(cfg->host_sysfs, cfg->platform_hwmon_name, cfg->platform_max_watts, why,
+					 sizeof(why));
 		if (n->hwmon) {
+			n->base.sources |= JP_SRC_PLATFORM;
 			jp_log(JP_LOG_INFO, MOD, "platform power: %u channel(s) of hwmon \"%s\" (%s)",
 			       jp_hwmon_channels(n->hwmon), cfg->platform_hwmon_name, jp_hwmon_where(n->hwmon));
 		} else if (cfg->platform_source == JP_PLATFORM_HWMON) {
@@ -189,6 +193,7 @@ static int open_extra_sources(struct jp_node *n, const struct jp_config *cfg)
 	if (cfg->gpu_source != JP_GPU_NONE) {
 		n->gpu = jp_gpu_open(cfg->gpu_nvml_library, cfg->host_procfs, why, sizeof(why));
 		if (n->gpu) {
+			n->base.sources |= JP_SRC_GPU;
 			jp_log(JP_LOG_INFO, MOD, "GPUs: %u through NVML (%s)", jp_gpu_count(n->gpu), cfg->gpu_nvml_library);
 		} else if (cfg->gpu_source == JP_GPU_NVML) {
 			int e = errno;
@@ -423,6 +428,7 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 			return r;
 		}
 		n->base.name = "cgroupfs";
+		n->base.sources &= ~JP_SRC_BPF;
 		jp_cg_cpu_set_clear(&n->set);
 		r = jp_cgroupfs_collect(n->cgfs, &n->set);
 	}
@@ -514,11 +520,16 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 		} else {
 			/* Without the meter the interval's total falls back to the other zones. */
 			jp_log_rl(&n->rl_hwmon, JP_LOG_WARN, MOD, "platform power (%s): %s; zone platform left out "
-				  "of this interval", jp_hwmon_where(n->hwmon), r == -ERANGE ? "an energy counter went back" : strerror(-r));
+				  "of this interval", jp_hwmon_where(n->hwmon),
+				  r == -ERANGE ? "an energy counter went back"
+				  : r == -EDOM ? "a reading implies more than power.platform.max_watts"
+				  : strerror(-r));
 		}
+		iv->implausible[JP_ZONE_PLATFORM] = jp_hwmon_implausible(n->hwmon);
 	}
 	if (n->gpu) {
 		r = jp_gpu_collect(n->gpu, interval_s, iv);
+		iv->implausible[JP_ZONE_GPU] = jp_gpu_implausible(n->gpu);
 		if (r)
 			return r;
 	}

@@ -62,6 +62,7 @@ typedef struct {
 	X(nvmlReturn_t, nvmlDeviceGetName, (nvmlDevice_t device, char *name, unsigned int length)) \
 	X(nvmlReturn_t, nvmlDeviceGetTotalEnergyConsumption, (nvmlDevice_t device, unsigned long long *energy)) \
 	X(nvmlReturn_t, nvmlDeviceGetPowerUsage, (nvmlDevice_t device, unsigned int *power)) \
+	X(nvmlReturn_t, nvmlDeviceGetEnforcedPowerLimit, (nvmlDevice_t device, unsigned int *limit)) \
 	X(nvmlReturn_t, nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t *utilization)) \
 	X(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses_v3, \
 	  (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos)) \

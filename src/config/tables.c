@@ -520,6 +520,8 @@ static const struct field platform_fields[] = {
 	 .dnum = JP_PLATFORM_AUTO},
 	{.key = "hwmon_name", .kind = K_STR, .off = CFG(platform_hwmon_name), .flags = F_NONEMPTY, .reload = COLL,
 	 .dstr = "power_meter"},
+	{.key = "max_watts", .kind = K_DOUBLE, .off = CFG(platform_max_watts), .flags = F_MIN | F_MAX, .min = 1,
+	 .max = 1e6, .reload = COLL, .dnum = 20000},
 	{0},
 };
 

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Hand a queue or state directory (flat) to the user, walking its path again without
@@ -41,6 +42,67 @@ int jp_privdrop_lookup(const char *user, uid_t *uid, gid_t *gid)
 	*uid = pw.pw_uid;
 	*gid = pw.pw_gid;
 	return 0;
+}
+
+int jp_privdrop_check_readable(uid_t uid, gid_t gid, const char *const *paths, size_t n, char *why, size_t whylen)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+		close(p[0]);
+		close(p[1]);
+		return e;
+	}
+	if (pid == 0) {
+		/* The child becomes the user exactly as jp_privdrop() will (no supplementary
+		 * groups) and opens each file: that answers for modes, ACLs and directories on
+		 * the way alike. A file that does not exist is not this check's business. */
+		int res[2] = {-1, 0};
+		if (setgroups(0, NULL) || setgid(gid) || setuid(uid)) {
+			res[1] = errno;
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				int fd = open(paths[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+				if (fd >= 0) {
+					close(fd);
+					continue;
+				}
+				if (errno == ENOENT)
+					continue;
+				res[0] = (int)i;
+				res[1] = errno;
+				break;
+			}
+		}
+		ssize_t w = write(p[1], res, sizeof(res));
+		_exit(w == (ssize_t)sizeof(res) ? 0 : 1);
+	}
+	close(p[1]);
+	int res[2] = {-1, EIO};
+	ssize_t got;
+	do
+		got = read(p[0], res, sizeof(res));
+	while (got < 0 && errno == EINTR);
+	close(p[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got != (ssize_t)sizeof(res)) {
+		jp_why(why, whylen, "%s", "cannot check the secret files as the user");
+		return -EIO;
+	}
+	if (res[1] == 0)
+		return 0;
+	if (res[0] < 0) {
+		jp_why(why, whylen, "cannot become uid %u to check the secret files", (unsigned)uid);
+		return -res[1];
+	}
+	jp_why(why, whylen, "%s is not readable by uid %u gid %u, which must read it again after a rotation: %s",
+	       paths[res[0]], (unsigned)uid, (unsigned)gid, strerror(res[1]));
+	return -res[1];
 }
 
 int jp_privdrop_caps(char *why, size_t whylen)

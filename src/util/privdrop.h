@@ -16,6 +16,12 @@ int jp_privdrop_lookup(const char *user, uid_t *uid, gid_t *gid);
  * -ENOENT for an unknown user, -EPERM when not running as root. */
 int jp_privdrop(const char *user, const char *const *owned, size_t nowned, char *why, size_t whylen);
 
+/* Whether the user uid:gid (with no supplementary groups, as after jp_privdrop) can open
+ * each existing file of paths: secrets read again after the drop (a rotated token, a TLS
+ * key libcurl reads per connection). Checked in a forked child that becomes the user.
+ * Returns 0, or a negative errno with why[] naming the first file it cannot read. */
+int jp_privdrop_check_readable(uid_t uid, gid_t gid, const char *const *paths, size_t n, char *why, size_t whylen);
+
 /* Give up every capability (permitted, effective, inheritable, ambient) and set
  * no_new_privs. jp_privdrop() ends with it; an agent started as a non-root user with
  * capabilities (systemd's AmbientCapabilities) calls it once start-up is done. Returns 0

@@ -55,6 +55,9 @@ for m in c["volumeMounts"]:
     if m["name"] != "queue":
         assert m.get("readOnly") is True, m
 cfg = yaml.safe_load(cm["data"]["joulepush.yaml"])
+# Files the agent reads after dropping to nobody (rotated secrets, the service account
+# token) belong to nobody's group through fsGroup.
+assert pod.get("securityContext", {}).get("fsGroup") == 65534, pod.get("securityContext")
 assert cfg["server"]["listen"] == "127.0.0.1:9465", cfg["server"]
 assert cfg["user"] == "nobody"
 (rw,) = cfg["remote_write"]
@@ -71,6 +74,9 @@ elif name == "mimir":
     assert d in mounts and mounts[d]["readOnly"], "the password's directory is not mounted"
     sec = vols[mounts[d]["name"]]["secret"]
     assert sec["secretName"] == "joulepush-mimir" and pw.endswith("/password"), sec
+    # The agent re-reads the password as nobody (uid and gid 65534) after a rotation: the
+    # Secret's files are its group's (fsGroup) and group-readable.
+    assert sec.get("defaultMode", 0o644) & 0o040, "the Secret's files are not group-readable: %o" % sec.get("defaultMode")
 elif name == "single-cluster":
     assert ".svc" in rw["url"] and rw["url"].endswith("/api/v1/write"), rw["url"]
 elif name == "gpu":

@@ -20,7 +20,11 @@ if [ -r /sys/kernel/btf/vmlinux ]; then mode=ebpf; fi
 agent_config "$E2E_TMP/agent.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")"
 sed -i "s/^  mode: synthetic/  mode: $mode/" "$E2E_TMP/agent.yaml"
 printf 'user: nobody\n' >>"$E2E_TMP/agent.yaml"
+# nobody reads the config again on SIGHUP.
+chmod 0755 "$E2E_TMP"
+chmod 0644 "$E2E_TMP/agent.yaml"
 agent_start "$E2E_TMP/agent.yaml"
+! grep -q 'reloads (SIGHUP) will fail' "$E2E_TMP/agent.log" || fail "a readable config is said to be unreadable"
 
 owner=$(ps -o user= -p "$AGENT_PID" | tr -d ' ')
 [ "$owner" = nobody ] || fail "the agent runs as '$owner', not nobody"
@@ -52,5 +56,42 @@ c2=$(metric "$E2E_TMP/m2.prom" 'joulepush_collections_total' --sum)
 errs=$(metric "$E2E_TMP/m2.prom" "joulepush_collection_errors_total" --sum)
 [ "${errs%.*}" -eq 0 ] || fail "$errs collection errors as nobody"
 grep -q "collector=\"$mode\"" "$E2E_TMP/m2.prom" || fail "build_info does not say collector=$mode"
+
+# A reload that changes a collector key would reopen the collector as nobody, which can
+# no longer load the eBPF probe: it is refused, naming the key, and the probe stays.
+if [ "$mode" = ebpf ]; then
+  sed -i "s/^collector:/collector:\n  bpf_map_entries: 20000/" "$E2E_TMP/agent.yaml"
+  kill -HUP "$AGENT_PID"
+  wait_for 10 "the reload to be answered" grep -q 'reload rejected' "$E2E_TMP/agent.log"
+  grep 'reload rejected' "$E2E_TMP/agent.log" | grep -q 'collector.bpf_map_entries' \
+    || fail "the rejected reload does not name the key: $(grep 'reload rejected' "$E2E_TMP/agent.log")"
+  grep 'reload rejected' "$E2E_TMP/agent.log" | grep -qE 'eBPF|without privileges' || fail "the rejected reload does not say why"
+  sleep 2.2
+  scrape "$E2E_TMP/m3.prom"
+  grep -q 'collector="ebpf"' "$E2E_TMP/m3.prom" || fail "the collector changed after the reload: $(grep build_info "$E2E_TMP/m3.prom")"
+  ! grep -q 'falling back to cgroupfs' "$E2E_TMP/agent.log" || fail "eBPF fell back to cgroupfs after the reload"
+fi
+agent_term
+
+# A secret the agent reads again after the drop (a rotated bearer token) that nobody
+# cannot read: the start is refused, naming the file, instead of failing at the rotation.
+install -m 0600 /dev/null "$E2E_TMP/token"
+echo secret-token >"$E2E_TMP/token"
+agent_config "$E2E_TMP/secret.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")
+    bearer_token_file: $E2E_TMP/token"
+printf 'user: nobody\n' >>"$E2E_TMP/secret.yaml"
+: >"$E2E_TMP/agent.log"
+"$JOULEPUSH" --config "$E2E_TMP/secret.yaml" >>"$E2E_TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+e2e_track "$AGENT_PID"
+agent_wait_exit 10 "with an unreadable token"
+e2e_untrack "$AGENT_PID"
+[ "$AGENT_RC" -ne 0 ] || fail "the agent started although nobody cannot read the token"
+grep -q "$E2E_TMP/token is not readable by uid" "$E2E_TMP/agent.log" \
+  || fail "the refusal does not name the token file: $(tail -3 "$E2E_TMP/agent.log")"
+# Readable by nobody's group (a Secret volume with fsGroup and mode 0440): it starts.
+chgrp "$(id -gn nobody)" "$E2E_TMP/token" && chmod 0440 "$E2E_TMP/token"
+: >"$E2E_TMP/agent.log"
+agent_start "$E2E_TMP/secret.yaml"
 agent_term
 e2e_log "PASS ($mode collector as nobody)"
