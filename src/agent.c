@@ -145,6 +145,8 @@ static void set_self_metrics(struct jp_agent *a)
 		set_gauge(a, jp_metric_name(JP_M_REMOTE_SENT_BYTES_TOTAL), l, 1, (double)st.bytes_sent);
 		set_gauge(a, jp_metric_name(JP_M_REMOTE_PENDING_SAMPLES), l, 1, (double)st.pending_samples);
 		set_gauge(a, jp_metric_name(JP_M_REMOTE_QUEUE_BYTES), l, 1, (double)st.queue_bytes);
+		if (st.relabelling)
+			set_gauge(a, jp_metric_name(JP_M_RELABEL_LIMIT_HITS_TOTAL), l, 1, (double)st.relabel_limit_hits);
 		if (st.last_success_ms > 0)
 			set_gauge(a, jp_metric_name(JP_M_REMOTE_LAST_SUCCESS_TIMESTAMP_SECONDS), l, 1,
 				  (double)st.last_success_ms / 1000.0);

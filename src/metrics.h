@@ -118,6 +118,8 @@
 	  "Series live in the store.") \
 	X(NODE_IMPLAUSIBLE_READINGS_TOTAL, "joulepush_node_implausible_readings_total", JP_COUNTER, "", "zone", \
 	  "Energy or power readings refused because they implied more power than the source can draw.") \
+	X(RELABEL_LIMIT_HITS_TOTAL, "joulepush_relabel_limit_hits_total", JP_COUNTER, "", "remote", \
+	  "Relabelling matches that hit a matcher limit and could not be decided.") \
 	X(STATE_SAVE_ERRORS_TOTAL, "joulepush_state_save_errors_total", JP_COUNTER, "", "", \
 	  "Rounds whose counters could not be saved to state.dir.")
 

@@ -76,6 +76,18 @@ static const struct tcase cases[] = {
 	{"a=x,b=y", {{{"a", "b"}, NULL, "c", NULL, "replace"}}, "a=x,b=y,c=x;y"},
 	/* Go's expansion: $1x names group "1x" (empty), $$ is a dollar */
 	{"a=foo", {{{"a"}, "(f)(o+)", "b", "$1x-${1}x-$$-$2", "replace"}}, "a=foo,b=-fx-$-oo"},
+	/* Go's regexp.Expand to the letter: "$01" is the group *named* "01" (a number has no
+	 * leading zero), "${1 }" and "${}" do not close at once and stay text, "$-" too. */
+	{"a=foo", {{{"a"}, "(f)(o+)", "b", "[$01][${1 }][${}][$-][${2}]", "replace"}}, "a=foo,b=[][${1 }][${}][$-][oo]"},
+	{"a=foo", {{{"a"}, "(f)(o+)", "b", "$1$", "replace"}}, "a=foo,b=f$"},
+	{"a=foo", {{{"a"}, "(?P<x01>f)(o+)", "b", "${x01}+$100000000", "replace"}}, "a=foo,b=f+"},
+	/* Decided without backtracking, as RE2 does: Prometheus drops tmp-aaaa... under this
+	 * rule and keeps it under the matching keep; PCRE2's backtracking matcher gave up and
+	 * called it no match. */
+	{"namespace=tmp-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", {{{"namespace"}, "(\\w+-?)*-sandbox|tmp-.*", NULL, NULL, "drop"}}, NULL},
+	{"namespace=tmp-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", {{{"namespace"}, "(\\w+-?)*-sandbox|tmp-.*", NULL, NULL, "keep"}},
+	 "namespace=tmp-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"},
+	{"namespace=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", {{{"namespace"}, "(\\w+-?)*-sandbox|tmp-.*", NULL, NULL, "keep"}}, NULL},
 	/* named groups */
 	{"a=2026-11", {{{"a"}, "(?P<y>[0-9]+)-(?P<m>[0-9]+)", "month", "$m/${y}", "replace"}}, "a=2026-11,month=11/2026"},
 	/* a newline is not matched by . (as in RE2), and $ does not match before it */
@@ -170,7 +182,8 @@ START_TEST(test_cases)
 }
 END_TEST
 
-/* A pattern that backtracks exponentially ends at the match limit, as no match. */
+/* A pattern that backtracks exponentially: whether it matches is still decided (no
+ * limit), and only the groups, which need backtracking, end at the match limit. */
 START_TEST(test_pathological)
 {
 	char why[200];
@@ -180,10 +193,46 @@ START_TEST(test_pathological)
 	memset(s, 'a', sizeof(s) - 2);
 	s[sizeof(s) - 2] = '!';
 	s[sizeof(s) - 1] = '\0';
-	int limited = 0;
+	int limited = 1;
 	ck_assert_int_eq(jp_regex_match(re, s, strlen(s), &limited), 0);
+	ck_assert_int_eq(limited, 0);
+	ck_assert_int_eq(jp_regex_capture(re, s, strlen(s), &limited), 0);
 	ck_assert_int_eq(limited, 1);
+	s[sizeof(s) - 2] = 'a';
+	ck_assert_int_eq(jp_regex_match(re, s, strlen(s), &limited), 1);
 	jp_regex_free(re);
+
+	/* A replace whose groups hit the limit: the value matches (the second branch), but
+	 * the backtracking matcher, trying the first branch, gives up. The rule is left out
+	 * this time, counted, and the result is marked not to be kept. */
+	struct jp_relabel_config rc = {
+		.source_labels = (char *[]){"a", NULL}, .nsource = 1, .separator = ";",
+		.regex = "(?:(a|aa)+x|((a|aa)+)b)", .target_label = "t", .replacement = "$2", .action = JP_RELABEL_REPLACE,
+	};
+	struct jp_relabel_list list = {&rc, 1};
+	struct jp_relabel *rl = jp_relabel_new(&list, why, sizeof(why));
+	ck_assert_ptr_nonnull(rl);
+	char v[120];
+	memset(v, 'a', 100);
+	strcpy(v + 100, "!");
+	struct jp_label in[] = {{"__name__", "m"}, {"a", v}};
+	struct jp_relabel_out out = {0};
+	ck_assert_int_eq(jp_relabel_apply(rl, in, 2, &out), 1);
+	ck_assert_int_eq(out.limited, 0);   /* no match, decided */
+	ck_assert_uint_eq(jp_relabel_limit_hits(rl), 0);
+	v[100] = 'b';
+	ck_assert_int_eq(jp_relabel_apply(rl, in, 2, &out), 1);
+	ck_assert_int_eq(out.limited, 1);
+	ck_assert_uint_eq(out.n, 2);        /* no t: the rule was left out */
+	ck_assert_uint_eq(jp_relabel_limit_hits(rl), 1);
+	/* A short value gets its groups. */
+	strcpy(v, "aaab");
+	ck_assert_int_eq(jp_relabel_apply(rl, in, 2, &out), 1);
+	ck_assert_int_eq(out.limited, 0);
+	ck_assert_uint_eq(out.n, 3);
+	ck_assert_str_eq(out.labels[2].value, "aaa");
+	jp_relabel_out_free(&out);
+	jp_relabel_free(rl);
 	ck_assert_ptr_null(jp_regex_compile("a(b", why, sizeof(why)));
 	ck_assert_msg(strstr(why, "missing closing parenthesis") != NULL, "%s", why);
 	/* Invalid UTF-8 in a value is matched as bytes are, not an error. */

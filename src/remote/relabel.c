@@ -82,6 +82,7 @@ static void rule_free(struct jp_relabel_config *c)
 struct jp_relabel {
 	struct rule *rules;
 	size_t n;
+	uint64_t limit_hits;
 	struct jp_buf val, tgt, res;   /* scratch */
 };
 
@@ -211,6 +212,7 @@ int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, 
 	struct work w = {0};
 	int rc = -ENOMEM;
 	jp_buf_reset(&out->strings);
+	out->limited = 0;
 	if (jp_grow((void **)&w.v, &w.cap, n + 1, sizeof(*w.v)))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
@@ -222,7 +224,13 @@ int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, 
 			int keep_matching = c->action == JP_RELABEL_LABELKEEP;
 			for (size_t i = 0; i < w.n;) {
 				const char *nm = wl_name(out, &w.v[i]);
-				if (jp_regex_match(re, nm, strlen(nm), NULL) != keep_matching)
+				int lim;
+				int m = jp_regex_match(re, nm, strlen(nm), &lim);
+				if (lim) {
+					r->limit_hits++;
+					out->limited = 1;
+				}
+				if (m != keep_matching)
 					w.v[i] = w.v[--w.n];
 				else
 					i++;
@@ -241,7 +249,12 @@ int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, 
 		if (jp_buf_append(&r->val, "", 1))
 			goto out;
 		const char *val = (const char *)r->val.data;
-		int m = jp_regex_match(re, val, r->val.len - 1, NULL);
+		int lim;
+		int m = jp_regex_match(re, val, r->val.len - 1, &lim);
+		if (lim) {
+			r->limit_hits++;
+			out->limited = 1;
+		}
 		if (c->action == JP_RELABEL_KEEP || c->action == JP_RELABEL_DROP) {
 			if (m != (c->action == JP_RELABEL_KEEP)) {
 				rc = 0;
@@ -249,9 +262,18 @@ int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, 
 			}
 			continue;
 		}
-		/* replace: only on a match; the target is a template too. */
+		/* replace: only on a match; the target is a template too. The groups come from
+		 * the bounded backtracking matcher: when it gives up, the rule is left out for
+		 * this series this time, and counted. */
 		if (!m)
 			continue;
+		if (!jp_regex_capture(re, val, r->val.len - 1, &lim)) {
+			if (lim) {
+				r->limit_hits++;
+				out->limited = 1;
+			}
+			continue;
+		}
 		jp_buf_reset(&r->tgt);
 		jp_buf_reset(&r->res);
 		if (jp_regex_expand(re, val, c->target_label ? c->target_label : "", &r->tgt) ||
@@ -282,6 +304,11 @@ int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, 
 out:
 	free(w.v);
 	return rc;
+}
+
+uint64_t jp_relabel_limit_hits(const struct jp_relabel *r)
+{
+	return r ? r->limit_hits : 0;
 }
 
 int jp_relabel_same(const struct jp_relabel_out *out, const struct jp_label *in, size_t n)

@@ -8,6 +8,7 @@
 #define JP_REMOTE_RELABEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "store/series.h"
@@ -25,6 +26,7 @@ struct jp_relabel_out {
 	struct jp_label *labels;
 	size_t n, cap;
 	struct jp_buf strings;     /* the values and names the rules made */
+	int limited;               /* a match could not be decided: do not keep this result */
 };
 
 /* Apply r to in[0..n) (sorted by name). Returns 1 and the result in out (valid until the
@@ -32,6 +34,9 @@ struct jp_relabel_out {
  * __name__ left). -ENOMEM on allocation failure. */
 int jp_relabel_apply(struct jp_relabel *r, const struct jp_label *in, size_t n, struct jp_relabel_out *out);
 void jp_relabel_out_free(struct jp_relabel_out *out);
+
+/* Matches that could not be decided so far (joulepush_relabel_limit_hits_total). */
+uint64_t jp_relabel_limit_hits(const struct jp_relabel *r);
 
 /* Whether the rules keep in[0..n) exactly as it is (then nothing need be copied). */
 int jp_relabel_same(const struct jp_relabel_out *out, const struct jp_label *in, size_t n);

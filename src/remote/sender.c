@@ -131,6 +131,8 @@ struct jp_sender {
 	size_t rl_cap, rl_n;
 	struct jp_round_sample *rl_buf;
 	size_t rl_bufcap;
+	struct jp_series **rl_tmp;   /* aliases of this round that are not kept (limited matches) */
+	size_t rl_ntmp, rl_tmpcap;
 };
 
 /* ---- relabelling (remote/relabel.h) ----------------------------------------------- */
@@ -235,6 +237,7 @@ static ssize_t relabel_round(struct jp_sender *s, const struct jp_round_sample *
 	for (size_t i = 0; i < n; i++) {
 		const struct jp_series *src = v[i].series;
 		struct rl_ent *e = rl_find(s, src->id);
+		struct rl_ent once;
 		if (!e) {
 			int r = jp_relabel_apply(s->relabel, src->labels, src->nlabels, &s->rl_out);
 			if (r < 0)
@@ -247,6 +250,19 @@ static ssize_t relabel_round(struct jp_sender *s, const struct jp_round_sample *
 				if (!(ne.alias = rl_alias(src, &s->rl_out)))
 					return -ENOMEM;
 			}
+			/* A match that could not be decided is not kept for the series' life: the
+			 * rules run again next round (docs/reference/remote-write.md "Relabelling"). */
+			if (s->rl_out.limited) {
+				if (ne.alias && jp_grow((void **)&s->rl_tmp, &s->rl_tmpcap, s->rl_ntmp + 1, sizeof(*s->rl_tmp))) {
+					free(ne.alias);
+					return -ENOMEM;
+				}
+				if (ne.alias)
+					s->rl_tmp[s->rl_ntmp++] = ne.alias;
+				once = ne;
+				e = &once;
+				goto use;
+			}
 			if (2 * (s->rl_n + 1) > s->rl_cap && rl_grow(s)) {
 				free(ne.alias);
 				return -ENOMEM;
@@ -258,6 +274,7 @@ static ssize_t relabel_round(struct jp_sender *s, const struct jp_round_sample *
 			s->rl_n++;
 			e = &s->rl_tab[j];
 		}
+use:
 		if (e->kind == RL_DROP)
 			continue;
 		s->rl_buf[k].series = e->kind == RL_ALIAS ? e->alias : src;
@@ -284,6 +301,7 @@ static void relabel_free_all(struct jp_sender *s)
 		free(s->rl_tab[i].alias);
 	free(s->rl_tab);
 	free(s->rl_buf);
+	free(s->rl_tmp);
 	jp_relabel_out_free(&s->rl_out);
 	jp_relabel_free(s->relabel);
 }
@@ -1059,8 +1077,12 @@ int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_s
 		n = (size_t)k;
 	}
 	int rc = n ? jp_queue_append(s->q, ts_ms, v, n) : 0;
-	if (s->relabel)
+	if (s->relabel) {
 		relabel_forget_ended(s, in, nin);
+		for (size_t i = 0; i < s->rl_ntmp; i++)
+			free(s->rl_tmp[i]);
+		s->rl_ntmp = 0;
+	}
 	if (!n)
 		return 0;   /* the rules dropped them all */
 	if (rc < 0) {
@@ -1120,6 +1142,8 @@ void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out)
 	out->pending_samples = qs.pending_samples;
 	out->queue_bytes = qs.disk_bytes;
 	out->last_success_ms = s->last_success_ms;
+	out->relabel_limit_hits = jp_relabel_limit_hits(s->relabel);
+	out->relabelling = s->relabel != NULL;
 }
 
 const char *jp_sender_name(const struct jp_sender *s)

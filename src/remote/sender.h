@@ -37,6 +37,8 @@ struct jp_sender_stats {
 	uint64_t pending_samples;
 	uint64_t queue_bytes;
 	int64_t last_success_ms;    /* wall time of the last 2xx, 0 if none */
+	uint64_t relabel_limit_hits; /* relabel matches that could not be decided */
+	int relabelling;            /* write_relabel_configs are set */
 };
 
 /* Create a sender for rc on loop, using the shared HTTP client. Opens the queue at
