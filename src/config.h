@@ -66,6 +66,9 @@ struct jp_relabel_list {
 	size_t n;
 };
 
+/* The longest header name remote_write[].headers and tenant.header take. */
+#define JP_HEADER_NAME_MAX 100
+
 struct jp_remote_config {
 	char *name;
 	char *url;

@@ -511,6 +511,19 @@ START_TEST(test_errors_remotes)
 		     "remote_write[0].headers.AUTHORIZATION", "reserved header");
 	expect_error("remote_write:\n  - url: http://x/\n    headers: {\"Bad Name\": x}\n", 3,
 		     "remote_write[0].headers.Bad Name", "invalid header name");
+	{
+		/* Header names are bounded: a 101-character tenant header is refused. */
+		char y[512], name[102];
+		memset(name, 'X', 101);
+		name[101] = '\0';
+		snprintf(y, sizeof(y), "remote_write:\n  - url: http://x/\n    tenant: {header: %s, label: namespace, default: d}\n", name);
+		expect_error(y, 3, "remote_write[0].tenant.header", "invalid header name (1 to 100");
+		name[100] = '\0';
+		snprintf(y, sizeof(y), "remote_write:\n  - url: http://x/\n    headers: {%s: v}\n", name);
+		struct jp_config ok;
+		ck_assert_msg(load(&ok, y) == 0, "%s", err);
+		jp_config_free(&ok);
+	}
 	expect_error("remote_write:\n  - url: http://x/\n    headers: {X-A: \"a\\r\\nHost: evil\"}\n", 3,
 		     "remote_write[0].headers.X-A", "control character");
 	expect_error("remote_write:\n  - url: http://x/\n    queue:\n      max_samples_per_send: 0\n", 4,

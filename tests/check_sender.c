@@ -833,6 +833,31 @@ START_TEST(test_tenants)
 }
 END_TEST
 
+/* The tenant header line is built whole whatever its length: with a 250-character
+ * header name (the sender takes what it is given; the config bounds names at 100), the
+ * tenant "monitoring" arrives as it is (a 256-byte line cut it to "monitorin"). */
+START_TEST(test_tenant_long_header)
+{
+	mock_start(&mock, 0);
+	struct jp_remote_config rc = make_rc("tl", mock.port);
+	char name[251];
+	memset(name, 'X', 250);
+	name[250] = '\0';
+	rc.tenant_header = name;
+	rc.tenant_label = "job";
+	rc.tenant_default = "platform";
+	struct jp_kv map[] = {{"check", "monitoring"}};
+	rc.tenant_map = (struct jp_kvlist){map, 1};
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);
+	append_round(s, 1000, 2);
+	flush_now(s);
+	ck_assert_int_eq(mock_count(&mock), 1);
+	assert_header(&mock, 0, name, "monitoring");
+	close_all(s, h);
+}
+END_TEST
+
 START_TEST(test_batch_by_deadline)
 {
 	mock_start(&mock, 0);
@@ -1517,6 +1542,7 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_413_split);
 	tcase_add_test(tc, test_max_sample_age);
 	tcase_add_test(tc, test_relabel);
+	tcase_add_test(tc, test_tenant_long_header);
 	tcase_add_test(tc, test_tenants);
 	tcase_add_test(tc, test_close_during_flush_calls_back);
 	suite_add_tcase(s, tc);

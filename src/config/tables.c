@@ -31,10 +31,11 @@ static int is_label_name(const char *s)
 	return 1;
 }
 
-/* RFC 9110 token characters. */
+/* RFC 9110 token characters, at most JP_HEADER_NAME_MAX of them (no receiver's header is
+ * near that; a longer name is a mistake, not a header). */
 static int is_header_name(const char *s)
 {
-	if (!*s)
+	if (!*s || strlen(s) > JP_HEADER_NAME_MAX)
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
@@ -130,7 +131,7 @@ static int check_header(struct ctx *c, const struct node *k, const struct node *
 			const char *kpath, const char *value)
 {
 	if (!is_header_name(k->str))
-		return cfg_fail(c, k->line, kpath, "invalid header name");
+		return cfg_fail(c, k->line, kpath, "invalid header name (1 to 100 token characters)");
 	for (size_t i = 0; reserved_headers[i]; i++)
 		if (!strcasecmp(k->str, reserved_headers[i]))
 			return cfg_fail(c, k->line, kpath, "reserved header (set by joulepush%s)",
@@ -774,7 +775,7 @@ static int check_remote(struct ctx *c, const struct node *v, const char *path,
 		cfg_child_path(hpath, kpath, "header");
 		int hline = tn && tn->kind == N_MAP && cfg_map_get(tn, "header") ? cfg_line_of(tn, "header") : tline;
 		if (!is_header_name(rc->tenant_header))
-			return cfg_fail(c, hline, hpath, "invalid header name");
+			return cfg_fail(c, hline, hpath, "invalid header name (1 to 100 token characters)");
 		for (size_t i = 0; reserved_headers[i]; i++)
 			if (!strcasecmp(rc->tenant_header, reserved_headers[i]))
 				return cfg_fail(c, hline, hpath, "reserved header (set by joulepush)");

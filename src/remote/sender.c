@@ -89,7 +89,7 @@ struct jp_sender {
 	size_t cap_tn_tmp;
 	size_t *tn_idx;
 	size_t cap_tn_idx;
-	char tenant_hdr[256];             /* "Header: tenant" of the part in flight */
+	struct jp_buf tenant_hdr;         /* "Header: tenant" of the part in flight, NUL-terminated */
 	const char **req_headers;
 	size_t cap_req_headers;
 	struct jp_buf body;
@@ -686,8 +686,15 @@ static void send_batch(struct jp_sender *s)
 		}
 		for (size_t i = 0; i < nh; i++)
 			s->req_headers[i] = s->t.headers[i];
-		snprintf(s->tenant_hdr, sizeof(s->tenant_hdr), "%s: %s", s->tenant_header, s->tn[s->part_lo]);
-		s->req_headers[nh] = s->tenant_hdr;
+		/* Built whole or not at all: a header cut short would put the data under
+		 * another tenant. */
+		jp_buf_reset(&s->tenant_hdr);
+		if (jp_buf_printf(&s->tenant_hdr, "%s: %s", s->tenant_header, s->tn[s->part_lo]) ||
+		    jp_buf_append(&s->tenant_hdr, "", 1)) {
+			schedule_retry(s, -1);
+			return;
+		}
+		s->req_headers[nh] = (const char *)s->tenant_hdr.data;
 		s->req_headers[nh + 1] = NULL;
 		headers = s->req_headers;
 	}
@@ -933,6 +940,7 @@ static void free_sender(struct jp_sender *s)
 {
 	relabel_free_all(s);
 	free(s->tenant_header);
+	jp_buf_free(&s->tenant_hdr);
 	free(s->tenant_label);
 	free(s->tenant_default);
 	for (size_t i = 0; i < s->tenant_map.n; i++) {
