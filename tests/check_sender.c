@@ -22,6 +22,7 @@
 #include "remote.pb-c.h"
 #include "remote/http.h"
 #include "remote/sender.h"
+#include "remote/queue.h"
 #include "store/series.h"
 #include "util/log.h"
 #include "write_v2.pb-c.h"
@@ -722,6 +723,48 @@ START_TEST(test_max_sample_age)
 	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_OLD], 12);
 	ck_assert_uint_eq(st.samples_sent, 7);
 	ck_assert_uint_eq(st.pending_samples, 0);
+	close_all(s, h);
+}
+END_TEST
+
+/* A backlog that is all too old is acknowledged in bounded steps, one per loop turn, not
+ * by recursion (kick -> read_and_send -> kick ...: a -O0 build overflowed its stack on
+ * 242k samples). With one sample per batch, the first step leaves all but 64 batches
+ * pending; the loop then finishes them. */
+START_TEST(test_max_sample_age_backlog)
+{
+	mock_start(&mock, 0);
+	struct jp_remote_config rc = make_rc("oldlog", mock.port);
+	rc.max_samples_per_send = 1;
+	rc.max_sample_age_ms = 3600000;
+	rc.batch_send_deadline_ms = 3600000;   /* nothing is read before the flush */
+	/* The backlog is on disk before the sender starts (an agent restarted after an
+	 * outage of hours). */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", rc.queue_dir, rc.name);
+	struct jp_queue *q = jp_queue_open(path, 1 << 30);
+	ck_assert_ptr_nonnull(q);
+	int64_t old = jp_now_wall_ms() - 3 * 3600000;
+	struct jp_round_sample v[NSERIES];
+	for (int r = 0; r < 2000; r++) {
+		for (int i = 0; i < NSERIES; i++)
+			v[i] = (struct jp_round_sample){.series = &series[i], .value = r};
+		ck_assert_int_eq(jp_queue_append(q, old + r, v, NSERIES), 0);
+	}
+	jp_queue_close(q);
+	struct jp_http *h = http_new();
+	struct jp_sender *s = sender_new(h, &rc);   /* starts on the backlog at once */
+	struct jp_sender_stats st;
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_OLD], 64);
+	ck_assert_uint_eq(st.pending_samples, 2000 * NSERIES - 64);
+	int flushed = 0;
+	jp_sender_flush(s, jp_now_mono_ms() + 60000, closed_cb, &flushed);
+	ck_assert(run_until(pred_flag, &flushed, 60000));
+	jp_sender_get_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_by_reason[JP_DROP_TOO_OLD], 2000 * NSERIES);
+	ck_assert_uint_eq(st.pending_samples, 0);
+	ck_assert_int_eq(mock_count(&mock), 0);
 	close_all(s, h);
 }
 END_TEST
@@ -1541,6 +1584,7 @@ static Suite *sender_suite(void)
 	tcase_add_test(tc, test_rejected_reasons);
 	tcase_add_test(tc, test_413_split);
 	tcase_add_test(tc, test_max_sample_age);
+	tcase_add_test(tc, test_max_sample_age_backlog);
 	tcase_add_test(tc, test_relabel);
 	tcase_add_test(tc, test_tenant_long_header);
 	tcase_add_test(tc, test_tenants);

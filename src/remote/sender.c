@@ -857,35 +857,45 @@ static size_t drop_too_old(struct jp_sender *s, int64_t now_ms)
 	return dropped;
 }
 
+/* Batches that were all too old are acknowledged in a loop, at most this many per turn of
+ * the event loop; the rest continue in the next turn (a backlog of days is thousands of
+ * batches, and neither the stack nor the loop may pay for it at once). */
+#define TOO_OLD_BATCHES_PER_TURN 64
+
 static void read_and_send(struct jp_sender *s, uint64_t unread)
 {
-	int n = jp_queue_read(s->q, &s->batch, s->max_samples);
-	if (n < 0) {
-		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD, "remote %s: cannot read the queue: %s",
-			  s->name, strerror(-n));
-		jp_queue_rewind(s->q);
-		schedule_retry(s, -1);
-		return;
-	}
-	if (n == 0) {
-		s->have_unread = 0;
-		if (s->flushing)
-			flush_complete(s);
-		return;
-	}
-	s->have_batch = 1;
-	s->batch_sends = 0;
-	s->body_valid = 0;
-	s->split = 0;
-	/* What is left was either there before (and keeps its age) or arrives later. */
-	if ((uint64_t)n >= unread)
-		s->have_unread = 0;
-	drop_too_old(s, jp_now_wall_ms());
-	if (s->batch.nseries == 0) {
-		/* All too old: nothing to send, acknowledge and go on. */
+	for (unsigned k = 0;; k++) {
+		int n = jp_queue_read(s->q, &s->batch, s->max_samples);
+		if (n < 0) {
+			jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD, "remote %s: cannot read the queue: %s",
+				  s->name, strerror(-n));
+			jp_queue_rewind(s->q);
+			schedule_retry(s, -1);
+			return;
+		}
+		if (n == 0) {
+			s->have_unread = 0;
+			if (s->flushing)
+				flush_complete(s);
+			return;
+		}
+		s->have_batch = 1;
+		s->batch_sends = 0;
+		s->body_valid = 0;
+		s->split = 0;
+		/* What is left was either there before (and keeps its age) or arrives later. */
+		if ((uint64_t)n >= unread)
+			s->have_unread = 0;
+		drop_too_old(s, jp_now_wall_ms());
+		if (s->batch.nseries > 0)
+			break;
+		/* All too old: nothing to send; acknowledge and read on. */
 		ack_batch(s);
-		kick(s);
-		return;
+		if (k + 1 == TOO_OLD_BATCHES_PER_TURN) {
+			timer_arm(s, TIMER_DEADLINE, 0);   /* kick() again in the next turn */
+			return;
+		}
+		unread = unread_samples(s);
 	}
 	if (s->tenant_header && tenant_split(s)) {
 		/* Not sent unsplit: that would put one tenant's data under another's. */
