@@ -170,9 +170,8 @@ START_TEST(test_table)
 {
 	const struct row *r = &rows[_i];
 	struct jp_pod_ref ref;
-	ck_assert_int_eq(jp_cgroup_pod_set_root(r->root), 0);
-	bool got = jp_cgroup_pod_parse(r->path, &ref);
-	jp_cgroup_pod_set_root(NULL);
+	ck_assert_int_eq(jp_cgroup_root_check(r->root), 0);
+	bool got = jp_cgroup_pod_parse_under(r->root, r->path, &ref);
 	ck_assert_msg(got == r->is_pod, "%s: %s: is_pod %d", r->what, r->path, got);
 	ck_assert_msg(ref.is_pod == got, "%s", r->what);
 	ck_assert_msg(strcmp(ref.pod_uid, r->uid) == 0, "%s: uid '%s'", r->what, ref.pod_uid);
@@ -221,11 +220,12 @@ START_TEST(test_long_and_hostile_paths)
 	while (n < 1000)
 		n += (size_t)sprintf(p + n, "/a");
 	p[n] = '\0';
-	ck_assert_int_eq(jp_cgroup_pod_set_root(p), 0);
+	char *root = strdup(p);
+	ck_assert_int_eq(jp_cgroup_root_check(root), 0);
 	sprintf(p + n, "/kubepods/burstable/pod" UID "/" CID);
-	ck_assert(jp_cgroup_pod_parse(p, &ref));
+	ck_assert(jp_cgroup_pod_parse_under(root, p, &ref));
 	ck_assert_str_eq(ref.container_id, CID);
-	jp_cgroup_pod_set_root(NULL);
+	free(root);
 	ck_assert(!jp_cgroup_pod_parse(p, &ref));
 	/* One 4 KiB component. */
 	memset(p, 'k', 4096);

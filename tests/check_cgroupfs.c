@@ -167,7 +167,7 @@ END_TEST
 
 START_TEST(test_deltas_add_up)
 {
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	struct jp_cg_cpu_set set = {0};
 	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
@@ -216,7 +216,7 @@ END_TEST
 
 START_TEST(test_new_cgroups)
 {
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	usleep(200000);
 	/* Created after the baseline: all their usage is this interval's. */
@@ -264,7 +264,7 @@ END_TEST
 
 START_TEST(test_vanished_and_reused)
 {
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	char path[4600], cmd[4700];
 	/* Listed but gone before its counter is read: the directory is there, cpu.stat not. */
@@ -298,7 +298,7 @@ END_TEST
 
 START_TEST(test_garbage_keeps_last_good)
 {
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	char path[4600];
 	snprintf(path, sizeof(path), "%s%s/cpu.stat", cgroot, CT1);
@@ -342,7 +342,7 @@ START_TEST(test_cgroup_v1_cpuacct)
 {
 	char v1[400];
 	snprintf(v1, sizeof(v1), "%s/v1-cpuacct", root);
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(v1, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(v1, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	const char *pod = "/kubepods/burstable/pod0f3e2c1a-9b8d-4e7f-a6b5-c4d3e2f1a0b9";
 	char ct[300], path[800];
@@ -369,10 +369,10 @@ END_TEST
 START_TEST(test_bad_mounts_and_deep_trees)
 {
 	errno = 0;
-	ck_assert_ptr_null(jp_cgroupfs_create(procroot, procroot));
+	ck_assert_ptr_null(jp_cgroupfs_create(procroot, procroot, ""));
 	ck_assert_int_eq(errno, ENOTSUP);
 	errno = 0;
-	ck_assert_ptr_null(jp_cgroupfs_create(cgroot, "/nonexistent-procfs"));
+	ck_assert_ptr_null(jp_cgroupfs_create(cgroot, "/nonexistent-procfs", ""));
 	ck_assert_int_eq(errno, ENOENT);
 	jp_cgroupfs_destroy(NULL);
 
@@ -385,7 +385,7 @@ START_TEST(test_bad_mounts_and_deep_trees)
 	snprintf(path, sizeof(path), "%s%s/kubepods/pod0f3e2c1a-9b8d-4e7f-a6b5-c4d3e2f1a0b9", cgroot, rel);
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && echo 'usage_usec 5' > '%s/cpu.stat'", path, path);
 	ck_assert_int_eq(system(cmd), 0);
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot);
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(cgroot, procroot, "");
 	ck_assert_ptr_nonnull(cg);
 	struct jp_cg_cpu_set set = {0};
 	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
@@ -529,7 +529,7 @@ static void burn_in(const char *dir, int ms)
 START_TEST(test_live_pod_cgroup)
 {
 	const char *rel_ct1 = ct1 + strlen(mnt), *rel_ct2 = ct2 + strlen(mnt), *rel_pod = pod + strlen(mnt);
-	struct jp_cgroupfs *cg = jp_cgroupfs_create(mnt, "/proc");
+	struct jp_cgroupfs *cg = jp_cgroupfs_create(mnt, "/proc", "");
 	ck_assert_ptr_nonnull(cg);
 	uint64_t base1 = usage_ns_of(ct1);
 

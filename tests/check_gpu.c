@@ -81,7 +81,7 @@ static double rows_total(const struct jp_interval *iv)
 static struct jp_gpu *open_ok(void)
 {
 	char why[256] = "";
-	struct jp_gpu *g = jp_gpu_open(NVML_STANDIN, procfs, why, sizeof(why));
+	struct jp_gpu *g = jp_gpu_open(NVML_STANDIN, procfs, "", why, sizeof(why));
 	ck_assert_msg(g != NULL, "open: %s", why);
 	return g;
 }
@@ -276,22 +276,22 @@ START_TEST(test_open_failures)
 	char why[256];
 	fixture_put(DEV0("0", "0", "ok"));
 	errno = 0;
-	ck_assert_ptr_null(jp_gpu_open("/nonexistent/libnvidia-ml.so.1", procfs, why, sizeof(why)));
+	ck_assert_ptr_null(jp_gpu_open("/nonexistent/libnvidia-ml.so.1", procfs, "", why, sizeof(why)));
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_msg(strstr(why, "/nonexistent/libnvidia-ml.so.1") != NULL, "%s", why);
 
 	/* A library without NVML's entry points. */
-	ck_assert_ptr_null(jp_gpu_open("libm.so.6", procfs, why, sizeof(why)));
+	ck_assert_ptr_null(jp_gpu_open("libm.so.6", procfs, "", why, sizeof(why)));
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_msg(strstr(why, "has no nvmlInit_v2") != NULL, "%s", why);
 
 	fixture_put("init fail\n");
-	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, why, sizeof(why)));
+	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, "", why, sizeof(why)));
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_msg(strstr(why, "nvmlInit_v2") != NULL, "%s", why);
 
 	fixture_put("# no devices\n");
-	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, why, sizeof(why)));
+	ck_assert_ptr_null(jp_gpu_open(NVML_STANDIN, procfs, "", why, sizeof(why)));
 	ck_assert_int_eq(errno, ENODEV);
 }
 END_TEST

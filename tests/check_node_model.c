@@ -195,6 +195,53 @@ START_TEST(test_bad_curve_refused)
 }
 END_TEST
 
+/* Each collector keeps its own kubernetes.cgroup_root: opening a second one with another
+ * root (a reload that is then rejected) must not change which paths the running one
+ * counts as pods. It did when the root was process-wide. */
+START_TEST(test_cgroup_root_per_collector)
+{
+	const char *pod = "cg/kubepods.slice/kubepods-besteffort.slice/"
+			  "kubepods-besteffort-pod7c1e4a52_0b3d_4f6e_9a81_2d5c6b7e8f01.slice";
+	char rel[512];
+	snprintf(rel, sizeof(rel), "%s/cpu.stat", pod);
+	put(rel, "usage_usec 1000\nuser_usec 1000\nsystem_usec 0\n");
+	struct jp_config cfg = {0};
+	struct jp_collector *c = open_node(&cfg, "");
+	struct jp_interval iv = {0};
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, &iv), 0);
+	put(rel, "usage_usec 501000\nuser_usec 501000\nsystem_usec 0\n");
+	stat_ticks(1400, 1400, 0);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, &iv), 0);
+	ck_assert_uint_eq(iv.nrows, 1);
+	ck_assert_str_eq(iv.rows[0].pod_uid, "7c1e4a52-0b3d-4f6e-9a81-2d5c6b7e8f01");
+
+	/* A second collector, for a config with another root, opened and closed. */
+	char y[1024], err[512];
+	snprintf(y, sizeof(y),
+		 "collector: {mode: cgroupfs}\nhost: {procfs: %s/proc, sysfs: %s/sys, cgroupfs: %s/cg}\n"
+		 "gpu: {source: none}\npower: {source: model}\nkubernetes: {cgroup_root: /nested}\n", dir, dir, dir);
+	struct jp_config cfg2 = {0};
+	ck_assert_msg(jp_config_load_buffer(&cfg2, "t.yaml", y, strlen(y), err, sizeof(err)) == 0, "%s", err);
+	struct jp_collector *c2 = jp_collector_open(&cfg2);
+	ck_assert_ptr_nonnull(c2);
+	jp_collector_close(c2);
+	jp_config_free(&cfg2);
+
+	/* The running collector still sees the pod. */
+	put(rel, "usage_usec 1001000\nuser_usec 1001000\nsystem_usec 0\n");
+	stat_ticks(1800, 1800, 0);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(c, &iv), 0);
+	ck_assert_uint_eq(iv.nrows, 1);
+	ck_assert_uint_eq(iv.rows[0].cpu_ns, 500000000ull);
+	jp_interval_free(&iv);
+	jp_collector_close(c);
+	jp_config_free(&cfg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node_model");
@@ -203,6 +250,7 @@ int main(void)
 	tcase_add_test(tc, test_curve_memory_bounds);
 	tcase_add_test(tc, test_linear_and_steal);
 	tcase_add_test(tc, test_platform_meter);
+	tcase_add_test(tc, test_cgroup_root_per_collector);
 	tcase_add_test(tc, test_bad_curve_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -32,23 +32,9 @@ static bool is_hex(char c)
 	return is_lower_hex(c) || (c >= 'A' && c <= 'F');
 }
 
-/* The cgroup below which the kubelet's hierarchy starts; "" for the cgroup root. */
-static char cgroup_root[JP_CGROUP_ROOT_MAX + 1];
-
-int jp_cgroup_pod_set_root(const char *root)
+int jp_cgroup_root_check(const char *root)
 {
-	if (!root)
-		root = "";
-	while (*root == '/')
-		root++;
-	size_t n = strlen(root);
-	while (n && root[n - 1] == '/')
-		n--;
-	if (n > JP_CGROUP_ROOT_MAX)
-		return -1;
-	memcpy(cgroup_root, root, n);
-	cgroup_root[n] = '\0';
-	return 0;
+	return root && strlen(root) > JP_CGROUP_ROOT_MAX ? -1 : 0;
 }
 
 /* A pod UID in s[0..n): 8-4-4-4-12 lowercase hex with sep between the groups (the API
@@ -308,13 +294,13 @@ static const char *skip_proc_prefix(const char *path)
 	return q && !memchr(p + 1, '/', (size_t)(q - p - 1)) ? q + 1 : path;
 }
 
-/* Skip the configured cgroup root at the start of path (component by component);
- * NULL if path is not below it. */
-static const char *skip_root(const char *path)
+/* Skip the cgroup root at the start of path (component by component, so leading and
+ * trailing slashes of either do not matter); NULL if path is not below it. */
+static const char *skip_root(const char *root, const char *path)
 {
 	size_t pos = 0, rpos = 0;
 	struct comp c, r;
-	while (next_comp(cgroup_root, &rpos, &r)) {
+	while (next_comp(root, &rpos, &r)) {
 		if (!next_comp(path, &pos, &c) || c.n != r.n || memcmp(c.s, r.s, c.n) != 0)
 			return NULL;
 	}
@@ -323,10 +309,15 @@ static const char *skip_root(const char *path)
 
 bool jp_cgroup_pod_parse(const char *path, struct jp_pod_ref *out)
 {
+	return jp_cgroup_pod_parse_under("", path, out);
+}
+
+bool jp_cgroup_pod_parse_under(const char *root, const char *path, struct jp_pod_ref *out)
+{
 	memset(out, 0, sizeof(*out));
 	if (!path)
 		return false;
-	const char *rel = skip_root(skip_proc_prefix(path));
+	const char *rel = skip_root(root ? root : "", skip_proc_prefix(path));
 	if (!rel)
 		return false;
 	size_t base = (size_t)(rel - path);

@@ -42,9 +42,9 @@ struct jp_pod_ref {
 };
 
 /* Parse a cgroup path (relative to the cgroup mount, or a /proc/<pid>/cgroup line) into
- * *out. The kubelet's hierarchy must start at the cgroup root, or directly below the
- * root set with jp_cgroup_pod_set_root() (kubernetes.cgroup_root, for nested nodes
- * such as kind): a pod-shaped path anywhere else - below a user's delegated subtree,
+ * *out. The kubelet's hierarchy must start at the cgroup root (jp_cgroup_pod_parse), or
+ * directly below `root` (jp_cgroup_pod_parse_under: kubernetes.cgroup_root, for nested
+ * nodes such as kind): a pod-shaped path anywhere else - below a user's delegated subtree,
  * a service or a scope - is not a pod (kubernetes.cgroup_root in config/joulepush.example.yaml).
  * Recognised: the kubelet's systemd driver (kubepods.slice/kubepods-<qos>.slice/
  * kubepods-<qos>-pod<uid_>.slice, guaranteed pods directly under kubepods.slice, with a
@@ -58,13 +58,15 @@ struct jp_pod_ref {
  * any length is fine. A pod sandbox (pause) container looks like any other container:
  * only the kubelet's pod list can tell it apart. Returns out->is_pod. */
 bool jp_cgroup_pod_parse(const char *path, struct jp_pod_ref *out);
+/* The same below root, a cgroup relative to the mount (e.g. "/kubelet" or
+ * "/docker/<id>/kubelet"; NULL or "" for the root). There is no process-wide root: each
+ * collector keeps its own, so a reload that is rejected changes nothing. */
+bool jp_cgroup_pod_parse_under(const char *root, const char *path, struct jp_pod_ref *out);
 
 #define JP_CGROUP_ROOT_MAX 1024
 
-/* Set the cgroup (relative to the mount, e.g. "/kubelet" or "/docker/<id>/kubelet")
- * below which the kubelet's hierarchy starts; NULL or "" for the root. Process-wide,
- * set from the config before collectors start. Returns 0, or -1 if it is too long. */
-int jp_cgroup_pod_set_root(const char *root);
+/* 0, or -1 when root is longer than JP_CGROUP_ROOT_MAX. */
+int jp_cgroup_root_check(const char *root);
 
 const char *jp_pod_qos_name(enum jp_pod_qos qos);         /* "guaranteed", ... "" */
 const char *jp_pod_runtime_name(enum jp_pod_runtime rt);  /* "containerd", ... "unknown" */

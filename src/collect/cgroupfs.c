@@ -44,6 +44,7 @@ struct table {
 
 struct jp_cgroupfs {
 	char *mount;
+	char *root;        /* kubernetes.cgroup_root */
 	int version;
 	struct jp_procstat *ps;
 	struct table prev;
@@ -313,7 +314,7 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 			if (old < 0)
 				continue;
 			struct jp_pod_ref ref;
-			if (jp_cgroup_pod_parse(cg->rel, &ref) && ref.container_end == strlen(cg->rel) &&
+			if (jp_cgroup_pod_parse_under(cg->root, cg->rel, &ref) && ref.container_end == strlen(cg->rel) &&
 			    t->n < WALK_MAX_RECORDS)
 				ret = record(cg, t, REC_CONTAINER, (long)pod_idx);
 			cg->rel[old] = '\0';
@@ -362,7 +363,7 @@ static int walk(struct jp_cgroupfs *cg, struct table *t, int depth)
 			continue;
 		struct jp_pod_ref ref;
 		size_t len = strlen(cg->rel);
-		if (jp_cgroup_pod_parse(cg->rel, &ref)) {
+		if (jp_cgroup_pod_parse_under(cg->root, cg->rel, &ref)) {
 			if (ref.pod_end == len) {
 				ret = walk_pod(cg, t);
 			} else if (ref.pod_end == 0 && ref.container_end == len) {
@@ -390,7 +391,7 @@ static int walk_all(struct jp_cgroupfs *cg, struct table *t)
 	return ret;
 }
 
-struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs)
+struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs, const char *root)
 {
 	struct jp_cgroupfs *cg = calloc(1, sizeof(*cg));
 	if (!cg)
@@ -398,7 +399,8 @@ struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs)
 	int err;
 	cg->rl.interval_ms = 60000;
 	cg->mount = strdup(mount);
-	if (!cg->mount) {
+	cg->root = strdup(root ? root : "");
+	if (!cg->mount || !cg->root) {
 		err = ENOMEM;
 		goto fail;
 	}
@@ -442,6 +444,7 @@ void jp_cgroupfs_destroy(struct jp_cgroupfs *cg)
 	table_free(&cg->prev);
 	jp_procstat_destroy(cg->ps);
 	free(cg->mount);
+	free(cg->root);
 	free(cg);
 }
 

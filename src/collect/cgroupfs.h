@@ -24,7 +24,7 @@ struct jp_cgroupfs_stats {
  * the node's <procfs>/stat; takes the baseline walk. Returns NULL with errno: ENOTSUP for
  * a mount that is neither, or the error of opening <procfs>/stat. Owned by the caller:
  * jp_cgroupfs_destroy(). */
-struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs);
+struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs, const char *root);
 void jp_cgroupfs_destroy(struct jp_cgroupfs *cg);
 
 /* Walk the hierarchy and append to out (not cleared) the CPU time since the previous walk,

@@ -46,6 +46,7 @@ struct jp_gpu {
 	void *lib;
 	struct nvml_fns f;
 	char procfs[PATH_MAX];
+	char cgroup_root[JP_CGROUP_ROOT_MAX + 1];
 	struct dev *devs;
 	unsigned ndevs;
 	struct jp_gpu_device *out;     /* iv->gpus */
@@ -76,7 +77,8 @@ static int fail(char *why, size_t n, int err, const char *fmt, ...)
 	return -err;
 }
 
-struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, char *why, size_t why_len)
+struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, const char *cgroup_root, char *why,
+			   size_t why_len)
 {
 	struct jp_gpu *g = calloc(1, sizeof(*g));
 	if (!g) {
@@ -84,6 +86,7 @@ struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, char *why, s
 		return NULL;
 	}
 	snprintf(g->procfs, sizeof(g->procfs), "%s", procfs ? procfs : "/proc");
+	snprintf(g->cgroup_root, sizeof(g->cgroup_root), "%s", cgroup_root ? cgroup_root : "");
 	dlerror();
 	g->lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
 	if (!g->lib) {
@@ -350,7 +353,7 @@ static int pid_pod(const struct jp_gpu *g, unsigned pid, struct jp_pod_ref *ref)
 		if (next)
 			*next++ = 0;
 		if (strncmp(line, "0::", 3) == 0)
-			return jp_cgroup_pod_parse(line + 3, ref);
+			return jp_cgroup_pod_parse_under(g->cgroup_root, line + 3, ref);
 	}
 	return 0;
 }

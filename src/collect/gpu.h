@@ -20,7 +20,8 @@ struct jp_gpu;
  * set and why[] filled when the library is missing (ENOENT), lacks an entry point or fails
  * to initialise (EIO), or sees no device (ENODEV). procfs: the host's /proc, for the
  * processes' cgroups. */
-struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, char *why, size_t why_len);
+struct jp_gpu *jp_gpu_open(const char *library, const char *procfs, const char *cgroup_root, char *why,
+			   size_t why_len);
 void jp_gpu_close(struct jp_gpu *g);
 unsigned jp_gpu_count(const struct jp_gpu *g);
 /* Readings refused so far because they implied more than twice a device's enforced power

@@ -46,6 +46,7 @@ struct jp_node {
 	struct jp_cgroupfs *cgfs;
 	char cgroup_mount[PATH_MAX];
 	char procfs[PATH_MAX];
+	char cgroup_root[JP_CGROUP_ROOT_MAX + 1];   /* kubernetes.cgroup_root, this collector's own */
 	struct jp_power_model model;
 	double mem_w;              /* memory power: W per GiB × GiB, 0 = none */
 	struct jp_hwmon *hwmon;    /* the machine's meter (zone platform), or NULL */
@@ -120,7 +121,7 @@ static int open_cpu_source(struct jp_node *n, const struct jp_config *cfg)
 		}
 		jp_log(JP_LOG_WARN, MOD, "eBPF collector unavailable (%s); falling back to cgroupfs", why);
 	}
-	n->cgfs = jp_cgroupfs_create(n->cgroup_mount, procfs);
+	n->cgfs = jp_cgroupfs_create(n->cgroup_mount, procfs, n->cgroup_root);
 	if (!n->cgfs) {
 		int e = errno;
 		jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(e));
@@ -191,7 +192,7 @@ static int open_extra_sources(struct jp_node *n, const struct jp_config *cfg)
 		}
 	}
 	if (cfg->gpu_source != JP_GPU_NONE) {
-		n->gpu = jp_gpu_open(cfg->gpu_nvml_library, cfg->host_procfs, why, sizeof(why));
+		n->gpu = jp_gpu_open(cfg->gpu_nvml_library, cfg->host_procfs, n->cgroup_root, why, sizeof(why));
 		if (n->gpu) {
 			n->base.sources |= JP_SRC_GPU;
 			jp_log(JP_LOG_INFO, MOD, "GPUs: %u through NVML (%s)", jp_gpu_count(n->gpu), cfg->gpu_nvml_library);
@@ -210,7 +211,7 @@ static void node_close(struct jp_collector *c);
 
 static struct jp_collector *node_open(const struct jp_config *cfg)
 {
-	if (jp_cgroup_pod_set_root(cfg->kube_cgroup_root) < 0) {
+	if (jp_cgroup_root_check(cfg->kube_cgroup_root) < 0) {
 		jp_log(JP_LOG_ERROR, MOD, "kubernetes.cgroup_root is too long");
 		errno = ENAMETOOLONG;
 		return NULL;
@@ -222,6 +223,7 @@ static struct jp_collector *node_open(const struct jp_config *cfg)
 		return NULL;
 	}
 	n->base.ops = &jp_node_ops;
+	snprintf(n->cgroup_root, sizeof(n->cgroup_root), "%s", cfg->kube_cgroup_root ? cfg->kube_cgroup_root : "");
 	n->ps = jp_procstat_create(cfg->host_procfs);
 	if (!n->ps) {
 		r = -errno;
@@ -289,7 +291,7 @@ static int list_pods_cb(const char *rel, void *arg)
 {
 	struct list_ctx *ctx = arg;
 	struct jp_pod_ref ref;
-	if (!jp_cgroup_pod_parse(rel, &ref))
+	if (!jp_cgroup_pod_parse_under(ctx->n->cgroup_root, rel, &ref))
 		return 0;   /* kubepods.slice, a QoS slice, or not Kubernetes: keep looking */
 	size_t len = strlen(rel);
 	if (len != ref.pod_end && len != ref.container_end)
@@ -363,7 +365,7 @@ static int merge_rows(struct jp_node *n, uint64_t *system_ns)
 	for (size_t i = 0; i < n->set.n; i++) {
 		const struct jp_cg_cpu *e = &n->set.v[i];
 		struct jp_pod_ref ref;
-		if (!e->path[0] || !jp_cgroup_pod_parse(e->path, &ref)) {
+		if (!e->path[0] || !jp_cgroup_pod_parse_under(n->cgroup_root, e->path, &ref)) {
 			*system_ns += e->cpu_ns;
 			continue;
 		}
@@ -421,7 +423,7 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 		       "drop; see docs/ebpf.md): switching to the cgroupfs collector", strerror(-r));
 		jp_bpf_collector_destroy(n->bpf);
 		n->bpf = NULL;
-		n->cgfs = jp_cgroupfs_create(n->cgroup_mount, n->procfs);
+		n->cgfs = jp_cgroupfs_create(n->cgroup_mount, n->procfs, n->cgroup_root);
 		if (!n->cgfs) {
 			r = -errno;
 			jp_log(JP_LOG_ERROR, MOD, "cgroupfs collector on %s: %s", n->cgroup_mount, strerror(-r));
