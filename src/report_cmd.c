@@ -18,6 +18,7 @@
 
 #include "report/query.h"
 #include "report/report.h"
+#include "util/text.h"
 #include "util/units.h"
 
 #define MAX_HEADERS 16
@@ -162,6 +163,9 @@ int jp_report_main(int argc, char **argv)
 	}
 	if (!qo.url)
 		return usage_error("--url is required (the query API, e.g. http://127.0.0.1:9090)");
+	if (jp_url_has_userinfo(qo.url))
+		return usage_error("--url must not carry credentials (user:password@): use --basic-auth-user and "
+				   "--basic-auth-password-file, which keep the password out of errors and process lists");
 	if (qo.basic_password_file && !qo.basic_user)
 		return usage_error("--basic-auth-password-file needs --basic-auth-user");
 	if (qo.bearer_token_file && qo.basic_user)

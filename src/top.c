@@ -24,6 +24,7 @@
 
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/units.h"
 
 
@@ -32,9 +33,10 @@ enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS, Z_PLATFORM, Z_GPU, Z_N };
 #define HAS_PSYS 1
 #define HAS_PLATFORM 2
 
-/* One row: a pod or a namespace, with per-basis sums. */
+/* One row: a pod or a namespace, with per-basis sums. The key is the whole
+ * "namespace/pod" (pod names run to 253 bytes): only the display is cut short. */
 struct row {
-	char key[256];
+	char *key;
 	double w[Z_N], j[Z_N];   /* by zone kind */
 	double co2;
 };
@@ -82,26 +84,25 @@ static int fetch(const char *url, struct jp_buf *out, char *why, size_t whylen)
 	return 0;
 }
 
-/* The value of label key in the label text {a="x",b="y"} into buf; 1 when present. Our
- * own exposition escapes \\, \" and \n; they are undone here. */
-static int label(const char *labels, const char *key, char *buf, size_t len)
+/* The value of label key in the label text {a="x",b="y"}, whole, appended to out
+ * (NUL-terminated); 1 when present. Our own exposition escapes \\, \" and \n; they are
+ * undone here. */
+static int label_buf(const char *labels, const char *key, struct jp_buf *out)
 {
 	size_t kl = strlen(key);
 	for (const char *p = labels; p && *p;) {
 		p += strspn(p, "{,");
 		if (strncmp(p, key, kl) == 0 && p[kl] == '=' && p[kl + 1] == '"') {
-			const char *v = p + kl + 2;
-			size_t o = 0;
-			for (; *v && *v != '"' && o + 1 < len; v++) {
-				if (*v == '\\' && v[1]) {
+			for (const char *v = p + kl + 2; *v && *v != '"'; v++) {
+				char c = *v;
+				if (c == '\\' && v[1]) {
 					v++;
-					buf[o++] = *v == 'n' ? '\n' : *v;
-				} else {
-					buf[o++] = *v;
+					c = *v == 'n' ? '\n' : *v;
 				}
+				if (jp_buf_append(out, &c, 1))
+					return 0;
 			}
-			buf[o] = '\0';
-			return 1;
+			return jp_buf_append(out, "", 1) == 0;
 		}
 		/* Skip this label's value. */
 		const char *q = strchr(p, '"');
@@ -113,6 +114,17 @@ static int label(const char *labels, const char *key, char *buf, size_t len)
 		p = *q ? q + 1 : q;
 	}
 	return 0;
+}
+
+/* The same into a fixed buffer, cut to fit: for short values (zone, source, remote). */
+static int label(const char *labels, const char *key, char *buf, size_t len)
+{
+	struct jp_buf b = {0};
+	int ok = label_buf(labels, key, &b);
+	if (ok)
+		snprintf(buf, len, "%s", (const char *)b.data);
+	jp_buf_free(&b);
+	return ok;
 }
 
 static enum zone_kind zone_of(const char *labels)
@@ -140,10 +152,29 @@ static struct row *row_get(struct rows *r, const char *key)
 			return &r->v[i];
 	if (jp_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v)))
 		return NULL;
-	struct row *x = &r->v[r->n++];
+	struct row *x = &r->v[r->n];
 	memset(x, 0, sizeof(*x));
-	snprintf(x->key, sizeof(x->key), "%s", key);
+	if (!(x->key = strdup(key)))
+		return NULL;
+	r->n++;
 	return x;
+}
+
+/* The row of a pod or namespace series: "namespace/pod" (with_pod) or "namespace", whole;
+ * NULL when the series lacks those labels or memory runs out. */
+static struct row *row_of(struct snapshot *s, const char *labels, int with_pod)
+{
+	struct jp_buf ns = {0}, pod = {0}, key = {0};
+	struct row *r = NULL;
+	if (label_buf(labels, "namespace", &ns) && (!with_pod || label_buf(labels, "pod", &pod)) &&
+	    !jp_buf_printf(&key, "%s%s%s", (const char *)ns.data, with_pod ? "/" : "",
+			   with_pod ? (const char *)pod.data : "") &&
+	    !jp_buf_append(&key, "", 1))
+		r = row_get(&s->rows, (const char *)key.data);
+	jp_buf_free(&ns);
+	jp_buf_free(&pod);
+	jp_buf_free(&key);
+	return r;
 }
 
 static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
@@ -170,25 +201,20 @@ static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
 			*has_psys |= HAS_PSYS;
 		if (z == Z_PLATFORM)
 			*has_psys |= HAS_PLATFORM;
-		char ns[128] = "", pod[128] = "", key[256];
 		int is_pod = !strncmp(name, "joulepush_pod_", 14);
 		int is_ns = !strncmp(name, "joulepush_namespace_", 20);
-		if (is_pod && label(labels, "namespace", ns, sizeof(ns)) && label(labels, "pod", pod, sizeof(pod))) {
-			snprintf(key, sizeof(key), "%s%s%s", ns, by_ns ? "" : "/", by_ns ? "" : pod);
-			struct row *r = row_get(&s->rows, key);
-			if (!r)
-				continue;
+		struct row *r = NULL;
+		if ((is_pod || (is_ns && by_ns)) && !(r = row_of(s, labels, is_pod && !by_ns)))
+			continue;
+		if (is_pod) {
 			if (!strcmp(name, "joulepush_pod_power_watts"))
 				r->w[z] += v;
 			else if (!by_ns && !strcmp(name, "joulepush_pod_energy_joules_total"))
 				r->j[z] += v;
 			else if (!by_ns && !strcmp(name, "joulepush_pod_co2_grams_total"))
 				r->co2 += v;
-		} else if (is_ns && by_ns && label(labels, "namespace", ns, sizeof(ns))) {
+		} else if (is_ns && by_ns) {
 			/* Namespace counters keep what departed pods used. */
-			struct row *r = row_get(&s->rows, ns);
-			if (!r)
-				continue;
 			if (!strcmp(name, "joulepush_namespace_energy_joules_total"))
 				r->j[z] += v;
 			else if (!strcmp(name, "joulepush_namespace_co2_grams_total"))
@@ -207,6 +233,13 @@ static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
 								     s->nremote_chars ? ", " : "", rn, v);
 		}
 	}
+}
+
+static void rows_free(struct rows *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].key);
+	free(r->v);
 }
 
 static int cmp_power_desc(const void *x, const void *y)
@@ -234,7 +267,7 @@ static int show(const char *base, int by_ns, int tty)
 	jp_buf_free(&body);
 	if (!s.have_node) {
 		fprintf(stderr, "joulepush top: %s has no joulepush_node_power_watts: is it a joulepush agent?\n", url);
-		free(s.rows.v);
+		rows_free(&s.rows);
 		return 1;
 	}
 	double node_w = total_basis(s.node_w, has_psys), pods_w = 0, all_j = 0, all_g = 0;
@@ -258,13 +291,20 @@ static int show(const char *base, int by_ns, int tty)
 	       by_ns ? "namespaces" : "pods", pods_w, s.intensity, s.intensity_source[0] ? s.intensity_source : "?",
 	       s.remotes[0] ? s.remotes : "no remote");
 	printf("%-56s %10s %14s %12s\n", by_ns ? "NAMESPACE" : "NAMESPACE/POD", "POWER W", "ENERGY kJ", "CO2 g");
+	struct jp_buf shown = {0};
 	for (size_t i = 0; i < s.rows.n; i++) {
 		const struct row *r = &s.rows.v[i];
-		printf("%-56.56s %10.2f %14.3f %12.4f\n", r->key, r->w[Z_OTHER], r->j[Z_OTHER] / 1000, r->co2);
+		/* A label value is anyone's text: no escape sequence reaches the terminal. */
+		jp_buf_reset(&shown);
+		if (jp_text_printable(&shown, r->key) || jp_buf_append(&shown, "", 1))
+			continue;
+		printf("%-56.56s %10.2f %14.3f %12.4f\n", (const char *)shown.data, r->w[Z_OTHER], r->j[Z_OTHER] / 1000,
+		       r->co2);
 	}
+	jp_buf_free(&shown);
 	printf("%-56s %10.2f %14.3f %12.4f\n", "TOTAL", pods_w, all_j / 1000, all_g);
 	fflush(stdout);
-	free(s.rows.v);
+	rows_free(&s.rows);
 	return 0;
 }
 

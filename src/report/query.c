@@ -14,6 +14,7 @@
 #include "carbon/cjson.h"
 #include "util/buf.h"
 #include "util/secret.h"
+#include "util/text.h"
 
 #ifndef JP_VERSION
 #define JP_VERSION "0.0.0"
@@ -112,6 +113,12 @@ static int post(struct jp_query *q, const char *path, const char *form, struct j
 		if (!token) {
 			rc = -errno;
 			snprintf(why, whylen, "--bearer-token-file %s: %s", q->o.bearer_token_file, strerror(errno));
+			goto fail;
+		}
+		if (jp_has_line_break(token)) {
+			/* The next line would be sent as a header of its own. */
+			rc = -EINVAL;
+			snprintf(why, whylen, "--bearer-token-file %s holds more than one line", q->o.bearer_token_file);
 			goto fail;
 		}
 		struct jp_buf a = {0};

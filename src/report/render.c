@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "util/text.h"
 
 #define J_PER_KWH 3.6e6
 
@@ -51,9 +52,22 @@ static const char *shown_key(const struct jp_report_row *row)
 
 /* ---- table --------------------------------------------------------------------------- */
 
+/* A key as a terminal shows it: control bytes and invalid UTF-8 as '?' (a label value is
+ * anyone's text). Into a buffer the caller frees; "" when memory runs out. */
+static const char *printable(struct jp_buf *b, const char *s)
+{
+	jp_buf_reset(b);
+	if (jp_text_printable(b, s) || jp_buf_append(b, "", 1))
+		return "";
+	return (const char *)b->data;
+}
+
 static void table_row(const struct jp_report *r, const struct jp_report_row *row, int w, FILE *f)
 {
-	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, shown_key(row), row->energy_j / J_PER_KWH, row->co2_g / 1000);
+	struct jp_buf k = {0};
+	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, printable(&k, shown_key(row)), row->energy_j / J_PER_KWH,
+		row->co2_g / 1000);
+	jp_buf_free(&k);
 	if (r->has_embodied)
 		fprintf(f, " %12.3f", row->embodied_g / 1000);
 	fprintf(f, " %6.1f %% %8.1f\n", 100 * share(r, row), intensity(row));
@@ -88,24 +102,9 @@ static void render_table(const struct jp_report *r, FILE *f)
 
 /* ---- CSV ------------------------------------------------------------------------------ */
 
-static void csv_field(const char *s, FILE *f)
-{
-	if (!strpbrk(s, ",\"\r\n")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void csv_row(const struct jp_report *r, const struct jp_report_row *row, FILE *f)
 {
-	csv_field(row->key, f);
+	jp_csv_field(row->key, f);
 	fprintf(f, ",%s,%.17g,%.17g,%.17g,%.17g,", kind_name(row->kind), row->energy_j, row->energy_j / J_PER_KWH,
 		row->co2_g, row->co2_g / 1000);
 	if (r->has_embodied)
@@ -128,8 +127,13 @@ static void render_csv(const struct jp_report *r, FILE *f)
 static struct json_object *json_row(const struct jp_report *r, const struct jp_report_row *row, int with_key)
 {
 	struct json_object *o = json_object_new_object();
-	if (with_key)
-		json_object_object_add(o, jp_report_by_name(r->by), json_object_new_string(row->key));
+	if (with_key) {
+		/* JSON must be valid UTF-8; a label value need not be. */
+		struct jp_buf k = {0};
+		int bad = jp_text_utf8(&k, row->key) || jp_buf_append(&k, "", 1);
+		json_object_object_add(o, jp_report_by_name(r->by), json_object_new_string(bad ? "" : (const char *)k.data));
+		jp_buf_free(&k);
+	}
 	json_object_object_add(o, "kind", json_object_new_string(kind_name(row->kind)));
 	json_object_object_add(o, "energy_joules", json_object_new_double(row->energy_j));
 	json_object_object_add(o, "energy_kwh", json_object_new_double(row->energy_j / J_PER_KWH));
@@ -188,7 +192,7 @@ static void html_text(const char *s, FILE *f)
 		case '>': fputs("&gt;", f); break;
 		case '"': fputs("&quot;", f); break;
 		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f);
+		default: fputc((unsigned char)*s < 0x20 && *s != '\n' ? '?' : *s, f);
 		}
 	}
 }
@@ -309,7 +313,9 @@ static int render_chart(const struct jp_report *r, size_t top, FILE *f)
 static void html_row(const struct jp_report *r, const struct jp_report_row *row, FILE *f)
 {
 	fprintf(f, "<tr class=\"%s\"><td>", kind_name(row->kind));
-	html_text(shown_key(row), f);
+	struct jp_buf k = {0};
+	html_text(printable(&k, shown_key(row)), f);
+	jp_buf_free(&k);
 	fprintf(f, "</td><td>%.3f</td><td>%.3f</td>", row->energy_j / J_PER_KWH, row->co2_g / 1000);
 	if (r->has_embodied)
 		fprintf(f, "<td>%.3f</td>", row->embodied_g / 1000);

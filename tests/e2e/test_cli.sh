@@ -154,4 +154,18 @@ JOULEPUSH_SUMMARY_MS=500 agent_start "$E2E_TMP/summary.yaml"
 sleep 2.5
 agent_term
 grep -q 'summary: ' "$E2E_TMP/agent.log" && fail "a summary line at log.level warn"
+
+# report: credentials in --url are refused, never echoed; a bearer token file with a line
+# break (a second header) is refused, as the daemon refuses it.
+noport=$(free_port)
+"$JOULEPUSH" report --url "http://alice:s3cr3t-pw@127.0.0.1:$noport" --month 2026-01 >/dev/null 2>"$E2E_TMP/err.txt"; rc=$?
+[ $rc -eq 2 ] || fail "report with userinfo in --url: exit $rc (want 2)"
+grep -q 's3cr3t-pw' "$E2E_TMP/err.txt" && fail "report printed the password from --url: $(cat "$E2E_TMP/err.txt")"
+grep -q 'basic-auth' "$E2E_TMP/err.txt" || fail "report does not say what to use instead: $(cat "$E2E_TMP/err.txt")"
+printf 'tok123\nX-Injected: 1\n' >"$E2E_TMP/token2"
+"$JOULEPUSH" report --url "http://127.0.0.1:$noport" --bearer-token-file "$E2E_TMP/token2" --month 2026-01 \
+  >/dev/null 2>"$E2E_TMP/err.txt"; rc=$?
+[ $rc -ne 0 ] || fail "report accepted a bearer token file with two lines"
+grep -q 'more than one line' "$E2E_TMP/err.txt" || fail "report: unexpected error for a two-line token: $(cat "$E2E_TMP/err.txt")"
+grep -q 'tok123' "$E2E_TMP/err.txt" && fail "report printed the token"
 e2e_log "PASS"

@@ -82,4 +82,44 @@ done
 [ $rc -eq 1 ] && grep -q "Couldn't connect" "$E2E_TMP/err.txt" || fail "top without an agent: exit $rc: $(cat "$E2E_TMP/err.txt")"
 "$JOULEPUSH" top --by cluster >/dev/null 2>&1; [ $? -eq 2 ] || fail "top --by cluster: not exit 2"
 agent_term
+
+# Hostile /metrics (a handwritten fixture on loopback): two pods whose 200-byte names share
+# their first 199 bytes stay two rows, and label values with terminal escapes, C1 controls
+# and invalid UTF-8 reach the terminal as '?'.
+mkdir -p "$E2E_TMP/www"
+"$PYTHON3" - "$E2E_TMP/www/metrics" <<'PY'
+import sys
+common = "p" * 199
+lines = [
+    'joulepush_node_power_watts{mode="active",source="model",zone="package"} 10',
+    'joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone="x",source="static"} 475',
+]
+for last, w in (("a", 1.5), ("b", 2.5)):
+    lines.append('joulepush_pod_power_watts{namespace="ns",pod="%s%s",zone="package"} %s' % (common, last, w))
+evil = 'team\u001b]0;owned\u0007\u001b[2J\u00c2\u009b31m\u00ff-x'
+lines.append('joulepush_pod_power_watts{namespace="%s",pod="web",zone="package"} 0.5' % evil)
+with open(sys.argv[1], "w", encoding="latin-1") as f:
+    f.write("\n".join(lines) + "\n")
+PY
+www_port=$(free_port)
+"$PYTHON3" -m http.server --bind 127.0.0.1 --directory "$E2E_TMP/www" "$www_port" >"$E2E_TMP/www.log" 2>&1 &
+www_pid=$!
+e2e_track "$www_pid"
+wait_for 10 "the fixture server" http_ok "http://127.0.0.1:$www_port/metrics"
+"$JOULEPUSH" top --url "http://127.0.0.1:$www_port" >"$E2E_TMP/hostile.txt" 2>"$E2E_TMP/err.txt" \
+  || fail "top on the fixture: $(cat "$E2E_TMP/err.txt")"
+e2e_kill "$www_pid" 2
+"$PYTHON3" - "$E2E_TMP/hostile.txt" <<'PY' || fail "top on hostile /metrics (output in hostile.txt)"
+import sys
+raw = open(sys.argv[1], "rb").read()
+for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff"):
+    assert bad not in raw, "%r reached the terminal" % bad
+text = raw.decode("utf-8")
+rows = [l for l in text.splitlines() if l.startswith("ns/")]
+# Two rows, with 2.5 W and 1.5 W: the names were not merged (the display cuts them at 56).
+assert len(rows) == 2, rows
+assert rows[0].split()[1] == "2.50" and rows[1].split()[1] == "1.50", rows
+assert "team?]0;owned??[2J?31m?-x/web" in text, text
+print("top: long names kept apart, escapes shown as '?'")
+PY
 e2e_log "top: snapshots agree with /metrics"
