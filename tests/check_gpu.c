@@ -5,6 +5,7 @@
  * real driver can bring: missing library, failing init, failing calls, a counter that
  * goes back, MIG. */
 #include <check.h>
+#include <time.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -252,6 +253,60 @@ START_TEST(test_implausible)
 }
 END_TEST
 
+/* /proc/<pid>/stat with the process's start (field 22) `after_s` seconds after now, in
+ * clock ticks since boot (negative: before). */
+static void fake_stat(unsigned pid, double after_s)
+{
+	struct timespec bt;
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	double since_boot = (double)bt.tv_sec + bt.tv_nsec / 1e9 + after_s;
+	if (since_boot < 0)
+		since_boot = 0;   /* a machine up for less than |after_s| */
+	unsigned long long ticks = (unsigned long long)(since_boot * (double)sysconf(_SC_CLK_TCK));
+	char rel[64], line[512];
+	snprintf(rel, sizeof(rel), "proc/%u/stat", pid);
+	snprintf(line, sizeof(line), "%u (python3 (a) b) S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 %llu 1000 10\n",
+		 pid, ticks);
+	jp_test_put(dir, rel, line);
+}
+
+/* PID reuse: the SM samples cover the interval, the cgroup is read at its end. A process
+ * that started after its first sample is not the one that used the GPU (the PID was
+ * reused, here by pod A's new process): its share goes to the system bucket instead of
+ * pod A. One that started before keeps its share. */
+START_TEST(test_pid_reuse)
+{
+	const char *procs = "proc 0 101 50\nproc 0 102 50\n";
+	char text[1024];
+	snprintf(text, sizeof(text), DEV0("5000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	fake_stat(101, 3600);     /* "started" an hour from now: after every sample */
+	fake_stat(102, -3600);
+	struct jp_gpu *g = open_ok();
+	struct jp_interval iv = {0};
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);   /* baseline */
+	snprintf(text, sizeof(text), DEV0("205000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 200, 1e-9);
+	ck_assert_double_eq_tol(row_j(&iv, UID_A), 0, 1e-9);
+	ck_assert_double_eq_tol(row_j(&iv, UID_B), 100, 1e-9);
+	ck_assert_double_eq_tol(iv.system_gpu_j, 100, 1e-9);
+	/* The same process, started before: charged to its pod again. */
+	fake_stat(101, -10);
+	fixture_put(text);
+	snprintf(text, sizeof(text), DEV0("405000", "100", "ok") "%s", procs);
+	fixture_put(text);
+	jp_interval_reset(&iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	ck_assert_double_eq_tol(row_j(&iv, UID_A), 100, 1e-9);
+	jp_interval_free(&iv);
+	jp_gpu_close(g);
+}
+END_TEST
+
 START_TEST(test_mig)
 {
 	/* A MIG device: per-process samples are not supported, so its processes share its
@@ -304,6 +359,7 @@ int main(void)
 	tcase_add_test(tc, test_shares);
 	tcase_add_test(tc, test_call_failures);
 	tcase_add_test(tc, test_mig);
+	tcase_add_test(tc, test_pid_reuse);
 	tcase_add_test(tc, test_implausible);
 	tcase_add_test(tc, test_open_failures);
 	suite_add_tcase(s, tc);

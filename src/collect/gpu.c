@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "collect/cgroup_pods.h"
 #include "collect/nvml_api.h"
@@ -40,6 +42,7 @@ struct dev {
 struct proc_w {
 	unsigned pid;
 	double w;
+	unsigned long long first_us;   /* its earliest sample (wall µs), 0 for equal shares */
 };
 
 struct jp_gpu {
@@ -261,17 +264,19 @@ static double read_energy(struct jp_gpu *g, struct dev *d, double seconds, int *
 	return e;
 }
 
-static int pw_add(struct jp_gpu *g, unsigned pid, double w)
+static int pw_add(struct jp_gpu *g, unsigned pid, double w, unsigned long long ts_us)
 {
 	for (size_t i = 0; i < g->npw; i++) {
 		if (g->pw[i].pid == pid) {
 			g->pw[i].w += w;
+			if (ts_us && ts_us < g->pw[i].first_us)
+				g->pw[i].first_us = ts_us;
 			return 0;
 		}
 	}
 	if (jp_grow((void **)&g->pw, &g->cap_pw, g->npw + 1, sizeof(*g->pw)))
 		return -ENOMEM;
-	g->pw[g->npw++] = (struct proc_w){pid, w};
+	g->pw[g->npw++] = (struct proc_w){pid, w, ts_us};
 	return 0;
 }
 
@@ -333,7 +338,7 @@ static int sample_procs(struct jp_gpu *g, struct dev *d)
 		if (s->timeStamp > newest)
 			newest = s->timeStamp;
 		unsigned sm = s->smUtil > 100 ? 100 : s->smUtil;
-		if (sm && pw_add(g, s->pid, sm) == 0)
+		if (sm && pw_add(g, s->pid, sm, s->timeStamp) == 0)
 			any = 1;
 	}
 	d->last_ts = newest;
@@ -355,6 +360,52 @@ static int pid_pod(const struct jp_gpu *g, unsigned pid, struct jp_pod_ref *ref)
 		if (strncmp(line, "0::", 3) == 0)
 			return jp_cgroup_pod_parse_under(g->cgroup_root, line + 3, ref);
 	}
+	return 0;
+}
+
+/* When process pid started, in wall-clock µs, from field 22 of <procfs>/<pid>/stat (clock
+ * ticks since boot) and the boot time that CLOCK_REALTIME - CLOCK_BOOTTIME gives to the
+ * tick. 0 and *us when readable, -1 when not (gone, or not a process). */
+static int pid_start_us(const struct jp_gpu *g, unsigned pid, unsigned long long *us)
+{
+	char path[PATH_MAX + 32], buf[1024];
+	snprintf(path, sizeof(path), "%s/%u/stat", g->procfs, pid);
+	if (jp_read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	const char *p = strrchr(buf, ')');   /* the command may hold spaces and parentheses */
+	if (!p)
+		return -1;
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	char *end;
+	unsigned long long ticks = strtoull(p + 1, &end, 10);
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec rt, bt;
+	if (end == p + 1 || hz <= 0 || clock_gettime(CLOCK_REALTIME, &rt) || clock_gettime(CLOCK_BOOTTIME, &bt))
+		return -1;
+	long long boot_us = ((long long)rt.tv_sec - bt.tv_sec) * 1000000LL + (rt.tv_nsec - bt.tv_nsec) / 1000;
+	*us = (unsigned long long)(boot_us + (long long)(ticks * 1000000ULL / (unsigned long long)hz));
+	return 0;
+}
+
+/* Whether the samples of w belong to the process that now has its PID: a PID is reused
+ * when its process ends, and the cgroup read at the end of the interval would then name
+ * whoever has it now (another pod). A process that started after its first sample, or
+ * one whose start cannot be read and that NVML does not list as running this round, is
+ * not charged: its share goes to the system bucket. */
+static int same_process(const struct jp_gpu *g, const struct proc_w *w, int np)
+{
+	if (!w->first_us)
+		return 1;   /* equal shares: taken from this round's running list */
+	unsigned long long start;
+	if (pid_start_us(g, w->pid, &start) == 0)
+		return start <= w->first_us;
+	for (int i = 0; i < np; i++)
+		if (g->procs[i].pid == w->pid)
+			return 1;
 	return 0;
 }
 
@@ -382,7 +433,7 @@ static int attribute_dev(struct jp_gpu *g, struct dev *d, double active, struct 
 		/* No per-process samples: equal shares among the running compute processes. */
 		g->npw = 0;
 		for (int i = 0; i < np; i++)
-			if (pw_add(g, g->procs[i].pid, 1.0))
+			if (pw_add(g, g->procs[i].pid, 1.0, 0))
 				return -ENOMEM;
 	}
 	double tot = 0;
@@ -395,7 +446,7 @@ static int attribute_dev(struct jp_gpu *g, struct dev *d, double active, struct 
 	for (size_t i = 0; i < g->npw; i++) {
 		double part = active * (g->pw[i].w / tot);
 		struct jp_pod_ref ref;
-		if (pid_pod(g, g->pw[i].pid, &ref)) {
+		if (same_process(g, &g->pw[i], np) && pid_pod(g, g->pw[i].pid, &ref)) {
 			if (jp_interval_add_gpu_row(iv, ref.pod_uid, ref.container_id, part))
 				return -ENOMEM;
 		} else {
