@@ -26,6 +26,7 @@
 #include "carbon/forecaster.h"
 #include "config.h"
 #include "remote/http.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/units.h"
 
@@ -110,11 +111,19 @@ static int answer(struct when *w, int64_t now, int print)
 	jp_rfc3339(start + w->duration_ms, e, sizeof(e));
 	local_time(start, ls, sizeof(ls));
 	if (w->json) {
-		printf("{\"start\":\"%s\",\"end\":\"%s\",\"start_in_seconds\":%" PRId64 ",\"average_grams_per_kwh\":%.6g,"
-		       "\"now_grams_per_kwh\":%.6g,\"saving_ratio\":%.6g,\"source\":\"%s\",\"grid_zone\":\"%s\","
-		       "\"signal\":\"average\"}\n",
-		       s, e, (start - now) / 1000, mean, now_g, saving, jp_forecaster_source(w->fc),
-		       jp_forecaster_grid_zone(w->fc));
+		/* Numbers through the JSON writer: a non-finite one is null, never "inf". */
+		struct jp_buf j = {0};
+		int r = jp_buf_printf(&j, "{\"start\":\"%s\",\"end\":\"%s\",\"start_in_seconds\":%" PRId64
+				      ",\"average_grams_per_kwh\":", s, e, (start - now) / 1000) ||
+			jp_json_number(&j, mean) || jp_buf_printf(&j, ",\"now_grams_per_kwh\":") ||
+			jp_json_number(&j, now_g) || jp_buf_printf(&j, ",\"saving_ratio\":") ||
+			jp_json_number(&j, saving) || jp_buf_printf(&j, ",\"source\":") ||
+			jp_json_string(&j, jp_forecaster_source(w->fc)) || jp_buf_printf(&j, ",\"grid_zone\":") ||
+			jp_json_string(&j, jp_forecaster_grid_zone(w->fc)) ||
+			jp_buf_printf(&j, ",\"signal\":\"average\"}\n");
+		if (!r)
+			fwrite(j.data, 1, j.len, stdout);
+		jp_buf_free(&j);
 	} else {
 		printf("greenest start: %s (%s), in %" PRId64 " min\n", s, ls, (start - now) / 60000);
 		printf("job mean:       %.1f gCO2e/kWh over %" PRId64 " min\n", mean, w->duration_ms / 60000);

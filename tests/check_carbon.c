@@ -25,6 +25,7 @@
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
 #include "carbon/forecaster.h"
+#include "carbon/retry.h"
 #include "carbon/intensity.h"
 #include "carbon/ukci.h"
 #include "config.h"
@@ -1068,6 +1069,104 @@ START_TEST(test_forecaster_ukci)
 }
 END_TEST
 
+/* The one back-off rule (carbon/retry.h): refresh doubled per 429 in a row, a longer
+ * Retry-After wins, never past max(refresh, 1 h). */
+START_TEST(test_retry_rule)
+{
+	unsigned n = 0;
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(100, &n, 0), 200);
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(100, &n, 0), 400);
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(100, &n, 1000), 1000);
+	for (int i = 0; i < 10; i++)
+		jp_carbon_retry_delay_ms(100, &n, 0);
+	ck_assert_uint_eq(n, JP_CARBON_MAX_BACKOFF_SHIFT);
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(100, &n, 0), 100u << JP_CARBON_MAX_BACKOFF_SHIFT);
+	n = 0;
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(60000, &n, 99999999000LL), 3600000);
+	n = 0;   /* refresh 2 h: the cap is the refresh itself, not 3.2 years */
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(7200000, &n, 99999999000LL), 7200000);
+	n = 0;
+	ck_assert_uint_eq(jp_carbon_retry_delay_ms(UINT64_MAX / 2, &n, 0), UINT64_MAX / 2);
+}
+END_TEST
+
+/* A 429 with Retry-After: 99999999 at refresh 2 h: the live source and the forecast wait
+ * the same 2 h (the forecaster used to skip its cap when refresh was 1 h or more and
+ * scheduled the next request 3.2 years away). */
+START_TEST(test_retry_after_refresh_2h)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_UKCI);
+	r.cfg.carbon_refresh_ms = 7200000;
+	struct mock_resp s[] = {{.status = 429, .headers = "Retry-After: 99999999\r\n", .body = "slow down"}};
+	mock_script(r.mock, s, 1);
+	r.mock->dflt = s[0];
+	rig_create(&r);
+	RUN_UNTIL(&r, rate_limited, 1, 5000);
+	ck_assert_uint_eq(stats(&r).next_delay_ms, 7200000);
+	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_refresh_ms = 7200000;
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	RUN_UNTIL_F(&r, f, rate_limited, 1, 5000);
+	ck_assert_uint_eq(fstats(f).next_delay_ms, 7200000);
+	close_forecaster(&r, f);
+	rig_close(&r);
+}
+END_TEST
+
+/* One absurd forecast value (1e308) is dropped and counted, instead of making every window
+ * sum infinite; the JSON routes never print inf or nan; a hostile location comes back as
+ * valid UTF-8 with its control characters escaped. */
+START_TEST(test_forecast_hostile_values)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_UKCI);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	rig_create(&r);
+	int64_t now = jp_now_wall_ms();
+	int64_t h0 = now / 1800000 * 1800000;
+	static char body[2048];
+	size_t o = (size_t)snprintf(body, sizeof(body), "{\"data\":[");
+	static const char *const g[] = {"300", "300", "1e308", "300", "80", "80", "300", "300"};
+	for (int i = 0; i < 8; i++) {
+		char a[32], b[32];
+		jp_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
+		jp_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "%s{\"from\":\"%s\",\"to\":\"%s\",\"intensity\":{\"forecast\":%s}}",
+				      i ? "," : "", a, b, g[i]);
+	}
+	snprintf(body + o, sizeof(body) - o, "]}");
+	struct mock_resp s[] = {{.status = 200, .body = body}};
+	mock_script(r.mock, s, 1);
+	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_horizon_ms = 3 * 3600000;
+	r.cfg.forecast_windows = (struct jp_durlist){.ms = {3600000}, .n = 1};
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	RUN_UNTIL_F(&r, f, successes, 1, 5000);
+	ck_assert_uint_ge(fstats(f).dropped, 1);
+	now = jp_now_wall_ms();
+	struct jp_buf out = {0};
+	ck_assert_int_eq(jp_forecaster_json(f, now, &out), 0);
+	jp_buf_append(&out, "", 1);
+	const char *j = (const char *)out.data;
+	ck_assert_msg(!strstr(j, "inf") && !strstr(j, "nan") && !strstr(j, "e+308"), "%s", j);
+	/* The best hour is the two 80 g points, whatever lies around them. */
+	ck_assert_msg(strstr(j, "\"average_grams_per_kwh\":80}") != NULL, "%s", j);
+	jp_buf_free(&out);
+	ck_assert_int_eq(jp_forecaster_sdk_json(f, now, "location=%ff%01x%22&windowSize=60", &out), 200);
+	jp_buf_append(&out, "", 1);
+	j = (const char *)out.data;
+	ck_assert_msg(!strchr(j, '\xff') && !strchr(j, '\x01'), "%s", j);
+	ck_assert_msg(strstr(j, "\"location\":\"\xef\xbf\xbd\\u0001x\\\"\"") != NULL, "%s", j);
+	ck_assert_msg(!strstr(j, "inf") && !strstr(j, "nan"), "%s", j);
+	jp_buf_free(&out);
+	close_forecaster(&r, f);
+	rig_close(&r);
+}
+END_TEST
+
 /* A forecast wholly in the past is refused with a reason and sets no gauge; a 429 backs
  * off with the Retry-After, capped at an hour; neither touches the intensity in force. */
 START_TEST(test_forecaster_stale_and_429)
@@ -1425,6 +1524,9 @@ static Suite *carbon_suite(void)
 	tcase_add_test(i, test_intensity_series);
 	tcase_add_test(i, test_intensity_fallback_no_mix);
 	tcase_add_test(i, test_intensity_429);
+	tcase_add_test(i, test_retry_rule);
+	tcase_add_test(i, test_forecast_hostile_values);
+	tcase_add_test(i, test_retry_after_refresh_2h);
 	tcase_add_test(i, test_intensity_ack_keeps_value);
 	tcase_add_test(i, test_intensity_retry_after_capped);
 	tcase_add_test(i, test_intensity_size_cap);

@@ -7,7 +7,9 @@
  * when C(s + W) - C(s) == W and its mean is (S(s + W) - S(s)) / W. Each of S and C at a
  * time t is one binary search and one partial point, so the search over every candidate
  * costs O(n log n) for n points: 864 points (72 h at 5 minutes) take microseconds
- * (bench/bench_forecast.c).
+ * (bench/bench_forecast.c). The sums cannot overflow: the points are bounded (one value of
+ * 1e308 made every sum after it infinite and the means NaN); an intensity forecast to
+ * [0, JP_FORECAST_MAX_G_PER_KWH], any other series to [0, JP_FORECAST_MAX_VALUE].
  */
 #include "carbon/forecast.h"
 
@@ -38,9 +40,10 @@ static int cmp_start(const void *x, const void *y)
 int jp_forecast_normalize(struct jp_forecast *f, size_t *dropped)
 {
 	size_t k = 0, drop = 0;
+	double max = f->max > 0 ? f->max : JP_FORECAST_MAX_VALUE;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct jp_fc_point *p = &f->v[i];
-		if (!isfinite(p->g_per_kwh) || p->g_per_kwh < 0 || p->end_ms <= p->start_ms) {
+		if (!isfinite(p->g_per_kwh) || p->g_per_kwh < 0 || p->g_per_kwh > max || p->end_ms <= p->start_ms) {
 			drop++;
 			continue;
 		}

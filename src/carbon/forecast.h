@@ -17,11 +17,18 @@ struct jp_fc_point {
 	double g_per_kwh;
 };
 
-/* Points sorted by start, not overlapping, each with end > start and a finite value >= 0
+/* Points sorted by start, not overlapping, each with end > start and a value in [0, max]
  * (jp_forecast_normalize makes them so). Gaps are allowed. */
+/* No grid's intensity comes near this (the dirtiest, lignite, is about 1,200 g/kWh; a
+ * marginal signal about 1,100): a point above it is a broken source and is dropped. */
+#define JP_FORECAST_MAX_G_PER_KWH 10000.0
+/* The bound of any other series (megawatts, prices): 10^9 is a million times Europe's load. */
+#define JP_FORECAST_MAX_VALUE 1e9
+
 struct jp_forecast {
 	struct jp_fc_point *v;
 	size_t n, cap;
+	double max;     /* points above are dropped by normalize; 0: JP_FORECAST_MAX_VALUE */
 	/* Prefix sums for the window search: sum_j[i] is the integral of the points before
 	 * i (g/kWh x ms), len_ms[i] the time they cover. Built by jp_forecast_normalize. */
 	double *sum;

@@ -19,12 +19,14 @@
 
 #include "carbon/cfile.h"
 #include "carbon/cjson.h"
+#include "carbon/retry.h"
 #include "carbon/ctime.h"
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
 #include "carbon/intensity.h"
 #include "carbon/ukci.h"
+#include "util/json.h"
 #include "metrics.h"
 #include "util/closer.h"
 #include "util/secret.h"
@@ -38,8 +40,6 @@
 #define REQUEST_TIMEOUT_MS 30000
 /* A UK 48 h forecast with the regional generation mix is about 60 KB. */
 #define MAX_ANSWER_BYTES (4u << 20)
-#define MAX_BACKOFF_SHIFT 4
-#define RETRY_AFTER_CAP_MS 3600000ull
 
 /* The fixed horizons of joulepush_grid_carbon_intensity_forecast_grams_per_kwh. */
 static const int64_t horizons_ms[] = {3600000, 7200000, 14400000, 28800000, 43200000, 86400000};
@@ -134,6 +134,7 @@ static void __attribute__((format(printf, 2, 3))) failed(struct jp_forecaster *f
 static int take(struct jp_forecaster *f, struct jp_forecast *fresh, size_t skipped)
 {
 	size_t dropped = 0;
+	fresh->max = JP_FORECAST_MAX_G_PER_KWH;   /* an intensity: anything above is a broken source */
 	if (jp_forecast_normalize(fresh, &dropped)) {
 		failed(f, "out of memory");
 		jp_forecast_free(fresh);
@@ -154,7 +155,8 @@ static int take(struct jp_forecaster *f, struct jp_forecast *fresh, size_t skipp
 	f->st.points = f->fc.n;
 	f->st.dropped = dropped;
 	if (dropped)
-		jp_debug(MOD, "%zu forecast points dropped (bad values, duplicates)", dropped);
+		jp_log(JP_LOG_INFO, MOD, "%zu forecast points dropped (values outside 0..%.0f g/kWh, bad times, "
+		       "duplicates)", dropped, JP_FORECAST_MAX_G_PER_KWH);
 	return 1;
 }
 
@@ -223,13 +225,7 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		failed(f, r->body_truncated ? "answer from %s is over the size limit" : "request to %s failed: %s",
 		       f->log_url, r->error ? r->error : "error");
 	} else if (r->status == 429) {
-		if (f->n429 < MAX_BACKOFF_SHIFT)
-			f->n429++;
-		next = f->refresh_ms << f->n429;
-		if (r->retry_after_ms > 0 && (uint64_t)r->retry_after_ms > next)
-			next = (uint64_t)r->retry_after_ms;
-		if (next > RETRY_AFTER_CAP_MS && RETRY_AFTER_CAP_MS > f->refresh_ms)
-			next = RETRY_AFTER_CAP_MS;
+		next = jp_carbon_retry_delay_ms(f->refresh_ms, &f->n429, r->retry_after_ms);
 		f->st.rate_limited++;
 		failed(f, "HTTP 429 from %s: next request in %" PRIu64 " ms", f->log_url, next);
 	} else if (r->status < 200 || r->status > 299) {
@@ -564,8 +560,11 @@ int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 			continue;
 		jp_rfc3339(p->start_ms, t0, sizeof(t0));
 		jp_rfc3339(p->end_ms, t1, sizeof(t1));
-		r = jp_buf_printf(out, "%s{\"start\":\"%s\",\"end\":\"%s\",\"grams_per_kwh\":%.17g}", first ? "" : ",", t0,
-				  t1, p->g_per_kwh);
+		r = jp_buf_printf(out, "%s{\"start\":\"%s\",\"end\":\"%s\",\"grams_per_kwh\":", first ? "" : ",", t0, t1);
+		if (!r)
+			r = jp_json_number(out, p->g_per_kwh);
+		if (!r)
+			r = jp_buf_append(out, "}", 1);
 		first = 0;
 	}
 	if (r == 0)
@@ -578,8 +577,12 @@ int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 		    jp_forecast_best_window(&f->fc, now, (int64_t)f->horizon_ms, (int64_t)f->windows.ms[i], &start, &mean))
 			continue;
 		jp_rfc3339(start, t0, sizeof(t0));
-		r = jp_buf_printf(out, "%s{\"duration_seconds\":%" PRIu64 ",\"start\":\"%s\",\"average_grams_per_kwh\":%.17g}",
-				  first ? "" : ",", f->windows.ms[i] / 1000, t0, mean);
+		r = jp_buf_printf(out, "%s{\"duration_seconds\":%" PRIu64 ",\"start\":\"%s\",\"average_grams_per_kwh\":",
+				  first ? "" : ",", f->windows.ms[i] / 1000, t0);
+		if (!r)
+			r = jp_json_number(out, mean);
+		if (!r)
+			r = jp_buf_append(out, "}", 1);
 		first = 0;
 	}
 	if (r == 0)
@@ -613,32 +616,19 @@ static int query_get(const char *query, const char *key, char *buf, size_t len)
 	return 0;
 }
 
-/* JSON string contents: only what a location name can bring needs escaping here. */
-static int append_json_str(struct jp_buf *out, const char *s)
-{
-	int r = 0;
-	for (; *s && !r; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			r = jp_buf_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			r = jp_buf_printf(out, "\\u%04x", c);
-		else
-			r = jp_buf_append(out, s, 1);
-	}
-	return r;
-}
-
 static int sdk_point(struct jp_buf *out, int first, const char *loc, int64_t t, int64_t dur_ms, double v)
 {
 	char ts[32];
 	jp_rfc3339(t, ts, sizeof(ts));
-	int r = jp_buf_printf(out, "%s{\"location\":\"", first ? "" : ",");
+	int r = jp_buf_printf(out, "%s{\"location\":", first ? "" : ",");
 	if (!r)
-		r = append_json_str(out, loc);
+		r = jp_json_string(out, loc);
 	if (!r)
-		r = jp_buf_printf(out, "\",\"timestamp\":\"%s\",\"duration\":%" PRId64 ",\"value\":%.17g}", ts,
-				  dur_ms / 60000, v);
+		r = jp_buf_printf(out, ",\"timestamp\":\"%s\",\"duration\":%" PRId64 ",\"value\":", ts, dur_ms / 60000);
+	if (!r)
+		r = jp_json_number(out, v);
+	if (!r)
+		r = jp_buf_append(out, "}", 1);
 	return r;
 }
 
@@ -694,11 +684,11 @@ int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now, const char *que
 	jp_rfc3339(from, s0, sizeof(s0));
 	jp_rfc3339(to, s1, sizeof(s1));
 	if (!r)
-		r = jp_buf_printf(out, "[{\"generatedAt\":\"%s\",\"requestedAt\":\"%s\",\"location\":\"", gen, gen);
+		r = jp_buf_printf(out, "[{\"generatedAt\":\"%s\",\"requestedAt\":\"%s\",\"location\":", gen, gen);
 	if (!r)
-		r = append_json_str(out, loc);
+		r = jp_json_string(out, loc);
 	if (!r)
-		r = jp_buf_printf(out, "\",\"dataStartAt\":\"%s\",\"dataEndAt\":\"%s\",\"windowSize\":%" PRId64
+		r = jp_buf_printf(out, ",\"dataStartAt\":\"%s\",\"dataEndAt\":\"%s\",\"windowSize\":%" PRId64
 				  ",\"optimalDataPoints\":[", s0, s1, w / 60000);
 	if (!r && have)
 		r = sdk_point(out, 1, loc, best_t, best_d, best);

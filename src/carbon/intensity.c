@@ -2,6 +2,7 @@
 /* The grid carbon intensity in force (docs/carbon.md): the configured source, refreshed on the
  * loop, with staleness and the fallback value. */
 #include "carbon/intensity.h"
+#include "carbon/retry.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -28,8 +29,6 @@
 #define REQUEST_TIMEOUT_MS 30000
 #define FILE_CHECK_MAX_MS 10000
 #define TOKEN_MAX_BYTES 4096
-#define MAX_BACKOFF_SHIFT 6
-#define RETRY_CAP_MS (3600u * 1000u)
 
 struct jp_intensity {
 	uv_loop_t *loop;
@@ -199,15 +198,7 @@ static uint64_t after_response(struct jp_intensity *in, const struct jp_http_res
 		/* docs/carbon.md: back off on 429. Each 429 in a row doubles the interval; Retry-After, when
 		 * longer, wins. Never shorter than refresh. */
 		in->st.rate_limited++;
-		if (in->n429 < MAX_BACKOFF_SHIFT)
-			in->n429++;
-		uint64_t d = in->refresh_ms << in->n429;
-		if (r->retry_after_ms > 0 && (uint64_t)r->retry_after_ms > d)
-			d = (uint64_t)r->retry_after_ms;
-		/* A Retry-After (or a long run of 429s) never switches the source off: at
-		 * most max(refresh, 1 h) until the next try. */
-		uint64_t cap = in->refresh_ms > RETRY_CAP_MS ? in->refresh_ms : RETRY_CAP_MS;
-		return d < cap ? d : cap;
+		return jp_carbon_retry_delay_ms(in->refresh_ms, &in->n429, r->retry_after_ms);
 	}
 	in->n429 = 0;
 	return in->refresh_ms;
