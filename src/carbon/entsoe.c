@@ -16,6 +16,7 @@
 #include "carbon/ctime.h"
 #include "carbon/forecast.h"
 #include "util/buf.h"
+#include "util/intern.h"
 
 /* The document namespaces are versioned ("...:generationloaddocument:3:0", "...:3:1",
  * acknowledgement "...:7:0", "...:8:1"); any version of the right document is accepted. */
@@ -65,17 +66,28 @@ static void set_reason(struct jp_entsoe_result *out, const char *fmt, ...)
 /* ---- parsing with expat into a small tree, DTDs refused ------------------------ */
 
 /* An element: its namespace and local name, its own text (CDATA included; the text of
- * its children is theirs), its children in document order. */
+ * its children is theirs), its children in document order. The tree costs what the
+ * reader needs and no more: names and namespace URIs are interned (a document has a
+ * dozen of them; a copy per element made an 8 MiB document a 745 MiB tree), text is kept
+ * at its size (and only up to MAX_TEXT: every value the reader takes is short), and the
+ * blanks between elements are not kept at all. */
 struct xnode {
-	char *ns;                 /* the namespace URI, or NULL */
-	char *name;               /* the local name */
-	struct jp_buf text;
+	const char *ns;           /* the namespace URI (interned), or NULL */
+	const char *name;         /* the local name (interned) */
+	char *text;               /* NULL when none */
+	uint32_t text_len;
+	int text_cut;             /* longer than MAX_TEXT: text_of refuses it */
 	struct xnode *first, *last, *next;
 	int line;
 };
 
 #define MAX_DEPTH 64
-#define MAX_NODES 2000000
+/* A day of A75 for a large zone is about 6,000 elements, a week 40,000: 400,000 leaves
+ * room for any request the agent makes and bounds the tree near 30 MiB. */
+#define MAX_NODES 400000
+#define MAX_TEXT 512
+/* Points one document may hold (a point is at least two elements). */
+#define MAX_POINTS 200000
 
 struct pstate {
 	XML_Parser p;
@@ -90,9 +102,9 @@ static void xnode_free(struct xnode *n)
 	while (n) {
 		struct xnode *next = n->next;
 		xnode_free(n->first);
-		free(n->ns);
-		free(n->name);
-		jp_buf_free(&n->text);
+		jp_unintern(n->ns);
+		jp_unintern(n->name);
+		free(n->text);
 		free(n);
 		n = next;
 	}
@@ -116,8 +128,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 	struct xnode *n = calloc(1, sizeof(*n));
 	const char *sp = strrchr(name, ' ');
 	if (n) {
-		n->name = strdup(sp ? sp + 1 : name);
-		n->ns = sp ? strndup(name, (size_t)(sp - name)) : NULL;
+		const char *local = sp ? sp + 1 : name;
+		n->name = jp_intern(local, strlen(local));
+		n->ns = sp ? jp_intern(name, (size_t)(sp - name)) : NULL;
 		n->line = (int)XML_GetCurrentLineNumber(st->p);
 	}
 	if (!n || !n->name || (sp && !n->ns)) {
@@ -152,10 +165,28 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
 	struct pstate *st = ud;
-	if (st->depth > 0 && len > 0 && jp_buf_append(&st->stack[st->depth - 1]->text, s, (size_t)len)) {
+	if (st->depth <= 0 || len <= 0)
+		return;
+	struct xnode *n = st->stack[st->depth - 1];
+	int blank = 1;
+	for (int i = 0; i < len && blank; i++)
+		blank = s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n';
+	if (blank)
+		return;   /* indentation between elements, or blanks text_of would trim */
+	if (n->text_len + (size_t)len > MAX_TEXT) {
+		n->text_cut = 1;
+		return;
+	}
+	char *t = realloc(n->text, n->text_len + (size_t)len + 1);
+	if (!t) {
 		st->oom = 1;
 		stop(st);
+		return;
 	}
+	memcpy(t + n->text_len, s, (size_t)len);
+	n->text_len += (uint32_t)len;
+	t[n->text_len] = '\0';
+	n->text = t;
 }
 
 /* A75 documents never carry a DOCTYPE: refusing it means no entity is ever declared
@@ -204,10 +235,10 @@ static const struct xnode *child(const struct xnode *parent, const char *ns, con
  * missing, empty or longer than cap - 1. */
 static int text_of(const struct xnode *n, char *buf, size_t cap)
 {
-	if (!n)
+	if (!n || !n->text || n->text_cut)
 		return -1;
-	const char *t = (const char *)n->text.data;
-	size_t len = n->text.len, a = 0;
+	const char *t = n->text;
+	size_t len = n->text_len, a = 0;
 	while (a < len && (t[a] == ' ' || t[a] == '\t' || t[a] == '\r' || t[a] == '\n'))
 		a++;
 	while (len > a && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '\r' || t[len - 1] == '\n'))
@@ -241,6 +272,12 @@ static int cmp_point(const void *a, const void *b)
 }
 
 /* Append the values of one Period to tmp. Returns 0, -EINVAL (reason set) or -ENOMEM. */
+/* The production type of a series for a message: the total (A71) has none. */
+static const char *psr_name(int psr)
+{
+	return psr ? jp_psr_code(psr) : "total";
+}
+
 static int parse_period(const struct xnode *period, const char *ns, int a03, struct ivec *tmp,
 			unsigned *neg_points, unsigned *nan_points, char *why, size_t whylen)
 {
@@ -318,6 +355,10 @@ static int parse_period(const struct xnode *period, const char *ns, int a03, str
 			}
 		}
 	}
+	if (r == 0 && tmp->n + n > MAX_POINTS) {
+		snprintf(why, whylen, "more than %d points in the document", MAX_POINTS);
+		r = -EFBIG;
+	}
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		int64_t s = start + (pts[i].pos - 1) * res, e;
 		/* curveType A03 (variable-sized blocks) leaves out a point that repeats the one
@@ -350,14 +391,14 @@ static int parse_series(const struct xnode *ts, const char *ns, int allow_total,
 	}
 	const struct xnode *unit = child(ts, ns, "quantity_Measure_Unit.name");
 	if (unit && (text_of(unit, b, sizeof(b)) || strcmp(b, "MAW"))) {
-		snprintf(why, whylen, "%s: unit is not MAW (MW)", jp_psr_code(*psr));
+		snprintf(why, whylen, "%s: unit is not MAW (MW)", psr_name(*psr));
 		return -EINVAL;
 	}
 	int a03 = 0;
 	const struct xnode *ct = child(ts, ns, "curveType");
 	if (ct) {
 		if (text_of(ct, b, sizeof(b)) || (strcmp(b, "A01") && strcmp(b, "A03"))) {
-			snprintf(why, whylen, "%s: unsupported curveType", jp_psr_code(*psr));
+			snprintf(why, whylen, "%s: unsupported curveType", psr_name(*psr));
 			return -EINVAL;
 		}
 		a03 = !strcmp(b, "A03");
@@ -367,8 +408,8 @@ static int parse_series(const struct xnode *ts, const char *ns, int allow_total,
 			continue;
 		char w[128] = "";
 		int r = parse_period(c, ns, a03, tmp, &out->negative_points, &out->nan_points, w, sizeof(w));
-		if (r == -EINVAL)
-			snprintf(why, whylen, "%s: %s", jp_psr_code(*psr), w);
+		if (r == -EINVAL || r == -EFBIG)
+			snprintf(why, whylen, "%s: %s", psr_name(*psr), w);
 		if (r)
 			return r;
 	}
@@ -496,8 +537,8 @@ static int parse_ack(const struct xnode *root, struct jp_entsoe_result *out)
 	if (text_of(child(reason, ns, "text"), text, sizeof(text))) {
 		/* Too long or missing: keep what fits of it. */
 		const struct xnode *t = child(reason, ns, "text");
-		snprintf(text, sizeof(text), "%.*s", t ? (int)(t->text.len < sizeof(text) ? t->text.len : sizeof(text) - 1) : 0,
-			 t && t->text.data ? (const char *)t->text.data : "");
+		snprintf(text, sizeof(text), "%.*s", t ? (int)(t->text_len < sizeof(text) ? t->text_len : sizeof(text) - 1) : 0,
+			 t && t->text ? t->text : "");
 	}
 	char *e;
 	long c = strtol(code, &e, 10);
@@ -514,6 +555,7 @@ static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, stru
 	struct ivec by_psr[JP_PSR_MAX + 1];
 	struct ivec tmp = {0};
 	int r = 0;
+	size_t points = 0;
 
 	memset(by_psr, 0, sizeof(by_psr));
 	for (const struct xnode *ts = root->first; ts && r != -ENOMEM; ts = ts->next) {
@@ -535,6 +577,10 @@ static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, stru
 			out->skipped_series++;
 			set_reason(out, "TimeSeries %u skipped: %s is not a production type", out->series,
 				   jp_psr_code(psr));
+		} else if ((points += tmp.n) > MAX_POINTS) {
+			set_reason(out, "more than %d points in the document", MAX_POINTS);
+			r = -EFBIG;
+			break;
 		} else {
 			if (jp_psr_in_mix(psr))
 				out->generation_series++;
@@ -666,10 +712,12 @@ int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_fo
 				}
 				ws_mw += mw;
 				ws_g += mw * f->g_per_kwh[wind_solar[k]];
-				/* The end of the value in force at t. */
-				for (size_t j = 0; j < s->n; j++)
-					if (s->v[j].start_ms <= t && t < s->v[j].end_ms && s->v[j].end_ms < next)
-						next = s->v[j].end_ms;
+				/* The end of the value in force at t (found by a binary search: the
+				 * build is n log n, where a scan per step made two week-long
+				 * documents block the loop for seconds). */
+				size_t j = jp_forecast_index(s, t);
+				if (j && s->v[j - 1].end_ms < next)
+					next = s->v[j - 1].end_ms;
 			}
 			if (ok) {
 				double tot = tp->g_per_kwh > ws_mw ? tp->g_per_kwh : ws_mw;
@@ -680,9 +728,9 @@ int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_fo
 				/* Skip to where that type's next value starts, or the point's end. */
 				for (size_t k = 0; k < sizeof(wind_solar) / sizeof(wind_solar[0]); k++) {
 					const struct jp_forecast *s = &ws[wind_solar[k]];
-					for (size_t j = 0; j < s->n; j++)
-						if (s->v[j].start_ms > t && s->v[j].start_ms < next)
-							next = s->v[j].start_ms;
+					size_t j = jp_forecast_index(s, t);   /* the first point after t */
+					if (j < s->n && s->v[j].start_ms < next)
+						next = s->v[j].start_ms;
 				}
 			}
 			t = next;

@@ -111,8 +111,7 @@ int64_t jp_forecast_end(const struct jp_forecast *f)
 	return f->n ? f->v[f->n - 1].end_ms : 0;
 }
 
-/* The number of points that start at or before t. */
-static size_t upto(const struct jp_forecast *f, int64_t t)
+size_t jp_forecast_index(const struct jp_forecast *f, int64_t t)
 {
 	size_t lo = 0, hi = f->n;
 	while (lo < hi) {
@@ -127,7 +126,7 @@ static size_t upto(const struct jp_forecast *f, int64_t t)
 
 int jp_forecast_at(const struct jp_forecast *f, int64_t t, double *g)
 {
-	size_t i = upto(f, t);
+	size_t i = jp_forecast_index(f, t);
 	if (i == 0 || t >= f->v[i - 1].end_ms)
 		return -ENODATA;
 	*g = f->v[i - 1].g_per_kwh;
@@ -137,7 +136,7 @@ int jp_forecast_at(const struct jp_forecast *f, int64_t t, double *g)
 /* S(t) and C(t): the integral and the covered time from the first point to t. */
 static void integral_at(const struct jp_forecast *f, int64_t t, double *s, int64_t *c)
 {
-	size_t i = upto(f, t);
+	size_t i = jp_forecast_index(f, t);
 	*s = f->sum[i];
 	*c = f->covered[i];
 	if (i == 0)
@@ -186,7 +185,7 @@ int jp_forecast_best_window(const struct jp_forecast *f, int64_t now, int64_t ho
 		best = m;
 		best_s = now;
 	}
-	for (size_t i = upto(f, now) ? upto(f, now) - 1 : 0; i < f->n; i++) {
+	for (size_t i = jp_forecast_index(f, now) ? jp_forecast_index(f, now) - 1 : 0; i < f->n; i++) {
 		for (int k = 0; k < 2; k++) {
 			m_s = k ? f->v[i].end_ms : f->v[i].start_ms;
 			if (m_s <= now || m_s > last)
@@ -213,7 +212,7 @@ int jp_forecast_rank(const struct jp_forecast *f, int64_t now, int64_t horizon, 
 	if (jp_forecast_at(f, now, &cur))
 		return -ENODATA;
 	size_t others = 0, greener = 0;
-	size_t i = upto(f, now);
+	size_t i = jp_forecast_index(f, now);
 	for (i = i ? i - 1 : 0; i < f->n && f->v[i].start_ms < now + horizon; i++) {
 		if (f->v[i].end_ms <= now || (f->v[i].start_ms <= now && now < f->v[i].end_ms))
 			continue;   /* past, or the point in force itself */

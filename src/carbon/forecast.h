@@ -35,6 +35,10 @@ struct jp_forecast {
 	int64_t *covered;
 };
 
+/* The number of points that start at or before t (a binary search): the point in force
+ * at t, if any, is the one before that index. */
+size_t jp_forecast_index(const struct jp_forecast *f, int64_t t);
+
 /* Append a point as a source read it (any order, anything). Returns 0 or -ENOMEM. */
 int jp_forecast_add(struct jp_forecast *f, int64_t start_ms, int64_t end_ms, double g_per_kwh);
 
