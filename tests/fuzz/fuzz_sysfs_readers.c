@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put(which == 5 && n && (d[0] & 1) ? "class/hwmon/hwmon0/energy1_input" : "class/hwmon/hwmon0/power1_input",
 		    which == 5 ? d : pw, which == 5 ? n : sizeof(pw) - 1);
 		char why[256];
-		struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", why, sizeof(why));
+		struct jp_hwmon *h = jp_hwmon_open(root, "power_meter", 20000, why, sizeof(why));
 		if (h) {
 			double j = -1;
 			for (int k = 0; k < 2; k++) {
