@@ -4,9 +4,10 @@
 #   - src/collect/ produces intervals and includes nothing from attrib/, store/, kube/,
 #     carbon/ or remote/ (nor the agent or the pipeline that assemble rounds);
 #   - src/kube/ includes nothing from collect/;
-#   - src/util/ includes only util/ and config.h;
+#   - src/util/ includes only util/ (no config.h: what is policy is not util);
 #   - src/attrib/ includes nothing from kube/, carbon/ or remote/;
-#   - src/report/ includes nothing from collect/, attrib/, store/, kube/ or remote/.
+#   - src/report/ includes nothing from collect/, attrib/, store/, kube/, carbon/ or remote/;
+#   - src/config/ includes nothing but config and util/ (the names it checks live in config.h).
 # Prints each offending line and exits 1, or prints a count and exits 0.
 set -uo pipefail
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -24,13 +25,14 @@ rule() {
 }
 rule collect 'attrib/|store/|kube/|carbon/|remote/|agent\.h|pipeline\.h|server\.h' 'collectors only fill intervals'
 rule kube 'collect/' 'pod metadata does not depend on collectors (use podmeta.h)'
-rule util 'attrib/|store/|kube/|carbon/|remote/|collect/|agent\.h|pipeline\.h|server\.h' 'util/ is the bottom layer'
+rule util 'attrib/|store/|kube/|carbon/|remote/|collect/|report/|config|agent\.h|pipeline\.h|server\.h' 'util/ is the bottom layer'
 rule attrib 'kube/|carbon/|remote/' 'the accountant gets names and intensity handed in'
-rule report 'collect/|attrib/|store/|kube/|remote/|agent\.h|pipeline\.h|server\.h' 'reports read a central store, not a node'
+rule report 'collect/|attrib/|store/|kube/|carbon/|remote/|agent\.h|pipeline\.h|server\.h' 'reports read a central store, not a node'
+rule config 'collect/|attrib/|store/|kube/|carbon/|remote/|report/|agent\.h|pipeline\.h|server\.h' 'the config is data: it depends on util/ only'
 
-nfiles=$(find collect kube util attrib report -name '*.[ch]' | wc -l)
+nfiles=$(find collect kube util attrib report config -name '*.[ch]' | wc -l)
 if [ "$bad" -ne 0 ]; then
   echo "check-includes: $bad include(s) against the dependency direction" >&2
   exit 1
 fi
-echo "check-includes: $nfiles files under collect/ kube/ util/ attrib/ report/ follow the dependency direction"
+echo "check-includes: $nfiles files under collect/ kube/ util/ attrib/ report/ config/ follow the dependency direction"

@@ -7,15 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/kv.h"
+
 /* A string-to-string map in file order (external_labels, headers, carbon factors). */
-struct jp_kv {
-	char *key;
-	char *value;
-};
-struct jp_kvlist {
-	struct jp_kv *v;
-	size_t n;
-};
 
 enum jp_collector_mode { JP_COLLECTOR_AUTO, JP_COLLECTOR_EBPF, JP_COLLECTOR_CGROUPFS, JP_COLLECTOR_SYNTHETIC };
 enum jp_power_source { JP_POWER_AUTO, JP_POWER_RAPL, JP_POWER_MODEL };
@@ -50,6 +44,13 @@ enum jp_relabel_action {
 	JP_RELABEL_LABELDROP,
 	JP_RELABEL_LABELKEEP,
 };
+
+/* "replace", "keep", ... ; and back (-1 for an unknown name). */
+const char *jp_relabel_action_name(int action);
+int jp_relabel_action_parse(const char *s);
+
+/* Whether s is a valid label name: [a-zA-Z_][a-zA-Z0-9_]*. */
+int jp_label_name_valid(const char *s);
 
 struct jp_relabel_config {
 	char **source_labels;

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "remote/http.h"
 #include "util/json.h"
+#include "util/time.h"
 #include "util/log.h"
 #include "util/units.h"
 
@@ -107,8 +108,8 @@ static int answer(struct when *w, int64_t now, int print)
 	if (!print)
 		return 0;
 	char s[32], e[32], ls[48];
-	jp_rfc3339(start, s, sizeof(s));
-	jp_rfc3339(start + w->duration_ms, e, sizeof(e));
+	jp_time_format_rfc3339(start, s, sizeof(s));
+	jp_time_format_rfc3339(start + w->duration_ms, e, sizeof(e));
 	local_time(start, ls, sizeof(ls));
 	if (w->json) {
 		/* Numbers through the JSON writer: a non-finite one is null, never "inf". */

@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "carbon/cfile.h"
-#include "carbon/ctime.h"
+#include "util/time.h"
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
@@ -58,7 +58,7 @@ static char *slurp(const char *name, size_t *len)
 static int64_t T(const char *s)
 {
 	int64_t t;
-	ck_assert_int_eq(jp_carbon_time_parse(s, strlen(s), &t), 0);
+	ck_assert_int_eq(jp_time_parse(s, strlen(s), &t), 0);
 	return t;
 }
 
@@ -76,7 +76,7 @@ static int entsoe_fixture(const char *name, struct jp_entsoe_result *r)
 START_TEST(test_time)
 {
 	int64_t t;
-	ck_assert_int_eq(jp_carbon_time_parse("1970-01-01T00:00Z", 17, &t), 0);
+	ck_assert_int_eq(jp_time_parse("1970-01-01T00:00Z", 17, &t), 0);
 	ck_assert_int_eq(t, 0);
 	/* 2024-03-05 is day 19787 after the epoch (54 years, 13 leap days, + 31 + 29 + 4). */
 	int64_t day = (54 * 365 + 13 + 31 + 29 + 4) * 86400000LL;
@@ -88,21 +88,21 @@ START_TEST(test_time)
 	const char *bad[] = {"2024-03-05T10:00", "2024-02-30T10:00Z", "2023-02-29T00:00Z", "2024-13-01T00:00Z",
 			     "2024-03-05T24:00Z", "2024-03-05T10:00Zjunk", "", "2024-03-05", "x024-03-05T10:00Z"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(jp_carbon_time_parse(bad[i], strlen(bad[i]), &t) == -EINVAL, "%s", bad[i]);
+		ck_assert_msg(jp_time_parse(bad[i], strlen(bad[i]), &t) == -EINVAL, "%s", bad[i]);
 	int64_t d;
-	ck_assert_int_eq(jp_carbon_duration_parse("PT15M", &d), 0);
+	ck_assert_int_eq(jp_time_duration_parse("PT15M", &d), 0);
 	ck_assert_int_eq(d, 900000);
-	ck_assert_int_eq(jp_carbon_duration_parse("PT60M", &d), 0);
+	ck_assert_int_eq(jp_time_duration_parse("PT60M", &d), 0);
 	ck_assert_int_eq(d, 3600000);
-	ck_assert_int_eq(jp_carbon_duration_parse("PT1H", &d), 0);
+	ck_assert_int_eq(jp_time_duration_parse("PT1H", &d), 0);
 	ck_assert_int_eq(d, 3600000);
-	ck_assert_int_eq(jp_carbon_duration_parse("P1D", &d), 0);
+	ck_assert_int_eq(jp_time_duration_parse("P1D", &d), 0);
 	ck_assert_int_eq(d, 86400000);
-	ck_assert_int_eq(jp_carbon_duration_parse("P1M", &d), -EINVAL);
-	ck_assert_int_eq(jp_carbon_duration_parse("PT", &d), -EINVAL);
-	ck_assert_int_eq(jp_carbon_duration_parse("PT0M", &d), -EINVAL);
+	ck_assert_int_eq(jp_time_duration_parse("P1M", &d), -EINVAL);
+	ck_assert_int_eq(jp_time_duration_parse("PT", &d), -EINVAL);
+	ck_assert_int_eq(jp_time_duration_parse("PT0M", &d), -EINVAL);
 	char buf[16];
-	ck_assert_int_eq(jp_carbon_time_entsoe(T("2024-03-05T09:00Z"), buf, sizeof(buf)), 0);
+	ck_assert_int_eq(jp_time_format_compact(T("2024-03-05T09:00Z"), buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "202403050900");
 }
 END_TEST
@@ -1031,8 +1031,8 @@ START_TEST(test_forecaster_ukci)
 	static const int g[] = {300, 300, 300, 80, 80, 300, 300, 300};
 	for (int i = 0; i < 8; i++) {
 		char a[32], b[32];
-		jp_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
-		jp_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
+		jp_time_format_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
+		jp_time_format_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
 		o += (size_t)snprintf(body + o, sizeof(body) - o, "%s{\"from\":\"%s\",\"to\":\"%s\",\"intensity\":{\"forecast\":%d}}",
 				      i ? "," : "", a, b, g[i]);
 	}
@@ -1131,8 +1131,8 @@ START_TEST(test_forecast_hostile_values)
 	static const char *const g[] = {"300", "300", "1e308", "300", "80", "80", "300", "300"};
 	for (int i = 0; i < 8; i++) {
 		char a[32], b[32];
-		jp_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
-		jp_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
+		jp_time_format_rfc3339(h0 + (i - 1) * 1800000LL, a, sizeof(a));
+		jp_time_format_rfc3339(h0 + i * 1800000LL, b, sizeof(b));
 		o += (size_t)snprintf(body + o, sizeof(body) - o, "%s{\"from\":\"%s\",\"to\":\"%s\",\"intensity\":{\"forecast\":%s}}",
 				      i ? "," : "", a, b, g[i]);
 	}

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collect/hwmon.h"
+#include "collect/collector.h"
 #include "util/curve.h"
 #include "tree_util.h"
 

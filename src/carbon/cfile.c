@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "carbon/cjson.h"
-#include "carbon/ctime.h"
+#include "util/json_read.h"
+#include "util/time.h"
 
 struct ent {
 	struct jp_carbon_entry e;
@@ -42,7 +42,7 @@ static int push(struct vec *a, int64_t t, double g)
 
 static int parse_json(const char *buf, size_t len, struct vec *a, char *why, size_t whylen)
 {
-	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_FILE_MAX_BYTES, why, whylen);
+	struct json_object *o = jp_json_parse(buf, len, JP_CARBON_FILE_MAX_BYTES, why, whylen);
 	if (!o)
 		return -EINVAL;
 	int r = 0;
@@ -53,14 +53,14 @@ static int parse_json(const char *buf, size_t len, struct vec *a, char *why, siz
 	size_t n = r ? 0 : json_object_array_length(o);
 	for (size_t i = 0; i < n && !r; i++) {
 		struct json_object *e = json_object_array_get_idx(o, i);
-		struct json_object *t = jp_carbon_json_get(e, "time");
+		struct json_object *t = jp_json_get(e, "time");
 		double g;
 		int64_t tm;
 		if (!t || !json_object_is_type(t, json_type_string) ||
-		    jp_carbon_time_parse(json_object_get_string(t), (size_t)json_object_get_string_len(t), &tm)) {
+		    jp_time_parse(json_object_get_string(t), (size_t)json_object_get_string_len(t), &tm)) {
 			snprintf(why, whylen, "entry %zu: missing or bad time", i + 1);
 			r = -EINVAL;
-		} else if (jp_carbon_json_number(jp_carbon_json_get(e, "grams_per_kwh"), &g) || g < 0) {
+		} else if (jp_json_get_number(jp_json_get(e, "grams_per_kwh"), &g) || g < 0) {
 			snprintf(why, whylen, "entry %zu: grams_per_kwh is not a number >= 0", i + 1);
 			r = -EINVAL;
 		} else {
@@ -99,7 +99,7 @@ static int parse_csv(const char *buf, size_t len, struct vec *a, char *why, size
 				continue;
 		}
 		int64_t tm;
-		if (jp_carbon_time_parse(s + b, tl, &tm)) {
+		if (jp_time_parse(s + b, tl, &tm)) {
 			snprintf(why, whylen, "line %zu: bad time", line);
 			return -EINVAL;
 		}

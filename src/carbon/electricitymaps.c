@@ -7,30 +7,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "carbon/cjson.h"
-#include "carbon/ctime.h"
+#include "util/json_read.h"
+#include "util/time.h"
 #include "carbon/forecast.h"
 #include "util/buf.h"
 
 int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time_ms,
 		   char *why, size_t whylen)
 {
-	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_JSON_MAX_BYTES, why, whylen);
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
 	if (!o)
 		return -EINVAL;
 	int r;
 	double g = 0;
 	int64_t t;
-	struct json_object *dt = jp_carbon_json_get(o, "datetime");
+	struct json_object *dt = jp_json_get(o, "datetime");
 	if (!json_object_is_type(o, json_type_object)) {
 		snprintf(why, whylen, "answer is not a JSON object");
 		r = -EINVAL;
-	} else if ((r = jp_carbon_json_number(jp_carbon_json_get(o, "carbonIntensity"), &g)) != 0) {
-		if (r == -ENODATA && !jp_carbon_json_has(o, "carbonIntensity")) {
+	} else if ((r = jp_json_get_number(jp_json_get(o, "carbonIntensity"), &g)) != 0) {
+		if (r == -ENODATA && !jp_json_has(o, "carbonIntensity")) {
 			/* An error answer ({"error": ...} or {"message": ...}) has no carbonIntensity. */
-			struct json_object *m = jp_carbon_json_get(o, "error");
+			struct json_object *m = jp_json_get(o, "error");
 			if (!m)
-				m = jp_carbon_json_get(o, "message");
+				m = jp_json_get(o, "message");
 			snprintf(why, whylen, "no carbonIntensity in answer%s%.120s",
 				 m && json_object_is_type(m, json_type_string) ? ": " : "",
 				 m && json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "");
@@ -42,7 +42,7 @@ int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time
 		snprintf(why, whylen, "negative carbonIntensity");
 		r = -EINVAL;
 	} else if (!dt || !json_object_is_type(dt, json_type_string) ||
-		   jp_carbon_time_parse(json_object_get_string(dt), (size_t)json_object_get_string_len(dt), &t)) {
+		   jp_time_parse(json_object_get_string(dt), (size_t)json_object_get_string_len(dt), &t)) {
 		snprintf(why, whylen, "missing or bad datetime");
 		r = -EINVAL;
 	} else {
@@ -90,16 +90,16 @@ char *jp_emaps_forecast_url(const char *base, const char *zone)
 int jp_emaps_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
 			    char *why, size_t whylen)
 {
-	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_JSON_MAX_BYTES, why, whylen);
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
 	if (!o)
 		return -EINVAL;
-	struct json_object *a = jp_carbon_json_get(o, "forecast");
+	struct json_object *a = jp_json_get(o, "forecast");
 	int r = 0;
 	size_t skip = 0, n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
 	int64_t *t = n ? calloc(n, sizeof(*t)) : NULL;
 	double *g = n ? calloc(n, sizeof(*g)) : NULL;
 	if (!a || !json_object_is_type(a, json_type_array)) {
-		struct json_object *e = jp_carbon_json_get(o, "error");
+		struct json_object *e = jp_json_get(o, "error");
 		snprintf(why, whylen, "no forecast array in answer%s%.120s", e && json_object_is_type(e, json_type_string) ? ": " : "",
 			 e && json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "");
 		r = -EINVAL;
@@ -114,16 +114,16 @@ int jp_emaps_parse_forecast(const void *buf, size_t len, struct jp_forecast *out
 	size_t k = 0;
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(a, i);
-		struct json_object *dt = jp_carbon_json_get(p, "datetime");
+		struct json_object *dt = jp_json_get(p, "datetime");
 		int64_t ts;
 		double v;
 		if (!dt || !json_object_is_type(dt, json_type_string) ||
-		    jp_carbon_time_parse(json_object_get_string(dt), (size_t)json_object_get_string_len(dt), &ts)) {
+		    jp_time_parse(json_object_get_string(dt), (size_t)json_object_get_string_len(dt), &ts)) {
 			snprintf(why, whylen, "point %zu: missing or bad datetime", i);
 			r = -EINVAL;
 			break;
 		}
-		int nr = jp_carbon_json_number(jp_carbon_json_get(p, "carbonIntensity"), &v);
+		int nr = jp_json_get_number(jp_json_get(p, "carbonIntensity"), &v);
 		if (nr == -ENODATA) {
 			skip++;
 			continue;

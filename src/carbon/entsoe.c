@@ -13,7 +13,7 @@
 
 #include <expat.h>
 
-#include "carbon/ctime.h"
+#include "util/time.h"
 #include "carbon/forecast.h"
 #include "util/buf.h"
 #include "util/intern.h"
@@ -255,7 +255,7 @@ static int text_time(const struct xnode *n, int64_t *t)
 	char b[64];
 	if (text_of(n, b, sizeof(b)))
 		return -1;
-	return jp_carbon_time_parse(b, strlen(b), t) ? -1 : 0;
+	return jp_time_parse(b, strlen(b), t) ? -1 : 0;
 }
 
 /* ---- one TimeSeries ------------------------------------------------------------ */
@@ -289,7 +289,7 @@ static int parse_period(const struct xnode *period, const char *ns, int a03, str
 		snprintf(why, whylen, "bad Period timeInterval");
 		return -EINVAL;
 	}
-	if (text_of(child(period, ns, "resolution"), b, sizeof(b)) || jp_carbon_duration_parse(b, &res)) {
+	if (text_of(child(period, ns, "resolution"), b, sizeof(b)) || jp_time_duration_parse(b, &res)) {
 		snprintf(why, whylen, "bad Period resolution");
 		return -EINVAL;
 	}
@@ -751,8 +751,8 @@ char *jp_entsoe_url_doc(const char *base, const char *doc_type, const char *proc
 {
 	char ps[16], pe[16];
 	struct jp_buf b = {0};
-	if (!base || !area || jp_carbon_time_entsoe(start_ms, ps, sizeof(ps)) ||
-	    jp_carbon_time_entsoe(end_ms, pe, sizeof(pe))) {
+	if (!base || !area || jp_time_format_compact(start_ms, ps, sizeof(ps)) ||
+	    jp_time_format_compact(end_ms, pe, sizeof(pe))) {
 		errno = EINVAL;
 		return NULL;
 	}

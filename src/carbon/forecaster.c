@@ -18,9 +18,9 @@
 #include <time.h>
 
 #include "carbon/cfile.h"
-#include "carbon/cjson.h"
+#include "util/json_read.h"
 #include "carbon/retry.h"
-#include "carbon/ctime.h"
+#include "util/time.h"
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
@@ -87,14 +87,6 @@ static const char *const source_names[] = {[JP_FORECAST_NONE] = "none", [JP_FORE
 					   [JP_FORECAST_FILE] = "file",
 					   [JP_FORECAST_ELECTRICITYMAPS] = "electricitymaps",
 					   [JP_FORECAST_ENTSOE] = "entsoe"};
-
-void jp_rfc3339(int64_t t_ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(t_ms / 1000);
-	struct tm tm;
-	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "1970-01-01T00:00:00Z");
-}
 
 /* "1h", "90m", "45s": the label value of a duration. */
 static void dur_label(uint64_t ms, char *buf, size_t len)
@@ -550,7 +542,7 @@ int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 	if (!f || jp_forecast_at(&f->fc, now, &g))
 		return -ENODATA;
 	char t0[32], t1[32];
-	jp_rfc3339(f->generated_ms, t0, sizeof(t0));
+	jp_time_format_rfc3339(f->generated_ms, t0, sizeof(t0));
 	int r = jp_buf_printf(out, "{\"source\":\"%s\",\"grid_zone\":\"%s\",\"signal\":\"average\",\"generated_at\":\"%s\","
 			      "\"points\":[", source_names[f->src], f->grid_zone, t0);
 	int first = 1;
@@ -558,8 +550,8 @@ int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 		const struct jp_fc_point *p = &f->fc.v[i];
 		if (p->end_ms <= now || p->start_ms >= now + (int64_t)f->horizon_ms)
 			continue;
-		jp_rfc3339(p->start_ms, t0, sizeof(t0));
-		jp_rfc3339(p->end_ms, t1, sizeof(t1));
+		jp_time_format_rfc3339(p->start_ms, t0, sizeof(t0));
+		jp_time_format_rfc3339(p->end_ms, t1, sizeof(t1));
 		r = jp_buf_printf(out, "%s{\"start\":\"%s\",\"end\":\"%s\",\"grams_per_kwh\":", first ? "" : ",", t0, t1);
 		if (!r)
 			r = jp_json_number(out, p->g_per_kwh);
@@ -576,7 +568,7 @@ int jp_forecaster_json(struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 		if ((uint64_t)f->windows.ms[i] > f->horizon_ms ||
 		    jp_forecast_best_window(&f->fc, now, (int64_t)f->horizon_ms, (int64_t)f->windows.ms[i], &start, &mean))
 			continue;
-		jp_rfc3339(start, t0, sizeof(t0));
+		jp_time_format_rfc3339(start, t0, sizeof(t0));
 		r = jp_buf_printf(out, "%s{\"duration_seconds\":%" PRIu64 ",\"start\":\"%s\",\"average_grams_per_kwh\":",
 				  first ? "" : ",", f->windows.ms[i] / 1000, t0);
 		if (!r)
@@ -619,7 +611,7 @@ static int query_get(const char *query, const char *key, char *buf, size_t len)
 static int sdk_point(struct jp_buf *out, int first, const char *loc, int64_t t, int64_t dur_ms, double v)
 {
 	char ts[32];
-	jp_rfc3339(t, ts, sizeof(ts));
+	jp_time_format_rfc3339(t, ts, sizeof(ts));
 	int r = jp_buf_printf(out, "%s{\"location\":", first ? "" : ",");
 	if (!r)
 		r = jp_json_string(out, loc);
@@ -642,9 +634,9 @@ int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now, const char *que
 		snprintf(loc, sizeof(loc), "%s", f->grid_zone);
 	int64_t from = now, to = jp_forecast_end(&f->fc), w = 0;
 	if (query_get(query, "dataStartAt", tbuf, sizeof(tbuf)) &&
-	    jp_carbon_time_parse(tbuf, strlen(tbuf), &from))
+	    jp_time_parse(tbuf, strlen(tbuf), &from))
 		return 400;
-	if (query_get(query, "dataEndAt", tbuf, sizeof(tbuf)) && jp_carbon_time_parse(tbuf, strlen(tbuf), &to))
+	if (query_get(query, "dataEndAt", tbuf, sizeof(tbuf)) && jp_time_parse(tbuf, strlen(tbuf), &to))
 		return 400;
 	if (query_get(query, "windowSize", tbuf, sizeof(tbuf))) {
 		char *e;
@@ -680,9 +672,9 @@ int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now, const char *que
 		}
 	}
 	char gen[32], s0[32], s1[32];
-	jp_rfc3339(f->generated_ms, gen, sizeof(gen));
-	jp_rfc3339(from, s0, sizeof(s0));
-	jp_rfc3339(to, s1, sizeof(s1));
+	jp_time_format_rfc3339(f->generated_ms, gen, sizeof(gen));
+	jp_time_format_rfc3339(from, s0, sizeof(s0));
+	jp_time_format_rfc3339(to, s1, sizeof(s1));
 	if (!r)
 		r = jp_buf_printf(out, "[{\"generatedAt\":\"%s\",\"requestedAt\":\"%s\",\"location\":", gen, gen);
 	if (!r)

@@ -66,7 +66,5 @@ struct jp_forecaster_stats {
 };
 void jp_forecaster_stats(const struct jp_forecaster *f, struct jp_forecaster_stats *out);
 
-/* "2026-12-03T11:00:00Z" for t (ms since the epoch, UTC) into buf (at least 24 bytes). */
-void jp_rfc3339(int64_t t_ms, char *buf, size_t len);
 
 #endif

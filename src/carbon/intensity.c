@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "carbon/cfile.h"
-#include "carbon/cjson.h"
+#include "util/json_read.h"
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
@@ -368,7 +368,7 @@ static int start_fetch(struct jp_intensity *in)
 		.headers = in->auth_header ? in->headers : NULL,
 		.timeout_ms = REQUEST_TIMEOUT_MS,
 		.user_agent = "joulepush/" JP_VERSION,
-		.max_response_bytes = in->src == JP_CARBON_ENTSOE ? JP_ENTSOE_MAX_BYTES : JP_CARBON_JSON_MAX_BYTES,
+		.max_response_bytes = in->src == JP_CARBON_ENTSOE ? JP_ENTSOE_MAX_BYTES : JP_JSON_MAX_BYTES,
 	};
 	in->st.requests++;
 	in->xfer = jp_http_start(in->http, &req, http_done_cb, in);

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "carbon/cjson.h"
-#include "carbon/ctime.h"
+#include "util/json_read.h"
+#include "util/time.h"
 #include "carbon/forecast.h"
 
 static struct json_object *first_of(struct json_object *o, const char *key)
 {
-	struct json_object *a = jp_carbon_json_get(o, key);
+	struct json_object *a = jp_json_get(o, key);
 	if (!a || !json_object_is_type(a, json_type_array) || json_object_array_length(a) == 0)
 		return NULL;
 	return json_object_array_get_idx(a, 0);
@@ -24,13 +24,13 @@ static int str_time(struct json_object *v, int64_t *t)
 {
 	if (!v || !json_object_is_type(v, json_type_string))
 		return -EINVAL;
-	return jp_carbon_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), t);
+	return jp_time_parse(json_object_get_string(v), (size_t)json_object_get_string_len(v), t);
 }
 
 int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_ms,
 		  int64_t *to_ms, char *why, size_t whylen)
 {
-	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_JSON_MAX_BYTES, why, whylen);
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
 	if (!o)
 		return -EINVAL;
 	int r = -EINVAL;
@@ -38,24 +38,24 @@ int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_
 	int64_t from, to;
 	struct json_object *d = first_of(o, "data");
 	/* Regional answers nest the half hours one level down, under the region. */
-	if (d && jp_carbon_json_get(d, "data"))
+	if (d && jp_json_get(d, "data"))
 		d = first_of(d, "data");
-	struct json_object *in = jp_carbon_json_get(d, "intensity");
+	struct json_object *in = jp_json_get(d, "intensity");
 	if (!d) {
-		struct json_object *e = jp_carbon_json_get(jp_carbon_json_get(o, "error"), "message");
+		struct json_object *e = jp_json_get(jp_json_get(o, "error"), "message");
 		snprintf(why, whylen, "no data in answer%s%.120s", e && json_object_is_type(e, json_type_string) ? ": " : "",
 			 e && json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "");
-		struct json_object *a = jp_carbon_json_get(o, "data");
+		struct json_object *a = jp_json_get(o, "data");
 		r = a && json_object_is_type(a, json_type_array) && json_object_array_length(a) == 0 ? -ENODATA : -EINVAL;
 	} else if (!in || !json_object_is_type(in, json_type_object)) {
 		snprintf(why, whylen, "no intensity object");
-	} else if (str_time(jp_carbon_json_get(d, "from"), &from) || str_time(jp_carbon_json_get(d, "to"), &to) ||
+	} else if (str_time(jp_json_get(d, "from"), &from) || str_time(jp_json_get(d, "to"), &to) ||
 		   to < from) {
 		snprintf(why, whylen, "missing or bad from/to");
 	} else {
-		r = jp_carbon_json_number(jp_carbon_json_get(in, "actual"), &g);
+		r = jp_json_get_number(jp_json_get(in, "actual"), &g);
 		if (r == -ENODATA)
-			r = jp_carbon_json_number(jp_carbon_json_get(in, "forecast"), &g);
+			r = jp_json_get_number(jp_json_get(in, "forecast"), &g);
 		if (r == -ENODATA) {
 			snprintf(why, whylen, "intensity actual and forecast are null");
 		} else if (r) {
@@ -110,16 +110,16 @@ char *jp_ukci_url(const char *base, const char *region)
 /* The array of half hours in a forecast answer, national or regional. */
 static struct json_object *forecast_points(struct json_object *o)
 {
-	struct json_object *d = jp_carbon_json_get(o, "data");
+	struct json_object *d = jp_json_get(o, "data");
 	if (d && json_object_is_type(d, json_type_array) && json_object_array_length(d) > 0) {
 		struct json_object *first = json_object_array_get_idx(d, 0);
-		struct json_object *inner = jp_carbon_json_get(first, "data");
+		struct json_object *inner = jp_json_get(first, "data");
 		if (inner && json_object_is_type(inner, json_type_array))
 			return inner;   /* [ {regionid, data: [...]} ] */
 		return d;               /* national: [ {from, to, intensity}, ... ] */
 	}
 	if (d && json_object_is_type(d, json_type_object)) {
-		struct json_object *inner = jp_carbon_json_get(d, "data");
+		struct json_object *inner = jp_json_get(d, "data");
 		if (inner && json_object_is_type(inner, json_type_array))
 			return inner;   /* {regionid, data: [...]} */
 	}
@@ -129,7 +129,7 @@ static struct json_object *forecast_points(struct json_object *o)
 int jp_ukci_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
 			   char *why, size_t whylen)
 {
-	struct json_object *o = jp_carbon_json_parse(buf, len, JP_CARBON_JSON_MAX_BYTES, why, whylen);
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
 	if (!o)
 		return -EINVAL;
 	size_t skip = 0;
@@ -146,12 +146,12 @@ int jp_ukci_parse_forecast(const void *buf, size_t len, struct jp_forecast *out,
 		struct json_object *p = json_object_array_get_idx(a, i);
 		int64_t from, to;
 		double g;
-		if (str_time(jp_carbon_json_get(p, "from"), &from) || str_time(jp_carbon_json_get(p, "to"), &to)) {
+		if (str_time(jp_json_get(p, "from"), &from) || str_time(jp_json_get(p, "to"), &to)) {
 			snprintf(why, whylen, "point %zu: missing or bad from/to", i);
 			r = -EINVAL;
 			break;
 		}
-		int nr = jp_carbon_json_number(jp_carbon_json_get(jp_carbon_json_get(p, "intensity"), "forecast"), &g);
+		int nr = jp_json_get_number(jp_json_get(jp_json_get(p, "intensity"), "forecast"), &g);
 		if (nr == -ENODATA) {
 			skip++;
 			continue;

@@ -59,6 +59,18 @@ double jp_power_model_watts(unsigned cpus, double u, double idle_w, double max_w
 	return (double)cpus * (idle_w + u * (max_w - idle_w));
 }
 
+/* docs/model.md "Power curve": the default points, as fractions of the per-CPU TDP. */
+static const double default_load[] = {0, 0.10, 0.50, 1.00};
+static const double default_frac[] = {0.12, 0.32, 0.75, 1.02};
+
+int jp_power_curve_from(struct jp_curve *c, const struct jp_kvlist *points, char *why, size_t why_len)
+{
+	if (!points || !points->n)
+		return jp_curve_init(c, default_load, default_frac, sizeof(default_load) / sizeof(default_load[0]), why,
+				     why_len);
+	return jp_curve_from_text(c, points, 0.01, why, why_len);   /* load in percent */
+}
+
 int jp_power_model_init(struct jp_power_model *m, const struct jp_config *cfg, char *why, size_t why_len)
 {
 	m->idle_w = cfg->model_idle_watts_per_cpu;

@@ -174,6 +174,11 @@ struct jp_power_model {
 	struct jp_curve curve;             /* fractions of tdp_w over the usage ratio */
 };
 
+/* power.model.curve: a map of load percent (0 to 100) to a fraction of the per-CPU TDP.
+ * Builds the curve over load ratios; an empty list gives the default points (docs/model.md).
+ * Returns 0 or -EINVAL with why[]. */
+int jp_power_curve_from(struct jp_curve *c, const struct jp_kvlist *points, char *why, size_t why_len);
+
 /* From cfg's power.model keys. Returns 0, or -EINVAL with why[] for a bad curve. */
 int jp_power_model_init(struct jp_power_model *m, const struct jp_config *cfg, char *why, size_t why_len);
 /* The estimate in watts for cpus at usage u (clamped to [0, 1]); *low and *high get the

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "config/internal.h"
-#include "remote/relabel.h"
 #include "util/curve.h"
 #include "util/regex.h"
 #include "util/units.h"
@@ -305,7 +304,8 @@ static int check_model(struct ctx *c, const struct node *v, const char *path, vo
 	if (cfg->model_curve.n) {
 		char why[160];
 		cfg_child_path(kpath, path, "curve");
-		if (jp_power_curve_check(&cfg->model_curve, why, sizeof(why)))
+		struct jp_curve curve;
+		if (jp_curve_from_text(&curve, &cfg->model_curve, 0.01, why, sizeof(why)))   /* load in percent */
 			return cfg_fail(c, cfg_line_of(v, "curve"), kpath, "%s", why);
 	}
 	return 0;
@@ -793,6 +793,34 @@ static void remotes_free(struct jp_config *cfg)
 	free(cfg->remotes);
 	cfg->remotes = NULL;
 	cfg->nremotes = 0;
+}
+
+static const char *const actions[] = {
+	[JP_RELABEL_REPLACE] = "replace", [JP_RELABEL_KEEP] = "keep", [JP_RELABEL_DROP] = "drop",
+	[JP_RELABEL_LABELDROP] = "labeldrop", [JP_RELABEL_LABELKEEP] = "labelkeep",
+};
+
+const char *jp_relabel_action_name(int a)
+{
+	return a >= 0 && (size_t)a < sizeof(actions) / sizeof(actions[0]) ? actions[a] : "?";
+}
+
+int jp_relabel_action_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (!strcmp(s, actions[i]))
+			return (int)i;
+	return -1;
+}
+
+int jp_label_name_valid(const char *s)
+{
+	if (!s || !*s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return 0;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
 }
 
 /* write_relabel_configs: a list of rules as Prometheus writes them; each regex must

@@ -9,34 +9,6 @@
 
 #include "util/regex.h"
 
-static const char *const actions[] = {
-	[JP_RELABEL_REPLACE] = "replace", [JP_RELABEL_KEEP] = "keep", [JP_RELABEL_DROP] = "drop",
-	[JP_RELABEL_LABELDROP] = "labeldrop", [JP_RELABEL_LABELKEEP] = "labelkeep",
-};
-
-const char *jp_relabel_action_name(int a)
-{
-	return a >= 0 && (size_t)a < sizeof(actions) / sizeof(actions[0]) ? actions[a] : "?";
-}
-
-int jp_relabel_action_parse(const char *s)
-{
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		if (!strcmp(s, actions[i]))
-			return (int)i;
-	return -1;
-}
-
-int jp_label_name_valid(const char *s)
-{
-	if (!s || !*s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-		return 0;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-			return 0;
-	return 1;
-}
-
 struct rule {
 	struct jp_relabel_config c;   /* a copy: the config may be freed before the sender */
 	struct jp_regex *re;

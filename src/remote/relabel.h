@@ -41,11 +41,5 @@ uint64_t jp_relabel_limit_hits(const struct jp_relabel *r);
 /* Whether the rules keep in[0..n) exactly as it is (then nothing need be copied). */
 int jp_relabel_same(const struct jp_relabel_out *out, const struct jp_label *in, size_t n);
 
-/* "replace", "keep", ... ; and back. */
-const char *jp_relabel_action_name(int action);
-int jp_relabel_action_parse(const char *s);
-
-/* Whether s is a valid label name: [a-zA-Z_][a-zA-Z0-9_]*. */
-int jp_label_name_valid(const char *s);
 
 #endif

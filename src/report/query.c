@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "carbon/cjson.h"
+#include "util/json_read.h"
 #include "util/buf.h"
 #include "util/secret.h"
 #include "util/text.h"
@@ -266,7 +266,7 @@ static int point(struct json_object *p, int64_t *t, double *v)
 	if (!json_object_is_type(p, json_type_array) || json_object_array_length(p) != 2)
 		return -1;
 	double ts;
-	if (jp_carbon_json_number(json_object_array_get_idx(p, 0), &ts) || ts < 0 || ts > 1e11)
+	if (jp_json_get_number(json_object_array_get_idx(p, 0), &ts) || ts < 0 || ts > 1e11)
 		return -1;
 	struct json_object *s = json_object_array_get_idx(p, 1);
 	if (!json_object_is_type(s, json_type_string))
@@ -354,17 +354,17 @@ int jp_query_parse(const char *body, size_t len, struct jp_query_result *out, ch
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
 	char jwhy[128];
-	struct json_object *root = jp_carbon_json_parse(body, len, JP_QUERY_MAX_BYTES, jwhy, sizeof(jwhy));
+	struct json_object *root = jp_json_parse(body, len, JP_QUERY_MAX_BYTES, jwhy, sizeof(jwhy));
 	if (!root) {
 		snprintf(why, whylen, "the answer is not the query API's JSON: %s", jwhy);
 		return -EINVAL;
 	}
 	int rc = -EINVAL;
-	struct json_object *status = jp_carbon_json_get(root, "status");
+	struct json_object *status = jp_json_get(root, "status");
 	const char *st = status && json_object_is_type(status, json_type_string) ? json_object_get_string(status) : NULL;
 	if (st && !strcmp(st, "error")) {
-		struct json_object *et = jp_carbon_json_get(root, "errorType");
-		struct json_object *e = jp_carbon_json_get(root, "error");
+		struct json_object *et = jp_json_get(root, "errorType");
+		struct json_object *e = jp_json_get(root, "error");
 		snprintf(why, whylen, "the server says %s: %s",
 			 et && json_object_is_type(et, json_type_string) ? json_object_get_string(et) : "error",
 			 e && json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "(no message)");
@@ -374,10 +374,10 @@ int jp_query_parse(const char *body, size_t len, struct jp_query_result *out, ch
 		snprintf(why, whylen, "the answer has no \"status\": \"success\"");
 		goto out;
 	}
-	join_warnings(out, jp_carbon_json_get(root, "warnings"));
-	struct json_object *data = jp_carbon_json_get(root, "data");
-	struct json_object *type = jp_carbon_json_get(data, "resultType");
-	struct json_object *res = jp_carbon_json_get(data, "result");
+	join_warnings(out, jp_json_get(root, "warnings"));
+	struct json_object *data = jp_json_get(root, "data");
+	struct json_object *type = jp_json_get(data, "resultType");
+	struct json_object *res = jp_json_get(data, "result");
 	const char *ty = type && json_object_is_type(type, json_type_string) ? json_object_get_string(type) : "";
 	if (!res) {
 		snprintf(why, whylen, "the answer has no data.result");
@@ -394,12 +394,12 @@ int jp_query_parse(const char *body, size_t len, struct jp_query_result *out, ch
 	}
 	for (size_t i = 0; i < json_object_array_length(res); i++) {
 		struct json_object *el = json_object_array_get_idx(res, i);
-		struct json_object *pts = jp_carbon_json_get(el, matrix ? "values" : "value");
+		struct json_object *pts = jp_json_get(el, matrix ? "values" : "value");
 		if (!pts || !json_object_is_type(pts, json_type_array)) {
 			snprintf(why, whylen, "a series has no \"%s\"", matrix ? "values" : "value");
 			goto out;
 		}
-		if ((rc = add_series(out, jp_carbon_json_get(el, "metric"), pts, !matrix, why, whylen)))
+		if ((rc = add_series(out, jp_json_get(el, "metric"), pts, !matrix, why, whylen)))
 			goto out;
 	}
 	rc = 0;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "carbon/ctime.h"
+#include "util/time.h"
 
 #define EXPR_MAX 8192
 
@@ -55,9 +55,9 @@ int jp_report_time_parse(const char *s, int64_t *out_ms)
 	size_t n = strlen(s);
 	if (n == 10 && s[4] == '-' && s[7] == '-') {
 		snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
-		return jp_carbon_time_parse(buf, strlen(buf), out_ms);
+		return jp_time_parse(buf, strlen(buf), out_ms);
 	}
-	return jp_carbon_time_parse(s, n, out_ms);
+	return jp_time_parse(s, n, out_ms);
 }
 
 int jp_report_month_parse(const char *s, int64_t *from_ms, int64_t *to_ms)
@@ -68,10 +68,10 @@ int jp_report_month_parse(const char *s, int64_t *from_ms, int64_t *to_ms)
 	if (strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12 || y < 1970)
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%04d-%02d-01T00:00:00Z", y, m);
-	if (jp_carbon_time_parse(buf, strlen(buf), from_ms))
+	if (jp_time_parse(buf, strlen(buf), from_ms))
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%04d-%02d-01T00:00:00Z", m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1);
-	return jp_carbon_time_parse(buf, strlen(buf), to_ms) ? -EINVAL : 0;
+	return jp_time_parse(buf, strlen(buf), to_ms) ? -EINVAL : 0;
 }
 
 void jp_report_time_format(int64_t t_ms, int date_only, char *buf, size_t len)

@@ -88,28 +88,17 @@ double jp_curve_eval(const struct jp_curve *c, double x)
 	return v;
 }
 
-/* docs/model.md "Power curve": the default points, as fractions of the per-CPU TDP. */
-static const double default_load[] = {0, 10, 50, 100};
-static const double default_frac[] = {0.12, 0.32, 0.75, 1.02};
-
-int jp_power_curve_from(struct jp_curve *c, const struct jp_kvlist *points, char *why, size_t why_len)
+int jp_curve_from_text(struct jp_curve *c, const struct jp_kvlist *points, double x_scale, char *why,
+		       size_t why_len)
 {
 	double x[JP_CURVE_MAX], y[JP_CURVE_MAX];
-	size_t n = 0;
-	if (!points || !points->n) {
-		for (; n < sizeof(default_load) / sizeof(default_load[0]); n++) {
-			x[n] = default_load[n] / 100;
-			y[n] = default_frac[n];
-		}
-		return jp_curve_init(c, x, y, n, why, why_len);
-	}
 	if (points->n > JP_CURVE_MAX) {
 		snprintf(why, why_len, "at most %d points", JP_CURVE_MAX);
 		return -EINVAL;
 	}
-	for (; n < points->n; n++) {
+	for (size_t n = 0; n < points->n; n++) {
 		char *end;
-		x[n] = strtod(points->v[n].key, &end) / 100;
+		x[n] = strtod(points->v[n].key, &end) * x_scale;
 		if (end == points->v[n].key || *end) {
 			snprintf(why, why_len, "invalid load \"%.32s\"", points->v[n].key);
 			return -EINVAL;
@@ -120,11 +109,5 @@ int jp_power_curve_from(struct jp_curve *c, const struct jp_kvlist *points, char
 			return -EINVAL;
 		}
 	}
-	return jp_curve_init(c, x, y, n, why, why_len);
-}
-
-int jp_power_curve_check(const struct jp_kvlist *points, char *why, size_t why_len)
-{
-	struct jp_curve c;
-	return jp_power_curve_from(&c, points, why, why_len);
+	return jp_curve_init(c, x, y, points->n, why, why_len);
 }

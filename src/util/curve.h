@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "util/kv.h"
 
 #define JP_CURVE_MAX 32
 
@@ -25,11 +25,10 @@ int jp_curve_init(struct jp_curve *c, const double *x, const double *y, size_t n
 /* The curve at x; x outside the points takes the value of the nearest end. */
 double jp_curve_eval(const struct jp_curve *c, double x);
 
-/* power.model.curve: a map of load percent (0 to 100) to a fraction of the per-CPU TDP.
- * Builds the curve over load ratios (x = percent / 100); an empty list gives the
- * default points (docs/model.md). Returns 0 or -EINVAL with why[]. */
-int jp_power_curve_from(struct jp_curve *c, const struct jp_kvlist *points, char *why, size_t why_len);
-/* The config's check of the same. */
-int jp_power_curve_check(const struct jp_kvlist *points, char *why, size_t why_len);
+/* Build from points written as text, x as the key and y as the value of each pair (as a
+ * config map gives them), x multiplied by x_scale. Returns 0, or -EINVAL with why[] for
+ * text that is not a number, too many points, or what jp_curve_init refuses. */
+int jp_curve_from_text(struct jp_curve *c, const struct jp_kvlist *points, double x_scale, char *why,
+		       size_t why_len);
 
 #endif

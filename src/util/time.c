@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Timestamps of the carbon sources: RFC 3339 / ISO 8601 parsing and ISO 8601 durations. */
-#include "carbon/ctime.h"
+/* Timestamps: RFC 3339 / ISO 8601 parsing and formatting, ISO 8601 durations (util/time.h). */
+#include "util/time.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,7 +45,7 @@ static int expect(const char *s, size_t n, size_t *i, char c)
 	return 0;
 }
 
-int jp_carbon_time_parse(const char *s, size_t n, int64_t *out_ms)
+int jp_time_parse(const char *s, size_t n, int64_t *out_ms)
 {
 	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	size_t i = 0;
@@ -110,7 +110,7 @@ int jp_carbon_time_parse(const char *s, size_t n, int64_t *out_ms)
 	return 0;
 }
 
-int jp_carbon_duration_parse(const char *s, int64_t *out_ms)
+int jp_time_duration_parse(const char *s, int64_t *out_ms)
 {
 	if (!s || s[0] != 'P' || !s[1])
 		return -EINVAL;
@@ -156,7 +156,7 @@ int jp_carbon_duration_parse(const char *s, int64_t *out_ms)
 	return 0;
 }
 
-int jp_carbon_time_entsoe(int64_t t_ms, char *buf, size_t len)
+int jp_time_format_compact(int64_t t_ms, char *buf, size_t len)
 {
 	time_t t = (time_t)(t_ms / 1000);
 	struct tm tm;
@@ -165,4 +165,12 @@ int jp_carbon_time_entsoe(int64_t t_ms, char *buf, size_t len)
 	if (strftime(buf, len, "%Y%m%d%H%M", &tm) != 12)
 		return -EINVAL;
 	return 0;
+}
+
+void jp_time_format_rfc3339(int64_t t_ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(t_ms / 1000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
 }

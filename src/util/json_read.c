@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Strict, bounded JSON parsing (json-c) shared by the JSON carbon sources. */
-#include "carbon/cjson.h"
+#include "util/json_read.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +10,7 @@
 
 #define JSON_DEPTH 32
 
-struct json_object *jp_carbon_json_parse(const void *buf, size_t len, size_t max_bytes,
+struct json_object *jp_json_parse(const void *buf, size_t len, size_t max_bytes,
 					 char *why, size_t whylen)
 {
 	if (len > max_bytes || len > INT_MAX) {
@@ -54,7 +54,7 @@ struct json_object *jp_carbon_json_parse(const void *buf, size_t len, size_t max
 	return o;
 }
 
-struct json_object *jp_carbon_json_get(struct json_object *obj, const char *key)
+struct json_object *jp_json_get(struct json_object *obj, const char *key)
 {
 	struct json_object *v = NULL;
 	if (!obj || !json_object_is_type(obj, json_type_object))
@@ -64,13 +64,13 @@ struct json_object *jp_carbon_json_get(struct json_object *obj, const char *key)
 	return v;
 }
 
-int jp_carbon_json_has(struct json_object *obj, const char *key)
+int jp_json_has(struct json_object *obj, const char *key)
 {
 	/* json-c stands for JSON null with a NULL value, so presence needs get_ex's answer. */
 	return obj && json_object_is_type(obj, json_type_object) && json_object_object_get_ex(obj, key, NULL);
 }
 
-int jp_carbon_json_number(struct json_object *v, double *out)
+int jp_json_get_number(struct json_object *v, double *out)
 {
 	if (!v || json_object_is_type(v, json_type_null))
 		return -ENODATA;
