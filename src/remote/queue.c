@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A crash-safe, checksummed on-disk queue of samples for one remote
  * (docs/reference/remote-write.md). The format, and how the queue is cut into files, are
- * described in remote/queue_internal.h. This file: reading records through windows,
- * segments, open/close, append, read and ack. */
+ * described in remote/queue_internal.h. This file: segments, open/close, append, read and
+ * ack; records are read through remote/queue_read.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,153 +18,6 @@
 #include "util/safedir.h"
 #include "util/intern.h"
 
-ssize_t (*jpq_pread)(int fd, void *buf, size_t len, off_t off) = pread;
-
-void jp_queue_set_pread(ssize_t (*fn)(int fd, void *buf, size_t len, off_t off))
-{
-	jpq_pread = fn ? fn : pread;
-}
-
-/* --- reading records ------------------------------------------------------------- */
-
-void jpq_win_close(struct win *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	w->num = 0;
-	w->len = 0;
-}
-
-/* Open a segment for reading. O_NONBLOCK and O_NOFOLLOW: a FIFO or a symbolic link
- * planted under a segment's name must neither block the agent nor lead it elsewhere;
- * anything but a regular file is refused with -EBADFD. */
-int jpq_win_open(struct jp_queue *q, struct win *w, uint64_t num)
-{
-	return jpq_win_open_rw(q, w, num, 0);
-}
-
-void jp_queue_set_cut_hook(void (*fn)(int dirfd, const char *name))
-{
-	jpq_cut_hook = fn;
-}
-
-int jpq_win_open_rw(struct jp_queue *q, struct win *w, uint64_t num, int writable)
-{
-	if (w->fd >= 0 && w->num == num)
-		return 0;
-	jpq_win_close(w);
-	char name[32];
-	seg_name(name, sizeof(name), num);
-	int fd = openat(q->dirfd, name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ELOOP ? -EBADFD : -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = S_ISREG(st.st_mode) ? -errno : -EBADFD;
-		close(fd);
-		return e;
-	}
-	w->fd = fd;
-	w->num = num;
-	w->len = 0;
-	return 0;
-}
-
-/* Bytes [off, off+len) of the window's file, or NULL (with *err) if they could not
- * be read in full. */
-const uint8_t *jpq_win_get(struct win *w, uint64_t off, size_t len, int *err)
-{
-	if (off >= w->off && off - w->off <= w->len && w->len - (off - w->off) >= len)
-		return w->buf + (off - w->off);
-	size_t want = len > WIN_CHUNK ? len : WIN_CHUNK;
-	if (want > w->cap) {
-		uint8_t *nb = realloc(w->buf, want);
-		if (!nb) {
-			*err = w->err = -ENOMEM;
-			return NULL;
-		}
-		w->buf = nb;
-		w->cap = want;
-	}
-	size_t got = 0;
-	w->len = 0;
-	w->off = off;
-	while (got < want) {
-		ssize_t r = jpq_pread(w->fd, w->buf + got, want - got, (off_t)(off + got));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			*err = w->err = -errno;
-			w->len = 0;
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	w->len = got;
-	if (got < len) {
-		*err = w->err = -ENODATA;
-		return NULL;
-	}
-	return w->buf;
-}
-
-const char *jpq_rec_status_str(enum rec_status st)
-{
-	switch (st) {
-	case REC_TORN: return "torn record";
-	case REC_BADLEN: return "impossible record length";
-	case REC_BADCRC: return "checksum mismatch";
-	case REC_BADBODY: return "malformed samples record";
-	case REC_IOERR: return "read error";
-	default: return "?";
-	}
-}
-
-/* Parse the record at off in a file of limit valid bytes. verify: check the CRC and
- * the SAMPLES layout. */
-enum rec_status jpq_rec_next(struct win *w, uint64_t off, uint64_t limit, int verify, struct rec *r)
-{
-	int err = 0;
-	if (off >= limit)
-		return REC_END;
-	if (limit - off < REC_HDR)
-		return REC_TORN;
-	const uint8_t *h = jpq_win_get(w, off, REC_HDR, &err);
-	if (!h)
-		return REC_IOERR;
-	uint32_t len = get_u32(h), type = get_u32(h + 4), crc = get_u32(h + 8);
-	if (len > MAX_REC_LEN)
-		return REC_BADLEN;
-	if (limit - off - REC_HDR < len)
-		return REC_TORN;
-	h = jpq_win_get(w, off, REC_HDR + len, &err);
-	if (!h)
-		return REC_IOERR;
-	r->len = len;
-	r->type = type;
-	r->p = h + REC_HDR;
-	if (!verify)
-		return REC_OK;
-	if (rec_crc(h, r->p, len) != crc)
-		return REC_BADCRC;
-	if (type == REC_SAMPLES &&
-	    (len < SAMPLES_FIXED || (uint64_t)get_u32(r->p + 8) * SAMPLE_BYTES != len - SAMPLES_FIXED))
-		return REC_BADBODY;
-	return REC_OK;
-}
-
-/* The offset after the hole of s that starts at off, or off itself. */
-static uint64_t seg_skip_hole(const struct seg *s, uint64_t off)
-{
-	for (size_t i = 0; i < s->nholes && s->holes[i].off <= off; i++)
-		if (s->holes[i].off == off)
-			return s->holes[i].end;
-	return off;
-}
-
 /* Samples in segment s before position (off, idx): a scan of the record headers. */
 static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, uint32_t idx)
 {
@@ -172,43 +25,12 @@ static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, ui
 		return 0;
 	uint64_t n = 0, o = SEG_HDR;
 	struct rec r;
-	while ((o = seg_skip_hole(s, o)) < off && jpq_rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
+	while ((o = jpq_seg_skip_hole(s, o)) < off && jpq_rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
 		if (r.type == REC_SAMPLES && r.len >= SAMPLES_FIXED)
-			n += get_u32(r.p + 8);
+			n += jp_get_u32(r.p + 8);
 		o += REC_HDR + r.len;
 	}
 	return n + idx;
-}
-
-/* --- segments --------------------------------------------------------------------- */
-
-static struct seg *seg_find_ge(struct jp_queue *q, uint64_t num)
-{
-	for (size_t i = 0; i < q->nsegs; i++)
-		if (q->segs[i]->num >= num)
-			return q->segs[i];
-	return NULL;
-}
-
-struct seg *jpq_seg_find(struct jp_queue *q, uint64_t num)
-{
-	struct seg *s = seg_find_ge(q, num);
-	return s && s->num == num ? s : NULL;
-}
-
-static struct seg *seg_next(struct jp_queue *q, const struct seg *s)
-{
-	return seg_find_ge(q, s->num + 1);
-}
-
-/* Unacked samples of live segment s. */
-uint64_t jpq_seg_unacked(const struct jp_queue *q, const struct seg *s)
-{
-	if (s->num > q->ack.segment)
-		return s->nsamples;
-	if (s->num == q->ack.segment)
-		return s->nsamples > q->ack_before ? s->nsamples - q->ack_before : 0;
-	return 0;
 }
 
 /* Remove the oldest live segment from the list and unlink its file. */
@@ -421,8 +243,8 @@ static int put_series(struct jp_queue *q, const struct jp_series *series)
 	if (r)
 		return r;
 	b->len += REC_HDR;
-	put_u32(tmp, series->id);
-	put_u32(tmp + 4, series->nlabels);
+	jp_put_u32(tmp, series->id);
+	jp_put_u32(tmp + 4, series->nlabels);
 	jp_buf_append(b, tmp, 8);
 	for (uint16_t i = 0; i < series->nlabels; i++) {
 		const char *s[2] = {series->labels[i].name, series->labels[i].value};
@@ -430,7 +252,7 @@ static int put_series(struct jp_queue *q, const struct jp_series *series)
 			size_t l = s[k] ? strlen(s[k]) : 0;
 			if (l > UINT32_MAX)
 				l = 0;
-			put_u32(tmp, (uint32_t)l);
+			jp_put_u32(tmp, (uint32_t)l);
 			if ((r = jp_buf_append(b, tmp, 4)) || (r = jp_buf_append(b, s[k], l))) {
 				b->len = start;
 				return r;
@@ -439,7 +261,7 @@ static int put_series(struct jp_queue *q, const struct jp_series *series)
 	}
 	/* When the series began counting (remote write 2.0 sends it for counters). */
 	if (series->start_ms) {
-		put_u64(tmp, (uint64_t)series->start_ms);
+		jp_put_u64(tmp, (uint64_t)series->start_ms);
 		if ((r = jp_buf_append(b, tmp, 8))) {
 			b->len = start;
 			return r;
@@ -454,9 +276,9 @@ static int put_series(struct jp_queue *q, const struct jp_series *series)
 		b->len = start;
 		return -EINVAL;
 	}
-	put_u32(h, (uint32_t)len);
-	put_u32(h + 4, REC_SERIES);
-	put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
+	jp_put_u32(h, (uint32_t)len);
+	jp_put_u32(h + 4, REC_SERIES);
+	jp_put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
 	return 0;
 }
 
@@ -485,10 +307,10 @@ static int mark_defined(struct jp_queue *q, uint32_t id)
 static void finish_samples_rec(uint8_t *h, uint32_t count)
 {
 	uint32_t len = SAMPLES_FIXED + count * SAMPLE_BYTES;
-	put_u32(h, len);
-	put_u32(h + 4, REC_SAMPLES);
-	put_u32(h + REC_HDR + 8, count);
-	put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
+	jp_put_u32(h, len);
+	jp_put_u32(h + 4, REC_SAMPLES);
+	jp_put_u32(h + REC_HDR + 8, count);
+	jp_put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
 }
 
 /* Undo a failed write: cut the file back to its last good record so the partial
@@ -555,7 +377,7 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 	if ((r = jp_buf_reserve(&q->wsamples, nrec * (REC_HDR + SAMPLES_FIXED) + n * SAMPLE_BYTES)) < 0)
 		goto fail_nowrite;
 	uint8_t *out = q->wsamples.data, *rec = out, *p = out + REC_HDR + SAMPLES_FIXED;
-	put_u64(rec + REC_HDR, (uint64_t)ts_ms);
+	jp_put_u64(rec + REC_HDR, (uint64_t)ts_ms);
 	uint32_t cnt = 0;
 	size_t written = 0, skipped = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -577,14 +399,14 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 		if (cnt == MAX_SAMPLES_PER_REC) {
 			finish_samples_rec(rec, cnt);
 			rec = p;
-			put_u64(rec + REC_HDR, (uint64_t)ts_ms);
+			jp_put_u64(rec + REC_HDR, (uint64_t)ts_ms);
 			p = rec + REC_HDR + SAMPLES_FIXED;
 			cnt = 0;
 		}
 		uint64_t bits;
 		memcpy(&bits, &v[i].value, 8);
-		put_u32(p, id);
-		put_u64(p + 4, bits);
+		jp_put_u32(p, id);
+		jp_put_u64(p + 4, bits);
 		p += SAMPLE_BYTES;
 		cnt++;
 		written++;
@@ -697,7 +519,7 @@ void jp_batch_free(struct jp_batch *b)
 static int load_defs_upto(struct jp_queue *q, struct seg *s, uint64_t upto)
 {
 	struct rec r;
-	while ((s->defs_upto = seg_skip_hole(s, s->defs_upto)) < upto) {
+	while ((s->defs_upto = jpq_seg_skip_hole(s, s->defs_upto)) < upto) {
 		enum rec_status st = jpq_rec_next(&q->rwin, s->defs_upto, s->size, 0, &r);
 		if (st != REC_OK)
 			return st == REC_IOERR ? -EIO : 0;
@@ -770,7 +592,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 	size_t n = 0;
 	int r = 0;
 	while (n < max_samples) {
-		struct seg *s = seg_find_ge(q, q->cur.segment);
+		struct seg *s = jpq_seg_find_ge(q, q->cur.segment);
 		if (!s)
 			break;
 		if (s->unscanned) {
@@ -786,7 +608,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 			q->cur = (struct jp_queue_pos){s->num, SEG_HDR, 0};
 			q->cur_before = 0;
 		}
-		uint64_t past = seg_skip_hole(s, q->cur.offset);
+		uint64_t past = jpq_seg_skip_hole(s, q->cur.offset);
 		if (past != q->cur.offset) {
 			if (s->defs_upto == q->cur.offset)
 				s->defs_upto = past;
@@ -795,7 +617,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 			continue;
 		}
 		if (q->cur.offset >= s->size) {
-			struct seg *nx = seg_next(q, s);
+			struct seg *nx = jpq_seg_find_ge(q, s->num + 1);
 			if (!nx)
 				break;
 			q->cur = (struct jp_queue_pos){nx->num, SEG_HDR, 0};
@@ -831,8 +653,8 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		if (rc.type == REC_SERIES && s->defs_upto == off)
 			jpq_load_series(q, s, rc.p, rc.len);
 		if (rc.type == REC_SAMPLES && rc.len >= SAMPLES_FIXED) {
-			int64_t ts = (int64_t)get_u64(rc.p);
-			uint32_t cnt = get_u32(rc.p + 8);
+			int64_t ts = (int64_t)jp_get_u64(rc.p);
+			uint32_t cnt = jp_get_u32(rc.p + 8);
 			if ((uint64_t)cnt * SAMPLE_BYTES > rc.len - SAMPLES_FIXED)
 				cnt = (rc.len - SAMPLES_FIXED) / SAMPLE_BYTES;
 			uint32_t idx = q->cur.index < cnt ? q->cur.index : cnt;
@@ -846,12 +668,12 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 			const uint8_t *sp = rc.p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
 			size_t unknown = 0;
 			for (size_t i = 0; i < take; i++, sp += SAMPLE_BYTES) {
-				struct qdef *d = jpq_idmap_get(&s->map, get_u32(sp));
+				struct qdef *d = jpq_idmap_get(&s->map, jp_get_u32(sp));
 				if (!d) {
 					unknown++;
 					continue;
 				}
-				uint64_t bits = get_u64(sp + 4);
+				uint64_t bits = jp_get_u64(sp + 4);
 				q->rd_def[n] = d;
 				q->rd_smp[n].ts_ms = ts;
 				memcpy(&q->rd_smp[n].value, &bits, 8);

@@ -59,11 +59,11 @@ int jpq_ack_write(struct jp_queue *q)
 	uint64_t seq = q->ack_seq + 1;
 	uint8_t b[ACK_LEN];
 	memcpy(b, ACK_MAGIC, 8);
-	put_u64(b + 8, seq);
-	put_u64(b + 16, q->ack.segment);
-	put_u64(b + 24, q->ack.offset);
-	put_u32(b + 32, q->ack.index);
-	put_u32(b + 36, jp_crc32c(0, b, 36));
+	jp_put_u64(b + 8, seq);
+	jp_put_u64(b + 16, q->ack.segment);
+	jp_put_u64(b + 24, q->ack.offset);
+	jp_put_u32(b + 32, q->ack.index);
+	jp_put_u32(b + 36, jp_crc32c(0, b, 36));
 	ssize_t w;
 	do {
 		w = pwrite(q->ackfd, b, sizeof(b), (off_t)((seq & 1) * ACK_SLOT));
@@ -86,15 +86,15 @@ fail:
 /* Parse one slot; 1 and *seq, *out if valid. */
 static int ack_slot(const uint8_t *b, size_t n, uint64_t *seq, struct jp_queue_pos *out)
 {
-	if (n < ACK_LEN || memcmp(b, ACK_MAGIC, 8) != 0 || jp_crc32c(0, b, 36) != get_u32(b + 36))
+	if (n < ACK_LEN || memcmp(b, ACK_MAGIC, 8) != 0 || jp_crc32c(0, b, 36) != jp_get_u32(b + 36))
 		return 0;
 	/* Segment names have 16 decimal digits. */
-	if (get_u64(b + 16) >= 10000000000000000ULL)
+	if (jp_get_u64(b + 16) >= 10000000000000000ULL)
 		return 0;
-	*seq = get_u64(b + 8);
-	out->segment = get_u64(b + 16);
-	out->offset = get_u64(b + 24);
-	out->index = get_u32(b + 32);
+	*seq = jp_get_u64(b + 8);
+	out->segment = jp_get_u64(b + 16);
+	out->offset = jp_get_u64(b + 24);
+	out->index = jp_get_u32(b + 32);
 	return 1;
 }
 

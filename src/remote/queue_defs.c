@@ -21,13 +21,13 @@
  * against the labels themselves saves keeping a second copy of every label set. */
 static int def_matches(const struct qdef *d, const uint8_t *key, size_t keylen)
 {
-	if (d->keylen != keylen || get_u32(key) != d->pub.nlabels)
+	if (d->keylen != keylen || jp_get_u32(key) != d->pub.nlabels)
 		return 0;
 	size_t off = 4;
 	for (uint32_t i = 0; i < d->pub.nlabels; i++) {
 		const char *s[2] = {d->pub.labels[i].name, d->pub.labels[i].value};
 		for (int k = 0; k < 2; k++) {
-			uint32_t l = get_u32(key + off);
+			uint32_t l = jp_get_u32(key + off);
 			off += 4;
 			/* strncmp stops at the NUL of a shorter string: key holds none (jpq_series_valid). */
 			if (strncmp((const char *)key + off, s[k], l) != 0 || s[k][l] != '\0')
@@ -47,8 +47,8 @@ int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabe
 {
 	if (len < 8)
 		return 0;
-	*id = get_u32(p);
-	uint32_t nl = get_u32(p + 4);
+	*id = jp_get_u32(p);
+	uint32_t nl = jp_get_u32(p + 4);
 	if (*id == 0 || nl == 0 || nl > (len - 8) / 10)
 		return 0;
 	size_t off = 8, total = 0;
@@ -61,7 +61,7 @@ int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabe
 		for (int k = 0; k < 2; k++) {
 			if (len - off < 4)
 				return 0;
-			uint32_t l = get_u32(p + off);
+			uint32_t l = jp_get_u32(p + off);
 			off += 4;
 			if (l == 0 || l > len - off || memchr(p + off, 0, l))
 				return 0;
@@ -88,7 +88,7 @@ int jpq_series_valid(const uint8_t *p, size_t len, uint32_t *id, uint32_t *nlabe
 	*nlabels = nl;
 	*strbytes = total;
 	*lablen = off;
-	*start_ms = off + 8 == len ? (int64_t)get_u64(p + off) : 0;
+	*start_ms = off + 8 == len ? (int64_t)jp_get_u64(p + off) : 0;
 	return 1;
 }
 
@@ -158,7 +158,7 @@ static struct qdef *def_get(struct jp_queue *q, const uint8_t *p, size_t len, ui
 	size_t off = 8;
 	for (uint32_t i = 0; i < nl; i++) {
 		for (int k = 0; k < 2; k++) {
-			uint32_t l = get_u32(p + off);
+			uint32_t l = jp_get_u32(p + off);
 			off += 4;
 			const char *str = jp_intern((const char *)p + off, l);
 			if (!str) {

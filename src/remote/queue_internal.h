@@ -21,6 +21,7 @@
 #include "remote/queue.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/endian.h"
 #include "util/hash.h"
 #include "util/log.h"
 
@@ -84,32 +85,6 @@
 /* Every read of a segment or of the ack file goes through this pointer, so that tests
  * can inject I/O errors (jp_queue_set_pread). */
 extern ssize_t (*jpq_pread)(int fd, void *buf, size_t len, off_t off);
-
-static inline uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-	       (uint64_t)p[7] << 56;
-}
-
-static inline uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)v);
-	put_u32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* --- series definitions ----------------------------------------------------------- */
 
@@ -286,18 +261,25 @@ struct rec {
 
 enum rec_status { REC_OK, REC_END, REC_TORN, REC_BADLEN, REC_BADCRC, REC_BADBODY, REC_IOERR };
 
-/* queue.c: reading records, segments, open/close, append, read, ack */
+/*
+ * The files form a line, each using only those before it:
+ *   queue_read.c -> queue_defs.c -> queue_ack.c -> queue_recover.c -> queue.c
+ */
+
+/* queue_read.c: windows over segments, records, finding segments */
 int jpq_win_open(struct jp_queue *q, struct win *w, uint64_t num);
 /* The same, opened O_RDWR when writable (recovery cuts through it); a window already open
  * on num is kept as it is. */
 int jpq_win_open_rw(struct jp_queue *q, struct win *w, uint64_t num, int writable);
-/* Called between a segment's scan and its cut (jp_queue_set_cut_hook), or NULL. */
-extern void (*jpq_cut_hook)(int dirfd, const char *name);
 void jpq_win_close(struct win *w);
-const char *jpq_rec_status_str(enum rec_status st);
-struct seg *jpq_seg_find(struct jp_queue *q, uint64_t num);
-enum rec_status jpq_rec_next(struct win *w, uint64_t off, uint64_t limit, int verify, struct rec *r);
 const uint8_t *jpq_win_get(struct win *w, uint64_t off, size_t len, int *err);
+const char *jpq_rec_status_str(enum rec_status st);
+enum rec_status jpq_rec_next(struct win *w, uint64_t off, uint64_t limit, int verify, struct rec *r);
+/* The offset after the hole of s that starts at off, or off itself. */
+uint64_t jpq_seg_skip_hole(const struct seg *s, uint64_t off);
+/* The first live segment numbered num or more, or NULL; the one numbered num, or NULL. */
+struct seg *jpq_seg_find_ge(struct jp_queue *q, uint64_t num);
+struct seg *jpq_seg_find(struct jp_queue *q, uint64_t num);
 uint64_t jpq_seg_unacked(const struct jp_queue *q, const struct seg *s);
 
 /* queue_defs.c: series definitions and the per-segment id maps */
@@ -316,6 +298,8 @@ int jpq_ack_read(struct jp_queue *q, struct jp_queue_pos *out);
 int jpq_ack_sync(struct jp_queue *q);
 
 /* queue_recover.c: opening a directory and recovering its segments */
+/* Called between a segment's scan and its cut (jp_queue_set_cut_hook), or NULL. */
+extern void (*jpq_cut_hook)(int dirfd, const char *name);
 int jpq_recover(struct jp_queue *q);
 int jpq_seg_rescan(struct jp_queue *q, struct seg *s);
 

@@ -28,6 +28,11 @@ static int cmp_u64(const void *a, const void *b)
  * where a rename by whoever owns the directory would have its effect. */
 void (*jpq_cut_hook)(int dirfd, const char *name);
 
+void jp_queue_set_cut_hook(void (*fn)(int dirfd, const char *name))
+{
+	jpq_cut_hook = fn;
+}
+
 /* Cut segment `name`, scanned through fd, down to `keep` bytes (or delete it when keep
  * is 0), with one log line saying what was cut and why. The cut goes through the
  * descriptor that was scanned, never through the name again: whoever owns the queue
@@ -79,7 +84,7 @@ static int find_next_record(struct win *w, uint64_t from, uint64_t limit, uint64
 		const uint8_t *h = jpq_win_get(w, o, REC_HDR, &err);
 		if (!h)
 			return err;
-		uint32_t len = get_u32(h), type = get_u32(h + 4);
+		uint32_t len = jp_get_u32(h), type = jp_get_u32(h + 4);
 		if ((type != REC_SERIES && type != REC_SAMPLES) || len > MAX_REC_LEN ||
 		    limit - o - REC_HDR < len)
 			continue;
@@ -166,12 +171,12 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		stt = jpq_rec_next(w, off, fsize, 1, &rc);
 		if (stt == REC_OK) {
 			if (ack->segment == s->num && ack->offset == off) {
-				uint32_t cnt = rc.type == REC_SAMPLES ? get_u32(rc.p + 8) : 0;
+				uint32_t cnt = rc.type == REC_SAMPLES ? jp_get_u32(rc.p + 8) : 0;
 				s->ack_found = 1;
 				s->ack_before = s->nsamples + (ack->index < cnt ? ack->index : cnt);
 			}
 			if (rc.type == REC_SAMPLES)
-				s->nsamples += get_u32(rc.p + 8);
+				s->nsamples += jp_get_u32(rc.p + 8);
 			off += REC_HDR + rc.len;
 			continue;
 		}

@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/endian.h"
 #include "util/safedir.h"
 
 #define MAGIC "JPSTATE1"
@@ -74,19 +75,10 @@ int jp_state_resumable(const char *m)
 	return d && d->type == JP_COUNTER;
 }
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static int put32(struct jp_buf *b, uint32_t v)
 {
-	uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+	uint8_t x[4];
+	jp_put_u32(x, v);
 	return jp_buf_append(b, x, 4);
 }
 
@@ -135,12 +127,12 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		snprintf(why, whylen, "not a counters file (no %s header)", MAGIC);
 		return -EINVAL;
 	}
-	uint32_t crc = get32(buf + len - 4);
+	uint32_t crc = jp_get_u32(buf + len - 4);
 	if (jp_crc32c(0, buf + 8, len - 12) != crc) {
 		snprintf(why, whylen, "checksum mismatch (torn or corrupt)");
 		return -EINVAL;
 	}
-	uint32_t n = get32(buf + 16);
+	uint32_t n = jp_get_u32(buf + 16);
 	size_t off = 20, end = len - 4;
 	if (n > (end - off) / 20) {
 		snprintf(why, whylen, "%u entries cannot fit in %zu bytes", n, len);
@@ -162,7 +154,7 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 			snprintf(why, whylen, "entry %zu: truncated", k);
 			goto fail;
 		}
-		uint32_t kl = get32(buf + off);
+		uint32_t kl = jp_get_u32(buf + off);
 		off += 4;
 		if (kl > MAX_KEY || end - off < (size_t)kl + 16 || !key_valid(buf + off, kl)) {
 			snprintf(why, whylen, "entry %zu: malformed key", k);
@@ -171,9 +163,9 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		v[k].key = buf + off;
 		v[k].keylen = kl;
 		off += kl;
-		uint64_t bits = get64(buf + off);
+		uint64_t bits = jp_get_u64(buf + off);
 		memcpy(&v[k].value, &bits, sizeof(bits));
-		v[k].start_ms = (int64_t)get64(buf + off + 8);
+		v[k].start_ms = (int64_t)jp_get_u64(buf + off + 8);
 		off += 16;
 		if (!isfinite(v[k].value) || v[k].value < 0) {
 			snprintf(why, whylen, "entry %zu: value is not a counter's", k);
@@ -399,11 +391,7 @@ int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 			return -ENOMEM;
 		c.count++;
 	}
-	uint8_t *p = st->out.data + 16;
-	p[0] = (uint8_t)c.count;
-	p[1] = (uint8_t)(c.count >> 8);
-	p[2] = (uint8_t)(c.count >> 16);
-	p[3] = (uint8_t)(c.count >> 24);
+	jp_put_u32(st->out.data + 16, c.count);
 	if (put32(&st->out, jp_crc32c(0, st->out.data + 8, st->out.len - 8)))
 		return -ENOMEM;
 	/* Whatever stands at the temporary's name (a FIFO would block the loop, a link would

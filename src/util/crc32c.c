@@ -2,16 +2,10 @@
 /* CRC32C (Castagnoli, reflected polynomial 0x82F63B78): slice-by-8 tables, or the SSE4.2
  * instruction where the CPU has it (util/crc32c.h). */
 #include "util/crc32c.h"
+#include "util/endian.h"
 
 #include <pthread.h>
 #include <string.h>
-
-static inline uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-	       (uint64_t)p[7] << 56;
-}
 
 static uint32_t crc_tab[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
@@ -81,7 +75,7 @@ uint32_t jp_crc32c(uint32_t crc, const void *data, size_t n)
 		n--;
 	}
 	while (n >= 8) {
-		uint64_t w = get_u64(p) ^ crc;
+		uint64_t w = jp_get_u64(p) ^ crc;
 		crc = crc_tab[7][w & 0xff] ^ crc_tab[6][(w >> 8) & 0xff] ^
 		      crc_tab[5][(w >> 16) & 0xff] ^ crc_tab[4][(w >> 24) & 0xff] ^
 		      crc_tab[3][(w >> 32) & 0xff] ^ crc_tab[2][(w >> 40) & 0xff] ^
