@@ -52,6 +52,13 @@ int jp_relabel_action_parse(const char *s);
 /* Whether s is a valid label name: [a-zA-Z_][a-zA-Z0-9_]*. */
 int jp_label_name_valid(const char *s);
 
+/* Whether a header name is one the sender sets itself (or a hop-by-hop one): refused in
+ * remote_write[].headers and tenant.header. */
+int jp_header_reserved(const char *name);
+
+/* Whether s can be a tenant id: 1 to 150 printable characters, no spaces. */
+int jp_tenant_valid(const char *s);
+
 struct jp_relabel_config {
 	char **source_labels;
 	size_t nsource;

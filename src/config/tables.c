@@ -121,18 +121,26 @@ static int parse_labels(struct ctx *c, const struct node *v, const char *path, v
 }
 
 /* Headers the sender sets itself (docs/reference/remote-write.md) or that carry credentials, which come from files. */
+/* Headers the sender owns (remote/target.c sets them), and hop-by-hop ones. */
 static const char *const reserved_headers[] = {
-	"Content-Encoding", "Content-Type", "Content-Length", "X-Prometheus-Remote-Write-Version",
-	"User-Agent", "Host", "Authorization", "Transfer-Encoding", NULL,
+	"Authorization", "Content-Encoding", "Content-Length", "Content-Type", "Host", "User-Agent",
+	"X-Prometheus-Remote-Write-Version", "Connection", "Expect", "Transfer-Encoding", NULL,
 };
+
+int jp_header_reserved(const char *name)
+{
+	for (size_t i = 0; reserved_headers[i]; i++)
+		if (!strcasecmp(name, reserved_headers[i]))
+			return 1;
+	return 0;
+}
 
 static int check_header(struct ctx *c, const struct node *k, const struct node *val,
 			const char *kpath, const char *value)
 {
 	if (!is_header_name(k->str))
 		return cfg_fail(c, k->line, kpath, "invalid header name (1 to 100 token characters)");
-	for (size_t i = 0; reserved_headers[i]; i++)
-		if (!strcasecmp(k->str, reserved_headers[i]))
+	if (jp_header_reserved(k->str))
 			return cfg_fail(c, k->line, kpath, "reserved header (set by joulepush%s)",
 				    strcasecmp(k->str, "Authorization") ? "" :
 				    "; use basic_auth or bearer_token_file");
@@ -416,7 +424,7 @@ static const struct field queue_fields[] = {
 static int parse_relabel(struct ctx *c, const struct node *v, const char *path, void *base);
 
 /* A tenant id as the receivers take it: printable ASCII without spaces, at most 150. */
-static int tenant_valid(const char *s)
+int jp_tenant_valid(const char *s)
 {
 	size_t n = 0;
 	for (; s[n]; n++)
@@ -428,7 +436,7 @@ static int tenant_valid(const char *s)
 static int check_tenant_map(struct ctx *c, const struct node *k, const struct node *val,
 			    const char *kpath, const char *value)
 {
-	if (!tenant_valid(value))
+	if (!jp_tenant_valid(value))
 		return cfg_fail(c, val->line, kpath, "invalid tenant \"%.64s\" (1 to 150 printable characters, no spaces)",
 				cfg_shown(val, value));
 	return 0;
@@ -769,16 +777,15 @@ static int check_remote(struct ctx *c, const struct node *v, const char *path,
 		if (!*rc->tenant_label)
 			return cfg_fail(c, tline, kpath, "label is required (the label whose value picks the tenant)");
 		cfg_child_path(hpath, kpath, "default");
-		if (!tenant_valid(rc->tenant_default))
+		if (!jp_tenant_valid(rc->tenant_default))
 			return cfg_fail(c, tline, hpath,
 					"a valid tenant is required for series without the label (1 to 150 printable characters, no spaces)");
 		cfg_child_path(hpath, kpath, "header");
 		int hline = tn && tn->kind == N_MAP && cfg_map_get(tn, "header") ? cfg_line_of(tn, "header") : tline;
 		if (!is_header_name(rc->tenant_header))
 			return cfg_fail(c, hline, hpath, "invalid header name (1 to 100 token characters)");
-		for (size_t i = 0; reserved_headers[i]; i++)
-			if (!strcasecmp(rc->tenant_header, reserved_headers[i]))
-				return cfg_fail(c, hline, hpath, "reserved header (set by joulepush)");
+		if (jp_header_reserved(rc->tenant_header))
+			return cfg_fail(c, hline, hpath, "reserved header (set by joulepush)");
 		for (size_t i = 0; i < rc->headers.n; i++)
 			if (!strcasecmp(rc->headers.v[i].key, rc->tenant_header))
 				return cfg_fail(c, hline, hpath, "also set in headers: the tenant header is set per request");

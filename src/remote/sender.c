@@ -3,7 +3,9 @@
  * do with each answer: docs/reference/remote-write.md). Where and how requests go -
  * URL, headers, secrets, TLS - is remote/target.c. */
 #include "remote/sender.h"
-#include "remote/relabel.h"
+#include "remote/stage_age.h"
+#include "remote/stage_relabel.h"
+#include "remote/stage_tenant.h"
 #include "util/hash.h"
 
 #include <errno.h>
@@ -80,15 +82,11 @@ struct jp_sender {
 	size_t *part_stack;
 	size_t nstack, capstack;
 
-	/* tenant (docs/reference/remote-write.md "Tenants"): each part is one tenant's. */
-	char *tenant_header, *tenant_label, *tenant_default;
-	struct jp_kvlist tenant_map;
-	const char **tn, **tn2;           /* per batch series: its tenant (and scratch) */
-	size_t captn, captn2;
-	struct jp_batch_series *tn_tmp;
-	size_t cap_tn_tmp;
-	size_t *tn_idx;
-	size_t cap_tn_idx;
+	/* The stages a round or a batch goes through (remote/stage_*.h): relabelling before
+	 * the queue, the age filter and the tenant split after it. NULL when not configured. */
+	struct jp_stage_relabel *relabel;
+	struct jp_stage_tenant *tenants;
+	const char *const *tn;            /* with tenants: each batch series' tenant */
 	struct jp_buf tenant_hdr;         /* "Header: tenant" of the part in flight, NUL-terminated */
 	const char **req_headers;
 	size_t cap_req_headers;
@@ -122,189 +120,7 @@ struct jp_sender {
 
 	int logged_fallback;
 	struct jp_ratelimit rl_append, rl_retry, rl_drop, rl_queue, rl_config;
-
-	/* write_relabel_configs: what the rules made of each series, by the store's series
-	 * id, until the series ends (its stale marker). */
-	struct jp_relabel *relabel;
-	struct jp_relabel_out rl_out;
-	struct rl_ent *rl_tab;
-	size_t rl_cap, rl_n;
-	struct jp_round_sample *rl_buf;
-	size_t rl_bufcap;
-	struct jp_series **rl_tmp;   /* aliases of this round that are not kept (limited matches) */
-	size_t rl_ntmp, rl_tmpcap;
 };
-
-/* ---- relabelling (remote/relabel.h) ----------------------------------------------- */
-
-enum { RL_SAME = 1, RL_DROP, RL_ALIAS };
-
-struct rl_ent {
-	uint32_t id;                  /* 0: empty */
-	uint8_t kind;
-	struct jp_series *alias;      /* RL_ALIAS: the relabelled series, same id */
-};
-
-static size_t rl_slot(const struct jp_sender *s, uint32_t id)
-{
-	return (size_t)(jp_mix64(id) & (s->rl_cap - 1));
-}
-
-static struct rl_ent *rl_find(struct jp_sender *s, uint32_t id)
-{
-	if (!s->rl_cap)
-		return NULL;
-	for (size_t i = rl_slot(s, id);; i = (i + 1) & (s->rl_cap - 1)) {
-		if (s->rl_tab[i].id == id)
-			return &s->rl_tab[i];
-		if (!s->rl_tab[i].id)
-			return NULL;
-	}
-}
-
-static int rl_grow(struct jp_sender *s)
-{
-	size_t cap = s->rl_cap ? s->rl_cap * 2 : 256;
-	struct rl_ent *t = calloc(cap, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	struct rl_ent *old = s->rl_tab;
-	size_t ocap = s->rl_cap;
-	s->rl_tab = t;
-	s->rl_cap = cap;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i].id) {
-			size_t j = rl_slot(s, old[i].id);
-			while (t[j].id)
-				j = (j + 1) & (cap - 1);
-			t[j] = old[i];
-		}
-	free(old);
-	return 0;
-}
-
-/* Remove e (backward-shift deletion keeps the probe chains whole). */
-static void rl_remove(struct jp_sender *s, struct rl_ent *e)
-{
-	free(e->alias);
-	size_t i = (size_t)(e - s->rl_tab), mask = s->rl_cap - 1;
-	for (size_t j = (i + 1) & mask; s->rl_tab[j].id; j = (j + 1) & mask) {
-		size_t home = rl_slot(s, s->rl_tab[j].id);
-		/* Move j back to i when i lies on j's probe path (cyclically in [home, j)). */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			s->rl_tab[i] = s->rl_tab[j];
-			i = j;
-		}
-	}
-	s->rl_tab[i] = (struct rl_ent){0};
-	s->rl_n--;
-}
-
-/* A series with out's labels under series' id, in one allocation. */
-static struct jp_series *rl_alias(const struct jp_series *series, const struct jp_relabel_out *out)
-{
-	size_t strbytes = 0;
-	for (size_t i = 0; i < out->n; i++)
-		strbytes += strlen(out->labels[i].name) + strlen(out->labels[i].value) + 2;
-	struct jp_series *a = calloc(1, sizeof(*a) + out->n * sizeof(struct jp_label) + strbytes);
-	if (!a)
-		return NULL;
-	struct jp_label *l = (struct jp_label *)(a + 1);
-	char *p = (char *)(l + out->n);
-	for (size_t i = 0; i < out->n; i++) {
-		size_t nl = strlen(out->labels[i].name) + 1, vl = strlen(out->labels[i].value) + 1;
-		l[i].name = memcpy(p, out->labels[i].name, nl);
-		p += nl;
-		l[i].value = memcpy(p, out->labels[i].value, vl);
-		p += vl;
-		if (!strcmp(l[i].name, "__name__"))
-			a->name = l[i].value;
-	}
-	a->id = series->id;
-	a->nlabels = (uint16_t)out->n;
-	a->labels = l;
-	a->start_ms = series->start_ms;
-	return a;
-}
-
-/* What the rules make of v[0..n) into s->rl_buf; returns how many samples go on, or a
- * negative errno. */
-static ssize_t relabel_round(struct jp_sender *s, const struct jp_round_sample *v, size_t n)
-{
-	if (jp_grow((void **)&s->rl_buf, &s->rl_bufcap, n + 1, sizeof(*s->rl_buf)))
-		return -ENOMEM;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct jp_series *src = v[i].series;
-		struct rl_ent *e = rl_find(s, src->id);
-		struct rl_ent once;
-		if (!e) {
-			int r = jp_relabel_apply(s->relabel, src->labels, src->nlabels, &s->rl_out);
-			if (r < 0)
-				return r;
-			struct rl_ent ne = {.id = src->id, .kind = RL_DROP};
-			if (r == 1 && jp_relabel_same(&s->rl_out, src->labels, src->nlabels))
-				ne.kind = RL_SAME;
-			else if (r == 1 && s->rl_out.n <= UINT16_MAX) {
-				ne.kind = RL_ALIAS;
-				if (!(ne.alias = rl_alias(src, &s->rl_out)))
-					return -ENOMEM;
-			}
-			/* A match that could not be decided is not kept for the series' life: the
-			 * rules run again next round (docs/reference/remote-write.md "Relabelling"). */
-			if (s->rl_out.limited) {
-				if (ne.alias && jp_grow((void **)&s->rl_tmp, &s->rl_tmpcap, s->rl_ntmp + 1, sizeof(*s->rl_tmp))) {
-					free(ne.alias);
-					return -ENOMEM;
-				}
-				if (ne.alias)
-					s->rl_tmp[s->rl_ntmp++] = ne.alias;
-				once = ne;
-				e = &once;
-				goto use;
-			}
-			if (2 * (s->rl_n + 1) > s->rl_cap && rl_grow(s)) {
-				free(ne.alias);
-				return -ENOMEM;
-			}
-			size_t j = rl_slot(s, src->id);
-			while (s->rl_tab[j].id)
-				j = (j + 1) & (s->rl_cap - 1);
-			s->rl_tab[j] = ne;
-			s->rl_n++;
-			e = &s->rl_tab[j];
-		}
-use:
-		if (e->kind == RL_DROP)
-			continue;
-		s->rl_buf[k].series = e->kind == RL_ALIAS ? e->alias : src;
-		s->rl_buf[k].value = v[i].value;
-		k++;
-	}
-	return (ssize_t)k;
-}
-
-/* Forget the series that ended this round (their stale markers went by). */
-static void relabel_forget_ended(struct jp_sender *s, const struct jp_round_sample *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (jp_is_stale_nan(v[i].value)) {
-			struct rl_ent *e = rl_find(s, v[i].series->id);
-			if (e)
-				rl_remove(s, e);
-		}
-}
-
-static void relabel_free_all(struct jp_sender *s)
-{
-	for (size_t i = 0; i < s->rl_cap; i++)
-		free(s->rl_tab[i].alias);
-	free(s->rl_tab);
-	free(s->rl_buf);
-	free(s->rl_tmp);
-	jp_relabel_out_free(&s->rl_out);
-	jp_relabel_free(s->relabel);
-}
 
 static void kick(struct jp_sender *s);
 
@@ -675,7 +491,7 @@ static void send_batch(struct jp_sender *s)
 		jp_rw_target_refresh_secrets(&s->t);
 
 	const char *const *headers = s->t.headers;
-	if (s->tenant_header) {
+	if (s->tenants) {
 		/* The target's headers and this part's tenant. */
 		size_t nh = 0;
 		while (s->t.headers && s->t.headers[nh])
@@ -689,7 +505,7 @@ static void send_batch(struct jp_sender *s)
 		/* Built whole or not at all: a header cut short would put the data under
 		 * another tenant. */
 		jp_buf_reset(&s->tenant_hdr);
-		if (jp_buf_printf(&s->tenant_hdr, "%s: %s", s->tenant_header, s->tn[s->part_lo]) ||
+		if (jp_buf_printf(&s->tenant_hdr, "%s: %s", jp_stage_tenant_header(s->tenants), s->tn[s->part_lo]) ||
 		    jp_buf_append(&s->tenant_hdr, "", 1)) {
 			schedule_retry(s, -1);
 			return;
@@ -726,73 +542,29 @@ static void send_batch(struct jp_sender *s)
 	s->batch_sends++;
 }
 
-/* ---- tenants ------------------------------------------------------------------------ */
-
-static int tenant_ok(const char *s)
+/* queue.max_sample_age on a batch just read (remote/stage_age.h), counted and logged. */
+static void drop_too_old(struct jp_sender *s)
 {
-	size_t n = 0;
-	for (; s[n]; n++)
-		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
-			return 0;
-	return n > 0 && n <= 150;
+	if (!s->max_age_ms)
+		return;
+	size_t dropped = jp_stage_age_filter(&s->batch, jp_now_wall_ms() - (int64_t)s->max_age_ms);
+	if (!dropped)
+		return;
+	s->dropped[JP_DROP_TOO_OLD] += dropped;
+	jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD, "remote %s: dropped %zu samples older than queue.max_sample_age (%" PRIu64 " ms)",
+		  s->name, dropped, s->max_age_ms);
 }
 
-/* The tenant of a series: its tenant.label's value, renamed by tenant.map; the default
- * without the label, or when the value cannot be a tenant (a space, a control byte). */
-static const char *series_tenant(struct jp_sender *s, const struct jp_series_def *d)
-{
-	const char *v = NULL;
-	for (uint32_t i = 0; i < d->nlabels && !v; i++)
-		if (!strcmp(d->labels[i].name, s->tenant_label))
-			v = d->labels[i].value;
-	if (!v)
-		return s->tenant_default;
-	for (size_t i = 0; i < s->tenant_map.n; i++)
-		if (!strcmp(s->tenant_map.v[i].key, v))
-			return s->tenant_map.v[i].value;
-	if (!tenant_ok(v)) {
-		jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD, "remote %s: %s value \"%.64s\" cannot be a tenant: sent as %s",
-			  s->name, s->tenant_label, v, s->tenant_default);
-		return s->tenant_default;
-	}
-	return v;
-}
-
-/* Indices by tenant, then by position: a stable order. */
-static int by_tenant(const void *a, const void *b, void *arg)
-{
-	const char *const *tn = arg;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(tn[x], tn[y]);
-	return c ? c : (x > y) - (x < y);
-}
-
-/* Order the batch's series by tenant (stable) and make each tenant's run a part: the
- * batch is acked once every tenant's request is confirmed. Returns 0 or -ENOMEM. */
+/* Order the batch by tenant (remote/stage_tenant.h) and make each tenant's run a part:
+ * the first is sent now, the ends of the others are stacked so that they come off in
+ * order; the batch is acked once every tenant's request is confirmed. 0 or -ENOMEM. */
 static int tenant_split(struct jp_sender *s)
 {
 	size_t n = s->batch.nseries;
 	if (!n)
 		return 0;
-	if (jp_grow((void **)&s->tn, &s->captn, n, sizeof(*s->tn)) ||
-	    jp_grow((void **)&s->tn2, &s->captn2, n, sizeof(*s->tn2)) ||
-	    jp_grow((void **)&s->tn_idx, &s->cap_tn_idx, n, sizeof(*s->tn_idx)) ||
-	    jp_grow((void **)&s->tn_tmp, &s->cap_tn_tmp, n, sizeof(*s->tn_tmp)))
+	if (jp_stage_tenant_order(s->tenants, &s->batch, &s->tn))
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		s->tn_idx[i] = i;
-		s->tn[i] = series_tenant(s, s->batch.series[i].def);
-	}
-	qsort_r(s->tn_idx, n, sizeof(*s->tn_idx), by_tenant, s->tn);
-	for (size_t i = 0; i < n; i++)
-		s->tn_tmp[i] = s->batch.series[s->tn_idx[i]];
-	memcpy(s->batch.series, s->tn_tmp, n * sizeof(*s->tn_tmp));
-	/* The tenant of each series, in the new order (tn_idx maps new -> old). */
-	for (size_t i = 0; i < n; i++)
-		s->tn2[i] = s->tn[s->tn_idx[i]];
-	memcpy(s->tn, s->tn2, n * sizeof(*s->tn));
-	/* Runs of one tenant: the first is sent now, the ends of the others are stacked
-	 * so that they come off in order. */
 	size_t nruns = 0;
 	for (size_t i = 1; i <= n; i++)
 		if (i == n || strcmp(s->tn[i], s->tn[i - 1]))
@@ -807,54 +579,6 @@ static int tenant_split(struct jp_sender *s)
 			s->part_stack[s->nstack++] = i;
 	s->part_hi = s->part_stack[--s->nstack];
 	return 0;
-}
-
-/* Leave out of a new batch the samples older than queue.max_sample_age: receivers refuse
- * them anyway ("out of bounds"), and a counter's next fresh sample carries its total.
- * Samples of a series are in time order, so the old ones are a prefix of each series.
- * Returns how many were left out; series left without samples go. */
-static size_t drop_too_old(struct jp_sender *s, int64_t now_ms)
-{
-	if (!s->max_age_ms)
-		return 0;
-	int64_t cutoff = now_ms - (int64_t)s->max_age_ms;
-	size_t dropped = 0;
-	for (size_t i = 0; i < s->batch.nseries; i++) {
-		const struct jp_batch_series *bs = &s->batch.series[i];
-		for (uint32_t k = 0; k < bs->count && s->batch.samples[bs->first + k].ts_ms < cutoff; k++)
-			dropped++;
-	}
-	if (!dropped)
-		return 0;
-	/* Compact: the kept samples of each series, in order, at the front of a copy. */
-	struct jp_sample *kept = malloc((s->batch.nsamples - dropped + 1) * sizeof(*kept));
-	if (!kept)
-		return 0;   /* sent as they are; the receiver decides */
-	size_t keep = 0, n = 0;
-	for (size_t i = 0; i < s->batch.nseries; i++) {
-		struct jp_batch_series bs = s->batch.series[i];
-		while (bs.count > 0 && s->batch.samples[bs.first].ts_ms < cutoff) {
-			bs.first++;
-			bs.count--;
-		}
-		if (bs.count == 0)
-			continue;
-		memcpy(kept + n, s->batch.samples + bs.first, bs.count * sizeof(*kept));
-		bs.first = (uint32_t)n;
-		n += bs.count;
-		s->batch.series[keep++] = bs;
-	}
-	memcpy(s->batch.samples, kept, n * sizeof(*kept));
-	free(kept);
-	s->batch.nseries = keep;
-	s->batch.nsamples = n;
-	{
-		s->dropped[JP_DROP_TOO_OLD] += dropped;
-		jp_log_rl(&s->rl_drop, JP_LOG_WARN, MOD,
-			  "remote %s: dropped %zu samples older than queue.max_sample_age (%" PRIu64 " ms)",
-			  s->name, dropped, s->max_age_ms);
-	}
-	return dropped;
 }
 
 /* Batches that were all too old are acknowledged in a loop, at most this many per turn of
@@ -886,7 +610,7 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
 		/* What is left was either there before (and keeps its age) or arrives later. */
 		if ((uint64_t)n >= unread)
 			s->have_unread = 0;
-		drop_too_old(s, jp_now_wall_ms());
+		drop_too_old(s);
 		if (s->batch.nseries > 0)
 			break;
 		/* All too old: nothing to send; acknowledge and read on. */
@@ -897,7 +621,7 @@ static void read_and_send(struct jp_sender *s, uint64_t unread)
 		}
 		unread = unread_samples(s);
 	}
-	if (s->tenant_header && tenant_split(s)) {
+	if (s->tenants && tenant_split(s)) {
 		/* Not sent unsplit: that would put one tenant's data under another's. */
 		jp_log_rl(&s->rl_queue, JP_LOG_ERROR, MOD, "remote %s: out of memory splitting a batch by tenant", s->name);
 		release_batch(s);
@@ -948,20 +672,9 @@ static void kick(struct jp_sender *s)
 
 static void free_sender(struct jp_sender *s)
 {
-	relabel_free_all(s);
-	free(s->tenant_header);
+	jp_stage_relabel_destroy(s->relabel);
+	jp_stage_tenant_destroy(s->tenants);
 	jp_buf_free(&s->tenant_hdr);
-	free(s->tenant_label);
-	free(s->tenant_default);
-	for (size_t i = 0; i < s->tenant_map.n; i++) {
-		free(s->tenant_map.v[i].key);
-		free(s->tenant_map.v[i].value);
-	}
-	free(s->tenant_map.v);
-	free(s->tn);
-	free(s->tn2);
-	free(s->tn_idx);
-	free(s->tn_tmp);
 	free(s->req_headers);
 	free(s->part_stack);
 	jp_buf_free(&s->body);
@@ -1013,24 +726,12 @@ struct jp_sender *jp_sender_create(uv_loop_t *loop, struct jp_http *http,
 		err = -rt;
 		goto fail;
 	}
-	if (rc->tenant_header && *rc->tenant_header) {
-		if (!(s->tenant_header = strdup(rc->tenant_header)) || !(s->tenant_label = strdup(rc->tenant_label)) ||
-		    !(s->tenant_default = strdup(rc->tenant_default)))
-			goto fail;
-		s->tenant_map.v = calloc(rc->tenant_map.n + 1, sizeof(*s->tenant_map.v));
-		if (!s->tenant_map.v)
-			goto fail;
-		for (size_t i = 0; i < rc->tenant_map.n; i++) {
-			s->tenant_map.v[i].key = strdup(rc->tenant_map.v[i].key);
-			s->tenant_map.v[i].value = strdup(rc->tenant_map.v[i].value);
-			s->tenant_map.n = i + 1;
-			if (!s->tenant_map.v[i].key || !s->tenant_map.v[i].value)
-				goto fail;
-		}
-	}
+	s->tenants = jp_stage_tenant_create(rc, s->name);
+	if (!s->tenants && errno)
+		goto fail;
 	if (rc->relabel.n) {
 		char why[256];
-		s->relabel = jp_relabel_new(&rc->relabel, why, sizeof(why));
+		s->relabel = jp_stage_relabel_create(&rc->relabel, why, sizeof(why));
 		if (!s->relabel) {
 			err = errno ? errno : EINVAL;
 			jp_error(MOD, "remote %s: %s", s->name, why);
@@ -1084,23 +785,18 @@ int jp_sender_append(struct jp_sender *s, int64_t ts_ms, const struct jp_round_s
 	const struct jp_round_sample *in = v;
 	size_t nin = n;
 	if (s->relabel) {
-		ssize_t k = relabel_round(s, v, n);
+		ssize_t k = jp_stage_relabel_apply(s->relabel, v, n, &v);
 		if (k < 0) {
 			s->dropped[JP_DROP_QUEUE_WRITE] += n;
 			jp_log_rl(&s->rl_append, JP_LOG_ERROR, MOD, "remote %s: cannot relabel %zu samples: %s",
 				  s->name, n, strerror((int)-k));
 			return (int)k;
 		}
-		v = s->rl_buf;
 		n = (size_t)k;
 	}
 	int rc = n ? jp_queue_append(s->q, ts_ms, v, n) : 0;
-	if (s->relabel) {
-		relabel_forget_ended(s, in, nin);
-		for (size_t i = 0; i < s->rl_ntmp; i++)
-			free(s->rl_tmp[i]);
-		s->rl_ntmp = 0;
-	}
+	if (s->relabel)
+		jp_stage_relabel_end_round(s->relabel, in, nin);
 	if (!n)
 		return 0;   /* the rules dropped them all */
 	if (rc < 0) {
@@ -1160,7 +856,7 @@ void jp_sender_get_stats(const struct jp_sender *s, struct jp_sender_stats *out)
 	out->pending_samples = qs.pending_samples;
 	out->queue_bytes = qs.disk_bytes;
 	out->last_success_ms = s->last_success_ms;
-	out->relabel_limit_hits = jp_relabel_limit_hits(s->relabel);
+	out->relabel_limit_hits = jp_stage_relabel_limit_hits(s->relabel);
 	out->relabelling = s->relabel != NULL;
 }
 

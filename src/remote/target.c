@@ -23,20 +23,6 @@ static const char HDR_VERSION_V1[] = "X-Prometheus-Remote-Write-Version: 0.1.0";
 static const char HDR_TYPE_V2[] = "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request";
 static const char HDR_VERSION_V2[] = "X-Prometheus-Remote-Write-Version: 2.0.0";
 
-/* Headers a user may not set through `headers:` because the sender owns them. */
-static const char *const reserved_headers[] = {
-	"authorization", "content-encoding", "content-length", "content-type", "host",
-	"user-agent", "x-prometheus-remote-write-version", "connection", "expect",
-	"transfer-encoding", NULL,
-};
-
-static int is_reserved_header(const char *name)
-{
-	for (const char *const *p = reserved_headers; *p; p++)
-		if (strcasecmp(name, *p) == 0)
-			return 1;
-	return 0;
-}
 
 
 void jp_rw_target_set_protocol(struct jp_rw_target *t, enum jp_rw_protocol proto)
@@ -91,7 +77,7 @@ static int build_headers(struct jp_rw_target *t, const struct jp_remote_config *
 		return -ENOMEM;
 	for (size_t i = 0; i < rc->headers.n; i++) {
 		const struct jp_kv *kv = &rc->headers.v[i];
-		if (!kv->key || !kv->key[0] || !kv->value || is_reserved_header(kv->key) ||
+		if (!kv->key || !kv->key[0] || !kv->value || jp_header_reserved(kv->key) ||
 		    strchr(kv->key, ':') || jp_has_line_break(kv->key) || jp_has_line_break(kv->value)) {
 			jp_warn(MOD, "remote %s: ignoring header %s: reserved or malformed", t->name,
 				kv->key && !jp_has_line_break(kv->key) ? kv->key : "?");
