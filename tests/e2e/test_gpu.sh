@@ -26,7 +26,11 @@ UID_A=5a0e1c2d-3b4f-4a6b-8c7d-9e0f1a2b3c41
 UID_B=6b1f2d3e-4c5a-4b7c-9d8e-0f1a2b3c4d52
 CID_A=e1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f11
 CID_B=f1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f12
-KP=$CG_MOUNT/kubepods.slice
+# The pods live under a cgroup root of this test's own (kubernetes.cgroup_root, as on a
+# kind node): the pods of tests that run beside it (make check -j2) are not this agent's
+# pods, and their coming and going cannot change what it counts.
+CG_ROOT_REL=/jp-e2e-gpu
+KP=$CG_MOUNT$CG_ROOT_REL/kubepods.slice
 POD_A=$KP/kubepods-burstable.slice/kubepods-burstable-pod${UID_A//-/_}.slice
 POD_B=$KP/kubepods-burstable.slice/kubepods-burstable-pod${UID_B//-/_}.slice
 LEAF_A=$POD_A/cri-containerd-$CID_A.scope
@@ -98,6 +102,7 @@ gpu:
   source: $2
   nvml_library: $3
 carbon: {source: static, grams_per_kwh: 300}
+kubernetes: {cgroup_root: $CG_ROOT_REL}
 server: {listen: 127.0.0.1:$AGENT_PORT}
 log: {level: info, format: text}
 EOC

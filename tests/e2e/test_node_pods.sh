@@ -37,7 +37,10 @@ CID_A2=b1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f02
 CID_B=c1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f03
 CID_C=d1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f04
 
-KP=$CG_MOUNT/kubepods.slice
+# The pods live under a cgroup root of this test's own (kubernetes.cgroup_root, as on a
+# kind node): the pods of tests that run beside it (make check -j2) are not this agent's.
+CG_ROOT_REL=/jp-e2e-node-pods
+KP=$CG_MOUNT$CG_ROOT_REL/kubepods.slice
 pod_dir() { # QOS UID: the kubelet's systemd-driver pod slice
   echo "$KP/kubepods-$1.slice/kubepods-$1-pod${2//-/_}.slice"
 }
@@ -324,6 +327,7 @@ collector:
   mode: $collector
   bpf_map_entries: $entries
 kubernetes:
+  cgroup_root: $CG_ROOT_REL
   kubelet_url: $KUBELET_URL
   token_file: $E2E_TMP/token
   ca_file: $KDIR/server.crt
