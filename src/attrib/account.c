@@ -602,36 +602,42 @@ int jp_account_reconfigure(struct jp_account *a, const struct jp_config *cfg)
 	return 0;
 }
 
-int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
+/* Room for n workloads (the system bucket and the pods). 0 or -ENOMEM. */
+static int reserve_workloads(struct jp_account *a, size_t n)
 {
-	size_t n = in->npods + 1;   /* the system bucket is workload 0 */
-	if (n > a->wcap) {
-		size_t cap = n * 2;
-		struct jp_attr_workload *w = realloc(a->w, cap * sizeof(*w));
-		struct pod_acc **cur = w ? realloc(a->cur, cap * sizeof(*cur)) : NULL;
-		if (!w || !cur) {
-			if (w)
-				a->w = w;
-			return -ENOMEM;
-		}
+	if (n <= a->wcap)
+		return 0;
+	size_t cap = n * 2;
+	struct jp_attr_workload *w = realloc(a->w, cap * sizeof(*w));
+	struct pod_acc **cur = w ? realloc(a->cur, cap * sizeof(*cur)) : NULL;
+	if (w)
 		a->w = w;
-		a->cur = cur;
-		a->wcap = cap;
-	}
+	if (!w || !cur)
+		return -ENOMEM;
+	a->cur = cur;
+	a->wcap = cap;
+	return 0;
+}
+
+/* Cached series pointers are valid only while their series is set every round: a change
+ * of common labels or of the zone set ends some series, and so does a round the store
+ * committed without us (a failed collection), so start over. */
+static void begin_round(struct jp_account *a, struct jp_store *st, unsigned zone_mask)
+{
 	uint64_t gen = jp_store_generation(st);
-	/* Cached series pointers are valid only while their series is set every round:
-	 * a change of common labels or of the zone set ends some series, and so does a
-	 * round the store committed without us (a failed collection), so start over. */
-	if (gen != a->store_gen || in->zone_mask != a->last_mask || jp_store_round(st) != a->store_round) {
+	if (gen != a->store_gen || zone_mask != a->last_mask || jp_store_round(st) != a->store_round) {
 		invalidate_all(a);
 		a->store_gen = gen;
-		a->last_mask = in->zone_mask;
+		a->last_mask = zone_mask;
 	}
 	a->store_round = jp_store_round(st) + 1;
 	a->round++;
+}
 
-	struct jp_attr_workload *w = a->w;
-	memset(w, 0, n * sizeof(*w));
+/* The interval's workloads for the attribution (docs/model.md): the system bucket first. */
+static void fill_workloads(struct jp_attr_workload *w, const struct jp_acct_input *in)
+{
+	memset(w, 0, (in->npods + 1) * sizeof(*w));
 	w[0].cpu_ns = in->system_cpu_ns;
 	w[0].gpu_j = in->system_gpu_j;
 	for (size_t i = 0; i < in->npods; i++) {
@@ -640,39 +646,46 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 		w[i + 1].cpu_request = in->pods[i].cpu_request;
 		w[i + 1].is_pod = 1;
 	}
-	struct jp_attr_node node = {.zone_mask = in->zone_mask, .usage_ratio = in->usage_ratio,
-				    .gpu_usage_ratio = in->gpu_usage_ratio, .idle_mode = a->idle_mode};
-	memcpy(node.energy_j, in->energy_j, sizeof(node.energy_j));
-	int r = jp_attribute(&node, w, n);
-	if (r)
-		return r;
+}
 
-	double interval_s = in->interval_s;
-	double g_per_j = in->intensity_g_per_kwh / 3.6e6 * a->pue;
+/* A pod's containers: their CPU time, their share of the pod's energy, and those gone. */
+static void account_containers(struct jp_account *a, struct pod_acc *p, const struct jp_acct_pod *ip,
+			       const struct jp_attr_workload *w)
+{
+	size_t ci_stack[64];
+	/* Indices, not pointers: cont_get may move the array. */
+	size_t *ci = ip->ncontainers <= 64 ? ci_stack : calloc(ip->ncontainers, sizeof(*ci));
+	if (ci && ip->ncontainers) {
+		for (size_t k = 0; k < ip->ncontainers; k++) {
+			struct cont_acc *c = cont_get(p, &ip->containers[k]);
+			ci[k] = c ? (size_t)(c - p->conts) : SIZE_MAX;
+		}
+		for (size_t k = 0; k < ip->ncontainers; k++) {
+			if (ci[k] == SIZE_MAX)
+				continue;
+			p->conts[ci[k]].cpu_s += (double)ip->containers[k].cpu_ns / 1e9;
+			p->conts[ci[k]].round = a->round;
+			memset(p->conts[ci[k]].d_j, 0, sizeof(p->conts[ci[k]].d_j));
+		}
+		share_to_containers(p, ip, ci, w);
+	}
+	if (ci != ci_stack)
+		free(ci);
+	drop_gone_containers(p, a->round);
+}
+
+/* Pods, their containers and namespaces: the interval's shares added to their counters,
+ * and their series set. */
+static void account_pods(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in, double g_per_j)
+{
+	const struct jp_attr_workload *w = a->w;
 	unsigned mask = in->zone_mask;
-
 	/* Embodied emissions (SCI "M"): the node's share of its hardware footprint for
 	 * the interval, given to pods by CPU time share among pods. */
-	double embodied = a->embodied_g_per_hour * interval_s / 3600.0;
+	double embodied = a->embodied_g_per_hour * in->interval_s / 3600.0;
 	uint64_t pods_cpu = 0;
 	for (size_t i = 0; i < in->npods; i++)
 		pods_cpu += in->pods[i].cpu_ns;
-
-	/* Node */
-	for (int z = 0; z < JP_ZONE_COUNT; z++) {
-		a->node_e[z][0] += node.active_j[z];
-		a->node_e[z][1] += node.idle_j[z];
-	}
-	a->node_co2_g += jp_total_energy_j(in->energy_j, mask) * g_per_j;
-
-	/* System bucket: its active share and whatever idle energy it was given. */
-	for (int z = 0; z < JP_ZONE_COUNT; z++) {
-		a->sys_e[z][0] += w[0].active_j[z];
-		a->sys_e[z][1] += w[0].idle_j[z];
-	}
-
-	/* Pods, containers, namespaces */
-	size_t ci_stack[64];
 	for (size_t i = 0; i < in->npods; i++) {
 		const struct jp_acct_pod *ip = &in->pods[i];
 		struct pod_acc *p = pod_get(a, ip);
@@ -691,7 +704,6 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 		p->co2_g += co2;
 		if (embodied > 0 && pods_cpu > 0)
 			p->embodied_g += embodied * ((double)ip->cpu_ns / (double)pods_cpu);
-
 		struct ns_acc *ns = ns_get(a, p->ns);
 		if (ns) {
 			for (int z = 0; z < JP_ZONE_COUNT; z++) {
@@ -700,93 +712,106 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 			}
 			ns->co2_g += co2;
 		}
-
-		if (a->levels & JP_LEVEL_CONTAINER) {
-			/* Indices, not pointers: cont_get may move the array. */
-			size_t *ci = ip->ncontainers <= 64 ? ci_stack : calloc(ip->ncontainers, sizeof(*ci));
-			if (ci && ip->ncontainers) {
-				for (size_t k = 0; k < ip->ncontainers; k++) {
-					struct cont_acc *c = cont_get(p, &ip->containers[k]);
-					ci[k] = c ? (size_t)(c - p->conts) : SIZE_MAX;
-				}
-				for (size_t k = 0; k < ip->ncontainers; k++) {
-					if (ci[k] == SIZE_MAX)
-						continue;
-					p->conts[ci[k]].cpu_s += (double)ip->containers[k].cpu_ns / 1e9;
-					p->conts[ci[k]].round = a->round;
-					memset(p->conts[ci[k]].d_j, 0, sizeof(p->conts[ci[k]].d_j));
-				}
-				share_to_containers(p, ip, ci, &w[i + 1]);
-			}
-			if (ci != ci_stack)
-				free(ci);
-			drop_gone_containers(p, a->round);
-		}
-		if (a->levels & JP_LEVEL_POD)
-			emit_pod(a, st, p, pod_j, interval_s, mask);
 		if (a->levels & JP_LEVEL_CONTAINER)
-			emit_containers(a, st, p, mask, interval_s);
+			account_containers(a, p, ip, &w[i + 1]);
+		if (a->levels & JP_LEVEL_POD)
+			emit_pod(a, st, p, pod_j, in->interval_s, mask);
+		if (a->levels & JP_LEVEL_CONTAINER)
+			emit_containers(a, st, p, mask, in->interval_s);
 	}
-
 	/* Pods that left: their series are not set this round, so the store marks them
 	 * stale; their energy stays in the namespace counters. */
 	if (a->pods.n > in->npods)
 		strmap_filter(&a->pods, drop_unseen, a);
+}
 
-	/* Node series */
-	if (a->levels & JP_LEVEL_NODE) {
-		struct jp_label l[3] = {{"zone", NULL}, {"mode", NULL}, {"source", in->power_source}};
+/* The node's and the system bucket's series. */
+static void emit_node(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in,
+		      const struct jp_attr_node *node)
+{
+	unsigned mask = in->zone_mask;
+	double interval_s = in->interval_s;
+	struct jp_label l[3] = {{"zone", NULL}, {"mode", NULL}, {"source", in->power_source}};
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		if (!(mask & (1u << z)))
+			continue;
+		l[0].value = jp_zone_name((enum jp_zone)z);
+		for (int m = 0; m < NMODES; m++) {
+			l[1].value = mode_names[m];
+			struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL), l, 3);
+			if (s)
+				jp_store_set(st, s, a->node_e[z][m]);
+			s = jp_store_get(st, jp_metric_name(JP_M_NODE_POWER_WATTS), l, 3);
+			if (s)
+				jp_store_set(st, s, interval_s > 0 ? (m ? node->idle_j[z] : node->active_j[z]) / interval_s : 0);
+			struct jp_label sl[2] = {l[0], l[1]};
+			s = jp_store_get(st, jp_metric_name(JP_M_SYSTEM_ENERGY_JOULES_TOTAL), sl, 2);
+			if (s)
+				jp_store_set(st, s, a->sys_e[z][m]);
+		}
+	}
+	struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_CPU_USAGE_RATIO), NULL, 0);
+	if (s)
+		jp_store_set(st, s, node->usage_ratio > 1 ? 1 : node->usage_ratio < 0 ? 0 : node->usage_ratio);
+	s = jp_store_get(st, jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL), NULL, 0);
+	if (s)
+		jp_store_set(st, s, a->node_co2_g);
+	if (a->kepler)
+		emit_kepler_node(a, st, node, mask, interval_s);
+	emit_bounds(st, in);
+}
+
+/* The namespaces' series: they survive pod churn (docs/reference/metrics.md). */
+static void emit_namespaces(struct jp_account *a, struct jp_store *st, unsigned mask)
+{
+	for (size_t i = 0; i < a->nss.cap; i++) {
+		if (!a->nss.keys[i])
+			continue;
+		struct ns_acc *ns = a->nss.vals[i];
+		struct jp_label l[3] = {{"namespace", ns->ns}, {"zone", NULL}, {"mode", NULL}};
 		for (int z = 0; z < JP_ZONE_COUNT; z++) {
 			if (!(mask & (1u << z)))
 				continue;
-			l[0].value = jp_zone_name((enum jp_zone)z);
+			l[1].value = jp_zone_name((enum jp_zone)z);
 			for (int m = 0; m < NMODES; m++) {
-				l[1].value = mode_names[m];
-				struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL), l, 3);
-				if (s)
-					jp_store_set(st, s, a->node_e[z][m]);
-				s = jp_store_get(st, jp_metric_name(JP_M_NODE_POWER_WATTS), l, 3);
-				if (s)
-					jp_store_set(st, s, interval_s > 0 ? (m ? node.idle_j[z] : node.active_j[z]) / interval_s : 0);
-				struct jp_label sl[2] = {l[0], l[1]};
-				s = jp_store_get(st, jp_metric_name(JP_M_SYSTEM_ENERGY_JOULES_TOTAL), sl, 2);
-				if (s)
-					jp_store_set(st, s, a->sys_e[z][m]);
+				if (m == 1 && a->idle_mode == JP_IDLE_NONE)
+					continue;
+				l[2].value = mode_names[m];
+				put(st, &ns->s_e[z][m], jp_metric_name(JP_M_NAMESPACE_ENERGY_JOULES_TOTAL), l, 3, ns->e[z][m]);
 			}
 		}
-		struct jp_series *s = jp_store_get(st, jp_metric_name(JP_M_NODE_CPU_USAGE_RATIO), NULL, 0);
-		if (s)
-			jp_store_set(st, s, node.usage_ratio > 1 ? 1 : node.usage_ratio < 0 ? 0 : node.usage_ratio);
-		s = jp_store_get(st, jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL), NULL, 0);
-		if (s)
-			jp_store_set(st, s, a->node_co2_g);
-		if (a->kepler)
-			emit_kepler_node(a, st, &node, mask, interval_s);
-		emit_bounds(st, in);
+		put(st, &ns->s_co2, jp_metric_name(JP_M_NAMESPACE_CO2_GRAMS_TOTAL), l, 1, ns->co2_g);
 	}
+}
+
+int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
+{
+	size_t n = in->npods + 1;   /* the system bucket is workload 0 */
+	if (reserve_workloads(a, n))
+		return -ENOMEM;
+	begin_round(a, st, in->zone_mask);
+	fill_workloads(a->w, in);
+	struct jp_attr_node node = {.zone_mask = in->zone_mask, .usage_ratio = in->usage_ratio,
+				    .gpu_usage_ratio = in->gpu_usage_ratio, .idle_mode = a->idle_mode};
+	memcpy(node.energy_j, in->energy_j, sizeof(node.energy_j));
+	int r = jp_attribute(&node, a->w, n);
+	if (r)
+		return r;
+	double g_per_j = in->intensity_g_per_kwh / 3.6e6 * a->pue;
+	for (int z = 0; z < JP_ZONE_COUNT; z++) {
+		a->node_e[z][0] += node.active_j[z];
+		a->node_e[z][1] += node.idle_j[z];
+		/* The system bucket: its active share and whatever idle energy it was given. */
+		a->sys_e[z][0] += a->w[0].active_j[z];
+		a->sys_e[z][1] += a->w[0].idle_j[z];
+	}
+	a->node_co2_g += jp_total_energy_j(in->energy_j, in->zone_mask) * g_per_j;
+	account_pods(a, st, in, g_per_j);
+	if (a->levels & JP_LEVEL_NODE)
+		emit_node(a, st, in, &node);
 	if (in->ngpus)
 		emit_gpus(a, st, in);
-
-	if (a->levels & JP_LEVEL_NAMESPACE) {
-		for (size_t i = 0; i < a->nss.cap; i++) {
-			if (!a->nss.keys[i])
-				continue;
-			struct ns_acc *ns = a->nss.vals[i];
-			struct jp_label l[3] = {{"namespace", ns->ns}, {"zone", NULL}, {"mode", NULL}};
-			for (int z = 0; z < JP_ZONE_COUNT; z++) {
-				if (!(mask & (1u << z)))
-					continue;
-				l[1].value = jp_zone_name((enum jp_zone)z);
-				for (int m = 0; m < NMODES; m++) {
-					if (m == 1 && a->idle_mode == JP_IDLE_NONE)
-						continue;
-					l[2].value = mode_names[m];
-					put(st, &ns->s_e[z][m], jp_metric_name(JP_M_NAMESPACE_ENERGY_JOULES_TOTAL), l, 3,
-					    ns->e[z][m]);
-				}
-			}
-			put(st, &ns->s_co2, jp_metric_name(JP_M_NAMESPACE_CO2_GRAMS_TOTAL), l, 1, ns->co2_g);
-		}
-	}
+	if (a->levels & JP_LEVEL_NAMESPACE)
+		emit_namespaces(a, st, in->zone_mask);
 	return 0;
 }
