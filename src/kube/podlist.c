@@ -847,9 +847,139 @@ static int hexval(char c)
 }
 
 /* Feed one byte to the automaton. */
+/* A member name starts (or the object ends) where one may. */
+static int member_begins(struct jp_podlist_parser *ps, char c)
+{
+	if (c == '}' && ps->lex == L_OBJ_FIRST)
+		return pop_frame(ps);
+	if (c != '"')
+		return syntax(ps, "expected a member name");
+	ps->lex = L_STR;
+	ps->str_is_key = 1;
+	ps->str_role = R_SKIP;
+	ps->str_dst = NULL;
+	ps->str_nul = 0;
+	ps->u_high = 0;
+	ps->key_len = 0;
+	ps->key_long = 0;
+	ps->key[0] = '\0';
+	return 0;
+}
+
+/* After a value in an object or an array: a separator, or the end. */
+static int separator(struct jp_podlist_parser *ps, char c, char close, enum lex next)
+{
+	if (c == ',') {
+		ps->lex = next;
+		return 0;
+	}
+	if (c == close)
+		return pop_frame(ps);
+	return syntax(ps, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* A byte of a string's text. */
+static int string_char(struct jp_podlist_parser *ps, char c)
+{
+	if (c == '"')
+		return string_end(ps);
+	if (c == '\\') {
+		ps->lex = L_STR_ESC;
+		return 0;
+	}
+	if ((unsigned char)c < 0x20)
+		return syntax(ps, "control character in a string");
+	if (ps->u_high) {
+		str_codepoint(ps, 0xFFFD);   /* a high surrogate with no low one after it */
+		ps->u_high = 0;
+	}
+	str_byte(ps, c);
+	return 0;
+}
+
+/* The character after a backslash. */
+static int string_escape(struct jp_podlist_parser *ps, char c)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	if (c == 'u') {
+		ps->lex = L_STR_U;
+		ps->u_val = 0;
+		ps->u_digits = 0;
+		return 0;
+	}
+	const char *e = c ? strchr(from, c) : NULL;
+	if (!e)
+		return syntax(ps, "bad escape in a string");
+	if (ps->u_high) {
+		str_codepoint(ps, 0xFFFD);
+		ps->u_high = 0;
+	}
+	str_byte(ps, to[e - from]);
+	ps->lex = L_STR;
+	return 0;
+}
+
+/* A hex digit of \uXXXX; surrogate pairs are joined, lone halves become U+FFFD. */
+static int string_unicode(struct jp_podlist_parser *ps, char c)
+{
+	int h = hexval(c);
+	if (h < 0)
+		return syntax(ps, "bad \\u escape in a string");
+	ps->u_val = ps->u_val << 4 | (unsigned)h;
+	if (++ps->u_digits < 4)
+		return 0;
+	unsigned v = ps->u_val;
+	ps->lex = L_STR;
+	if (v >= 0xD800 && v <= 0xDBFF) {
+		if (ps->u_high)
+			str_codepoint(ps, 0xFFFD);
+		ps->u_high = v;
+	} else if (v >= 0xDC00 && v <= 0xDFFF && ps->u_high) {
+		str_codepoint(ps, 0x10000 + ((ps->u_high - 0xD800) << 10) + (v - 0xDC00));
+		ps->u_high = 0;
+	} else {
+		if (ps->u_high)
+			str_codepoint(ps, 0xFFFD);
+		ps->u_high = 0;
+		str_codepoint(ps, v >= 0xDC00 && v <= 0xDFFF ? 0xFFFD : v);
+	}
+	return 0;
+}
+
+/* A character in a number: 1 when it is part of it, 0 when it is not (the number ended
+ * before it), or a negative errno. */
+static int number_char(struct jp_podlist_parser *ps, char c)
+{
+	enum num_state n = ps->num;
+	if (c >= '0' && c <= '9') {
+		if (n == N_SIGN)
+			ps->num = c == '0' ? N_ZERO : N_INT;
+		else if (n == N_ZERO)
+			return syntax(ps, "leading zero in a number");
+		else if (n == N_DOT)
+			ps->num = N_FRAC;
+		else if (n == N_E || n == N_ESIGN)
+			ps->num = N_EXP;
+	} else if (c == '.' && (n == N_ZERO || n == N_INT)) {
+		ps->num = N_DOT;
+	} else if ((c == 'e' || c == 'E') && (n == N_ZERO || n == N_INT || n == N_FRAC)) {
+		ps->num = N_E;
+	} else if ((c == '+' || c == '-') && n == N_E) {
+		ps->num = N_ESIGN;
+	} else {
+		return 0;
+	}
+	if (ps->num_len < MAX_NUM)
+		ps->numbuf[ps->num_len] = c;
+	if (ps->num_len <= MAX_NUM)
+		ps->num_len++;
+	return 1;
+}
+
 static int step(struct jp_podlist_parser *ps, char c)
 {
 	for (;;) {
+		int r;
 		switch (ps->lex) {
 		case L_VALUE:
 			if (is_ws(c))
@@ -858,22 +988,7 @@ static int step(struct jp_podlist_parser *ps, char c)
 			return begin_value(ps, c);
 		case L_OBJ_FIRST:
 		case L_OBJ_KEY:
-			if (is_ws(c))
-				return 0;
-			if (c == '}' && ps->lex == L_OBJ_FIRST)
-				return pop_frame(ps);
-			if (c != '"')
-				return syntax(ps, "expected a member name");
-			ps->lex = L_STR;
-			ps->str_is_key = 1;
-			ps->str_role = R_SKIP;
-			ps->str_dst = NULL;
-			ps->str_nul = 0;
-			ps->u_high = 0;
-			ps->key_len = 0;
-			ps->key_long = 0;
-			ps->key[0] = '\0';
-			return 0;
+			return is_ws(c) ? 0 : member_begins(ps, c);
 		case L_COLON:
 			if (is_ws(c))
 				return 0;
@@ -882,132 +997,27 @@ static int step(struct jp_podlist_parser *ps, char c)
 			ps->lex = L_VALUE;
 			return 0;
 		case L_OBJ_NEXT:
-			if (is_ws(c))
-				return 0;
-			if (c == ',') {
-				ps->lex = L_OBJ_KEY;
-				return 0;
-			}
-			if (c == '}')
-				return pop_frame(ps);
-			return syntax(ps, "expected ',' or '}'");
+			return is_ws(c) ? 0 : separator(ps, c, '}', L_OBJ_KEY);
 		case L_ARR_FIRST:
 			if (is_ws(c))
 				return 0;
-			if (c == ']')
-				return pop_frame(ps);
-			return begin_value(ps, c);
+			return c == ']' ? pop_frame(ps) : begin_value(ps, c);
 		case L_ARR_NEXT:
-			if (is_ws(c))
-				return 0;
-			if (c == ',') {
-				ps->lex = L_VALUE;
-				return 0;
-			}
-			if (c == ']')
-				return pop_frame(ps);
-			return syntax(ps, "expected ',' or ']'");
+			return is_ws(c) ? 0 : separator(ps, c, ']', L_VALUE);
 		case L_STR:
-			if (c == '"')
-				return string_end(ps);
-			if (c == '\\') {
-				ps->lex = L_STR_ESC;
-				return 0;
-			}
-			if ((unsigned char)c < 0x20)
-				return syntax(ps, "control character in a string");
-			if (ps->u_high) {
-				str_codepoint(ps, 0xFFFD);
-				ps->u_high = 0;
-			}
-			str_byte(ps, c);
-			return 0;
-		case L_STR_ESC: {
-			char out;
-			switch (c) {
-			case '"': out = '"'; break;
-			case '\\': out = '\\'; break;
-			case '/': out = '/'; break;
-			case 'b': out = '\b'; break;
-			case 'f': out = '\f'; break;
-			case 'n': out = '\n'; break;
-			case 'r': out = '\r'; break;
-			case 't': out = '\t'; break;
-			case 'u':
-				ps->lex = L_STR_U;
-				ps->u_val = 0;
-				ps->u_digits = 0;
-				return 0;
-			default:
-				return syntax(ps, "bad escape in a string");
-			}
-			if (ps->u_high) {
-				str_codepoint(ps, 0xFFFD);
-				ps->u_high = 0;
-			}
-			str_byte(ps, out);
-			ps->lex = L_STR;
-			return 0;
-		}
-		case L_STR_U: {
-			int h = hexval(c);
-			if (h < 0)
-				return syntax(ps, "bad \\u escape in a string");
-			ps->u_val = ps->u_val << 4 | (unsigned)h;
-			if (++ps->u_digits < 4)
-				return 0;
-			unsigned v = ps->u_val;
-			ps->lex = L_STR;
-			if (v >= 0xD800 && v <= 0xDBFF) {
-				if (ps->u_high)
-					str_codepoint(ps, 0xFFFD);
-				ps->u_high = v;
-			} else if (v >= 0xDC00 && v <= 0xDFFF && ps->u_high) {
-				str_codepoint(ps, 0x10000 + ((ps->u_high - 0xD800) << 10) + (v - 0xDC00));
-				ps->u_high = 0;
-			} else {
-				if (ps->u_high)
-					str_codepoint(ps, 0xFFFD);
-				ps->u_high = 0;
-				str_codepoint(ps, v >= 0xDC00 && v <= 0xDFFF ? 0xFFFD : v);
-			}
-			return 0;
-		}
-		case L_NUM: {
-			int digit = c >= '0' && c <= '9';
-			enum num_state n = ps->num;
-			int ok = 1;
-			if (digit) {
-				if (n == N_SIGN)
-					ps->num = c == '0' ? N_ZERO : N_INT;
-				else if (n == N_ZERO)
-					return syntax(ps, "leading zero in a number");
-				else if (n == N_DOT)
-					ps->num = N_FRAC;
-				else if (n == N_E || n == N_ESIGN)
-					ps->num = N_EXP;
-			} else if (c == '.' && (n == N_ZERO || n == N_INT)) {
-				ps->num = N_DOT;
-			} else if ((c == 'e' || c == 'E') && (n == N_ZERO || n == N_INT || n == N_FRAC)) {
-				ps->num = N_E;
-			} else if ((c == '+' || c == '-') && n == N_E) {
-				ps->num = N_ESIGN;
-			} else {
-				ok = 0;
-			}
-			if (ok) {
-				if (ps->num_len < MAX_NUM)
-					ps->numbuf[ps->num_len] = c;
-				if (ps->num_len <= MAX_NUM)
-					ps->num_len++;
-				return 0;
-			}
-			/* The number ended at c: finish it, then look at c again. */
-			int r = number_finish(ps);
+			return string_char(ps, c);
+		case L_STR_ESC:
+			return string_escape(ps, c);
+		case L_STR_U:
+			return string_unicode(ps, c);
+		case L_NUM:
+			r = number_char(ps, c);
 			if (r)
+				return r < 0 ? r : 0;
+			/* The number ended at c: finish it, then look at c again. */
+			if ((r = number_finish(ps)))
 				return r;
 			continue;
-		}
 		case L_LIT:
 			if (c != ps->lit[ps->lit_pos])
 				return syntax(ps, "unexpected character");
