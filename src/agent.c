@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "carbon/forecast_web.h"
 #include "carbon/forecaster.h"
 #include "carbon/intensity.h"
 #include "collect/collector.h"
@@ -286,27 +287,7 @@ static int metrics_cb(struct jp_buf *out, void *arg)
 static int route_cb(const char *path, const char *query, struct jp_buf *out, const char **ctype, void *arg)
 {
 	struct jp_agent *a = arg;
-	int64_t now = jp_now_wall_ms();
-	if (strcmp(path, "/v1/forecast") == 0) {
-		*ctype = "application/json";
-		if (jp_forecaster_json(a->forecast, now, out) == 0)
-			return 200;
-		jp_buf_reset(out);
-		jp_buf_printf(out, "{\"error\":\"%s\"}\n", a->forecast ? "no forecast covers now" :
-			      "carbon.forecast.source is none");
-		return 503;
-	}
-	if (strcmp(path, "/emissions/forecasts/current") == 0) {
-		*ctype = "application/json";
-		int st = jp_forecaster_sdk_json(a->forecast, now, query, out);
-		if (st != 200) {
-			jp_buf_reset(out);
-			jp_buf_printf(out, "{\"title\":\"%s\",\"status\":%d}\n",
-				      st == 400 ? "bad query parameter" : "no forecast covers now", st);
-		}
-		return st;
-	}
-	return 0;
+	return jp_forecast_web_route(a->forecast, jp_now_wall_ms(), path, query, out, ctype);
 }
 
 static int ready_cb(void *arg)

@@ -24,6 +24,7 @@
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
+#include "carbon/forecast_web.h"
 #include "carbon/forecaster.h"
 #include "carbon/retry.h"
 #include "carbon/intensity.h"
@@ -1148,14 +1149,16 @@ START_TEST(test_forecast_hostile_values)
 	ck_assert_uint_ge(fstats(f).dropped, 1);
 	now = jp_now_wall_ms();
 	struct jp_buf out = {0};
-	ck_assert_int_eq(jp_forecaster_json(f, now, &out), 0);
+	const char *ctype;
+	ck_assert_int_eq(jp_forecast_web_route(f, now, "/v1/forecast", "", &out, &ctype), 200);
 	jp_buf_append(&out, "", 1);
 	const char *j = (const char *)out.data;
 	ck_assert_msg(!strstr(j, "inf") && !strstr(j, "nan") && !strstr(j, "e+308"), "%s", j);
 	/* The best hour is the two 80 g points, whatever lies around them. */
 	ck_assert_msg(strstr(j, "\"average_grams_per_kwh\":80}") != NULL, "%s", j);
 	jp_buf_free(&out);
-	ck_assert_int_eq(jp_forecaster_sdk_json(f, now, "location=%ff%01x%22&windowSize=60", &out), 200);
+	ck_assert_int_eq(jp_forecast_web_route(f, now, "/emissions/forecasts/current", "location=%ff%01x%22&windowSize=60",
+					       &out, &ctype), 200);
 	jp_buf_append(&out, "", 1);
 	j = (const char *)out.data;
 	ck_assert_msg(!strchr(j, '\xff') && !strchr(j, '\x01'), "%s", j);

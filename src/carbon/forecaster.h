@@ -36,6 +36,8 @@ const struct jp_forecast *jp_forecaster_forecast(const struct jp_forecaster *f);
 const char *jp_forecaster_source(const struct jp_forecaster *f);
 const char *jp_forecaster_grid_zone(const struct jp_forecaster *f);
 int64_t jp_forecaster_generated_ms(const struct jp_forecaster *f);
+uint64_t jp_forecaster_horizon_ms(const struct jp_forecaster *f);
+const struct jp_durlist *jp_forecaster_windows(const struct jp_forecaster *f);
 /* The reason the last refresh failed, or "" after a good one. */
 const char *jp_forecaster_last_error(const struct jp_forecaster *f);
 
@@ -46,18 +48,6 @@ const char *jp_forecaster_last_error(const struct jp_forecaster *f);
  * previous values then end with stale markers. Returns 0 or a negative errno. */
 int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64_t now_ms);
 
-/* Append the /v1/forecast JSON for now_ms to out: source, grid_zone, generated_at, the
- * points from now to the horizon, and the greenest window of each configured length.
- * Returns 0, -ENODATA when there is no forecast covering now, or -ENOMEM. */
-int jp_forecaster_json(struct jp_forecaster *f, int64_t now_ms, struct jp_buf *out);
-
-/* The Carbon Aware SDK Web API's GET /emissions/forecasts/current for now_ms, so that
- * tools written for the SDK can ask the agent: query holds location (echoed; the node has
- * one grid zone), dataStartAt and dataEndAt (RFC 3339; default now and the end of the
- * forecast) and windowSize (minutes; 0, the default, gives the forecast points
- * themselves). Appends a JSON array with one forecast object to out and returns 200;
- * 400 for a bad parameter, 503 when no forecast covers now. */
-int jp_forecaster_sdk_json(struct jp_forecaster *f, int64_t now_ms, const char *query, struct jp_buf *out);
 
 struct jp_forecaster_stats {
 	uint64_t requests, successes, failures, rate_limited;
