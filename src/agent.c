@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The pipeline on one libuv loop: collection timer, series store, remote senders,
  * local server, config reload and graceful shutdown. */
-#include "agent.h"
+#include "agent_internal.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -37,47 +37,8 @@
 /* Each series keeps a few recent samples: enough for /metrics and --once. */
 #define RING_LEN 4
 
-struct jp_agent {
-	uv_loop_t *loop;
-	struct jp_config *cfg;
-	struct jp_store *store;
-	struct jp_state *state;     /* state.dir: counters kept across restarts; NULL when off */
-	char *state_dir;
-	struct jp_ratelimit rl_state;
-	struct jp_pipeline *pipe;   /* collector -> pod names -> accountant -> store */
-	struct jp_http *http;
-	struct jp_intensity *intensity;   /* the grid's carbon intensity (docs/carbon.md) */
-	struct jp_forecaster *forecast;   /* carbon.forecast; NULL for source none */
-	struct jp_kubelet *kubelet;       /* pod names, namespaces, requests; NULL without kubelet_url */
-	struct jp_sender **senders;
-	size_t nsenders;
-	struct jp_server *server;
-	struct jp_server_ops server_ops;  /* the server keeps a pointer to it */
-	uv_timer_t tick;
-	int tick_open;
-	int ready;
-	int stopping;
-	int64_t last_round_ms;      /* wall time of the previous round, 0 before the first */
-	uint64_t collections;
-	uint64_t collection_errors;
-	uint64_t state_save_errors;
-	char user_agent[64];
-	struct jp_agent_parts parts;   /* what was built, for tests of the reload classes */
-	uint64_t summary_every_ms;     /* the info line that shows the agent is alive */
-	uint64_t last_summary_ms;      /* monotonic */
-	uid_t owner_uid;               /* `user`'s uid, which may own queue and state dirs; 0 without */
-	int dropped;                   /* privileges were given up at start: what needs them cannot be reopened */
-	int round_log_fd;              /* test seam JOULEPUSH_ROUND_LOG, -1 when off */
-	struct jp_buf round_log;
 
-	/* graceful stop */
-	unsigned pending_closes;
-	unsigned pending_flushes;
-	void (*stop_done)(void *arg);
-	void *stop_arg;
-};
-
-static void schedule_tick(struct jp_agent *a);
+void jpa_schedule_tick(struct jp_agent *a);
 
 /* ---- store <-> senders --------------------------------------------------------- */
 
@@ -262,10 +223,10 @@ static void tick_cb(uv_timer_t *t)
 	if (ts <= a->last_round_ms)
 		ts = a->last_round_ms + (int64_t)a->cfg->interval_ms;
 	collect_round(a, ts, 1);
-	schedule_tick(a);
+	jpa_schedule_tick(a);
 }
 
-static void schedule_tick(struct jp_agent *a)
+void jpa_schedule_tick(struct jp_agent *a)
 {
 	/* libuv counts timeouts from its cached loop time, which is stale by whatever
 	 * ran since the loop last woke (start-up work, a long collection). */
@@ -299,7 +260,7 @@ static int ready_cb(void *arg)
 /* ---- construction ----------------------------------------------------------------- */
 
 /* The common labels: node plus external_labels (docs/reference/metrics.md). Points into cfg. */
-static int make_common_labels(const struct jp_config *cfg, struct jp_label **out, size_t *n)
+int jpa_common_labels(const struct jp_config *cfg, struct jp_label **out, size_t *n)
 {
 	struct jp_label *l = calloc(cfg->external_labels.n + 1, sizeof(*l));
 	if (!l)
@@ -349,7 +310,7 @@ static int setup_senders(struct jp_agent *a)
 }
 
 /* The kubelet client, when kubernetes.kubelet_url is set and real pods are measured. */
-static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct jp_kubelet **out)
+int jpa_setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct jp_kubelet **out)
 {
 	*out = NULL;
 	if (!cfg->kubelet_url || !*cfg->kubelet_url)
@@ -362,13 +323,13 @@ static int setup_kubelet(struct jp_agent *a, const struct jp_config *cfg, struct
 	return 0;
 }
 
-static void attach_kubelet(struct jp_agent *a)
+void jpa_attach_kubelet(struct jp_agent *a)
 {
 	jp_pipeline_set_lookup(a->pipe, a->kubelet ? jp_kubelet_lookup : NULL, a->kubelet);
 }
 
 /* The forecast source of carbon.forecast, or NULL for none. Returns 0 or a negative errno. */
-static int create_forecast(struct jp_agent *a, const struct jp_config *cfg, struct jp_forecaster **out)
+int jpa_create_forecast(struct jp_agent *a, const struct jp_config *cfg, struct jp_forecaster **out)
 {
 	*out = NULL;
 	if (cfg->forecast_source == JP_FORECAST_NONE)
@@ -399,7 +360,7 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 	const char *se = getenv("JOULEPUSH_SUMMARY_MS");
 	a->summary_every_ms = se && atoll(se) > 0 ? (uint64_t)atoll(se) : 60000;
 	snprintf(a->user_agent, sizeof(a->user_agent), "joulepush/%s", JP_VERSION);
-	r = make_common_labels(cfg, &common, &ncommon);
+	r = jpa_common_labels(cfg, &common, &ncommon);
 	if (r)
 		goto fail;
 	a->store = jp_store_create(common, ncommon, RING_LEN);
@@ -425,13 +386,13 @@ struct jp_agent *jp_agent_create(uv_loop_t *loop, struct jp_config *cfg)
 		jp_log(JP_LOG_ERROR, MOD, "carbon: %s", strerror(errno));
 		goto fail;
 	}
-	r = create_forecast(a, cfg, &a->forecast);
+	r = jpa_create_forecast(a, cfg, &a->forecast);
 	if (r)
 		goto fail;
-	r = setup_kubelet(a, cfg, &a->kubelet);
+	r = jpa_setup_kubelet(a, cfg, &a->kubelet);
 	if (r)
 		goto fail;
-	attach_kubelet(a);
+	jpa_attach_kubelet(a);
 	return a;
 fail:
 	jp_agent_destroy(a);
@@ -528,7 +489,7 @@ static int drop_privileges(struct jp_agent *a)
 }
 
 /* The local server on listen ("" or NULL: none). Returns 0 or a negative errno, logged. */
-static int start_server(struct jp_agent *a, const char *listen)
+int jpa_start_server(struct jp_agent *a, const char *listen)
 {
 	if (!listen || !*listen)
 		return 0;
@@ -613,7 +574,7 @@ int jp_agent_start(struct jp_agent *a)
 		if (a->round_log_fd < 0 || jp_write_all(a->round_log_fd, line, (size_t)n))
 			jp_log(JP_LOG_WARN, MOD, "JOULEPUSH_ROUND_LOG %s: %s", rl, strerror(errno));
 	}
-	r = start_server(a, a->cfg->server_listen);
+	r = jpa_start_server(a, a->cfg->server_listen);
 	if (r)
 		return r;
 	r = drop_privileges(a);
@@ -623,7 +584,7 @@ int jp_agent_start(struct jp_agent *a)
 	a->tick.data = a;
 	a->tick_open = 1;
 	/* The first round primes the counters; samples go out from it on. */
-	schedule_tick(a);
+	jpa_schedule_tick(a);
 	jp_log(JP_LOG_INFO, MOD, "joulepush %s started: node %s, interval %llums, collector %s, %zu remote(s)",
 	       JP_VERSION, a->cfg->node_name, (unsigned long long)a->cfg->interval_ms,
 	       jp_pipeline_collector(a->pipe)->name,
@@ -682,241 +643,6 @@ int jp_agent_run_once(struct jp_agent *a, FILE *out)
 	if (r == 0 && fflush(out) != 0)
 		r = -errno;
 	jp_buf_free(&b);
-	return r;
-}
-
-/* ---- reload --------------------------------------------------------------------- */
-
-static void closed_noop_cb(void *arg)
-{
-	(void)arg;
-}
-
-struct reload_log {
-	char changed[400];
-	size_t used;
-	char coll[256];     /* the changed keys of class collector */
-	size_t coll_used;
-};
-
-/* Collect the changed keys for the log line, and warn about those that need a restart. */
-static void changed_key_cb(const char *path, unsigned cls, void *arg)
-{
-	struct reload_log *rl = arg;
-	if (cls == JP_RELOAD_RESTART)
-		jp_log(JP_LOG_WARN, MOD, "reload: %s changes only at the next start", path);
-	if (cls == JP_RELOAD_COLLECTOR && rl->coll_used < sizeof(rl->coll))
-		rl->coll_used += (size_t)snprintf(rl->coll + rl->coll_used, sizeof(rl->coll) - rl->coll_used, "%s%s",
-						  rl->coll_used ? ", " : "", path);
-	if (rl->used < sizeof(rl->changed))
-		rl->used += (size_t)snprintf(rl->changed + rl->used, sizeof(rl->changed) - rl->used, "%s%s (%s)",
-					     rl->used ? ", " : "", path, jp_reload_class_name(cls));
-}
-
-/* Keys of class "restart" keep their running value: the new config takes it over. */
-static int keep_str(char **dst, const char *old)
-{
-	if (strcmp(*dst ? *dst : "", old ? old : "") == 0)
-		return 0;
-	char *v = strdup(old ? old : "");
-	if (!v)
-		return -ENOMEM;
-	free(*dst);
-	*dst = v;
-	return 0;
-}
-
-static int keep_restart_keys(struct jp_config *nc, const struct jp_config *old)
-{
-	int r = keep_str(&nc->user, old->user);
-	return r ? r : keep_str(&nc->state_dir, old->state_dir);
-}
-
-/* Senders: keep the ones whose config is identical, recreate the others. Their queues
- * live on disk, so a recreated sender resumes where the old one stopped. */
-static int reload_senders(struct jp_agent *a, const struct jp_config *old, const struct jp_config *nc)
-{
-	struct jp_sender **ns = calloc(nc->nremotes ? nc->nremotes : 1, sizeof(*ns));
-	size_t nn = 0;
-	int *kept = calloc(a->nsenders ? a->nsenders : 1, sizeof(*kept));
-	if (!ns || !kept) {
-		free(ns);
-		free(kept);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < nc->nremotes; i++) {
-		struct jp_sender *s = NULL;
-		for (size_t j = 0; j < old->nremotes && j < a->nsenders; j++) {
-			if (!kept[j] && jp_config_remote_equal(&old->remotes[j], &nc->remotes[i])) {
-				s = a->senders[j];
-				kept[j] = 1;
-				break;
-			}
-		}
-		if (!s) {
-			/* The old sender for the same name must release its queue directory first. */
-			for (size_t j = 0; j < a->nsenders; j++) {
-				if (!kept[j] && a->senders[j] && !strcmp(old->remotes[j].name, nc->remotes[i].name)) {
-					jp_sender_close(a->senders[j], closed_noop_cb, NULL);
-					a->senders[j] = NULL;
-					kept[j] = 1;
-				}
-			}
-			s = jp_sender_create(a->loop, a->http, &nc->remotes[i], a->user_agent);
-			if (!s)
-				continue;  /* logged by the sender; this remote stays off until the next reload */
-			a->parts.sender_creates++;
-		}
-		ns[nn++] = s;
-	}
-	for (size_t j = 0; j < a->nsenders; j++)
-		if (!kept[j] && a->senders[j])
-			jp_sender_close(a->senders[j], closed_noop_cb, NULL);
-	free(kept);
-	free(a->senders);
-	a->senders = ns;
-	a->nsenders = nn;
-	return 0;
-}
-
-/*
- * A reload does what the reload class of each changed key says
- * (docs/reference/configuration.md; the classes live in the schema tables of
- * src/config/tables.c). Everything that can fail is built before anything is replaced, so
- * a rejected reload leaves the agent as it was.
- */
-int jp_agent_reload(struct jp_agent *a, const char *path)
-{
-	char err[JP_CONFIG_ERR_MAX];
-	int r;
-	/* A stop is under way: replacing senders now would close the ones being flushed
-	 * and the stop would wait for ever. */
-	if (a->stopping) {
-		jp_log(JP_LOG_WARN, MOD, "reload ignored: the agent is stopping");
-		return -ECANCELED;
-	}
-	struct jp_config *nc = calloc(1, sizeof(*nc));
-	if (!nc)
-		return -ENOMEM;
-	r = jp_config_load(nc, path, err, sizeof(err));
-	if (r) {
-		jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s", err);
-		goto reject;
-	}
-	struct jp_config *old = a->cfg;
-	struct reload_log rl = {.used = 0, .coll_used = 0};
-	unsigned cls = jp_config_diff(old, nc, changed_key_cb, &rl);
-	r = keep_restart_keys(nc, old);
-	if (r)
-		goto reject;
-
-	/* Build what is new. The collector is reopened when what defines it changed; the
-	 * accountant stays, so counters continue. */
-	struct jp_collector *ncoll = NULL;
-	if (cls & JP_RELOAD_COLLECTOR) {
-		ncoll = jp_collector_open(nc);   /* logs why it failed */
-		if (!ncoll) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: the collector could not be "
-			       "reopened for %s%s", rl.coll,
-			       a->dropped ? " (it runs without privileges now: restart the agent to apply it)" : "");
-			r = -EINVAL;
-			goto reject;
-		}
-		/* After the privilege drop, what needed root cannot come back: a collector
-		 * reopened as the user that lost a source would be a silent downgrade. */
-		unsigned lost = jp_pipeline_collector(a->pipe)->sources & ~ncoll->sources;
-		if (a->dropped && lost) {
-			char what[128];
-			jp_collector_sources_str(lost, what, sizeof(what));
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: %s change%s the collector, "
-			       "and reopened without privileges it would lose %s; restart the agent to apply %s",
-			       rl.coll, strchr(rl.coll, ',') ? "" : "s", what, strchr(rl.coll, ',') ? "them" : "it");
-			jp_collector_close(ncoll);
-			r = -EPERM;
-			goto reject;
-		}
-	}
-	/* A changed carbon source starts afresh (its first refresh comes at once). */
-	struct jp_intensity *nint = a->intensity;
-	struct jp_forecaster *nfc = a->forecast;
-	if (cls & JP_RELOAD_CARBON) {
-		nint = jp_intensity_create(a->loop, a->http, nc);
-		if (!nint || create_forecast(a, nc, &nfc)) {
-			jp_log(JP_LOG_ERROR, MOD, "reload rejected, keeping the running config: carbon: %s",
-			       strerror(errno));
-			jp_intensity_close(nint, NULL, NULL);
-			jp_collector_close(ncoll);
-			r = -EINVAL;
-			goto reject;
-		}
-	}
-
-	/* Replace. */
-	if (cls & JP_RELOAD_REMOTE) {
-		r = reload_senders(a, old, nc);
-		if (r) {
-			if (nint != a->intensity) {
-				jp_intensity_close(nint, NULL, NULL);
-				jp_forecaster_close(nfc, NULL, NULL);
-			}
-			jp_collector_close(ncoll);
-			goto reject;
-		}
-	}
-	if (ncoll) {
-		jp_pipeline_set_collector(a->pipe, ncoll);
-		a->parts.collector_opens++;
-	}
-	if (nint != a->intensity) {
-		jp_intensity_close(a->intensity, NULL, NULL);
-		a->intensity = nint;
-		jp_forecaster_close(a->forecast, NULL, NULL);
-		a->forecast = nfc;
-		a->parts.carbon_opens++;
-	}
-	if (cls & JP_RELOAD_KUBELET) {
-		/* The pipeline holds no kubelet strings across rounds, so the old client can
-		 * go. A failing new client leaves pods unnamed. */
-		jp_kubelet_close(a->kubelet, NULL, NULL);
-		a->kubelet = NULL;
-		setup_kubelet(a, nc, &a->kubelet);
-		attach_kubelet(a);
-	}
-	if (cls & JP_RELOAD_SERVER) {
-		jp_server_close(a->server, closed_noop_cb, NULL);
-		a->server = NULL;
-		start_server(a, nc->server_listen);   /* a failure is logged; the agent goes on */
-	}
-
-	/* Live keys: applied every time, they are cheap and idempotent. New common labels
-	 * (node_name, external_labels) make new series; the old ones get stale markers at
-	 * the next commit. */
-	struct jp_label *common = NULL;
-	size_t ncommon = 0;
-	if (make_common_labels(nc, &common, &ncommon) == 0) {
-		jp_store_set_common(a->store, common, ncommon);
-		free(common);
-	}
-	jp_pipeline_reconfigure(a->pipe, nc);
-	if (a->kubelet)
-		jp_kubelet_set_limits(a->kubelet, nc->interval_ms, 0, 0);
-	enum jp_log_level lvl;
-	if (jp_log_level_parse(nc->log_level, &lvl) == 0)
-		jp_log_configure(lvl, nc->log_json);
-
-	int interval_changed = old->interval_ms != nc->interval_ms;
-	a->cfg = nc;
-	jp_config_free(old);
-	free(old);
-	if (interval_changed && a->tick_open) {
-		uv_timer_stop(&a->tick);
-		schedule_tick(a);
-	}
-	jp_log(JP_LOG_INFO, MOD, "config reloaded from %s: %s", path, rl.used ? rl.changed : "no change");
-	return 0;
-reject:
-	jp_config_free(nc);
-	free(nc);
 	return r;
 }
 
