@@ -531,19 +531,26 @@ static char *state_dir_of(const struct jp_config *cfg)
 }
 
 /* Open state.dir and let the store resume the counters it holds. A directory that cannot
- * be used is logged and the agent goes on without (counters start at 0, as before). */
-static void open_state(struct jp_agent *a)
+ * be used is logged and the agent goes on without (counters start at 0, as before); one
+ * that is not safe to write (a link on the way, someone else's, writable by others:
+ * util/safedir.h) stops the start, as the queue's does. Returns 0 or a negative errno. */
+static int open_state(struct jp_agent *a)
 {
 	a->state_dir = state_dir_of(a->cfg);
 	if (!a->state_dir)
-		return;
+		return 0;
 	char why[256], ignored[256];
 	a->state = jp_state_open(a->state_dir, a->owner_uid, why, sizeof(why), ignored, sizeof(ignored));
 	if (!a->state) {
-		jp_log(JP_LOG_WARN, MOD, "state.dir: %s; counters start at 0 and are not kept", why);
+		int e = errno;
 		free(a->state_dir);
 		a->state_dir = NULL;
-		return;
+		if (e == ELOOP || e == EPERM || e == ENOTDIR || e == EINVAL) {
+			jp_log(JP_LOG_ERROR, MOD, "state.dir: %s", why);
+			return -e;
+		}
+		jp_log(JP_LOG_WARN, MOD, "state.dir: %s; counters start at 0 and are not kept", why);
+		return 0;
 	}
 	if (ignored[0])
 		jp_log(JP_LOG_WARN, MOD, "state.dir: ignoring %s; counters start at 0", ignored);
@@ -552,6 +559,7 @@ static void open_state(struct jp_agent *a)
 		       jp_state_loaded(a->state));
 	struct jp_store_resume res = jp_state_resume(a->state);
 	jp_store_set_resume(a->store, &res);
+	return 0;
 }
 
 int jp_agent_start(struct jp_agent *a)
@@ -565,7 +573,8 @@ int jp_agent_start(struct jp_agent *a)
 	r = setup_senders(a);
 	if (r)
 		return r;
-	open_state(a);
+	if ((r = open_state(a)))
+		return r;
 	const char *rl = getenv("JOULEPUSH_ROUND_LOG");
 	if (rl && *rl) {
 		a->round_log_fd = open(rl, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -245,8 +245,10 @@ struct jp_state *jp_state_open(const char *dir, uid_t owner_uid, char *why, size
 {
 	why_ignored[0] = '\0';
 	int dirfd = jp_safedir_open(dir, 1, 0700, owner_uid, why, whylen);
-	if (dirfd < 0)
+	if (dirfd < 0) {
+		errno = -dirfd;
 		return NULL;
+	}
 	struct jp_state *st = calloc(1, sizeof(*st));
 	if (st)
 		st->dirfd = dirfd;

@@ -26,7 +26,8 @@ struct jp_state;
 
 /* Open dir (created, mode 0700, when missing, walked without following links and owned by
  * root, this process's user or owner_uid: util/safedir.h) and read <dir>/counters if it
- * is there.
+ * is there. NULL with errno (ELOOP, EPERM, ENOTDIR, EINVAL: the directory is not safe to
+ * write, util/safedir.h) and why filled when dir cannot be used.
  * Returns the state, or NULL with why filled when dir cannot be used. A file that cannot
  * be read back (torn, bad checksum, not a regular file) is not an error: *why_ignored
  * gets the reason and the state starts empty. */
