@@ -62,6 +62,14 @@ static void teardown(void)
 	jp_test_tree_remove(dir);
 }
 
+/* One round of 1 s with the stand-in's fixture set to text. */
+static void collect_with(struct jp_gpu *g, struct jp_interval *iv, const char *text)
+{
+	fixture_put(text);
+	jp_interval_reset(iv, 1000);
+	ck_assert_int_eq(jp_gpu_collect(g, 1.0, iv), 0);
+}
+
 static double row_j(const struct jp_interval *iv, const char *uid)
 {
 	double j = 0;
@@ -149,48 +157,36 @@ START_TEST(test_call_failures)
 
 	/* Utilisation fails: the device is skipped, counted, and its counter's baseline kept. */
 	snprintf(text, sizeof(text), DEV0("105000", "fail", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_uint_eq(iv.gpus[0].errors, 1);
 	ck_assert_double_eq(iv.energy_j[JP_ZONE_GPU], 0);
 
 	/* The energy counter fails: skipped and counted again. */
 	snprintf(text, sizeof(text), DEV0("fail", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_uint_eq(iv.gpus[0].errors, 2);
 
 	/* Back: the energy of the skipped intervals is counted now (205 J), nothing lost. */
 	snprintf(text, sizeof(text), DEV0("210000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 1);
 	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 205, 1e-9);
 	ck_assert_double_eq_tol(row_j(&iv, UID_A), 102.5, 1e-9);
 
 	/* The counter goes back (a driver reload): the interval is skipped, not negative. */
 	snprintf(text, sizeof(text), DEV0("1000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_double_eq(iv.energy_j[JP_ZONE_GPU], 0);
 	snprintf(text, sizeof(text), DEV0("11000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 10, 1e-9);
 
 	/* The process list fails: the energy counts, its active part goes to the system. */
 	snprintf(text, sizeof(text), DEV0("21000", "100", "fail") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 1);
 	ck_assert_uint_eq(iv.gpus[0].errors, 3);
 	ck_assert_double_eq_tol(iv.system_gpu_j, 10, 1e-9);
@@ -214,23 +210,17 @@ START_TEST(test_implausible)
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);   /* baseline */
 	snprintf(text, sizeof(text), DEV0("18000000000000000000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_double_eq(iv.energy_j[JP_ZONE_GPU], 0);
 	ck_assert_uint_eq(jp_gpu_implausible(g), 1);
 	/* 700 W over 1 s is under 2 x 400 W: counted, from the last good reading. */
 	snprintf(text, sizeof(text), DEV0("705000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 700, 1e-9);
 	/* 900 W is not. */
 	snprintf(text, sizeof(text), DEV0("1605000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_int_eq(iv.gpus[0].ok, 0);
 	ck_assert_uint_eq(jp_gpu_implausible(g), 2);
 	jp_interval_free(&iv);
@@ -287,9 +277,7 @@ START_TEST(test_pid_reuse)
 	jp_interval_reset(&iv, 1000);
 	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);   /* baseline */
 	snprintf(text, sizeof(text), DEV0("205000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_double_eq_tol(iv.energy_j[JP_ZONE_GPU], 200, 1e-9);
 	ck_assert_double_eq_tol(row_j(&iv, UID_A), 0, 1e-9);
 	ck_assert_double_eq_tol(row_j(&iv, UID_B), 100, 1e-9);
@@ -298,9 +286,7 @@ START_TEST(test_pid_reuse)
 	fake_stat(101, -10);
 	fixture_put(text);
 	snprintf(text, sizeof(text), DEV0("405000", "100", "ok") "%s", procs);
-	fixture_put(text);
-	jp_interval_reset(&iv, 1000);
-	ck_assert_int_eq(jp_gpu_collect(g, 1.0, &iv), 0);
+	collect_with(g, &iv, text);
 	ck_assert_double_eq_tol(row_j(&iv, UID_A), 100, 1e-9);
 	jp_interval_free(&iv);
 	jp_gpu_close(g);

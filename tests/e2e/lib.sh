@@ -321,6 +321,19 @@ agent_kill9() {
   AGENT_PID=
 }
 
+# agent_start_refused CONFIG WHAT: the agent must refuse to start with CONFIG (exit
+# non-zero within 10 s); its log is then in agent.log (emptied first).
+agent_start_refused() {
+  : >"$E2E_TMP/agent.log"
+  "$JOULEPUSH" --config "$1" >>"$E2E_TMP/agent.log" 2>&1 &
+  AGENT_PID=$!
+  e2e_track "$AGENT_PID"
+  agent_wait_exit 10 "$2"
+  e2e_untrack "$AGENT_PID"
+  AGENT_PID=
+  [ "$AGENT_RC" -ne 0 ] || fail "the agent started $2"
+}
+
 agent_alive() { [ -n "${AGENT_PID:-}" ] && kill -0 "$AGENT_PID" 2>/dev/null; }
 
 # scrape OUT: the agent's /metrics into a file.

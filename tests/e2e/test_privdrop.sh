@@ -80,13 +80,7 @@ echo secret-token >"$E2E_TMP/token"
 agent_config "$E2E_TMP/secret.yaml" "$(remote_yaml mock "$MOCK_URL/api/v1/write")
     bearer_token_file: $E2E_TMP/token"
 printf 'user: nobody\n' >>"$E2E_TMP/secret.yaml"
-: >"$E2E_TMP/agent.log"
-"$JOULEPUSH" --config "$E2E_TMP/secret.yaml" >>"$E2E_TMP/agent.log" 2>&1 &
-AGENT_PID=$!
-e2e_track "$AGENT_PID"
-agent_wait_exit 10 "with an unreadable token"
-e2e_untrack "$AGENT_PID"
-[ "$AGENT_RC" -ne 0 ] || fail "the agent started although nobody cannot read the token"
+agent_start_refused "$E2E_TMP/secret.yaml" "although nobody cannot read the token"
 grep -q "$E2E_TMP/token is not readable by uid" "$E2E_TMP/agent.log" \
   || fail "the refusal does not name the token file: $(tail -3 "$E2E_TMP/agent.log")"
 # Readable by nobody's group (a Secret volume with fsGroup and mode 0440): it starts.

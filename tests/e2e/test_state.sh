@@ -103,13 +103,7 @@ ln -s "$E2E_TMP/elsewhere" "$E2E_TMP/ww/link"
 refused() { # WHAT YAML_LINE
   AGENT_PORT=$(free_port) agent_config "$E2E_TMP/link.yaml" "$(QUEUE_DIR=${3:-$E2E_TMP/q2} remote_yaml r http://127.0.0.1:9/api/v1/write)"
   printf '%s\n' "$2" >>"$E2E_TMP/link.yaml"
-  : >"$E2E_TMP/agent.log"
-  "$JOULEPUSH" --config "$E2E_TMP/link.yaml" >>"$E2E_TMP/agent.log" 2>&1 &
-  AGENT_PID=$!
-  e2e_track "$AGENT_PID"
-  agent_wait_exit 10 "with $1 through a link"
-  e2e_untrack "$AGENT_PID"
-  [ "$AGENT_RC" -ne 0 ] || fail "$1 through a symbolic link: the agent started"
+  agent_start_refused "$E2E_TMP/link.yaml" "with $1 through a symbolic link"
   grep -q "$E2E_TMP/ww/link is a symbolic link" "$E2E_TMP/agent.log" || fail "$1: the link is not named: $(tail -3 "$E2E_TMP/agent.log")"
   [ -z "$(ls -A "$E2E_TMP/elsewhere")" ] || fail "$1: something was written behind the link"
 }
