@@ -404,21 +404,15 @@ static int merge_rows(struct jp_node *n, uint64_t *system_ns)
 	return 0;
 }
 
-static int node_collect(struct jp_collector *c, struct jp_interval *iv)
+/* Per-cgroup CPU time into n->set: from the eBPF map, or from cgroupfs. Kernels that
+ * refuse map reads without CAP_BPF (unprivileged_bpf_disabled, as before 5.19's fd-based
+ * checks) do so once the agent has dropped to its user: collect from cgroupfs from then on
+ * rather than stop collecting. 0 or a negative errno, logged. */
+static int collect_cpu(struct jp_node *n)
 {
-	struct jp_node *n = (struct jp_node *)c;
-	struct jp_cpu_interval cpu = {0};
-	int r = jp_procstat_sample(n->ps, &cpu);
-	if (r)
-		jp_log_rl(&n->rl_stat, JP_LOG_WARN, MOD, "node CPU usage: %s; using the last good interval",
-			  strerror(-r));
-
 	jp_cg_cpu_set_clear(&n->set);
-	r = n->bpf ? jp_bpf_collector_drain(n->bpf, &n->set) : jp_cgroupfs_collect(n->cgfs, &n->set);
+	int r = n->bpf ? jp_bpf_collector_drain(n->bpf, &n->set) : jp_cgroupfs_collect(n->cgfs, &n->set);
 	if ((r == -EPERM || r == -EACCES) && n->bpf) {
-		/* Kernels that refuse map reads without CAP_BPF (unprivileged_bpf_disabled, as
-		 * before 5.19's fd-based checks) do so once the agent has dropped to its user:
-		 * collect from cgroupfs from now on rather than stop collecting. */
 		jp_log(JP_LOG_WARN, MOD, "reading the eBPF map: %s (this kernel refuses it after the privilege "
 		       "drop; see docs/ebpf.md): switching to the cgroupfs collector", strerror(-r));
 		jp_bpf_collector_destroy(n->bpf);
@@ -439,50 +433,32 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 		return r;
 	}
 	n->nmap = n->set.n;
-	if (n->bpf) {
-		uint64_t full = jp_bpf_collector_map_full(n->bpf);
-		if (full > n->map_full && !n->fallback) {
-			/* Once: from now on, containers the map misses are read from cpu.stat. */
-			jp_log(JP_LOG_WARN, MOD, "the eBPF cgroup map is full (%u entries): reading cpu.stat "
-			       "for the containers it misses; raise collector.bpf_map_entries",
-			       jp_bpf_collector_capacity(n->bpf));
-			n->fallback = 1;
-		}
-		n->map_full = full;
+	if (!n->bpf)
+		return 0;
+	uint64_t full = jp_bpf_collector_map_full(n->bpf);
+	if (full > n->map_full && !n->fallback) {
+		/* Once: from now on, containers the map misses are read from cpu.stat. */
+		jp_log(JP_LOG_WARN, MOD, "the eBPF cgroup map is full (%u entries): reading cpu.stat "
+		       "for the containers it misses; raise collector.bpf_map_entries",
+		       jp_bpf_collector_capacity(n->bpf));
+		n->fallback = 1;
 	}
-	if (n->bpf) {
-		/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
-		 * or nested under a kubelet slice): eight levels cover every known layout. Rows
-		 * for cgroups that also ran merge with them in group_by_pod. */
-		struct list_ctx ctx = {n, 0};
-		jp_cgroup_walk(n->cgroup_mount, 8, list_pods_cb, &ctx);
-		if (ctx.err)
-			return ctx.err;
-	}
-	uint64_t system_ns;
-	n->round++;
-	r = merge_rows(n, &system_ns);
-	if (r)
-		return r;
-	/* The containers of this round, for the next one's fallback. */
-	if (n->bpf) {
-		if (jp_grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
-			return -ENOMEM;
-		if (n->nconts)   /* memcpy must not get the NULL array of a node with no pods */
-			memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
-		n->nprev = n->nconts;
-	}
+	n->map_full = full;
+	/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
+	 * or nested under a kubelet slice): eight levels cover every known layout. Rows
+	 * for cgroups that also ran merge with them in group_by_pod. */
+	struct list_ctx ctx = {n, 0};
+	jp_cgroup_walk(n->cgroup_mount, 8, list_pods_cb, &ctx);
+	return ctx.err;
+}
 
-	/* The sources measured from their previous reading to now, which is what the
-	 * model's energy and the power gauges must use, not the nominal interval. */
-	uint64_t now = jp_now_mono_ms();
-	double interval_s = (double)(now - n->last_mono_ms) / 1000.0;
-	n->last_mono_ms = now;
-	iv->seconds = interval_s;
-	iv->power_source = n->base.power_source;
-	iv->usage_ratio = cpu.usage_ratio;
-	iv->system_cpu_ns = system_ns;
-	iv->bpf_map_full = n->map_full;
+/* The node's energy over interval_s: RAPL's zones, or the power model with its band
+ * (docs/model.md "Bounds"); then the platform meter and the GPUs, where present. 0 or a
+ * negative errno (RAPL or NVML failing: the round has no energy). */
+static int collect_energy(struct jp_node *n, const struct jp_cpu_interval *cpu, double interval_s,
+			  struct jp_interval *iv)
+{
+	int r;
 	if (n->rapl) {
 		struct jp_rapl_energy e;
 		r = jp_rapl_read(n->rapl, &e);
@@ -497,9 +473,8 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 			iv->energy_j[rapl_to_zone[k]] = e.j[k];
 		}
 	} else {
-		/* The model estimates the whole CPU's power; it is reported as the package.
-		 * Its band spans the two models, linear and curve (docs/model.md "Bounds"). */
-		double w = jp_power_model_estimate(&n->model, cpu.ncpus, cpu.usage_ratio,
+		/* The model estimates the whole CPU's power; it is reported as the package. */
+		double w = jp_power_model_estimate(&n->model, cpu->ncpus, cpu->usage_ratio,
 						   &iv->bound_low_w[JP_ZONE_PACKAGE], &iv->bound_high_w[JP_ZONE_PACKAGE]);
 		iv->zone_mask = 1u << JP_ZONE_PACKAGE;
 		iv->energy_j[JP_ZONE_PACKAGE] = w * interval_s;
@@ -535,7 +510,44 @@ static int node_collect(struct jp_collector *c, struct jp_interval *iv)
 		if (r)
 			return r;
 	}
+	return 0;
+}
 
+static int node_collect(struct jp_collector *c, struct jp_interval *iv)
+{
+	struct jp_node *n = (struct jp_node *)c;
+	struct jp_cpu_interval cpu = {0};
+	int r = jp_procstat_sample(n->ps, &cpu);
+	if (r)
+		jp_log_rl(&n->rl_stat, JP_LOG_WARN, MOD, "node CPU usage: %s; using the last good interval",
+			  strerror(-r));
+	if ((r = collect_cpu(n)))
+		return r;
+	uint64_t system_ns;
+	n->round++;
+	r = merge_rows(n, &system_ns);
+	if (r)
+		return r;
+	/* The containers of this round, for the next one's fallback. */
+	if (n->bpf) {
+		if (jp_grow((void **)&n->prev, &n->cap_prev, n->nconts + 1, sizeof(*n->prev)))
+			return -ENOMEM;
+		if (n->nconts)   /* memcpy must not get the NULL array of a node with no pods */
+			memcpy(n->prev, n->conts, n->nconts * sizeof(*n->prev));
+		n->nprev = n->nconts;
+	}
+	/* The sources measured from their previous reading to now, which is what the
+	 * model's energy and the power gauges must use, not the nominal interval. */
+	uint64_t now = jp_now_mono_ms();
+	double interval_s = (double)(now - n->last_mono_ms) / 1000.0;
+	n->last_mono_ms = now;
+	iv->seconds = interval_s;
+	iv->power_source = n->base.power_source;
+	iv->usage_ratio = cpu.usage_ratio;
+	iv->system_cpu_ns = system_ns;
+	iv->bpf_map_full = n->map_full;
+	if ((r = collect_energy(n, &cpu, interval_s, iv)))
+		return r;
 	for (size_t i = 0; i < n->nconts; i++) {
 		const struct cont_row *cr = &n->conts[i];
 		if (jp_interval_add_row(iv, cr->uid, cr->id, cr->cpu_ns))

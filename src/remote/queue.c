@@ -353,29 +353,19 @@ static void undo_write(struct jp_queue *q, int fsync_failed)
 	}
 }
 
-int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
+/* Build a round in q->wdefs (SERIES records for ids new in this segment) and q->wsamples
+ * (its SAMPLES records). Returns the samples written (those of series without a valid id
+ * or labels are skipped and logged), or a negative errno: the ids it marked defined are
+ * then unmarked. */
+static ssize_t build_round(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
 {
-	if (!n)
-		return 0;
-	int r = 0;
-	if (q->wseg && q->wseg->size + n * SAMPLE_BYTES + REC_HDR + SAMPLES_FIXED > q->seg_target &&
-	    q->wseg->size > SEG_HDR)
-		q->wseg = NULL;   /* rotate: a new segment below */
-	int fresh = 0;
-	if (!q->wseg) {
-		if ((r = new_segment(q)) < 0)
-			return r;
-		fresh = 1;
-	}
-
-	/* Build the round: SERIES records for ids new in this segment in one buffer, the
-	 * SAMPLES records in another; one pwritev writes both. */
 	jp_buf_reset(&q->wdefs);
 	jp_buf_reset(&q->wsamples);
 	q->nnew = 0;
 	size_t nrec = (n + MAX_SAMPLES_PER_REC - 1) / MAX_SAMPLES_PER_REC;
-	if ((r = jp_buf_reserve(&q->wsamples, nrec * (REC_HDR + SAMPLES_FIXED) + n * SAMPLE_BYTES)) < 0)
-		goto fail_nowrite;
+	int r = jp_buf_reserve(&q->wsamples, nrec * (REC_HDR + SAMPLES_FIXED) + n * SAMPLE_BYTES);
+	if (r < 0)
+		goto fail;
 	uint8_t *out = q->wsamples.data, *rec = out, *p = out + REC_HDR + SAMPLES_FIXED;
 	jp_put_u64(rec + REC_HDR, (uint64_t)ts_ms);
 	uint32_t cnt = 0;
@@ -394,7 +384,7 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 				continue;
 			}
 			if (r < 0 || (r = mark_defined(q, id)) < 0)
-				goto fail_nowrite;
+				goto fail;
 		}
 		if (cnt == MAX_SAMPLES_PER_REC) {
 			finish_samples_rec(rec, cnt);
@@ -419,36 +409,28 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 	else
 		p = rec;   /* nothing valid in the last record */
 	q->wsamples.len = (size_t)(p - out);
+	return (ssize_t)written;
+fail:
+	for (size_t i = 0; i < q->nnew; i++)
+		q->defined[q->newids[i] / 8] &= (uint8_t)~(1u << (q->newids[i] & 7));
+	q->nnew = 0;
+	return r;
+}
 
-	struct iovec iov[3];
-	int niov = 0;
-	if (fresh)
-		iov[niov++] = (struct iovec){(void *)SEG_MAGIC, SEG_HDR};
-	if (q->wdefs.len)
-		iov[niov++] = (struct iovec){q->wdefs.data, q->wdefs.len};
-	if (q->wsamples.len)
-		iov[niov++] = (struct iovec){q->wsamples.data, q->wsamples.len};
-	uint64_t total = 0;
-	for (int i = 0; i < niov; i++)
-		total += iov[i].iov_len;
-	if (!written) {
-		if (fresh)
-			undo_write(q, 0);
-		return -EINVAL;
-	}
-
-	enforce_limit(q, total);
-
+/* Write iov[0..niov) (total bytes) at off of the write segment, whatever short writes
+ * come, then make it durable (and the directory, for a fresh segment). 0, or a negative
+ * errno with the segment left as it was and one error line saying n samples are lost. */
+static int write_round(struct jp_queue *q, struct iovec *io, int niov, uint64_t off, uint64_t total, int fresh,
+		       size_t n)
+{
 	struct seg *ws = q->wseg;
-	uint64_t off = ws->size;
 	uint64_t done = 0;
-	struct iovec *io = iov;
 	while (done < total) {
 		ssize_t w = pwritev(q->wfd, io, niov, (off_t)(off + done));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
+			int r = w < 0 ? -errno : -EIO;
 			jp_error(MOD, "%s/%016" PRIu64 ".seg: write failed: %s (%zu samples not queued)",
 				 q->dir, ws->num, strerror(-r), n);
 			undo_write(q, 0);
@@ -466,33 +448,70 @@ int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sam
 		}
 	}
 	if (fdatasync(q->wfd) < 0 || (fresh && fsync(q->dirfd) < 0)) {
-		r = -errno;
+		int r = -errno;
 		jp_error(MOD, "%s/%016" PRIu64 ".seg: fdatasync failed: %s (%zu samples not queued)",
 			 q->dir, ws->num, strerror(-r), n);
 		undo_write(q, 1);
 		return r;
 	}
+	return 0;
+}
+
+int jp_queue_append(struct jp_queue *q, int64_t ts_ms, const struct jp_round_sample *v, size_t n)
+{
+	if (!n)
+		return 0;
+	int r = 0;
+	if (q->wseg && q->wseg->size + n * SAMPLE_BYTES + REC_HDR + SAMPLES_FIXED > q->seg_target &&
+	    q->wseg->size > SEG_HDR)
+		q->wseg = NULL;   /* rotate: a new segment below */
+	int fresh = 0;
+	if (!q->wseg) {
+		if ((r = new_segment(q)) < 0)
+			return r;
+		fresh = 1;
+	}
+	/* The round's definitions and samples, written with one pwritev. */
+	ssize_t written = build_round(q, ts_ms, v, n);
+	if (written < 0) {
+		if (fresh)
+			undo_write(q, 0);
+		jp_error(MOD, "%s: cannot build a round of %zu samples: %s", q->dir, n, strerror((int)-written));
+		return (int)written;
+	}
+	struct iovec iov[3];
+	int niov = 0;
+	if (fresh)
+		iov[niov++] = (struct iovec){(void *)SEG_MAGIC, SEG_HDR};
+	if (q->wdefs.len)
+		iov[niov++] = (struct iovec){q->wdefs.data, q->wdefs.len};
+	if (q->wsamples.len)
+		iov[niov++] = (struct iovec){q->wsamples.data, q->wsamples.len};
+	uint64_t total = 0;
+	for (int i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	if (!written) {
+		if (fresh)
+			undo_write(q, 0);
+		return -EINVAL;
+	}
+	enforce_limit(q, total);
+	struct seg *ws = q->wseg;
+	uint64_t off = ws->size;
+	if ((r = write_round(q, iov, niov, off, total, fresh, n)) < 0)
+		return r;
 	/* The acks since the last sync ride along with this round's. */
 	jpq_ack_sync(q);
 	ws->size = off + total;
 	q->disk_bytes += ws->size - ws->fsize;
 	ws->fsize = ws->size;
-	ws->nsamples += written;
-	q->pending += written;
+	ws->nsamples += (uint64_t)written;
+	q->pending += (uint64_t)written;
 	/* The definitions of a whole node are written once per segment: do not keep a
 	 * buffer of that size for the rounds in between. */
 	if (q->wdefs.cap > DEFS_BUF_KEEP)
 		jp_buf_free(&q->wdefs);
 	return 0;
-
-fail_nowrite:
-	for (size_t i = 0; i < q->nnew; i++)
-		q->defined[q->newids[i] / 8] &= (uint8_t)~(1u << (q->newids[i] & 7));
-	q->nnew = 0;
-	if (fresh)
-		undo_write(q, 0);
-	jp_error(MOD, "%s: cannot build a round of %zu samples: %s", q->dir, n, strerror(-r));
-	return r;
 }
 
 /* --- read, ack ------------------------------------------------------------------- */
@@ -583,6 +602,61 @@ static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
 	return 0;
 }
 
+/* Take the samples of SAMPLES record rc of segment s from the read position on, up to
+ * max_samples in all (*n so far), into q->rd_def / q->rd_smp. Returns 1 when the batch
+ * filled up inside the record, 0 when the record was taken whole, or -ENOMEM. */
+static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc, size_t max_samples, size_t *n)
+{
+	int64_t ts = (int64_t)jp_get_u64(rc->p);
+	uint32_t cnt = jp_get_u32(rc->p + 8);
+	if ((uint64_t)cnt * SAMPLE_BYTES > rc->len - SAMPLES_FIXED)
+		cnt = (rc->len - SAMPLES_FIXED) / SAMPLE_BYTES;
+	uint32_t idx = q->cur.index < cnt ? q->cur.index : cnt;
+	size_t take = cnt - idx;
+	if (take > max_samples - *n)
+		take = max_samples - *n;
+	int r;
+	if ((r = jp_grow((void **)&q->rd_def, &q->caprd, *n + take, sizeof(*q->rd_def))) < 0 ||
+	    (r = jp_grow((void **)&q->rd_smp, &q->caprd_smp, *n + take, sizeof(*q->rd_smp))) < 0)
+		return r;
+	const uint8_t *sp = rc->p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
+	size_t unknown = 0;
+	for (size_t i = 0; i < take; i++, sp += SAMPLE_BYTES) {
+		struct qdef *d = jpq_idmap_get(&s->map, jp_get_u32(sp));
+		if (!d) {
+			unknown++;
+			continue;
+		}
+		uint64_t bits = jp_get_u64(sp + 4);
+		q->rd_def[*n] = d;
+		q->rd_smp[*n].ts_ms = ts;
+		memcpy(&q->rd_smp[*n].value, &bits, 8);
+		(*n)++;
+	}
+	if (unknown)
+		jp_log_rl(&q->rl_unknown_id, JP_LOG_WARN, MOD, "%s/%016" PRIu64 ".seg: skipped %zu samples of undefined series",
+			  q->dir, s->num, unknown);
+	q->cur_before += take;
+	q->cur.index = idx + (uint32_t)take;
+	return q->cur.index < cnt;
+}
+
+/* The batch is read: remember where it ends for the ack, and release at once a batch of
+ * nothing but unusable samples (nobody would ever ack it). */
+static void batch_read_end(struct jp_queue *q, struct jp_batch *b, size_t n)
+{
+	if (pos_cmp(&b->end, &b->start) <= 0)
+		return;
+	if (q->nfifo == FIFO_MAX) {
+		memmove(q->fifo, q->fifo + 1, (FIFO_MAX - 1) * sizeof(*q->fifo));
+		q->nfifo--;
+	}
+	if (jp_grow((void **)&q->fifo, &q->capfifo, q->nfifo + 1, sizeof(*q->fifo)) == 0)
+		q->fifo[q->nfifo++] = (struct fifo_ent){b->end, q->cur_before};
+	if (n == 0 && pos_cmp(&b->start, &q->ack) <= 0)
+		jp_queue_ack(q, b);
+}
+
 int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 {
 	jp_batch_reset(b);
@@ -653,39 +727,12 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		if (rc.type == REC_SERIES && s->defs_upto == off)
 			jpq_load_series(q, s, rc.p, rc.len);
 		if (rc.type == REC_SAMPLES && rc.len >= SAMPLES_FIXED) {
-			int64_t ts = (int64_t)jp_get_u64(rc.p);
-			uint32_t cnt = jp_get_u32(rc.p + 8);
-			if ((uint64_t)cnt * SAMPLE_BYTES > rc.len - SAMPLES_FIXED)
-				cnt = (rc.len - SAMPLES_FIXED) / SAMPLE_BYTES;
-			uint32_t idx = q->cur.index < cnt ? q->cur.index : cnt;
-			size_t take = cnt - idx;
-			if (take > max_samples - n)
-				take = max_samples - n;
-			if ((r = jp_grow((void **)&q->rd_def, &q->caprd, n + take, sizeof(*q->rd_def))) < 0)
+			int full = take_samples(q, s, &rc, max_samples, &n);
+			if (full < 0) {
+				r = full;
 				break;
-			if ((r = jp_grow((void **)&q->rd_smp, &q->caprd_smp, n + take, sizeof(*q->rd_smp))) < 0)
-				break;
-			const uint8_t *sp = rc.p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
-			size_t unknown = 0;
-			for (size_t i = 0; i < take; i++, sp += SAMPLE_BYTES) {
-				struct qdef *d = jpq_idmap_get(&s->map, jp_get_u32(sp));
-				if (!d) {
-					unknown++;
-					continue;
-				}
-				uint64_t bits = jp_get_u64(sp + 4);
-				q->rd_def[n] = d;
-				q->rd_smp[n].ts_ms = ts;
-				memcpy(&q->rd_smp[n].value, &bits, 8);
-				n++;
 			}
-			if (unknown)
-				jp_log_rl(&q->rl_unknown_id, JP_LOG_WARN, MOD,
-					  "%s/%016" PRIu64 ".seg: skipped %zu samples of undefined series",
-					  q->dir, s->num, unknown);
-			q->cur_before += take;
-			q->cur.index = idx + (uint32_t)take;
-			if (q->cur.index < cnt)
+			if (full)
 				break;   /* the batch is full inside this record */
 		}
 		if (s->defs_upto == off)
@@ -702,18 +749,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		jp_batch_reset(b);
 		return r;
 	}
-	if (pos_cmp(&b->end, &b->start) > 0) {
-		if (q->nfifo == FIFO_MAX) {
-			memmove(q->fifo, q->fifo + 1, (FIFO_MAX - 1) * sizeof(*q->fifo));
-			q->nfifo--;
-		}
-		if (jp_grow((void **)&q->fifo, &q->capfifo, q->nfifo + 1, sizeof(*q->fifo)) == 0)
-			q->fifo[q->nfifo++] = (struct fifo_ent){b->end, q->cur_before};
-		/* Nothing but unusable samples: release them right away, or they would
-		 * stay pending for ever with nobody to ack them. */
-		if (n == 0 && pos_cmp(&b->start, &q->ack) <= 0)
-			jp_queue_ack(q, b);
-	}
+	batch_read_end(q, b, n);
 	return (int)n;
 }
 

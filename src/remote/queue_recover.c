@@ -118,13 +118,12 @@ static int seg_add_hole(struct seg *s, uint64_t off, uint64_t end)
  * about the data: the file is left exactly as it is and -errno returned, and the caller
  * keeps the segment to scan it again later. -ENOENT: nothing valid in it (removed).
  */
-static int seg_scan(struct jp_queue *q, struct seg *s)
+/* Open segment `name` for the scan (O_RDWR: a damaged tail is cut through this very
+ * descriptor) and check its magic. 0 with q->swin open and *fsize, -ENOENT for what is
+ * not a segment (removed or ignored, said), or a negative errno; the window is then closed. */
+static int seg_open_scan(struct jp_queue *q, struct seg *s, const char *name, uint64_t *fsize)
 {
-	char name[32];
-	seg_name(name, sizeof(name), s->num);
 	struct win *w = &q->swin;
-	const struct jp_queue_pos *ack = &q->ack;
-	/* Opened for writing: a damaged tail is cut through this very descriptor. */
 	jpq_win_close(w);
 	int r = jpq_win_open_rw(q, w, s->num, 1);
 	if (r == -EBADFD) {
@@ -139,8 +138,8 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		jpq_win_close(w);
 		return r;
 	}
-	uint64_t fsize = (uint64_t)st.st_size, newsize;
-	if (fsize == 0) {
+	*fsize = (uint64_t)st.st_size;
+	if (*fsize == 0) {
 		/* A crash between creating the file and its first write. */
 		jp_info(MOD, "%s/%s: empty segment removed", q->dir, name);
 		jpq_win_close(w);
@@ -148,25 +147,33 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		return -ENOENT;
 	}
 	int err = 0;
-	const uint8_t *m = fsize >= SEG_HDR ? jpq_win_get(w, 0, SEG_HDR, &err) : NULL;
+	uint64_t newsize;
+	const uint8_t *m = *fsize >= SEG_HDR ? jpq_win_get(w, 0, SEG_HDR, &err) : NULL;
 	if (!m && err) {
 		jpq_win_close(w);
 		return err;
 	}
 	if (!m || memcmp(m, SEG_MAGIC, SEG_HDR) != 0) {
-		seg_cut(q, w->fd, name, 0, fsize, "not a queue segment (bad magic)", &newsize);
+		seg_cut(q, w->fd, name, 0, *fsize, "not a queue segment (bad magic)", &newsize);
 		jpq_win_close(w);
 		return -ENOENT;
 	}
-	s->nsamples = 0;
-	s->nholes = 0;
-	s->ack_found = 0;
-	s->ack_before = 0;
-	s->ack_moved = 0;
-	s->defs_upto = SEG_HDR;
+	return 0;
+}
+
+/* Walk the records of segment s (window open, fsize bytes): count its samples, find the
+ * ack position in it, jump over damage in the middle (a hole, logged). *end gets where
+ * the valid records end and *last why they end there (REC_END: the file's end). 0, or a
+ * negative errno for an I/O error or an allocation failure. */
+static int seg_walk(struct jp_queue *q, struct seg *s, const char *name, uint64_t fsize, uint64_t *end,
+		    enum rec_status *last)
+{
+	struct win *w = &q->swin;
+	const struct jp_queue_pos *ack = &q->ack;
 	uint64_t off = SEG_HDR, skipped = 0, regions = 0;
 	struct rec rc;
 	enum rec_status stt;
+	int r;
 	for (;;) {
 		stt = jpq_rec_next(w, off, fsize, 1, &rc);
 		if (stt == REC_OK) {
@@ -182,20 +189,16 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		}
 		if (stt == REC_END)
 			break;
-		if (stt == REC_IOERR) {
-			r = w->err ? w->err : -EIO;
-			goto defer;
-		}
+		if (stt == REC_IOERR)
+			return w->err ? w->err : -EIO;
 		uint64_t next = 0;
 		int fr = find_next_record(w, off, fsize, &next);
-		if (fr < 0) {
-			r = fr;
-			goto defer;
-		}
+		if (fr < 0)
+			return fr;
 		if (fr == 0)
-			break;   /* nothing valid follows: a bad tail, cut below */
+			break;   /* nothing valid follows: a bad tail, cut by the caller */
 		if ((r = seg_add_hole(s, off, next)) < 0)
-			goto defer;
+			return r;
 		jp_warn(MOD, "%s/%s: %s at offset %" PRIu64 ": skipped %" PRIu64
 			" bytes to the next valid record at offset %" PRIu64,
 			q->dir, name, jpq_rec_status_str(stt), off, next - off, next);
@@ -213,10 +216,37 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		s->ack_found = 1;
 		s->ack_before = s->nsamples;
 	}
-	s->size = off;
-	s->fsize = fsize;
 	q->skipped_bytes += skipped;
 	q->skipped_regions += regions;
+	*end = off;
+	*last = stt;
+	return 0;
+}
+
+static int seg_scan(struct jp_queue *q, struct seg *s)
+{
+	char name[32];
+	seg_name(name, sizeof(name), s->num);
+	struct win *w = &q->swin;
+	uint64_t fsize = 0, off = SEG_HDR;
+	int r = seg_open_scan(q, s, name, &fsize);
+	if (r < 0)
+		return r;
+	s->nsamples = 0;
+	s->nholes = 0;
+	s->ack_found = 0;
+	s->ack_before = 0;
+	s->ack_moved = 0;
+	s->defs_upto = SEG_HDR;
+	enum rec_status stt = REC_END;
+	if ((r = seg_walk(q, s, name, fsize, &off, &stt)) < 0) {
+		/* Nothing said about the data: kept as it is, scanned again later. */
+		jpq_win_close(w);
+		s->nholes = 0;
+		return r;
+	}
+	s->size = off;
+	s->fsize = fsize;
 	if (stt != REC_END) {
 		char why[96];
 		if (stt == REC_TORN)
@@ -234,10 +264,6 @@ static int seg_scan(struct jp_queue *q, struct seg *s)
 		return -ENOENT;
 	}
 	return 0;
-defer:
-	jpq_win_close(w);
-	s->nholes = 0;
-	return r;
 }
 
 /* Settle the ack position once the segment that holds it has been scanned. Returns 1
@@ -307,6 +333,42 @@ int jpq_seg_rescan(struct jp_queue *q, struct seg *s)
 	return 0;
 }
 
+/* The numbers of the segment files in the directory, sorted; the caller frees *nums.
+ * 0 or a negative errno. */
+static int list_segments(struct jp_queue *q, uint64_t **nums, size_t *n)
+{
+	int dfd = dup(q->dirfd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		int e = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return e;
+	}
+	size_t cap = 0;
+	struct dirent *de;
+	int r = 0;
+	*nums = NULL;
+	*n = 0;
+	while ((de = readdir(d))) {
+		uint64_t num;
+		if (!parse_seg_name(de->d_name, &num))
+			continue;
+		if ((r = jp_grow((void **)nums, &cap, *n + 1, sizeof(**nums))) < 0)
+			break;
+		(*nums)[(*n)++] = num;
+	}
+	closedir(d);
+	if (r < 0) {
+		free(*nums);
+		*nums = NULL;
+		return r;
+	}
+	if (*n > 1)
+		qsort(*nums, *n, sizeof(**nums), cmp_u64);
+	return 0;
+}
+
 int jpq_recover(struct jp_queue *q)
 {
 	/* A temporary left by an older version of this file format. */
@@ -321,33 +383,11 @@ int jpq_recover(struct jp_queue *q)
 	q->ack = ack;
 	q->ack_before = 0;
 
-	int dfd = dup(q->dirfd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	if (!d) {
-		int e = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		return e;
-	}
 	uint64_t *nums = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d))) {
-		uint64_t num;
-		if (!parse_seg_name(de->d_name, &num))
-			continue;
-		if ((r = jp_grow((void **)&nums, &cap, n + 1, sizeof(*nums))) < 0)
-			break;
-		nums[n++] = num;
-	}
-	closedir(d);
-	if (r < 0) {
-		free(nums);
+	size_t n = 0;
+	int r = list_segments(q, &nums, &n);
+	if (r < 0)
 		return r;
-	}
-	if (n)
-		qsort(nums, n, sizeof(*nums), cmp_u64);
 
 	uint64_t maxnum = ack.segment;
 	for (size_t i = 0; i < n; i++) {
