@@ -173,65 +173,10 @@ static int load_config(struct jp_config *cfg, const char *path)
 	return r;
 }
 
-int main(int argc, char **argv)
+/* The daemon (or --once) on one libuv loop, until a stop signal; the agent takes cfg over.
+ * Returns the exit status. */
+static int run_agent(struct jp_config *cfg, const char *config_path, int once)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"once", no_argument, NULL, 'o'},
-		{"probe", required_argument, NULL, 'p'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config_path = NULL;
-	int check = 0, once = 0, c;
-	if (argc > 1 && strcmp(argv[1], "when") == 0)
-		return jp_when_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "top") == 0)
-		return jp_top_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "report") == 0)
-		return jp_report_main(argc - 1, argv + 1);
-	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'k': check = 1; break;
-		case 'o': once = 1; break;
-		case 'p': return probe(optarg);
-		case 'V': printf("joulepush %s\n", JP_VERSION); return 0;
-		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "joulepush: unexpected argument '%s'\n", argv[optind]);
-		fputs(usage_text, stderr);
-		return 2;
-	}
-	if (check && once) {
-		fprintf(stderr, "joulepush: --check-config and --once exclude each other\n");
-		return 2;
-	}
-
-	struct jp_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg)
-		return 1;
-	if (load_config(cfg, config_path)) {
-		jp_config_free(cfg);
-		free(cfg);
-		return 1;
-	}
-	enum jp_log_level lvl = JP_LOG_INFO;
-	jp_log_level_parse(cfg->log_level, &lvl);
-	jp_log_configure(lvl, cfg->log_json);
-
-	if (check) {
-		printf("%s: configuration is valid\n", config_path ? config_path : "(built-in defaults)");
-		jp_config_free(cfg);
-		free(cfg);
-		return 0;
-	}
-
 	signal(SIGPIPE, SIG_IGN);
 	/* glibc raises its mmap threshold after large buffers are freed, which keeps later
 	 * ones (request bodies, a segment's series definitions) on the heap for good: fix it,
@@ -280,4 +225,73 @@ int main(int argc, char **argv)
 	else
 		jp_log(JP_LOG_INFO, MOD, "stopped");
 	return rc;
+}
+
+/* The subcommands: each parses its own arguments (bpftool's cmds[] shape). */
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{"when", jp_when_main},
+	{"top", jp_top_main},
+	{"report", jp_report_main},
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"once", no_argument, NULL, 'o'},
+		{"probe", required_argument, NULL, 'p'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	int check = 0, once = 0, c;
+	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc - 1, argv + 1);
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'k': check = 1; break;
+		case 'o': once = 1; break;
+		case 'p': return probe(optarg);
+		case 'V': printf("joulepush %s\n", JP_VERSION); return 0;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "joulepush: unexpected argument '%s'\n", argv[optind]);
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (check && once) {
+		fprintf(stderr, "joulepush: --check-config and --once exclude each other\n");
+		return 2;
+	}
+
+	struct jp_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return 1;
+	if (load_config(cfg, config_path)) {
+		jp_config_free(cfg);
+		free(cfg);
+		return 1;
+	}
+	enum jp_log_level lvl = JP_LOG_INFO;
+	jp_log_level_parse(cfg->log_level, &lvl);
+	jp_log_configure(lvl, cfg->log_json);
+
+	if (check) {
+		printf("%s: configuration is valid\n", config_path ? config_path : "(built-in defaults)");
+		jp_config_free(cfg);
+		free(cfg);
+		return 0;
+	}
+
+	return run_agent(cfg, config_path, once);
 }
