@@ -199,6 +199,62 @@ static int syn_lookup(const char *uid, struct jp_pod_meta *out, void *arg)
 
 static void syn_close(struct jp_collector *c);
 
+/* Pod i of the fake node, drawn from the seeded generator (the draws' order is what makes
+ * a seed give the same node every time): name, UID, CPU rate and request, containers.
+ * Returns its CPU rate in cores. */
+static double make_pod(struct jp_synthetic *syn, uint32_t i)
+{
+	struct syn_pod *p = &syn->pods[i];
+	uint64_t *r = &syn->rng;
+	p->ns = pick_ns(r);
+	syn->ns_pods[p->ns]++;
+	const char *app = namespaces[p->ns].apps[rng_next(r) % 4];
+	char rs[11], sfx[6];
+	rand_suffix(r, rs, 9 + rng_next(r) % 2);
+	rand_suffix(r, sfx, 5);
+	snprintf(p->name, sizeof p->name, "%s-%s-%s", app, rs, sfx);
+	rand_uuid4(r, p->uid);
+	/* A few busy pods, many light ones and a long idle tail, as on a real node. */
+	double cls = rng_unit(r);
+	if (cls < 0.15)
+		p->rate_cores = rng_range(r, 0.4, 1.6);
+	else if (cls < 0.6)
+		p->rate_cores = rng_range(r, 0.02, 0.25);
+	else
+		p->rate_cores = rng_range(r, 0.0005, 0.01);
+	/* CPU requests as people set them: round figures near the usual use; one pod
+	 * in five is best-effort and requests nothing. */
+	static const double req_steps[] = {0.05, 0.1, 0.25, 0.5, 1, 2};
+	if (rng_unit(r) >= 0.2) {
+		p->request_cores = req_steps[5];
+		for (size_t k = 0; k < sizeof req_steps / sizeof req_steps[0]; k++) {
+			if (req_steps[k] >= p->rate_cores) {
+				p->request_cores = req_steps[k];
+				break;
+			}
+		}
+	}
+
+	p->c = syn->ncont ? &syn->containers[(size_t)i * (syn->ncont + 1)] : NULL;
+	double wsum = 0;
+	for (uint32_t k = 0; k < syn->ncont; k++) {
+		struct syn_container *c = &p->c[k];
+		if (k == 0)
+			snprintf(c->name, sizeof c->name, "%s", app);
+		else if (k <= sizeof sidecars / sizeof sidecars[0])
+			snprintf(c->name, sizeof c->name, "%s", sidecars[k - 1]);
+		else
+			snprintf(c->name, sizeof c->name, "sidecar-%u", (unsigned)k);
+		rand_hex(r, c->id, 64);
+		/* The main container does most of the work. */
+		c->weight = k == 0 ? 4.0 : rng_range(r, 0.1, 1.0);
+		wsum += c->weight;
+	}
+	for (uint32_t k = 0; k < syn->ncont; k++)
+		p->c[k].weight /= wsum;
+	return p->rate_cores;
+}
+
 static struct jp_collector *syn_open(const struct jp_config *cfg)
 {
 	if (!cfg || cfg->synthetic_pods > 1000000 || cfg->synthetic_containers_per_pod > 64 ||
@@ -240,57 +296,8 @@ static struct jp_collector *syn_open(const struct jp_config *cfg)
 	}
 
 	double sum_rate = 0;
-	for (uint32_t i = 0; i < syn->npods; i++) {
-		struct syn_pod *p = &syn->pods[i];
-		uint64_t *r = &syn->rng;
-		p->ns = pick_ns(r);
-		syn->ns_pods[p->ns]++;
-		const char *app = namespaces[p->ns].apps[rng_next(r) % 4];
-		char rs[11], sfx[6];
-		rand_suffix(r, rs, 9 + rng_next(r) % 2);
-		rand_suffix(r, sfx, 5);
-		snprintf(p->name, sizeof p->name, "%s-%s-%s", app, rs, sfx);
-		rand_uuid4(r, p->uid);
-		/* A few busy pods, many light ones and a long idle tail, as on a real node. */
-		double cls = rng_unit(r);
-		if (cls < 0.15)
-			p->rate_cores = rng_range(r, 0.4, 1.6);
-		else if (cls < 0.6)
-			p->rate_cores = rng_range(r, 0.02, 0.25);
-		else
-			p->rate_cores = rng_range(r, 0.0005, 0.01);
-		sum_rate += p->rate_cores;
-		/* CPU requests as people set them: round figures near the usual use; one pod
-		 * in five is best-effort and requests nothing. */
-		static const double req_steps[] = {0.05, 0.1, 0.25, 0.5, 1, 2};
-		if (rng_unit(r) >= 0.2) {
-			p->request_cores = req_steps[5];
-			for (size_t k = 0; k < sizeof req_steps / sizeof req_steps[0]; k++) {
-				if (req_steps[k] >= p->rate_cores) {
-					p->request_cores = req_steps[k];
-					break;
-				}
-			}
-		}
-
-		p->c = syn->ncont ? &syn->containers[(size_t)i * (syn->ncont + 1)] : NULL;
-		double wsum = 0;
-		for (uint32_t k = 0; k < syn->ncont; k++) {
-			struct syn_container *c = &p->c[k];
-			if (k == 0)
-				snprintf(c->name, sizeof c->name, "%s", app);
-			else if (k <= sizeof sidecars / sizeof sidecars[0])
-				snprintf(c->name, sizeof c->name, "%s", sidecars[k - 1]);
-			else
-				snprintf(c->name, sizeof c->name, "sidecar-%u", (unsigned)k);
-			rand_hex(r, c->id, 64);
-			/* The main container does most of the work. */
-			c->weight = k == 0 ? 4.0 : rng_range(r, 0.1, 1.0);
-			wsum += c->weight;
-		}
-		for (uint32_t k = 0; k < syn->ncont; k++)
-			p->c[k].weight /= wsum;
-	}
+	for (uint32_t i = 0; i < syn->npods; i++)
+		sum_rate += make_pod(syn, i);
 	/* Keep the node below 90% busy even at the top of the jitter, so that u <= 1. */
 	double room = 0.9 * SYN_CPUS - SYS_RATE_CORES * (JIT_LO + JIT_SPAN);
 	if (sum_rate * (JIT_LO + JIT_SPAN) > room)
