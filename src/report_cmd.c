@@ -84,6 +84,11 @@ static int usage_error(const char *msg)
 	return 2;
 }
 
+static int check_args(const struct jp_query_opts *qo, struct jp_report_params *p, const char *from, const char *to,
+		      const char *month);
+static int run_report(const struct jp_query_opts *qo, const struct jp_report_params *p, enum jp_report_format fmt,
+		      unsigned long top, const char *output);
+
 int jp_report_main(int argc, char **argv)
 {
 	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP };
@@ -161,35 +166,52 @@ int jp_report_main(int argc, char **argv)
 		fputs(report_usage, stderr);
 		return 2;
 	}
-	if (!qo.url)
+	int ck = check_args(&qo, &p, from, to, month);
+	if (ck >= 0)
+		return ck;
+	return run_report(&qo, &p, fmt, top, output);
+}
+
+/* The checks between the options, and the range (--month, --from/--to, or last month).
+ * -1 when all is well, else the exit status (2, usage, said). */
+static int check_args(const struct jp_query_opts *qo, struct jp_report_params *p, const char *from, const char *to,
+		      const char *month)
+{
+	if (!qo->url)
 		return usage_error("--url is required (the query API, e.g. http://127.0.0.1:9090)");
-	if (jp_url_has_userinfo(qo.url))
+	if (jp_url_has_userinfo(qo->url))
 		return usage_error("--url must not carry credentials (user:password@): use --basic-auth-user and "
 				   "--basic-auth-password-file, which keep the password out of errors and process lists");
-	if (qo.basic_password_file && !qo.basic_user)
+	if (qo->basic_password_file && !qo->basic_user)
 		return usage_error("--basic-auth-password-file needs --basic-auth-user");
-	if (qo.bearer_token_file && qo.basic_user)
+	if (qo->bearer_token_file && qo->basic_user)
 		return usage_error("--bearer-token-file and --basic-auth-user exclude each other");
-	if (p.match && *p.match && (p.match[0] != '{' || p.match[strlen(p.match) - 1] != '}'))
+	if (p->match && *p->match && (p->match[0] != '{' || p->match[strlen(p->match) - 1] != '}'))
 		return usage_error("--match must be a selector in braces, such as {cluster=\"edge-7\"}");
 	if (month && (from || to))
 		return usage_error("--month excludes --from and --to");
 	if (month) {
-		if (jp_report_month_parse(month, &p.from_ms, &p.to_ms))
+		if (jp_report_month_parse(month, &p->from_ms, &p->to_ms))
 			return usage_error("--month must be YYYY-MM");
 	} else if (from || to) {
 		if (!from || !to)
 			return usage_error("--from and --to go together");
-		if (jp_report_time_parse(from, &p.from_ms))
+		if (jp_report_time_parse(from, &p->from_ms))
 			return usage_error("--from must be RFC 3339 or YYYY-MM-DD");
-		if (jp_report_time_parse(to, &p.to_ms))
+		if (jp_report_time_parse(to, &p->to_ms))
 			return usage_error("--to must be RFC 3339 or YYYY-MM-DD");
 	} else {
-		last_month(&p.from_ms, &p.to_ms);
+		last_month(&p->from_ms, &p->to_ms);
 	}
-	if (p.to_ms <= p.from_ms)
+	if (p->to_ms <= p->from_ms)
 		return usage_error("--to must be after --from");
+	return -1;
+}
 
+/* Build the report through the query API and write it. The exit status. */
+static int run_report(const struct jp_query_opts *qo, const struct jp_report_params *p, enum jp_report_format fmt,
+		      unsigned long top, const char *output)
+{
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "joulepush report: cannot start libcurl\n");
 		return 1;
@@ -197,7 +219,7 @@ int jp_report_main(int argc, char **argv)
 	char why[1024] = "";
 	int rc = 1;
 	struct jp_report r;
-	struct jp_query *q = jp_query_open(&qo, why, sizeof(why));
+	struct jp_query *q = jp_query_open(qo, why, sizeof(why));
 	if (!q) {
 		fprintf(stderr, "joulepush report: %s\n", why);
 		curl_global_cleanup();
@@ -206,7 +228,7 @@ int jp_report_main(int argc, char **argv)
 	tty_progress = isatty(STDERR_FILENO);
 	struct jp_report_source src = jp_report_query_source(q);
 	src.progress = progress;
-	int brc = jp_report_build(&src, &p, &r, why, sizeof(why));
+	int brc = jp_report_build(&src, p, &r, why, sizeof(why));
 	if (tty_progress)
 		fprintf(stderr, "\r%60s\r", "");
 	if (brc) {
