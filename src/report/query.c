@@ -93,44 +93,56 @@ static void excerpt(const struct jp_buf *b, char *out, size_t outlen)
 }
 
 /* POST form to q->url + path; the answer parsed into out. */
+/* The request's headers: the --header ones and the bearer token, read again for each
+ * request (a rotated token needs no restart) and wiped from the scratch buffer. 0, or a
+ * negative errno with why filled for the token file. */
+static int request_headers(struct jp_query *q, struct curl_slist **hl, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < q->nheaders; i++) {
+		struct curl_slist *n = curl_slist_append(*hl, q->headers[i]);
+		if (!n)
+			return -ENOMEM;
+		*hl = n;
+	}
+	if (!q->o.bearer_token_file)
+		return 0;
+	char *token = jp_secret_read(q->o.bearer_token_file);
+	if (!token) {
+		int e = errno;
+		snprintf(why, whylen, "--bearer-token-file %s: %s", q->o.bearer_token_file, strerror(e));
+		return -e;
+	}
+	if (jp_has_line_break(token)) {
+		/* The next line would be sent as a header of its own. */
+		jp_secret_free(token);
+		snprintf(why, whylen, "--bearer-token-file %s holds more than one line", q->o.bearer_token_file);
+		return -EINVAL;
+	}
+	struct jp_buf a = {0};
+	int e = jp_buf_printf(&a, "Authorization: Bearer %s", token) || jp_buf_append(&a, "", 1);
+	jp_secret_free(token);
+	struct curl_slist *n = e ? NULL : curl_slist_append(*hl, (const char *)a.data);
+	if (a.data)
+		memset(a.data, 0, a.cap);
+	jp_buf_free(&a);
+	if (!n)
+		return -ENOMEM;
+	*hl = n;
+	return 0;
+}
+
 static int post(struct jp_query *q, const char *path, const char *form, struct jp_query_result *out,
 		char *why, size_t whylen)
 {
 	struct jp_buf url = {0}, body = {0};
 	struct curl_slist *hl = NULL;
-	char *token = NULL, *password = NULL;
+	char *password = NULL;
 	int rc = -ENOMEM;
 	if (jp_buf_printf(&url, "%s%s", q->url, path) || jp_buf_append(&url, "", 1))
 		goto fail;
-	for (size_t i = 0; i < q->nheaders; i++) {
-		struct curl_slist *n = curl_slist_append(hl, q->headers[i]);
-		if (!n)
-			goto fail;
-		hl = n;
-	}
-	if (q->o.bearer_token_file) {
-		token = jp_secret_read(q->o.bearer_token_file);
-		if (!token) {
-			rc = -errno;
-			snprintf(why, whylen, "--bearer-token-file %s: %s", q->o.bearer_token_file, strerror(errno));
-			goto fail;
-		}
-		if (jp_has_line_break(token)) {
-			/* The next line would be sent as a header of its own. */
-			rc = -EINVAL;
-			snprintf(why, whylen, "--bearer-token-file %s holds more than one line", q->o.bearer_token_file);
-			goto fail;
-		}
-		struct jp_buf a = {0};
-		int e = jp_buf_printf(&a, "Authorization: Bearer %s", token) || jp_buf_append(&a, "", 1);
-		struct curl_slist *n = e ? NULL : curl_slist_append(hl, (const char *)a.data);
-		if (a.data)
-			memset(a.data, 0, a.cap);
-		jp_buf_free(&a);
-		if (!n)
-			goto fail;
-		hl = n;
-	}
+	if ((rc = request_headers(q, &hl, why, whylen)))
+		goto fail;
+	rc = -ENOMEM;
 	curl_easy_reset(q->h);
 	if (q->o.basic_user) {
 		if (q->o.basic_password_file) {
@@ -197,7 +209,6 @@ fail:
 	if (rc == -ENOMEM && !why[0])
 		snprintf(why, whylen, "out of memory");
 	curl_slist_free_all(hl);
-	jp_secret_free(token);
 	jp_secret_free(password);
 	jp_buf_free(&url);
 	jp_buf_free(&body);
