@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "remote/backoff.h"
 #include "remote/http.h"
 #include "store/series.h"
 
@@ -64,9 +65,5 @@ const char *jp_sender_name(const struct jp_sender *s);
  * closed. Accepts NULL (closed is then called at once if given). */
 void jp_sender_close(struct jp_sender *s, void (*closed)(void *arg), void *arg);
 
-/* The backoff before retry number `attempt` (1-based): min(max, min * 2^(attempt-1)),
- * with "equal jitter" (a uniform random value in [d/2, d]) drawn from *seed.
- * Exposed for tests. */
-uint64_t jp_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned attempt, uint64_t *seed);
 
 #endif
