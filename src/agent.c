@@ -332,7 +332,7 @@ void jpa_attach_kubelet(struct jp_agent *a)
 int jpa_create_forecast(struct jp_agent *a, const struct jp_config *cfg, struct jp_forecaster **out)
 {
 	*out = NULL;
-	if (cfg->forecast_source == JP_FORECAST_NONE)
+	if (cfg->forecast_source == JP_CARBON_NONE)
 		return 0;
 	*out = jp_forecaster_create(a->loop, a->http, cfg);
 	if (!*out) {

@@ -17,11 +17,13 @@ enum jp_model_shape { JP_SHAPE_LINEAR, JP_SHAPE_CURVE };
 enum jp_platform_source { JP_PLATFORM_AUTO, JP_PLATFORM_HWMON, JP_PLATFORM_NONE };
 enum jp_gpu_source { JP_GPU_AUTO, JP_GPU_NVML, JP_GPU_NONE };
 enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS };
-enum jp_carbon_source { JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE };
-enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
-enum jp_forecast_source {
-	JP_FORECAST_NONE, JP_FORECAST_UKCI, JP_FORECAST_FILE, JP_FORECAST_ELECTRICITYMAPS, JP_FORECAST_ENTSOE
+/* A grid source (docs/carbon.md "Sources"), for carbon.source and carbon.forecast.source alike;
+ * each has one row in carbon/provider.h. */
+enum jp_carbon_source {
+	JP_CARBON_NONE, JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE,
+	JP_CARBON_NSOURCES
 };
+enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
 
 /* A list of durations (carbon.forecast.windows). */
 #define JP_DURLIST_MAX 8
@@ -150,7 +152,7 @@ struct jp_config {
 	int carbon_factors_direct;          /* 0 lifecycle, 1 direct */
 	struct jp_kvlist carbon_factor_overrides;   /* PsrType -> g/kWh, as text */
 	double embodied_grams_per_node_hour;
-	enum jp_forecast_source forecast_source;
+	enum jp_carbon_source forecast_source;
 	uint64_t forecast_refresh_ms, forecast_horizon_ms;
 	struct jp_durlist forecast_windows;     /* job lengths for the greenest window */
 

@@ -255,7 +255,7 @@ int jp_when_main(int argc, char **argv)
 		jp_config_free(&cfg);
 		return 2;
 	}
-	if (cfg.forecast_source == JP_FORECAST_NONE) {
+	if (cfg.forecast_source == JP_CARBON_NONE) {
 		fprintf(stderr, "joulepush when: no forecast source: set carbon.forecast.source in %s\n",
 			config_path ? config_path : "a config file (--config)");
 		jp_config_free(&cfg);

@@ -1024,7 +1024,7 @@ START_TEST(test_forecaster_ukci)
 	snprintf(body + o, sizeof(body) - o, "]}");
 	struct mock_resp s[] = {{.status = 200, .body = body}};
 	mock_script(r.mock, s, 1);
-	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_source = JP_CARBON_UKCI;
 	r.cfg.forecast_horizon_ms = 3 * 3600000;
 	r.cfg.forecast_windows = (struct jp_durlist){.ms = {3600000, 4 * 3600000}, .n = 2};
 	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
@@ -1092,7 +1092,7 @@ START_TEST(test_retry_after_capped)
 		rig_create(&r);
 		RUN_UNTIL(&r, rate_limited, 1, 5000);
 		ck_assert_uint_eq(stats(&r).next_delay_ms, want[i]);
-		r.cfg.forecast_source = JP_FORECAST_UKCI;
+		r.cfg.forecast_source = JP_CARBON_UKCI;
 		r.cfg.forecast_refresh_ms = refresh[i];
 		struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
 		ck_assert_ptr_nonnull(f);
@@ -1128,7 +1128,7 @@ START_TEST(test_forecast_hostile_values)
 	snprintf(body + o, sizeof(body) - o, "]}");
 	struct mock_resp s[] = {{.status = 200, .body = body}};
 	mock_script(r.mock, s, 1);
-	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_source = JP_CARBON_UKCI;
 	r.cfg.forecast_horizon_ms = 3 * 3600000;
 	r.cfg.forecast_windows = (struct jp_durlist){.ms = {3600000}, .n = 1};
 	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
@@ -1173,7 +1173,7 @@ START_TEST(test_forecaster_stale_and_429)
 	};
 	mock_script(r.mock, s, 2);
 	r.mock->dflt = s[1];
-	r.cfg.forecast_source = JP_FORECAST_UKCI;
+	r.cfg.forecast_source = JP_CARBON_UKCI;
 	r.cfg.forecast_refresh_ms = 50;
 	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
 	ck_assert_ptr_nonnull(f);
@@ -1216,7 +1216,7 @@ START_TEST(test_forecaster_entsoe_chain)
 	};
 	mock_script(r.mock, s, 4);
 	r.mock->dflt = s[3];
-	r.cfg.forecast_source = JP_FORECAST_ENTSOE;
+	r.cfg.forecast_source = JP_CARBON_ENTSOE;
 	r.cfg.forecast_refresh_ms = 50;
 	struct jp_forecaster *f = jp_forecaster_create(&r.loop, r.http, &r.cfg);
 	ck_assert_ptr_nonnull(f);

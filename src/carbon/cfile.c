@@ -14,6 +14,7 @@
 
 #include "util/json_read.h"
 #include "util/time.h"
+#include "carbon/provider.h"
 
 struct ent {
 	struct jp_carbon_entry e;
@@ -243,3 +244,23 @@ int jp_carbon_file_load(const char *path, struct jp_carbon_series *out, char *wh
 	free(buf);
 	return r;
 }
+
+/* ---- the provider row (carbon/provider.h) ------------------------------------------- */
+
+static int file_setup(const struct jp_config *cfg, struct jp_provider_conf *c, char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	snprintf(c->grid_zone, sizeof(c->grid_zone), "file");
+	return jp_provider_dup(&c->file_path, cfg->carbon_file_path);
+}
+
+const struct jp_provider jp_provider_file = {
+	.name = "file",
+	.id = JP_CARBON_FILE,
+	.flags = JP_PROVIDER_FILE,
+	.max_bytes = JP_CARBON_FILE_MAX_BYTES,
+	.setup = file_setup,
+	.forecast_method = "file",
+	.read = jp_carbon_file_load,
+};

@@ -10,6 +10,7 @@
 #include "util/json_read.h"
 #include "util/time.h"
 #include "carbon/forecast.h"
+#include "carbon/provider.h"
 #include "util/buf.h"
 
 int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time_ms,
@@ -149,3 +150,65 @@ int jp_emaps_parse_forecast(const void *buf, size_t len, struct jp_forecast *out
 	json_object_put(o);
 	return r;
 }
+
+/* ---- the provider row (carbon/provider.h) ------------------------------------------- */
+
+static int emaps_setup(const struct jp_config *cfg, struct jp_provider_conf *c, char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	snprintf(c->grid_zone, sizeof(c->grid_zone), "%s", cfg->emaps_zone ? cfg->emaps_zone : "");
+	if (jp_provider_dup(&c->url, cfg->emaps_url) || jp_provider_dup(&c->token_file, cfg->emaps_token_file) ||
+	    jp_provider_dup(&c->zone, cfg->emaps_zone))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The token goes in an "auth-token" header, never in the URL. */
+static int emaps_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+			      struct jp_provider_req *rq)
+{
+	(void)now_ms;
+	char *url = jp_emaps_url(c->url, c->zone);
+	return url ? jp_provider_req_set(rq, url, "auth-token", token) : -errno;
+}
+
+static int emaps_live_parse(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+			    struct jp_live *out, char *why, size_t whylen)
+{
+	(void)c;
+	(void)status;
+	return jp_emaps_parse(body, len, &out->g_per_kwh, &out->data_ms, why, whylen);
+}
+
+static int emaps_forecast_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+				  unsigned doc, struct jp_provider_req *rq)
+{
+	(void)now_ms;
+	(void)doc;
+	char *url = jp_emaps_forecast_url(c->url, c->zone);
+	return url ? jp_provider_req_set(rq, url, "auth-token", token) : -errno;
+}
+
+static int emaps_forecast_parse(const struct jp_provider_conf *c, void *scratch, unsigned doc, const void *body,
+				size_t len, struct jp_forecast *out, size_t *skipped, char *why, size_t whylen)
+{
+	(void)c;
+	(void)scratch;
+	(void)doc;
+	return jp_emaps_parse_forecast(body, len, out, skipped, why, whylen);
+}
+
+const struct jp_provider jp_provider_electricitymaps = {
+	.name = "electricitymaps",
+	.id = JP_CARBON_ELECTRICITYMAPS,
+	.flags = JP_PROVIDER_TOKEN,
+	.max_bytes = JP_JSON_MAX_BYTES,
+	.setup = emaps_setup,
+	.live_request = emaps_live_request,
+	.live_parse = emaps_live_parse,
+	.forecast_method = "electricitymaps_forecast",
+	.forecast_docs = 1,
+	.forecast_request = emaps_forecast_request,
+	.forecast_parse = emaps_forecast_parse,
+};

@@ -15,12 +15,12 @@
 
 struct jp_forecaster;
 
-/* Create the forecast source of cfg->forecast_source (ukci: carbon.ukci.url and region;
- * file: carbon.file.path). The first refresh runs on the next loop iteration, then one
- * every carbon.forecast.refresh (after HTTP 429: doubled per 429 in a row up to 16 x, and
- * at least the Retry-After, capped at one hour). http (not owned) must outlive it; cfg is
- * copied. Returns NULL with errno set: EINVAL for source none or a bad ukci region. Free
- * with jp_forecaster_close. */
+/* Create the forecast source of cfg->forecast_source (its provider row, carbon/provider.h),
+ * fetched by carbon/fetch.c: the first refresh runs on the next loop iteration, then one
+ * every carbon.forecast.refresh (the file source: when the file changed, looked at every
+ * min(refresh, 10 s)); HTTP 429 follows the one rule of carbon/retry.h. http (not owned)
+ * must outlive it; cfg is copied. Returns NULL with errno set: EINVAL for source none, a
+ * source without a forecast, or a bad ukci region. Free with jp_forecaster_close. */
 struct jp_forecaster *jp_forecaster_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg);
 
 /* Cancel any transfer, stop the timer and free; closed(arg) runs once the handle is

@@ -47,10 +47,6 @@ double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char 
  * Returns 0 or a negative errno from the store. */
 int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store);
 
-/* The token in the file at path, trimmed, read without blocking (util/secret.h); NULL with
- * a reason in why when there is none (no file, empty, more than 4 KiB). Free with free. */
-char *jp_carbon_read_token(const char *path, char *why, size_t whylen);
-
 /* Counters for tests and diagnostics. */
 struct jp_intensity_stats {
 	uint64_t requests;        /* HTTP requests started, or file reads */
@@ -63,7 +59,7 @@ struct jp_intensity_stats {
 void jp_intensity_stats(const struct jp_intensity *in, struct jp_intensity_stats *out);
 
 /* Cancel any transfer, stop the timer and free the object; closed(arg) runs from the loop
- * once its handle is closed. NULL is accepted (closed then runs at once). */
+ * once its handle is closed (at once for the static source, which has none, and for NULL). */
 void jp_intensity_close(struct jp_intensity *in, void (*closed)(void *arg), void *arg);
 
 #endif

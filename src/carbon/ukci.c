@@ -11,6 +11,7 @@
 #include "util/json_read.h"
 #include "util/time.h"
 #include "carbon/forecast.h"
+#include "carbon/provider.h"
 
 static struct json_object *first_of(struct json_object *o, const char *key)
 {
@@ -205,3 +206,70 @@ char *jp_ukci_forecast_url(const char *base, const char *region, int64_t from_ms
 		errno = ENOMEM;
 	return url;
 }
+
+/* ---- the provider row (carbon/provider.h) ------------------------------------------- */
+
+static int ukci_setup(const struct jp_config *cfg, struct jp_provider_conf *c, char *why, size_t whylen)
+{
+	const char *region = cfg->ukci_region ? cfg->ukci_region : "";
+	long id;
+	if (*region && region_id(region, &id)) {
+		snprintf(why, whylen, "carbon.ukci.region \"%.40s\" is not a region id (1 to 99)", region);
+		return -EINVAL;
+	}
+	snprintf(c->grid_zone, sizeof(c->grid_zone), "%s", *region ? region : "GB");
+	if (jp_provider_dup(&c->url, cfg->ukci_url) || jp_provider_dup(&c->zone, region))
+		return -ENOMEM;
+	return 0;
+}
+
+static int ukci_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+			     struct jp_provider_req *rq)
+{
+	(void)token;
+	(void)now_ms;
+	char *url = jp_ukci_url(c->url, c->zone);
+	return url ? jp_provider_req_set(rq, url, NULL, NULL) : -errno;
+}
+
+/* The value holds for its half hour: its time is the half hour's end. */
+static int ukci_live_parse(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+			   struct jp_live *out, char *why, size_t whylen)
+{
+	(void)c;
+	(void)status;
+	int64_t from;
+	return jp_ukci_parse(body, len, &out->g_per_kwh, &from, &out->data_ms, why, whylen);
+}
+
+/* From the half hour in force, so that now is covered. */
+static int ukci_forecast_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+				 unsigned doc, struct jp_provider_req *rq)
+{
+	(void)token;
+	(void)doc;
+	char *url = jp_ukci_forecast_url(c->url, c->zone, now_ms - 1800000);
+	return url ? jp_provider_req_set(rq, url, NULL, NULL) : -errno;
+}
+
+static int ukci_forecast_parse(const struct jp_provider_conf *c, void *scratch, unsigned doc, const void *body,
+			       size_t len, struct jp_forecast *out, size_t *skipped, char *why, size_t whylen)
+{
+	(void)c;
+	(void)scratch;
+	(void)doc;
+	return jp_ukci_parse_forecast(body, len, out, skipped, why, whylen);
+}
+
+const struct jp_provider jp_provider_ukci = {
+	.name = "ukci",
+	.id = JP_CARBON_UKCI,
+	.max_bytes = JP_JSON_MAX_BYTES,
+	.setup = ukci_setup,
+	.live_request = ukci_live_request,
+	.live_parse = ukci_live_parse,
+	.forecast_method = "ukci_forecast",
+	.forecast_docs = 1,
+	.forecast_request = ukci_forecast_request,
+	.forecast_parse = ukci_forecast_parse,
+};

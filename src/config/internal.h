@@ -120,6 +120,7 @@ struct field {
 	unsigned flags;
 	double min, max;
 	const char *const *names;     /* K_ENUM, K_STRENUM: NULL-terminated */
+	const int *values;            /* K_ENUM: the value of each name; NULL: its index */
 	const struct field *sub;      /* K_SECTION */
 	check_fn check;               /* K_SECTION: after the walk; K_CUSTOM: the parser */
 	const char *hint;             /* appended to range errors; K_REFUSE: the reason */

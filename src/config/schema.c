@@ -97,7 +97,7 @@ int cfg_set_field(struct ctx *c, const struct field *f, const struct node *v, co
 		if (idx < 0) {
 			r = cfg_enum_fail(c, v, path, s, f->names);
 		} else if (f->kind == K_ENUM) {
-			*(int *)dst = idx;
+			*(int *)dst = f->values ? f->values[idx] : idx;
 		} else {
 			free(*(char **)dst);
 			*(char **)dst = s;

@@ -365,8 +365,12 @@ static const char *const platform_sources[] = {"auto", "hwmon", "none", NULL};
 static const char *const gpu_sources[] = {"auto", "nvml", "none", NULL};
 static const char *const idle_attrs[] = {"none", "even", "usage", "requests", NULL};
 static const char *const carbon_sources[] = {"static", "entsoe", "electricitymaps", "ukci", "file", NULL};
+static const int carbon_source_ids[] = {JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS,
+					JP_CARBON_UKCI, JP_CARBON_FILE};
 static const char *const compat_names[] = {"none", "kepler", NULL};
 static const char *const forecast_sources[] = {"none", "ukci", "file", "electricitymaps", "entsoe", NULL};
+static const int forecast_source_ids[] = {JP_CARBON_NONE, JP_CARBON_UKCI, JP_CARBON_FILE, JP_CARBON_ELECTRICITYMAPS,
+					  JP_CARBON_ENTSOE};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const protocols[] = {"1.0", "2.0", NULL};
@@ -611,8 +615,8 @@ static const struct field embodied_fields[] = {
 };
 
 static const struct field forecast_fields[] = {
-	{.key = "source", .kind = K_ENUM, .off = CFG(forecast_source), .names = forecast_sources, .reload = CARB,
-	 .dnum = JP_FORECAST_NONE},
+	{.key = "source", .kind = K_ENUM, .off = CFG(forecast_source), .names = forecast_sources,
+	 .values = forecast_source_ids, .reload = CARB, .dnum = JP_CARBON_NONE},
 	{.key = "refresh", .kind = K_DUR, .off = CFG(forecast_refresh_ms), .flags = F_MIN, .min = 60000,
 	 .reload = CARB, .dnum = 30 * 60000},
 	{.key = "horizon", .kind = K_DUR, .off = CFG(forecast_horizon_ms), .flags = F_MIN | F_MAX,
@@ -623,8 +627,8 @@ static const struct field forecast_fields[] = {
 };
 
 static const struct field carbon_fields[] = {
-	{.key = "source", .kind = K_ENUM, .off = CFG(carbon_source), .names = carbon_sources, .reload = CARB,
-	 .dnum = JP_CARBON_STATIC},
+	{.key = "source", .kind = K_ENUM, .off = CFG(carbon_source), .names = carbon_sources,
+	 .values = carbon_source_ids, .reload = CARB, .dnum = JP_CARBON_STATIC},
 	{.key = "grams_per_kwh", .kind = K_DOUBLE, .off = CFG(carbon_grams_per_kwh), .flags = F_MIN, .min = 0,
 	 .reload = CARB, .dnum = 475},
 	{.key = "max_age", .kind = K_DUR, .off = CFG(carbon_max_age_ms), .flags = F_MIN, .min = 1000,

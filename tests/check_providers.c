@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every grid provider row (carbon/provider.h) through the one fetch machine
+ * (carbon/fetch.h) with a fake transport: no sockets, a fixed wall clock, answers from the
+ * handwritten fixtures of tests/fixtures/carbon. Live values and forecasts come out of the
+ * real jp_intensity and jp_forecaster objects; the expected figures are worked out from the
+ * fixtures in the comments. Then the one 429 rule, the same for live and forecast of every
+ * HTTP provider, and redaction of the token in every reason either reports.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "carbon/fetch.h"
+#include "carbon/forecast.h"
+#include "carbon/forecaster.h"
+#include "carbon/intensity.h"
+#include "carbon/provider.h"
+#include "carbon/retry.h"
+#include "config.h"
+#include "util/time.h"
+
+#define FIX JP_SRCDIR "/tests/fixtures/carbon/"
+#define TOKEN "tok-77c1-SECRETSECRET"
+#define AREA "10Y1001A1001A82H"
+
+/* ---- the fake transport ------------------------------------------------------------- */
+
+static struct fake {
+	int pending;
+	jp_http_done_cb cb;
+	void *arg;
+	char url[2048], header[256];
+	size_t max_bytes;
+	unsigned nreqs, cancels;
+	int64_t now;
+} fk;
+
+static struct jp_http_xfer *fake_start(struct jp_http *h, const struct jp_http_request *req, jp_http_done_cb cb,
+				       void *arg)
+{
+	(void)h;
+	ck_assert_int_eq(fk.pending, 0);
+	fk.pending = 1;
+	fk.cb = cb;
+	fk.arg = arg;
+	snprintf(fk.url, sizeof(fk.url), "%s", req->url);
+	snprintf(fk.header, sizeof(fk.header), "%s", req->headers && req->headers[0] ? req->headers[0] : "");
+	fk.max_bytes = req->max_response_bytes;
+	fk.nreqs++;
+	return (struct jp_http_xfer *)&fk;
+}
+
+static void fake_cancel(struct jp_http_xfer *x)
+{
+	ck_assert_ptr_eq(x, (void *)&fk);
+	fk.pending = 0;
+	fk.cancels++;
+}
+
+static int64_t fake_now(void) { return fk.now; }
+
+static const struct jp_fetch_transport fake = {fake_start, fake_cancel, fake_now};
+
+static int64_t T(const char *s)
+{
+	int64_t t;
+	ck_assert_int_eq(jp_time_parse(s, strlen(s), &t), 0);
+	return t;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+	char path[512];
+	snprintf(path, sizeof(path), FIX "%s", name);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "fixture %s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+	b[n] = 0;
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+/* Run the loop until a request is pending (at most n turns; timers are 1 ms here). */
+static void wait_request(uv_loop_t *loop)
+{
+	for (int i = 0; i < 10000 && !fk.pending; i++)
+		uv_run(loop, UV_RUN_ONCE);
+	ck_assert_msg(fk.pending, "no request was sent");
+}
+
+/* Answer the pending request. */
+static void answer(long status, const char *body, size_t len, int64_t retry_after_ms, int curl_code, const char *err)
+{
+	struct jp_http_response r = {.curl_code = curl_code, .error = err, .status = status,
+				     .retry_after_ms = retry_after_ms, .body = (const uint8_t *)body,
+				     .body_len = len};
+	ck_assert(fk.pending);
+	fk.pending = 0;
+	fk.cb((struct jp_http_xfer *)&fk, &r, fk.arg);
+}
+
+static void answer_fixture(const char *name)
+{
+	size_t len;
+	char *b = slurp(name, &len);
+	answer(200, b, len, -1, 0, NULL);
+	free(b);
+}
+
+/* ---- the rig ------------------------------------------------------------------------ */
+
+struct rig {
+	uv_loop_t loop;
+	struct jp_config cfg;
+	char dir[64], token_path[128], file_path[160];
+};
+
+static void set_str(char **field, const char *v)
+{
+	free(*field);
+	*field = strdup(v);
+}
+
+static void rig_init(struct rig *r, enum jp_carbon_source src)
+{
+	memset(r, 0, sizeof(*r));
+	memset(&fk, 0, sizeof(fk));
+	jp_fetch_set_transport(&fake);
+	ck_assert_int_eq(uv_loop_init(&r->loop), 0);
+	ck_assert_int_eq(jp_config_defaults(&r->cfg), 0);
+	strcpy(r->dir, "/tmp/check_providers.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(r->dir));
+	snprintf(r->token_path, sizeof(r->token_path), "%s/token", r->dir);
+	FILE *f = fopen(r->token_path, "w");
+	fputs(TOKEN "\n", f);
+	fclose(f);
+	snprintf(r->file_path, sizeof(r->file_path), FIX "carbon_file.csv");
+	r->cfg.carbon_source = src;
+	r->cfg.forecast_source = src;
+	r->cfg.carbon_refresh_ms = 1;
+	r->cfg.forecast_refresh_ms = 1;
+	r->cfg.carbon_max_age_ms = 3600000;
+	set_str(&r->cfg.entsoe_url, "http://grid.invalid/api");
+	set_str(&r->cfg.entsoe_area, AREA);
+	set_str(&r->cfg.emaps_url, "http://grid.invalid/v3");
+	set_str(&r->cfg.emaps_zone, "DE");
+	set_str(&r->cfg.ukci_url, "http://grid.invalid");
+	set_str(&r->cfg.entsoe_token_file, r->token_path);
+	set_str(&r->cfg.emaps_token_file, r->token_path);
+	set_str(&r->cfg.carbon_file_path, r->file_path);
+}
+
+static void set_flag(void *arg) { *(int *)arg = 1; }
+
+static void rig_close(struct rig *r, struct jp_intensity *in, struct jp_forecaster *f)
+{
+	int a = 0, b = 0;
+	jp_intensity_close(in, set_flag, &a);
+	jp_forecaster_close(f, set_flag, &b);
+	while (!a || !b)
+		uv_run(&r->loop, UV_RUN_ONCE);
+	uv_run(&r->loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&r->loop), 0);
+	unlink(r->token_path);
+	rmdir(r->dir);
+	jp_config_free(&r->cfg);
+	jp_fetch_set_transport(NULL);
+}
+
+/* ---- every provider, live and forecast ------------------------------------------------ */
+
+struct pcase {
+	enum jp_carbon_source src;
+	const char *name, *grid_zone;
+	/* live */
+	const char *live_fixture, *live_now, *live_at;
+	double live_g;
+	const char *live_url;        /* part of the request URL */
+	/* forecast */
+	const char *fc_fixtures[3];
+	const char *fc_now, *fc_at;
+	size_t fc_points;
+	double fc_g;
+	const char *fc_url;
+	const char *method;
+	int token;                   /* the token goes into the request */
+};
+
+static const struct pcase cases[] = {
+	{
+		/* entsoe_basic.xml: at 10:45-11:00, B04 1000 MW, B14 3000, B16 500, B19 2000 with
+		 * lifecycle factors 490, 12, 45, 11: 570500 / 6500 g/kWh, for the point ending
+		 * 11:00. The day-ahead chain: 96 quarter hours of the A71 total. */
+		.src = JP_CARBON_ENTSOE, .name = "entsoe", .grid_zone = AREA,
+		.live_fixture = "entsoe_basic.xml", .live_now = "2024-03-05T11:10Z", .live_at = "2024-03-05T11:05Z",
+		.live_g = 570500.0 / 6500.0, .live_url = "documentType=A75&processType=A16&in_Domain=" AREA,
+		.fc_fixtures = {"entsoe_a75_day.xml", "entsoe_a69_day.xml", "entsoe_a71_day.xml"},
+		.fc_points = 96, .fc_url = "documentType=A71&processType=A01", .method = "entsoe_day_ahead", .token = 1,
+	},
+	{
+		/* emaps_latest.json: 302 g/kWh at 10:00. emaps_forecast.json: 412 at 12:00, 398 at
+		 * 13:00, null at 14:00 (left out: 398 runs on to 15:00), 305 at 15:00, 288 at 16:00
+		 * (an hour, as the one before it): 4 points, 398 at 14:30. */
+		.src = JP_CARBON_ELECTRICITYMAPS, .name = "electricitymaps", .grid_zone = "DE",
+		.live_fixture = "emaps_latest.json", .live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:30Z",
+		.live_g = 302, .live_url = "/v3/carbon-intensity/latest?zone=DE",
+		.fc_fixtures = {"emaps_forecast.json"}, .fc_now = "2026-12-03T12:30Z", .fc_at = "2026-12-03T14:30Z",
+		.fc_points = 4, .fc_g = 398, .fc_url = "/v3/carbon-intensity/forecast?zone=DE",
+		.method = "electricitymaps_forecast", .token = 1,
+	},
+	{
+		/* ukci_national.json: actual 181 (forecast 186) for 10:00-10:30: in force to 11:30
+		 * at a max_age of 1 h. ukci_fw48h.json: 8 half hours from 10:30 to 14:30, the first
+		 * with forecast 212, the one of 13:30 null (left out): 7 points. */
+		.src = JP_CARBON_UKCI, .name = "ukci", .grid_zone = "GB",
+		.live_fixture = "ukci_national.json", .live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:40Z",
+		.live_g = 181, .live_url = "grid.invalid/intensity",
+		.fc_fixtures = {"ukci_fw48h.json"}, .fc_now = "2026-12-03T10:30Z", .fc_at = "2026-12-03T10:45Z",
+		.fc_points = 7, .fc_g = 212, .fc_url = "grid.invalid/intensity/2026-12-03T10:00Z/fw48h",
+		.method = "ukci_forecast",
+	},
+	{
+		/* carbon_file.csv: 410 at 09:00, 385.5 at 10:00, 372 at 11:00, 350 at 12:00 ... */
+		.src = JP_CARBON_FILE, .name = "file", .grid_zone = "file",
+		.live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:30Z", .live_g = 385.5,
+		.fc_now = "2024-03-05T09:00Z", .fc_at = "2024-03-05T11:30Z", .fc_g = 372, .method = "file",
+	},
+};
+
+static void run_live(const struct pcase *c)
+{
+	struct rig r;
+	rig_init(&r, c->src);
+	fk.now = T(c->live_now);
+	struct jp_intensity *in = jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	ck_assert_ptr_nonnull(in);
+	struct jp_intensity_stats st;
+	if (c->live_fixture) {
+		wait_request(&r.loop);
+		ck_assert_msg(strstr(fk.url, c->live_url), "%s: %s", c->name, fk.url);
+		if (c->token)
+			ck_assert_msg(strstr(fk.url, TOKEN) || strstr(fk.header, TOKEN), "%s: no token sent", c->name);
+		else
+			ck_assert_str_eq(fk.header, "");
+		ck_assert_uint_eq(fk.max_bytes, jp_provider_get(c->src)->max_bytes);
+		answer_fixture(c->live_fixture);
+	} else {
+		for (int i = 0; i < 10000; i++) {
+			jp_intensity_stats(in, &st);
+			if (st.successes)
+				break;
+			uv_run(&r.loop, UV_RUN_ONCE);
+		}
+	}
+	jp_intensity_stats(in, &st);
+	ck_assert_msg(st.successes == 1 && st.failures == 0, "%s: %llu successes, %llu failures", c->name,
+		      (unsigned long long)st.successes, (unsigned long long)st.failures);
+	const char *src, *zone;
+	double g = jp_intensity_current(in, T(c->live_at), &src, &zone);
+	ck_assert_msg(g > c->live_g - 1e-9 && g < c->live_g + 1e-9, "%s: %.9f, not %.9f", c->name, g, c->live_g);
+	ck_assert_str_eq(src, c->name);
+	ck_assert_str_eq(zone, c->grid_zone);
+	rig_close(&r, in, NULL);
+}
+
+static void run_forecast(const struct pcase *c)
+{
+	struct rig r;
+	rig_init(&r, c->src);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	fk.now = T(c->fc_now ? c->fc_now : "2024-03-05T00:00Z");
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	struct jp_forecaster_stats st;
+	if (c->fc_fixtures[0]) {
+		for (int d = 0; d < 3 && c->fc_fixtures[d]; d++) {
+			wait_request(&r.loop);
+			answer_fixture(c->fc_fixtures[d]);
+		}
+		ck_assert_msg(strstr(fk.url, c->fc_url), "%s: %s", c->name, fk.url);
+		if (!c->fc_now) {
+			/* The ENTSO-E day: its first quarter hour is "now". */
+			ck_assert_uint_eq(fk.nreqs, 3);
+		}
+	} else {
+		for (int i = 0; i < 10000; i++) {
+			jp_forecaster_stats(f, &st);
+			if (st.successes || st.failures)
+				break;
+			uv_run(&r.loop, UV_RUN_ONCE);
+		}
+	}
+	jp_forecaster_stats(f, &st);
+	ck_assert_msg(st.successes == 1, "%s: %s", c->name, jp_forecaster_last_error(f));
+	const struct jp_forecast *fc = jp_forecaster_forecast(f);
+	if (c->fc_points)
+		ck_assert_uint_eq(fc->n, c->fc_points);
+	if (c->fc_at) {
+		double g;
+		ck_assert_int_eq(jp_forecast_at(fc, T(c->fc_at), &g), 0);
+		ck_assert_double_eq_tol(g, c->fc_g, 1e-9);
+	}
+	ck_assert_str_eq(jp_forecaster_source(f), c->name);
+	ck_assert_str_eq(jp_forecaster_grid_zone(f), c->grid_zone);
+	ck_assert_str_eq(jp_provider_get(c->src)->forecast_method, c->method);
+	rig_close(&r, NULL, f);
+}
+
+START_TEST(test_provider_live)
+{
+	run_live(&cases[_i]);
+}
+END_TEST
+
+START_TEST(test_provider_forecast)
+{
+	const struct pcase *c = &cases[_i];
+	if (c->src == JP_CARBON_ENTSOE) {
+		/* "now" at the start of the fixture day: the first A71 point. */
+		struct pcase d = *c;
+		size_t len;
+		char *b = slurp("entsoe_a71_day.xml", &len);
+		char *ps = strstr(b, "<start>");
+		ck_assert_ptr_nonnull(ps);
+		static char start[32];
+		snprintf(start, sizeof(start), "%.17s", ps + 7);   /* 2026-..-..T..:..Z */
+		free(b);
+		d.fc_now = start;
+		d.fc_at = NULL;
+		run_forecast(&d);
+		return;
+	}
+	run_forecast(c);
+}
+END_TEST
+
+/* The table is whole: every source but none has a row with its own name; each HTTP row has
+ * a live and a forecast side, and the file row a read. */
+START_TEST(test_provider_table)
+{
+	static const char *const names[] = {[JP_CARBON_STATIC] = "static", [JP_CARBON_ENTSOE] = "entsoe",
+					    [JP_CARBON_ELECTRICITYMAPS] = "electricitymaps", [JP_CARBON_UKCI] = "ukci",
+					    [JP_CARBON_FILE] = "file"};
+	ck_assert_ptr_null(jp_provider_get(JP_CARBON_NONE));
+	ck_assert_ptr_null(jp_provider_get(JP_CARBON_NSOURCES));
+	for (int s = JP_CARBON_STATIC; s < JP_CARBON_NSOURCES; s++) {
+		const struct jp_provider *p = jp_provider_get(s);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(p->id, s);
+		ck_assert_str_eq(p->name, names[s]);
+		if (p->flags & JP_PROVIDER_FILE)
+			ck_assert_ptr_nonnull(p->read);
+		else if (s != JP_CARBON_STATIC)
+			ck_assert(p->live_request && p->live_parse && p->forecast_request && p->forecast_parse &&
+				  p->forecast_docs > 0 && p->max_bytes > 0);
+	}
+}
+END_TEST
+
+/* ---- one 429 rule ------------------------------------------------------------------- */
+
+/* The delays a source schedules after: 429 x7 without Retry-After, one with a 1 s
+ * Retry-After, one with a Retry-After of years, then a good answer's status (a 500). */
+static void delays_429(enum jp_carbon_source src, int forecast, uint64_t out[10])
+{
+	struct rig r;
+	rig_init(&r, src);
+	fk.now = T("2026-12-03T10:30Z");
+	if (forecast)
+		r.cfg.carbon_source = JP_CARBON_STATIC;
+	struct jp_intensity *in = forecast ? NULL : jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	struct jp_forecaster *f = forecast ? jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg) : NULL;
+	ck_assert(in || f);
+	static const int64_t ra[10] = {-1, -1, -1, -1, -1, -1, -1, 1000, 99999999000LL, -1};
+	for (int i = 0; i < 10; i++) {
+		wait_request(&r.loop);
+		answer(i < 9 ? 429 : 500, "slow down", 9, ra[i], 0, NULL);
+		if (f) {
+			struct jp_forecaster_stats st;
+			jp_forecaster_stats(f, &st);
+			out[i] = st.next_delay_ms;
+			ck_assert_uint_eq(st.rate_limited, i < 9 ? (unsigned)i + 1 : 9);
+		} else {
+			struct jp_intensity_stats st;
+			jp_intensity_stats(in, &st);
+			out[i] = st.next_delay_ms;
+			ck_assert_uint_eq(st.rate_limited, i < 9 ? (unsigned)i + 1 : 9);
+		}
+		if (out[i] > 2000)
+			break;   /* not waited for */
+	}
+	rig_close(&r, in, f);
+}
+
+START_TEST(test_429_same_live_and_forecast)
+{
+	static const enum jp_carbon_source http[] = {JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI};
+	/* refresh 1 ms: 2, 4, ... doubled up to 2^6; a longer Retry-After wins; one of years is
+	 * capped at max(refresh, 1 h). */
+	uint64_t want[10] = {2, 4, 8, 16, 32, 64, 64, 1000, 3600000};
+	for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++) {
+		uint64_t live[10] = {0}, fc[10] = {0};
+		delays_429(http[i], 0, live);
+		delays_429(http[i], 1, fc);
+		for (int k = 0; k < 9; k++) {
+			ck_assert_msg(live[k] == want[k], "%s live, 429 #%d: %llu ms, not %llu",
+				      jp_provider_get(http[i])->name, k + 1, (unsigned long long)live[k],
+				      (unsigned long long)want[k]);
+			ck_assert_msg(fc[k] == want[k], "%s forecast, 429 #%d: %llu ms, not %llu",
+				      jp_provider_get(http[i])->name, k + 1, (unsigned long long)fc[k],
+				      (unsigned long long)want[k]);
+		}
+	}
+}
+END_TEST
+
+/* ---- redaction ---------------------------------------------------------------------- */
+
+static char logged[4096];
+
+/* A transport error whose text holds the token (libcurl echoes the URL, where ENTSO-E
+ * carries it), and an answer that quotes it: neither reason may show it, live or forecast. */
+START_TEST(test_token_redacted_everywhere)
+{
+	static const enum jp_carbon_source tok[] = {JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS};
+	for (size_t i = 0; i < 2; i++) {
+		for (int forecast = 0; forecast < 2; forecast++) {
+			struct rig r;
+			rig_init(&r, tok[i]);
+			fk.now = T("2026-12-03T10:30Z");
+			if (forecast)
+				r.cfg.carbon_source = JP_CARBON_STATIC;
+			struct jp_intensity *in =
+				forecast ? NULL : jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+			struct jp_forecaster *f =
+				forecast ? jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg) : NULL;
+			wait_request(&r.loop);
+			answer(0, NULL, 0, -1, 7, "Failed to connect to grid.invalid?securityToken=" TOKEN);
+			if (f) {
+				snprintf(logged, sizeof(logged), "%s", jp_forecaster_last_error(f));
+				ck_assert_msg(!strstr(logged, TOKEN) && strstr(logged, "REDACTED"), "%s", logged);
+			}
+			wait_request(&r.loop);
+			const char *body = "{\"error\": \"bad token " TOKEN "\"}";
+			answer(403, body, strlen(body), -1, 0, NULL);
+			if (f) {
+				snprintf(logged, sizeof(logged), "%s", jp_forecaster_last_error(f));
+				ck_assert_msg(strstr(logged, "HTTP 403") && !strstr(logged, TOKEN), "%s", logged);
+			} else {
+				struct jp_intensity_stats st;
+				jp_intensity_stats(in, &st);
+				ck_assert_uint_eq(st.failures, 2);
+			}
+			rig_close(&r, in, f);
+		}
+	}
+}
+END_TEST
+
+/* Closing with a request in flight cancels it, for both kinds. */
+START_TEST(test_close_cancels)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_ENTSOE);
+	fk.now = T("2026-12-03T10:30Z");
+	struct jp_intensity *in = jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	wait_request(&r.loop);
+	rig_close(&r, in, NULL);
+	ck_assert_uint_eq(fk.cancels, 1);
+	rig_init(&r, JP_CARBON_ENTSOE);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	wait_request(&r.loop);
+	answer_fixture("entsoe_a75_day.xml");   /* the second document is in flight */
+	wait_request(&r.loop);
+	rig_close(&r, NULL, f);
+	ck_assert_uint_eq(fk.cancels, 1);
+	ck_assert_uint_eq(fk.nreqs, 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("providers");
+	TCase *tc = tcase_create("fetch");
+	int n = (int)(sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, test_provider_table);
+	tcase_add_loop_test(tc, test_provider_live, 0, n);
+	tcase_add_loop_test(tc, test_provider_forecast, 0, n);
+	tcase_add_test(tc, test_429_same_live_and_forecast);
+	tcase_add_test(tc, test_token_redacted_everywhere);
+	tcase_add_test(tc, test_close_cancels);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
