@@ -2,8 +2,6 @@
 /* libFuzzer target for the JSON and CSV carbon parsers: Electricity Maps, UK Carbon
  * Intensity (current and forecast, with the window search over what it gives) and the
  * carbon.file time series (docs/reference/configuration.md: parsers are fuzzed). */
-// fuzz-sources: src/carbon/electricitymaps.c src/carbon/ukci.c src/carbon/cfile.c src/util/json_read.c src/util/time.c src/carbon/forecast.c src/util/buf.c
-// fuzz-pkgs: json-c
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the cgroup path -> pod parser (docs/reference/configuration.md: cgroup paths can be hostile). */
-// fuzz-sources: src/collect/cgroup_pods.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

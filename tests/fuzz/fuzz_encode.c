@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: decodes arbitrary RW 1.0 bodies and re-encodes them through the encoder. */
-// fuzz-sources: src/remote/encode.c src/metrics.c src/util/buf.c proto/types.pb-c.c proto/remote.pb-c.c proto/write_v2.pb-c.c
-// fuzz-pkgs: libprotobuf-c snappy
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

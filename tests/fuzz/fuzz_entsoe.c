@@ -2,8 +2,6 @@
 /* libFuzzer target for the ENTSO-E A75 / acknowledgement parser, the series parser of the
  * forecast documents with the day-ahead intensity formula, and the factor formula
  * (docs/reference/configuration.md: parsers are fuzzed). */
-// fuzz-sources: src/carbon/entsoe.c src/carbon/factors.c src/util/time.c src/carbon/forecast.c src/util/buf.c src/util/intern.c
-// fuzz-pkgs: expat
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -2,8 +2,6 @@
 /* libFuzzer target for the response header values the sender acts on: Retry-After and
  * X-Prometheus-Remote-Write-Samples-Written (a receiver, or anything in between, may send
  * anything). */
-// fuzz-sources: src/remote/http.c src/util/log.c src/util/buf.c
-// fuzz-pkgs: libuv libcurl
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the kubelet PodList parser and the CPU quantity parser (docs/reference/configuration.md). */
-// fuzz-sources: src/kube/podlist.c src/kube/podtable.c
 
 #include <errno.h>
 #include <math.h>

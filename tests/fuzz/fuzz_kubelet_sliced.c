@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the PodList parser fed in pieces, as the kubelet client feeds it from
  * curl's write callback, must give the same table as one whole parse. */
-// fuzz-sources: src/kube/podlist.c src/kube/podtable.c
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

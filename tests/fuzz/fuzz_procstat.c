@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the /proc/stat parser (docs/reference/configuration.md: procfs files can be hostile). */
-// fuzz-sources: src/collect/procstat.c src/util/buf.c src/util/log.c
 #include <stddef.h>
 #include <stdint.h>
 

@@ -2,8 +2,6 @@
 /* libFuzzer target for the query API's answers that joulepush report reads
  * (report/query.c): whatever a server or a proxy in front of it sends, the parser
  * returns series whose points are finite numbers, or an error with a reason. */
-// fuzz-sources: src/report/query.c src/util/json_read.c src/util/buf.c src/util/secret.c src/util/text.c
-// fuzz-pkgs: json-c libcurl
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: recovery and reading of a queue directory holding hostile files (docs/reference/configuration.md). */
-// fuzz-sources: src/remote/queue.c src/remote/queue_defs.c src/remote/queue_ack.c src/remote/queue_read.c src/remote/queue_recover.c src/util/crc32c.c src/util/intern.c src/store/series.c src/util/buf.c src/util/log.c src/util/safedir.c
 /*
  * The first input byte picks the variant:
  *   0  the rest is a raw segment file

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the local server's request-line parser (/healthz, /readyz, /metrics
  * are reachable by anything that can open the port). */
-// fuzz-sources: src/server.c src/util/log.c src/util/buf.c
-// fuzz-pkgs: libuv
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,6 @@
 /* libFuzzer target for the counters file of state.dir (store/state.c): whatever is on
  * disk, the parser returns entries with well-formed keys and counter values, or an error
  * with a reason. */
-// fuzz-sources: src/store/state.c src/store/series.c src/metrics.c src/util/crc32c.c src/util/buf.c src/util/intern.c src/util/safedir.c src/util/log.c
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,6 @@
  * max_energy_range_uj and name, cgroup cpu.stat, mountinfo, secret files (token and
  * password files), a hwmon meter's name and power or energy channel, and meminfo. The input is written to a scratch tree and read through the real
  * functions, as the agent reads a host's /sys and /proc. */
-// fuzz-sources: src/collect/rapl.c src/collect/cgroup.c src/collect/cgroupfs.c src/collect/cgroup_pods.c src/collect/procstat.c src/collect/hwmon.c src/util/buf.c src/util/secret.c src/util/log.c
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>

@@ -1,40 +1,20 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds every tests/fuzz/fuzz_*.c with libFuzzer, ASan and UBSan, runs each for
-# $FUZZ_SECONDS seconds (default 30), prints one line per target, and exits non-zero if
-# any target fails to build or crashes.
-#
-# A target says what it needs in lines near its top (either comment style works):
-#   // fuzz-sources: src/util/units.c src/util/buf.c proto/types.pb-c.c
-#   // fuzz-pkgs: yaml-0.1 libprotobuf-c
-# Sources are relative to the repository; proto/<name>.pb-c.c is generated here with
-# protoc-c from proto/<name>.proto. Packages are pkg-config names.
+# Builds every tests/fuzz/fuzz_*.c through automake (a build directory configured with
+# CC=clang --enable-fuzz: the library itself with ASan, UBSan and libFuzzer's coverage;
+# `make fuzz` links each target to it), runs each for $FUZZ_SECONDS seconds (default 30),
+# prints one line per target, and exits non-zero if any target fails to build or crashes.
+# A target missing from FUZZ_TARGETS in Makefile.am fails to build.
 # Seeds, if any, are read from tests/fuzz/corpus/<target>/. Corpora, logs and crash
-# inputs are kept under $FUZZ_OUT (default /tmp/joulepush-fuzz).
+# inputs are kept under $FUZZ_OUT (default /tmp/joulepush-fuzz); the build under
+# $FUZZ_BUILD (default build-fuzz).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${FUZZ_SECONDS:-30}
 out=${FUZZ_OUT:-/tmp/joulepush-fuzz}
-CLANG=${CLANG:-clang}
-PROTOC_C=${PROTOC_C:-protoc-c}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/joulepush-fuzz-build.XXXXXX") || exit 1
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$out" "$work/bin"
-
-# The value of "key:" in the first lines of a file, without comment markers.
-meta() {
-  sed -n "1,30{s/^.*$1:[[:space:]]*//p}" "$2" | sed 's/[[:space:]]*\*\/.*$//' | tr '\n' ' '
-}
-
-proto_done=0
-gen_proto() {
-  [ "$proto_done" -eq 1 ] && return 0
-  mkdir -p "$work/proto"
-  "$PROTOC_C" -I"$top/proto" --c_out="$work/proto" "$top"/proto/*.proto || return 1
-  proto_done=1
-}
+build=${FUZZ_BUILD:-$top/build-fuzz}
+mkdir -p "$out" "$build"
 
 targets=("$top"/tests/fuzz/fuzz_*.c)
 if [ ! -e "${targets[0]}" ]; then
@@ -42,39 +22,27 @@ if [ ! -e "${targets[0]}" ]; then
   exit 0
 fi
 
+blog="$out/build.log"
+( cd "$top" && { [ -x configure ] && [ ! configure.ac -nt configure ] && [ ! Makefile.am -nt Makefile.in ]; } \
+    || autoreconf -fi ) >"$blog" 2>&1
+( cd "$build" && { [ -f Makefile ] || CC=${CLANG:-clang} "$top/configure" -q --enable-fuzz; } \
+    && make -j"$(nproc)" fuzz ) >>"$blog" 2>&1
+built=$?
+
 failed=0
 for src in "${targets[@]}"; do
   name=$(basename "$src" .c)
   log="$out/$name.log"
   : >"$log"
-  srcs=() ok=1
-  for s in $(meta fuzz-sources "$src"); do
-    case "$s" in
-      proto/*.pb-c.c) gen_proto >>"$log" 2>&1 || ok=0; srcs+=("$work/$s") ;;
-      *) srcs+=("$top/$s") ;;
-    esac
-  done
-  # A target that includes generated headers without linking their code still needs them.
-  if grep -q '\.pb-c\.h' "$src"; then gen_proto >>"$log" 2>&1 || ok=0; fi
-  pkgs=$(meta fuzz-pkgs "$src")
-  pkgflags=""
-  if [ -n "${pkgs// /}" ]; then
-    # shellcheck disable=SC2086
-    pkgflags=$(pkg-config --cflags --libs $pkgs 2>>"$log") || ok=0
+  bin="$build/tests/fuzz/$name"
+  if [ $built -ne 0 ] || [ ! -x "$bin" ]; then
+    make -C "$build" "tests/fuzz/$name" >>"$log" 2>&1
   fi
-  bin="$work/bin/$name"
-  if [ $ok -eq 1 ]; then
-    # shellcheck disable=SC2086
-    "$CLANG" -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      -fno-omit-frame-pointer -D_GNU_SOURCE -DJP_SRCDIR="\"$top\"" \
-      -I"$top/src" -I"$work/proto" "$src" "${srcs[@]}" $pkgflags -lm -o "$bin" >>"$log" 2>&1 || ok=0
-  fi
-  if [ $ok -eq 0 ]; then
-    echo "$name: BUILD FAILED (log: $log)"
+  if [ ! -x "$bin" ]; then
+    echo "$name: BUILD FAILED (logs: $blog, $log)"
     failed=1
     continue
   fi
-
   mkdir -p "$out/$name/corpus" "$out/$name/crashes"
   seeds=()
   [ -d "$top/tests/fuzz/corpus/$name" ] && seeds+=("$top/tests/fuzz/corpus/$name")
