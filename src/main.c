@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include <uv.h>
 
 #include "agent.h"
+#include "remote/http_sync.h"
 #include "config.h"
 #include "util/log.h"
 #include "report_cmd.h"
@@ -126,30 +126,18 @@ static int probe(const char *url)
 		fprintf(stderr, "joulepush: --probe takes an http://127.0.0.1:PORT/... URL\n");
 		return 2;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 1;
-	CURL *h = curl_easy_init();
-	long status = 0;
-	CURLcode rc = CURLE_FAILED_INIT;
-	if (h) {
-		curl_easy_setopt(h, CURLOPT_URL, url);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-		curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, stdout);
-		rc = curl_easy_perform(h);
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_cleanup(h);
-	}
-	curl_global_cleanup();
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "joulepush: probe %s: %s\n", url, curl_easy_strerror(rc));
+	char why[512];
+	struct jp_http_request req = {.method = "GET", .url = url, .timeout_ms = 2000,
+				      .user_agent = "joulepush-probe/" JP_VERSION, .max_response_bytes = 64u << 20};
+	struct jp_http_reply rep;
+	if (jp_http_run(&req, NULL, &rep, why, sizeof(why))) {
+		fprintf(stderr, "joulepush: probe %s\n", why);
 		return 1;
 	}
-	if (status < 200 || status > 299) {
-		fprintf(stderr, "joulepush: probe %s: HTTP %ld\n", url, status);
+	fwrite(rep.body.data, 1, rep.body.len, stdout);
+	jp_buf_free(&rep.body);
+	if (rep.status < 200 || rep.status > 299) {
+		fprintf(stderr, "joulepush: probe %s: HTTP %ld\n", url, rep.status);
 		return 1;
 	}
 	return 0;

@@ -7,7 +7,6 @@
  */
 #include "report_cmd.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -212,17 +211,12 @@ static int check_args(const struct jp_query_opts *qo, struct jp_report_params *p
 static int run_report(const struct jp_query_opts *qo, const struct jp_report_params *p, enum jp_report_format fmt,
 		      unsigned long top, const char *output)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "joulepush report: cannot start libcurl\n");
-		return 1;
-	}
 	char why[1024] = "";
 	int rc = 1;
 	struct jp_report r;
 	struct jp_query *q = jp_query_open(qo, why, sizeof(why));
 	if (!q) {
 		fprintf(stderr, "joulepush report: %s\n", why);
-		curl_global_cleanup();
 		return 2;
 	}
 	tty_progress = isatty(STDERR_FILENO);
@@ -253,6 +247,5 @@ static int run_report(const struct jp_query_opts *qo, const struct jp_report_par
 	jp_report_free(&r);
 out:
 	jp_query_close(q);
-	curl_global_cleanup();
 	return rc;
 }

@@ -13,7 +13,6 @@
  */
 #include "top.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remote/http_sync.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -56,32 +56,24 @@ struct snapshot {
 	int have_node;
 };
 
+/* The agent's /metrics: at most 64 MiB, through the agent's own HTTP client. */
 static int fetch(const char *url, struct jp_buf *out, char *why, size_t whylen)
 {
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(why, whylen, "cannot start libcurl");
+	struct jp_http_request req = {.method = "GET", .url = url, .timeout_ms = 10000,
+				      .user_agent = "joulepush-top/" JP_VERSION, .max_response_bytes = 64u << 20};
+	struct jp_http_reply rep;
+	if (jp_http_run(&req, NULL, &rep, why, whylen))
 		return -1;
+	int rc = 0;
+	if (rep.status != 200) {
+		snprintf(why, whylen, "%s: HTTP %ld", url, rep.status);
+		rc = -1;
+	} else if (jp_buf_append(out, rep.body.data, rep.body.len)) {
+		snprintf(why, whylen, "out of memory");
+		rc = -1;
 	}
-	long status = 0;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, jp_buf_sink);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-	CURLcode rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	if (rc != CURLE_OK) {
-		snprintf(why, whylen, "%s: %s", url, curl_easy_strerror(rc));
-		return -1;
-	}
-	if (status != 200) {
-		snprintf(why, whylen, "%s: HTTP %ld", url, status);
-		return -1;
-	}
-	return 0;
+	jp_buf_free(&rep.body);
+	return rc;
 }
 
 /* The value of label key in the label text {a="x",b="y"}, whole, appended to out
@@ -358,8 +350,6 @@ int jp_top_main(int argc, char **argv)
 		fputs(top_usage, stderr);
 		return 2;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 1;
 	int tty = isatty(STDOUT_FILENO);
 	int rc;
 	for (;;) {
@@ -369,6 +359,5 @@ int jp_top_main(int argc, char **argv)
 		struct timespec ts = {(time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	curl_global_cleanup();
 	return rc;
 }

@@ -31,6 +31,7 @@
 #include "carbon/ukci.h"
 #include "config.h"
 #include "remote/http.h"
+#include "remote/http_sync.h"
 #include "store/series.h"
 #include "util/log.h"
 
@@ -1469,6 +1470,44 @@ START_TEST(test_intensity_file)
 }
 END_TEST
 
+/* The blocking client of the commands (remote/http_sync.h), on this file's loopback mock:
+ * any status comes back with its body; an answer over the cap is refused; a header with a
+ * line break is refused before anything is sent. */
+START_TEST(test_http_run)
+{
+	struct mock *m = mock_start();
+	struct mock_resp s[] = {
+		{.status = 200, .body = "hello"},
+		{.status = 503, .headers = "Retry-After: 7\r\n", .body = "busy"},
+		{.status = 200, .fixture = "ukci_fw48h.json"},
+	};
+	mock_script(m, s, 3);
+	char url[128], why[256];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", m->port);
+	struct jp_http_request req = {.method = "GET", .url = url, .timeout_ms = 5000};
+	struct jp_http_reply rep;
+	ck_assert_int_eq(jp_http_run(&req, NULL, &rep, why, sizeof(why)), 0);
+	ck_assert_int_eq(rep.status, 200);
+	ck_assert_uint_eq(rep.body.len, 5);
+	ck_assert_int_eq(memcmp(rep.body.data, "hello", 5), 0);
+	jp_buf_free(&rep.body);
+	ck_assert_int_eq(jp_http_run(&req, NULL, &rep, why, sizeof(why)), 0);
+	ck_assert_int_eq(rep.status, 503);
+	ck_assert_int_eq(rep.retry_after_ms, 7000);
+	jp_buf_free(&rep.body);
+	req.max_response_bytes = 100;   /* the fixture is larger */
+	ck_assert_int_eq(jp_http_run(&req, "http://REDACTED/x", &rep, why, sizeof(why)), -EFBIG);
+	ck_assert_ptr_nonnull(strstr(why, "http://REDACTED/x"));
+	ck_assert_uint_eq(rep.body.len, 0);
+	const char *bad[] = {"X-A: 1\r\nX-Injected: 2", NULL};
+	req.headers = bad;
+	int n = mock_nreqs(m);
+	ck_assert_int_eq(jp_http_run(&req, NULL, &rep, why, sizeof(why)), -EINVAL);
+	ck_assert_int_eq(mock_nreqs(m), n);
+	mock_stop(m);
+}
+END_TEST
+
 START_TEST(test_close_in_flight)
 {
 	struct rig r;
@@ -1527,6 +1566,7 @@ static Suite *carbon_suite(void)
 	tcase_add_test(i, test_intensity_ukci);
 	tcase_add_test(i, test_intensity_file);
 	tcase_add_test(i, test_close_in_flight);
+	tcase_add_test(i, test_http_run);
 	suite_add_tcase(s, i);
 	return s;
 }

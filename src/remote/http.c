@@ -545,6 +545,11 @@ struct jp_http_xfer *jp_http_start(struct jp_http *h, const struct jp_http_reque
 
 	if (req->headers) {
 		for (const char *const *p = req->headers; *p; p++) {
+			/* A header is one line "Name: value": a line break would start another. */
+			if (strpbrk(*p, "\r\n") || !strchr(*p, ':')) {
+				err = EINVAL;
+				goto fail;
+			}
 			struct curl_slist *n = curl_slist_append(x->headers, *p);
 			if (!n) {
 				err = ENOMEM;
@@ -573,6 +578,8 @@ struct jp_http_xfer *jp_http_start(struct jp_http *h, const struct jp_http_reque
 			connect_ms = req->timeout_ms;
 	}
 	SETOPT(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+	if (req->accept_encoding)
+		SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	if (req->user_agent)
 		SETOPT(CURLOPT_USERAGENT, req->user_agent);

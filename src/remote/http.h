@@ -19,7 +19,8 @@ struct jp_http_xfer;
 struct jp_http_request {
 	const char *method;            /* "GET" or "POST" */
 	const char *url;
-	const char *const *headers;    /* "Name: value" strings, NULL-terminated, or NULL */
+	const char *const *headers;    /* "Name: value" strings, NULL-terminated, or NULL; one with
+	                                  a CR or LF, or without ':', is refused (EINVAL) */
 	const void *body;
 	size_t body_len;
 	uint64_t timeout_ms;           /* whole transfer; 0: none */
@@ -29,6 +30,7 @@ struct jp_http_request {
 	const char *ca_file, *cert_file, *key_file;
 	int insecure_skip_verify;
 	size_t max_response_bytes;     /* larger bodies abort the transfer; 0: 1 MiB */
+	int accept_encoding;           /* ask for a compressed answer (any encoding libcurl reads) */
 	/* Optional: a 2xx body is handed to on_body(data, len, body_arg) as it arrives and
 	 * not buffered, so that a large answer costs no more memory than its consumer keeps.
 	 * Return 0 to go on, or a negative errno to abort the transfer (the response then

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Prometheus HTTP query API over libcurl's easy interface (docs/reports.md). */
+/* The Prometheus HTTP query API through the agent's HTTP client, blocking (remote/http_sync.h;
+ * docs/reports.md). */
 #include "report/query.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "remote/http_sync.h"
 #include "util/json_read.h"
 #include "util/buf.h"
 #include "util/secret.h"
@@ -25,8 +26,10 @@ struct jp_query {
 	char *url;
 	char **headers;
 	size_t nheaders;
-	CURL *h;
 };
+
+/* The largest answer taken: a year of daily points for thousands of series fits. */
+#define MAX_ANSWER_BYTES (256u << 20)
 
 struct jp_query *jp_query_open(const struct jp_query_opts *o, char *why, size_t whylen)
 {
@@ -57,8 +60,6 @@ struct jp_query *jp_query_open(const struct jp_query_opts *o, char *why, size_t 
 			goto oom;
 		q->nheaders++;
 	}
-	if (!(q->h = curl_easy_init()))
-		goto oom;
 	return q;
 oom:
 	snprintf(why, whylen, "out of memory");
@@ -74,8 +75,6 @@ void jp_query_close(struct jp_query *q)
 		free(q->headers[i]);
 	free(q->headers);
 	free(q->url);
-	if (q->h)
-		curl_easy_cleanup(q->h);
 	free(q);
 }
 
@@ -92,18 +91,16 @@ static void excerpt(const struct jp_buf *b, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* POST form to q->url + path; the answer parsed into out. */
 /* The request's headers: the --header ones and the bearer token, read again for each
- * request (a rotated token needs no restart) and wiped from the scratch buffer. 0, or a
- * negative errno with why filled for the token file. */
-static int request_headers(struct jp_query *q, struct curl_slist **hl, char *why, size_t whylen)
+ * request (a rotated token needs no restart). hl has room for nheaders + 2; *auth is the
+ * Authorization header to wipe and free. 0, or a negative errno with why filled. */
+static int request_headers(struct jp_query *q, const char **hl, char **auth, char *why, size_t whylen)
 {
-	for (size_t i = 0; i < q->nheaders; i++) {
-		struct curl_slist *n = curl_slist_append(*hl, q->headers[i]);
-		if (!n)
-			return -ENOMEM;
-		*hl = n;
-	}
+	size_t n = 0;
+	for (size_t i = 0; i < q->nheaders; i++)
+		hl[n++] = q->headers[i];
+	hl[n] = NULL;
+	*auth = NULL;
 	if (!q->o.bearer_token_file)
 		return 0;
 	char *token = jp_secret_read(q->o.bearer_token_file);
@@ -118,100 +115,84 @@ static int request_headers(struct jp_query *q, struct curl_slist **hl, char *why
 		snprintf(why, whylen, "--bearer-token-file %s holds more than one line", q->o.bearer_token_file);
 		return -EINVAL;
 	}
-	struct jp_buf a = {0};
-	int e = jp_buf_printf(&a, "Authorization: Bearer %s", token) || jp_buf_append(&a, "", 1);
+	int e = asprintf(auth, "Authorization: Bearer %s", token) < 0;
 	jp_secret_free(token);
-	struct curl_slist *n = e ? NULL : curl_slist_append(*hl, (const char *)a.data);
-	if (a.data)
-		memset(a.data, 0, a.cap);
-	jp_buf_free(&a);
-	if (!n)
+	if (e) {
+		*auth = NULL;
 		return -ENOMEM;
-	*hl = n;
+	}
+	hl[n++] = *auth;
+	hl[n] = NULL;
 	return 0;
 }
 
+/* An error answer: the API's own error (bad_data, timeout, ...) when the body is its
+ * JSON, else the status and an excerpt. */
+static void http_error(const char *url, const struct jp_http_reply *rep, char *why, size_t whylen)
+{
+	char ex[256], api[256] = "";
+	struct jp_query_result tmp = {0};
+	excerpt(&rep->body, ex, sizeof(ex));
+	if (jp_query_parse((const char *)rep->body.data, rep->body.len, &tmp, api, sizeof(api)) == 0)
+		jp_query_result_free(&tmp);
+	if (!strncmp(api, "the server says", 15))
+		snprintf(why, whylen, "%s: HTTP %ld, %s", url, rep->status, api);
+	else
+		snprintf(why, whylen, "%s: HTTP %ld: %s", url, rep->status, ex[0] ? ex : "(empty body)");
+}
+
+/* POST form to q->url + path; the answer parsed into out. */
 static int post(struct jp_query *q, const char *path, const char *form, struct jp_query_result *out,
 		char *why, size_t whylen)
 {
-	struct jp_buf url = {0}, body = {0};
-	struct curl_slist *hl = NULL;
-	char *password = NULL;
+	struct jp_buf url = {0};
+	const char **hl = calloc(q->nheaders + 2, sizeof(*hl));
+	char *auth = NULL, *password = NULL;
+	struct jp_http_reply rep = {0};
 	int rc = -ENOMEM;
-	if (jp_buf_printf(&url, "%s%s", q->url, path) || jp_buf_append(&url, "", 1))
+	if (!hl || jp_buf_printf(&url, "%s%s", q->url, path) || jp_buf_append(&url, "", 1))
 		goto fail;
-	if ((rc = request_headers(q, &hl, why, whylen)))
+	if ((rc = request_headers(q, hl, &auth, why, whylen)))
 		goto fail;
-	rc = -ENOMEM;
-	curl_easy_reset(q->h);
-	if (q->o.basic_user) {
-		if (q->o.basic_password_file) {
-			password = jp_secret_read(q->o.basic_password_file);
-			if (!password) {
-				rc = -errno;
-				snprintf(why, whylen, "--basic-auth-password-file %s: %s", q->o.basic_password_file,
-					 strerror(errno));
-				goto fail;
-			}
-		}
-		curl_easy_setopt(q->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(q->h, CURLOPT_USERNAME, q->o.basic_user);
-		curl_easy_setopt(q->h, CURLOPT_PASSWORD, password ? password : "");
-	}
-	curl_easy_setopt(q->h, CURLOPT_URL, (const char *)url.data);
-	curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(q->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(q->h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(q->h, CURLOPT_TIMEOUT_MS, (long)(q->o.timeout_ms ? q->o.timeout_ms : 120000));
-	curl_easy_setopt(q->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(q->h, CURLOPT_USERAGENT, "joulepush-report/" JP_VERSION);
-	if (q->o.ca_file)
-		curl_easy_setopt(q->h, CURLOPT_CAINFO, q->o.ca_file);
-	if (q->o.insecure) {
-		curl_easy_setopt(q->h, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(q->h, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, jp_buf_sink);
-	curl_easy_setopt(q->h, CURLOPT_WRITEDATA, &body);
-	char cerr[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(q->h, CURLOPT_ERRORBUFFER, cerr);
-	CURLcode cc = curl_easy_perform(q->h);
-	long status = 0;
-	curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_setopt(q->h, CURLOPT_ERRORBUFFER, NULL);
-	if (cc != CURLE_OK) {
-		rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-		snprintf(why, whylen, "%s: %s", (const char *)url.data, cerr[0] ? cerr : curl_easy_strerror(cc));
+	if (q->o.basic_user && q->o.basic_password_file && !(password = jp_secret_read(q->o.basic_password_file))) {
+		rc = -errno;
+		snprintf(why, whylen, "--basic-auth-password-file %s: %s", q->o.basic_password_file, strerror(errno));
 		goto fail;
 	}
-	/* The API answers its own errors (bad_data, timeout, ...) as JSON with 4xx/5xx:
-	 * name them when the body is that JSON; else the status and an excerpt. */
-	if (status < 200 || status > 299) {
-		char ex[256], api[256] = "";
-		struct jp_query_result tmp = {0};
-		excerpt(&body, ex, sizeof(ex));
-		if (jp_query_parse((const char *)body.data, body.len, &tmp, api, sizeof(api)) == 0)
-			jp_query_result_free(&tmp);
+	struct jp_http_request req = {
+		.method = "POST",
+		.url = (const char *)url.data,
+		.headers = hl,
+		.body = form,
+		.body_len = strlen(form),
+		.timeout_ms = q->o.timeout_ms ? q->o.timeout_ms : 120000,
+		.user_agent = "joulepush-report/" JP_VERSION,
+		.username = q->o.basic_user,
+		.password = q->o.basic_user ? (password ? password : "") : NULL,
+		.ca_file = q->o.ca_file,
+		.insecure_skip_verify = q->o.insecure,
+		.max_response_bytes = MAX_ANSWER_BYTES,
+		.accept_encoding = 1,
+	};
+	if ((rc = jp_http_run(&req, NULL, &rep, why, whylen)))
+		goto fail;
+	if (rep.status < 200 || rep.status > 299) {
+		http_error((const char *)url.data, &rep, why, whylen);
 		rc = -EIO;
-		if (!strncmp(api, "the server says", 15))
-			snprintf(why, whylen, "%s: HTTP %ld, %s", (const char *)url.data, status, api);
-		else
-			snprintf(why, whylen, "%s: HTTP %ld: %s", (const char *)url.data, status, ex[0] ? ex : "(empty body)");
 		goto fail;
 	}
 	char perr[256];
-	rc = jp_query_parse((const char *)body.data, body.len, out, perr, sizeof(perr));
+	rc = jp_query_parse((const char *)rep.body.data, rep.body.len, out, perr, sizeof(perr));
 	if (rc)
 		snprintf(why, whylen, "%s: %s", (const char *)url.data, perr);
 fail:
 	if (rc == -ENOMEM && !why[0])
 		snprintf(why, whylen, "out of memory");
-	curl_slist_free_all(hl);
+	jp_secret_free(auth);
 	jp_secret_free(password);
+	free(hl);
 	jp_buf_free(&url);
-	jp_buf_free(&body);
+	jp_buf_free(&rep.body);
 	return rc;
 }
 
