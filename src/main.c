@@ -10,12 +10,9 @@
 #include <uv.h>
 
 #include "agent.h"
-#include "remote/http_sync.h"
 #include "config.h"
 #include "util/log.h"
-#include "report_cmd.h"
-#include "top.h"
-#include "when.h"
+#include "cli/cli.h"
 
 #ifndef JP_VERSION
 #define JP_VERSION "0.0.0"
@@ -116,33 +113,6 @@ static void on_hup(uv_signal_t *s, int signum)
 	jp_agent_reload(app->agent, app->config_path);
 }
 
-/* --probe: one blocking GET, for an exec liveness or readiness probe. Only loopback
- * http URLs make sense here; anything else is refused so that the probe cannot be
- * turned into a request to somewhere else. */
-static int probe(const char *url)
-{
-	if (strncmp(url, "http://127.0.0.1:", 17) != 0 && strncmp(url, "http://localhost:", 17) != 0 &&
-	    strncmp(url, "http://[::1]:", 13) != 0) {
-		fprintf(stderr, "joulepush: --probe takes an http://127.0.0.1:PORT/... URL\n");
-		return 2;
-	}
-	char why[512];
-	struct jp_http_request req = {.method = "GET", .url = url, .timeout_ms = 2000,
-				      .user_agent = "joulepush-probe/" JP_VERSION, .max_response_bytes = 64u << 20};
-	struct jp_http_reply rep;
-	if (jp_http_run(&req, NULL, &rep, why, sizeof(why))) {
-		fprintf(stderr, "joulepush: probe %s\n", why);
-		return 1;
-	}
-	fwrite(rep.body.data, 1, rep.body.len, stdout);
-	jp_buf_free(&rep.body);
-	if (rep.status < 200 || rep.status > 299) {
-		fprintf(stderr, "joulepush: probe %s: HTTP %ld\n", url, rep.status);
-		return 1;
-	}
-	return 0;
-}
-
 static int load_config(struct jp_config *cfg, const char *path)
 {
 	char err[JP_CONFIG_ERR_MAX] = "";
@@ -215,16 +185,6 @@ static int run_agent(struct jp_config *cfg, const char *config_path, int once)
 	return rc;
 }
 
-/* The subcommands: each parses its own arguments (bpftool's cmds[] shape). */
-static const struct {
-	const char *name;
-	int (*main)(int argc, char **argv);
-} commands[] = {
-	{"when", jp_when_main},
-	{"top", jp_top_main},
-	{"report", jp_report_main},
-};
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -238,15 +198,15 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	int check = 0, once = 0, c;
-	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].main(argc - 1, argv + 1);
+	int sub = jp_cli_dispatch(argc, argv);
+	if (sub >= 0)
+		return sub;
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 'k': check = 1; break;
 		case 'o': once = 1; break;
-		case 'p': return probe(optarg);
+		case 'p': return jp_cli_probe(optarg);
 		case 'V': printf("joulepush %s\n", JP_VERSION); return 0;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;

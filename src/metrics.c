@@ -71,3 +71,39 @@ const char *jp_metric_type_name(enum jp_metric_type t)
 {
 	return t == JP_COUNTER ? "counter" : "gauge";
 }
+
+static const char *const basis_names[JP_BASIS_N] = {
+	[JP_BASIS_PACKAGE] = "package", [JP_BASIS_DRAM] = "dram", [JP_BASIS_PSYS] = "psys",
+	[JP_BASIS_PLATFORM] = "platform", [JP_BASIS_GPU] = "gpu",
+};
+
+const char *jp_basis_zone_name(enum jp_basis_zone z)
+{
+	return (unsigned)z < JP_BASIS_N ? basis_names[z] : "";
+}
+
+int jp_basis_zone_of(const char *zone)
+{
+	for (int z = 0; z < JP_BASIS_N; z++)
+		if (zone && !strcmp(zone, basis_names[z]))
+			return z;
+	return -1;
+}
+
+double jp_basis_total(const double v[JP_BASIS_N], unsigned mask)
+{
+	if (mask & (1u << JP_BASIS_PLATFORM))
+		return v[JP_BASIS_PLATFORM];
+	double t = 0;
+	if (mask & (1u << JP_BASIS_PSYS)) {
+		t = v[JP_BASIS_PSYS];
+	} else {
+		if (mask & (1u << JP_BASIS_PACKAGE))
+			t += v[JP_BASIS_PACKAGE];
+		if (mask & (1u << JP_BASIS_DRAM))
+			t += v[JP_BASIS_DRAM];
+	}
+	if (mask & (1u << JP_BASIS_GPU))
+		t += v[JP_BASIS_GPU];
+	return t;
+}

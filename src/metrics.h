@@ -155,4 +155,19 @@ const char *jp_metric_type_name(enum jp_metric_type t);
  * "grams", "seconds", "ratio", "bytes", "megawatts", "grams_per_kwh"; "" when none. */
 const char *jp_metric_unit_word(const struct jp_metric_def *m);
 
+/* The total-energy basis (docs/reference/metrics.md "Total energy"), the one definition the
+ * CO2 counters, `joulepush top` and `joulepush report` share: platform where the node has a
+ * power meter (it sees the GPUs too); else psys where present, else package + dram (core
+ * and uncore lie inside package); plus gpu. */
+enum jp_basis_zone { JP_BASIS_PACKAGE, JP_BASIS_DRAM, JP_BASIS_PSYS, JP_BASIS_PLATFORM, JP_BASIS_GPU, JP_BASIS_N };
+
+/* The zone label value of a basis zone ("package", ...). */
+const char *jp_basis_zone_name(enum jp_basis_zone z);
+
+/* The basis zone of a zone label value, or -1 for one outside the basis (core, uncore). */
+int jp_basis_zone_of(const char *zone);
+
+/* The total of v (indexed by basis zone) over the zones present (bit z of mask). */
+double jp_basis_total(const double v[JP_BASIS_N], unsigned mask);
+
 #endif

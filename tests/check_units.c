@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
 #include "util/units.h"
+#include <math.h>
 
 static uint64_t dur(const char *s)
 {
@@ -164,6 +166,77 @@ START_TEST(test_env_errors)
 }
 END_TEST
 
+/* The one JSON writer (util/json.h): the exact text, compact and pretty; non-finite
+ * numbers as null; bytes that are not UTF-8 replaced; every misuse an error. */
+START_TEST(test_json_writer)
+{
+	struct jp_buf b = {0};
+	struct jp_jw w;
+	jp_jw_init(&w, &b, 0);
+	jp_jw_object(&w);
+	jp_jw_key(&w, "a");
+	jp_jw_array(&w);
+	jp_jw_number(&w, 1.5);
+	jp_jw_number(&w, NAN);
+	jp_jw_number(&w, -INFINITY);
+	jp_jw_string(&w, "x\"\x01\xff");
+	jp_jw_bool(&w, 1);
+	jp_jw_null(&w);
+	jp_jw_object(&w);
+	jp_jw_end(&w);
+	jp_jw_array(&w);
+	jp_jw_end(&w);
+	jp_jw_end(&w);
+	jp_jw_key(&w, "b");
+	jp_jw_string(&w, NULL);
+	jp_jw_end(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), 0);
+	ck_assert_int_eq((int)b.len, (int)strlen("{\"a\":[1.5,null,null,\"x\\\"\\u0001\xef\xbf\xbd\",true,null,{},[]],\"b\":null}"));
+	ck_assert_int_eq(memcmp(b.data, "{\"a\":[1.5,null,null,\"x\\\"\\u0001\xef\xbf\xbd\",true,null,{},[]],\"b\":null}", b.len), 0);
+	jp_buf_free(&b);
+
+	jp_jw_init(&w, &b, 1);
+	jp_jw_object(&w);
+	jp_jw_key(&w, "k");
+	jp_jw_array(&w);
+	jp_jw_number(&w, 2);
+	jp_jw_number(&w, 3);
+	jp_jw_end(&w);
+	jp_jw_end(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), 0);
+	const char *pretty = "{\n  \"k\":[\n    2,\n    3\n  ]\n}";
+	ck_assert_int_eq((int)b.len, (int)strlen(pretty));
+	ck_assert_int_eq(memcmp(b.data, pretty, b.len), 0);
+	jp_buf_free(&b);
+
+	/* Misuse: a value without its key, a key in an array, an end too many, a document
+	 * left open, a second top-level value, nothing at all. */
+	jp_jw_init(&w, &b, 0); jp_jw_object(&w); jp_jw_number(&w, 1); jp_jw_end(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+	jp_jw_init(&w, &b, 0); jp_jw_array(&w); jp_jw_key(&w, "k"); jp_jw_end(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+	jp_jw_init(&w, &b, 0); jp_jw_array(&w); jp_jw_end(&w); jp_jw_end(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+	jp_jw_init(&w, &b, 0); jp_jw_object(&w); jp_jw_key(&w, "k");
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+	jp_jw_init(&w, &b, 0); jp_jw_number(&w, 1); jp_jw_number(&w, 2);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+	jp_jw_init(&w, &b, 0);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	/* Nesting deeper than the limit. */
+	jp_jw_init(&w, &b, 0);
+	for (int i = 0; i <= JP_JW_MAX_DEPTH; i++)
+		jp_jw_array(&w);
+	ck_assert_int_eq(jp_jw_finish(&w), -EINVAL);
+	jp_buf_free(&b);
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
 	Suite *s = suite_create("units");
@@ -181,6 +254,9 @@ static Suite *units_suite(void)
 	tcase_add_test(tc, test_env_unset_and_defaults);
 	tcase_add_test(tc, test_env_dollar);
 	tcase_add_test(tc, test_env_errors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("json");
+	tcase_add_test(tc, test_json_writer);
 	suite_add_tcase(s, tc);
 	return s;
 }

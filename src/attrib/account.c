@@ -165,20 +165,18 @@ static int strmap_filter(struct strmap *m, int (*drop)(void *val, void *arg), vo
 
 double jp_total_energy_j(const double *zone_j, unsigned mask)
 {
-	if (mask & (1u << JP_ZONE_PLATFORM))
-		return zone_j[JP_ZONE_PLATFORM];
-	double t = 0;
-	if (mask & (1u << JP_ZONE_PSYS)) {
-		t = zone_j[JP_ZONE_PSYS];
-	} else {
-		if (mask & (1u << JP_ZONE_PACKAGE))
-			t += zone_j[JP_ZONE_PACKAGE];
-		if (mask & (1u << JP_ZONE_DRAM))
-			t += zone_j[JP_ZONE_DRAM];
+	static const enum jp_zone of[JP_BASIS_N] = {
+		[JP_BASIS_PACKAGE] = JP_ZONE_PACKAGE, [JP_BASIS_DRAM] = JP_ZONE_DRAM, [JP_BASIS_PSYS] = JP_ZONE_PSYS,
+		[JP_BASIS_PLATFORM] = JP_ZONE_PLATFORM, [JP_BASIS_GPU] = JP_ZONE_GPU,
+	};
+	double v[JP_BASIS_N];
+	unsigned m = 0;
+	for (int b = 0; b < JP_BASIS_N; b++) {
+		v[b] = zone_j[of[b]];
+		if (mask & (1u << of[b]))
+			m |= 1u << b;
 	}
-	if (mask & (1u << JP_ZONE_GPU))
-		t += zone_j[JP_ZONE_GPU];
-	return t;
+	return jp_basis_total(v, m);
 }
 
 struct jp_account *jp_account_create(const struct jp_config *cfg)

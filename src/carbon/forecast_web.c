@@ -16,49 +16,63 @@
 static int forecast_json(const struct jp_forecaster *f, int64_t now, struct jp_buf *out)
 {
 	const struct jp_forecast *fc = f ? jp_forecaster_forecast(f) : NULL;
-	const struct jp_durlist *w = f ? jp_forecaster_windows(f) : NULL;
+	const struct jp_durlist *wl = f ? jp_forecaster_windows(f) : NULL;
 	double g;
 	if (!f || jp_forecast_at(fc, now, &g))
 		return -ENODATA;
-	char t0[32], t1[32];
-	jp_time_format_rfc3339(jp_forecaster_generated_ms(f), t0, sizeof(t0));
-	int r = jp_buf_printf(out, "{\"source\":\"%s\",\"grid_zone\":\"%s\",\"signal\":\"average\",\"generated_at\":\"%s\","
-			      "\"points\":[", jp_forecaster_source(f), jp_forecaster_grid_zone(f), t0);
-	int first = 1;
-	for (size_t i = 0; r == 0 && i < fc->n; i++) {
+	int64_t horizon = (int64_t)jp_forecaster_horizon_ms(f);
+	char t[32];
+	struct jp_jw w;
+	jp_jw_init(&w, out, 0);
+	jp_jw_object(&w);
+	jp_jw_key(&w, "source");
+	jp_jw_string(&w, jp_forecaster_source(f));
+	jp_jw_key(&w, "grid_zone");
+	jp_jw_string(&w, jp_forecaster_grid_zone(f));
+	jp_jw_key(&w, "signal");
+	jp_jw_string(&w, "average");
+	jp_jw_key(&w, "generated_at");
+	jp_time_format_rfc3339(jp_forecaster_generated_ms(f), t, sizeof(t));
+	jp_jw_string(&w, t);
+	jp_jw_key(&w, "points");
+	jp_jw_array(&w);
+	for (size_t i = 0; i < fc->n; i++) {
 		const struct jp_fc_point *p = &fc->v[i];
-		if (p->end_ms <= now || p->start_ms >= now + (int64_t)jp_forecaster_horizon_ms(f))
+		if (p->end_ms <= now || p->start_ms >= now + horizon)
 			continue;
-		jp_time_format_rfc3339(p->start_ms, t0, sizeof(t0));
-		jp_time_format_rfc3339(p->end_ms, t1, sizeof(t1));
-		r = jp_buf_printf(out, "%s{\"start\":\"%s\",\"end\":\"%s\",\"grams_per_kwh\":", first ? "" : ",", t0, t1);
-		if (!r)
-			r = jp_json_number(out, p->g_per_kwh);
-		if (!r)
-			r = jp_buf_append(out, "}", 1);
-		first = 0;
+		jp_jw_object(&w);
+		jp_jw_key(&w, "start");
+		jp_time_format_rfc3339(p->start_ms, t, sizeof(t));
+		jp_jw_string(&w, t);
+		jp_jw_key(&w, "end");
+		jp_time_format_rfc3339(p->end_ms, t, sizeof(t));
+		jp_jw_string(&w, t);
+		jp_jw_key(&w, "grams_per_kwh");
+		jp_jw_number(&w, p->g_per_kwh);
+		jp_jw_end(&w);
 	}
-	if (r == 0)
-		r = jp_buf_printf(out, "],\"windows\":[");
-	first = 1;
-	for (unsigned i = 0; r == 0 && i < w->n; i++) {
+	jp_jw_end(&w);
+	jp_jw_key(&w, "windows");
+	jp_jw_array(&w);
+	for (unsigned i = 0; i < wl->n; i++) {
 		int64_t start;
 		double mean;
-		if ((uint64_t)w->ms[i] > jp_forecaster_horizon_ms(f) ||
-		    jp_forecast_best_window(fc, now, (int64_t)jp_forecaster_horizon_ms(f), (int64_t)w->ms[i], &start, &mean))
+		if ((int64_t)wl->ms[i] > horizon || jp_forecast_best_window(fc, now, horizon, (int64_t)wl->ms[i], &start, &mean))
 			continue;
-		jp_time_format_rfc3339(start, t0, sizeof(t0));
-		r = jp_buf_printf(out, "%s{\"duration_seconds\":%" PRIu64 ",\"start\":\"%s\",\"average_grams_per_kwh\":",
-				  first ? "" : ",", w->ms[i] / 1000, t0);
-		if (!r)
-			r = jp_json_number(out, mean);
-		if (!r)
-			r = jp_buf_append(out, "}", 1);
-		first = 0;
+		jp_jw_object(&w);
+		jp_jw_key(&w, "duration_seconds");
+		jp_jw_number(&w, (double)(wl->ms[i] / 1000));
+		jp_jw_key(&w, "start");
+		jp_time_format_rfc3339(start, t, sizeof(t));
+		jp_jw_string(&w, t);
+		jp_jw_key(&w, "average_grams_per_kwh");
+		jp_jw_number(&w, mean);
+		jp_jw_end(&w);
 	}
-	if (r == 0)
-		r = jp_buf_printf(out, "]}\n");
-	return r;
+	jp_jw_end(&w);
+	jp_jw_end(&w);
+	int r = jp_jw_finish(&w);
+	return r ? r : jp_buf_append(out, "\n", 1);
 }
 
 /* The value of key in a query string "a=1&b=2", percent-decoded into buf; 1 when present. */
@@ -87,20 +101,26 @@ static int query_get(const char *query, const char *key, char *buf, size_t len)
 	return 0;
 }
 
-static int sdk_point(struct jp_buf *out, int first, const char *loc, int64_t t, int64_t dur_ms, double v)
+/* A data point of the SDK's EmissionsDataDTO: its start, duration and value. */
+struct sdk_pt {
+	int64_t t, dur_ms;
+	double v;
+};
+
+static void sdk_point(struct jp_jw *w, const char *loc, const struct sdk_pt *p)
 {
 	char ts[32];
-	jp_time_format_rfc3339(t, ts, sizeof(ts));
-	int r = jp_buf_printf(out, "%s{\"location\":", first ? "" : ",");
-	if (!r)
-		r = jp_json_string(out, loc);
-	if (!r)
-		r = jp_buf_printf(out, ",\"timestamp\":\"%s\",\"duration\":%" PRId64 ",\"value\":", ts, dur_ms / 60000);
-	if (!r)
-		r = jp_json_number(out, v);
-	if (!r)
-		r = jp_buf_append(out, "}", 1);
-	return r;
+	jp_time_format_rfc3339(p->t, ts, sizeof(ts));
+	jp_jw_object(w);
+	jp_jw_key(w, "location");
+	jp_jw_string(w, loc);
+	jp_jw_key(w, "timestamp");
+	jp_jw_string(w, ts);
+	jp_jw_key(w, "duration");
+	jp_jw_number(w, (double)(p->dur_ms / 60000));
+	jp_jw_key(w, "value");
+	jp_jw_number(w, p->v);
+	jp_jw_end(w);
 }
 
 static int sdk_json(const struct jp_forecaster *f, int64_t now, const char *query, struct jp_buf *out)
@@ -129,11 +149,11 @@ static int sdk_json(const struct jp_forecaster *f, int64_t now, const char *quer
 		return 400;
 	/* The data: the points themselves, or the mean of each window of windowSize that
 	 * starts at a point boundary in range and is covered. */
-	struct jp_buf data = {0};
-	int first = 1, have = 0, r = 0;
-	int64_t best_t = 0, best_d = 0;
-	double best = 0;
-	for (size_t i = 0; !r && i < fc->n; i++) {
+	struct sdk_pt *pts = fc->n ? calloc(fc->n, sizeof(*pts)) : NULL;
+	size_t n = 0, best = 0;
+	if (fc->n && !pts)
+		return 500;
+	for (size_t i = 0; i < fc->n; i++) {
 		const struct jp_fc_point *p = &fc->v[i];
 		int64_t t = p->start_ms < from ? from : p->start_ms;
 		int64_t d = w ? w : p->end_ms - t;
@@ -142,36 +162,65 @@ static int sdk_json(const struct jp_forecaster *f, int64_t now, const char *quer
 			continue;
 		if (w && jp_forecast_mean(fc, t, t + w, &v))
 			continue;
-		r = sdk_point(&data, first, loc, t, d, v);
-		first = 0;
-		if (!have || v < best) {
-			have = 1;
-			best = v;
-			best_t = t;
-			best_d = d;
-		}
+		pts[n] = (struct sdk_pt){t, d, v};
+		if (v < pts[best].v)
+			best = n;
+		n++;
 	}
 	char gen[32], s0[32], s1[32];
 	jp_time_format_rfc3339(jp_forecaster_generated_ms(f), gen, sizeof(gen));
 	jp_time_format_rfc3339(from, s0, sizeof(s0));
 	jp_time_format_rfc3339(to, s1, sizeof(s1));
+	struct jp_jw jw;
+	jp_jw_init(&jw, out, 0);
+	jp_jw_array(&jw);
+	jp_jw_object(&jw);
+	jp_jw_key(&jw, "generatedAt");
+	jp_jw_string(&jw, gen);
+	jp_jw_key(&jw, "requestedAt");
+	jp_jw_string(&jw, gen);
+	jp_jw_key(&jw, "location");
+	jp_jw_string(&jw, loc);
+	jp_jw_key(&jw, "dataStartAt");
+	jp_jw_string(&jw, s0);
+	jp_jw_key(&jw, "dataEndAt");
+	jp_jw_string(&jw, s1);
+	jp_jw_key(&jw, "windowSize");
+	jp_jw_number(&jw, (double)(w / 60000));
+	jp_jw_key(&jw, "optimalDataPoints");
+	jp_jw_array(&jw);
+	if (n)
+		sdk_point(&jw, loc, &pts[best]);
+	jp_jw_end(&jw);
+	jp_jw_key(&jw, "forecastData");
+	jp_jw_array(&jw);
+	for (size_t i = 0; i < n; i++)
+		sdk_point(&jw, loc, &pts[i]);
+	jp_jw_end(&jw);
+	jp_jw_end(&jw);
+	jp_jw_end(&jw);
+	free(pts);
+	int r = jp_jw_finish(&jw);
 	if (!r)
-		r = jp_buf_printf(out, "[{\"generatedAt\":\"%s\",\"requestedAt\":\"%s\",\"location\":", gen, gen);
-	if (!r)
-		r = jp_json_string(out, loc);
-	if (!r)
-		r = jp_buf_printf(out, ",\"dataStartAt\":\"%s\",\"dataEndAt\":\"%s\",\"windowSize\":%" PRId64
-				  ",\"optimalDataPoints\":[", s0, s1, w / 60000);
-	if (!r && have)
-		r = sdk_point(out, 1, loc, best_t, best_d, best);
-	if (!r)
-		r = jp_buf_printf(out, "],\"forecastData\":[");
-	if (!r && data.len)
-		r = jp_buf_append(out, data.data, data.len);
-	if (!r)
-		r = jp_buf_printf(out, "]}]\n");
-	jp_buf_free(&data);
+		r = jp_buf_append(out, "\n", 1);
 	return r ? 500 : 200;
+}
+
+/* {"<key>": msg} or, with a status, {"title": msg, "status": N} (RFC 7807's shape). */
+static void error_json(struct jp_buf *out, const char *key, const char *msg, int status)
+{
+	struct jp_jw w;
+	jp_jw_init(&w, out, 0);
+	jp_jw_object(&w);
+	jp_jw_key(&w, key);
+	jp_jw_string(&w, msg);
+	if (status) {
+		jp_jw_key(&w, "status");
+		jp_jw_number(&w, status);
+	}
+	jp_jw_end(&w);
+	if (!jp_jw_finish(&w))
+		jp_buf_append(out, "\n", 1);
 }
 
 int jp_forecast_web_route(const struct jp_forecaster *f, int64_t now, const char *path, const char *query,
@@ -182,7 +231,7 @@ int jp_forecast_web_route(const struct jp_forecaster *f, int64_t now, const char
 		if (forecast_json(f, now, out) == 0)
 			return 200;
 		jp_buf_reset(out);
-		jp_buf_printf(out, "{\"error\":\"%s\"}\n", f ? "no forecast covers now" : "carbon.forecast.source is none");
+		error_json(out, "error", f ? "no forecast covers now" : "carbon.forecast.source is none", 0);
 		return 503;
 	}
 	if (strcmp(path, "/emissions/forecasts/current") == 0) {
@@ -190,8 +239,7 @@ int jp_forecast_web_route(const struct jp_forecaster *f, int64_t now, const char
 		int st = sdk_json(f, now, query, out);
 		if (st != 200) {
 			jp_buf_reset(out);
-			jp_buf_printf(out, "{\"title\":\"%s\",\"status\":%d}\n",
-				      st == 400 ? "bad query parameter" : "no forecast covers now", st);
+			error_json(out, "title", st == 400 ? "bad query parameter" : "no forecast covers now", st);
 		}
 		return st;
 	}

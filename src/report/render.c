@@ -2,13 +2,13 @@
 /* The carbon report as a terminal table, CSV, JSON or one self-contained HTML page with
  * an inline SVG chart (docs/reports.md). */
 #include <errno.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "report/report.h"
+#include "util/json.h"
 #include "util/text.h"
 
 #define J_PER_KWH 3.6e6
@@ -124,61 +124,82 @@ static void render_csv(const struct jp_report *r, FILE *f)
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
-static struct json_object *json_row(const struct jp_report *r, const struct jp_report_row *row, int with_key)
+static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp_report_row *row, int with_key)
 {
-	struct json_object *o = json_object_new_object();
+	jp_jw_object(w);
 	if (with_key) {
-		/* JSON must be valid UTF-8; a label value need not be. */
-		struct jp_buf k = {0};
-		int bad = jp_text_utf8(&k, row->key) || jp_buf_append(&k, "", 1);
-		json_object_object_add(o, jp_report_by_name(r->by), json_object_new_string(bad ? "" : (const char *)k.data));
-		jp_buf_free(&k);
+		jp_jw_key(w, jp_report_by_name(r->by));
+		jp_jw_string(w, row->key);   /* made valid UTF-8 by the writer */
 	}
-	json_object_object_add(o, "kind", json_object_new_string(kind_name(row->kind)));
-	json_object_object_add(o, "energy_joules", json_object_new_double(row->energy_j));
-	json_object_object_add(o, "energy_kwh", json_object_new_double(row->energy_j / J_PER_KWH));
-	json_object_object_add(o, "co2_grams", json_object_new_double(row->co2_g));
-	json_object_object_add(o, "embodied_co2_grams", r->has_embodied ? json_object_new_double(row->embodied_g) : NULL);
-	json_object_object_add(o, "share", json_object_new_double(share(r, row)));
-	json_object_object_add(o, "grams_per_kwh", json_object_new_double(intensity(row)));
-	return o;
+	jp_jw_key(w, "kind");
+	jp_jw_string(w, kind_name(row->kind));
+	jp_jw_key(w, "energy_joules");
+	jp_jw_number(w, row->energy_j);
+	jp_jw_key(w, "energy_kwh");
+	jp_jw_number(w, row->energy_j / J_PER_KWH);
+	jp_jw_key(w, "co2_grams");
+	jp_jw_number(w, row->co2_g);
+	jp_jw_key(w, "embodied_co2_grams");
+	if (r->has_embodied)
+		jp_jw_number(w, row->embodied_g);
+	else
+		jp_jw_null(w);
+	jp_jw_key(w, "share");
+	jp_jw_number(w, share(r, row));
+	jp_jw_key(w, "grams_per_kwh");
+	jp_jw_number(w, intensity(row));
+	jp_jw_end(w);
 }
 
 static int render_json(const struct jp_report *r, FILE *f)
 {
-	char from[32], to[32];
+	char from[32], to[32], day[16];
+	struct jp_buf b = {0};
+	struct jp_jw w;
 	jp_report_time_format(r->from_ms, 0, from, sizeof(from));
 	jp_report_time_format(r->to_ms, 0, to, sizeof(to));
-	struct json_object *root = json_object_new_object(), *rows = json_object_new_array();
-	if (!root || !rows)
-		return -ENOMEM;
-	json_object_object_add(root, "from", json_object_new_string(from));
-	json_object_object_add(root, "to", json_object_new_string(to));
-	json_object_object_add(root, "by", json_object_new_string(jp_report_by_name(r->by)));
+	jp_jw_init(&w, &b, 1);
+	jp_jw_object(&w);
+	jp_jw_key(&w, "from");
+	jp_jw_string(&w, from);
+	jp_jw_key(&w, "to");
+	jp_jw_string(&w, to);
+	jp_jw_key(&w, "by");
+	jp_jw_string(&w, jp_report_by_name(r->by));
+	jp_jw_key(&w, "rows");
+	jp_jw_array(&w);
 	for (size_t i = 0; i < r->nrows; i++)
-		json_object_array_add(rows, json_row(r, &r->rows[i], 1));
-	json_object_object_add(root, "rows", rows);
-	json_object_object_add(root, "total", json_row(r, &r->total, 0));
-	struct json_object *days = json_object_new_array();
+		json_row(&w, r, &r->rows[i], 1);
+	jp_jw_end(&w);
+	jp_jw_key(&w, "total");
+	json_row(&w, r, &r->total, 0);
+	jp_jw_key(&w, "days");
+	jp_jw_array(&w);
 	for (size_t d = 0; d < r->ndays; d++) {
-		struct json_object *o = json_object_new_object();
-		char day[16];
 		jp_report_time_format(r->from_ms + (int64_t)d * JP_REPORT_DAY_MS, 1, day, sizeof(day));
-		json_object_object_add(o, "day", json_object_new_string(day));
-		json_object_object_add(o, "co2_grams", json_object_new_double(r->total.daily_co2_g[d]));
-		json_object_object_add(o, "has_samples", json_object_new_boolean(r->day_has_data[d]));
-		json_object_array_add(days, o);
+		jp_jw_object(&w);
+		jp_jw_key(&w, "day");
+		jp_jw_string(&w, day);
+		jp_jw_key(&w, "co2_grams");
+		jp_jw_number(&w, r->total.daily_co2_g[d]);
+		jp_jw_key(&w, "has_samples");
+		jp_jw_bool(&w, r->day_has_data[d]);
+		jp_jw_end(&w);
 	}
-	json_object_object_add(root, "days", days);
-	struct json_object *warn = json_object_new_array();
-	char w[sizeof(r->warnings)];
-	snprintf(w, sizeof(w), "%s", r->warnings);
-	for (char *save, *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		json_object_array_add(warn, json_object_new_string(line));
-	json_object_object_add(root, "warnings", warn);
-	fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
-	return 0;
+	jp_jw_end(&w);
+	jp_jw_key(&w, "warnings");
+	jp_jw_array(&w);
+	char warn[sizeof(r->warnings)];
+	snprintf(warn, sizeof(warn), "%s", r->warnings);
+	for (char *save, *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		jp_jw_string(&w, line);
+	jp_jw_end(&w);
+	jp_jw_end(&w);
+	int rc = jp_jw_finish(&w);
+	if (!rc)
+		fprintf(f, "%.*s\n", (int)b.len, (const char *)b.data);
+	jp_buf_free(&b);
+	return rc;
 }
 
 /* ---- HTML ------------------------------------------------------------------------------ */

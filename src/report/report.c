@@ -10,26 +10,28 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "util/time.h"
 
 #define EXPR_MAX 8192
 
-#define NODE_ENERGY "joulepush_node_energy_joules_total"
-#define NODE_CO2 "joulepush_node_co2_grams_total"
-#define SYSTEM_ENERGY "joulepush_system_energy_joules_total"
-#define POD_EMBODIED "joulepush_pod_embodied_co2_grams_total"
+#define NODE_ENERGY jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL)
+#define NODE_CO2 jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL)
+#define SYSTEM_ENERGY jp_metric_name(JP_M_SYSTEM_ENERGY_JOULES_TOTAL)
+#define POD_EMBODIED jp_metric_name(JP_M_POD_EMBODIED_CO2_GRAMS_TOTAL)
 
 /* What each --by reads: the energy and CO2 series and the labels that name a row. */
 static const struct by_def {
-	const char *name, *energy, *co2, *group;
+	const char *name;
+	enum jp_metric_id energy_id, co2_id;
+	const char *group;
 	int has_system;  /* rows do not cover the node: add the system and idle rows */
 } by_defs[] = {
-	[JP_BY_NAMESPACE] = {"namespace", "joulepush_namespace_energy_joules_total",
-			     "joulepush_namespace_co2_grams_total", "namespace", 1},
-	[JP_BY_POD] = {"pod", "joulepush_pod_energy_joules_total", "joulepush_pod_co2_grams_total",
-		       "namespace, pod", 1},
-	[JP_BY_NODE] = {"node", NODE_ENERGY, NODE_CO2, "node", 0},
-	[JP_BY_CLUSTER] = {"cluster", NODE_ENERGY, NODE_CO2, "cluster", 0},
+	[JP_BY_NAMESPACE] = {"namespace", JP_M_NAMESPACE_ENERGY_JOULES_TOTAL, JP_M_NAMESPACE_CO2_GRAMS_TOTAL,
+			     "namespace", 1},
+	[JP_BY_POD] = {"pod", JP_M_POD_ENERGY_JOULES_TOTAL, JP_M_POD_CO2_GRAMS_TOTAL, "namespace, pod", 1},
+	[JP_BY_NODE] = {"node", JP_M_NODE_ENERGY_JOULES_TOTAL, JP_M_NODE_CO2_GRAMS_TOTAL, "node", 0},
+	[JP_BY_CLUSTER] = {"cluster", JP_M_NODE_ENERGY_JOULES_TOTAL, JP_M_NODE_CO2_GRAMS_TOTAL, "cluster", 0},
 };
 
 const char *jp_report_by_name(enum jp_report_by by)
@@ -111,9 +113,12 @@ int jp_report_energy_expr(char *buf, size_t len, const char *metric, const char 
 	 * gpu where there is any. A node's zones are on every series of it (node, system,
 	 * pod, namespace), so `or` picks per label set, and `(C + gpu) or C` adds the GPU
 	 * energy only where it exists. */
-	char sel[4][700];   /* platform, psys, package + dram, gpu */
-	static const char *const zones[4] = {"zone=\"platform\"", "zone=\"psys\"", "zone=~\"package|dram\"",
-					      "zone=\"gpu\""};
+	char sel[4][700], zones[4][64];   /* platform, psys, package + dram, gpu */
+	snprintf(zones[0], sizeof(zones[0]), "zone=\"%s\"", jp_basis_zone_name(JP_BASIS_PLATFORM));
+	snprintf(zones[1], sizeof(zones[1]), "zone=\"%s\"", jp_basis_zone_name(JP_BASIS_PSYS));
+	snprintf(zones[2], sizeof(zones[2]), "zone=~\"%s|%s\"", jp_basis_zone_name(JP_BASIS_PACKAGE),
+		 jp_basis_zone_name(JP_BASIS_DRAM));
+	snprintf(zones[3], sizeof(zones[3]), "zone=\"%s\"", jp_basis_zone_name(JP_BASIS_GPU));
 	for (int i = 0; i < 4; i++) {
 		int k = snprintf(sel[i], sizeof(sel[i]), "sum by (%s) (increase(%s{%s%s%s}[%" PRId64 "s]))", inner,
 				 metric, zones[i], sep, match, window_s);
@@ -321,7 +326,7 @@ static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
 
 static int mk_group_co2(struct ctx *c, char *buf, size_t len, int64_t w)
 {
-	return sum_expr(buf, len, "increase", c->by->co2, c->by->group, c->match, w);
+	return sum_expr(buf, len, "increase", jp_metric_name(c->by->co2_id), c->by->group, c->match, w);
 }
 
 static int mk_node_co2(struct ctx *c, char *buf, size_t len, int64_t w)
@@ -482,14 +487,14 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	    (rc = scalar(&c, "node CO2", expr, &node_co2, &n)))
 		goto fail;
 
-	if ((rc = jp_report_energy_expr(expr, sizeof(expr), c.by->energy, c.by->group, c.match, range_s)) ||
+	if ((rc = jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c.by->energy_id), c.by->group, c.match, range_s)) ||
 	    (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
 		goto fail;
 	if (!n) {
-		rc = missing(&c, c.by->energy);
+		rc = missing(&c, jp_metric_name(c.by->energy_id));
 		goto fail;
 	}
-	if ((rc = sum_expr(expr, sizeof(expr), "increase", c.by->co2, c.by->group, c.match, range_s)) ||
+	if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c.by->co2_id), c.by->group, c.match, range_s)) ||
 	    (rc = group_figure(&c, "CO2 by row", expr, F_CO2, 1, &n)))
 		goto fail;
 	if ((rc = sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c.by->group, c.match, range_s)) ||

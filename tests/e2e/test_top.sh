@@ -108,7 +108,22 @@ e2e_track "$www_pid"
 wait_for 10 "the fixture server" http_ok "http://127.0.0.1:$www_port/metrics"
 "$JOULEPUSH" top --url "http://127.0.0.1:$www_port" >"$E2E_TMP/hostile.txt" 2>"$E2E_TMP/err.txt" \
   || fail "top on the fixture: $(cat "$E2E_TMP/err.txt")"
+"$JOULEPUSH" top --url "http://127.0.0.1:$www_port" --format json >"$E2E_TMP/hostile.json" 2>"$E2E_TMP/err.txt" \
+  || fail "top --format json on the fixture: $(cat "$E2E_TMP/err.txt")"
+"$JOULEPUSH" top --format yaml >/dev/null 2>&1; [ $? -eq 2 ] || fail "top --format yaml: not exit 2"
 e2e_kill "$www_pid" 2
+"$PYTHON3" - "$E2E_TMP/hostile.json" <<'PY' || fail "top --format json on hostile /metrics (hostile.json)"
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+doc = json.loads(raw.decode("utf-8"))          # valid UTF-8 and valid JSON
+rows = doc["rows"]
+assert doc["by"] == "pod" and len(rows) == 3, doc
+ws = [r["power_watts"] for r in rows]
+assert ws == [2.5, 1.5, 0.5], ws                # by power, the long names kept apart
+assert abs(doc["total"]["power_watts"] - 4.5) < 1e-9, doc["total"]
+assert any("\x1b" in r["key"] for r in rows), "the key was changed, not escaped: %r" % rows
+print("top --format json: valid UTF-8 JSON, keys whole with escapes as \\u001b")
+PY
 "$PYTHON3" - "$E2E_TMP/hostile.txt" <<'PY' || fail "top on hostile /metrics (output in hostile.txt)"
 import sys
 raw = open(sys.argv[1], "rb").read()

@@ -5,7 +5,7 @@
  * Exit codes: 0 the report; 1 the server failed or holds no data (with the reason);
  * 2 usage.
  */
-#include "report_cmd.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

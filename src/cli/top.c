@@ -11,7 +11,7 @@
  * where present, else package + dram (core and uncore lie inside package).
  * Exit codes: 0, 1 when /metrics cannot be read (with the reason), 2 usage.
  */
-#include "top.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -21,23 +21,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "remote/http_sync.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/text.h"
 #include "util/units.h"
 
 
-enum zone_kind { Z_OTHER, Z_PACKAGE, Z_DRAM, Z_PSYS, Z_PLATFORM, Z_GPU, Z_N };
-/* Bits of the zones the node has that change the basis. */
-#define HAS_PSYS 1
-#define HAS_PLATFORM 2
 
 /* One row: a pod or a namespace, with per-basis sums. The key is the whole
  * "namespace/pod" (pod names run to 253 bytes): only the display is cut short. */
 struct row {
 	char *key;
-	double w[Z_N], j[Z_N];   /* by zone kind */
+	double w[JP_BASIS_N], j[JP_BASIS_N];   /* by zone of the total-energy basis */
+	double w_total, j_total;
 	double co2;
 };
 
@@ -48,7 +47,7 @@ struct rows {
 
 struct snapshot {
 	struct rows rows;
-	double node_w[Z_N];
+	double node_w[JP_BASIS_N];
 	double intensity;
 	char intensity_source[64];
 	char remotes[512];
@@ -119,22 +118,11 @@ static int label(const char *labels, const char *key, char *buf, size_t len)
 	return ok;
 }
 
-static enum zone_kind zone_of(const char *labels)
+/* The basis zone of a series (metrics.h), or -1 (core, uncore, none). */
+static int zone_of(const char *labels)
 {
 	char z[16];
-	if (!label(labels, "zone", z, sizeof(z)))
-		return Z_OTHER;
-	return !strcmp(z, "package") ? Z_PACKAGE : !strcmp(z, "dram") ? Z_DRAM : !strcmp(z, "psys") ? Z_PSYS
-	       : !strcmp(z, "platform") ? Z_PLATFORM : !strcmp(z, "gpu") ? Z_GPU : Z_OTHER;
-}
-
-/* docs/reference/metrics.md total: platform where present; else psys where present, else
- * package + dram; plus gpu. */
-static double total_basis(const double *v, int has)
-{
-	if (has & HAS_PLATFORM)
-		return v[Z_PLATFORM];
-	return ((has & HAS_PSYS) ? v[Z_PSYS] : v[Z_PACKAGE] + v[Z_DRAM]) + v[Z_GPU];
+	return label(labels, "zone", z, sizeof(z)) ? jp_basis_zone_of(z) : -1;
 }
 
 static struct row *row_get(struct rows *r, const char *key)
@@ -169,7 +157,14 @@ static struct row *row_of(struct snapshot *s, const char *labels, int with_pod)
 	return r;
 }
 
-static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
+/* The sample named id, whatever its labels. */
+static int is(const char *name, enum jp_metric_id id)
+{
+	return !strcmp(name, jp_metric_name(id));
+}
+
+/* Sum the agent's exposition into s; *zones gets a bit per basis zone the node has. */
+static void parse(char *text, int by_ns, struct snapshot *s, unsigned *zones)
 {
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
 		if (*line == '#' || !*line)
@@ -188,36 +183,36 @@ static void parse(char *text, int by_ns, struct snapshot *s, int *has_psys)
 			labels = brace + 1;
 		}
 		const char *name = line;
-		enum zone_kind z = zone_of(labels);
-		if (z == Z_PSYS)
-			*has_psys |= HAS_PSYS;
-		if (z == Z_PLATFORM)
-			*has_psys |= HAS_PLATFORM;
-		int is_pod = !strncmp(name, "joulepush_pod_", 14);
-		int is_ns = !strncmp(name, "joulepush_namespace_", 20);
+		int z = zone_of(labels);
+		if (z >= 0 && is(name, JP_M_NODE_POWER_WATTS))
+			*zones |= 1u << z;
+		int is_pod = is(name, JP_M_POD_POWER_WATTS) || is(name, JP_M_POD_ENERGY_JOULES_TOTAL) ||
+			     is(name, JP_M_POD_CO2_GRAMS_TOTAL);
+		int is_ns = is(name, JP_M_NAMESPACE_ENERGY_JOULES_TOTAL) || is(name, JP_M_NAMESPACE_CO2_GRAMS_TOTAL);
 		struct row *r = NULL;
 		if ((is_pod || (is_ns && by_ns)) && !(r = row_of(s, labels, is_pod && !by_ns)))
 			continue;
 		if (is_pod) {
-			if (!strcmp(name, "joulepush_pod_power_watts"))
+			if (is(name, JP_M_POD_POWER_WATTS) && z >= 0)
 				r->w[z] += v;
-			else if (!by_ns && !strcmp(name, "joulepush_pod_energy_joules_total"))
+			else if (!by_ns && is(name, JP_M_POD_ENERGY_JOULES_TOTAL) && z >= 0)
 				r->j[z] += v;
-			else if (!by_ns && !strcmp(name, "joulepush_pod_co2_grams_total"))
+			else if (!by_ns && is(name, JP_M_POD_CO2_GRAMS_TOTAL))
 				r->co2 += v;
 		} else if (is_ns && by_ns) {
 			/* Namespace counters keep what departed pods used. */
-			if (!strcmp(name, "joulepush_namespace_energy_joules_total"))
+			if (is(name, JP_M_NAMESPACE_ENERGY_JOULES_TOTAL) && z >= 0)
 				r->j[z] += v;
-			else if (!strcmp(name, "joulepush_namespace_co2_grams_total"))
+			else if (is(name, JP_M_NAMESPACE_CO2_GRAMS_TOTAL))
 				r->co2 += v;
-		} else if (!strcmp(name, "joulepush_node_power_watts")) {
-			s->node_w[z] += v;
+		} else if (is(name, JP_M_NODE_POWER_WATTS)) {
+			if (z >= 0)
+				s->node_w[z] += v;
 			s->have_node = 1;
-		} else if (!strcmp(name, "joulepush_grid_carbon_intensity_grams_per_kwh")) {
+		} else if (is(name, JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH)) {
 			s->intensity = v;
 			label(labels, "source", s->intensity_source, sizeof(s->intensity_source));
-		} else if (!strcmp(name, "joulepush_remote_pending_samples")) {
+		} else if (is(name, JP_M_REMOTE_PENDING_SAMPLES)) {
 			char rn[64];
 			if (label(labels, "remote", rn, sizeof(rn)) && s->nremote_chars < sizeof(s->remotes))
 				s->nremote_chars += (size_t)snprintf(s->remotes + s->nremote_chars,
@@ -237,13 +232,59 @@ static void rows_free(struct rows *r)
 static int cmp_power_desc(const void *x, const void *y)
 {
 	const struct row *a = x, *b = y;
-	double pa = a->w[Z_OTHER], pb = b->w[Z_OTHER];   /* the total, stored there by show() */
+	double pa = a->w_total, pb = b->w_total;
 	if (pa != pb)
 		return pa < pb ? 1 : -1;
 	return strcmp(a->key, b->key);
 }
 
-static int show(const char *base, int by_ns, int tty)
+/* One snapshot as JSON (the one writer, util/json.h): keys as valid UTF-8. */
+static void print_json(const struct snapshot *s, int by_ns, double node_w, double pods_w, double all_j, double all_g)
+{
+	struct jp_buf b = {0};
+	struct jp_jw w;
+	jp_jw_init(&w, &b, 1);
+	jp_jw_object(&w);
+	jp_jw_key(&w, "by");
+	jp_jw_string(&w, by_ns ? "namespace" : "pod");
+	jp_jw_key(&w, "node_power_watts");
+	jp_jw_number(&w, node_w);
+	jp_jw_key(&w, "grams_per_kwh");
+	jp_jw_number(&w, s->intensity);
+	jp_jw_key(&w, "intensity_source");
+	jp_jw_string(&w, s->intensity_source);
+	jp_jw_key(&w, "rows");
+	jp_jw_array(&w);
+	for (size_t i = 0; i < s->rows.n; i++) {
+		const struct row *r = &s->rows.v[i];
+		jp_jw_object(&w);
+		jp_jw_key(&w, "key");
+		jp_jw_string(&w, r->key);
+		jp_jw_key(&w, "power_watts");
+		jp_jw_number(&w, r->w_total);
+		jp_jw_key(&w, "energy_joules");
+		jp_jw_number(&w, r->j_total);
+		jp_jw_key(&w, "co2_grams");
+		jp_jw_number(&w, r->co2);
+		jp_jw_end(&w);
+	}
+	jp_jw_end(&w);
+	jp_jw_key(&w, "total");
+	jp_jw_object(&w);
+	jp_jw_key(&w, "power_watts");
+	jp_jw_number(&w, pods_w);
+	jp_jw_key(&w, "energy_joules");
+	jp_jw_number(&w, all_j);
+	jp_jw_key(&w, "co2_grams");
+	jp_jw_number(&w, all_g);
+	jp_jw_end(&w);
+	jp_jw_end(&w);
+	if (!jp_jw_finish(&w))
+		printf("%.*s\n", (int)b.len, (const char *)b.data);
+	jp_buf_free(&b);
+}
+
+static int show(const char *base, int by_ns, int tty, int json)
 {
 	char url[512], why[768];
 	snprintf(url, sizeof(url), "%s%smetrics", base, base[strlen(base) - 1] == '/' ? "" : "/");
@@ -254,25 +295,34 @@ static int show(const char *base, int by_ns, int tty)
 		return 1;
 	}
 	struct snapshot s = {0};
-	int has_psys = 0;
-	parse((char *)body.data, by_ns, &s, &has_psys);
+	unsigned zones = 0;
+	parse((char *)body.data, by_ns, &s, &zones);
 	jp_buf_free(&body);
 	if (!s.have_node) {
-		fprintf(stderr, "joulepush top: %s has no joulepush_node_power_watts: is it a joulepush agent?\n", url);
+		fprintf(stderr, "joulepush top: %s has no %s: is it a joulepush agent?\n", url,
+			jp_metric_name(JP_M_NODE_POWER_WATTS));
 		rows_free(&s.rows);
 		return 1;
 	}
-	double node_w = total_basis(s.node_w, has_psys), pods_w = 0, all_j = 0, all_g = 0;
+	/* Package and dram count when the node has neither psys nor platform, as for the CO2
+	 * counters, even if a row lacks one of them. */
+	zones |= (1u << JP_BASIS_PACKAGE) | (1u << JP_BASIS_DRAM);
+	double node_w = jp_basis_total(s.node_w, zones), pods_w = 0, all_j = 0, all_g = 0;
 	for (size_t i = 0; i < s.rows.n; i++) {
 		struct row *r = &s.rows.v[i];
-		r->w[Z_OTHER] = total_basis(r->w, has_psys);
-		r->j[Z_OTHER] = total_basis(r->j, has_psys);
-		pods_w += r->w[Z_OTHER];
-		all_j += r->j[Z_OTHER];
+		r->w_total = jp_basis_total(r->w, zones);
+		r->j_total = jp_basis_total(r->j, zones);
+		pods_w += r->w_total;
+		all_j += r->j_total;
 		all_g += r->co2;
 	}
 	if (s.rows.n > 1)
 		qsort(s.rows.v, s.rows.n, sizeof(*s.rows.v), cmp_power_desc);
+	if (json) {
+		print_json(&s, by_ns, node_w, pods_w, all_j, all_g);
+		rows_free(&s.rows);
+		return 0;
+	}
 	char when[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -290,7 +340,7 @@ static int show(const char *base, int by_ns, int tty)
 		jp_buf_reset(&shown);
 		if (jp_text_printable(&shown, r->key) || jp_buf_append(&shown, "", 1))
 			continue;
-		printf("%-56.56s %10.2f %14.3f %12.4f\n", (const char *)shown.data, r->w[Z_OTHER], r->j[Z_OTHER] / 1000,
+		printf("%-56.56s %10.2f %14.3f %12.4f\n", (const char *)shown.data, r->w_total, r->j_total / 1000,
 		       r->co2);
 	}
 	jp_buf_free(&shown);
@@ -301,7 +351,7 @@ static int show(const char *base, int by_ns, int tty)
 }
 
 static const char top_usage[] =
-	"Usage: joulepush top [--url URL] [--by pod|namespace] [--interval DURATION]\n"
+	"Usage: joulepush top [--url URL] [--by pod|namespace] [--interval DURATION] [--format text|json]\n"
 	"\n"
 	"The node's pods (or namespaces) by power, with energy and CO2 since the agent started,\n"
 	"from the agent's /metrics. On a terminal it refreshes every --interval (default 5s)\n"
@@ -310,6 +360,9 @@ static const char top_usage[] =
 	"  -u, --url URL        the agent's server (default http://127.0.0.1:9465)\n"
 	"  -b, --by KEY         pod (default) or namespace\n"
 	"  -i, --interval D     refresh period on a terminal, e.g. 2s\n"
+	"  -f, --format F       text (default) or json: one snapshot with node_power_watts,\n"
+	"                       grams_per_kwh, intensity_source, rows (key, power_watts,\n"
+	"                       energy_joules, co2_grams) and total\n"
 	"\n"
 	"Exit codes: 0; 1 when /metrics cannot be read; 2 usage.\n";
 
@@ -319,14 +372,15 @@ int jp_top_main(int argc, char **argv)
 		{"url", required_argument, NULL, 'u'},
 		{"by", required_argument, NULL, 'b'},
 		{"interval", required_argument, NULL, 'i'},
+		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *url = "http://127.0.0.1:9465";
-	int by_ns = 0, c;
+	int by_ns = 0, json = 0, c;
 	uint64_t interval_ms = 5000;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "u:b:i:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:b:i:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u': url = optarg; break;
 		case 'b':
@@ -342,6 +396,13 @@ int jp_top_main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'f':
+			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+				fprintf(stderr, "joulepush top: --format is text or json\n");
+				return 2;
+			}
+			json = !strcmp(optarg, "json");
+			break;
 		case 'h': fputs(top_usage, stdout); return 0;
 		default: fputs(top_usage, stderr); return 2;
 		}
@@ -350,10 +411,10 @@ int jp_top_main(int argc, char **argv)
 		fputs(top_usage, stderr);
 		return 2;
 	}
-	int tty = isatty(STDOUT_FILENO);
+	int tty = !json && isatty(STDOUT_FILENO);
 	int rc;
 	for (;;) {
-		rc = show(url, by_ns, tty);
+		rc = show(url, by_ns, tty, json);
 		if (!tty || rc)
 			break;
 		struct timespec ts = {(time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L};

@@ -12,7 +12,7 @@
  * `joulepush when --duration 2h --within 12h --wait && ./train.sh`.
  * Exit codes: 0 an answer (or the wait is over), 1 no forecast (with the reason), 2 usage.
  */
-#include "when.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -112,17 +112,31 @@ static int answer(struct when *w, int64_t now, int print)
 	jp_time_format_rfc3339(start + w->duration_ms, e, sizeof(e));
 	local_time(start, ls, sizeof(ls));
 	if (w->json) {
-		/* Numbers through the JSON writer: a non-finite one is null, never "inf". */
+		/* Through the JSON writer: a non-finite number is null, never "inf". */
 		struct jp_buf j = {0};
-		int r = jp_buf_printf(&j, "{\"start\":\"%s\",\"end\":\"%s\",\"start_in_seconds\":%" PRId64
-				      ",\"average_grams_per_kwh\":", s, e, (start - now) / 1000) ||
-			jp_json_number(&j, mean) || jp_buf_printf(&j, ",\"now_grams_per_kwh\":") ||
-			jp_json_number(&j, now_g) || jp_buf_printf(&j, ",\"saving_ratio\":") ||
-			jp_json_number(&j, saving) || jp_buf_printf(&j, ",\"source\":") ||
-			jp_json_string(&j, jp_forecaster_source(w->fc)) || jp_buf_printf(&j, ",\"grid_zone\":") ||
-			jp_json_string(&j, jp_forecaster_grid_zone(w->fc)) ||
-			jp_buf_printf(&j, ",\"signal\":\"average\"}\n");
-		if (!r)
+		struct jp_jw jw;
+		jp_jw_init(&jw, &j, 0);
+		jp_jw_object(&jw);
+		jp_jw_key(&jw, "start");
+		jp_jw_string(&jw, s);
+		jp_jw_key(&jw, "end");
+		jp_jw_string(&jw, e);
+		jp_jw_key(&jw, "start_in_seconds");
+		jp_jw_number(&jw, (double)((start - now) / 1000));
+		jp_jw_key(&jw, "average_grams_per_kwh");
+		jp_jw_number(&jw, mean);
+		jp_jw_key(&jw, "now_grams_per_kwh");
+		jp_jw_number(&jw, now_g);
+		jp_jw_key(&jw, "saving_ratio");
+		jp_jw_number(&jw, saving);
+		jp_jw_key(&jw, "source");
+		jp_jw_string(&jw, jp_forecaster_source(w->fc));
+		jp_jw_key(&jw, "grid_zone");
+		jp_jw_string(&jw, jp_forecaster_grid_zone(w->fc));
+		jp_jw_key(&jw, "signal");
+		jp_jw_string(&jw, "average");
+		jp_jw_end(&jw);
+		if (!jp_jw_finish(&jw) && !jp_buf_append(&j, "\n", 1))
 			fwrite(j.data, 1, j.len, stdout);
 		jp_buf_free(&j);
 	} else {
