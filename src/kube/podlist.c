@@ -2,6 +2,7 @@
 /* Parses the kubelet's /pods PodList as a stream into an immutable pod table. */
 #include "kube/podlist.h"
 #include "kube/podtable.h"
+#include "kube/podlist_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,16 +31,6 @@
  * A pod's fields may come in any order, so each pod is committed when its object ends.
  */
 
-/* Longest string kept from the document. Kubernetes names are at most 253 bytes and UIDs
- * 36; anything far longer is hostile and is skipped rather than copied. */
-#define MAX_STR 1024
-/* Keys longer than this are none of ours ("ephemeralContainerStatuses" is 26). */
-#define MAX_KEY 40
-/* Longest number text kept (a CPU request given as a JSON number). */
-#define MAX_NUM 64
-/* A PodList needs about 8 levels; annotations may nest a little more. */
-#define MAX_DEPTH 64
-
 /* Runtime container ids are hex (containerd, CRI-O, Docker); letters, digits, '-', '_' and
  * '.' are let through for other runtimes. Anything else (a second "://", spaces) would never
  * match a cgroup path and is refused. */
@@ -53,13 +44,10 @@ static int id_ok(const char *id, size_t len)
 
 /* ---- where a value sits ---------------------------------------------------------------- */
 
-enum role {
-	R_SKIP, R_ROOT, R_KIND, R_ITEMS, R_POD, R_META, R_UID, R_NAME, R_NS, R_SPEC, R_CTRS,
-	R_CTR, R_RES, R_REQ, R_CPU, R_STATUS, R_STATUSES, R_CSTATUS, R_CID, R_CNAME,
-};
+
 
 /* The role of the value of `key` inside an object of role `obj`. */
-static enum role key_role(enum role obj, const char *key, int *which)
+enum role jp_pl_key_role(enum role obj, const char *key, int *which)
 {
 	static const char *const statuses[] = {"initContainerStatuses", "containerStatuses",
 					       "ephemeralContainerStatuses"};
@@ -102,103 +90,7 @@ static enum role elem_role(enum role arr)
 static const char *const status_keys[] = {"initContainerStatuses", "containerStatuses",
 					  "ephemeralContainerStatuses"};
 
-struct frame {
-	unsigned char is_obj;
-	unsigned char role;          /* enum role of this container */
-	unsigned char key_role;      /* objects: the role of the current key's value */
-	unsigned char which;         /* R_STATUS objects: which status list the key names */
-	size_t index;                /* arrays: elements seen */
-};
-
-/* A kept string field: its state and bytes. */
-struct field {
-	int state;                   /* 0 absent or null, 1 usable, -1 present but unusable */
-	size_t len;
-	char s[MAX_STR + 1];
-};
-
-/* The pod being read. */
-struct pod_acc {
-	size_t idx;                  /* its index in items */
-	int meta_state;              /* 0 absent/null, 1 object, -1 not an object */
-	struct field uid, name, ns;
-	double cpu;
-	/* Its containers: pairs of strings in one buffer. */
-	char *cbuf;
-	size_t clen, ccap;
-	size_t nctr;
-	/* The container status being read. */
-	struct field cid, cname;
-	size_t ctr_idx;              /* index in spec.containers, for messages */
-	size_t st_idx;
-	int which;                   /* which status list */
-};
-
-/* Lexer states. */
-enum lex {
-	L_VALUE,          /* a value must start */
-	L_OBJ_FIRST,      /* after '{': a key or '}' */
-	L_OBJ_KEY,        /* after ',' in an object: a key */
-	L_COLON,
-	L_OBJ_NEXT,       /* after a member: ',' or '}' */
-	L_ARR_FIRST,      /* after '[': a value or ']' */
-	L_ARR_NEXT,       /* after an element: ',' or ']' */
-	L_STR, L_STR_ESC, L_STR_U,
-	L_NUM,            /* in a number */
-	L_LIT,            /* in true / false / null */
-	L_END,            /* after the document: white space only */
-};
-
-enum num_state { N_SIGN, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
-
-struct parse {
-	struct jp_podlist *pl;
-	struct jp_podlist_report *rep;
-};
-
-enum pstate { P_FEED, P_DONE, P_FAILED };
-
-struct jp_podlist_parser {
-	enum pstate state;
-	int err;                     /* positive errno once P_FAILED */
-	struct parse p;
-	struct jp_podlist_report rep;
-	size_t fed;
-
-	enum lex lex;
-	struct frame stack[MAX_DEPTH];
-	size_t depth;
-	int seen_value;              /* the top-level value has started */
-
-	/* the string being lexed */
-	int str_is_key;
-	enum role str_role;          /* R_SKIP: not kept */
-	char key[MAX_KEY + 1];
-	size_t key_len;
-	int key_long;
-	struct field *str_dst;       /* kept value strings go here (NULL: dropped) */
-	int str_nul;                 /* a \u0000 */
-	unsigned u_val, u_digits;
-	unsigned u_high;             /* a pending high surrogate */
-
-	/* the number or literal being lexed */
-	enum num_state num;
-	enum role num_role;
-	char numbuf[MAX_NUM + 1];
-	size_t num_len;
-	const char *lit;
-	size_t lit_pos;
-
-	/* the document */
-	int kind_bad, items_bad;
-	struct pod_acc pod;
-	int in_pod;
-};
-
-static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
+void jp_pl_problem(struct parse *p, unsigned *counter, const char *fmt, ...)
 {
 	if (counter)
 		(*counter)++;
@@ -210,17 +102,17 @@ static void problem(struct parse *p, unsigned *counter, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int fail(struct jp_podlist_parser *ps, int err)
+int jp_pl_fail(struct jp_podlist_parser *ps, int err)
 {
 	ps->state = P_FAILED;
 	ps->err = err;
 	return -err;
 }
 
-static int syntax(struct jp_podlist_parser *ps, const char *what)
+int jp_pl_syntax(struct jp_podlist_parser *ps, const char *what)
 {
-	problem(&ps->p, NULL, "not JSON: %s at byte %zu", what, ps->fed);
-	return fail(ps, EINVAL);
+	jp_pl_problem(&ps->p, NULL, "not JSON: %s at byte %zu", what, ps->fed);
+	return jp_pl_fail(ps, EINVAL);
 }
 
 /* ---- committing what was read ------------------------------------------------------- */
@@ -264,7 +156,7 @@ static int pod_commit(struct jp_podlist_parser *ps)
 	struct jp_podlist *pl = ps->p.pl;
 	unsigned *skipped = &ps->rep.skipped_pods;
 	if (a->meta_state != 1) {
-		problem(&ps->p, skipped, "items[%zu].metadata: %s", a->idx,
+		jp_pl_problem(&ps->p, skipped, "items[%zu].metadata: %s", a->idx,
 			a->meta_state < 0 ? "not an object" : "missing");
 		return 0;
 	}
@@ -272,7 +164,7 @@ static int pod_commit(struct jp_podlist_parser *ps)
 	const struct field *f[3] = {&a->uid, &a->name, &a->ns};
 	for (int k = 0; k < 3; k++) {
 		if (f[k]->state != 1) {
-			problem(&ps->p, skipped, "items[%zu].metadata.%s: %s", a->idx, keys[k],
+			jp_pl_problem(&ps->p, skipped, "items[%zu].metadata.%s: %s", a->idx, keys[k],
 				f[k]->state == 0 ? "missing" : "not a usable string");
 			return 0;
 		}
@@ -291,7 +183,7 @@ static int pod_commit(struct jp_podlist_parser *ps)
 		c = nm + nl + 1;
 	}
 	if (pl->n > UINT32_MAX - 1) {
-		problem(&ps->p, NULL, "too many items");
+		jp_pl_problem(&ps->p, NULL, "too many items");
 		return -EINVAL;
 	}
 	return 0;
@@ -303,7 +195,7 @@ static int status_commit(struct jp_podlist_parser *ps)
 	struct pod_acc *a = &ps->pod;
 	const char *key = status_keys[a->which];
 	if (a->cid.state < 0 || a->cname.state < 0) {
-		problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu]: %s is not a usable string",
+		jp_pl_problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu]: %s is not a usable string",
 			a->idx, key, a->st_idx, a->cid.state < 0 ? "containerID" : "name");
 		return 0;
 	}
@@ -319,7 +211,7 @@ static int status_commit(struct jp_podlist_parser *ps)
 	if (id.len == 0)
 		return 0;
 	if (!id_ok(id.s, id.len)) {
-		problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu].containerID: not a container id",
+		jp_pl_problem(&ps->p, &ps->rep.skipped_fields, "items[%zu].status.%s[%zu].containerID: not a container id",
 			a->idx, key, a->st_idx);
 		return 0;
 	}
@@ -338,8 +230,8 @@ static int value_begins(struct jp_podlist_parser *ps, enum role r, char c)
 	switch (r) {
 	case R_ROOT:
 		if (!obj) {
-			problem(&ps->p, NULL, "not a PodList: the document is not a JSON object");
-			return fail(ps, EINVAL);
+			jp_pl_problem(&ps->p, NULL, "not a PodList: the document is not a JSON object");
+			return jp_pl_fail(ps, EINVAL);
 		}
 		break;
 	case R_KIND:
@@ -352,7 +244,7 @@ static int value_begins(struct jp_podlist_parser *ps, enum role r, char c)
 		break;
 	case R_POD:
 		if (!obj)
-			problem(&ps->p, &ps->rep.skipped_pods, "items[%zu]: not an object", a->idx);
+			jp_pl_problem(&ps->p, &ps->rep.skipped_pods, "items[%zu]: not an object", a->idx);
 		break;
 	case R_META:
 		a->meta_state = obj ? 1 : null ? 0 : -1;
@@ -365,37 +257,37 @@ static int value_begins(struct jp_podlist_parser *ps, enum role r, char c)
 	}
 	case R_SPEC:
 		if (!obj && !null)
-			problem(&ps->p, fields, "items[%zu].spec: not an object", a->idx);
+			jp_pl_problem(&ps->p, fields, "items[%zu].spec: not an object", a->idx);
 		break;
 	case R_CTRS:
 		if (!arr && !null)
-			problem(&ps->p, fields, "items[%zu].spec.containers: not an array", a->idx);
+			jp_pl_problem(&ps->p, fields, "items[%zu].spec.containers: not an array", a->idx);
 		break;
 	case R_CTR:
 		if (!obj)
-			problem(&ps->p, fields, "items[%zu].spec.containers[%zu]: not an object", a->idx, a->ctr_idx);
+			jp_pl_problem(&ps->p, fields, "items[%zu].spec.containers[%zu]: not an object", a->idx, a->ctr_idx);
 		break;
 	case R_RES: case R_REQ:
 		if (!obj && !null)
-			problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources%s: not an object", a->idx,
+			jp_pl_problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources%s: not an object", a->idx,
 				a->ctr_idx, r == R_RES ? "" : ".requests");
 		break;
 	case R_CPU:
 		if (!str && !(c == '-' || (c >= '0' && c <= '9')) && !null)
-			problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity",
+			jp_pl_problem(&ps->p, fields, "items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity",
 				a->idx, a->ctr_idx);
 		break;
 	case R_STATUS:
 		if (!obj && !null)
-			problem(&ps->p, fields, "items[%zu].status: not an object", a->idx);
+			jp_pl_problem(&ps->p, fields, "items[%zu].status: not an object", a->idx);
 		break;
 	case R_STATUSES:
 		if (!arr && !null)
-			problem(&ps->p, fields, "items[%zu].status.%s: not an array", a->idx, status_keys[a->which]);
+			jp_pl_problem(&ps->p, fields, "items[%zu].status.%s: not an array", a->idx, status_keys[a->which]);
 		break;
 	case R_CSTATUS:
 		if (!obj)
-			problem(&ps->p, fields, "items[%zu].status.%s[%zu]: not an object", a->idx,
+			jp_pl_problem(&ps->p, fields, "items[%zu].status.%s[%zu]: not an object", a->idx,
 				status_keys[a->which], a->st_idx);
 		break;
 	case R_CID: case R_CNAME: {
@@ -411,7 +303,7 @@ static int value_begins(struct jp_podlist_parser *ps, enum role r, char c)
 }
 
 /* A kept string value is complete. */
-static int string_done(struct jp_podlist_parser *ps, enum role r)
+int jp_pl_string_done(struct jp_podlist_parser *ps, enum role r)
 {
 	struct pod_acc *a = &ps->pod;
 	if (r == R_KIND) {
@@ -423,7 +315,7 @@ static int string_done(struct jp_podlist_parser *ps, enum role r)
 		double cores;
 		if (ps->key_long || ps->str_nul || !ps->key_len ||
 		    jp_kube_parse_cpu(ps->key, ps->key_len, &cores) != 0) {
-			problem(&ps->p, &ps->rep.skipped_fields,
+			jp_pl_problem(&ps->p, &ps->rep.skipped_fields,
 				"items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity", a->idx,
 				a->ctr_idx);
 			return 0;
@@ -442,7 +334,7 @@ static int string_done(struct jp_podlist_parser *ps, enum role r)
 }
 
 /* A number value is complete. */
-static int number_done(struct jp_podlist_parser *ps)
+int jp_pl_number_done(struct jp_podlist_parser *ps)
 {
 	struct pod_acc *a = &ps->pod;
 	if (ps->num_role != R_CPU)
@@ -452,7 +344,7 @@ static int number_done(struct jp_podlist_parser *ps)
 	double v = ps->num_len <= MAX_NUM ? strtod(ps->numbuf, &e) : NAN;
 	/* resource.Quantity also unmarshals a bare JSON number. */
 	if (!isfinite(v) || v < 0) {
-		problem(&ps->p, &ps->rep.skipped_fields,
+		jp_pl_problem(&ps->p, &ps->rep.skipped_fields,
 			"items[%zu].spec.containers[%zu].resources.requests.cpu: not a CPU quantity", a->idx, a->ctr_idx);
 		return 0;
 	}
@@ -499,7 +391,7 @@ static enum role next_role(struct jp_podlist_parser *ps)
 
 /* A scalar value ended (string, number or literal): the enclosing container expects a
  * separator next. */
-static void after_value(struct jp_podlist_parser *ps)
+void jp_pl_after_value(struct jp_podlist_parser *ps)
 {
 	if (ps->depth == 0)
 		ps->lex = L_END;
@@ -510,7 +402,7 @@ static void after_value(struct jp_podlist_parser *ps)
 static int push_frame(struct jp_podlist_parser *ps, int is_obj, enum role r)
 {
 	if (ps->depth == MAX_DEPTH)
-		return syntax(ps, "nesting too deep");
+		return jp_pl_syntax(ps, "nesting too deep");
 	/* A value whose type the role did not want is walked as R_SKIP below. */
 	int arr_role = r == R_ITEMS || r == R_CTRS || r == R_STATUSES;
 	int obj_role = r == R_ROOT || r == R_POD || r == R_META || r == R_SPEC || r == R_CTR ||
@@ -523,18 +415,18 @@ static int push_frame(struct jp_podlist_parser *ps, int is_obj, enum role r)
 	return 0;
 }
 
-static int pop_frame(struct jp_podlist_parser *ps)
+int jp_pl_pop_frame(struct jp_podlist_parser *ps)
 {
 	struct frame f = ps->stack[--ps->depth];
 	int r = container_done(ps, &f);
 	if (r)
-		return fail(ps, -r);
-	after_value(ps);
+		return jp_pl_fail(ps, -r);
+	jp_pl_after_value(ps);
 	return 0;
 }
 
 /* A value starts with c. */
-static int begin_value(struct jp_podlist_parser *ps, char c)
+int jp_pl_begin_value(struct jp_podlist_parser *ps, char c)
 {
 	enum role r = next_role(ps);
 	int rr = value_begins(ps, r, c);
@@ -579,286 +471,7 @@ static int begin_value(struct jp_podlist_parser *ps, char c)
 			ps->num = c == '-' ? N_SIGN : c == '0' ? N_ZERO : N_INT;
 			return 0;
 		}
-		return syntax(ps, "unexpected character");
-	}
-}
-
-/* Append one decoded byte to the string being lexed (kept strings only). */
-static inline void str_byte(struct jp_podlist_parser *ps, char c)
-{
-	if (ps->str_is_key || ps->str_role == R_KIND || ps->str_role == R_CPU) {
-		/* Keys, kind and CPU quantities share the small key buffer. */
-		if (ps->key_len < MAX_KEY)
-			ps->key[ps->key_len++] = c;
-		else
-			ps->key_long = 1;
-		ps->key[ps->key_len] = '\0';
-		return;
-	}
-	struct field *f = ps->str_dst;
-	if (!f)
-		return;
-	if (f->len < MAX_STR)
-		f->s[f->len] = c;
-	if (f->len <= MAX_STR)
-		f->len++;
-}
-
-static void str_codepoint(struct jp_podlist_parser *ps, unsigned cp)
-{
-	if (cp == 0)
-		ps->str_nul = 1;
-	if (cp < 0x80) {
-		str_byte(ps, (char)cp);
-	} else if (cp < 0x800) {
-		str_byte(ps, (char)(0xC0 | (cp >> 6)));
-		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
-	} else if (cp < 0x10000) {
-		str_byte(ps, (char)(0xE0 | (cp >> 12)));
-		str_byte(ps, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		str_byte(ps, (char)(0xF0 | (cp >> 18)));
-		str_byte(ps, (char)(0x80 | ((cp >> 12) & 0x3F)));
-		str_byte(ps, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		str_byte(ps, (char)(0x80 | (cp & 0x3F)));
-	}
-}
-
-/* The string ended (the closing quote). */
-static int string_end(struct jp_podlist_parser *ps)
-{
-	if (ps->u_high) {
-		str_codepoint(ps, 0xFFFD);
-		ps->u_high = 0;
-	}
-	if (ps->str_is_key) {
-		struct frame *f = &ps->stack[ps->depth - 1];
-		int which = 0;
-		f->key_role = (unsigned char)(ps->key_long || ps->str_nul ? R_SKIP :
-					      key_role((enum role)f->role, ps->key, &which));
-		f->which = (unsigned char)which;
-		ps->lex = L_COLON;
-		return 0;
-	}
-	int r = string_done(ps, ps->str_role);
-	if (r)
-		return r;
-	after_value(ps);
-	return 0;
-}
-
-static int number_finish(struct jp_podlist_parser *ps)
-{
-	if (ps->num == N_SIGN || ps->num == N_DOT || ps->num == N_E || ps->num == N_ESIGN)
-		return syntax(ps, "malformed number");
-	number_done(ps);
-	after_value(ps);
-	return 0;
-}
-
-static inline int is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Feed one byte to the automaton. */
-/* A member name starts (or the object ends) where one may. */
-static int member_begins(struct jp_podlist_parser *ps, char c)
-{
-	if (c == '}' && ps->lex == L_OBJ_FIRST)
-		return pop_frame(ps);
-	if (c != '"')
-		return syntax(ps, "expected a member name");
-	ps->lex = L_STR;
-	ps->str_is_key = 1;
-	ps->str_role = R_SKIP;
-	ps->str_dst = NULL;
-	ps->str_nul = 0;
-	ps->u_high = 0;
-	ps->key_len = 0;
-	ps->key_long = 0;
-	ps->key[0] = '\0';
-	return 0;
-}
-
-/* After a value in an object or an array: a separator, or the end. */
-static int separator(struct jp_podlist_parser *ps, char c, char close, enum lex next)
-{
-	if (c == ',') {
-		ps->lex = next;
-		return 0;
-	}
-	if (c == close)
-		return pop_frame(ps);
-	return syntax(ps, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
-}
-
-/* A byte of a string's text. */
-static int string_char(struct jp_podlist_parser *ps, char c)
-{
-	if (c == '"')
-		return string_end(ps);
-	if (c == '\\') {
-		ps->lex = L_STR_ESC;
-		return 0;
-	}
-	if ((unsigned char)c < 0x20)
-		return syntax(ps, "control character in a string");
-	if (ps->u_high) {
-		str_codepoint(ps, 0xFFFD);   /* a high surrogate with no low one after it */
-		ps->u_high = 0;
-	}
-	str_byte(ps, c);
-	return 0;
-}
-
-/* The character after a backslash. */
-static int string_escape(struct jp_podlist_parser *ps, char c)
-{
-	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	if (c == 'u') {
-		ps->lex = L_STR_U;
-		ps->u_val = 0;
-		ps->u_digits = 0;
-		return 0;
-	}
-	const char *e = c ? strchr(from, c) : NULL;
-	if (!e)
-		return syntax(ps, "bad escape in a string");
-	if (ps->u_high) {
-		str_codepoint(ps, 0xFFFD);
-		ps->u_high = 0;
-	}
-	str_byte(ps, to[e - from]);
-	ps->lex = L_STR;
-	return 0;
-}
-
-/* A hex digit of \uXXXX; surrogate pairs are joined, lone halves become U+FFFD. */
-static int string_unicode(struct jp_podlist_parser *ps, char c)
-{
-	int h = hexval(c);
-	if (h < 0)
-		return syntax(ps, "bad \\u escape in a string");
-	ps->u_val = ps->u_val << 4 | (unsigned)h;
-	if (++ps->u_digits < 4)
-		return 0;
-	unsigned v = ps->u_val;
-	ps->lex = L_STR;
-	if (v >= 0xD800 && v <= 0xDBFF) {
-		if (ps->u_high)
-			str_codepoint(ps, 0xFFFD);
-		ps->u_high = v;
-	} else if (v >= 0xDC00 && v <= 0xDFFF && ps->u_high) {
-		str_codepoint(ps, 0x10000 + ((ps->u_high - 0xD800) << 10) + (v - 0xDC00));
-		ps->u_high = 0;
-	} else {
-		if (ps->u_high)
-			str_codepoint(ps, 0xFFFD);
-		ps->u_high = 0;
-		str_codepoint(ps, v >= 0xDC00 && v <= 0xDFFF ? 0xFFFD : v);
-	}
-	return 0;
-}
-
-/* A character in a number: 1 when it is part of it, 0 when it is not (the number ended
- * before it), or a negative errno. */
-static int number_char(struct jp_podlist_parser *ps, char c)
-{
-	enum num_state n = ps->num;
-	if (c >= '0' && c <= '9') {
-		if (n == N_SIGN)
-			ps->num = c == '0' ? N_ZERO : N_INT;
-		else if (n == N_ZERO)
-			return syntax(ps, "leading zero in a number");
-		else if (n == N_DOT)
-			ps->num = N_FRAC;
-		else if (n == N_E || n == N_ESIGN)
-			ps->num = N_EXP;
-	} else if (c == '.' && (n == N_ZERO || n == N_INT)) {
-		ps->num = N_DOT;
-	} else if ((c == 'e' || c == 'E') && (n == N_ZERO || n == N_INT || n == N_FRAC)) {
-		ps->num = N_E;
-	} else if ((c == '+' || c == '-') && n == N_E) {
-		ps->num = N_ESIGN;
-	} else {
-		return 0;
-	}
-	if (ps->num_len < MAX_NUM)
-		ps->numbuf[ps->num_len] = c;
-	if (ps->num_len <= MAX_NUM)
-		ps->num_len++;
-	return 1;
-}
-
-static int step(struct jp_podlist_parser *ps, char c)
-{
-	for (;;) {
-		int r;
-		switch (ps->lex) {
-		case L_VALUE:
-			if (is_ws(c))
-				return 0;
-			ps->seen_value = 1;
-			return begin_value(ps, c);
-		case L_OBJ_FIRST:
-		case L_OBJ_KEY:
-			return is_ws(c) ? 0 : member_begins(ps, c);
-		case L_COLON:
-			if (is_ws(c))
-				return 0;
-			if (c != ':')
-				return syntax(ps, "expected ':'");
-			ps->lex = L_VALUE;
-			return 0;
-		case L_OBJ_NEXT:
-			return is_ws(c) ? 0 : separator(ps, c, '}', L_OBJ_KEY);
-		case L_ARR_FIRST:
-			if (is_ws(c))
-				return 0;
-			return c == ']' ? pop_frame(ps) : begin_value(ps, c);
-		case L_ARR_NEXT:
-			return is_ws(c) ? 0 : separator(ps, c, ']', L_VALUE);
-		case L_STR:
-			return string_char(ps, c);
-		case L_STR_ESC:
-			return string_escape(ps, c);
-		case L_STR_U:
-			return string_unicode(ps, c);
-		case L_NUM:
-			r = number_char(ps, c);
-			if (r)
-				return r < 0 ? r : 0;
-			/* The number ended at c: finish it, then look at c again. */
-			if ((r = number_finish(ps)))
-				return r;
-			continue;
-		case L_LIT:
-			if (c != ps->lit[ps->lit_pos])
-				return syntax(ps, "unexpected character");
-			/* A literal's type was checked when it began; null fields are absent. */
-			if (!ps->lit[++ps->lit_pos])
-				after_value(ps);
-			return 0;
-		case L_END:
-			if (is_ws(c))
-				return 0;
-			problem(&ps->p, NULL, "not JSON: trailing data at byte %zu", ps->fed);
-			return fail(ps, EINVAL);
-		}
-		return syntax(ps, "internal state");
+		return jp_pl_syntax(ps, "unexpected character");
 	}
 }
 
@@ -885,7 +498,7 @@ int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t
 	if (ps->state != P_FEED)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++, ps->fed++) {
-		int r = step(ps, buf[i]);
+		int r = jp_pl_step(ps, buf[i]);
 		if (r)
 			return r < 0 ? r : -EINVAL;
 	}
@@ -895,7 +508,7 @@ int jp_podlist_parser_feed(struct jp_podlist_parser *ps, const char *buf, size_t
 static void duplicate_uid(void *arg, const char *uid)
 {
 	struct parse *p = arg;
-	problem(p, &p->rep->skipped_pods, "pod uid %s: listed twice", uid);
+	jp_pl_problem(p, &p->rep->skipped_pods, "pod uid %s: listed twice", uid);
 }
 
 /* The end of the input: the document must be complete and shaped like a PodList. */
@@ -907,24 +520,24 @@ int jp_podlist_parser_work(struct jp_podlist_parser *ps, size_t budget)
 	if (ps->state == P_FAILED)
 		return -ps->err;
 	if (ps->lex == L_NUM && ps->depth == 0) {
-		int r = number_finish(ps);
+		int r = jp_pl_number_finish(ps);
 		if (r)
 			return r;
 	}
 	if (ps->lex != L_END) {
-		problem(&ps->p, NULL, "not JSON: unexpected end of input at byte %zu", ps->fed);
-		return fail(ps, EINVAL);
+		jp_pl_problem(&ps->p, NULL, "not JSON: unexpected end of input at byte %zu", ps->fed);
+		return jp_pl_fail(ps, EINVAL);
 	}
 	if (ps->kind_bad) {
-		problem(&ps->p, NULL, "not a PodList: kind is not \"PodList\"");
-		return fail(ps, EINVAL);
+		jp_pl_problem(&ps->p, NULL, "not a PodList: kind is not \"PodList\"");
+		return jp_pl_fail(ps, EINVAL);
 	}
 	if (ps->items_bad) {
-		problem(&ps->p, NULL, "not a PodList: items is not an array");
-		return fail(ps, EINVAL);
+		jp_pl_problem(&ps->p, NULL, "not a PodList: items is not an array");
+		return jp_pl_fail(ps, EINVAL);
 	}
 	if (jpk_table_finish(ps->p.pl, duplicate_uid, &ps->p))
-		return fail(ps, ENOMEM);
+		return jp_pl_fail(ps, ENOMEM);
 	ps->state = P_DONE;
 	return 1;
 }
