@@ -38,7 +38,6 @@
 #define RING_LEN 4
 
 
-void jpa_schedule_tick(struct jp_agent *a);
 
 /* ---- store <-> senders --------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 
 #include "carbon/cfile.h"
 #include "util/time.h"
+#include "fixture_util.h"
 #include "carbon/electricitymaps.h"
 #include "carbon/entsoe.h"
 #include "carbon/factors.h"
@@ -36,33 +37,12 @@
 #include "util/log.h"
 
 #define FIX JP_SRCDIR "/tests/fixtures/carbon/"
+#define slurp(name, len) jp_test_slurp(FIX, name, len)
+#define T(s) jp_test_time(s)
 #define TOKEN "tok-3f9a1c77-5e2b-4d0a-9c41-SECRETSECRET"
 #define EPS 1e-9
 
-static char *slurp(const char *name, size_t *len)
-{
-	char path[512];
-	snprintf(path, sizeof(path), FIX "%s", name);
-	FILE *f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "fixture %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-	b[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
 
-static int64_t T(const char *s)
-{
-	int64_t t;
-	ck_assert_int_eq(jp_time_parse(s, strlen(s), &t), 0);
-	return t;
-}
 
 static int entsoe_fixture(const char *name, struct jp_entsoe_result *r)
 {

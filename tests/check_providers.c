@@ -22,8 +22,11 @@
 #include "carbon/retry.h"
 #include "config.h"
 #include "util/time.h"
+#include "fixture_util.h"
 
 #define FIX JP_SRCDIR "/tests/fixtures/carbon/"
+#define slurp(name, len) jp_test_slurp(FIX, name, len)
+#define T(s) jp_test_time(s)
 #define TOKEN "tok-77c1-SECRETSECRET"
 #define AREA "10Y1001A1001A82H"
 
@@ -65,30 +68,7 @@ static int64_t fake_now(void) { return fk.now; }
 
 static const struct jp_fetch_transport fake = {fake_start, fake_cancel, fake_now};
 
-static int64_t T(const char *s)
-{
-	int64_t t;
-	ck_assert_int_eq(jp_time_parse(s, strlen(s), &t), 0);
-	return t;
-}
 
-static char *slurp(const char *name, size_t *len)
-{
-	char path[512];
-	snprintf(path, sizeof(path), FIX "%s", name);
-	FILE *f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "fixture %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(b);
-	ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-	b[n] = 0;
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
 
 /* Run the loop until a request is pending (at most n turns; timers are 1 ms here). */
 static void wait_request(uv_loop_t *loop)
