@@ -8,6 +8,7 @@
  * HTTP provider, and redaction of the token in every reason either reports.
  */
 #include <check.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "carbon/fetch.h"
 #include "carbon/forecast.h"
+#include "carbon/forecast_web.h"
 #include "carbon/forecaster.h"
 #include "carbon/intensity.h"
 #include "carbon/provider.h"
@@ -469,6 +471,214 @@ START_TEST(test_close_cancels)
 }
 END_TEST
 
+/* ---- the Carbon Aware SDK's route, against its rules ----------------------------------- */
+
+/* A forecast file of eight half hours from 10:00 to 14:00 (the last holds for the spacing
+ * before it): 300 200 100 100 250 400 100 350 g/kWh. Now is 10:05. */
+static struct jp_forecaster *sdk_forecaster(struct rig *r)
+{
+	static const char *const csv = "time,grams_per_kwh\n"
+				       "2026-12-03T10:00:00Z,300\n2026-12-03T10:30:00Z,200\n"
+				       "2026-12-03T11:00:00Z,100\n2026-12-03T11:30:00Z,100\n"
+				       "2026-12-03T12:00:00Z,250\n2026-12-03T12:30:00Z,400\n"
+				       "2026-12-03T13:00:00Z,100\n2026-12-03T13:30:00Z,350\n";
+	rig_init(r, JP_CARBON_FILE);
+	snprintf(r->file_path, sizeof(r->file_path), "%s/fc.csv", r->dir);
+	FILE *fp = fopen(r->file_path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(csv, fp);
+	fclose(fp);
+	set_str(&r->cfg.carbon_file_path, r->file_path);
+	r->cfg.carbon_source = JP_CARBON_STATIC;
+	fk.now = T("2026-12-03T10:05Z");
+	struct jp_forecaster *f = jp_forecaster_create(&r->loop, (struct jp_http *)r, &r->cfg);
+	ck_assert_ptr_nonnull(f);
+	struct jp_forecaster_stats st = {0};
+	for (int i = 0; i < 10000 && !st.successes; i++) {
+		uv_run(&r->loop, UV_RUN_ONCE);
+		jp_forecaster_stats(f, &st);
+	}
+	ck_assert_uint_eq(st.successes, 1);
+	return f;
+}
+
+/* Ask the route; the answer parsed. */
+static struct json_object *sdk_ask(struct jp_forecaster *f, const char *query, int want_status)
+{
+	struct jp_buf out = {0};
+	const char *ctype;
+	int st = jp_forecast_web_route(f, fk.now, "/emissions/forecasts/current", query, &out, &ctype);
+	jp_buf_append(&out, "", 1);
+	ck_assert_msg(st == want_status, "%s: %d, not %d: %s", query, st, want_status, (const char *)out.data);
+	struct json_object *o = json_tokener_parse((const char *)out.data);
+	ck_assert_msg(o != NULL, "%s: not JSON: %s", query, (const char *)out.data);
+	jp_buf_free(&out);
+	return o;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v = json_object_object_get(o, k);
+	ck_assert_msg(v != NULL, "no %s", k);
+	return json_object_get_string(v);
+}
+
+/* Points of an array: timestamp, duration (minutes) and value, against want. */
+struct want_pt {
+	const char *t;
+	int dur;
+	double v;
+};
+
+static void check_points(struct json_object *arr, const char *loc, const struct want_pt *w, size_t n)
+{
+	ck_assert_msg(json_object_array_length(arr) == n, "%zu points, not %zu: %s", json_object_array_length(arr), n,
+		      json_object_to_json_string(arr));
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(arr, i);
+		ck_assert_str_eq(jstr(p, "location"), loc);
+		ck_assert_str_eq(jstr(p, "timestamp"), w[i].t);
+		ck_assert_int_eq(json_object_get_int(json_object_object_get(p, "duration")), w[i].dur);
+		ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(p, "value")), w[i].v, 1e-9);
+	}
+}
+
+/* Start inside a point, a 90-minute window: the SDK's rolling windows start at dataStartAt
+ * and move by one point (30 min) while they end by dataEndAt (here the data's end, 14:00):
+ * 10:10 10:40 11:10 11:40 12:10. Each mean is weighted by the minutes each point covers:
+ *   [10:10, 11:40] = (20×300 + 30×200 + 30×100 + 10×100) / 90 = 16000/90
+ *   [10:40, 12:10] = (20×200 + 30×100 + 30×100 + 10×250) / 90 = 12500/90  (the optimum)
+ *   [11:10, 12:40] = (20×100 + 30×100 + 30×250 + 10×400) / 90 = 16500/90
+ *   [11:40, 13:10] = (20×100 + 30×250 + 30×400 + 10×100) / 90 = 22500/90
+ *   [12:10, 13:40] = (20×250 + 30×400 + 30×100 + 10×350) / 90 = 23500/90
+ * dataEndAt, not given, is the last window's start. */
+START_TEST(test_sdk_start_inside_point)
+{
+	struct rig r;
+	struct jp_forecaster *f = sdk_forecaster(&r);
+	struct json_object *o = sdk_ask(f, "location=GB&dataStartAt=2026-12-03T10:10:00Z&windowSize=90", 200);
+	ck_assert_int_eq((int)json_object_array_length(o), 1);
+	struct json_object *e = json_object_array_get_idx(o, 0);
+	static const struct want_pt w[] = {
+		{"2026-12-03T10:10:00Z", 90, 16000.0 / 90}, {"2026-12-03T10:40:00Z", 90, 12500.0 / 90},
+		{"2026-12-03T11:10:00Z", 90, 16500.0 / 90}, {"2026-12-03T11:40:00Z", 90, 22500.0 / 90},
+		{"2026-12-03T12:10:00Z", 90, 23500.0 / 90},
+	};
+	check_points(json_object_object_get(e, "forecastData"), "GB", w, 5);
+	check_points(json_object_object_get(e, "optimalDataPoints"), "GB", &w[1], 1);
+	ck_assert_str_eq(jstr(e, "dataStartAt"), "2026-12-03T10:10:00Z");
+	ck_assert_str_eq(jstr(e, "dataEndAt"), "2026-12-03T12:10:00Z");
+	ck_assert_str_eq(jstr(e, "location"), "GB");
+	ck_assert_str_eq(jstr(e, "generatedAt"), "2026-12-03T10:05:00Z");
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(e, "windowSize")), 90);
+	json_object_put(o);
+	rig_close(&r, NULL, f);
+}
+END_TEST
+
+/* End inside a point: the points are kept whole, the one that begins before dataEndAt
+ * included (12:30-13:00 for an end at 12:45); without a window they come back as they are,
+ * and every point at the least value is optimal (11:00 and 11:30, both 100). With 60
+ * minutes: windows 10:00 10:30 11:00 11:30 (the next would end at 13:00, after 12:45):
+ * 250, 150, 100, 175. */
+START_TEST(test_sdk_end_inside_point_and_ties)
+{
+	struct rig r;
+	struct jp_forecaster *f = sdk_forecaster(&r);
+	struct json_object *o = sdk_ask(f, "location=GB&dataStartAt=2026-12-03T10:00:00Z&dataEndAt=2026-12-03T12:45:00Z", 200);
+	struct json_object *e = json_object_array_get_idx(o, 0);
+	static const struct want_pt pts[] = {
+		{"2026-12-03T10:00:00Z", 30, 300}, {"2026-12-03T10:30:00Z", 30, 200}, {"2026-12-03T11:00:00Z", 30, 100},
+		{"2026-12-03T11:30:00Z", 30, 100}, {"2026-12-03T12:00:00Z", 30, 250}, {"2026-12-03T12:30:00Z", 30, 400},
+	};
+	check_points(json_object_object_get(e, "forecastData"), "GB", pts, 6);
+	check_points(json_object_object_get(e, "optimalDataPoints"), "GB", &pts[2], 2);
+	ck_assert_str_eq(jstr(e, "dataEndAt"), "2026-12-03T12:45:00Z");
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(e, "windowSize")), 0);
+	json_object_put(o);
+	o = sdk_ask(f, "location=GB&dataStartAt=2026-12-03T10:00:00Z&dataEndAt=2026-12-03T12:45:00Z&windowSize=60", 200);
+	e = json_object_array_get_idx(o, 0);
+	static const struct want_pt win[] = {
+		{"2026-12-03T10:00:00Z", 60, 250}, {"2026-12-03T10:30:00Z", 60, 150},
+		{"2026-12-03T11:00:00Z", 60, 100}, {"2026-12-03T11:30:00Z", 60, 175},
+	};
+	check_points(json_object_object_get(e, "forecastData"), "GB", win, 4);
+	check_points(json_object_object_get(e, "optimalDataPoints"), "GB", &win[2], 1);
+	json_object_put(o);
+	/* 30-minute windows from 11:00 to the end: the points themselves, three tied at 100. */
+	o = sdk_ask(f, "location=GB&dataStartAt=2026-12-03T11:00:00Z&windowSize=30", 200);
+	e = json_object_array_get_idx(o, 0);
+	static const struct want_pt ties[] = {
+		{"2026-12-03T11:00:00Z", 30, 100}, {"2026-12-03T11:30:00Z", 30, 100}, {"2026-12-03T13:00:00Z", 30, 100},
+	};
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(e, "forecastData")), 6);
+	check_points(json_object_object_get(e, "optimalDataPoints"), "GB", ties, 3);
+	json_object_put(o);
+	rig_close(&r, NULL, f);
+}
+END_TEST
+
+/* A window longer than the data: no window. With both ends given the answer is empty;
+ * without them the SDK's default dataStartAt (the first point given) does not exist and it
+ * answers 400. */
+START_TEST(test_sdk_window_longer_than_data)
+{
+	struct rig r;
+	struct jp_forecaster *f = sdk_forecaster(&r);
+	struct json_object *o = sdk_ask(f, "location=GB&dataStartAt=2026-12-03T10:00:00Z&dataEndAt=2026-12-03T14:00:00Z&"
+				       "windowSize=300", 200);
+	struct json_object *e = json_object_array_get_idx(o, 0);
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(e, "forecastData")), 0);
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(e, "optimalDataPoints")), 0);
+	json_object_put(o);
+	o = sdk_ask(f, "location=GB&windowSize=300", 400);
+	ck_assert_str_eq(jstr(o, "title"), "InvalidOperationException");
+	json_object_put(o);
+	rig_close(&r, NULL, f);
+}
+END_TEST
+
+/* Several locations: one forecast each, in order, the empty one dropped; none is a 400
+ * naming the parameter, as are times outside the data and a start after the end. */
+START_TEST(test_sdk_locations_and_errors)
+{
+	struct rig r;
+	struct jp_forecaster *f = sdk_forecaster(&r);
+	struct json_object *o = sdk_ask(f, "location=GB&location=&location=eastus", 200);
+	ck_assert_int_eq((int)json_object_array_length(o), 2);
+	ck_assert_str_eq(jstr(json_object_array_get_idx(o, 0), "location"), "GB");
+	struct json_object *e = json_object_array_get_idx(o, 1);
+	ck_assert_str_eq(jstr(e, "location"), "eastus");
+	/* No start: the first point of the current forecast (10:00, in force at 10:05). */
+	ck_assert_str_eq(jstr(e, "dataStartAt"), "2026-12-03T10:00:00Z");
+	ck_assert_str_eq(jstr(e, "dataEndAt"), "2026-12-03T13:30:00Z");
+	check_points(json_object_object_get(e, "optimalDataPoints"), "eastus",
+		     (const struct want_pt[]){{"2026-12-03T11:00:00Z", 30, 100}, {"2026-12-03T11:30:00Z", 30, 100},
+					      {"2026-12-03T13:00:00Z", 30, 100}}, 3);
+	json_object_put(o);
+	static const struct {
+		const char *q, *title, *key;
+	} bad[] = {
+		{"", "ArgumentException", "location"},
+		{"location=", "ArgumentException", "location"},
+		{"location=GB&dataStartAt=2026-12-03T09:00:00Z", "ArgumentException", "dataStartAt"},
+		{"location=GB&dataStartAt=2026-12-03T10:00:00Z&dataEndAt=2026-12-03T15:00:00Z", "ArgumentException", "dataEndAt"},
+		{"location=GB&dataStartAt=2026-12-03T12:00:00Z&dataEndAt=2026-12-03T11:00:00Z", "ArgumentException", "dataStartAt"},
+		{"location=GB&dataStartAt=noon", "One or more validation errors occurred.", "dataStartAt"},
+		{"location=GB&windowSize=x", "One or more validation errors occurred.", "windowSize"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = sdk_ask(f, bad[i].q, 400);
+		ck_assert_str_eq(jstr(o, "title"), bad[i].title);
+		ck_assert_int_eq(json_object_get_int(json_object_object_get(o, "status")), 400);
+		ck_assert_msg(json_object_object_get(json_object_object_get(o, "errors"), bad[i].key) != NULL, "%s: %s",
+			      bad[i].q, json_object_to_json_string(o));
+		json_object_put(o);
+	}
+	rig_close(&r, NULL, f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("providers");
@@ -480,6 +690,10 @@ int main(void)
 	tcase_add_test(tc, test_429_same_live_and_forecast);
 	tcase_add_test(tc, test_token_redacted_everywhere);
 	tcase_add_test(tc, test_close_cancels);
+	tcase_add_test(tc, test_sdk_start_inside_point);
+	tcase_add_test(tc, test_sdk_end_inside_point_and_ties);
+	tcase_add_test(tc, test_sdk_window_longer_than_data);
+	tcase_add_test(tc, test_sdk_locations_and_errors);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
