@@ -169,7 +169,9 @@ static int collect_round(struct jp_agent *a, int64_t ts_ms, int push)
 	a->last_round_ms = ts_ms;
 	jp_store_begin(a->store, ts_ms);
 	/* docs/model.md step 6: the intensity in force during this interval. */
-	double g = jp_intensity_current(a->intensity, ts_ms, NULL, NULL);
+	const char *gsrc;
+	double g = jp_intensity_current(a->intensity, ts_ms, &gsrc, NULL);
+	jp_pipeline_set_grid(a->pipe, jp_intensity_carbon_free(a->intensity, ts_ms), gsrc);
 	int r = jp_pipeline_round(a->pipe, a->store, elapsed, g);
 	/* docs/reference/configuration.md: an unknown pod UID asks the kubelet at once (rate-limited there). */
 	if (a->kubelet && jp_pipeline_saw_unknown_pod(a->pipe))

@@ -144,6 +144,7 @@ struct jp_config {
 
 	enum jp_carbon_source carbon_source;
 	double carbon_grams_per_kwh;
+	double carbon_free_ratio;        /* static and fallback carbon-free share; < 0: not known */
 	uint64_t carbon_max_age_ms, carbon_refresh_ms;
 	char *entsoe_url, *entsoe_token_file, *entsoe_area;
 	char *emaps_url, *emaps_token_file, *emaps_zone;

@@ -40,6 +40,14 @@
 	  "Energy attributed to the pods of the namespace per zone and mode, in joules.") \
 	X(NAMESPACE_CO2_GRAMS_TOTAL, "joulepush_namespace_co2_grams_total", JP_COUNTER, "g", "namespace", \
 	  "CO2-equivalent of the namespace's total energy times PUE, in grams.") \
+	X(NODE_CARBON_FREE_ENERGY_JOULES_TOTAL, "joulepush_node_carbon_free_energy_joules_total", JP_COUNTER, "J", "", \
+	  "The node's total energy times the grid's carbon-free share in force, in joules.") \
+	X(POD_CARBON_FREE_ENERGY_JOULES_TOTAL, "joulepush_pod_carbon_free_energy_joules_total", JP_COUNTER, "J", "namespace, pod, pod_uid", \
+	  "The pod's total energy times the grid's carbon-free share in force, in joules.") \
+	X(NAMESPACE_CARBON_FREE_ENERGY_JOULES_TOTAL, "joulepush_namespace_carbon_free_energy_joules_total", JP_COUNTER, "J", "namespace", \
+	  "The namespace's total energy times the grid's carbon-free share in force, in joules.") \
+	X(NODE_CONVERTED_ENERGY_JOULES_TOTAL, "joulepush_node_converted_energy_joules_total", JP_COUNTER, "J", "intensity_source", \
+	  "The node's total energy converted to CO2 with an intensity of this source (fallback included), in joules.") \
 	X(SYSTEM_ENERGY_JOULES_TOTAL, "joulepush_system_energy_joules_total", JP_COUNTER, "J", "zone, mode", \
 	  "Energy attributed to host processes and the kernel outside any pod, in joules.") \
 	X(NODE_POWER_BOUND_WATTS, "joulepush_node_power_bound_watts", JP_GAUGE, "W", "zone, bound", \
@@ -52,6 +60,8 @@
 	  "NVML calls for the GPU that failed; an interval whose energy or utilisation could not be read is skipped.") \
 	X(GRID_CARBON_INTENSITY_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source", \
 	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh.") \
+	X(GRID_CARBON_FREE_RATIO, "joulepush_grid_carbon_free_ratio", JP_GAUGE, "ratio", "grid_zone, source", \
+	  "Share of the grid's generation that is renewable or nuclear, with the intensity in force.") \
 	X(GRID_GENERATION_MEGAWATTS, "joulepush_grid_generation_megawatts", JP_GAUGE, "MW", "grid_zone, psr_type, fuel", \
 	  "Grid generation per production type, in megawatts.") \
 	X(GRID_RENEWABLE_RATIO, "joulepush_grid_renewable_ratio", JP_GAUGE, "ratio", "grid_zone", \

@@ -23,6 +23,8 @@ struct jp_pipeline {
 	jp_pod_lookup_cb lookup;
 	void *lookup_arg;
 	int saw_unknown;
+	double carbon_free;        /* the grid's carbon-free share for the next round; < 0 unknown */
+	const char *grid_source;   /* the intensity's source for the next round */
 
 	/* scratch, grown as needed */
 	size_t *order;             /* row indices, sorted */
@@ -47,6 +49,7 @@ struct jp_pipeline *jp_pipeline_create(const struct jp_config *cfg, struct jp_co
 		errno = ENOMEM;
 		return NULL;
 	}
+	p->carbon_free = -1;
 	p->c = c;
 	p->acct = jp_account_create(cfg);
 	if (!p->acct) {
@@ -221,6 +224,12 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 	return 0;
 }
 
+void jp_pipeline_set_grid(struct jp_pipeline *p, double carbon_free, const char *source)
+{
+	p->carbon_free = carbon_free;
+	p->grid_source = source;
+}
+
 int jp_pipeline_round(struct jp_pipeline *p, struct jp_store *st, uint64_t nominal_ms, double g_per_kwh)
 {
 	jp_interval_reset(&p->iv, nominal_ms);
@@ -234,6 +243,8 @@ int jp_pipeline_round(struct jp_pipeline *p, struct jp_store *st, uint64_t nomin
 		.interval_s = p->iv.seconds, .power_source = p->iv.power_source,
 		.usage_ratio = p->iv.usage_ratio, .system_cpu_ns = p->iv.system_cpu_ns,
 		.pods = p->pods, .npods = p->npods, .intensity_g_per_kwh = g_per_kwh,
+		.carbon_free_known = p->carbon_free >= 0 && p->carbon_free <= 1, .carbon_free_ratio = p->carbon_free,
+		.intensity_source = p->grid_source,
 		.zone_mask = p->iv.zone_mask, .gpu_usage_ratio = p->iv.gpu_usage_ratio,
 		.system_gpu_j = p->iv.system_gpu_j, .gpus = p->iv.gpus, .ngpus = p->iv.ngpus,
 		.bound_low_w = p->iv.bound_low_w, .bound_high_w = p->iv.bound_high_w,

@@ -46,6 +46,11 @@ void jp_pipeline_set_lookup(struct jp_pipeline *p, jp_pod_lookup_cb cb, void *ar
  * node name. Counters continue. Returns 0 or -ENOMEM. */
 int jp_pipeline_reconfigure(struct jp_pipeline *p, const struct jp_config *cfg);
 
+/* What the grid says besides its intensity, for the rounds from now on: its carbon-free
+ * share (0..1; negative: not known) and the intensity's source label (a string that lives
+ * as long as the intensity source; NULL: none). */
+void jp_pipeline_set_grid(struct jp_pipeline *p, double carbon_free, const char *source);
+
 /* Collect the interval that ends now (nominal_ms after the previous round) and set its
  * series in the store's current round, at grid intensity g_per_kwh. Returns 0 or a
  * negative errno (no energy series this round). */

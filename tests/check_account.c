@@ -357,6 +357,79 @@ START_TEST(test_embodied)
 }
 END_TEST
 
+/* Carbon-free energy is counted as CO2 is: each round's total energy (package + dram) times
+ * the share in force, for the node, each pod and namespace, and conserved: pods + system +
+ * unattributed idle = node. A round whose share is not known adds nothing; the converted
+ * energy is kept per intensity source. With idle_attribution none the idle energy stays on
+ * the node, so the conservation has all three terms. */
+START_TEST(test_carbon_free_energy)
+{
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.5);
+	struct jp_acct_pod pods[] = {
+		{"uid-a", "shop", "web-1", 0.5, 4000000000ULL, NULL, 0},
+		{"uid-b", "data", "db-1", 0, 2000000000ULL, NULL, 0},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = (1u << JP_ZONE_PACKAGE) | (1u << JP_ZONE_DRAM),
+		.power_source = "rapl", .usage_ratio = 0.7, .system_cpu_ns = 1000000000ULL,
+		.pods = pods, .npods = 2, .intensity_g_per_kwh = 400,
+		.carbon_free_known = 1, .carbon_free_ratio = 0.4, .intensity_source = "entsoe",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 100;
+	in.energy_j[JP_ZONE_DRAM] = 20;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	in.carbon_free_known = 0;   /* the fallback: not known */
+	in.intensity_source = "fallback";
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+
+	/* Node: two rounds of 120 J at 0.4 (no PUE: it is energy, not CO2). */
+	ck_assert_double_eq_tol(value_of("joulepush_node_carbon_free_energy_joules_total", NULL), 2 * 120 * 0.4, 1e-9);
+	const char *ce[] = {"intensity_source", "entsoe", NULL}, *cf[] = {"intensity_source", "fallback", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_node_converted_energy_joules_total", ce), 240, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_node_converted_energy_joules_total", cf), 120, 1e-9);
+	/* Pod a: its package and dram active shares, 4/7 of 70 J and of 14 J, two rounds. */
+	const char *a[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", NULL};
+	double a_j = (70.0 + 14.0) * 4 / 7;
+	ck_assert_double_eq_tol(value_of("joulepush_pod_carbon_free_energy_joules_total", a), 2 * a_j * 0.4, 1e-9);
+	const char *ns[] = {"namespace", "shop", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_namespace_carbon_free_energy_joules_total", ns), 2 * a_j * 0.4, 1e-9);
+	/* Conservation, from the energy counters of the rounds whose share was known. */
+	double pods_cfe = sum_of("joulepush_pod_carbon_free_energy_joules_total", NULL, NULL, NULL);
+	double sys_j = sum_of("joulepush_system_energy_joules_total", NULL, NULL, NULL) * 2 / 3;
+	double idle_j = 0;
+	const char *zs[] = {"package", "dram"};
+	for (int z = 0; z < 2; z++) {
+		const char *kv[] = {"zone", zs[z], "mode", "idle", "source", "rapl", NULL};
+		idle_j += value_of("joulepush_node_energy_joules_total", kv) * 2 / 3;
+	}
+	ck_assert_double_eq_tol(pods_cfe + (sys_j + idle_j) * 0.4,
+				value_of("joulepush_node_carbon_free_energy_joules_total", NULL), 1e-9);
+	teardown();
+}
+END_TEST
+
+/* With no share ever known, no carbon-free series is made (nor a zero one). */
+START_TEST(test_carbon_free_unknown)
+{
+	setup_with(JP_IDLE_EVEN, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.0);
+	struct jp_acct_pod pods[] = {{"uid-a", "shop", "web-1", 0.5, 4000000000ULL, NULL, 0}};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "rapl", .usage_ratio = 0.5,
+		.pods = pods, .npods = 1, .intensity_g_per_kwh = 400, .intensity_source = "static",
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 100;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	ck_assert(isnan(value_of("joulepush_node_carbon_free_energy_joules_total", NULL)));
+	size_t n = 1;
+	sum_of("joulepush_pod_carbon_free_energy_joules_total", NULL, NULL, &n);
+	ck_assert_uint_eq(n, 0);
+	const char *cs[] = {"intensity_source", "static", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_node_converted_energy_joules_total", cs), 100, 1e-9);
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("account");
@@ -367,6 +440,8 @@ int main(void)
 	tcase_add_test(tc, test_kepler_compat);
 	tcase_add_test(tc, test_embodied);
 	tcase_add_test(tc, test_gpu_series);
+	tcase_add_test(tc, test_carbon_free_energy);
+	tcase_add_test(tc, test_carbon_free_unknown);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -898,7 +898,10 @@ START_TEST(test_intensity_series)
 	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_renewable_ratio{grid_zone=10Y1001A1001A82H,}"), 1500.0 / 4400.0, EPS);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_fossil_ratio{grid_zone=10Y1001A1001A82H,}"), 0);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_carbon_refresh_failures_total{source=entsoe,}"), 0);
-	ck_assert_int_eq(seen.n, 7);
+	/* Carbon-free: hydro (renewable) 1500 MW and nuclear 2900 MW of 4400 (storage left out). */
+	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_carbon_free_ratio{grid_zone=10Y1001A1001A82H,source=entsoe,}"),
+				(1500.0 + 2900.0) / 4400.0, EPS);
+	ck_assert_int_eq(seen.n, 8);
 	jp_store_destroy(st);
 	rig_close(&r);
 }
@@ -924,6 +927,7 @@ START_TEST(test_intensity_fallback_no_mix)
 	ck_assert(!seen_has(&seen, "joulepush_grid_generation_megawatts"));
 	ck_assert(!seen_has(&seen, "joulepush_grid_renewable_ratio"));
 	ck_assert(!seen_has(&seen, "joulepush_grid_fossil_ratio"));
+	ck_assert(!seen_has(&seen, "joulepush_grid_carbon_free_ratio"));   /* not known for the fallback */
 	jp_store_destroy(st);
 	rig_close(&r);
 }

@@ -168,6 +168,10 @@ struct pcase {
 	const char *live_fixture, *live_now, *live_at;
 	double live_g;
 	const char *live_url;        /* part of the request URL */
+	const char *live_fixture2, *live_url2;   /* the second document (carbon-free share) */
+	double live_cfe;             /* the carbon-free share, or -1 */
+	const char *region;          /* carbon.ukci.region */
+	int no_forecast;
 	/* forecast */
 	const char *fc_fixtures[3];
 	const char *fc_now, *fc_at;
@@ -186,6 +190,7 @@ static const struct pcase cases[] = {
 		.src = JP_CARBON_ENTSOE, .name = "entsoe", .grid_zone = AREA,
 		.live_fixture = "entsoe_basic.xml", .live_now = "2024-03-05T11:10Z", .live_at = "2024-03-05T11:05Z",
 		.live_g = 570500.0 / 6500.0, .live_url = "documentType=A75&processType=A16&in_Domain=" AREA,
+		.live_cfe = (3000.0 + 500 + 2000) / 6500,   /* nuclear, solar and wind */
 		.fc_fixtures = {"entsoe_a75_day.xml", "entsoe_a69_day.xml", "entsoe_a71_day.xml"},
 		.fc_points = 96, .fc_url = "documentType=A71&processType=A01", .method = "entsoe_day_ahead", .token = 1,
 	},
@@ -196,6 +201,9 @@ static const struct pcase cases[] = {
 		.src = JP_CARBON_ELECTRICITYMAPS, .name = "electricitymaps", .grid_zone = "DE",
 		.live_fixture = "emaps_latest.json", .live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:30Z",
 		.live_g = 302, .live_url = "/v3/carbon-intensity/latest?zone=DE",
+		/* emaps_power_breakdown.json: fossilFreePercentage 62. */
+		.live_fixture2 = "emaps_power_breakdown.json", .live_url2 = "/v3/power-breakdown/latest?zone=DE",
+		.live_cfe = 0.62,
 		.fc_fixtures = {"emaps_forecast.json"}, .fc_now = "2026-12-03T12:30Z", .fc_at = "2026-12-03T14:30Z",
 		.fc_points = 4, .fc_g = 398, .fc_url = "/v3/carbon-intensity/forecast?zone=DE",
 		.method = "electricitymaps_forecast", .token = 1,
@@ -207,6 +215,9 @@ static const struct pcase cases[] = {
 		.src = JP_CARBON_UKCI, .name = "ukci", .grid_zone = "GB",
 		.live_fixture = "ukci_national.json", .live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:40Z",
 		.live_g = 181, .live_url = "grid.invalid/intensity",
+		/* ukci_generation.json: biomass 5.2 + nuclear 14.1 + hydro 1.7 + solar 6.3 + wind
+		 * 32.1 of 100 %. */
+		.live_fixture2 = "ukci_generation.json", .live_url2 = "grid.invalid/generation", .live_cfe = 0.594,
 		.fc_fixtures = {"ukci_fw48h.json"}, .fc_now = "2026-12-03T10:30Z", .fc_at = "2026-12-03T10:45Z",
 		.fc_points = 7, .fc_g = 212, .fc_url = "grid.invalid/intensity/2026-12-03T10:00Z/fw48h",
 		.method = "ukci_forecast",
@@ -214,8 +225,16 @@ static const struct pcase cases[] = {
 	{
 		/* carbon_file.csv: 410 at 09:00, 385.5 at 10:00, 372 at 11:00, 350 at 12:00 ... */
 		.src = JP_CARBON_FILE, .name = "file", .grid_zone = "file",
-		.live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:30Z", .live_g = 385.5,
+		.live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:30Z", .live_g = 385.5, .live_cfe = -1,
 		.fc_now = "2024-03-05T09:00Z", .fc_at = "2024-03-05T11:30Z", .fc_g = 372, .method = "file",
+	},
+	{
+		/* ukci_regional.json, region 13: forecast 152 for 10:00-10:30, and its own mix in the
+		 * same answer (no second request): biomass 6.1 + nuclear 14.8 + hydro 0.9 + solar
+		 * 4.2 + wind 31.4 of 100 %. */
+		.src = JP_CARBON_UKCI, .name = "ukci", .grid_zone = "13", .region = "13",
+		.live_fixture = "ukci_regional.json", .live_now = "2024-03-05T10:40Z", .live_at = "2024-03-05T10:40Z",
+		.live_g = 152, .live_url = "grid.invalid/regional/regionid/13", .live_cfe = 0.574, .no_forecast = 1,
 	},
 };
 
@@ -223,6 +242,8 @@ static void run_live(const struct pcase *c)
 {
 	struct rig r;
 	rig_init(&r, c->src);
+	if (c->region)
+		set_str(&r.cfg.ukci_region, c->region);
 	fk.now = T(c->live_now);
 	struct jp_intensity *in = jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
 	ck_assert_ptr_nonnull(in);
@@ -236,6 +257,12 @@ static void run_live(const struct pcase *c)
 			ck_assert_str_eq(fk.header, "");
 		ck_assert_uint_eq(fk.max_bytes, jp_provider_get(c->src)->max_bytes);
 		answer_fixture(c->live_fixture);
+		if (c->live_fixture2) {
+			wait_request(&r.loop);
+			ck_assert_msg(strstr(fk.url, c->live_url2), "%s: %s", c->name, fk.url);
+			answer_fixture(c->live_fixture2);
+		}
+		ck_assert_uint_eq(fk.nreqs, c->live_fixture2 ? 2 : 1);
 	} else {
 		for (int i = 0; i < 10000; i++) {
 			jp_intensity_stats(in, &st);
@@ -252,6 +279,9 @@ static void run_live(const struct pcase *c)
 	ck_assert_msg(g > c->live_g - 1e-9 && g < c->live_g + 1e-9, "%s: %.9f, not %.9f", c->name, g, c->live_g);
 	ck_assert_str_eq(src, c->name);
 	ck_assert_str_eq(zone, c->grid_zone);
+	double cfe = jp_intensity_carbon_free(in, T(c->live_at));
+	ck_assert_msg(cfe > c->live_cfe - 1e-9 && cfe < c->live_cfe + 1e-9, "%s: carbon-free %.9f, not %.9f", c->name,
+		      cfe, c->live_cfe);
 	rig_close(&r, in, NULL);
 }
 
@@ -307,6 +337,8 @@ END_TEST
 START_TEST(test_provider_forecast)
 {
 	const struct pcase *c = &cases[_i];
+	if (c->no_forecast)
+		return;
 	if (c->src == JP_CARBON_ENTSOE) {
 		/* "now" at the start of the fixture day: the first A71 point. */
 		struct pcase d = *c;
@@ -446,6 +478,37 @@ START_TEST(test_token_redacted_everywhere)
 			rig_close(&r, in, f);
 		}
 	}
+}
+END_TEST
+
+/* The carbon-free share's document is extra: when it fails (a plan without the power
+ * breakdown answers 403), the intensity of the first stays in force, its share not known. */
+START_TEST(test_second_document_optional)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_ELECTRICITYMAPS);
+	fk.now = T("2024-03-05T10:40Z");
+	struct jp_intensity *in = jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	wait_request(&r.loop);
+	answer_fixture("emaps_latest.json");
+	wait_request(&r.loop);
+	const char *body = "{\"message\": \"not in your plan\"}";
+	answer(403, body, strlen(body), -1, 0, NULL);
+	struct jp_intensity_stats st;
+	jp_intensity_stats(in, &st);
+	ck_assert_uint_eq(st.successes, 1);
+	ck_assert_uint_eq(st.failures, 0);
+	const char *src;
+	ck_assert_double_eq(jp_intensity_current(in, T("2024-03-05T10:30Z"), &src, NULL), 302);
+	ck_assert_str_eq(src, "electricitymaps");
+	ck_assert_double_eq(jp_intensity_carbon_free(in, T("2024-03-05T10:30Z")), -1);
+	/* The next refresh asks for both again; a good breakdown brings the share. */
+	wait_request(&r.loop);
+	answer_fixture("emaps_latest.json");
+	wait_request(&r.loop);
+	answer_fixture("emaps_power_breakdown.json");
+	ck_assert_double_eq_tol(jp_intensity_carbon_free(in, T("2024-03-05T10:30Z")), 0.62, 1e-12);
+	rig_close(&r, in, NULL);
 }
 END_TEST
 
@@ -690,6 +753,7 @@ int main(void)
 	tcase_add_test(tc, test_429_same_live_and_forecast);
 	tcase_add_test(tc, test_token_redacted_everywhere);
 	tcase_add_test(tc, test_close_cancels);
+	tcase_add_test(tc, test_second_document_optional);
 	tcase_add_test(tc, test_sdk_start_inside_point);
 	tcase_add_test(tc, test_sdk_end_inside_point_and_ties);
 	tcase_add_test(tc, test_sdk_window_longer_than_data);

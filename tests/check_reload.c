@@ -166,6 +166,7 @@ static const struct kcase cases[] = {
 	{"kubernetes.refresh", "15s", "20s"},
 	{"carbon.source", "static", "file"},
 	{"carbon.grams_per_kwh", "475", "300"},
+	{"carbon.carbon_free_ratio", "0.5", "0.25"},
 	{"carbon.max_age", "2h", "1h"},
 	{"carbon.refresh", "15m", "10m"},
 	{"carbon.entsoe.url", "http://127.0.0.1:9/api", "http://127.0.0.1:10/api"},

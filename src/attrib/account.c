@@ -30,19 +30,27 @@ struct cont_acc {
 struct pod_acc {
 	char *uid, *ns, *name;
 	double e[JP_ZONE_COUNT][NMODES];
-	double cpu_s, co2_g, embodied_g;
+	double cpu_s, co2_g, embodied_g, cfe_j;
 	struct cont_acc *conts;
 	size_t nconts;
 	uint64_t round;               /* the last round the pod was seen in */
-	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_w[JP_ZONE_COUNT], *s_cpu, *s_co2, *s_emb;
+	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_w[JP_ZONE_COUNT], *s_cpu, *s_co2, *s_emb, *s_cfe;
 	struct jp_series *k_e[JP_ZONE_COUNT], *k_w[JP_ZONE_COUNT];   /* metrics.compat kepler */
 };
 
 struct ns_acc {
 	char *ns;
 	double e[JP_ZONE_COUNT][NMODES];
-	double co2_g;
-	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_co2;
+	double co2_g, cfe_j;
+	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_co2, *s_cfe;
+};
+
+/* The node's energy converted with an intensity of one source (static, entsoe, ...,
+ * fallback): a handful of labels, kept in a small array. */
+#define MAX_CONVERTED 8
+struct converted {
+	char source[32];
+	double j;
 };
 
 /* One GPU's counters, by UUID (a device index can change across driver reloads). */
@@ -73,6 +81,10 @@ struct jp_account {
 
 	double node_e[JP_ZONE_COUNT][NMODES];
 	double node_co2_g;
+	double node_cfe_j;            /* carbon-free energy, where the share was known */
+	int cfe_seen;                 /* a share was known in some round: the counters exist */
+	struct converted conv[MAX_CONVERTED];
+	size_t nconv;
 	double sys_e[JP_ZONE_COUNT][NMODES];
 
 	struct gpu_acc *gpus;
@@ -262,7 +274,7 @@ static void clear_pod_series(struct pod_acc *p)
 {
 	memset(p->s_e, 0, sizeof(p->s_e));
 	memset(p->s_w, 0, sizeof(p->s_w));
-	p->s_cpu = p->s_co2 = p->s_emb = NULL;
+	p->s_cpu = p->s_co2 = p->s_emb = p->s_cfe = NULL;
 	memset(p->k_e, 0, sizeof(p->k_e));
 	memset(p->k_w, 0, sizeof(p->k_w));
 	for (size_t i = 0; i < p->nconts; i++) {
@@ -456,7 +468,7 @@ static void invalidate_all(struct jp_account *a)
 		if (a->nss.keys[i]) {
 			struct ns_acc *n = a->nss.vals[i];
 			memset(n->s_e, 0, sizeof(n->s_e));
-			n->s_co2 = NULL;
+			n->s_co2 = n->s_cfe = NULL;
 		}
 	}
 }
@@ -511,6 +523,8 @@ static void emit_pod(struct jp_account *a, struct jp_store *st, struct pod_acc *
 		}
 	}
 	put(st, &p->s_co2, jp_metric_name(JP_M_POD_CO2_GRAMS_TOTAL), l, 3, p->co2_g);
+	if (a->cfe_seen)
+		put(st, &p->s_cfe, jp_metric_name(JP_M_POD_CARBON_FREE_ENERGY_JOULES_TOTAL), l, 3, p->cfe_j);
 	if (a->embodied_g_per_hour > 0)
 		put(st, &p->s_emb, jp_metric_name(JP_M_POD_EMBODIED_CO2_GRAMS_TOTAL), l, 3, p->embodied_g);
 }
@@ -676,6 +690,8 @@ static void account_containers(struct jp_account *a, struct pod_acc *p, const st
  * and their series set. */
 static void account_pods(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in, double g_per_j)
 {
+	double cfe_ratio = in->carbon_free_known && in->carbon_free_ratio >= 0 && in->carbon_free_ratio <= 1
+			   ? in->carbon_free_ratio : -1;
 	const struct jp_attr_workload *w = a->w;
 	unsigned mask = in->zone_mask;
 	/* Embodied emissions (SCI "M"): the node's share of its hardware footprint for
@@ -698,8 +714,10 @@ static void account_pods(struct jp_account *a, struct jp_store *st, const struct
 			pod_j[z] = w[i + 1].active_j[z] + w[i + 1].idle_j[z];
 		}
 		p->cpu_s += (double)ip->cpu_ns / 1e9;
-		double co2 = jp_total_energy_j(pod_j, mask) * g_per_j;
+		double pod_total = jp_total_energy_j(pod_j, mask);
+		double co2 = pod_total * g_per_j, cfe = cfe_ratio >= 0 ? pod_total * cfe_ratio : 0;
 		p->co2_g += co2;
+		p->cfe_j += cfe;
 		if (embodied > 0 && pods_cpu > 0)
 			p->embodied_g += embodied * ((double)ip->cpu_ns / (double)pods_cpu);
 		struct ns_acc *ns = ns_get(a, p->ns);
@@ -709,6 +727,7 @@ static void account_pods(struct jp_account *a, struct jp_store *st, const struct
 				ns->e[z][1] += w[i + 1].idle_j[z];
 			}
 			ns->co2_g += co2;
+			ns->cfe_j += cfe;
 		}
 		if (a->levels & JP_LEVEL_CONTAINER)
 			account_containers(a, p, ip, &w[i + 1]);
@@ -754,6 +773,12 @@ static void emit_node(struct jp_account *a, struct jp_store *st, const struct jp
 	s = jp_store_get(st, jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL), NULL, 0);
 	if (s)
 		jp_store_set(st, s, a->node_co2_g);
+	if (a->cfe_seen)
+		set_once(st, jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL), NULL, 0, a->node_cfe_j);
+	for (size_t i = 0; i < a->nconv; i++) {
+		struct jp_label cl[1] = {{"intensity_source", a->conv[i].source}};
+		set_once(st, jp_metric_name(JP_M_NODE_CONVERTED_ENERGY_JOULES_TOTAL), cl, 1, a->conv[i].j);
+	}
 	if (a->kepler)
 		emit_kepler_node(a, st, node, mask, interval_s);
 	emit_bounds(st, in);
@@ -779,7 +804,32 @@ static void emit_namespaces(struct jp_account *a, struct jp_store *st, unsigned 
 			}
 		}
 		put(st, &ns->s_co2, jp_metric_name(JP_M_NAMESPACE_CO2_GRAMS_TOTAL), l, 1, ns->co2_g);
+		if (a->cfe_seen)
+			put(st, &ns->s_cfe, jp_metric_name(JP_M_NAMESPACE_CARBON_FREE_ENERGY_JOULES_TOTAL), l, 1, ns->cfe_j);
 	}
+}
+
+/* The node's carbon-free energy (total x the share, where known) and the energy
+ * converted with an intensity of this round's source. */
+static void convert(struct jp_account *a, double total_j, double cfe_ratio, const char *source)
+{
+	if (cfe_ratio >= 0 && cfe_ratio <= 1) {
+		a->node_cfe_j += total_j * cfe_ratio;
+		a->cfe_seen = 1;
+	}
+	if (!source || !*source)
+		return;
+	size_t i = 0;
+	while (i < a->nconv && strcmp(a->conv[i].source, source))
+		i++;
+	if (i == a->nconv) {
+		if (a->nconv == MAX_CONVERTED)
+			return;   /* more labels than sources exist: not one of ours */
+		snprintf(a->conv[i].source, sizeof(a->conv[i].source), "%s", source);
+		a->conv[i].j = 0;
+		a->nconv++;
+	}
+	a->conv[i].j += total_j;
 }
 
 int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_acct_input *in)
@@ -803,7 +853,9 @@ int jp_account_round(struct jp_account *a, struct jp_store *st, const struct jp_
 		a->sys_e[z][0] += a->w[0].active_j[z];
 		a->sys_e[z][1] += a->w[0].idle_j[z];
 	}
-	a->node_co2_g += jp_total_energy_j(in->energy_j, in->zone_mask) * g_per_j;
+	double total = jp_total_energy_j(in->energy_j, in->zone_mask);
+	a->node_co2_g += total * g_per_j;
+	convert(a, total, in->carbon_free_known ? in->carbon_free_ratio : -1, in->intensity_source);
 	account_pods(a, st, in, g_per_j);
 	if (a->levels & JP_LEVEL_NODE)
 		emit_node(a, st, in, &node);

@@ -50,6 +50,9 @@ struct jp_acct_input {
 	size_t npods;
 	double intensity_g_per_kwh;          /* grid intensity in force for the interval (the
 	                                        intensity gauge itself is the carbon module's) */
+	int carbon_free_known;               /* the grid's carbon-free share is known: */
+	double carbon_free_ratio;            /* then it is this, 0..1 (else none is counted) */
+	const char *intensity_source;        /* the intensity's source label; NULL: none */
 };
 
 struct jp_account;

@@ -26,7 +26,7 @@ struct vec {
 	size_t n, cap;
 };
 
-static int push(struct vec *a, int64_t t, double g)
+static int push(struct vec *a, int64_t t, double g, double cfe)
 {
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 64;
@@ -36,7 +36,7 @@ static int push(struct vec *a, int64_t t, double g)
 		a->v = v;
 		a->cap = cap;
 	}
-	a->v[a->n] = (struct ent){{t, g}, a->n};
+	a->v[a->n] = (struct ent){{t, g, cfe}, a->n};
 	a->n++;
 	return 0;
 }
@@ -65,11 +65,44 @@ static int parse_json(const char *buf, size_t len, struct vec *a, char *why, siz
 			snprintf(why, whylen, "entry %zu: grams_per_kwh is not a number >= 0", i + 1);
 			r = -EINVAL;
 		} else {
-			r = push(a, tm, g);
+			double cfe = -1;
+			int k = jp_json_get_number(jp_json_get(e, "carbon_free_ratio"), &cfe);
+			if (k == -ENODATA) {
+				cfe = -1;   /* absent or null: not known */
+			} else if (k || cfe < 0 || cfe > 1) {
+				snprintf(why, whylen, "entry %zu: carbon_free_ratio is not a number from 0 to 1", i + 1);
+				r = -EINVAL;
+				break;
+			}
+			r = push(a, tm, g, cfe);
 		}
 	}
 	json_object_put(o);
 	return r;
+}
+
+static int csv_blank(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != ' ' && v[i] != '\t')
+			return 0;
+	return 1;
+}
+
+/* A CSV cell [v, v + n) as a finite number (blanks around it allowed). 0 or -EINVAL. */
+static int csv_number(const char *v, size_t n, double *out)
+{
+	char num[64], *end;
+	while (n && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= sizeof(num) || memchr(v, ',', n))
+		return -EINVAL;
+	memcpy(num, v, n);
+	num[n] = 0;
+	*out = strtod(num, &end);
+	return *end || !isfinite(*out) ? -EINVAL : 0;
 }
 
 static int parse_csv(const char *buf, size_t len, struct vec *a, char *why, size_t whylen)
@@ -90,7 +123,7 @@ static int parse_csv(const char *buf, size_t len, struct vec *a, char *why, size
 			continue;
 		const char *comma = memchr(s + b, ',', l - b);
 		if (!comma) {
-			snprintf(why, whylen, "line %zu: expected time,grams_per_kwh", line);
+			snprintf(why, whylen, "line %zu: expected time,grams_per_kwh[,carbon_free_ratio]", line);
 			return -EINVAL;
 		}
 		size_t tl = (size_t)(comma - (s + b));
@@ -104,25 +137,20 @@ static int parse_csv(const char *buf, size_t len, struct vec *a, char *why, size
 			snprintf(why, whylen, "line %zu: bad time", line);
 			return -EINVAL;
 		}
-		char num[64];
 		const char *v = comma + 1;
-		size_t vl = (size_t)(s + l - v);
-		while (vl && (*v == ' ' || *v == '\t'))
-			v++, vl--;
-		char *end;
-		double g;
-		if (vl == 0 || vl >= sizeof(num) || memchr(v, ',', vl)) {
-			snprintf(why, whylen, "line %zu: bad grams_per_kwh", line);
-			return -EINVAL;
-		}
-		memcpy(num, v, vl);
-		num[vl] = 0;
-		g = strtod(num, &end);
-		if (*end || !isfinite(g) || g < 0) {
+		const char *comma2 = memchr(v, ',', (size_t)(s + l - v));
+		double g, cfe = -1;
+		if (csv_number(v, (size_t)((comma2 ? comma2 : s + l) - v), &g) || g < 0) {
 			snprintf(why, whylen, "line %zu: grams_per_kwh is not a number >= 0", line);
 			return -EINVAL;
 		}
-		int r = push(a, tm, g);
+		/* An optional third column: the carbon-free share, 0 to 1 (empty: not known). */
+		if (comma2 && !csv_blank(comma2 + 1, (size_t)(s + l - comma2 - 1)) &&
+		    (csv_number(comma2 + 1, (size_t)(s + l - comma2 - 1), &cfe) || cfe < 0 || cfe > 1)) {
+			snprintf(why, whylen, "line %zu: carbon_free_ratio is not a number from 0 to 1", line);
+			return -EINVAL;
+		}
+		int r = push(a, tm, g, cfe);
 		if (r)
 			return r;
 	}

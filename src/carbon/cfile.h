@@ -13,6 +13,7 @@
 struct jp_carbon_entry {
 	int64_t time_ms;
 	double g_per_kwh;
+	double carbon_free;     /* 0..1, or negative when the file does not say */
 };
 
 /* A parsed file: entries sorted by time, one per time (of duplicates the later in the file
@@ -22,8 +23,9 @@ struct jp_carbon_series {
 	size_t n;
 };
 
-/* Parse a JSON array [{"time": RFC 3339, "grams_per_kwh": N}, ...] (when the first
- * non-blank byte is '[') or CSV lines "time,grams_per_kwh" (an optional header line whose
+/* Parse a JSON array [{"time": RFC 3339, "grams_per_kwh": N, "carbon_free_ratio": R}, ...]
+ * (when the first non-blank byte is '['; carbon_free_ratio optional) or CSV lines
+ * "time,grams_per_kwh[,carbon_free_ratio]" (an optional header line whose
  * first field is "time", blank lines and lines starting with '#' are skipped). Every entry
  * must be valid (finite, >= 0): a file with one bad entry is refused as a whole, so that
  * a half-written file never replaces a good one. Pure. Returns 0 with *out filled (it may

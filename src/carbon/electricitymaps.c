@@ -55,7 +55,7 @@ int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time
 	return r;
 }
 
-/* <base>/carbon-intensity/<route>?zone=<zone>. */
+/* <base>/<route>?zone=<zone>. */
 static char *emaps_route(const char *base, const char *route, const char *zone)
 {
 	struct jp_buf b = {0};
@@ -67,7 +67,7 @@ static char *emaps_route(const char *base, const char *route, const char *zone)
 	while (bl && base[bl - 1] == '/')
 		bl--;
 	int r = jp_buf_append(&b, base, bl);
-	r = r ? r : jp_buf_printf(&b, "/carbon-intensity/%s?zone=", route);
+	r = r ? r : jp_buf_printf(&b, "/%s?zone=", route);
 	r = r ? r : jp_buf_append_urlencoded(&b, zone);
 	r = r ? r : jp_buf_append(&b, "", 1);
 	if (r) {
@@ -80,12 +80,36 @@ static char *emaps_route(const char *base, const char *route, const char *zone)
 
 char *jp_emaps_url(const char *base, const char *zone)
 {
-	return emaps_route(base, "latest", zone);
+	return emaps_route(base, "carbon-intensity/latest", zone);
 }
 
 char *jp_emaps_forecast_url(const char *base, const char *zone)
 {
-	return emaps_route(base, "forecast", zone);
+	return emaps_route(base, "carbon-intensity/forecast", zone);
+}
+
+char *jp_emaps_breakdown_url(const char *base, const char *zone)
+{
+	return emaps_route(base, "power-breakdown/latest", zone);
+}
+
+int jp_emaps_parse_breakdown(const void *buf, size_t len, double *ratio, char *why, size_t whylen)
+{
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
+	if (!o)
+		return -EINVAL;
+	double v = 0;
+	int r = jp_json_get_number(jp_json_get(o, "fossilFreePercentage"), &v);
+	if (r == -ENODATA)
+		snprintf(why, whylen, "fossilFreePercentage is null or absent");
+	else if (r || v < 0 || v > 100) {
+		snprintf(why, whylen, "fossilFreePercentage is not a number from 0 to 100");
+		r = -EINVAL;
+	} else {
+		*ratio = v / 100;
+	}
+	json_object_put(o);
+	return r;
 }
 
 int jp_emaps_parse_forecast(const void *buf, size_t len, struct jp_forecast *out, size_t *skipped,
@@ -165,20 +189,23 @@ static int emaps_setup(const struct jp_config *cfg, struct jp_provider_conf *c, 
 }
 
 /* The token goes in an "auth-token" header, never in the URL. */
-static int emaps_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+static int emaps_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms, unsigned doc,
 			      struct jp_provider_req *rq)
 {
 	(void)now_ms;
-	char *url = jp_emaps_url(c->url, c->zone);
+	char *url = doc == 0 ? jp_emaps_url(c->url, c->zone) : jp_emaps_breakdown_url(c->url, c->zone);
 	return url ? jp_provider_req_set(rq, url, "auth-token", token) : -errno;
 }
 
-static int emaps_live_parse(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+/* Document 0: the intensity; document 1: the power breakdown, for the carbon-free share. */
+static int emaps_live_parse(const struct jp_provider_conf *c, long status, unsigned doc, const void *body, size_t len,
 			    struct jp_live *out, char *why, size_t whylen)
 {
 	(void)c;
 	(void)status;
-	return jp_emaps_parse(body, len, &out->g_per_kwh, &out->data_ms, why, whylen);
+	if (doc == 0)
+		return jp_emaps_parse(body, len, &out->g_per_kwh, &out->data_ms, why, whylen);
+	return jp_emaps_parse_breakdown(body, len, &out->carbon_free, why, whylen);
 }
 
 static int emaps_forecast_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
@@ -205,6 +232,7 @@ const struct jp_provider jp_provider_electricitymaps = {
 	.flags = JP_PROVIDER_TOKEN,
 	.max_bytes = JP_JSON_MAX_BYTES,
 	.setup = emaps_setup,
+	.live_docs = 2,
 	.live_request = emaps_live_request,
 	.live_parse = emaps_live_parse,
 	.forecast_method = "electricitymaps_forecast",

@@ -18,6 +18,14 @@ int jp_emaps_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *time
  * or NULL with errno set. */
 char *jp_emaps_url(const char *base, const char *zone);
 
+/* <base>/power-breakdown/latest?zone=<zone> (the token in an "auth-token" header). Returns
+ * a malloc'd string or NULL with errno set. */
+char *jp_emaps_breakdown_url(const char *base, const char *zone);
+
+/* Parse its answer's fossilFreePercentage into a ratio (0..1). Pure. Returns 0, -ENODATA
+ * when it is null or absent, -EINVAL (why filled) for anything else wrong. */
+int jp_emaps_parse_breakdown(const void *buf, size_t len, double *ratio, char *why, size_t whylen);
+
 struct jp_forecast;
 
 /* The forecast route <base>/carbon-intensity/forecast?zone=<zone> (a paid tier; the token

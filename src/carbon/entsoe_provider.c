@@ -36,9 +36,10 @@ static int entsoe_req(const struct jp_provider_conf *c, const char *doc, const c
 }
 
 /* The actual mix over the window that can still hold fresh data, in whole hours. */
-static int entsoe_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+static int entsoe_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms, unsigned doc,
 			       struct jp_provider_req *rq)
 {
+	(void)doc;
 	int64_t back = (int64_t)c->max_age_ms < 24 * HOUR_MS ? (int64_t)c->max_age_ms : 24 * HOUR_MS;
 	return entsoe_req(c, "A75", "A16", token, (now_ms - back) / HOUR_MS * HOUR_MS,
 			  now_ms / HOUR_MS * HOUR_MS + HOUR_MS, rq);
@@ -47,9 +48,10 @@ static int entsoe_live_request(const struct jp_provider_conf *c, const char *tok
 /* An Acknowledgement may come with 200 or 400 (docs/carbon.md): reason 999 with 200 is "no
  * matching data"; with 400 it is a request that cannot be served (a mistyped area, a bad
  * parameter), a configuration error. */
-static int entsoe_live_parse(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+static int entsoe_live_parse(const struct jp_provider_conf *c, long status, unsigned doc, const void *body, size_t len,
 			     struct jp_live *out, char *why, size_t whylen)
 {
+	(void)doc;
 	struct jp_entsoe_result res;
 	int k = jp_entsoe_parse(body, len, &res);
 	if (res.skipped_series)
@@ -77,6 +79,8 @@ static int entsoe_live_parse(const struct jp_provider_conf *c, long status, cons
 	out->mix = res.mix;
 	out->has_mix = 1;
 	out->data_ms = res.end_ms;
+	if (jp_mix_carbon_free_ratio(&res.mix, &out->carbon_free))
+		out->carbon_free = -1;
 	return 0;
 }
 

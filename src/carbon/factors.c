@@ -146,6 +146,17 @@ int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio)
 	return 0;
 }
 
+int jp_mix_carbon_free_ratio(const struct jp_mix *mix, double *ratio)
+{
+	double weighted, renewable, fossil;
+	double total = mix_totals(NULL, mix, &weighted, &renewable, &fossil);
+	if (!(total > 0))
+		return -ENODATA;
+	double nuclear = (mix->present & (1u << 14)) && isfinite(mix->mw[14]) && mix->mw[14] > 0 ? mix->mw[14] : 0;
+	*ratio = (renewable + nuclear) / total;
+	return 0;
+}
+
 int jp_factors_rest(const struct jp_factors *f, const struct jp_mix *mix, double *g_per_kwh)
 {
 	struct jp_mix rest = *mix;

@@ -51,6 +51,10 @@ int jp_factors_intensity(const struct jp_factors *f, const struct jp_mix *mix,
  * empty mix. */
 int jp_mix_fossil_ratio(const struct jp_mix *mix, double *ratio);
 
+/* The carbon-free share of the same total: the renewable set and nuclear (B14). Returns 0,
+ * or -ENODATA for an empty mix. */
+int jp_mix_carbon_free_ratio(const struct jp_mix *mix, double *ratio);
+
 /* The factor of the mix without wind and solar (B16, B18, B19): the weighted mean of the
  * other types that count in the mix. Returns 0, or -ENODATA when nothing else is there. */
 int jp_factors_rest(const struct jp_factors *f, const struct jp_mix *mix, double *g_per_kwh);

@@ -50,6 +50,7 @@ struct jp_fetch {
 	char *token;                  /* this refresh's token: wiped at its end */
 	unsigned doc;                 /* the document of the refresh in flight */
 	void *scratch;                /* the provider's, for a multi-document forecast */
+	struct jp_live live;          /* the live answer, filled by the documents in turn */
 	unsigned n429;
 
 	struct stat fst;              /* the file as last read */
@@ -136,6 +137,28 @@ static void finish(struct jp_fetch *f, enum jp_fetch_outcome o, uint64_t next_ms
 	f->ops->done(f->owner, o, clean);
 }
 
+static void deliver(struct jp_fetch *f, struct jp_fetch_result *res, uint64_t next_ms);
+
+/* A document failed. The live documents after the first only add to the answer: their
+ * failure keeps what the first gave, with the reason as a note. Anything else ends the
+ * refresh as failed. */
+static void doc_failed(struct jp_fetch *f, uint64_t next_ms, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void doc_failed(struct jp_fetch *f, uint64_t next_ms, const char *fmt, ...)
+{
+	char msg[WHY_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (f->kind == JP_FETCH_LIVE && f->doc > 0) {
+		redact(f->live.note, sizeof(f->live.note), msg, f->token);
+		struct jp_fetch_result res = {.live = &f->live};
+		deliver(f, &res, next_ms);
+		return;
+	}
+	finish(f, JP_FETCH_FAILED, next_ms, "%s", msg);
+}
+
 /* Hand a result to the owner and end the refresh with what it says. */
 static void deliver(struct jp_fetch *f, struct jp_fetch_result *res, uint64_t next_ms)
 {
@@ -165,14 +188,19 @@ static int parse_answer(struct jp_fetch *f, const struct jp_http_response *r)
 	char why[WHY_MAX] = "";
 	const char *url = f->rq.log_url;
 	if (f->kind == JP_FETCH_LIVE) {
-		struct jp_live v = {0};
-		int k = f->p->live_parse(f->c, r->status, r->body, r->body_len, &v, why, sizeof(why));
-		if (k == 0) {
-			struct jp_fetch_result res = {.live = &v};
-			deliver(f, &res, f->refresh_ms);
-		} else {
+		int k = f->p->live_parse(f->c, r->status, f->doc, r->body, r->body_len, &f->live, why, sizeof(why));
+		if (k && f->doc == 0) {
 			finish(f, k == -ENODATA ? JP_FETCH_NODATA : JP_FETCH_FAILED, f->refresh_ms, "answer from %s: %s",
 			       url, k == -ENOMEM ? "out of memory" : why);
+		} else if (k) {
+			doc_failed(f, f->refresh_ms, "answer from %s: %s", url, k == -ENOMEM ? "out of memory" : why);
+		} else if (f->doc + 1 < (f->p->live_docs ? f->p->live_docs : 1)) {
+			jp_provider_req_free(&f->rq);
+			f->doc++;
+			return send_doc(f) == 0;
+		} else {
+			struct jp_fetch_result res = {.live = &f->live};
+			deliver(f, &res, f->refresh_ms);
 		}
 		return 0;
 	}
@@ -205,25 +233,23 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 	f->xfer = NULL;
 	if (r->curl_code != 0) {
 		if (r->body_truncated)
-			finish(f, JP_FETCH_FAILED, f->refresh_ms, "answer from %s is over the size limit: refused",
-			       f->rq.log_url);
+			doc_failed(f, f->refresh_ms, "answer from %s is over the size limit: refused", f->rq.log_url);
 		else
-			finish(f, JP_FETCH_FAILED, f->refresh_ms, "request to %s failed: %s", f->rq.log_url,
-			       r->error ? r->error : "error");
+			doc_failed(f, f->refresh_ms, "request to %s failed: %s", f->rq.log_url, r->error ? r->error : "error");
 		return;
 	}
 	if (r->status == 429) {
 		/* docs/carbon.md "Rate limits": one rule for every source, live and forecast. */
 		f->st.rate_limited++;
 		uint64_t d = jp_carbon_retry_delay_ms(f->refresh_ms, &f->n429, r->retry_after_ms);
-		finish(f, JP_FETCH_FAILED, d, "HTTP 429 (rate limited) from %s: next request in %llu ms", f->rq.log_url,
-		       (unsigned long long)d);
+		doc_failed(f, d, "HTTP 429 (rate limited) from %s: next request in %llu ms", f->rq.log_url,
+			   (unsigned long long)d);
 		return;
 	}
 	f->n429 = 0;
 	if ((r->status < 200 || r->status > 299) && !(r->status == 400 && (f->p->flags & JP_PROVIDER_ACK_400))) {
 		excerpt(ex, sizeof(ex), r);
-		finish(f, JP_FETCH_FAILED, f->refresh_ms, "HTTP %ld from %s: %s", r->status, f->rq.log_url, ex);
+		doc_failed(f, f->refresh_ms, "HTTP %ld from %s: %s", r->status, f->rq.log_url, ex);
 		return;
 	}
 	parse_answer(f, r);
@@ -233,10 +259,16 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 static int send_doc(struct jp_fetch *f)
 {
 	int64_t now = transport.now_ms();
-	int k = f->kind == JP_FETCH_LIVE ? f->p->live_request(f->c, f->token, now, &f->rq)
+	int k = f->kind == JP_FETCH_LIVE ? f->p->live_request(f->c, f->token, now, f->doc, &f->rq)
 		: f->p->forecast_request(f->c, f->token, now, f->doc, &f->rq);
+	if (k == -ENOENT && f->kind == JP_FETCH_LIVE && f->doc > 0) {
+		/* Nothing more to ask for this configuration: the answer is whole. */
+		struct jp_fetch_result res = {.live = &f->live};
+		deliver(f, &res, f->refresh_ms);
+		return -1;
+	}
 	if (k) {
-		finish(f, JP_FETCH_FAILED, f->refresh_ms, "cannot build the request: %s", strerror(-k));
+		doc_failed(f, f->refresh_ms, "cannot build the request: %s", strerror(-k));
 		return -1;
 	}
 	f->headers[0] = f->rq.header;
@@ -252,8 +284,7 @@ static int send_doc(struct jp_fetch *f)
 	f->st.requests++;
 	f->xfer = transport.start(f->http, &req, http_done_cb, f);
 	if (!f->xfer) {
-		finish(f, JP_FETCH_FAILED, f->refresh_ms, "cannot start the request to %s: %s", f->rq.log_url,
-		       strerror(errno));
+		doc_failed(f, f->refresh_ms, "cannot start the request to %s: %s", f->rq.log_url, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -295,6 +326,7 @@ static void refresh_http(struct jp_fetch *f)
 {
 	char why[256];
 	end_request(f);
+	f->live = (struct jp_live){.carbon_free = -1};
 	if (f->p->flags & JP_PROVIDER_TOKEN) {
 		f->token = read_token(f->c->token_file, why, sizeof(why));
 		if (!f->token) {

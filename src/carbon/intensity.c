@@ -22,7 +22,7 @@ struct jp_intensity {
 	const struct jp_provider *p;
 	struct jp_provider_conf conf;
 	struct jp_fetch *fetch;       /* NULL for the static source */
-	double fallback_g;
+	double fallback_g, fallback_cfe;
 	uint64_t max_age_ms;
 
 	/* The last good value. */
@@ -32,10 +32,12 @@ struct jp_intensity {
 	int has_mix;
 	struct jp_mix mix;
 	double renewable;
+	double carbon_free;   /* of the last good value; < 0: not known */
 
 	struct jp_carbon_series fseries;   /* the file source */
 
 	struct jp_ratelimit rl_fail, rl_nodata, rl_skip;
+	uv_timer_t handle;            /* never started: makes the close go through the loop */
 	int closing;
 	void (*closed)(void *arg);
 	void *closed_arg;
@@ -61,6 +63,7 @@ static int take(void *owner, struct jp_fetch_result *res, char *why, size_t whyl
 	in->has_value = 1;
 	in->g = v->g_per_kwh;
 	in->data_ms = v->data_ms;
+	in->carbon_free = v->carbon_free;
 	in->has_mix = v->has_mix;
 	if (v->has_mix) {
 		in->mix = v->mix;
@@ -88,6 +91,8 @@ static void done(void *owner, enum jp_fetch_outcome o, const char *why)
 
 static const struct jp_fetch_ops fetch_ops = {.take = take, .done = done};
 
+static void handle_closed_cb(uv_handle_t *h);
+
 /* ---- public --------------------------------------------------------------------------- */
 
 struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, const struct jp_config *cfg)
@@ -103,6 +108,7 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 		return NULL;
 	in->p = p;
 	in->fallback_g = cfg->carbon_grams_per_kwh;
+	in->fallback_cfe = cfg->carbon_free_ratio;
 	in->max_age_ms = cfg->carbon_max_age_ms;
 	in->rl_fail.interval_ms = in->rl_nodata.interval_ms = in->rl_skip.interval_ms = 60000;
 	int r = jp_provider_conf_init(p, cfg, &in->conf, why, sizeof(why));
@@ -112,12 +118,20 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 		errno = -r;
 		return NULL;
 	}
+	if (uv_timer_init(loop, &in->handle) != 0) {
+		jp_provider_conf_free(&in->conf);
+		free(in);
+		errno = EINVAL;
+		return NULL;
+	}
+	in->handle.data = in;
 	if (p->live_request || p->read) {
 		in->fetch = jp_fetch_create(loop, http, p, &in->conf, JP_FETCH_LIVE, cfg->carbon_refresh_ms, &fetch_ops, in);
 		if (!in->fetch) {
+			/* The handle is closed by the caller's loop; the object goes with it. */
 			int e = errno;
-			jp_provider_conf_free(&in->conf);
-			free(in);
+			in->closing = 1;
+			uv_close((uv_handle_t *)&in->handle, handle_closed_cb);
 			errno = e;
 			return NULL;
 		}
@@ -148,15 +162,36 @@ double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char 
 	return g;
 }
 
+double jp_intensity_carbon_free(const struct jp_intensity *in, int64_t now_ms)
+{
+	double r = in->fallback_cfe;   /* static, and the fallback */
+	if (in->p->flags & JP_PROVIDER_FILE) {
+		const struct jp_carbon_entry *e = jp_carbon_series_at(&in->fseries, now_ms);
+		if (e && now_ms - e->time_ms <= (int64_t)in->max_age_ms)
+			r = e->carbon_free;
+	} else if (in->fetch && in->has_value && now_ms - in->data_ms <= (int64_t)in->max_age_ms) {
+		r = in->carbon_free;
+	}
+	return r >= 0 && r <= 1 ? r : -1;
+}
+
 int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store)
 {
 	const char *src, *zone;
-	double g = jp_intensity_current(in, jp_now_wall_ms(), &src, &zone);
+	int64_t now = jp_now_wall_ms();
+	double g = jp_intensity_current(in, now, &src, &zone);
 	struct jp_label l[3] = {{"grid_zone", zone}, {"source", src}};
 	struct jp_series *s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH), l, 2);
 	if (!s)
 		return -errno;
 	jp_store_set(store, s, g);
+	double cfe = jp_intensity_carbon_free(in, now);
+	if (cfe >= 0) {
+		s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_FREE_RATIO), l, 2);
+		if (!s)
+			return -errno;
+		jp_store_set(store, s, cfe);
+	}
 
 	/* The mix is shown only while it is the one in force. */
 	if (in->has_mix && !strcmp(src, in->p->name)) {
@@ -202,9 +237,9 @@ void jp_intensity_stats(const struct jp_intensity *in, struct jp_intensity_stats
 					   .next_delay_ms = st.next_delay_ms};
 }
 
-static void fetch_closed(void *arg)
+static void handle_closed_cb(uv_handle_t *h)
 {
-	struct jp_intensity *in = arg;
+	struct jp_intensity *in = h->data;
 	void (*closed)(void *) = in->closed;
 	void *carg = in->closed_arg;
 	jp_carbon_series_free(&in->fseries);
@@ -212,6 +247,12 @@ static void fetch_closed(void *arg)
 	free(in);
 	if (closed)
 		closed(carg);
+}
+
+static void fetch_closed(void *arg)
+{
+	struct jp_intensity *in = arg;
+	uv_close((uv_handle_t *)&in->handle, handle_closed_cb);
 }
 
 void jp_intensity_close(struct jp_intensity *in, void (*closed)(void *arg), void *arg)
@@ -226,5 +267,8 @@ void jp_intensity_close(struct jp_intensity *in, void (*closed)(void *arg), void
 	in->closing = 1;
 	in->closed = closed;
 	in->closed_arg = arg;
-	jp_fetch_close(in->fetch, fetch_closed, in);
+	if (in->fetch)
+		jp_fetch_close(in->fetch, fetch_closed, in);
+	else
+		fetch_closed(in);
 }

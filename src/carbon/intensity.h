@@ -36,9 +36,15 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char **source,
 			    const char **grid_zone);
 
+/* The carbon-free share (renewable and nuclear generation, 0..1) that goes with the
+ * intensity in force at now_ms: the live source's, the file entry's, or
+ * carbon.carbon_free_ratio for the static value and the fallback; -1 when not known. */
+double jp_intensity_carbon_free(const struct jp_intensity *in, int64_t now_ms);
+
 /* Set, in the store's current round (between jp_store_begin and jp_store_commit), at the
  * current wall time:
  *   joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone, source}
+ *   joulepush_grid_carbon_free_ratio{grid_zone, source}               (when known)
  *   joulepush_grid_generation_megawatts{grid_zone, psr_type, fuel}  (ENTSO-E, fresh mix only;
  *                                                                     storage included)
  *   joulepush_grid_renewable_ratio{grid_zone}                        (idem)
@@ -59,7 +65,8 @@ struct jp_intensity_stats {
 void jp_intensity_stats(const struct jp_intensity *in, struct jp_intensity_stats *out);
 
 /* Cancel any transfer, stop the timer and free the object; closed(arg) runs from the loop
- * once its handle is closed (at once for the static source, which has none, and for NULL). */
+ * once its handles are closed (at once for NULL). A second close while the first runs does
+ * nothing. */
 void jp_intensity_close(struct jp_intensity *in, void (*closed)(void *arg), void *arg);
 
 #endif

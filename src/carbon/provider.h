@@ -39,13 +39,15 @@ struct jp_provider_req {
 	char *header;           /* one extra request header, or NULL */
 };
 
-/* A live answer. */
+/* A live answer, filled by the documents of a refresh in turn. */
 struct jp_live {
 	double g_per_kwh;
 	int64_t data_ms;        /* the time the value is for (its end, where it has one) */
 	int has_mix;            /* ENTSO-E: the generation mix behind it */
 	struct jp_mix mix;
 	double renewable;
+	double carbon_free;     /* share of generation that is renewable or nuclear, 0..1;
+	                           negative when the source did not say */
 	char note[256];         /* something worth an info line (rejected series), or "" */
 };
 
@@ -65,13 +67,17 @@ struct jp_provider {
 	 * Returns 0, or -EINVAL with why filled for a value it cannot use. NULL: nothing. */
 	int (*setup)(const struct jp_config *cfg, struct jp_provider_conf *c, char *why, size_t whylen);
 
-	/* The live intensity: the request at now_ms (token: the one read, or NULL), and its
-	 * answer (status 2xx, or 400 with JP_PROVIDER_ACK_400). parse returns 0 with *out,
-	 * -ENODATA for a "no data" answer, another negative errno for a failure; why says
-	 * why in both. NULL: no live source of this kind (file, static). */
-	int (*live_request)(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+	/* The live intensity: live_docs documents a refresh (0 counts as 1), built by
+	 * live_request at now_ms (token: the one read, or NULL) and read by live_parse (status
+	 * 2xx, or 400 with JP_PROVIDER_ACK_400) into *out, which starts with carbon_free -1.
+	 * Document 0 carries the intensity: parse returns 0, -ENODATA for a "no data" answer,
+	 * another negative errno for a failure, why saying why. The documents after it only
+	 * add to it (the carbon-free share): when one fails, the refresh keeps what the ones
+	 * before gave. NULL: no live source of this kind (file, static). */
+	unsigned live_docs;
+	int (*live_request)(const struct jp_provider_conf *c, const char *token, int64_t now_ms, unsigned doc,
 			    struct jp_provider_req *rq);
-	int (*live_parse)(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+	int (*live_parse)(const struct jp_provider_conf *c, long status, unsigned doc, const void *body, size_t len,
 			  struct jp_live *out, char *why, size_t whylen);
 
 	/* The forecast: forecast_docs documents a refresh, fetched in order. request builds

@@ -75,6 +75,65 @@ int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_
 }
 
 /* A region id, 1 to 99. Returns 0, or -EINVAL. */
+/* The carbon-free share of a generationmix array ([{"fuel", "perc"}, ...]): biomass,
+ * nuclear, hydro, solar and wind over all fuels listed. */
+static int mix_carbon_free(struct json_object *mix, double *out)
+{
+	static const char *const cfe[] = {"biomass", "nuclear", "hydro", "solar", "wind"};
+	double all = 0, free_ = 0;
+	size_t n = mix && json_object_is_type(mix, json_type_array) ? json_object_array_length(mix) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(mix, i);
+		struct json_object *fuel = jp_json_get(e, "fuel");
+		double perc;
+		if (!fuel || !json_object_is_type(fuel, json_type_string) ||
+		    jp_json_get_number(jp_json_get(e, "perc"), &perc) || perc < 0 || perc > 100)
+			return -EINVAL;
+		all += perc;
+		for (size_t k = 0; k < sizeof(cfe) / sizeof(cfe[0]); k++)
+			if (!strcmp(json_object_get_string(fuel), cfe[k]))
+				free_ += perc;
+	}
+	if (!(all > 0))
+		return -ENODATA;
+	*out = free_ / all;
+	return 0;
+}
+
+int jp_ukci_parse_generation(const void *buf, size_t len, double *ratio, char *why, size_t whylen)
+{
+	struct json_object *o = jp_json_parse(buf, len, JP_JSON_MAX_BYTES, why, whylen);
+	if (!o)
+		return -EINVAL;
+	/* National: {"data": {"generationmix": ...}} (or an array of one); regional: under the
+	 * region's first half hour. */
+	struct json_object *d = jp_json_get(o, "data");
+	if (d && json_object_is_type(d, json_type_array))
+		d = first_of(o, "data");
+	if (d && jp_json_get(d, "data"))
+		d = first_of(d, "data");
+	int r = mix_carbon_free(jp_json_get(d, "generationmix"), ratio);
+	if (r == -ENODATA)
+		snprintf(why, whylen, "no generationmix in answer");
+	else if (r)
+		snprintf(why, whylen, "generationmix: a fuel without a name or a percentage from 0 to 100");
+	json_object_put(o);
+	return r;
+}
+
+char *jp_ukci_generation_url(const char *base)
+{
+	char *url = NULL;
+	size_t bl = base ? strlen(base) : 0;
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	if (!base || asprintf(&url, "%.*s/generation", (int)bl, base) < 0) {
+		errno = base ? ENOMEM : EINVAL;
+		return NULL;
+	}
+	return url;
+}
+
 static int region_id(const char *region, long *id)
 {
 	char *e;
@@ -223,23 +282,32 @@ static int ukci_setup(const struct jp_config *cfg, struct jp_provider_conf *c, c
 	return 0;
 }
 
-static int ukci_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms,
+/* Document 0: the intensity (a region's carries its generation mix too); document 1, for
+ * the national figure only: /generation, the mix. */
+static int ukci_live_request(const struct jp_provider_conf *c, const char *token, int64_t now_ms, unsigned doc,
 			     struct jp_provider_req *rq)
 {
 	(void)token;
 	(void)now_ms;
-	char *url = jp_ukci_url(c->url, c->zone);
+	if (doc > 0 && *c->zone)
+		return -ENOENT;
+	char *url = doc == 0 ? jp_ukci_url(c->url, c->zone) : jp_ukci_generation_url(c->url);
 	return url ? jp_provider_req_set(rq, url, NULL, NULL) : -errno;
 }
 
 /* The value holds for its half hour: its time is the half hour's end. */
-static int ukci_live_parse(const struct jp_provider_conf *c, long status, const void *body, size_t len,
+static int ukci_live_parse(const struct jp_provider_conf *c, long status, unsigned doc, const void *body, size_t len,
 			   struct jp_live *out, char *why, size_t whylen)
 {
-	(void)c;
 	(void)status;
+	if (doc > 0)
+		return jp_ukci_parse_generation(body, len, &out->carbon_free, why, whylen);
 	int64_t from;
-	return jp_ukci_parse(body, len, &out->g_per_kwh, &from, &out->data_ms, why, whylen);
+	int r = jp_ukci_parse(body, len, &out->g_per_kwh, &from, &out->data_ms, why, whylen);
+	char ignored[64];
+	if (r == 0 && *c->zone && jp_ukci_parse_generation(body, len, &out->carbon_free, ignored, sizeof(ignored)))
+		out->carbon_free = -1;
+	return r;
 }
 
 /* From the half hour in force, so that now is covered. */
@@ -266,6 +334,7 @@ const struct jp_provider jp_provider_ukci = {
 	.id = JP_CARBON_UKCI,
 	.max_bytes = JP_JSON_MAX_BYTES,
 	.setup = ukci_setup,
+	.live_docs = 2,
 	.live_request = ukci_live_request,
 	.live_parse = ukci_live_parse,
 	.forecast_method = "ukci_forecast",

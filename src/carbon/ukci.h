@@ -19,6 +19,15 @@ int jp_ukci_parse(const void *buf, size_t len, double *g_per_kwh, int64_t *from_
  * must then be a number from 1 to 99). Returns a malloc'd string, or NULL with errno set. */
 char *jp_ukci_url(const char *base, const char *region);
 
+/* The carbon-free share (biomass, nuclear, hydro, solar, wind over all fuels) of a
+ * generation mix: GET /generation ({"data": {"generationmix": [{"fuel", "perc"}, ...]}})
+ * or a regional answer (the mix of the region's first half hour). Pure. Returns 0 with
+ * *ratio in 0..1, -ENODATA for no mix, -EINVAL (why filled). */
+int jp_ukci_parse_generation(const void *buf, size_t len, double *ratio, char *why, size_t whylen);
+
+/* <base>/generation. Returns a malloc'd string, or NULL with errno set. */
+char *jp_ukci_generation_url(const char *base);
+
 struct jp_forecast;
 
 /* Parse a forecast answer, GET /intensity/{from}/fw48h ({"data":[{"from","to",

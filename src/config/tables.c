@@ -631,6 +631,8 @@ static const struct field carbon_fields[] = {
 	 .values = carbon_source_ids, .reload = CARB, .dnum = JP_CARBON_STATIC},
 	{.key = "grams_per_kwh", .kind = K_DOUBLE, .off = CFG(carbon_grams_per_kwh), .flags = F_MIN, .min = 0,
 	 .reload = CARB, .dnum = 475},
+	{.key = "carbon_free_ratio", .kind = K_DOUBLE, .off = CFG(carbon_free_ratio), .flags = F_MIN | F_MAX, .min = 0,
+	 .max = 1, .reload = CARB, .dnum = -1},
 	{.key = "max_age", .kind = K_DUR, .off = CFG(carbon_max_age_ms), .flags = F_MIN, .min = 1000,
 	 .reload = CARB, .dnum = 2 * 3600000},
 	{.key = "refresh", .kind = K_DUR, .off = CFG(carbon_refresh_ms), .flags = F_MIN, .min = 1000,

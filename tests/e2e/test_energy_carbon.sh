@@ -349,7 +349,10 @@ STORAGE = {"B10": 150}
 total_mw = sum(MIX.values())
 want_g = sum(mw * LIFECYCLE[p] for p, mw in MIX.items()) / total_mw
 want_ren = sum(mw for p, mw in MIX.items() if p in RENEWABLE) / total_mw
-print("expected grid intensity %.6f g/kWh, renewable ratio %.6f" % (want_g, want_ren))
+# Carbon-free: the renewable set and nuclear (B14).
+want_cfe = sum(mw for p, mw in MIX.items() if p in RENEWABLE or p == "B14") / total_mw
+print("expected grid intensity %.6f g/kWh, renewable ratio %.6f, carbon-free ratio %.6f"
+      % (want_g, want_ren, want_cfe))
 
 # The measured window: from the first round at which both pods carry their kubelet names and
 # the ENTSO-E value is in force, to the last round.
@@ -473,6 +476,23 @@ g = scalar("sum(%s)" % inc("joulepush_node_co2_grams_total"), end, "node co2")
 want = node_total / 3.6e6 * want_g * PUE
 check(rel(g, want) <= 0.01, "node CO2 %.6g g, want %.6g g (%.4f %%)" % (g, want, 100 * rel(g, want)))
 
+# 4b. Carbon-free energy, counted as CO2 is: joules x the mix's carbon-free share (no PUE),
+# for the pods, their namespaces and the node; and the node's energy converted with the
+# ENTSO-E intensity is all of it (no fallback in the window, checked above).
+for uid, ns in ((UID_A, "team-a"), (UID_B, "team-b")):
+    c = scalar("sum(%s)" % inc(pod_sel(uid, "joulepush_pod_carbon_free_energy_joules_total")), end, "pod cfe")
+    want = tot[uid] * want_cfe
+    check(rel(c, want) <= 0.01, "pod %s carbon-free %.6g J, joules %.3f x %.4f = %.6g J"
+          % (ns, c, tot[uid], want_cfe, want))
+    n = scalar('sum(%s)' % inc('joulepush_namespace_carbon_free_energy_joules_total{namespace="%s"}' % ns),
+               end, "ns cfe")
+    check(rel(n, c) <= 1e-6, "namespace %s carbon-free %.6g J = its pod's" % (ns, n))
+c = scalar("sum(%s)" % inc("joulepush_node_carbon_free_energy_joules_total"), end, "node cfe")
+check(rel(c, node_total * want_cfe) <= 0.01, "node carbon-free %.6g J, want %.6g J" % (c, node_total * want_cfe))
+conv = scalar('sum(%s)' % inc('joulepush_node_converted_energy_joules_total{intensity_source="entsoe"}'), end,
+              "converted")
+check(rel(conv, node_total) <= 0.01, "node energy converted with entsoe %.6g J, want %.6g J" % (conv, node_total))
+
 # 5. The grid gauges equal the document's values.
 gi = vector('%s @ %.3f' % (N('joulepush_grid_carbon_intensity_grams_per_kwh{source="entsoe"}'), end), end)
 check(len(gi) == 1 and gi[0][0].get("grid_zone") == AREA and rel(gi[0][1], want_g) <= 1e-9,
@@ -485,6 +505,9 @@ check(gen == want_gen, "generation MW per psr_type %s, want %s" % (sorted(gen.it
 ren = vector("%s @ %.3f" % (N("joulepush_grid_renewable_ratio"), end), end)
 check(len(ren) == 1 and rel(ren[0][1], want_ren) <= 1e-9,
       "renewable ratio %s, want %.6f" % ([v for _, v in ren], want_ren))
+cfe = vector("%s @ %.3f" % (N('joulepush_grid_carbon_free_ratio{source="entsoe"}'), end), end)
+check(len(cfe) == 1 and rel(cfe[0][1], want_cfe) <= 1e-9,
+      "carbon-free ratio %s, want %.6f" % ([v for _, v in cfe], want_cfe))
 
 # 6. metrics.compat kepler: the Kepler 0.10 names carry the same joules.
 kn = by("zone", inc('joulepush_node_energy_joules_total'))
