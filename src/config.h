@@ -21,7 +21,7 @@ enum jp_idle_attr { JP_IDLE_NONE, JP_IDLE_EVEN, JP_IDLE_USAGE, JP_IDLE_REQUESTS 
  * each has one row in carbon/provider.h. */
 enum jp_carbon_source {
 	JP_CARBON_NONE, JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS, JP_CARBON_UKCI, JP_CARBON_FILE,
-	JP_CARBON_NSOURCES
+	JP_CARBON_WATTTIME, JP_CARBON_NSOURCES
 };
 enum jp_rw_protocol { JP_RW_V1, JP_RW_V2 };
 
@@ -148,6 +148,7 @@ struct jp_config {
 	uint64_t carbon_max_age_ms, carbon_refresh_ms;
 	char *entsoe_url, *entsoe_token_file, *entsoe_area;
 	char *emaps_url, *emaps_token_file, *emaps_zone;
+	char *wt_url, *wt_username_file, *wt_password_file, *wt_region, *wt_signal_type;   /* carbon.watttime */
 	char *ukci_url, *ukci_region;
 	char *carbon_file_path;
 	int carbon_factors_direct;          /* 0 lifecycle, 1 direct */

@@ -58,8 +58,10 @@
 	  "Share of the last interval in which the GPU ran a kernel.") \
 	X(GPU_READ_ERRORS_TOTAL, "joulepush_gpu_read_errors_total", JP_COUNTER, "", "gpu, uuid, model", \
 	  "NVML calls for the GPU that failed; an interval whose energy or utilisation could not be read is skipped.") \
-	X(GRID_CARBON_INTENSITY_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source", \
-	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh.") \
+	X(GRID_CARBON_INTENSITY_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source, signal", \
+	  "Carbon intensity of the grid in force, in grams CO2-equivalent per kWh: the average one, and a marginal source's rate.") \
+	X(GRID_SIGNAL_INDEX_RATIO, "joulepush_grid_signal_index_ratio", JP_GAUGE, "ratio", "grid_zone, source", \
+	  "Where the marginal rate in force ranks among the recent ones (WattTime's signal index): 0 cleanest, 1 dirtiest.") \
 	X(GRID_CARBON_FREE_RATIO, "joulepush_grid_carbon_free_ratio", JP_GAUGE, "ratio", "grid_zone, source", \
 	  "Share of the grid's generation that is renewable or nuclear, with the intensity in force.") \
 	X(GRID_GENERATION_MEGAWATTS, "joulepush_grid_generation_megawatts", JP_GAUGE, "MW", "grid_zone, psr_type, fuel", \
@@ -68,7 +70,7 @@
 	  "Share of renewable sources in the grid's generation.") \
 	X(GRID_FOSSIL_RATIO, "joulepush_grid_fossil_ratio", JP_GAUGE, "ratio", "grid_zone", \
 	  "Share of coal, gas and oil in the grid's actual generation.") \
-	X(GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source, horizon", \
+	X(GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh", JP_GAUGE, "g/kWh", "grid_zone, source, signal, horizon", \
 	  "Forecast grid carbon intensity in force at now + horizon, in grams CO2-equivalent per kWh.") \
 	X(GRID_GREENEST_WINDOW_START_SECONDS, "joulepush_grid_greenest_window_start_seconds", JP_GAUGE, "s", "grid_zone, window", \
 	  "Seconds from now to the start of the greenest window of this length within the forecast horizon (0: now).") \

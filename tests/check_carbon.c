@@ -890,7 +890,7 @@ START_TEST(test_intensity_series)
 	jp_store_begin(st, 1000);
 	ck_assert_int_eq(jp_intensity_set_series(r.in, st), 0);
 	jp_store_commit(st, seen_cb, &seen);
-	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone=10Y1001A1001A82H,source=entsoe,}"),
+	ck_assert_double_eq_tol(seen_get(&seen, "joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone=10Y1001A1001A82H,signal=average,source=entsoe,}"),
 				(1500.0 * 24 + 2900.0 * 12) / 4400.0, EPS);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_generation_megawatts{fuel=hydro,grid_zone=10Y1001A1001A82H,psr_type=B11,}"), 1500);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_generation_megawatts{fuel=nuclear,grid_zone=10Y1001A1001A82H,psr_type=B14,}"), 2900);
@@ -922,7 +922,7 @@ START_TEST(test_intensity_fallback_no_mix)
 	jp_store_begin(st, 1000);
 	ck_assert_int_eq(jp_intensity_set_series(r.in, st), 0);
 	jp_store_commit(st, seen_cb, &seen);
-	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone=10Y1001A1001A82H,source=fallback,}"), 400);
+	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone=10Y1001A1001A82H,signal=average,source=fallback,}"), 400);
 	ck_assert_double_eq(seen_get(&seen, "joulepush_carbon_refresh_failures_total{source=entsoe,}"), 1);
 	ck_assert(!seen_has(&seen, "joulepush_grid_generation_megawatts"));
 	ck_assert(!seen_has(&seen, "joulepush_grid_renewable_ratio"));
@@ -1029,7 +1029,7 @@ START_TEST(test_forecaster_ukci)
 	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_greenest_window_grams_per_kwh{grid_zone=GB,window=1h,}"), 80);
 	/* The 4 h window is longer than the 3 h horizon: not exported. */
 	ck_assert(!seen_has(&seen, "joulepush_grid_greenest_window_start_seconds{grid_zone=GB,window=4h,}"));
-	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh{grid_zone=GB,horizon=1h,source=ukci,}"),
+	ck_assert_double_eq(seen_get(&seen, "joulepush_grid_carbon_intensity_forecast_grams_per_kwh{grid_zone=GB,horizon=1h,signal=average,source=ukci,}"),
 			    g[(int)((now + 3600000 - (h0 - 1800000)) / 1800000)]);
 	ck_assert(seen_has(&seen, "joulepush_grid_forecast_info{grid_zone=GB,method=ukci_forecast,signal=average,source=ukci,}"));
 	ck_assert(seen_has(&seen, "joulepush_grid_carbon_intensity_rank_ratio{grid_zone=GB,}"));

@@ -22,6 +22,8 @@
 #include "carbon/intensity.h"
 #include "carbon/provider.h"
 #include "carbon/retry.h"
+#include "carbon/watttime.h"
+#include "store/series.h"
 #include "config.h"
 #include "util/time.h"
 #include "fixture_util.h"
@@ -38,7 +40,7 @@ static struct fake {
 	int pending;
 	jp_http_done_cb cb;
 	void *arg;
-	char url[2048], header[256];
+	char url[2048], header[256], user[64], password[64];
 	size_t max_bytes;
 	unsigned nreqs, cancels;
 	int64_t now;
@@ -54,6 +56,8 @@ static struct jp_http_xfer *fake_start(struct jp_http *h, const struct jp_http_r
 	fk.arg = arg;
 	snprintf(fk.url, sizeof(fk.url), "%s", req->url);
 	snprintf(fk.header, sizeof(fk.header), "%s", req->headers && req->headers[0] ? req->headers[0] : "");
+	snprintf(fk.user, sizeof(fk.user), "%s", req->username ? req->username : "");
+	snprintf(fk.password, sizeof(fk.password), "%s", req->password ? req->password : "");
 	fk.max_bytes = req->max_response_bytes;
 	fk.nreqs++;
 	return (struct jp_http_xfer *)&fk;
@@ -140,6 +144,18 @@ static void rig_init(struct rig *r, enum jp_carbon_source src)
 	set_str(&r->cfg.entsoe_token_file, r->token_path);
 	set_str(&r->cfg.emaps_token_file, r->token_path);
 	set_str(&r->cfg.carbon_file_path, r->file_path);
+	set_str(&r->cfg.wt_url, "http://grid.invalid/wt");
+	char path[160];
+	snprintf(path, sizeof(path), "%s/wt-user", r->dir);
+	FILE *u = fopen(path, "w");
+	fputs("alice\n", u);
+	fclose(u);
+	set_str(&r->cfg.wt_username_file, path);
+	snprintf(path, sizeof(path), "%s/wt-password", r->dir);
+	u = fopen(path, "w");
+	fputs("PASSWORDSECRET\n", u);
+	fclose(u);
+	set_str(&r->cfg.wt_password_file, path);
 }
 
 static void set_flag(void *arg) { *(int *)arg = 1; }
@@ -154,6 +170,13 @@ static void rig_close(struct rig *r, struct jp_intensity *in, struct jp_forecast
 	uv_run(&r->loop, UV_RUN_NOWAIT);
 	ck_assert_int_eq(uv_loop_close(&r->loop), 0);
 	unlink(r->token_path);
+	char path[160];
+	snprintf(path, sizeof(path), "%s/wt-user", r->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/wt-password", r->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fc.csv", r->dir);
+	unlink(path);
 	rmdir(r->dir);
 	jp_config_free(&r->cfg);
 	jp_fetch_set_transport(NULL);
@@ -364,7 +387,7 @@ START_TEST(test_provider_table)
 {
 	static const char *const names[] = {[JP_CARBON_STATIC] = "static", [JP_CARBON_ENTSOE] = "entsoe",
 					    [JP_CARBON_ELECTRICITYMAPS] = "electricitymaps", [JP_CARBON_UKCI] = "ukci",
-					    [JP_CARBON_FILE] = "file"};
+					    [JP_CARBON_FILE] = "file", [JP_CARBON_WATTTIME] = "watttime"};
 	ck_assert_ptr_null(jp_provider_get(JP_CARBON_NONE));
 	ck_assert_ptr_null(jp_provider_get(JP_CARBON_NSOURCES));
 	for (int s = JP_CARBON_STATIC; s < JP_CARBON_NSOURCES; s++) {
@@ -531,6 +554,167 @@ START_TEST(test_close_cancels)
 	rig_close(&r, NULL, f);
 	ck_assert_uint_eq(fk.cancels, 1);
 	ck_assert_uint_eq(fk.nreqs, 2);
+}
+END_TEST
+
+/* ---- WattTime: a session, a marginal signal ---------------------------------------- */
+
+#define WT_SESSION "wt-session-7f3a9c2e-SECRETSESSION"
+
+/* Answer the login the fetch asks for: basic authentication with the files' contents. */
+static void wt_login(uv_loop_t *loop)
+{
+	wait_request(loop);
+	ck_assert_msg(strstr(fk.url, "grid.invalid/wt/login") != NULL, "%s", fk.url);
+	ck_assert_str_eq(fk.user, "alice");
+	ck_assert_str_eq(fk.password, "PASSWORDSECRET");
+	answer_fixture("watttime_login.json");
+}
+
+/* A refresh: a session first, then the forecast's first point (1000 lbs/MWh × 0.453592)
+ * with the session as a bearer token, then the signal index (37th percentile). The
+ * intensity the CO2 counters use stays the static average; the marginal rate is apart. */
+START_TEST(test_watttime_live)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_WATTTIME);
+	fk.now = T("2024-03-05T10:02Z");
+	struct jp_intensity *in = jp_intensity_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	ck_assert_ptr_nonnull(in);
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "/wt/v3/forecast?region=CAISO_NORTH&signal_type=co2_moer&horizon_hours=1"), "%s",
+		      fk.url);
+	ck_assert_str_eq(fk.header, "Authorization: Bearer " WT_SESSION);
+	answer_fixture("watttime_forecast.json");
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "/wt/v3/signal-index?region=CAISO_NORTH&signal_type=co2_moer"), "%s", fk.url);
+	answer_fixture("watttime_index.json");
+	const char *src, *zone;
+	ck_assert_double_eq(jp_intensity_current(in, T("2024-03-05T10:03Z"), &src, &zone), 475);
+	ck_assert_str_eq(src, "static");
+	double mg;
+	ck_assert_int_eq(jp_intensity_marginal(in, T("2024-03-05T10:03Z"), &mg), 0);
+	ck_assert_double_eq_tol(mg, 1000 * 0.453592, 1e-9);
+	struct jp_label common[] = {{"node", "n1"}};
+	struct jp_store *st = jp_store_create(common, 1, 2);
+	jp_store_begin(st, 1000);
+	fk.now = T("2024-03-05T10:03Z");
+	ck_assert_int_eq(jp_intensity_set_series(in, st), 0);
+	struct jp_label ml[3] = {{"grid_zone", "CAISO_NORTH"}, {"source", "watttime"}, {"signal", "marginal"}};
+	struct jp_label al[3] = {{"grid_zone", "static"}, {"source", "static"}, {"signal", "average"}};
+	ck_assert_ptr_nonnull(jp_store_get(st, "joulepush_grid_carbon_intensity_grams_per_kwh", ml, 3));
+	ck_assert_ptr_nonnull(jp_store_get(st, "joulepush_grid_carbon_intensity_grams_per_kwh", al, 3));
+	jp_store_destroy(st);
+	rig_close(&r, in, NULL);
+}
+END_TEST
+
+/* The session is kept across refreshes and renewed before its 30 minutes run out (at 27);
+ * an HTTP 401 logs in once more and asks for the same document again; a second 401 in the
+ * same refresh is a failure. Neither the session nor the password reaches a reason. */
+START_TEST(test_watttime_session)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_WATTTIME);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	fk.now = T("2024-03-05T10:00Z");
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "v3/forecast?") && strstr(fk.url, "horizon_hours=24"), "%s", fk.url);
+	answer_fixture("watttime_forecast.json");
+	struct jp_forecaster_stats st;
+	jp_forecaster_stats(f, &st);
+	ck_assert_uint_eq(st.successes, 1);
+	/* Four points of 5 minutes (the null one left out), in g/kWh. */
+	ck_assert_uint_eq(jp_forecaster_forecast(f)->n, 4);
+	double g;
+	ck_assert_int_eq(jp_forecast_at(jp_forecaster_forecast(f), T("2024-03-05T10:17Z"), &g), 0);
+	ck_assert_double_eq_tol(g, 700 * 0.453592, 1e-9);
+	ck_assert_str_eq(jp_forecaster_signal(f), "marginal");
+	/* 20 minutes on: the same session. */
+	fk.now = T("2024-03-05T10:20Z");
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "v3/forecast?") != NULL, "no new login before 27 minutes: %s", fk.url);
+	ck_assert_str_eq(fk.header, "Authorization: Bearer " WT_SESSION);
+	/* A 401: a new login, then the forecast again. */
+	answer(401, "{\"error\": \"token expired\"}", 26, -1, 0, NULL);
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "v3/forecast?") != NULL, "%s", fk.url);
+	answer_fixture("watttime_forecast.json");
+	jp_forecaster_stats(f, &st);
+	ck_assert_uint_eq(st.successes, 2);
+	ck_assert_uint_eq(st.failures, 0);
+	/* At 27 minutes after that login: renewed before the request. */
+	fk.now = T("2024-03-05T10:48Z");
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	/* 401 twice in one refresh: a failure, with no secret in its reason. */
+	answer(401, "{\"error\": \"bad token " WT_SESSION "\"}", 57, -1, 0, NULL);
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	answer(401, "nope " WT_SESSION, 5 + strlen(WT_SESSION), -1, 0, NULL);
+	jp_forecaster_stats(f, &st);
+	ck_assert_uint_eq(st.failures, 1);
+	const char *why = jp_forecaster_last_error(f);
+	ck_assert_msg(strstr(why, "HTTP 401") && !strstr(why, "SECRETSESSION") && !strstr(why, "PASSWORDSECRET"), "%s",
+		      why);
+	rig_close(&r, NULL, f);
+}
+END_TEST
+
+/* A region the account may not see (403), a login refused (401 with the login), a 429 on
+ * the login (the one rule), and answers that are not what WattTime documents. */
+START_TEST(test_watttime_errors)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_WATTTIME);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	fk.now = T("2024-03-05T10:00Z");
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	wt_login(&r.loop);
+	wait_request(&r.loop);
+	const char *deny = "{\"error\": \"Unauthorized region: PJM_DC\"}";
+	answer(403, deny, strlen(deny), -1, 0, NULL);
+	ck_assert_msg(strstr(jp_forecaster_last_error(f), "HTTP 403") &&
+		      strstr(jp_forecaster_last_error(f), "Unauthorized region"), "%s", jp_forecaster_last_error(f));
+	/* The next refresh keeps the session: no login. A login that is refused: */
+	wait_request(&r.loop);
+	answer(401, "{\"error\": \"expired\"}", 20, -1, 0, NULL);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "/login") != NULL, "%s", fk.url);
+	answer(401, "{\"error\": \"bad password\"}", 25, -1, 0, NULL);
+	ck_assert_msg(strstr(jp_forecaster_last_error(f), "login to") &&
+		      strstr(jp_forecaster_last_error(f), "password_file"), "%s", jp_forecaster_last_error(f));
+	/* No session now: the next refresh logs in, and a 429 there follows the one rule. */
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "/login") != NULL, "%s", fk.url);
+	answer(429, "slow", 4, 1000, 0, NULL);
+	struct jp_forecaster_stats st;
+	jp_forecaster_stats(f, &st);
+	ck_assert_uint_eq(st.rate_limited, 1);
+	ck_assert_uint_eq(st.next_delay_ms, 1000);
+	rig_close(&r, NULL, f);
+
+	/* The parsers: other units, a bad session, a percentile out of range. */
+	char why[128];
+	size_t skipped;
+	struct jp_forecast fc = {0};
+	const char *kg = "{\"data\": [{\"point_time\": \"2024-03-05T10:00:00Z\", \"value\": 1}], "
+			 "\"meta\": {\"units\": \"kg_co2_per_mwh\"}}";
+	ck_assert_int_eq(jp_wt_parse_forecast(kg, strlen(kg), &fc, &skipped, why, sizeof(why)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "kg_co2_per_mwh"));
+	jp_forecast_free(&fc);
+	char *session = NULL;
+	const char *bad = "{\"token\": \"two words\"}";
+	ck_assert_int_eq(jp_wt_parse_login(bad, strlen(bad), &session, why, sizeof(why)), -EINVAL);
+	ck_assert_ptr_null(strstr(why, "two words"));
+	double ratio;
+	const char *idx = "{\"data\": [{\"point_time\": \"2024-03-05T10:00:00Z\", \"value\": 140}]}";
+	ck_assert_int_eq(jp_wt_parse_index(idx, strlen(idx), &ratio, why, sizeof(why)), -EINVAL);
 }
 END_TEST
 
@@ -754,6 +938,9 @@ int main(void)
 	tcase_add_test(tc, test_token_redacted_everywhere);
 	tcase_add_test(tc, test_close_cancels);
 	tcase_add_test(tc, test_second_document_optional);
+	tcase_add_test(tc, test_watttime_live);
+	tcase_add_test(tc, test_watttime_session);
+	tcase_add_test(tc, test_watttime_errors);
 	tcase_add_test(tc, test_sdk_start_inside_point);
 	tcase_add_test(tc, test_sdk_end_inside_point_and_ties);
 	tcase_add_test(tc, test_sdk_window_longer_than_data);

@@ -51,6 +51,10 @@ struct jp_fetch {
 	unsigned doc;                 /* the document of the refresh in flight */
 	void *scratch;                /* the provider's, for a multi-document forecast */
 	struct jp_live live;          /* the live answer, filled by the documents in turn */
+	char *session;                /* a login's session token (JP_PROVIDER_LOGIN), across refreshes */
+	int64_t session_renew_ms;     /* when to log in again */
+	int in_login;                 /* the request in flight is the login */
+	int relogged;                 /* this refresh logged in again after a 401 */
 	unsigned n429;
 
 	struct stat fst;              /* the file as last read */
@@ -94,6 +98,20 @@ static void redact(char *dst, size_t cap, const char *src, const char *token)
 	dst[o] = 0;
 }
 
+/* msg into dst with the refresh's token and the session replaced. */
+static void scrub(const struct jp_fetch *f, char *dst, size_t cap, const char *msg)
+{
+	char tmp[WHY_MAX];
+	redact(tmp, sizeof(tmp), msg, f->token);
+	redact(dst, cap, tmp, f->session);
+}
+
+static void drop_session(struct jp_fetch *f)
+{
+	jp_secret_free(f->session);
+	f->session = NULL;
+}
+
 static void timer_cb(uv_timer_t *t);
 
 static void free_scratch(struct jp_fetch *f)
@@ -112,6 +130,7 @@ static void end_request(struct jp_fetch *f)
 	f->token = NULL;
 	free_scratch(f);
 	f->doc = 0;
+	f->in_login = 0;
 }
 
 /* End the refresh: count, tell the owner (why redacted), schedule the next one. */
@@ -124,7 +143,7 @@ static void finish(struct jp_fetch *f, enum jp_fetch_outcome o, uint64_t next_ms
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	redact(clean, sizeof(clean), msg, f->token);
+	scrub(f, clean, sizeof(clean), msg);
 	end_request(f);
 	if (o == JP_FETCH_OK)
 		f->st.successes++;
@@ -151,7 +170,7 @@ static void doc_failed(struct jp_fetch *f, uint64_t next_ms, const char *fmt, ..
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (f->kind == JP_FETCH_LIVE && f->doc > 0) {
-		redact(f->live.note, sizeof(f->live.note), msg, f->token);
+		scrub(f, f->live.note, sizeof(f->live.note), msg);
 		struct jp_fetch_result res = {.live = &f->live};
 		deliver(f, &res, next_ms);
 		return;
@@ -170,6 +189,8 @@ static void deliver(struct jp_fetch *f, struct jp_fetch_result *res, uint64_t ne
 /* ---- HTTP ---------------------------------------------------------------------------- */
 
 static int send_doc(struct jp_fetch *f);
+static int send_rq(struct jp_fetch *f);
+static void login(struct jp_fetch *f);
 
 /* A body excerpt for a reason: at most 200 bytes, as text. */
 static void excerpt(char *dst, size_t cap, const struct jp_http_response *r)
@@ -225,6 +246,30 @@ static int parse_answer(struct jp_fetch *f, const struct jp_http_response *r)
 	return 0;
 }
 
+/* The login's answer: keep the session and ask for the document the refresh is at. */
+static void login_answer(struct jp_fetch *f, const struct jp_http_response *r)
+{
+	char why[WHY_MAX] = "";
+	f->in_login = 0;
+	if (r->status != 200) {
+		finish(f, JP_FETCH_FAILED, f->refresh_ms, "login to %s: HTTP %ld (check carbon.%s.username_file and "
+		       "password_file)", f->rq.log_url, r->status, f->p->name);
+		return;
+	}
+	uint64_t ttl = 0;
+	char *session = NULL;
+	int k = f->p->login_parse(r->body, r->body_len, &session, &ttl, why, sizeof(why));
+	if (k) {
+		finish(f, JP_FETCH_FAILED, f->refresh_ms, "login to %s: %s", f->rq.log_url, why);
+		return;
+	}
+	drop_session(f);
+	f->session = session;
+	f->session_renew_ms = transport.now_ms() + (int64_t)(ttl - ttl / 10);
+	jp_provider_req_free(&f->rq);
+	send_doc(f);
+}
+
 static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *r, void *arg)
 {
 	(void)x;
@@ -247,6 +292,19 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 		return;
 	}
 	f->n429 = 0;
+	if (f->in_login) {
+		login_answer(f, r);
+		return;
+	}
+	if (r->status == 401 && (f->p->flags & JP_PROVIDER_LOGIN) && !f->relogged) {
+		/* The session ended early (revoked, or the clocks disagree): log in once more and
+		 * ask for the same document again. */
+		f->relogged = 1;
+		drop_session(f);
+		jp_provider_req_free(&f->rq);
+		login(f);
+		return;
+	}
 	if ((r->status < 200 || r->status > 299) && !(r->status == 400 && (f->p->flags & JP_PROVIDER_ACK_400))) {
 		excerpt(ex, sizeof(ex), r);
 		doc_failed(f, f->refresh_ms, "HTTP %ld from %s: %s", r->status, f->rq.log_url, ex);
@@ -259,8 +317,9 @@ static void http_done_cb(struct jp_http_xfer *x, const struct jp_http_response *
 static int send_doc(struct jp_fetch *f)
 {
 	int64_t now = transport.now_ms();
-	int k = f->kind == JP_FETCH_LIVE ? f->p->live_request(f->c, f->token, now, f->doc, &f->rq)
-		: f->p->forecast_request(f->c, f->token, now, f->doc, &f->rq);
+	const char *tok = (f->p->flags & JP_PROVIDER_LOGIN) ? f->session : f->token;
+	int k = f->kind == JP_FETCH_LIVE ? f->p->live_request(f->c, tok, now, f->doc, &f->rq)
+		: f->p->forecast_request(f->c, tok, now, f->doc, &f->rq);
 	if (k == -ENOENT && f->kind == JP_FETCH_LIVE && f->doc > 0) {
 		/* Nothing more to ask for this configuration: the answer is whole. */
 		struct jp_fetch_result res = {.live = &f->live};
@@ -271,6 +330,12 @@ static int send_doc(struct jp_fetch *f)
 		doc_failed(f, f->refresh_ms, "cannot build the request: %s", strerror(-k));
 		return -1;
 	}
+	return send_rq(f);
+}
+
+/* Send the request in f->rq. Returns 0, or -1 when the refresh ended. */
+static int send_rq(struct jp_fetch *f)
+{
 	f->headers[0] = f->rq.header;
 	f->headers[1] = NULL;
 	struct jp_http_request req = {
@@ -280,6 +345,8 @@ static int send_doc(struct jp_fetch *f)
 		.timeout_ms = REQUEST_TIMEOUT_MS,
 		.user_agent = "joulepush/" JP_VERSION,
 		.max_response_bytes = f->p->max_bytes,
+		.username = f->rq.user,
+		.password = f->rq.password,
 	};
 	f->st.requests++;
 	f->xfer = transport.start(f->http, &req, http_done_cb, f);
@@ -322,11 +389,44 @@ static char *read_token(const char *path, char *why, size_t whylen)
 	return t;
 }
 
+/* A credential file's first line, trimmed; NULL with why filled. Free with jp_secret_free. */
+static char *read_credential(const char *path, const char *what, char *why, size_t whylen)
+{
+	char tmp[256];
+	char *v = read_token(path, tmp, sizeof(tmp));
+	if (!v)
+		snprintf(why, whylen, "%s: %s", what, tmp);
+	return v;
+}
+
+/* Log in with the credentials read afresh; the answer goes to login_answer. */
+static void login(struct jp_fetch *f)
+{
+	char why[320];
+	char *user = read_credential(f->c->user_file, "username_file", why, sizeof(why));
+	char *password = user ? read_credential(f->c->password_file, "password_file", why, sizeof(why)) : NULL;
+	if (!user || !password) {
+		jp_secret_free(user);
+		finish(f, JP_FETCH_FAILED, f->refresh_ms, "carbon.%s: %s", f->p->name, why);
+		return;
+	}
+	int k = f->p->login_request(f->c, user, password, &f->rq);
+	jp_secret_free(user);
+	jp_secret_free(password);
+	if (k) {
+		finish(f, JP_FETCH_FAILED, f->refresh_ms, "cannot build the login request: %s", strerror(-k));
+		return;
+	}
+	f->in_login = 1;
+	send_rq(f);
+}
+
 static void refresh_http(struct jp_fetch *f)
 {
 	char why[256];
 	end_request(f);
-	f->live = (struct jp_live){.carbon_free = -1};
+	f->relogged = 0;
+	f->live = (struct jp_live){.carbon_free = -1, .signal_index = -1};
 	if (f->p->flags & JP_PROVIDER_TOKEN) {
 		f->token = read_token(f->c->token_file, why, sizeof(why));
 		if (!f->token) {
@@ -339,7 +439,10 @@ static void refresh_http(struct jp_fetch *f)
 		finish(f, JP_FETCH_FAILED, f->refresh_ms, "out of memory");
 		return;
 	}
-	send_doc(f);
+	if ((f->p->flags & JP_PROVIDER_LOGIN) && (!f->session || transport.now_ms() >= f->session_renew_ms))
+		login(f);   /* a session first, or a new one before this one ends */
+	else
+		send_doc(f);
 }
 
 /* ---- the file ------------------------------------------------------------------------ */
@@ -439,6 +542,7 @@ static void timer_closed_cb(uv_handle_t *h)
 	if (!jp_closer_done(&f->closer, &closed, &arg))
 		return;
 	end_request(f);
+	drop_session(f);
 	free(f);
 	jp_closer_none(closed, arg);
 }

@@ -49,7 +49,7 @@ static int forecast_json(const struct jp_forecaster *f, int64_t now, struct jp_b
 	jp_jw_key(&w, "grid_zone");
 	jp_jw_string(&w, jp_forecaster_grid_zone(f));
 	jp_jw_key(&w, "signal");
-	jp_jw_string(&w, "average");
+	jp_jw_string(&w, jp_forecaster_signal(f));
 	jp_jw_key(&w, "generated_at");
 	jp_time_format_rfc3339(jp_forecaster_generated_ms(f), t, sizeof(t));
 	jp_jw_string(&w, t);

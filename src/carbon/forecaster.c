@@ -206,6 +206,7 @@ void jp_forecaster_on_refresh(struct jp_forecaster *f, void (*cb)(void *arg, int
 
 const struct jp_forecast *jp_forecaster_forecast(const struct jp_forecaster *f) { return &f->fc; }
 const char *jp_forecaster_source(const struct jp_forecaster *f) { return f->p->name; }
+const char *jp_forecaster_signal(const struct jp_forecaster *f) { return f->conf.signal; }
 const char *jp_forecaster_grid_zone(const struct jp_forecaster *f) { return f->conf.grid_zone; }
 int64_t jp_forecaster_generated_ms(const struct jp_forecaster *f) { return f->generated_ms; }
 uint64_t jp_forecaster_horizon_ms(const struct jp_forecaster *f) { return f->horizon_ms; }
@@ -235,12 +236,13 @@ int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64
 		return 0;   /* no forecast in force: the gauges end */
 	const char *src = f->p->name;
 	char lab[32];
-	struct jp_label l[3] = {{"grid_zone", f->conf.grid_zone}, {"source", src}, {"horizon", lab}};
+	struct jp_label l[4] = {{"grid_zone", f->conf.grid_zone}, {"source", src}, {"signal", f->conf.signal},
+				{"horizon", lab}};
 	for (size_t i = 0; i < NHORIZONS; i++) {
 		if ((uint64_t)horizons_ms[i] > f->horizon_ms || jp_forecast_at(&f->fc, now + horizons_ms[i], &g))
 			continue;
 		dur_label((uint64_t)horizons_ms[i], lab, sizeof(lab));
-		set(st, JP_M_GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, l, 3, g);
+		set(st, JP_M_GRID_CARBON_INTENSITY_FORECAST_GRAMS_PER_KWH, l, 4, g);
 	}
 	struct jp_label lw[2] = {{"grid_zone", f->conf.grid_zone}, {"window", lab}};
 	for (unsigned i = 0; i < f->windows.n; i++) {
@@ -266,7 +268,7 @@ int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64
 		set(st, JP_M_GRID_CARBON_INTENSITY_RANK_RATIO, l, 1, rank);
 	struct jp_label li[4] = {{"grid_zone", f->conf.grid_zone}, {"source", src},
 				 {"method", f->p->forecast_method},
-				 {"signal", "average"}};
+				 {"signal", f->conf.signal}};
 	set(st, JP_M_GRID_FORECAST_INFO, li, 4, 1);
 	return 0;
 }

@@ -34,6 +34,8 @@ void jp_forecaster_on_refresh(struct jp_forecaster *f, void (*cb)(void *arg, int
  * ("ukci", "file"), grid zone ("GB", a region id, "file") and when it was fetched. */
 const struct jp_forecast *jp_forecaster_forecast(const struct jp_forecaster *f);
 const char *jp_forecaster_source(const struct jp_forecaster *f);
+/* "average", or "marginal" for a marginal source (WattTime). */
+const char *jp_forecaster_signal(const struct jp_forecaster *f);
 const char *jp_forecaster_grid_zone(const struct jp_forecaster *f);
 int64_t jp_forecaster_generated_ms(const struct jp_forecaster *f);
 uint64_t jp_forecaster_horizon_ms(const struct jp_forecaster *f);

@@ -33,6 +33,7 @@ struct jp_intensity {
 	struct jp_mix mix;
 	double renewable;
 	double carbon_free;   /* of the last good value; < 0: not known */
+	double signal_index;  /* its rank among recent values (marginal sources); < 0: not known */
 
 	struct jp_carbon_series fseries;   /* the file source */
 
@@ -64,6 +65,7 @@ static int take(void *owner, struct jp_fetch_result *res, char *why, size_t whyl
 	in->g = v->g_per_kwh;
 	in->data_ms = v->data_ms;
 	in->carbon_free = v->carbon_free;
+	in->signal_index = v->signal_index;
 	in->has_mix = v->has_mix;
 	if (v->has_mix) {
 		in->mix = v->mix;
@@ -109,6 +111,7 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 	in->p = p;
 	in->fallback_g = cfg->carbon_grams_per_kwh;
 	in->fallback_cfe = cfg->carbon_free_ratio;
+	in->carbon_free = in->signal_index = -1;
 	in->max_age_ms = cfg->carbon_max_age_ms;
 	in->rl_fail.interval_ms = in->rl_nodata.interval_ms = in->rl_skip.interval_ms = 60000;
 	int r = jp_provider_conf_init(p, cfg, &in->conf, why, sizeof(why));
@@ -139,27 +142,56 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 	return in;
 }
 
-double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char **source, const char **grid_zone)
+static int marginal(const struct jp_intensity *in)
+{
+	return !strcmp(in->conf.signal, "marginal");
+}
+
+/* The source's own value at now_ms, or the fallback when it has none in force. */
+static double own_value(const struct jp_intensity *in, int64_t now_ms, const char **source)
 {
 	double g = in->fallback_g;
-	const char *s = "fallback";
+	*source = "fallback";
 	if (!in->fetch) {
-		s = in->p->name;   /* static */
+		*source = in->p->name;   /* static */
 	} else if (in->p->flags & JP_PROVIDER_FILE) {
 		const struct jp_carbon_entry *e = jp_carbon_series_at(&in->fseries, now_ms);
 		if (e && now_ms - e->time_ms <= (int64_t)in->max_age_ms) {
 			g = e->g_per_kwh;
-			s = in->p->name;
+			*source = in->p->name;
 		}
 	} else if (in->has_value && now_ms - in->data_ms <= (int64_t)in->max_age_ms) {
 		g = in->g;
-		s = in->p->name;
+		*source = in->p->name;
+	}
+	return g;
+}
+
+double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char **source, const char **grid_zone)
+{
+	const char *s;
+	double g;
+	if (marginal(in)) {
+		/* A marginal rate is no inventory figure: the counters keep the average. */
+		g = in->fallback_g;
+		s = "static";
+	} else {
+		g = own_value(in, now_ms, &s);
 	}
 	if (source)
 		*source = s;
 	if (grid_zone)
-		*grid_zone = in->conf.grid_zone;
+		*grid_zone = marginal(in) ? "static" : in->conf.grid_zone;
 	return g;
+}
+
+int jp_intensity_marginal(const struct jp_intensity *in, int64_t now_ms, double *g_per_kwh)
+{
+	const char *s;
+	if (!marginal(in))
+		return -ENODATA;
+	*g_per_kwh = own_value(in, now_ms, &s);
+	return strcmp(s, "fallback") ? 0 : -ENODATA;
 }
 
 double jp_intensity_carbon_free(const struct jp_intensity *in, int64_t now_ms)
@@ -169,7 +201,7 @@ double jp_intensity_carbon_free(const struct jp_intensity *in, int64_t now_ms)
 		const struct jp_carbon_entry *e = jp_carbon_series_at(&in->fseries, now_ms);
 		if (e && now_ms - e->time_ms <= (int64_t)in->max_age_ms)
 			r = e->carbon_free;
-	} else if (in->fetch && in->has_value && now_ms - in->data_ms <= (int64_t)in->max_age_ms) {
+	} else if (in->fetch && !marginal(in) && in->has_value && now_ms - in->data_ms <= (int64_t)in->max_age_ms) {
 		r = in->carbon_free;
 	}
 	return r >= 0 && r <= 1 ? r : -1;
@@ -180,11 +212,25 @@ int jp_intensity_set_series(struct jp_intensity *in, struct jp_store *store)
 	const char *src, *zone;
 	int64_t now = jp_now_wall_ms();
 	double g = jp_intensity_current(in, now, &src, &zone);
-	struct jp_label l[3] = {{"grid_zone", zone}, {"source", src}};
-	struct jp_series *s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH), l, 2);
+	struct jp_label l[3] = {{"grid_zone", zone}, {"source", src}, {"signal", "average"}};
+	struct jp_series *s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH), l, 3);
 	if (!s)
 		return -errno;
 	jp_store_set(store, s, g);
+	double mg;
+	if (jp_intensity_marginal(in, now, &mg) == 0) {
+		struct jp_label ml[3] = {{"grid_zone", in->conf.grid_zone}, {"source", in->p->name}, {"signal", "marginal"}};
+		s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_INTENSITY_GRAMS_PER_KWH), ml, 3);
+		if (!s)
+			return -errno;
+		jp_store_set(store, s, mg);
+		if (in->signal_index >= 0) {
+			s = jp_store_get(store, jp_metric_name(JP_M_GRID_SIGNAL_INDEX_RATIO), ml, 2);
+			if (!s)
+				return -errno;
+			jp_store_set(store, s, in->signal_index);
+		}
+	}
 	double cfe = jp_intensity_carbon_free(in, now);
 	if (cfe >= 0) {
 		s = jp_store_get(store, jp_metric_name(JP_M_GRID_CARBON_FREE_RATIO), l, 2);

@@ -36,6 +36,12 @@ struct jp_intensity *jp_intensity_create(uv_loop_t *loop, struct jp_http *http, 
 double jp_intensity_current(struct jp_intensity *in, int64_t now_ms, const char **source,
 			    const char **grid_zone);
 
+/* The marginal rate in force at now_ms of a marginal source (WattTime): 0 with it in
+ * *g_per_kwh (g/kWh), or -ENODATA (an average source, or no fresh value). The intensity of
+ * jp_intensity_current stays the average one: for a marginal source, carbon.grams_per_kwh
+ * with source "static" (docs/carbon.md "WattTime, a marginal signal"). */
+int jp_intensity_marginal(const struct jp_intensity *in, int64_t now_ms, double *g_per_kwh);
+
 /* The carbon-free share (renewable and nuclear generation, 0..1) that goes with the
  * intensity in force at now_ms: the live source's, the file entry's, or
  * carbon.carbon_free_ratio for the static value and the fallback; -1 when not known. */
@@ -43,7 +49,9 @@ double jp_intensity_carbon_free(const struct jp_intensity *in, int64_t now_ms);
 
 /* Set, in the store's current round (between jp_store_begin and jp_store_commit), at the
  * current wall time:
- *   joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone, source}
+ *   joulepush_grid_carbon_intensity_grams_per_kwh{grid_zone, source, signal}   (the average in
+ *                                      force; for a marginal source, also its fresh rate)
+ *   joulepush_grid_signal_index_ratio{grid_zone, source}              (marginal, when known)
  *   joulepush_grid_carbon_free_ratio{grid_zone, source}               (when known)
  *   joulepush_grid_generation_megawatts{grid_zone, psr_type, fuel}  (ENTSO-E, fresh mix only;
  *                                                                     storage included)

@@ -13,7 +13,9 @@ static const struct jp_provider *const jp_providers[JP_CARBON_NSOURCES] = {
 	[JP_CARBON_ELECTRICITYMAPS] = &jp_provider_electricitymaps,
 	[JP_CARBON_UKCI] = &jp_provider_ukci,
 	[JP_CARBON_FILE] = &jp_provider_file,
+	[JP_CARBON_WATTTIME] = &jp_provider_watttime,
 };
+
 
 const struct jp_provider *jp_provider_get(enum jp_carbon_source id)
 {
@@ -36,6 +38,7 @@ int jp_provider_conf_init(const struct jp_provider *p, const struct jp_config *c
 		return -EINVAL;
 	}
 	snprintf(c->grid_zone, sizeof(c->grid_zone), "%s", p->name);
+	c->signal = "average";
 	int r = p->setup ? p->setup(cfg, c, why, whylen) : 0;
 	if (r == -ENOMEM)
 		snprintf(why, whylen, "out of memory");
@@ -52,7 +55,10 @@ void jp_provider_conf_free(struct jp_provider_conf *c)
 	free(c->token_file);
 	free(c->zone);
 	free(c->file_path);
-	c->url = c->token_file = c->zone = c->file_path = NULL;
+	free(c->user_file);
+	free(c->password_file);
+	free(c->signal_type);
+	c->url = c->token_file = c->zone = c->file_path = c->user_file = c->password_file = c->signal_type = NULL;
 }
 
 static void wipe_free(char *s)
@@ -66,8 +72,10 @@ void jp_provider_req_free(struct jp_provider_req *rq)
 {
 	wipe_free(rq->url);
 	wipe_free(rq->header);
+	wipe_free(rq->user);
+	wipe_free(rq->password);
 	free(rq->log_url);
-	rq->url = rq->header = rq->log_url = NULL;
+	rq->url = rq->header = rq->log_url = rq->user = rq->password = NULL;
 }
 
 /* carbon.source: static: carbon.grams_per_kwh, no fetch. */

@@ -27,6 +27,9 @@ struct jp_provider_conf {
 	char *token_file;       /* read afresh for every refresh; NULL: the API takes none */
 	char *zone;             /* ENTSO-E area, Electricity Maps zone, UK region ("": national) */
 	char *file_path;        /* the file source */
+	char *user_file, *password_file;   /* a login's credentials, read afresh for each login */
+	char *signal_type;      /* WattTime's signal */
+	const char *signal;     /* "average" or "marginal" (static string) */
 	char grid_zone[64];     /* the grid_zone label */
 	uint64_t max_age_ms;    /* carbon.max_age: how far back a live request looks */
 	struct jp_factors factors;
@@ -37,6 +40,7 @@ struct jp_provider_conf {
 struct jp_provider_req {
 	char *url, *log_url;
 	char *header;           /* one extra request header, or NULL */
+	char *user, *password;  /* HTTP basic authentication (a login), or NULL */
 };
 
 /* A live answer, filled by the documents of a refresh in turn. */
@@ -48,6 +52,8 @@ struct jp_live {
 	double renewable;
 	double carbon_free;     /* share of generation that is renewable or nuclear, 0..1;
 	                           negative when the source did not say */
+	double signal_index;    /* where the intensity ranks among recent ones, 0..1 (WattTime's
+	                           signal index); negative when the source did not say */
 	char note[256];         /* something worth an info line (rejected series), or "" */
 };
 
@@ -55,6 +61,7 @@ enum {
 	JP_PROVIDER_TOKEN = 1,    /* reads conf.token_file before each refresh */
 	JP_PROVIDER_ACK_400 = 2,  /* an HTTP 400 carries a document worth parsing */
 	JP_PROVIDER_FILE = 4,     /* a local file, not HTTP */
+	JP_PROVIDER_LOGIN = 8,    /* a session token from a login, passed as the token */
 };
 
 struct jp_provider {
@@ -63,7 +70,8 @@ struct jp_provider {
 	unsigned flags;
 	size_t max_bytes;            /* the largest answer accepted */
 
-	/* Copy what the provider needs from cfg into c (url, token_file, zone, grid_zone).
+	/* Copy what the provider needs from cfg into c (url, token_file, zone, grid_zone, and
+	 * signal when it is not "average").
 	 * Returns 0, or -EINVAL with why filled for a value it cannot use. NULL: nothing. */
 	int (*setup)(const struct jp_config *cfg, struct jp_provider_conf *c, char *why, size_t whylen);
 
@@ -95,6 +103,14 @@ struct jp_provider {
 			      size_t len, struct jp_forecast *out, size_t *skipped, char *why, size_t whylen);
 	void (*scratch_free)(void *scratch);
 
+	/* A login (JP_PROVIDER_LOGIN): the request with the credentials read from the conf's
+	 * files, and the session token of its answer (malloc'd) with how long it lasts. The
+	 * session is renewed a tenth of its life before it ends, and at once after an HTTP 401.
+	 * Returns as the parse functions. */
+	int (*login_request)(const struct jp_provider_conf *c, const char *user, const char *password,
+			     struct jp_provider_req *rq);
+	int (*login_parse)(const void *body, size_t len, char **session, uint64_t *ttl_ms, char *why, size_t whylen);
+
 	/* The file source's read (JP_PROVIDER_FILE): returns as jp_carbon_file_load. */
 	int (*read)(const char *path, struct jp_carbon_series *out, char *why, size_t whylen);
 };
@@ -120,6 +136,7 @@ int jp_provider_dup(char **dst, const char *s);
 
 /* The rows, one per provider file. */
 extern const struct jp_provider jp_provider_static, jp_provider_entsoe, jp_provider_electricitymaps,
-	jp_provider_ukci, jp_provider_file;
+	jp_provider_ukci, jp_provider_file, jp_provider_watttime;
+
 
 #endif

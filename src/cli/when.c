@@ -36,7 +36,7 @@
 
 static const char when_usage[] =
 	"Usage: joulepush when --duration DURATION [--within DURATION] [--config FILE]\n"
-	"                      [--format text|json] [--wait]\n"
+	"                      [--format text|json] [--signal average|marginal] [--wait]\n"
 	"\n"
 	"Prints the greenest time to start a job of DURATION within the next --within\n"
 	"(default: carbon.forecast.horizon), from the forecast of carbon.forecast.source.\n"
@@ -46,6 +46,9 @@ static const char when_usage[] =
 	"  -c, --config FILE  the agent's configuration (carbon.forecast.*, carbon.ukci.*)\n"
 	"  -f, --format F     text (default) or json: start, end, average_grams_per_kwh,\n"
 	"                     now_grams_per_kwh, saving_ratio, source\n"
+	"  -s, --signal S     average: the forecast of carbon.forecast.source (refused when\n"
+	"                     that is watttime); marginal: WattTime's marginal rate\n"
+	"                     (carbon.watttime.*); default: whatever carbon.forecast.source is\n"
 	"      --wait         sleep until the start (the forecast is fetched again at each\n"
 	"                     carbon.forecast.refresh), then exit 0\n"
 	"\n"
@@ -134,7 +137,7 @@ static int answer(struct when *w, int64_t now, int print)
 		jp_jw_key(&jw, "grid_zone");
 		jp_jw_string(&jw, jp_forecaster_grid_zone(w->fc));
 		jp_jw_key(&jw, "signal");
-		jp_jw_string(&jw, "average");
+		jp_jw_string(&jw, jp_forecaster_signal(w->fc));
 		jp_jw_end(&jw);
 		if (!jp_jw_finish(&jw) && !jp_buf_append(&j, "\n", 1))
 			fwrite(j.data, 1, j.len, stdout);
@@ -144,8 +147,10 @@ static int answer(struct when *w, int64_t now, int print)
 		printf("job mean:       %.1f gCO2e/kWh over %" PRId64 " min\n", mean, w->duration_ms / 60000);
 		printf("started now:    %.1f gCO2e/kWh\n", now_g);
 		printf("saving:         %.1f %%\n", 100 * saving);
-		printf("source:         %s forecast, grid zone %s (an average intensity, not a marginal one)\n",
-		       jp_forecaster_source(w->fc), jp_forecaster_grid_zone(w->fc));
+		printf("source:         %s forecast, grid zone %s (%s)\n", jp_forecaster_source(w->fc),
+		       jp_forecaster_grid_zone(w->fc),
+		       strcmp(jp_forecaster_signal(w->fc), "marginal") ? "an average intensity, not a marginal one"
+								       : "a marginal emissions rate");
 	}
 	fflush(stdout);
 	return 0;
@@ -217,14 +222,15 @@ int jp_when_main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"format", required_argument, NULL, 'f'},
 		{"wait", no_argument, NULL, 'W'},
+		{"signal", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct when w = {.rc = 1};
-	const char *config_path = NULL, *duration = NULL, *within = NULL;
+	const char *config_path = NULL, *duration = NULL, *within = NULL, *signal = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:w:c:f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:w:c:f:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': duration = optarg; break;
 		case 'w': within = optarg; break;
@@ -237,6 +243,13 @@ int jp_when_main(int argc, char **argv)
 			w.json = strcmp(optarg, "json") == 0;
 			break;
 		case 'W': w.wait = 1; break;
+		case 's':
+			if (strcmp(optarg, "average") && strcmp(optarg, "marginal")) {
+				fprintf(stderr, "joulepush when: --signal is average or marginal\n");
+				return 2;
+			}
+			signal = optarg;
+			break;
 		case 'h': fputs(when_usage, stdout); return 0;
 		default: fputs(when_usage, stderr); return 2;
 		}
@@ -266,6 +279,15 @@ int jp_when_main(int argc, char **argv)
 	w.within_ms = within ? (int64_t)ms : (int64_t)cfg.forecast_horizon_ms;
 	if (w.within_ms < w.duration_ms) {
 		fprintf(stderr, "joulepush when: the job is longer than carbon.forecast.horizon; pass --within\n");
+		jp_config_free(&cfg);
+		return 2;
+	}
+	/* --signal picks the kind of signal: marginal is WattTime's; average any other source. */
+	if (signal && !strcmp(signal, "marginal")) {
+		cfg.forecast_source = JP_CARBON_WATTTIME;
+	} else if (signal && cfg.forecast_source == JP_CARBON_WATTTIME) {
+		fprintf(stderr, "joulepush when: carbon.forecast.source watttime is a marginal signal; set an average "
+			"source (ukci, electricitymaps, entsoe, file) for --signal average\n");
 		jp_config_free(&cfg);
 		return 2;
 	}

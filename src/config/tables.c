@@ -364,13 +364,14 @@ static const char *const model_shapes[] = {"linear", "curve", NULL};
 static const char *const platform_sources[] = {"auto", "hwmon", "none", NULL};
 static const char *const gpu_sources[] = {"auto", "nvml", "none", NULL};
 static const char *const idle_attrs[] = {"none", "even", "usage", "requests", NULL};
-static const char *const carbon_sources[] = {"static", "entsoe", "electricitymaps", "ukci", "file", NULL};
+static const char *const carbon_sources[] = {"static", "entsoe", "electricitymaps", "ukci", "file", "watttime", NULL};
 static const int carbon_source_ids[] = {JP_CARBON_STATIC, JP_CARBON_ENTSOE, JP_CARBON_ELECTRICITYMAPS,
-					JP_CARBON_UKCI, JP_CARBON_FILE};
+					JP_CARBON_UKCI, JP_CARBON_FILE, JP_CARBON_WATTTIME};
 static const char *const compat_names[] = {"none", "kepler", NULL};
-static const char *const forecast_sources[] = {"none", "ukci", "file", "electricitymaps", "entsoe", NULL};
+static const char *const forecast_sources[] = {"none", "ukci", "file", "electricitymaps", "entsoe", "watttime", NULL};
 static const int forecast_source_ids[] = {JP_CARBON_NONE, JP_CARBON_UKCI, JP_CARBON_FILE, JP_CARBON_ELECTRICITYMAPS,
-					  JP_CARBON_ENTSOE};
+					  JP_CARBON_ENTSOE, JP_CARBON_WATTTIME};
+static const char *const wt_signal_types[] = {"co2_moer", "co2_aoer", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const protocols[] = {"1.0", "2.0", NULL};
@@ -603,6 +604,19 @@ static const struct field ukci_fields[] = {
 	{0},
 };
 
+static const struct field watttime_fields[] = {
+	{.key = "url", .kind = K_STR, .off = CFG(wt_url), .flags = F_HTTP, .reload = CARB,
+	 .dstr = "https://api.watttime.org"},
+	{.key = "username_file", .kind = K_STR, .off = CFG(wt_username_file), .reload = CARB},
+	{.key = "password_file", .kind = K_STR, .off = CFG(wt_password_file), .reload = CARB},
+	{.key = "region", .kind = K_STR, .off = CFG(wt_region), .flags = F_NONEMPTY, .reload = CARB,
+	 .dstr = "CAISO_NORTH"},
+	{.key = "signal_type", .kind = K_STRENUM, .off = CFG(wt_signal_type), .names = wt_signal_types, .reload = CARB,
+	 .dstr = "co2_moer"},
+	{.key = "password", .kind = K_REFUSE, .hint = "secrets are read from files only: use password_file"},
+	{0},
+};
+
 static const struct field carbon_file_fields[] = {
 	{.key = "path", .kind = K_STR, .off = CFG(carbon_file_path), .reload = CARB},
 	{0},
@@ -640,6 +654,7 @@ static const struct field carbon_fields[] = {
 	{.key = "entsoe", .kind = K_SECTION, .sub = entsoe_fields},
 	{.key = "electricitymaps", .kind = K_SECTION, .sub = emaps_fields},
 	{.key = "ukci", .kind = K_SECTION, .sub = ukci_fields},
+	{.key = "watttime", .kind = K_SECTION, .sub = watttime_fields},
 	{.key = "file", .kind = K_SECTION, .sub = carbon_file_fields},
 	{.key = "factors", .kind = K_CUSTOM, .check = parse_factors, .off = CFG(carbon_factor_overrides),
 	 .value = V_KVLIST, .reload = CARB},
