@@ -155,6 +155,7 @@ struct jp_config {
 	struct jp_kvlist carbon_factor_overrides;   /* PsrType -> g/kWh, as text */
 	double embodied_grams_per_node_hour;
 	enum jp_carbon_source forecast_source;
+	int forecast_surplus;            /* carbon.forecast.surplus (ENTSO-E) */
 	uint64_t forecast_refresh_ms, forecast_horizon_ms;
 	struct jp_durlist forecast_windows;     /* job lengths for the greenest window */
 

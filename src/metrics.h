@@ -78,6 +78,12 @@
 	  "Mean forecast intensity over the greenest window of this length.") \
 	X(GRID_CARBON_INTENSITY_RANK_RATIO, "joulepush_grid_carbon_intensity_rank_ratio", JP_GAUGE, "ratio", "grid_zone", \
 	  "Share of the forecast points within the horizon that are greener than now: 0 greenest, 1 dirtiest.") \
+	X(GRID_RENEWABLE_SURPLUS_RATIO, "joulepush_grid_renewable_surplus_ratio", JP_GAUGE, "ratio", "grid_zone, horizon", \
+	  "Forecast wind and solar generation over the forecast load at now + horizon (ENTSO-E, carbon.forecast.surplus).") \
+	X(GRID_DAY_AHEAD_PRICE, "joulepush_grid_day_ahead_price", JP_GAUGE, "", "grid_zone, currency, horizon", \
+	  "Day-ahead price per MWh at now + horizon, in the currency (ENTSO-E, carbon.forecast.surplus).") \
+	X(GRID_SURPLUS_WINDOW_START_SECONDS, "joulepush_grid_surplus_window_start_seconds", JP_GAUGE, "s", "grid_zone", \
+	  "Seconds from now to the next time within the horizon when wind and solar reach the load or the price is at most 0 (0: now).") \
 	X(GRID_FORECAST_INFO, "joulepush_grid_forecast_info", JP_GAUGE, "", "grid_zone, source, method, signal", \
 	  "The forecast in use; signal=average: an average (attributional) intensity, not a marginal one.") \
 	X(BUILD_INFO, "joulepush_build_info", JP_GAUGE, "", "version, collector, power_source", \

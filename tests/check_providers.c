@@ -10,6 +10,8 @@
 #include <check.h>
 #include <json-c/json.h>
 #include <errno.h>
+#include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "carbon/forecaster.h"
 #include "carbon/intensity.h"
 #include "carbon/provider.h"
+#include "carbon/entsoe.h"
 #include "carbon/retry.h"
 #include "carbon/watttime.h"
 #include "store/series.h"
@@ -718,6 +721,143 @@ START_TEST(test_watttime_errors)
 }
 END_TEST
 
+/* ---- green surplus (ENTSO-E A65, A44 beside A69) ------------------------------------- */
+
+/* A surplus template with ${Hn} (h0 + n hours), ${AREA} and ${CREATED} filled in. */
+static char *surplus_doc(const char *name, int64_t h0, size_t *len)
+{
+	size_t n;
+	char *t = slurp(name, &n);
+	struct jp_buf b = {0};
+	for (const char *p = t; *p;) {
+		const char *d = strstr(p, "${");
+		if (!d) {
+			jp_buf_append(&b, p, strlen(p));
+			break;
+		}
+		jp_buf_append(&b, p, (size_t)(d - p));
+		const char *e = strchr(d, '}');
+		ck_assert_ptr_nonnull(e);
+		char key[16], ts[32];
+		snprintf(key, sizeof(key), "%.*s", (int)(e - d - 2), d + 2);
+		if (key[0] == 'H') {
+			time_t tt = (time_t)(h0 / 1000 + atol(key + 1) * 3600);
+			struct tm tm;
+			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%MZ", gmtime_r(&tt, &tm));
+			jp_buf_append(&b, ts, strlen(ts));
+		} else if (!strcmp(key, "AREA")) {
+			jp_buf_append(&b, AREA, strlen(AREA));
+		} else {
+			jp_buf_append(&b, "2026-12-03T09:55:00Z", 20);
+		}
+		p = e + 1;
+	}
+	free(t);
+	*len = b.len;
+	jp_buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+static void answer_doc(const char *name, int64_t h0)
+{
+	size_t len;
+	char *d = surplus_doc(name, h0, &len);
+	answer(200, d, len, -1, 0, NULL);
+	free(d);
+}
+
+static double gauge(struct jp_store *st, const char *name, const struct jp_label *l, size_t n)
+{
+	struct jp_series *s = jp_store_get(st, name, l, n);
+	const struct jp_sample *smp = s ? jp_series_latest(s) : NULL;
+	return smp ? smp->value : NAN;
+}
+
+/* With carbon.forecast.surplus a refresh asks for A65 (by outBiddingZone_Domain) and A44
+ * (in_Domain and out_Domain, no processType) after the three intensity documents. At
+ * 10 minutes into hour 0 of the templates:
+ *   ratio = (wind + solar) / load: hours 0-5 20000/40000 = 0.5 (hour 4: no load, no ratio),
+ *   hours 8-11 (35000 + 10000)/40000 = 1.125, hours 12-15 (10000 + 10000)/40000 = 0.5;
+ *   price 80.5 EUR until hour 10, -5.25 for hours 10-13, 60 after;
+ *   the next surplus: hour 8 (ratio 1.125; the price goes negative at hour 10), 7 h 50 min. */
+START_TEST(test_entsoe_surplus)
+{
+	struct rig r;
+	rig_init(&r, JP_CARBON_ENTSOE);
+	r.cfg.carbon_source = JP_CARBON_STATIC;
+	r.cfg.forecast_surplus = 1;
+	int64_t h0 = T("2026-12-03T10:00Z");
+	fk.now = h0 + 600000;
+	struct jp_forecaster *f = jp_forecaster_create(&r.loop, (struct jp_http *)&r, &r.cfg);
+	ck_assert_ptr_nonnull(f);
+	wait_request(&r.loop);
+	answer_fixture("entsoe_a75_day.xml");
+	wait_request(&r.loop);
+	answer_doc("surplus_a69.xml", h0);
+	wait_request(&r.loop);
+	answer_doc("surplus_a71.xml", h0);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "documentType=A65&processType=A01&outBiddingZone_Domain=" AREA "&periodStart=202612031000"),
+		      "%s", fk.url);
+	answer_doc("surplus_a65.xml", h0);
+	wait_request(&r.loop);
+	ck_assert_msg(strstr(fk.url, "documentType=A44&in_Domain=" AREA "&out_Domain=" AREA "&periodStart="), "%s", fk.url);
+	answer_doc("surplus_a44.xml", h0);
+	struct jp_forecaster_stats fs;
+	jp_forecaster_stats(f, &fs);
+	ck_assert_msg(fs.successes == 1, "%s", jp_forecaster_last_error(f));
+
+	struct jp_label common[] = {{"node", "n1"}};
+	struct jp_store *st = jp_store_create(common, 1, 2);
+	jp_store_begin(st, 1000);
+	ck_assert_int_eq(jp_forecaster_set_series(f, st, fk.now), 0);
+	static const struct {
+		const char *h;
+		double ratio, price;   /* NAN: not set */
+	} want[] = {{"0h", 0.5, 80.5}, {"1h", 0.5, 80.5}, {"2h", 0.5, 80.5}, {"4h", NAN, 80.5},
+		    {"8h", 1.125, 80.5}, {"12h", 0.5, -5.25}, {"24h", NAN, NAN}};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct jp_label l[2] = {{"grid_zone", AREA}, {"horizon", want[i].h}};
+		struct jp_label pl[3] = {{"grid_zone", AREA}, {"currency", "EUR"}, {"horizon", want[i].h}};
+		double g = gauge(st, "joulepush_grid_renewable_surplus_ratio", l, 2);
+		double p = gauge(st, "joulepush_grid_day_ahead_price", pl, 3);
+		ck_assert_msg(isnan(want[i].ratio) ? isnan(g) : fabs(g - want[i].ratio) < 1e-9, "ratio %s: %g", want[i].h, g);
+		ck_assert_msg(isnan(want[i].price) ? isnan(p) : fabs(p - want[i].price) < 1e-9, "price %s: %g", want[i].h, p);
+	}
+	struct jp_label zl[1] = {{"grid_zone", AREA}};
+	ck_assert_double_eq_tol(gauge(st, "joulepush_grid_surplus_window_start_seconds", zl, 1), 8 * 3600 - 600, 1e-9);
+	jp_store_destroy(st);
+	rig_close(&r, NULL, f);
+
+	/* The parsers: a price document with two currencies is refused; a negative price kept. */
+	struct jp_forecast prices = {0};
+	struct jp_entsoe_result res;
+	size_t len;
+	char *d = surplus_doc("surplus_a44.xml", h0, &len);
+	ck_assert_int_eq(jp_entsoe_parse_prices(d, len, &prices, &res), 0);
+	ck_assert_str_eq(res.currency, "EUR");
+	double v;
+	ck_assert_int_eq(jp_forecast_at(&prices, h0 + 11 * 3600000LL, &v), 0);
+	ck_assert_double_eq(v, -5.25);
+	jp_forecast_free(&prices);
+	char *two = strstr(d, "</TimeSeries>");
+	ck_assert_ptr_nonnull(two);
+	struct jp_buf b = {0};
+	jp_buf_append(&b, d, (size_t)(two - d) + 13);
+	const char *ts2 = "<TimeSeries><mRID>2</mRID><currency_Unit.name>GBP</currency_Unit.name>"
+			  "<price_Measure_Unit.name>MWH</price_Measure_Unit.name><Period><timeInterval><start>2026-12-03T10:00Z"
+			  "</start><end>2026-12-03T11:00Z</end></timeInterval><resolution>PT60M</resolution><Point><position>1"
+			  "</position><price.amount>1</price.amount></Point></Period></TimeSeries>";
+	jp_buf_append(&b, ts2, strlen(ts2));
+	jp_buf_append(&b, two + 13, strlen(two + 13));
+	ck_assert_int_eq(jp_entsoe_parse_prices(b.data, b.len, &prices, &res), 0);
+	ck_assert_msg(res.skipped_series == 1 && strstr(res.reason, "currency"), "%s", res.reason);
+	jp_forecast_free(&prices);
+	jp_buf_free(&b);
+	free(d);
+}
+END_TEST
+
 /* ---- the Carbon Aware SDK's route, against its rules ----------------------------------- */
 
 /* A forecast file of eight half hours from 10:00 to 14:00 (the last holds for the spacing
@@ -941,6 +1081,7 @@ int main(void)
 	tcase_add_test(tc, test_watttime_live);
 	tcase_add_test(tc, test_watttime_session);
 	tcase_add_test(tc, test_watttime_errors);
+	tcase_add_test(tc, test_entsoe_surplus);
 	tcase_add_test(tc, test_sdk_start_inside_point);
 	tcase_add_test(tc, test_sdk_end_inside_point_and_ties);
 	tcase_add_test(tc, test_sdk_window_longer_than_data);

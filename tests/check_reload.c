@@ -186,6 +186,7 @@ static const struct kcase cases[] = {
 	 JP_SRCDIR "/tests/fixtures/carbon/carbon_file.json"},
 	{"carbon.factors", "lifecycle", "direct"},
 	{"carbon.embodied.grams_per_node_hour", "0", "30", .effect = effect_embodied},
+	{"carbon.forecast.surplus", "false", "true"},
 	{"carbon.forecast.source", "none", "file"},
 	{"carbon.forecast.refresh", "30m", "20m"},
 	{"carbon.forecast.horizon", "24h", "12h"},

@@ -22,6 +22,14 @@
  * acknowledgement "...:7:0", "...:8:1"); any version of the right document is accepted. */
 #define NS_GL "urn:iec62325.351:tc57wg16:451-6:generationloaddocument:"
 #define NS_ACK "urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:"
+#define NS_PUB "urn:iec62325.351:tc57wg16:451-3:publicationdocument:"
+
+/* What a document is read for. */
+enum doc_mode {
+	M_GEN,     /* generation per production type: A75, A69, A71 */
+	M_LOAD,    /* the load (A65): series into the bidding zone's consumption */
+	M_PRICE,   /* day-ahead prices (A44): price.amount per MWh, negatives kept */
+};
 
 /* A Period cannot hold more steps than a year of one-minute data. */
 #define MAX_STEPS (366 * 24 * 60)
@@ -278,7 +286,7 @@ static const char *psr_name(int psr)
 	return psr ? jp_psr_code(psr) : "total";
 }
 
-static int parse_period(const struct xnode *period, const char *ns, int a03, struct ivec *tmp,
+static int parse_period(const struct xnode *period, const char *ns, int a03, enum doc_mode mode, struct ivec *tmp,
 			unsigned *neg_points, unsigned *nan_points, char *why, size_t whylen)
 {
 	int64_t start, end, res;
@@ -314,8 +322,9 @@ static int parse_period(const struct xnode *period, const char *ns, int a03, str
 			r = -EINVAL;
 			break;
 		}
-		if (text_of(child(c, ns, "quantity"), b, sizeof(b)) || (q = strtod(b, &e), *e)) {
-			snprintf(why, whylen, "bad Point quantity");
+		if (text_of(child(c, ns, mode == M_PRICE ? "price.amount" : "quantity"), b, sizeof(b)) ||
+		    (q = strtod(b, &e), *e)) {
+			snprintf(why, whylen, "bad Point %s", mode == M_PRICE ? "price.amount" : "quantity");
 			r = -EINVAL;
 			break;
 		}
@@ -325,7 +334,7 @@ static int parse_period(const struct xnode *period, const char *ns, int a03, str
 				(*nan_points)++;
 			continue;
 		}
-		if (q < 0) {
+		if (q < 0 && mode != M_PRICE) {
 			/* Real A75 data carries small negatives (metering noise, a plant's own
 			 * consumption at night): that point counts as 0 MW. Dropping the whole
 			 * production type instead would change the mix far more. */
@@ -373,32 +382,54 @@ static int parse_period(const struct xnode *period, const char *ns, int a03, str
 	return r;
 }
 
-/* Classify and read one TimeSeries. Returns 1 for a consumption series, 0 with *psr and tmp
- * filled for a production series, -EINVAL (why set) or -ENOMEM. */
-static int parse_series(const struct xnode *ts, const char *ns, int allow_total, int *psr, struct ivec *tmp,
-			struct jp_entsoe_result *out, char *why, size_t whylen)
+/* Classify and read one TimeSeries. Returns 1 for a series the mode does not read (a
+ * consumption series of a generation document), 0 with *psr and tmp filled, -EINVAL (why
+ * set) or -ENOMEM. A price series gives its currency in out->currency. */
+static int parse_series(const struct xnode *ts, const char *ns, int allow_total, enum doc_mode mode, int *psr,
+			struct ivec *tmp, struct jp_entsoe_result *out, char *why, size_t whylen)
 {
 	char b[64];
-	/* A series whose energy leaves the bidding zone (pumping, charging) is consumption. */
-	if (child(ts, ns, "outBiddingZone_Domain.mRID"))
-		return 1;
-	if (allow_total && !child(ts, ns, "MktPSRType")) {
-		*psr = 0;   /* A71: the total generation, no production type */
-	} else if (text_of(child(child(ts, ns, "MktPSRType"), ns, "psrType"), b, sizeof(b)) ||
-	    !(*psr = jp_psr_parse(b))) {
-		snprintf(why, whylen, "missing or unknown psrType");
-		return -EINVAL;
+	const char *unit_el = "quantity_Measure_Unit.name", *unit_want = "MAW";
+	*psr = 0;
+	if (mode == M_GEN) {
+		/* A series whose energy leaves the bidding zone (pumping, charging) is consumption. */
+		if (child(ts, ns, "outBiddingZone_Domain.mRID"))
+			return 1;
+		if (allow_total && !child(ts, ns, "MktPSRType")) {
+			*psr = 0;   /* A71: the total generation, no production type */
+		} else if (text_of(child(child(ts, ns, "MktPSRType"), ns, "psrType"), b, sizeof(b)) ||
+			   !(*psr = jp_psr_parse(b))) {
+			snprintf(why, whylen, "missing or unknown psrType");
+			return -EINVAL;
+		}
+	} else if (mode == M_LOAD) {
+		if (!child(ts, ns, "outBiddingZone_Domain.mRID") || child(ts, ns, "MktPSRType"))
+			return 1;   /* not the zone's total load */
+	} else {
+		unit_el = "price_Measure_Unit.name";
+		unit_want = "MWH";
+		const struct xnode *cur = child(ts, ns, "currency_Unit.name");
+		if (!cur || text_of(cur, b, sizeof(b)) || strlen(b) != 3) {
+			snprintf(why, whylen, "missing or bad currency_Unit.name");
+			return -EINVAL;
+		}
+		if (out->currency[0] && strcmp(out->currency, b)) {
+			snprintf(why, whylen, "a second currency %s beside %s", b, out->currency);
+			return -EINVAL;
+		}
+		snprintf(out->currency, sizeof(out->currency), "%s", b);
 	}
-	const struct xnode *unit = child(ts, ns, "quantity_Measure_Unit.name");
-	if (unit && (text_of(unit, b, sizeof(b)) || strcmp(b, "MAW"))) {
-		snprintf(why, whylen, "%s: unit is not MAW (MW)", psr_name(*psr));
+	const char *what = mode == M_PRICE ? "price" : mode == M_LOAD ? "load" : psr_name(*psr);
+	const struct xnode *unit = child(ts, ns, unit_el);
+	if (unit && (text_of(unit, b, sizeof(b)) || strcmp(b, unit_want))) {
+		snprintf(why, whylen, "%s: unit is not %s", what, unit_want);
 		return -EINVAL;
 	}
 	int a03 = 0;
 	const struct xnode *ct = child(ts, ns, "curveType");
 	if (ct) {
 		if (text_of(ct, b, sizeof(b)) || (strcmp(b, "A01") && strcmp(b, "A03"))) {
-			snprintf(why, whylen, "%s: unsupported curveType", psr_name(*psr));
+			snprintf(why, whylen, "%s: unsupported curveType", what);
 			return -EINVAL;
 		}
 		a03 = !strcmp(b, "A03");
@@ -407,9 +438,9 @@ static int parse_series(const struct xnode *ts, const char *ns, int allow_total,
 		if (!is_el(c, ns, "Period"))
 			continue;
 		char w[128] = "";
-		int r = parse_period(c, ns, a03, tmp, &out->negative_points, &out->nan_points, w, sizeof(w));
+		int r = parse_period(c, ns, a03, mode, tmp, &out->negative_points, &out->nan_points, w, sizeof(w));
 		if (r == -EINVAL || r == -EFBIG)
-			snprintf(why, whylen, "%s: %s", psr_name(*psr), w);
+			snprintf(why, whylen, "%s: %s", what, w);
 		if (r)
 			return r;
 	}
@@ -549,7 +580,8 @@ static int parse_ack(const struct xnode *root, struct jp_entsoe_result *out)
 
 /* series: NULL for the newest complete point (A75), else every value of every series,
  * by production type (0: a total without one), for the forecast documents. */
-static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, struct jp_forecast *series)
+static int parse_gl(const struct xnode *root, enum doc_mode mode, struct jp_entsoe_result *out,
+		    struct jp_forecast *series)
 {
 	const char *ns = root->ns;
 	struct ivec by_psr[JP_PSR_MAX + 1];
@@ -565,7 +597,7 @@ static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, stru
 		char why[160] = "";
 		int psr = 0;
 		tmp.n = 0;
-		int k = parse_series(ts, ns, series != NULL, &psr, &tmp, out, why, sizeof(why));
+		int k = parse_series(ts, ns, series != NULL, mode, &psr, &tmp, out, why, sizeof(why));
 		if (k == -ENOMEM) {
 			r = k;
 		} else if (k == 1) {
@@ -604,7 +636,8 @@ static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, stru
 			}
 		}
 		if (r == 0 && !any) {
-			set_reason(out, "no generation series");
+			set_reason(out, mode == M_PRICE ? "no price series" : mode == M_LOAD ? "no load series"
+				   : "no generation series");
 			r = -ENODATA;
 		}
 	}
@@ -614,7 +647,8 @@ static int parse_gl(const struct xnode *root, struct jp_entsoe_result *out, stru
 	return r;
 }
 
-static int parse_doc(const void *buf, size_t len, struct jp_entsoe_result *out, struct jp_forecast *series)
+static int parse_doc(const void *buf, size_t len, enum doc_mode mode, struct jp_entsoe_result *out,
+		     struct jp_forecast *series)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > JP_ENTSOE_MAX_BYTES) {
@@ -663,8 +697,10 @@ static int parse_doc(const void *buf, size_t len, struct jp_entsoe_result *out, 
 		goto out;
 	}
 	const struct xnode *root = st.root;
-	if (!strcmp(root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
-		r = parse_gl(root, out, series);
+	if (mode != M_PRICE && !strcmp(root->name, "GL_MarketDocument") && has_ns_prefix(root, NS_GL)) {
+		r = parse_gl(root, mode, out, series);
+	} else if (mode == M_PRICE && !strcmp(root->name, "Publication_MarketDocument") && has_ns_prefix(root, NS_PUB)) {
+		r = parse_gl(root, mode, out, series);
 	} else if (!strcmp(root->name, "Acknowledgement_MarketDocument") && has_ns_prefix(root, NS_ACK)) {
 		r = parse_ack(root, out);
 	} else {
@@ -680,13 +716,37 @@ out:
 
 int jp_entsoe_parse(const void *buf, size_t len, struct jp_entsoe_result *out)
 {
-	return parse_doc(buf, len, out, NULL);
+	return parse_doc(buf, len, M_GEN, out, NULL);
 }
 
 int jp_entsoe_parse_series(const void *buf, size_t len, struct jp_forecast series[JP_PSR_MAX + 1],
 			   struct jp_entsoe_result *out)
 {
-	return parse_doc(buf, len, out, series);
+	return parse_doc(buf, len, M_GEN, out, series);
+}
+
+int jp_entsoe_parse_load(const void *buf, size_t len, struct jp_forecast *load, struct jp_entsoe_result *out)
+{
+	struct jp_forecast series[JP_PSR_MAX + 1];
+	memset(series, 0, sizeof(series));
+	int r = parse_doc(buf, len, M_LOAD, out, series);
+	*load = series[0];
+	for (int p = 1; p <= JP_PSR_MAX; p++)
+		jp_forecast_free(&series[p]);
+	return r;
+}
+
+int jp_entsoe_parse_prices(const void *buf, size_t len, struct jp_forecast *prices, struct jp_entsoe_result *out)
+{
+	struct jp_forecast series[JP_PSR_MAX + 1];
+	memset(series, 0, sizeof(series));
+	series[0].signed_values = 1;
+	series[0].max = JP_ENTSOE_MAX_PRICE;
+	int r = parse_doc(buf, len, M_PRICE, out, series);
+	*prices = series[0];
+	for (int p = 1; p <= JP_PSR_MAX; p++)
+		jp_forecast_free(&series[p]);
+	return r;
 }
 
 int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_forecast ws[JP_PSR_MAX + 1],
@@ -756,9 +816,16 @@ char *jp_entsoe_url_doc(const char *base, const char *doc_type, const char *proc
 		errno = EINVAL;
 		return NULL;
 	}
-	int r = jp_buf_printf(&b, "%s%sdocumentType=%s&processType=%s&in_Domain=", base,
-			      strchr(base, '?') ? "&" : "?", doc_type, process_type);
+	int r = jp_buf_printf(&b, "%s%sdocumentType=%s", base, strchr(base, '?') ? "&" : "?", doc_type);
+	if (!r && process_type)
+		r = jp_buf_printf(&b, "&processType=%s", process_type);
+	/* The load is asked by outBiddingZone_Domain; prices by in_Domain and out_Domain. */
+	r = r ? r : jp_buf_printf(&b, "&%s=", !strcmp(doc_type, "A65") ? "outBiddingZone_Domain" : "in_Domain");
 	r = r ? r : jp_buf_append_urlencoded(&b, area);
+	if (!r && !strcmp(doc_type, "A44")) {
+		r = jp_buf_printf(&b, "&out_Domain=");
+		r = r ? r : jp_buf_append_urlencoded(&b, area);
+	}
 	r = r ? r : jp_buf_printf(&b, "&periodStart=%s&periodEnd=%s&securityToken=", ps, pe);
 	r = r ? r : (token ? jp_buf_append_urlencoded(&b, token) : jp_buf_printf(&b, "REDACTED"));
 	r = r ? r : jp_buf_append(&b, "", 1);

@@ -30,6 +30,7 @@ struct jp_entsoe_result {
 	unsigned negative_points;    /* negative quantities, taken as 0 MW for that point */
 	unsigned nan_points;         /* NaN or infinite quantities: that point left out */
 	int ack_code;                /* an Acknowledgement_MarketDocument's reason code, else 0 */
+	char currency[4];            /* a price document's currency_Unit.name ("EUR"), else "" */
 	char reason[192];            /* the acknowledgement's text, or the first problem found */
 };
 
@@ -74,8 +75,23 @@ int jp_entsoe_parse_series(const void *buf, size_t len, struct jp_forecast serie
 int jp_entsoe_forecast_build(const struct jp_forecast *total, const struct jp_forecast ws[JP_PSR_MAX + 1],
 			     const struct jp_factors *f, double ef_rest, struct jp_forecast *out);
 
-/* The request URL for any document type: <base>?documentType=<doc>&processType=<proc>
- * &in_Domain=<area>&periodStart=..&periodEnd=..&securityToken=<token> (as jp_entsoe_url). */
+/* Prices beyond this (per MWh, either sign) are taken as broken and left out. */
+#define JP_ENTSOE_MAX_PRICE 1e5
+
+/* The load forecast of an A65 GL_MarketDocument (the series into the bidding zone,
+ * outBiddingZone_Domain, without a production type), into *load (normalised). The rules and
+ * errors of jp_entsoe_parse_series; -ENODATA with no load series. */
+int jp_entsoe_parse_load(const void *buf, size_t len, struct jp_forecast *load, struct jp_entsoe_result *out);
+
+/* The day-ahead prices of an A44 Publication_MarketDocument (price.amount per MWh, negative
+ * prices kept), into *prices (normalised), with the currency in out->currency; a document
+ * with two currencies is refused. -ENODATA with no price series. */
+int jp_entsoe_parse_prices(const void *buf, size_t len, struct jp_forecast *prices, struct jp_entsoe_result *out);
+
+/* The request URL for any document type: <base>?documentType=<doc>[&processType=<proc>]
+ * &in_Domain=<area>&periodStart=..&periodEnd=..&securityToken=<token> (as jp_entsoe_url);
+ * A65 names the area outBiddingZone_Domain, A44 both in_Domain and out_Domain; proc NULL
+ * leaves processType out. */
 char *jp_entsoe_url_doc(const char *base, const char *doc_type, const char *process_type, const char *area,
 			const char *token, int64_t start_ms, int64_t end_ms);
 

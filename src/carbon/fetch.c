@@ -235,12 +235,13 @@ static int parse_answer(struct jp_fetch *f, const struct jp_http_response *r)
 		       k == -ENOMEM ? "out of memory" : why);
 		return 0;
 	}
-	if (f->doc + 1 < f->p->forecast_docs) {
+	if (f->doc + 1 < f->c->forecast_docs) {
 		jp_provider_req_free(&f->rq);
 		f->doc++;
 		return send_doc(f) == 0;
 	}
-	struct jp_fetch_result res = {.forecast = &fresh, .skipped = skipped};
+	struct jp_fetch_result res = {.forecast = &fresh, .skipped = skipped,
+				      .extra = f->p->scratch_extra && f->scratch ? f->p->scratch_extra(f->scratch) : NULL};
 	deliver(f, &res, f->refresh_ms);
 	jp_forecast_free(&fresh);
 	return 0;

@@ -35,6 +35,7 @@ struct jp_fetch_result {
 	struct jp_forecast *forecast;          /* forecast points (the owner may take them) */
 	size_t skipped;                        /* forecast points the provider left out */
 	struct jp_carbon_series *series;       /* the file's new contents (the owner may take them) */
+	struct jp_grid_extra *extra;           /* a forecast's surplus series, or NULL (may be taken) */
 };
 
 struct jp_fetch_ops {

@@ -43,7 +43,8 @@ int jp_forecast_normalize(struct jp_forecast *f, size_t *dropped)
 	double max = f->max > 0 ? f->max : JP_FORECAST_MAX_VALUE;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct jp_fc_point *p = &f->v[i];
-		if (!isfinite(p->g_per_kwh) || p->g_per_kwh < 0 || p->g_per_kwh > max || p->end_ms <= p->start_ms) {
+		if (!isfinite(p->g_per_kwh) || p->g_per_kwh < (f->signed_values ? -max : 0) || p->g_per_kwh > max ||
+		    p->end_ms <= p->start_ms) {
 			drop++;
 			continue;
 		}

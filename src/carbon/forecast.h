@@ -29,6 +29,7 @@ struct jp_forecast {
 	struct jp_fc_point *v;
 	size_t n, cap;
 	double max;     /* points above are dropped by normalize; 0: JP_FORECAST_MAX_VALUE */
+	int signed_values;   /* values down to -max are kept (prices); else negatives are dropped */
 	/* Prefix sums for the window search: sum_j[i] is the integral of the points before
 	 * i (g/kWh x ms), len_ms[i] the time they cover. Built by jp_forecast_normalize. */
 	double *sum;

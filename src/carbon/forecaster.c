@@ -38,6 +38,7 @@ struct jp_forecaster {
 	struct jp_durlist windows;
 
 	struct jp_forecast fc;
+	struct jp_grid_extra extra;     /* the surplus series of the last good refresh */
 	int64_t generated_ms;
 	char last_error[256];
 	unsigned short_window_logged;   /* bit i: window i is longer than the horizon, logged */
@@ -78,6 +79,14 @@ static int from_series(const struct jp_carbon_series *s, struct jp_forecast *out
 	return 0;
 }
 
+static void free_extra(struct jp_grid_extra *x)
+{
+	jp_forecast_free(&x->renewables);
+	jp_forecast_free(&x->load);
+	jp_forecast_free(&x->price);
+	memset(x, 0, sizeof(*x));
+}
+
 /* Take the points a refresh produced: normalise, and replace the forecast when something
  * usable is left. */
 static int take(void *owner, struct jp_fetch_result *res, char *why, size_t whylen)
@@ -106,6 +115,12 @@ static int take(void *owner, struct jp_fetch_result *res, char *why, size_t whyl
 	jp_forecast_free(&f->fc);
 	f->fc = *fresh;
 	*fresh = (struct jp_forecast){0};
+	free_extra(&f->extra);
+	if (res->extra) {
+		/* Moved out of the fetch's scratch. */
+		f->extra = *res->extra;
+		*res->extra = (struct jp_grid_extra){0};
+	}
 	f->generated_ms = now;
 	f->points = f->fc.n;
 	f->dropped = dropped;
@@ -176,6 +191,7 @@ static void fetch_closed(void *arg)
 	void (*closed)(void *) = f->closed;
 	void *carg = f->closed_arg;
 	jp_forecast_free(&f->fc);
+	free_extra(&f->extra);
 	jp_provider_conf_free(&f->conf);
 	free(f);
 	if (closed)
@@ -229,8 +245,76 @@ static void set(struct jp_store *st, enum jp_metric_id id, const struct jp_label
 		jp_store_set(st, s, v);
 }
 
+/* Wind and solar over the load at t (both known, the load positive). */
+static int surplus_ratio(const struct jp_grid_extra *x, int64_t t, double *ratio)
+{
+	double ren, load;
+	if (jp_forecast_at(&x->renewables, t, &ren) || jp_forecast_at(&x->load, t, &load) || !(load > 0))
+		return -ENODATA;
+	*ratio = ren / load;
+	return 0;
+}
+
+/* Whether there is a surplus at t: wind and solar reach the load, or power costs nothing. */
+static int surplus_at(const struct jp_grid_extra *x, int64_t t)
+{
+	double v;
+	return (surplus_ratio(x, t, &v) == 0 && v >= 1) || (jp_forecast_at(&x->price, t, &v) == 0 && v <= 0);
+}
+
+/* The next time from now_ms within the horizon with a surplus: now, or the start of a
+ * point of one of the series. Returns 0 with *start, or -ENODATA. */
+static int surplus_next(const struct jp_grid_extra *x, int64_t now, int64_t horizon, int64_t *start)
+{
+	if (surplus_at(x, now)) {
+		*start = now;
+		return 0;
+	}
+	const struct jp_forecast *ser[3] = {&x->renewables, &x->load, &x->price};
+	int64_t best = INT64_MAX;
+	for (int k = 0; k < 3; k++)
+		for (size_t i = 0; i < ser[k]->n; i++) {
+			int64_t t = ser[k]->v[i].start_ms;
+			if (t > now && t <= now + horizon && t < best && surplus_at(x, t))
+				best = t;
+		}
+	if (best == INT64_MAX)
+		return -ENODATA;
+	*start = best;
+	return 0;
+}
+
+/* The green-surplus gauges of docs/carbon.md "Green surplus", for the horizons now (0h)
+ * and those of the forecast gauges. */
+static void set_surplus(struct jp_forecaster *f, struct jp_store *st, int64_t now)
+{
+	const struct jp_grid_extra *x = &f->extra;
+	char lab[32];
+	struct jp_label l[2] = {{"grid_zone", f->conf.grid_zone}, {"horizon", lab}};
+	struct jp_label pl[3] = {{"grid_zone", f->conf.grid_zone}, {"currency", x->currency}, {"horizon", lab}};
+	for (size_t i = 0; i <= NHORIZONS; i++) {
+		int64_t h = i ? horizons_ms[i - 1] : 0;
+		double v;
+		if ((uint64_t)h > f->horizon_ms)
+			continue;
+		if (i)
+			dur_label((uint64_t)h, lab, sizeof(lab));
+		else
+			snprintf(lab, sizeof(lab), "0h");
+		if (surplus_ratio(x, now + h, &v) == 0)
+			set(st, JP_M_GRID_RENEWABLE_SURPLUS_RATIO, l, 2, v);
+		if (x->currency[0] && jp_forecast_at(&x->price, now + h, &v) == 0)
+			set(st, JP_M_GRID_DAY_AHEAD_PRICE, pl, 3, v);
+	}
+	int64_t start;
+	if (surplus_next(x, now, (int64_t)f->horizon_ms, &start) == 0)
+		set(st, JP_M_GRID_SURPLUS_WINDOW_START_SECONDS, l, 1, (double)(start - now) / 1000.0);
+}
+
 int jp_forecaster_set_series(struct jp_forecaster *f, struct jp_store *st, int64_t now)
 {
+	if (f && f->conf.surplus)
+		set_surplus(f, st, now);   /* its own series: they need no intensity forecast */
 	double g;
 	if (!f || jp_forecast_at(&f->fc, now, &g))
 		return 0;   /* no forecast in force: the gauges end */

@@ -39,6 +39,8 @@ int jp_provider_conf_init(const struct jp_provider *p, const struct jp_config *c
 	}
 	snprintf(c->grid_zone, sizeof(c->grid_zone), "%s", p->name);
 	c->signal = "average";
+	c->forecast_docs = p->forecast_docs;
+	c->surplus = cfg->forecast_surplus;
 	int r = p->setup ? p->setup(cfg, c, why, whylen) : 0;
 	if (r == -ENOMEM)
 		snprintf(why, whylen, "out of memory");

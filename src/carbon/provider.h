@@ -16,9 +16,9 @@
 #include <stdint.h>
 
 #include "carbon/factors.h"
+#include "carbon/forecast.h"
 #include "config.h"
 
-struct jp_forecast;
 struct jp_carbon_series;
 
 /* What a provider takes from the configuration, copied by setup. */
@@ -30,9 +30,19 @@ struct jp_provider_conf {
 	char *user_file, *password_file;   /* a login's credentials, read afresh for each login */
 	char *signal_type;      /* WattTime's signal */
 	const char *signal;     /* "average" or "marginal" (static string) */
+	unsigned forecast_docs; /* documents a forecast refresh asks for (the row's, or more) */
+	int surplus;            /* carbon.forecast.surplus: the surplus documents too */
 	char grid_zone[64];     /* the grid_zone label */
 	uint64_t max_age_ms;    /* carbon.max_age: how far back a live request looks */
 	struct jp_factors factors;
+};
+
+/* Beside an intensity forecast, what a provider may forecast of the grid's green surplus
+ * (carbon.forecast.surplus): wind and solar generation and the load, in MW, and the
+ * day-ahead price per MWh in currency. Series without points are not known. */
+struct jp_grid_extra {
+	struct jp_forecast renewables, load, price;
+	char currency[4];
 };
 
 /* A request a provider builds. url and header may hold the token: they are never logged,
@@ -88,7 +98,8 @@ struct jp_provider {
 	int (*live_parse)(const struct jp_provider_conf *c, long status, unsigned doc, const void *body, size_t len,
 			  struct jp_live *out, char *why, size_t whylen);
 
-	/* The forecast: forecast_docs documents a refresh, fetched in order. request builds
+	/* The forecast: conf.forecast_docs documents a refresh (forecast_docs of the row unless
+	 * setup asks for more), fetched in order. request builds
 	 * document doc; parse reads it into scratch (forecast_scratch bytes, zeroed at the
 	 * start of a refresh, freed with scratch_free) and, for the last one, adds the points
 	 * to *out (not normalised) with *skipped counting points left out. parse returns 0, or
@@ -102,6 +113,9 @@ struct jp_provider {
 	int (*forecast_parse)(const struct jp_provider_conf *c, void *scratch, unsigned doc, const void *body,
 			      size_t len, struct jp_forecast *out, size_t *skipped, char *why, size_t whylen);
 	void (*scratch_free)(void *scratch);
+	/* The surplus series a refresh gathered in scratch, for the owner to take (it may move
+	 * the series out). NULL: the provider forecasts no surplus. */
+	struct jp_grid_extra *(*scratch_extra)(void *scratch);
 
 	/* A login (JP_PROVIDER_LOGIN): the request with the credentials read from the conf's
 	 * files, and the session token of its answer (malloc'd) with how long it lasts. The

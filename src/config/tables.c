@@ -631,6 +631,7 @@ static const struct field embodied_fields[] = {
 static const struct field forecast_fields[] = {
 	{.key = "source", .kind = K_ENUM, .off = CFG(forecast_source), .names = forecast_sources,
 	 .values = forecast_source_ids, .reload = CARB, .dnum = JP_CARBON_NONE},
+	{.key = "surplus", .kind = K_BOOL, .off = CFG(forecast_surplus), .reload = CARB, .dnum = 0},
 	{.key = "refresh", .kind = K_DUR, .off = CFG(forecast_refresh_ms), .flags = F_MIN, .min = 60000,
 	 .reload = CARB, .dnum = 30 * 60000},
 	{.key = "horizon", .kind = K_DUR, .off = CFG(forecast_horizon_ms), .flags = F_MIN | F_MAX,

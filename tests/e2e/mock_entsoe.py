@@ -15,7 +15,14 @@ was wrong (which the agent treats as "no data", so the test sees the fallback). 
 request is appended to --log as one JSON line: path, status, the problems found, and
 whether the token matched (the token itself is not written).
 
+With --forecast-dir DIR it also serves the day-ahead documents of a forecast refresh from
+DIR/surplus_a69.xml, surplus_a71.xml, surplus_a65.xml and surplus_a44.xml, with ${Hn}
+replaced by the request's periodStart plus n hours: A69 and A71 want processType=A01 and
+in_Domain, A65 processType=A01 and outBiddingZone_Domain, A44 in_Domain and out_Domain and no
+processType (the ENTSO-E API guide's parameters).
+
 usage: mock_entsoe.py --template FILE --token-file FILE --area AREA --port-file FILE --log FILE
+                      [--forecast-dir DIR]
 """
 
 import argparse
@@ -73,27 +80,44 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             return v[0]
 
-        for name, want in (("documentType", "A75"), ("processType", "A16"), ("in_Domain", srv.area)):
+        doc = (q.get("documentType") or ["A75"])[0]
+        forecast = srv.forecast_dir and doc in ("A69", "A71", "A65", "A44")
+        want_params = {"A75": (("processType", "A16"), ("in_Domain", srv.area)),
+                       "A69": (("processType", "A01"), ("in_Domain", srv.area)),
+                       "A71": (("processType", "A01"), ("in_Domain", srv.area)),
+                       "A65": (("processType", "A01"), ("outBiddingZone_Domain", srv.area)),
+                       "A44": (("in_Domain", srv.area), ("out_Domain", srv.area))}
+        if doc not in want_params or (doc != "A75" and not forecast):
+            problems.append("documentType=%s, not served" % doc)
+        for name, want in (("documentType", doc),) + want_params.get(doc, ()):
             v = one(name)
             if v is not None and v != want:
                 problems.append("%s=%s, want %s" % (name, v, want))
         ps, pe = parse_period(one("periodStart") or ""), parse_period(one("periodEnd") or "")
         if ps is None or pe is None:
             problems.append("periodStart/periodEnd not YYYYMMDDHHMM")
-        elif not (ps <= start and pe >= end and ps < pe):
+        elif forecast and not (ps < pe and ps.minute == 0):
+            problems.append("period %s..%s is not from a whole hour" % (ps, pe))
+        elif not forecast and not (ps <= start and pe >= end and ps < pe):
             problems.append("period %s..%s does not cover %s..%s" % (ps, pe, start, end))
         token = one("securityToken")
         token_ok = token is not None and token == srv.token
         if not token_ok:
             problems.append("wrong or missing securityToken")
-        extra = sorted(set(q) - {"documentType", "processType", "in_Domain", "periodStart",
-                                 "periodEnd", "securityToken"})
+        extra = sorted(set(q) - {"documentType", "periodStart", "periodEnd", "securityToken"}
+                       - {n for n, _ in want_params.get(doc, ())})
         if extra:
             problems.append("unexpected parameters %s" % extra)
 
         if problems:
             status = 400
             body = ACK % (now.strftime("%Y-%m-%dT%H:%M:%SZ"), "; ".join(problems))
+        elif forecast:
+            status = 200
+            hours = {"H%d" % h: entsoe_time(ps + datetime.timedelta(hours=h)) for h in range(49)}
+            with open(os.path.join(srv.forecast_dir, "surplus_%s.xml" % doc.lower())) as f:
+                body = string.Template(f.read()).safe_substitute(
+                    CREATED=now.strftime("%Y-%m-%dT%H:%M:%SZ"), AREA=srv.area, **hours)
         else:
             status = 200
             body = srv.template.safe_substitute(START=entsoe_time(start), END=entsoe_time(end),
@@ -101,7 +125,7 @@ class Handler(BaseHTTPRequestHandler):
                                                 AREA=srv.area)
         data = body.encode()
         with srv.lock, open(srv.log, "a") as f:
-            f.write(json.dumps({"t": time.time(), "path": url.path, "status": status,
+            f.write(json.dumps({"t": time.time(), "path": url.path, "status": status, "doc": doc,
                                 "problems": problems, "token_ok": token_ok,
                                 "served_start": entsoe_time(start), "served_end": entsoe_time(end),
                                 "period": [one("periodStart"), one("periodEnd")]}) + "\n")
@@ -126,6 +150,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--forecast-dir", default="")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
@@ -134,6 +159,7 @@ def main():
     with open(args.token_file) as f:
         srv.token = f.readline().strip()
     srv.area = args.area
+    srv.forecast_dir = args.forecast_dir
     srv.log = args.log
     srv.lock = threading.Lock()
     tmp = args.port_file + ".tmp"

@@ -65,9 +65,10 @@ def main():
             self.end_headers()
             self.wfile.write(body)
 
-        def log(self, status, authed):
+        def log(self, status, authed, anchor=None):
             with open(args.log, "a") as f:
-                f.write(json.dumps({"t": time.time(), "path": self.path, "authed": authed, "status": status}) + "\n")
+                f.write(json.dumps({"t": time.time(), "path": self.path, "authed": authed, "status": status,
+                                    "anchor": anchor}) + "\n")
 
         def do_GET(self):
             u = urllib.parse.urlparse(self.path)
@@ -108,7 +109,7 @@ def main():
                 n = max(1, int(q.get("horizon_hours", ["24"])[0]) * 12)
                 meta.update(units="lbs_co2_per_mwh", generated_at=iso(now), generated_at_period_seconds=300)
                 data = [{"point_time": iso(now + 300 * i), "value": value(i)} for i in range(n)]
-                self.log(200, True)
+                self.log(200, True, now)
                 return self.answer(200, {"data": data, "meta": meta})
             if u.path == "/v3/signal-index":
                 meta.update(units="percentile")

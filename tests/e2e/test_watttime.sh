@@ -102,16 +102,16 @@ carbon:
 EOF
 out=$("$JOULEPUSH" when --duration 30m --within 12h --signal marginal --format json --config "$E2E_TMP/when.yaml") \
   || fail "when --signal marginal: $out"
-"$PYTHON3" - "$out" <<'PY' || fail "when --signal marginal: $out"
-import json, sys, time
+"$PYTHON3" - "$out" "$E2E_TMP/WT.jsonl" <<'PY' || fail "when --signal marginal: $out"
+import datetime, json, sys
 d = json.loads(sys.argv[1])
-now5 = int(time.time()) // 300 * 300
 assert d["signal"] == "marginal" and d["source"] == "watttime", d
 assert abs(d["average_grams_per_kwh"] - 400 * 0.453592) < 1e-6, d
-# The valley starts 2 h after the five minutes the mock answered in (which may be the one
-# before now's if a boundary passed in between).
-assert abs(d["start_in_seconds"] - (now5 + 7200 - time.time())) < 330, d
-print("when --signal marginal: start in %d s at %.3f g/kWh" % (d["start_in_seconds"], d["average_grams_per_kwh"]))
+# The valley starts 2 h after the five minutes the mock's last forecast began with.
+anchor = [json.loads(l) for l in open(sys.argv[2]) if '"anchor": null' not in l][-1]["anchor"]
+want = datetime.datetime.fromtimestamp(anchor + 7200, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+assert d["start"] == want, (d["start"], want)
+print("when --signal marginal: start %s at %.3f g/kWh" % (d["start"], d["average_grams_per_kwh"]))
 PY
 # --signal average with the watttime forecast configured is a usage error.
 sed 's/source: ukci/source: watttime/' "$E2E_TMP/when.yaml" >"$E2E_TMP/when-wt.yaml"
