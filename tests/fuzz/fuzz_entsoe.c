@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the ENTSO-E A75 / acknowledgement parser, the series parser of the
- * forecast documents with the day-ahead intensity formula, and the factor formula
+ * forecast documents with the day-ahead intensity formula, the load (A65) and price (A44)
+ * readers of the green surplus, and the factor formula
  * (docs/reference/configuration.md: parsers are fuzzed). */
 #include <math.h>
 #include <stddef.h>
@@ -36,5 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int p = 0; p <= JP_PSR_MAX; p++)
 		jp_forecast_free(&s[p]);
+	struct jp_forecast one = {0};
+	if (jp_entsoe_parse_load(data, size, &one, &r) == 0)
+		for (size_t i = 0; i < one.n; i++)
+			if (!(one.v[i].g_per_kwh >= 0) || one.v[i].end_ms <= one.v[i].start_ms)
+				abort();
+	jp_forecast_free(&one);
+	if (jp_entsoe_parse_prices(data, size, &one, &r) == 0)
+		for (size_t i = 0; i < one.n; i++)
+			if (!(fabs(one.v[i].g_per_kwh) <= JP_ENTSOE_MAX_PRICE) || one.v[i].end_ms <= one.v[i].start_ms)
+				abort();
+	jp_forecast_free(&one);
 	return 0;
 }
