@@ -214,7 +214,9 @@ static void first_timeout_cb(uv_timer_t *t)
 	finish(w, 1);
 }
 
-int jp_when_main(int argc, char **argv)
+/* The command line: its options into w and the strings; -1 to go on, else an exit code. */
+static int parse_args(int argc, char **argv, struct when *w, const char **config_path, const char **duration,
+		      const char **within, const char **signal)
 {
 	static const struct option opts[] = {
 		{"duration", required_argument, NULL, 'd'},
@@ -226,34 +228,42 @@ int jp_when_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct when w = {.rc = 1};
-	const char *config_path = NULL, *duration = NULL, *within = NULL, *signal = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "d:w:c:f:s:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': duration = optarg; break;
-		case 'w': within = optarg; break;
-		case 'c': config_path = optarg; break;
+		case 'd': *duration = optarg; break;
+		case 'w': *within = optarg; break;
+		case 'c': *config_path = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
 				fprintf(stderr, "joulepush when: --format is text or json\n");
 				return 2;
 			}
-			w.json = strcmp(optarg, "json") == 0;
+			w->json = strcmp(optarg, "json") == 0;
 			break;
-		case 'W': w.wait = 1; break;
+		case 'W': w->wait = 1; break;
 		case 's':
 			if (strcmp(optarg, "average") && strcmp(optarg, "marginal")) {
 				fprintf(stderr, "joulepush when: --signal is average or marginal\n");
 				return 2;
 			}
-			signal = optarg;
+			*signal = optarg;
 			break;
 		case 'h': fputs(when_usage, stdout); return 0;
 		default: fputs(when_usage, stderr); return 2;
 		}
 	}
+	return -1;
+}
+
+int jp_when_main(int argc, char **argv)
+{
+	struct when w = {.rc = 1};
+	const char *config_path = NULL, *duration = NULL, *within = NULL, *signal = NULL;
+	int pr = parse_args(argc, argv, &w, &config_path, &duration, &within, &signal);
+	if (pr >= 0)
+		return pr;
 	uint64_t ms;
 	if (optind < argc || !duration || jp_parse_duration_ms(duration, &ms) || ms < 60000) {
 		fprintf(stderr, optind < argc ? "joulepush when: unexpected argument '%s'\n"
