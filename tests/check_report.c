@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "report/instruments.h"
 #include "report/query.h"
 #include "report/report.h"
 
@@ -461,6 +463,192 @@ START_TEST(test_render_hostile)
 }
 END_TEST
 
+/* ---- market-based (report/instruments.h) ------------------------------------------------ */
+
+static char tmpdir[64];
+
+static const char *write_tmp(const char *name, const char *text)
+{
+	static char path[192];
+	if (!tmpdir[0]) {
+		strcpy(tmpdir, "/tmp/check_report.XXXXXX");
+		ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	}
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void rm_tmp(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+	tmpdir[0] = 0;
+}
+
+/* Every bad instruments file is refused with FILE:LINE and what is wrong. */
+START_TEST(test_instruments_errors)
+{
+	write_tmp("gap.csv", "hour,kwh\n2026-11-01T00:00:00Z,5\n2026-11-01T02:00:00Z,5\n");
+	write_tmp("half.csv", "2026-11-01T00:30:00Z,5\n");
+	write_tmp("neg.csv", "2026-11-01T00:00:00Z,-1\n");
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: a, kind: ppa, grams_per_kwh: 0, volume_kwh: 5,"
+		 " from: 2026-01-01, to: 2027-01-01, colour: green}\n", ":3: instruments[0]: unknown key \"colour\""},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - name: a\n    kind: eac\n    grams_per_kwh: 0\n"
+		 "    volume_kwh: -5\n    from: 2026-01-01\n    to: 2027-01-01\n", ":6: instruments[0]: negative"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n"
+		 "  - {name: go, kind: eac, grams_per_kwh: 0, volume_kwh: 5, from: 2026-01-01, to: 2026-07-01}\n"
+		 "  - {name: go, kind: eac, grams_per_kwh: 0, volume_kwh: 5, from: 2026-06-01, to: 2027-01-01}\n",
+		 ":4: instruments[1]: its period overlaps the one of \"go\" at line 3"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: p, kind: ppa, grams_per_kwh: 0, profile: gap.csv}\n",
+		 "gap.csv:3: a gap before this hour"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: p, kind: ppa, grams_per_kwh: 0, profile: half.csv}\n",
+		 "half.csv:1: expected a whole UTC hour"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: p, kind: ppa, grams_per_kwh: 0, profile: neg.csv}\n",
+		 "neg.csv:1: kWh is not a number >= 0"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: p, kind: rec, grams_per_kwh: 0, volume_kwh: 1,"
+		 " from: 2026-01-01, to: 2027-01-01}\n", ":3: instruments[0]: kind is ppa, eac or contract"},
+		{"supplier_grams_per_kwh: 250\n", ":1: residual_mix_grams_per_kwh: is required"},
+		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: p, kind: ppa, grams_per_kwh: 0, volume_kwh: 1,"
+		 " from: 2027-01-01, to: 2026-01-01}\n", ":3: instruments[0]: to is not after from"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *path = write_tmp("ins.yaml", bad[i].yaml);
+		struct jp_instruments ins;
+		char why[512];
+		ck_assert_int_eq(jp_instruments_load(path, &ins, why, sizeof(why)), -EINVAL);
+		ck_assert_msg(strstr(why, bad[i].want) != NULL, "case %zu: %s", i, why);
+	}
+	rm_tmp();
+}
+END_TEST
+
+/* The allocation, worked by hand. The range is November 2026 (30 days). Cells: team-a on
+ * cluster c1 100 kWh, team-b on c1 50 kWh, team-a on edge-7 30 kWh, the rest of c1 20 kWh.
+ *  1. wind-ppa, 0 g, 120 kWh over 60 days from 1 November, on c1: 60 kWh in the range;
+ *     c1's uncovered 170 kWh, so it covers 60 × 100/170, 60 × 50/170 and 60 × 20/170.
+ *  2. go-2026, 0 g, 1000 kWh over 2026, on edge-7: 1000 × 30/365 = 82.19 kWh available,
+ *     30 used, 52.19 in excess.
+ *  3. what stays uncovered takes the supplier's 250 g/kWh (not the residual 380). */
+START_TEST(test_market_allocation)
+{
+	write_tmp("ppa.csv", "2026-11-30T23:00:00Z,4\n2026-12-01T00:00:00Z,8\n");
+	const char *path = write_tmp("ins.yaml",
+		"residual_mix_grams_per_kwh: 380\n"
+		"supplier_grams_per_kwh: 250\n"
+		"instruments:\n"
+		"  - {name: wind-ppa, kind: ppa, grams_per_kwh: 0, volume_kwh: 120, from: 2026-11-01, to: 2026-12-31,\n"
+		"     match: {cluster: c1}}\n"
+		"  - {name: go-2026, kind: eac, grams_per_kwh: 0, volume_kwh: 1000, from: 2026-01-01, to: 2027-01-01,\n"
+		"     match: {cluster: edge-7}}\n"
+		"  - {name: late-ppa, kind: ppa, grams_per_kwh: 10, profile: ppa.csv}\n");
+	struct jp_instruments ins;
+	char why[512];
+	ck_assert_msg(jp_instruments_load(path, &ins, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(ins.nkeys, 1);
+	ck_assert_str_eq(ins.keys[0], "cluster");
+	const char *c1[] = {"c1"}, *edge[] = {"edge-7"};
+	struct jp_market_cell cells[] = {
+		{.values = c1, .energy_kwh = 100}, {.values = c1, .energy_kwh = 50},
+		{.values = edge, .energy_kwh = 30}, {.values = c1, .energy_kwh = 20},
+	};
+	int64_t from = 1793491200000LL, to = 1796083200000LL;   /* 2026-11-01, 2026-12-01 */
+	jp_market_allocate(&ins, cells, 4, from, to);
+	ck_assert_double_eq_tol(ins.v[0].available_kwh, 60, 1e-9);
+	ck_assert_double_eq_tol(ins.v[0].used_kwh, 60, 1e-9);
+	ck_assert_double_eq_tol(ins.v[1].available_kwh, 1000.0 * 30 / 365, 1e-9);
+	ck_assert_double_eq_tol(ins.v[1].used_kwh, 30, 1e-9);
+	/* The late PPA: its last hour of November only (4 kWh), shared by all 4 cells' rest. */
+	ck_assert_double_eq_tol(ins.v[2].available_kwh, 4, 1e-9);
+	ck_assert_double_eq_tol(ins.v[2].used_kwh, 4, 1e-9);
+	double open = 100 + 50 + 20 - 60;   /* what the late PPA finds uncovered: c1 110, edge 0 */
+	double a_unc = 100 - 60 * 100.0 / 170, b_unc = 50 - 60 * 50.0 / 170, r_unc = 20 - 60 * 20.0 / 170;
+	ck_assert_double_eq_tol(open, a_unc + b_unc + r_unc, 1e-9);
+	double a_late = 4 * a_unc / open, b_late = 4 * b_unc / open, r_late = 4 * r_unc / open;
+	ck_assert_double_eq_tol(cells[0].uncovered_kwh, a_unc - a_late, 1e-9);
+	ck_assert_double_eq_tol(cells[0].co2_g, a_late * 10 + (a_unc - a_late) * 250, 1e-9);
+	ck_assert_double_eq_tol(cells[1].co2_g, b_late * 10 + (b_unc - b_late) * 250, 1e-9);
+	ck_assert_double_eq_tol(cells[2].co2_g, 0, 1e-9);
+	ck_assert_double_eq_tol(cells[2].covered_cfe_kwh, 30, 1e-9);
+	ck_assert_double_eq_tol(cells[3].co2_g, r_late * 10 + (r_unc - r_late) * 250, 1e-9);
+	jp_instruments_free(&ins);
+
+	/* Without a supplier rate the residual mix that matches applies, else the first. */
+	path = write_tmp("ins2.yaml",
+		"residual_mix_grams_per_kwh:\n"
+		"  - {match: {cluster: edge-7}, grams_per_kwh: 500}\n"
+		"  - {grams_per_kwh: 380}\n");
+	ck_assert_msg(jp_instruments_load(path, &ins, why, sizeof(why)) == 0, "%s", why);
+	jp_market_allocate(&ins, cells, 4, from, to);
+	ck_assert_double_eq_tol(cells[0].co2_g, 100 * 380.0, 1e-9);
+	ck_assert_double_eq_tol(cells[2].co2_g, 30 * 500.0, 1e-9);
+	jp_instruments_free(&ins);
+	rm_tmp();
+}
+END_TEST
+
+/* Through the report, on the stand-in source: one PPA on the whole fleet of 1000 J in the
+ * five days covers the rows by their energy (a 1500 J, b 1000 J, the rest 2500 J of the
+ * nodes' 5000 J: 300, 200 and 500 J); the rest goes to (system) and (idle) by their energy
+ * (250 and 2250 J); the uncovered energy takes the residual 380 g/kWh. */
+START_TEST(test_build_market)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 0);
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+		 "residual_mix_grams_per_kwh: 380\n"
+		 "instruments:\n"
+		 "  - {name: ppa, kind: ppa, grams_per_kwh: 0, volume_kwh: %.17g, from: 1970-01-11, to: 1970-01-16}\n",
+		 1000 / 3.6e6);
+	const char *path = write_tmp("ins3.yaml", yaml);
+	struct jp_instruments ins;
+	char why[512];
+	ck_assert_msg(jp_instruments_load(path, &ins, why, sizeof(why)) == 0, "%s", why);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 15 * DAY, .by = JP_BY_NAMESPACE, .instruments = &ins};
+	struct jp_report r;
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(r.nrows, 4);
+	ck_assert_str_eq(r.rows[0].key, "a");
+	ck_assert_double_eq_tol(r.rows[0].matched_kwh, 300 / 3.6e6, 1e-15);
+	ck_assert_double_eq_tol(r.rows[0].co2_market_g, (1500 - 300) / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.rows[1].co2_market_g, (1000 - 200) / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.rows[2].co2_market_g, (2500 - 500) / 3.6e6 * 380 * 250 / 2500, 1e-12);
+	ck_assert_double_eq_tol(r.rows[3].co2_market_g, (2500 - 500) / 3.6e6 * 380 * 2250 / 2500, 1e-12);
+	ck_assert_double_eq_tol(r.total.co2_market_g, (5000 - 1000) / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.total.matched_kwh, 1000 / 3.6e6, 1e-15);
+	ck_assert_double_eq_tol(ins.v[0].used_kwh, 1000 / 3.6e6, 1e-15);
+	/* The JSON carries both methods and the instrument's use. */
+	char *json = NULL;
+	size_t jl = 0;
+	FILE *f = open_memstream(&json, &jl);
+	ck_assert_int_eq(jp_report_render(&r, JP_FMT_JSON, 8, f), 0);
+	fclose(f);
+	struct json_object *o = json_tokener_parse(json);
+	ck_assert_ptr_nonnull(o);
+	struct json_object *t = json_object_object_get(o, "total");
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(t, "co2_location_grams")), r.total.co2_g, 1e-12);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(t, "co2_market_grams")), r.total.co2_market_g,
+				1e-12);
+	struct json_object *m = json_object_object_get(json_object_object_get(o, "method"), "market");
+	struct json_object *i0 = json_object_array_get_idx(json_object_object_get(m, "instruments"), 0);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(i0, "excess_kwh")), 0, 1e-15);
+	ck_assert_double_eq(json_object_get_double(json_object_object_get(m, "residual_grams_per_kwh")), 380);
+	json_object_put(o);
+	free(json);
+	jp_report_free(&r);
+	jp_instruments_free(&ins);
+	rm_tmp();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -475,6 +663,9 @@ int main(void)
 	tcase_add_test(tc, test_build_errors);
 	tcase_add_test(tc, test_render);
 	tcase_add_test(tc, test_render_hostile);
+	tcase_add_test(tc, test_instruments_errors);
+	tcase_add_test(tc, test_market_allocation);
+	tcase_add_test(tc, test_build_market);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -29,6 +29,7 @@ static const char report_usage[] =
 	"                        [--bearer-token-file F] [--basic-auth-user U\n"
 	"                        --basic-auth-password-file F] [--header 'Name: value']...\n"
 	"                        [--ca-file F] [--insecure-skip-verify] [--timeout D]\n"
+	"                        [--instruments FILE]\n"
 	"\n"
 	"Energy and CO2 per namespace, pod, node or cluster over a time range, from the\n"
 	"series the agents pushed to a Prometheus, Thanos Query, Mimir or VictoriaMetrics\n"
@@ -51,6 +52,10 @@ static const char report_usage[] =
 	"      --header 'Name: value'  e.g. 'X-Scope-OrgID: team-a' (repeatable)\n"
 	"      --ca-file F, --insecure-skip-verify\n"
 	"      --timeout D          per query (default 2m)\n"
+	"      --instruments FILE   the market-based method too (docs/reports.md): the\n"
+	"                           residual mix, the supplier's rate and the instruments\n"
+	"                           (PPAs, guarantees of origin) as YAML; rows gain\n"
+	"                           co2_market_grams and matched_energy_kwh\n"
 	"\n"
 	"Exit codes: 0 the report; 1 a query failed or there is no data; 2 usage.\n";
 
@@ -90,7 +95,7 @@ static int run_report(const struct jp_query_opts *qo, const struct jp_report_par
 
 int jp_report_main(int argc, char **argv)
 {
-	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP };
+	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP, O_INSTRUMENTS };
 	static const struct option opts[] = {
 		{"url", required_argument, NULL, 'u'},
 		{"from", required_argument, NULL, 'f'},
@@ -108,6 +113,7 @@ int jp_report_main(int argc, char **argv)
 		{"ca-file", required_argument, NULL, O_CA},
 		{"insecure-skip-verify", no_argument, NULL, O_INSECURE},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"instruments", required_argument, NULL, O_INSTRUMENTS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -115,7 +121,7 @@ int jp_report_main(int argc, char **argv)
 	const char *headers[MAX_HEADERS];
 	struct jp_report_params p = {.by = JP_BY_NAMESPACE};
 	enum jp_report_format fmt = JP_FMT_TABLE;
-	const char *from = NULL, *to = NULL, *month = NULL, *output = NULL;
+	const char *from = NULL, *to = NULL, *month = NULL, *output = NULL, *instruments = NULL;
 	unsigned long top = 8;
 	int c;
 	optind = 1;
@@ -156,6 +162,7 @@ int jp_report_main(int argc, char **argv)
 			if (jp_parse_duration_ms(optarg, &qo.timeout_ms) || qo.timeout_ms < 1000)
 				return usage_error("--timeout must be a duration of at least 1s");
 			break;
+		case O_INSTRUMENTS: instruments = optarg; break;
 		case 'h': fputs(report_usage, stdout); return 0;
 		default: fputs(report_usage, stderr); return 2;
 		}
@@ -168,7 +175,19 @@ int jp_report_main(int argc, char **argv)
 	int ck = check_args(&qo, &p, from, to, month);
 	if (ck >= 0)
 		return ck;
-	return run_report(&qo, &p, fmt, top, output);
+	struct jp_instruments ins;
+	if (instruments) {
+		char why[1024];
+		if (jp_instruments_load(instruments, &ins, why, sizeof(why))) {
+			fprintf(stderr, "joulepush report: %s\n", why);
+			return 2;
+		}
+		p.instruments = &ins;
+	}
+	int rc = run_report(&qo, &p, fmt, top, output);
+	if (instruments)
+		jp_instruments_free(&ins);
+	return rc;
 }
 
 /* The checks between the options, and the range (--month, --from/--to, or last month).

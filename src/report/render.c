@@ -70,6 +70,8 @@ static void table_row(const struct jp_report *r, const struct jp_report_row *row
 	jp_buf_free(&k);
 	if (r->has_embodied)
 		fprintf(f, " %12.3f", row->embodied_g / 1000);
+	if (r->market)
+		fprintf(f, " %11.3f %11.3f", row->co2_market_g / 1000, row->matched_kwh);
 	fprintf(f, " %6.1f %% %8.1f\n", 100 * share(r, row), intensity(row));
 }
 
@@ -92,6 +94,8 @@ static void render_table(const struct jp_report *r, FILE *f)
 	fprintf(f, "%-*s %12s %11s", w, head, "ENERGY kWh", "CO2 kg");
 	if (r->has_embodied)
 		fprintf(f, " %12s", "EMBODIED kg");
+	if (r->market)
+		fprintf(f, " %11s %11s", "MARKET kg", "MATCHED kWh");
 	fprintf(f, " %8s %8s\n", "SHARE", "g/kWh");
 	for (size_t i = 0; i < r->nrows; i++)
 		table_row(r, &r->rows[i], w, f);
@@ -109,14 +113,17 @@ static void csv_row(const struct jp_report *r, const struct jp_report_row *row, 
 		row->co2_g, row->co2_g / 1000);
 	if (r->has_embodied)
 		fprintf(f, "%.17g", row->embodied_g);
-	fprintf(f, ",%.17g,%.17g\r\n", share(r, row), intensity(row));
+	fprintf(f, ",%.17g,%.17g", share(r, row), intensity(row));
+	if (r->market)
+		fprintf(f, ",%.17g,%.17g,%.17g", row->co2_g, row->co2_market_g, row->matched_kwh);
+	fputs("\r\n", f);
 }
 
 static void render_csv(const struct jp_report *r, FILE *f)
 {
 	/* RFC 4180: CRLF line ends; an empty embodied field when there is none. */
-	fprintf(f, "%s,kind,energy_joules,energy_kwh,co2_grams,co2_kg,embodied_co2_grams,share,grams_per_kwh\r\n",
-		jp_report_by_name(r->by));
+	fprintf(f, "%s,kind,energy_joules,energy_kwh,co2_grams,co2_kg,embodied_co2_grams,share,grams_per_kwh%s\r\n",
+		jp_report_by_name(r->by), r->market ? ",co2_location_grams,co2_market_grams,matched_energy_kwh" : "");
 	for (size_t i = 0; i < r->nrows; i++)
 		csv_row(r, &r->rows[i], f);
 	csv_row(r, &r->total, f);
@@ -139,6 +146,14 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 	jp_jw_number(w, row->energy_j / J_PER_KWH);
 	jp_jw_key(w, "co2_grams");
 	jp_jw_number(w, row->co2_g);
+	jp_jw_key(w, "co2_location_grams");
+	jp_jw_number(w, row->co2_g);
+	if (r->market) {
+		jp_jw_key(w, "co2_market_grams");
+		jp_jw_number(w, row->co2_market_g);
+		jp_jw_key(w, "matched_energy_kwh");
+		jp_jw_number(w, row->matched_kwh);
+	}
 	jp_jw_key(w, "embodied_co2_grams");
 	if (r->has_embodied)
 		jp_jw_number(w, row->embodied_g);
@@ -148,6 +163,69 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 	jp_jw_number(w, share(r, row));
 	jp_jw_key(w, "grams_per_kwh");
 	jp_jw_number(w, intensity(row));
+	jp_jw_end(w);
+}
+
+/* method: location-based always; market-based with the instruments and their use. */
+static void json_method(struct jp_jw *w, const struct jp_report *r)
+{
+	jp_jw_key(w, "method");
+	jp_jw_object(w);
+	jp_jw_key(w, "location");
+	jp_jw_string(w, "the agents' CO2 counters: energy x PUE x the grid's average intensity in force");
+	if (r->market) {
+		const struct jp_instruments *ins = r->market;
+		jp_jw_key(w, "market");
+		jp_jw_object(w);
+		jp_jw_key(w, "matching");
+		jp_jw_string(w, "period");
+		jp_jw_key(w, "residual_grams_per_kwh");
+		if (ins->nresidual == 1 && !ins->residual[0].nmatch) {
+			jp_jw_number(w, ins->residual[0].g_per_kwh);
+		} else {
+			jp_jw_array(w);
+			for (size_t i = 0; i < ins->nresidual; i++) {
+				jp_jw_object(w);
+				jp_jw_key(w, "match");
+				jp_jw_object(w);
+				for (size_t k = 0; k < ins->residual[i].nmatch; k++) {
+					jp_jw_key(w, ins->residual[i].match[k].key);
+					jp_jw_string(w, ins->residual[i].match[k].value);
+				}
+				jp_jw_end(w);
+				jp_jw_key(w, "grams_per_kwh");
+				jp_jw_number(w, ins->residual[i].g_per_kwh);
+				jp_jw_end(w);
+			}
+			jp_jw_end(w);
+		}
+		jp_jw_key(w, "supplier_grams_per_kwh");
+		if (ins->has_supplier)
+			jp_jw_number(w, ins->supplier_g_per_kwh);
+		else
+			jp_jw_null(w);
+		jp_jw_key(w, "instruments");
+		jp_jw_array(w);
+		for (size_t i = 0; i < ins->n; i++) {
+			const struct jp_instrument *in = &ins->v[i];
+			jp_jw_object(w);
+			jp_jw_key(w, "name");
+			jp_jw_string(w, in->name);
+			jp_jw_key(w, "kind");
+			jp_jw_string(w, in->kind);
+			jp_jw_key(w, "grams_per_kwh");
+			jp_jw_number(w, in->g_per_kwh);
+			jp_jw_key(w, "available_kwh");
+			jp_jw_number(w, in->available_kwh);
+			jp_jw_key(w, "used_kwh");
+			jp_jw_number(w, in->used_kwh);
+			jp_jw_key(w, "excess_kwh");
+			jp_jw_number(w, in->available_kwh - in->used_kwh);
+			jp_jw_end(w);
+		}
+		jp_jw_end(w);
+		jp_jw_end(w);
+	}
 	jp_jw_end(w);
 }
 
@@ -187,6 +265,7 @@ static int render_json(const struct jp_report *r, FILE *f)
 		jp_jw_end(&w);
 	}
 	jp_jw_end(&w);
+	json_method(&w, r);
 	jp_jw_key(&w, "warnings");
 	jp_jw_array(&w);
 	char warn[sizeof(r->warnings)];

@@ -14,6 +14,7 @@
 #include "util/time.h"
 
 #define EXPR_MAX 8192
+#define J_PER_KWH 3.6e6
 
 #define NODE_ENERGY jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL)
 #define NODE_CO2 jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL)
@@ -438,6 +439,163 @@ static int add_rest_rows(struct ctx *c, double node_e, double node_co2, double s
 	return 0;
 }
 
+/* ---- market-based (report/instruments.h) -------------------------------------------- */
+
+/* The cells of the market-based allocation: each row's energy split by the label values
+ * its instruments and residual mixes match on, and with the system and idle rows, what the
+ * nodes' energy leaves after the rows under each set of values (the "rest" cells). */
+struct cells {
+	struct jp_market_cell *v;
+	size_t n, cap;
+	long *row;                 /* the row of each cell; -1: the rest */
+	char ***values;            /* owned value arrays */
+};
+
+static void cells_free(struct cells *cs, size_t nkeys)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		for (size_t k = 0; k < nkeys; k++)
+			free(cs->values[i][k]);
+		free(cs->values[i]);
+	}
+	free(cs->values);
+	free(cs->row);
+	free(cs->v);
+}
+
+/* The group label list with the matchers' labels added. */
+static void cell_group(const struct ctx *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", c->by->group);
+	for (size_t k = 0; k < c->r->market->nkeys; k++) {
+		size_t o = strlen(buf);
+		snprintf(buf + o, len - o, "%s%s", o ? ", " : "", c->r->market->keys[k]);
+	}
+}
+
+static int cell_add(struct cells *cs, size_t nkeys, const struct jp_query_series *s, long row, double kwh,
+		    const char *const *keys)
+{
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? cs->cap * 2 : 64;
+		struct jp_market_cell *v = realloc(cs->v, cap * sizeof(*v));
+		long *rw = v ? realloc(cs->row, cap * sizeof(*rw)) : NULL;
+		char ***vals = rw ? realloc(cs->values, cap * sizeof(*vals)) : NULL;
+		if (v)
+			cs->v = v;
+		if (rw)
+			cs->row = rw;
+		if (!vals)
+			return -ENOMEM;
+		cs->values = vals;
+		cs->cap = cap;
+	}
+	char **vals = calloc(nkeys + 1, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (size_t k = 0; k < nkeys; k++) {
+		const char *v = jp_query_label(s, keys[k]);
+		if (v && !(vals[k] = strdup(v))) {
+			for (size_t j = 0; j < k; j++)
+				free(vals[j]);
+			free(vals);
+			return -ENOMEM;
+		}
+	}
+	cs->values[cs->n] = vals;
+	cs->row[cs->n] = row;
+	cs->v[cs->n] = (struct jp_market_cell){.values = (const char *const *)vals, .energy_kwh = kwh};
+	cs->n++;
+	return 0;
+}
+
+static int same_values(char **a, char **b, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if ((a[k] == NULL) != (b[k] == NULL) || (a[k] && strcmp(a[k], b[k])))
+			return 0;
+	return 1;
+}
+
+/* Ask the cells, allocate, and give each row its market-based CO2 and matched energy. */
+static int market(struct ctx *c, int64_t range_s)
+{
+	struct jp_report *r = c->r;
+	struct jp_instruments *ins = r->market;
+	struct cells cs = {0};
+	char group[512], expr[EXPR_MAX];
+	struct jp_query_result res = {0};
+	cell_group(c, group, sizeof(group));
+	int rc = jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c->by->energy_id), group, c->match, range_s);
+	rc = rc ? rc : ask(c, "energy by row and instrument labels", expr, r->to_ms, &res);
+	for (size_t i = 0; !rc && i < res.nseries; i++) {
+		char key[512];
+		key_of(&res.series[i], c->by->group, key, sizeof(key));
+		struct jp_report_row *row = row_get(r, key, 0);
+		if (row && res.series[i].npoints)
+			rc = cell_add(&cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH,
+				      (const char *const *)ins->keys);
+	}
+	jp_query_result_free(&res);
+	size_t ngroup = cs.n;
+	if (!rc && c->by->has_system) {
+		/* The rest: the nodes' energy under each set of values, less the rows'. */
+		group[0] = 0;
+		for (size_t k = 0; k < ins->nkeys; k++) {
+			size_t o = strlen(group);
+			snprintf(group + o, sizeof(group) - o, "%s%s", o ? ", " : "", ins->keys[k]);
+		}
+		rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, group, c->match, range_s);
+		rc = rc ? rc : ask(c, "node energy by instrument labels", expr, r->to_ms, &res);
+		for (size_t i = 0; !rc && i < res.nseries; i++) {
+			if (!res.series[i].npoints)
+				continue;
+			rc = cell_add(&cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH,
+				      (const char *const *)ins->keys);
+			for (size_t j = 0; !rc && j < ngroup; j++)
+				if (same_values(cs.values[j], cs.values[cs.n - 1], ins->nkeys))
+					cs.v[cs.n - 1].energy_kwh -= cs.v[j].energy_kwh;
+			if (!rc && cs.v[cs.n - 1].energy_kwh < 0)
+				cs.v[cs.n - 1].energy_kwh = 0;
+		}
+		jp_query_result_free(&res);
+	}
+	if (rc) {
+		if (rc == -ENOMEM)
+			snprintf(c->why, c->whylen, "out of memory");
+		cells_free(&cs, ins->nkeys);
+		return rc;
+	}
+	jp_market_allocate(ins, cs.v, cs.n, r->from_ms, r->to_ms);
+	double rest_co2 = 0, rest_matched = 0;
+	for (size_t i = 0; i < cs.n; i++) {
+		double matched = cs.v[i].energy_kwh - cs.v[i].uncovered_kwh;
+		if (cs.row[i] >= 0) {
+			r->rows[cs.row[i]].co2_market_g += cs.v[i].co2_g;
+			r->rows[cs.row[i]].matched_kwh += matched;
+		} else {
+			rest_co2 += cs.v[i].co2_g;
+			rest_matched += matched;
+		}
+	}
+	/* The system and idle rows share the rest by their energy, as their location CO2. */
+	double rest_e = 0;
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i].kind != JP_ROW_GROUP)
+			rest_e += r->rows[i].energy_j;
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows[i].kind != JP_ROW_GROUP && rest_e > 0) {
+			r->rows[i].co2_market_g = rest_co2 * r->rows[i].energy_j / rest_e;
+			r->rows[i].matched_kwh = rest_matched * r->rows[i].energy_j / rest_e;
+		}
+	for (size_t i = 0; i < r->nrows; i++) {
+		r->total.co2_market_g += r->rows[i].co2_market_g;
+		r->total.matched_kwh += r->rows[i].matched_kwh;
+	}
+	cells_free(&cs, ins->nkeys);
+	return 0;
+}
+
 int jp_report_build(const struct jp_report_source *src, const struct jp_report_params *p,
 		    struct jp_report *r, char *why, size_t whylen)
 {
@@ -459,6 +617,7 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	r->from_ms = p->from_ms;
 	r->to_ms = p->to_ms;
 	r->by = p->by;
+	r->market = p->instruments;
 	r->ndays = (size_t)((p->to_ms - p->from_ms + JP_REPORT_DAY_MS - 1) / JP_REPORT_DAY_MS);
 	r->day_has_data = calloc(r->ndays + 1, sizeof(int));
 	r->total.daily_co2_g = calloc(r->ndays + 1, sizeof(double));
@@ -545,6 +704,8 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
 		}
 	}
+	if (r->market && (rc = market(&c, range_s)))
+		goto fail;
 	/* Days without a single sample: the report is partial. */
 	size_t nmiss = 0;
 	char days[512] = "";

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "report/instruments.h"
 #include "report/query.h"
 
 #define JP_REPORT_DAY_MS 86400000LL
@@ -33,6 +34,9 @@ struct jp_report_row {
 	double co2_g;
 	double embodied_g;
 	double *daily_co2_g;  /* ndays values */
+	/* Market-based (with instruments): its CO2 and the energy instruments covered. */
+	double co2_market_g;
+	double matched_kwh;
 };
 
 struct jp_report {
@@ -44,6 +48,7 @@ struct jp_report {
 	struct jp_report_row total;
 	size_t ndays;               /* days of the chart: [from + i d, min(from + (i+1) d, to)] */
 	int *day_has_data;
+	struct jp_instruments *market;   /* the instruments, with their results; NULL: location-based only */
 	size_t queries;             /* queries asked */
 	char warnings[1024];        /* days without samples, the server's warnings */
 };
@@ -69,6 +74,7 @@ struct jp_report_params {
 	int64_t from_ms, to_ms;
 	enum jp_report_by by;
 	const char *match;          /* "{cluster=\"edge-7\"}" or NULL */
+	struct jp_instruments *instruments;   /* --instruments: the market-based method too */
 };
 
 /* Builds the report. Returns 0, or a negative errno with why filled: a failed query, or

@@ -45,6 +45,32 @@ for url in "$PROM_URL" "$VM_URL"; do
 done
 e2e_log "report: every --by agrees with the data on Prometheus and VictoriaMetrics"
 
+# The market-based method (docs/reports.md): a PPA on cluster c1 whose period is twice the
+# range, guarantees of origin on c2, a residual mix; every figure against the raw increments.
+PPA_KWH=0.5
+cat >"$E2E_TMP/instruments.yaml" <<EOF
+residual_mix_grams_per_kwh: 380
+instruments:
+  - {name: wind-ppa, kind: ppa, grams_per_kwh: 0, volume_kwh: $PPA_KWH,
+     from: "$(date -u -d "@$((FROM - (TO - FROM) / 2))" +%FT%TZ)", to: "$(date -u -d "@$((TO + (TO - FROM) / 2))" +%FT%TZ)",
+     match: {cluster: c1}}
+  - {name: go-c2, kind: eac, grams_per_kwh: 0, volume_kwh: 1000000, from: 2020-01-01, to: 2040-01-01,
+     match: {cluster: c2}}
+EOF
+for url in "$PROM_URL" "$VM_URL"; do
+  report --url "$url" --from "$(date -u -d "@$FROM" +%FT%TZ)" --to "$(date -u -d "@$TO" +%FT%TZ)" \
+    --instruments "$E2E_TMP/instruments.yaml" --format json -o "$E2E_TMP/market.json" \
+    || fail "report --instruments on $url: $(tail -2 "$E2E_TMP/report-stderr.log")"
+  "$PYTHON3" "$DATA" market "$E2E_TMP/truth.json" "$E2E_TMP/market.json" "$FROM" "$TO" "$PPA_KWH" \
+    || fail "the market-based figures on $url are wrong"
+done
+printf 'residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: x, kind: ppa, grams_per_kwh: 0, volume_kwh: -1, from: 2026-01-01, to: 2027-01-01}\n' \
+  >"$E2E_TMP/bad-instruments.yaml"
+out=$("$JOULEPUSH" report --url "$PROM_URL" --month 2026-11 --instruments "$E2E_TMP/bad-instruments.yaml" 2>&1)
+[ $? -eq 2 ] && grep -q "bad-instruments.yaml:3: instruments\[0\]: negative" <<<"$out" \
+  || fail "a negative volume: $out"
+e2e_log "report: the market-based method agrees with the data on both servers"
+
 # A path prefix: VictoriaMetrics also serves the API under /prometheus.
 check "$VM_URL/prometheus" "$FROM" "$TO" namespace
 
