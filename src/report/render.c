@@ -62,16 +62,36 @@ static const char *printable(struct jp_buf *b, const char *s)
 	return (const char *)b->data;
 }
 
+/* A unit that shows the figures of a table: the largest that keeps the total at 1 or more
+ * (Wh, kWh, MWh; g, kg, t). */
+struct unit {
+	const char *name;
+	double per;   /* base units (J, g) in one */
+};
+
+static struct unit energy_unit(double total_j)
+{
+	return total_j >= 3.6e9 ? (struct unit){"MWh", 3.6e9} : total_j >= 3.6e6 ? (struct unit){"kWh", 3.6e6}
+										 : (struct unit){"Wh", 3.6e3};
+}
+
+static struct unit co2_unit(double total_g)
+{
+	return total_g >= 1e6 ? (struct unit){"t", 1e6} : total_g >= 1e3 ? (struct unit){"kg", 1e3}
+									   : (struct unit){"g", 1};
+}
+
 static void table_row(const struct jp_report *r, const struct jp_report_row *row, int w, FILE *f)
 {
 	struct jp_buf k = {0};
-	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, printable(&k, shown_key(row)), row->energy_j / J_PER_KWH,
-		row->co2_g / 1000);
+	struct unit eu = energy_unit(r->total.energy_j), cu = co2_unit(r->total.co2_g);
+	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, printable(&k, shown_key(row)), row->energy_j / eu.per,
+		row->co2_g / cu.per);
 	jp_buf_free(&k);
 	if (r->has_embodied)
-		fprintf(f, " %12.3f", row->embodied_g / 1000);
+		fprintf(f, " %12.3f", row->embodied_g / cu.per);
 	if (r->market)
-		fprintf(f, " %11.3f %11.3f", row->co2_market_g / 1000, row->matched_kwh);
+		fprintf(f, " %11.3f %11.3f", row->co2_market_g / cu.per, row->matched_kwh * 3.6e6 / eu.per);
 	fprintf(f, " %6.1f %% %8.1f\n", 100 * share(r, row), intensity(row));
 }
 
@@ -91,11 +111,18 @@ static void render_table(const struct jp_report *r, FILE *f)
 	snprintf(head, sizeof(head), "%s", jp_report_by_name(r->by));
 	for (char *p = head; *p; p++)
 		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	fprintf(f, "%-*s %12s %11s", w, head, "ENERGY kWh", "CO2 kg");
+	struct unit eu = energy_unit(r->total.energy_j), cu = co2_unit(r->total.co2_g);
+	char he[24], hc[24], hm[24], hx[24], hb[24];
+	snprintf(he, sizeof(he), "ENERGY %s", eu.name);
+	snprintf(hc, sizeof(hc), "CO2 %s", cu.name);
+	snprintf(hb, sizeof(hb), "EMBODIED %s", cu.name);
+	snprintf(hm, sizeof(hm), "MARKET %s", cu.name);
+	snprintf(hx, sizeof(hx), "MATCHED %s", eu.name);
+	fprintf(f, "%-*s %12s %11s", w, head, he, hc);
 	if (r->has_embodied)
-		fprintf(f, " %12s", "EMBODIED kg");
+		fprintf(f, " %12s", hb);
 	if (r->market)
-		fprintf(f, " %11s %11s", "MARKET kg", "MATCHED kWh");
+		fprintf(f, " %11s %11s", hm, hx);
 	fprintf(f, " %8s %8s\n", "SHARE", "g/kWh");
 	for (size_t i = 0; i < r->nrows; i++)
 		table_row(r, &r->rows[i], w, f);
@@ -159,10 +186,31 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 		jp_jw_number(w, row->embodied_g);
 	else
 		jp_jw_null(w);
+	jp_jw_key(w, "grid_cfe_ratio");
+	if (r->has_cfe && row->energy_j > 0)
+		jp_jw_number(w, row->cfe_j / row->energy_j);
+	else
+		jp_jw_null(w);
 	jp_jw_key(w, "share");
 	jp_jw_number(w, share(r, row));
 	jp_jw_key(w, "grams_per_kwh");
 	jp_jw_number(w, intensity(row));
+	jp_jw_end(w);
+}
+
+/* intensity_sources: the share of the energy converted with each intensity source, so
+ * that a reader sees how much of the CO2 rests on the fallback. */
+static void json_sources(struct jp_jw *w, const struct jp_report *r)
+{
+	double all = 0;
+	for (size_t i = 0; i < r->nsources; i++)
+		all += r->sources[i].joules;
+	jp_jw_key(w, "intensity_sources");
+	jp_jw_object(w);
+	for (size_t i = 0; i < r->nsources && all > 0; i++) {
+		jp_jw_key(w, r->sources[i].name);
+		jp_jw_number(w, r->sources[i].joules / all);
+	}
 	jp_jw_end(w);
 }
 
@@ -251,6 +299,7 @@ static int render_json(const struct jp_report *r, FILE *f)
 	jp_jw_end(&w);
 	jp_jw_key(&w, "total");
 	json_row(&w, r, &r->total, 0);
+	json_sources(&w, r);
 	jp_jw_key(&w, "days");
 	jp_jw_array(&w);
 	for (size_t d = 0; d < r->ndays; d++) {

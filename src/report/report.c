@@ -215,7 +215,7 @@ static struct jp_report_row *row_get(struct jp_report *r, const char *key, int c
 	return row;
 }
 
-enum figure { F_ENERGY, F_CO2, F_EMBODIED };
+enum figure { F_ENERGY, F_CO2, F_EMBODIED, F_CFE };
 
 /* Ask expr at to and add each answer series to its row's figure. */
 static int group_figure(struct ctx *c, const char *what, const char *expr, enum figure f, int create,
@@ -244,6 +244,8 @@ static int group_figure(struct ctx *c, const char *what, const char *expr, enum 
 			row->energy_j += v;
 		else if (f == F_CO2)
 			row->co2_g += v;
+		else if (f == F_CFE)
+			row->cfe_j += v;
 		else
 			row->embodied_g += v;
 		(*nseries)++;
@@ -337,7 +339,8 @@ static int mk_node_co2(struct ctx *c, char *buf, size_t len, int64_t w)
 
 static int mk_count(struct ctx *c, char *buf, size_t len, int64_t w)
 {
-	return sum_expr(buf, len, "count_over_time", NODE_ENERGY, "", c->match, w);
+	return sum_expr(buf, len, "count_over_time", c->r->no_node_series ? jp_metric_name(c->by->energy_id) : NODE_ENERGY,
+			"", c->match, w);
 }
 
 static int add_group_co2(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
@@ -436,6 +439,64 @@ static int add_rest_rows(struct ctx *c, double node_e, double node_co2, double s
 		row->co2_g = rest_e > 0 ? rest_co2 * rest[k].e / rest_e : 0;
 		r->nrows++;
 	}
+	return 0;
+}
+
+/* ---- data quality and carbon-free energy ---------------------------------------------- */
+
+/* The carbon-free energy counter of the rows of a --by. */
+static enum jp_metric_id cfe_metric(enum jp_report_by by)
+{
+	return by == JP_BY_NAMESPACE ? JP_M_NAMESPACE_CARBON_FREE_ENERGY_JOULES_TOTAL
+	       : by == JP_BY_POD ? JP_M_POD_CARBON_FREE_ENERGY_JOULES_TOTAL : JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL;
+}
+
+/* The energy by intensity source (how much of the CO2 rests on the fallback), and the
+ * carbon-free energy of each row: the rows' own counters, and for the system and idle rows
+ * what the nodes' leaves after the rows, shared by their energy. */
+static int quality(struct ctx *c, int64_t range_s)
+{
+	struct jp_report *r = c->r;
+	char expr[EXPR_MAX];
+	struct jp_query_result res;
+	int rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CONVERTED_ENERGY_JOULES_TOTAL),
+			  "intensity_source", c->match, range_s);
+	rc = rc ? rc : ask(c, "energy by intensity source", expr, r->to_ms, &res);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < res.nseries && r->nsources < sizeof(r->sources) / sizeof(r->sources[0]); i++) {
+		const char *name = jp_query_label(&res.series[i], "intensity_source");
+		if (res.series[i].npoints && name) {
+			snprintf(r->sources[r->nsources].name, sizeof(r->sources[0].name), "%s", name);
+			r->sources[r->nsources++].joules = res.series[i].v[0];
+		}
+	}
+	jp_query_result_free(&res);
+	size_t n = 0;
+	double node_cfe = 0;
+	if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(cfe_metric(r->by)), c->by->group, c->match,
+			   range_s)) ||
+	    (rc = group_figure(c, "carbon-free energy by row", expr, F_CFE, 0, &n)))
+		return rc;
+	r->has_cfe = n > 0;
+	if (r->has_cfe && c->by->has_system && !r->no_node_series) {
+		if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL),
+				   "", c->match, range_s)) ||
+		    (rc = scalar(c, "node carbon-free energy", expr, &node_cfe, &n)))
+			return rc;
+		double rest_cfe = node_cfe, rest_e = 0;
+		for (size_t i = 0; i < r->nrows; i++) {
+			if (r->rows[i].kind == JP_ROW_GROUP)
+				rest_cfe -= r->rows[i].cfe_j;
+			else
+				rest_e += r->rows[i].energy_j;
+		}
+		for (size_t i = 0; i < r->nrows; i++)
+			if (r->rows[i].kind != JP_ROW_GROUP && rest_e > 0 && rest_cfe > 0)
+				r->rows[i].cfe_j = rest_cfe * r->rows[i].energy_j / rest_e;
+	}
+	for (size_t i = 0; i < r->nrows; i++)
+		r->total.cfe_j += r->rows[i].cfe_j;
 	return 0;
 }
 
@@ -634,23 +695,27 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	double node_e = 0, node_co2 = 0, system_e = 0;
 	int rc;
 
-	/* The nodes' own figures first: without them there is nothing to report. */
+	/* The nodes' own figures first. A store that keeps the namespace series alone still
+	 * gives their rows, without the system and idle rows the nodes' series make. */
 	if ((rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, "", c.match, range_s)) ||
 	    (rc = scalar(&c, "node energy", expr, &node_e, &n)))
 		goto fail;
-	if (!n) {
+	if (!n && !c.by->has_system) {
 		rc = missing(&c, NODE_ENERGY);
 		goto fail;
 	}
-	if ((rc = sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
-	    (rc = scalar(&c, "node CO2", expr, &node_co2, &n)))
+	r->no_node_series = !n;
+	if (!r->no_node_series &&
+	    ((rc = sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
+	     (rc = scalar(&c, "node CO2", expr, &node_co2, &n))))
 		goto fail;
 
 	if ((rc = jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c.by->energy_id), c.by->group, c.match, range_s)) ||
 	    (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
 		goto fail;
 	if (!n) {
-		rc = missing(&c, jp_metric_name(c.by->energy_id));
+		/* Neither: nothing is stored for this range; name the node series as ever. */
+		rc = missing(&c, r->no_node_series ? NODE_ENERGY : jp_metric_name(c.by->energy_id));
 		goto fail;
 	}
 	if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c.by->co2_id), c.by->group, c.match, range_s)) ||
@@ -661,21 +726,20 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 		goto fail;
 	r->has_embodied = n > 0;
 
-	if (c.by->has_system) {
-		if ((rc = jp_report_energy_expr(expr, sizeof(expr), SYSTEM_ENERGY, "", c.match, range_s)) ||
-		    (rc = scalar(&c, "system energy", expr, &system_e, &n)))
-			goto fail;
-	}
+	int rest_rows = c.by->has_system && !r->no_node_series;
+	if (rest_rows && ((rc = jp_report_energy_expr(expr, sizeof(expr), SYSTEM_ENERGY, "", c.match, range_s)) ||
+			  (rc = scalar(&c, "system energy", expr, &system_e, &n))))
+		goto fail;
 
-	/* The chart: CO2 per row and per day, the nodes' daily CO2, and which days have
-	 * samples at all. */
+	/* The chart: CO2 per row and per day, the nodes' daily CO2 (the rows' without node
+	 * series), and which days have samples at all. */
 	if ((rc = daily(&c, "daily CO2 by row", mk_group_co2, add_group_co2)) ||
-	    (rc = daily(&c, "daily node CO2", mk_node_co2, add_total_co2)) ||
+	    (rc = daily(&c, "daily node CO2", r->no_node_series ? mk_group_co2 : mk_node_co2, add_total_co2)) ||
 	    (rc = daily(&c, "samples per day", mk_count, add_count)))
 		goto fail;
 
 	qsort(r->rows, r->nrows, sizeof(*r->rows), by_co2);
-	if (c.by->has_system && (rc = add_rest_rows(&c, node_e, node_co2, system_e))) {
+	if (rest_rows && (rc = add_rest_rows(&c, node_e, node_co2, system_e))) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
@@ -684,12 +748,12 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	for (size_t i = 0; i < r->nrows; i++) {
 		struct jp_report_row *row = &r->rows[i];
 		r->total.embodied_g += row->embodied_g;
-		if (!c.by->has_system) {
+		if (!rest_rows) {
 			r->total.energy_j += row->energy_j;
 			r->total.co2_g += row->co2_g;
 		}
 	}
-	if (c.by->has_system) {
+	if (rest_rows) {
 		r->total.energy_j = node_e;
 		r->total.co2_g = node_co2;
 		/* Each day's system and idle CO2 is what the nodes' CO2 leaves after the rows. */
@@ -704,8 +768,15 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
 		}
 	}
-	if (r->market && (rc = market(&c, range_s)))
+	if ((rc = quality(&c, range_s)) || (r->market && (rc = market(&c, range_s))))
 		goto fail;
+	if (r->no_node_series) {
+		size_t o = strlen(r->warnings);
+		snprintf(r->warnings + o, sizeof(r->warnings) - o,
+			 "%sno %s{%s} in the store: the rows are the %ss' own counters, without the (system) and "
+			 "(idle, unattributed) rows the node series give, and the total is their sum",
+			 o ? "\n" : "", NODE_ENERGY, c.match, c.by->name);
+	}
 	/* Days without a single sample: the report is partial. */
 	size_t nmiss = 0;
 	char days[512] = "";

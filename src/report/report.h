@@ -37,6 +37,13 @@ struct jp_report_row {
 	/* Market-based (with instruments): its CO2 and the energy instruments covered. */
 	double co2_market_g;
 	double matched_kwh;
+	double cfe_j;         /* carbon-free energy, from the agents' counters */
+};
+
+/* The share of the energy converted with each intensity source (data quality). */
+struct jp_report_source_share {
+	char name[32];
+	double joules;
 };
 
 struct jp_report {
@@ -49,6 +56,10 @@ struct jp_report {
 	size_t ndays;               /* days of the chart: [from + i d, min(from + (i+1) d, to)] */
 	int *day_has_data;
 	struct jp_instruments *market;   /* the instruments, with their results; NULL: location-based only */
+	int has_cfe;                /* carbon-free energy counters were found */
+	int no_node_series;         /* the store keeps no node series: no system and idle rows */
+	struct jp_report_source_share sources[8];   /* energy by intensity source */
+	size_t nsources;
 	size_t queries;             /* queries asked */
 	char warnings[1024];        /* days without samples, the server's warnings */
 };
