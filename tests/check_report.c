@@ -145,6 +145,7 @@ struct fake {
 	int fail_at;         /* query number that fails (1-based), 0: none */
 	int no_data_after;   /* days from from_ms after which nothing is stored, 0: all */
 	int empty_groups;
+	int no_nodes;        /* the store keeps no node series */
 };
 
 static double per_day(const char *expr, const char *group_key)
@@ -153,6 +154,8 @@ static double per_day(const char *expr, const char *group_key)
 	int energy = !!strstr(expr, "energy"), co2 = !!strstr(expr, "co2"), emb = !!strstr(expr, "embodied");
 	if (strstr(expr, "count_over_time"))
 		return 288;
+	if (strstr(expr, "requests_total"))   /* --sci-unit: a: 100 thousand requests a day, b: 50 */
+		return !strcmp(group_key, "a") ? 100 : 50;
 	if (node)
 		return energy ? 1000 : 100;
 	if (sys)
@@ -206,7 +209,7 @@ static void add(struct jp_query_result *out, const char *k, const char *v, int64
 static void answer(struct fake *fk, const char *expr, int64_t t, struct jp_query_result *out)
 {
 	double d = days_in(fk, t, window_ms(expr));
-	if (d <= 0)
+	if (d <= 0 || (fk->no_nodes && strstr(expr, "joulepush_node_")))
 		return;
 	int grouped = !!strstr(expr, "sum by (namespace)");
 	if (!grouped) {
@@ -463,6 +466,61 @@ START_TEST(test_render_hostile)
 }
 END_TEST
 
+/* A store that keeps only the namespace series (write_relabel_configs dropped the node
+ * ones): the rows still come, without (system) and (idle), the total is their sum, and a
+ * note says so. The carbon-free counters give each row its grid_cfe_ratio. */
+START_TEST(test_build_without_node_series)
+{
+	struct fake fk = {.from_ms = 10 * DAY, .no_nodes = 1};
+	struct jp_report_source src = fake_source(&fk, 0);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 15 * DAY, .by = JP_BY_NAMESPACE};
+	struct jp_report r;
+	char why[512];
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(r.nrows, 2);
+	ck_assert_int_eq(r.no_node_series, 1);
+	ck_assert_double_eq_tol(r.total.energy_j, 1500 + 1000, 1e-9);
+	ck_assert_double_eq_tol(r.total.co2_g, 150 + 100, 1e-9);
+	ck_assert_double_eq_tol(r.total.daily_co2_g[0], 50, 1e-9);
+	ck_assert_msg(strstr(r.warnings, "without the (system) and (idle, unattributed) rows") != NULL, "%s", r.warnings);
+	/* The stand-in's carbon-free counters equal the energy: every row's share is 1. */
+	ck_assert_int_eq(r.has_cfe, 1);
+	ck_assert_double_eq_tol(r.rows[0].cfe_j / r.rows[0].energy_j, 1, 1e-12);
+	jp_report_free(&r);
+}
+END_TEST
+
+/* --sci-unit: $range is the range, the units summed by the rows' label; SCI = (location CO2
+ * + embodied) / units: a (150 g + 25 g) / 500 units, b 100 g / 250 units. */
+START_TEST(test_build_sci)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 0);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 15 * DAY, .by = JP_BY_NAMESPACE,
+				     .sci_unit = "increase(http_requests_total[$range]) / 1000"};
+	struct jp_report r;
+	char why[512];
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_str_eq(r.rows[0].key, "a");
+	ck_assert_double_eq_tol(r.rows[0].units, 500, 1e-9);
+	ck_assert_double_eq_tol(r.rows[1].units, 250, 1e-9);
+	ck_assert(isnan(r.rows[2].units));   /* (system) has no units */
+	char *json = NULL;
+	size_t jl = 0;
+	FILE *f = open_memstream(&json, &jl);
+	ck_assert_int_eq(jp_report_render(&r, JP_FMT_JSON, 8, f), 0);
+	fclose(f);
+	struct json_object *o = json_tokener_parse(json);
+	struct json_object *a = json_object_array_get_idx(json_object_object_get(o, "rows"), 0);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(a, "sci_grams_per_unit")), 175.0 / 500, 1e-12);
+	struct json_object *sys = json_object_array_get_idx(json_object_object_get(o, "rows"), 2);
+	ck_assert(json_object_get_type(json_object_object_get(sys, "sci_grams_per_unit")) == json_type_null);
+	json_object_put(o);
+	free(json);
+	jp_report_free(&r);
+}
+END_TEST
+
 /* ---- market-based (report/instruments.h) ------------------------------------------------ */
 
 static char tmpdir[64];
@@ -663,6 +721,8 @@ int main(void)
 	tcase_add_test(tc, test_build_errors);
 	tcase_add_test(tc, test_render);
 	tcase_add_test(tc, test_render_hostile);
+	tcase_add_test(tc, test_build_without_node_series);
+	tcase_add_test(tc, test_build_sci);
 	tcase_add_test(tc, test_instruments_errors);
 	tcase_add_test(tc, test_market_allocation);
 	tcase_add_test(tc, test_build_market);

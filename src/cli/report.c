@@ -29,7 +29,7 @@ static const char report_usage[] =
 	"                        [--bearer-token-file F] [--basic-auth-user U\n"
 	"                        --basic-auth-password-file F] [--header 'Name: value']...\n"
 	"                        [--ca-file F] [--insecure-skip-verify] [--timeout D]\n"
-	"                        [--instruments FILE]\n"
+	"                        [--instruments FILE] [--sci-unit PROMQL]\n"
 	"\n"
 	"Energy and CO2 per namespace, pod, node or cluster over a time range, from the\n"
 	"series the agents pushed to a Prometheus, Thanos Query, Mimir or VictoriaMetrics\n"
@@ -56,6 +56,9 @@ static const char report_usage[] =
 	"                           residual mix, the supplier's rate and the instruments\n"
 	"                           (PPAs, guarantees of origin) as YAML; rows gain\n"
 	"                           co2_market_grams and matched_energy_kwh\n"
+	"      --sci-unit PROMQL    the functional units (requests, runs) per row, $range for the\n"
+	"                           range, e.g. 'increase(http_requests_total[$range]) / 1000';\n"
+	"                           rows gain functional_units and sci_grams_per_unit\n"
 	"\n"
 	"Exit codes: 0 the report; 1 a query failed or there is no data; 2 usage.\n";
 
@@ -95,7 +98,7 @@ static int run_report(const struct jp_query_opts *qo, const struct jp_report_par
 
 int jp_report_main(int argc, char **argv)
 {
-	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP, O_INSTRUMENTS };
+	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP, O_INSTRUMENTS, O_SCI };
 	static const struct option opts[] = {
 		{"url", required_argument, NULL, 'u'},
 		{"from", required_argument, NULL, 'f'},
@@ -114,6 +117,7 @@ int jp_report_main(int argc, char **argv)
 		{"insecure-skip-verify", no_argument, NULL, O_INSECURE},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"instruments", required_argument, NULL, O_INSTRUMENTS},
+		{"sci-unit", required_argument, NULL, O_SCI},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -163,6 +167,7 @@ int jp_report_main(int argc, char **argv)
 				return usage_error("--timeout must be a duration of at least 1s");
 			break;
 		case O_INSTRUMENTS: instruments = optarg; break;
+		case O_SCI: p.sci_unit = optarg; break;
 		case 'h': fputs(report_usage, stdout); return 0;
 		default: fputs(report_usage, stderr); return 2;
 		}

@@ -186,6 +186,12 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 		jp_jw_number(w, row->embodied_g);
 	else
 		jp_jw_null(w);
+	if (r->has_sci) {
+		jp_jw_key(w, "functional_units");
+		jp_jw_number(w, row->units);   /* NAN (none) is null */
+		jp_jw_key(w, "sci_grams_per_unit");
+		jp_jw_number(w, row->units > 0 ? (row->co2_g + row->embodied_g) / row->units : NAN);
+	}
 	jp_jw_key(w, "grid_cfe_ratio");
 	if (r->has_cfe && row->energy_j > 0)
 		jp_jw_number(w, row->cfe_j / row->energy_j);

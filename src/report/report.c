@@ -500,6 +500,52 @@ static int quality(struct ctx *c, int64_t range_s)
 	return 0;
 }
 
+/* ---- SCI per functional unit -------------------------------------------------------- */
+
+/* --sci-unit: the functional units per row, from the user's PromQL with $range replaced by
+ * the range and summed by the rows' labels (SCI = (location CO2 + embodied) / units). */
+static int sci(struct ctx *c, const char *unit_expr, int64_t range_s)
+{
+	struct jp_report *r = c->r;
+	char expr[EXPR_MAX], range[32];
+	size_t o = 0;
+	snprintf(range, sizeof(range), "%" PRId64 "s", range_s);
+	o += (size_t)snprintf(expr, sizeof(expr), "sum by (%s) (", c->by->group);
+	for (const char *p = unit_expr; *p && o + 40 < sizeof(expr);) {
+		if (!strncmp(p, "$range", 6)) {
+			o += (size_t)snprintf(expr + o, sizeof(expr) - o, "%s", range);
+			p += 6;
+		} else {
+			expr[o++] = *p++;
+		}
+	}
+	if (o + 2 >= sizeof(expr)) {
+		snprintf(c->why, c->whylen, "--sci-unit is too long");
+		return -EINVAL;
+	}
+	expr[o++] = ')';
+	expr[o] = 0;
+	r->has_sci = 1;
+	for (size_t i = 0; i < r->nrows; i++)
+		r->rows[i].units = NAN;
+	r->total.units = 0;
+	struct jp_query_result res;
+	int rc = ask(c, "functional units by row", expr, r->to_ms, &res);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < res.nseries; i++) {
+		char key[512];
+		key_of(&res.series[i], c->by->group, key, sizeof(key));
+		struct jp_report_row *row = row_get(r, key, 0);
+		if (row && res.series[i].npoints) {
+			row->units = (isnan(row->units) ? 0 : row->units) + res.series[i].v[0];
+			r->total.units += res.series[i].v[0];
+		}
+	}
+	jp_query_result_free(&res);
+	return 0;
+}
+
 /* ---- market-based (report/instruments.h) -------------------------------------------- */
 
 /* The cells of the market-based allocation: each row's energy split by the label values
@@ -768,7 +814,8 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
 		}
 	}
-	if ((rc = quality(&c, range_s)) || (r->market && (rc = market(&c, range_s))))
+	if ((rc = quality(&c, range_s)) || (r->market && (rc = market(&c, range_s))) ||
+	    (p->sci_unit && (rc = sci(&c, p->sci_unit, range_s))))
 		goto fail;
 	if (r->no_node_series) {
 		size_t o = strlen(r->warnings);

@@ -38,6 +38,7 @@ struct jp_report_row {
 	double co2_market_g;
 	double matched_kwh;
 	double cfe_j;         /* carbon-free energy, from the agents' counters */
+	double units;         /* --sci-unit: the functional units of the row; NAN: none */
 };
 
 /* The share of the energy converted with each intensity source (data quality). */
@@ -57,6 +58,7 @@ struct jp_report {
 	int *day_has_data;
 	struct jp_instruments *market;   /* the instruments, with their results; NULL: location-based only */
 	int has_cfe;                /* carbon-free energy counters were found */
+	int has_sci;                /* --sci-unit was given */
 	int no_node_series;         /* the store keeps no node series: no system and idle rows */
 	struct jp_report_source_share sources[8];   /* energy by intensity source */
 	size_t nsources;
@@ -86,6 +88,7 @@ struct jp_report_params {
 	enum jp_report_by by;
 	const char *match;          /* "{cluster=\"edge-7\"}" or NULL */
 	struct jp_instruments *instruments;   /* --instruments: the market-based method too */
+	const char *sci_unit;       /* --sci-unit: PromQL of the functional units, $range for the range */
 };
 
 /* Builds the report. Returns 0, or a negative errno with why filled: a failed query, or
