@@ -156,6 +156,8 @@ static double per_day(const char *expr, const char *group_key)
 		return 288;
 	if (strstr(expr, "requests_total"))   /* --sci-unit: a: 100 thousand requests a day, b: 50 */
 		return !strcmp(group_key, "a") ? 100 : 50;
+	if (node && strstr(expr, "carbon_free"))
+		return 250;   /* a quarter of the nodes' energy was carbon-free */
 	if (node)
 		return energy ? 1000 : 100;
 	if (sys)
@@ -242,7 +244,7 @@ static int f_range(void *ctx, const char *expr, int64_t s, int64_t e, int64_t st
 	struct fake *fk = ctx;
 	memset(out, 0, sizeof(*out));
 	fk->ranges++;
-	ck_assert_int_eq(step, DAY);
+	ck_assert(step == DAY || (step == 3600000 && window_ms(expr) == 3600000));
 	for (int64_t t = s; t <= e; t += step) {
 		fk->points++;
 		answer(fk, expr, t, out);
@@ -652,6 +654,49 @@ START_TEST(test_market_allocation)
 }
 END_TEST
 
+/* Hourly matching: a PPA whose profile supplies twice each hour's use in the first 12 hours
+ * of the five days and nothing after. By period it would cover 1000 J of the 5000; hour by
+ * hour it covers only what those hours used, 12 × 1000/24 = 500 J, and 500 J are excess.
+ * Team a: 12 × 300/24 = 150 J covered of 1500; the rest takes the residual 380 g/kWh; its
+ * cfe_ratio = (150 J covered by a 0 g instrument + 1350 J × the grid's 0.25) / 1500 = 0.325. */
+START_TEST(test_build_market_hourly)
+{
+	struct fake fk = {.from_ms = 10 * DAY};
+	struct jp_report_source src = fake_source(&fk, 50);   /* 120 hours in chunks of 50 */
+	char csv[8192];
+	size_t o = 0;
+	for (int h = 0; h < 120; h++)
+		o += (size_t)snprintf(csv + o, sizeof(csv) - o, "1970-01-%02dT%02d:00:00Z,%.17g\n", 11 + h / 24, h % 24,
+				      h < 12 ? 2000 / 24.0 / 3.6e6 : 0);
+	write_tmp("hours.csv", csv);
+	const char *path = write_tmp("ins4.yaml", "residual_mix_grams_per_kwh: 380\n"
+				     "instruments:\n  - {name: ppa, kind: ppa, grams_per_kwh: 0, profile: hours.csv}\n");
+	struct jp_instruments ins;
+	char why[512];
+	ck_assert_msg(jp_instruments_load(path, &ins, why, sizeof(why)) == 0, "%s", why);
+	struct jp_report_params p = {.from_ms = 10 * DAY, .to_ms = 15 * DAY, .by = JP_BY_NAMESPACE, .instruments = &ins,
+				     .hourly = 1};
+	struct jp_report r;
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_str_eq(r.rows[0].key, "a");
+	ck_assert_double_eq_tol(ins.v[0].available_kwh, 1000 / 3.6e6, 1e-15);
+	ck_assert_double_eq_tol(ins.v[0].used_kwh, 500 / 3.6e6, 1e-15);
+	ck_assert_double_eq_tol(r.rows[0].matched_kwh, 150 / 3.6e6, 1e-15);
+	ck_assert_double_eq_tol(r.rows[0].co2_market_g, 1350 / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.rows[0].cfe_ratio, (150 + 1350 * 0.25) / 1500, 1e-9);
+	ck_assert_double_eq_tol(r.total.co2_market_g, 4500 / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.total.cfe_ratio, (500 + 4500 * 0.25) / 5000, 1e-9);
+	jp_report_free(&r);
+	/* The same by period: 1000 J covered, shared by the uncovered energy (a: 300 J). */
+	p.hourly = 0;
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_double_eq_tol(r.rows[0].matched_kwh, 300 / 3.6e6, 1e-15);
+	jp_report_free(&r);
+	jp_instruments_free(&ins);
+	rm_tmp();
+}
+END_TEST
+
 /* Through the report, on the stand-in source: one PPA on the whole fleet of 1000 J in the
  * five days covers the rows by their energy (a 1500 J, b 1000 J, the rest 2500 J of the
  * nodes' 5000 J: 300, 200 and 500 J); the rest goes to (system) and (idle) by their energy
@@ -726,6 +771,7 @@ int main(void)
 	tcase_add_test(tc, test_instruments_errors);
 	tcase_add_test(tc, test_market_allocation);
 	tcase_add_test(tc, test_build_market);
+	tcase_add_test(tc, test_build_market_hourly);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -29,7 +29,7 @@ static const char report_usage[] =
 	"                        [--bearer-token-file F] [--basic-auth-user U\n"
 	"                        --basic-auth-password-file F] [--header 'Name: value']...\n"
 	"                        [--ca-file F] [--insecure-skip-verify] [--timeout D]\n"
-	"                        [--instruments FILE] [--sci-unit PROMQL]\n"
+	"                        [--instruments FILE [--matching period|hourly]] [--sci-unit PROMQL]\n"
 	"\n"
 	"Energy and CO2 per namespace, pod, node or cluster over a time range, from the\n"
 	"series the agents pushed to a Prometheus, Thanos Query, Mimir or VictoriaMetrics\n"
@@ -56,6 +56,9 @@ static const char report_usage[] =
 	"                           residual mix, the supplier's rate and the instruments\n"
 	"                           (PPAs, guarantees of origin) as YAML; rows gain\n"
 	"                           co2_market_grams and matched_energy_kwh\n"
+	"      --matching M         period (default): instruments over the whole range; hourly:\n"
+	"                           hour by hour (a PPA covers only the hours it supplied), rows\n"
+	"                           gain cfe_ratio; the range must be whole hours\n"
 	"      --sci-unit PROMQL    the functional units (requests, runs) per row, $range for the\n"
 	"                           range, e.g. 'increase(http_requests_total[$range]) / 1000';\n"
 	"                           rows gain functional_units and sci_grams_per_unit\n"
@@ -98,7 +101,7 @@ static int run_report(const struct jp_query_opts *qo, const struct jp_report_par
 
 int jp_report_main(int argc, char **argv)
 {
-	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP, O_INSTRUMENTS, O_SCI };
+	enum { O_MATCH = 256, O_TOKEN, O_USER, O_PASS, O_HEADER, O_CA, O_INSECURE, O_TIMEOUT, O_TOP, O_INSTRUMENTS, O_SCI, O_MATCHING };
 	static const struct option opts[] = {
 		{"url", required_argument, NULL, 'u'},
 		{"from", required_argument, NULL, 'f'},
@@ -118,6 +121,7 @@ int jp_report_main(int argc, char **argv)
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"instruments", required_argument, NULL, O_INSTRUMENTS},
 		{"sci-unit", required_argument, NULL, O_SCI},
+		{"matching", required_argument, NULL, O_MATCHING},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -168,6 +172,11 @@ int jp_report_main(int argc, char **argv)
 			break;
 		case O_INSTRUMENTS: instruments = optarg; break;
 		case O_SCI: p.sci_unit = optarg; break;
+		case O_MATCHING:
+			if (strcmp(optarg, "period") && strcmp(optarg, "hourly"))
+				return usage_error("--matching is period or hourly");
+			p.hourly = !strcmp(optarg, "hourly");
+			break;
 		case 'h': fputs(report_usage, stdout); return 0;
 		default: fputs(report_usage, stderr); return 2;
 		}
@@ -181,6 +190,8 @@ int jp_report_main(int argc, char **argv)
 	if (ck >= 0)
 		return ck;
 	struct jp_instruments ins;
+	if (p.hourly && !instruments)
+		return usage_error("--matching needs --instruments");
 	if (instruments) {
 		char why[1024];
 		if (jp_instruments_load(instruments, &ins, why, sizeof(why))) {

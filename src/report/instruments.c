@@ -356,29 +356,34 @@ int jp_market_matches(const struct jp_instruments *ins, const char *const *value
 	return 1;
 }
 
-void jp_market_allocate(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t from_ms,
-			int64_t to_ms)
+/* One allocation over [from_ms, to_ms) of the cells' energy_kwh, added to the cells' and
+ * the instruments' results (the caller zeroes them first). share: the grid's carbon-free
+ * share of the uncovered energy, or negative. */
+static void allocate_step(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t from_ms,
+			  int64_t to_ms, double share)
 {
-	for (size_t j = 0; j < n; j++) {
-		cells[j].uncovered_kwh = cells[j].energy_kwh > 0 ? cells[j].energy_kwh : 0;
-		cells[j].co2_g = cells[j].covered_cfe_kwh = 0;
-	}
+	double *unc = malloc((n + 1) * sizeof(*unc));
+	if (!unc)
+		return;
+	for (size_t j = 0; j < n; j++)
+		unc[j] = cells[j].energy_kwh > 0 ? cells[j].energy_kwh : 0;
 	for (size_t i = 0; i < ins->n; i++) {
 		struct jp_instrument *in = &ins->v[i];
-		in->available_kwh = jp_instrument_supply(in, from_ms, to_ms);
+		double supply = jp_instrument_supply(in, from_ms, to_ms);
+		in->available_kwh += supply;
 		double open = 0;
 		for (size_t j = 0; j < n; j++)
 			if (jp_market_matches(ins, cells[j].values, in->match, in->nmatch))
-				open += cells[j].uncovered_kwh;
-		double used = in->available_kwh < open ? in->available_kwh : open;
-		in->used_kwh = used;
+				open += unc[j];
+		double used = supply < open ? supply : open;
 		if (!(used > 0))
 			continue;
+		in->used_kwh += used;
 		for (size_t j = 0; j < n; j++) {
 			if (!jp_market_matches(ins, cells[j].values, in->match, in->nmatch))
 				continue;
-			double part = used * cells[j].uncovered_kwh / open;
-			cells[j].uncovered_kwh -= part;
+			double part = used * unc[j] / open;
+			unc[j] -= part;
 			cells[j].co2_g += part * in->g_per_kwh;
 			if (in->g_per_kwh == 0)
 				cells[j].covered_cfe_kwh += part;
@@ -394,6 +399,33 @@ void jp_market_allocate(struct jp_instruments *ins, struct jp_market_cell *cells
 					break;
 				}
 		}
-		cells[j].co2_g += cells[j].uncovered_kwh * rate;
+		cells[j].co2_g += unc[j] * rate;
+		cells[j].uncovered_kwh += unc[j];
+		if (share >= 0)
+			cells[j].grid_cfe_kwh += unc[j] * share;
 	}
+	free(unc);
+}
+
+void jp_market_reset(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n)
+{
+	for (size_t i = 0; i < ins->n; i++)
+		ins->v[i].available_kwh = ins->v[i].used_kwh = 0;
+	for (size_t j = 0; j < n; j++)
+		cells[j].uncovered_kwh = cells[j].co2_g = cells[j].covered_cfe_kwh = cells[j].grid_cfe_kwh = 0;
+}
+
+void jp_market_allocate(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t from_ms,
+			int64_t to_ms)
+{
+	jp_market_reset(ins, cells, n);
+	allocate_step(ins, cells, n, from_ms, to_ms, -1);
+}
+
+void jp_market_allocate_hour(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t hour_ms,
+			     int64_t from_ms, int64_t to_ms, double grid_cfe_share)
+{
+	int64_t a = hour_ms > from_ms ? hour_ms : from_ms, b = hour_ms + HOUR_MS < to_ms ? hour_ms + HOUR_MS : to_ms;
+	if (b > a)
+		allocate_step(ins, cells, n, a, b, grid_cfe_share);
 }

@@ -72,6 +72,7 @@ struct jp_market_cell {
 	/* Results. */
 	double uncovered_kwh;
 	double covered_cfe_kwh;       /* covered by instruments of factor 0 */
+	double grid_cfe_kwh;          /* hourly: uncovered × that hour's grid carbon-free share */
 	double co2_g;                 /* market-based */
 };
 
@@ -86,6 +87,15 @@ double jp_instrument_supply(const struct jp_instrument *in, int64_t from_ms, int
  * results and each instrument's available_kwh and used_kwh. */
 void jp_market_allocate(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t from_ms,
 			int64_t to_ms);
+
+/* Hourly matching (docs/reports.md): zero the results, then for each UTC hour of the range
+ * set the cells' energy_kwh to that hour's and allocate the instruments' supply of that
+ * hour (a profile's kWh; a volume spread evenly over its period's hours; the range's first
+ * and last hours pro rata). The results add up over the hours; grid_cfe_share (negative:
+ * not known) counts the grid's carbon-free part of the uncovered energy. */
+void jp_market_reset(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n);
+void jp_market_allocate_hour(struct jp_instruments *ins, struct jp_market_cell *cells, size_t n, int64_t hour_ms,
+			     int64_t from_ms, int64_t to_ms, double grid_cfe_share);
 
 /* Whether a set of label values (values[k] for ins->keys[k]) matches m[0..n). */
 int jp_market_matches(const struct jp_instruments *ins, const char *const *values, const struct jp_match *m, size_t n);

@@ -180,6 +180,10 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 		jp_jw_number(w, row->co2_market_g);
 		jp_jw_key(w, "matched_energy_kwh");
 		jp_jw_number(w, row->matched_kwh);
+		if (r->hourly) {
+			jp_jw_key(w, "cfe_ratio");
+			jp_jw_number(w, row->cfe_ratio);   /* NAN: null */
+		}
 	}
 	jp_jw_key(w, "embodied_co2_grams");
 	if (r->has_embodied)
@@ -232,7 +236,7 @@ static void json_method(struct jp_jw *w, const struct jp_report *r)
 		jp_jw_key(w, "market");
 		jp_jw_object(w);
 		jp_jw_key(w, "matching");
-		jp_jw_string(w, "period");
+		jp_jw_string(w, r->hourly ? "hourly" : "period");
 		jp_jw_key(w, "residual_grams_per_kwh");
 		if (ins->nresidual == 1 && !ins->residual[0].nmatch) {
 			jp_jw_number(w, ins->residual[0].g_per_kwh);

@@ -39,6 +39,9 @@ struct jp_report_row {
 	double matched_kwh;
 	double cfe_j;         /* carbon-free energy, from the agents' counters */
 	double units;         /* --sci-unit: the functional units of the row; NAN: none */
+	double cfe_ratio;     /* hourly matching: covered by carbon-free instruments plus uncovered
+	                         × the hour's grid carbon-free share, over energy; NAN: none */
+	double units_e;       /* (the hourly energy the ratio is over, while it is built) */
 };
 
 /* The share of the energy converted with each intensity source (data quality). */
@@ -59,6 +62,7 @@ struct jp_report {
 	struct jp_instruments *market;   /* the instruments, with their results; NULL: location-based only */
 	int has_cfe;                /* carbon-free energy counters were found */
 	int has_sci;                /* --sci-unit was given */
+	int hourly;                 /* --matching hourly */
 	int no_node_series;         /* the store keeps no node series: no system and idle rows */
 	struct jp_report_source_share sources[8];   /* energy by intensity source */
 	size_t nsources;
@@ -89,6 +93,7 @@ struct jp_report_params {
 	const char *match;          /* "{cluster=\"edge-7\"}" or NULL */
 	struct jp_instruments *instruments;   /* --instruments: the market-based method too */
 	const char *sci_unit;       /* --sci-unit: PromQL of the functional units, $range for the range */
+	int hourly;                 /* --matching hourly (with instruments) */
 };
 
 /* Builds the report. Returns 0, or a negative errno with why filled: a failed query, or
