@@ -64,6 +64,27 @@ for url in "$PROM_URL" "$VM_URL"; do
   "$PYTHON3" "$DATA" market "$E2E_TMP/truth.json" "$E2E_TMP/market.json" "$FROM" "$TO" "$PPA_KWH" \
     || fail "the market-based figures on $url are wrong"
 done
+# Hourly matching: a PPA on c1 that supplies more than c1 uses at 00-02 UTC (excess that
+# must not carry over), 0.002 kWh at 02-06 and nothing else; per hour against the raw
+# increments.
+"$PYTHON3" - "$FROM" "$TO" >"$E2E_TMP/ppa-hours.csv" <<'PY'
+import datetime, sys
+for t in range(int(sys.argv[1]), int(sys.argv[2]), 3600):
+    h = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    print("%s,%s" % (h.strftime("%Y-%m-%dT%H:%M:%SZ"), "5" if h.hour < 2 else "0.002" if h.hour < 6 else "0"))
+PY
+cat >"$E2E_TMP/hourly.yaml" <<EOF
+residual_mix_grams_per_kwh: 380
+instruments:
+  - {name: night-ppa, kind: ppa, grams_per_kwh: 0, profile: ppa-hours.csv, match: {cluster: c1}}
+EOF
+for url in "$PROM_URL" "$VM_URL"; do
+  report --url "$url" --from "$(date -u -d "@$FROM" +%FT%TZ)" --to "$(date -u -d "@$TO" +%FT%TZ)" \
+    --instruments "$E2E_TMP/hourly.yaml" --matching hourly --format json -o "$E2E_TMP/hourly.json" \
+    || fail "report --matching hourly on $url: $(tail -2 "$E2E_TMP/report-stderr.log")"
+  "$PYTHON3" "$DATA" market-hourly "$E2E_TMP/truth.json" "$E2E_TMP/hourly.json" "$FROM" "$TO" "$E2E_TMP/ppa-hours.csv" \
+    || fail "the hourly-matched figures on $url are wrong"
+done
 printf 'residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: x, kind: ppa, grams_per_kwh: 0, volume_kwh: -1, from: 2026-01-01, to: 2027-01-01}\n' \
   >"$E2E_TMP/bad-instruments.yaml"
 out=$("$JOULEPUSH" report --url "$PROM_URL" --month 2026-11 --instruments "$E2E_TMP/bad-instruments.yaml" 2>&1)
