@@ -214,8 +214,13 @@ static void check_v2(const struct jp_batch *b, const struct jp_buf *compressed)
 		ck_assert_uint_lt(ts->metadata->unit_ref, rq->n_symbols);
 		ck_assert_str_eq(rq->symbols[ts->metadata->help_ref], m ? m->help : "");
 		ck_assert_str_eq(rq->symbols[ts->metadata->unit_ref], m ? jp_metric_unit_word(m) : "");
-		/* Counters carry when they began counting; gauges never. */
-		ck_assert_int_eq(ts->created_timestamp, counter && s->def->start_ms > 0 ? s->def->start_ms : 0);
+		/* Counters carry when they began counting, on every sample (2.0-rc.4's
+		 * Sample.start_timestamp) and on the series (the older created_timestamp);
+		 * gauges never. */
+		int64_t want_start = counter && s->def->start_ms > 0 ? s->def->start_ms : 0;
+		ck_assert_int_eq(ts->created_timestamp, want_start);
+		for (size_t k = 0; k < ts->n_samples; k++)
+			ck_assert_int_eq(ts->samples[k]->start_timestamp, want_start);
 	}
 	io__prometheus__write__v2__request__free_unpacked(rq, NULL);
 	free(raw);

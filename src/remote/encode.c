@@ -58,7 +58,8 @@
 
 /* The longest varint (a negative int64) and the longest Sample message. */
 #define VARINT_MAX 10
-#define SAMPLE_MAX (1 + 8 + 1 + VARINT_MAX)
+/* value, timestamp and (2.0, counters) start_timestamp */
+#define SAMPLE_MAX (1 + 8 + 2 * (1 + VARINT_MAX))
 
 static inline size_t varint_len(uint64_t v)
 {
@@ -115,32 +116,35 @@ static inline uint64_t value_bits(double v)
 	return bits;
 }
 
-/* The body of one Sample message; 0 for a sample at time 0 with value +0.0. */
-static inline size_t sample_body_len(const struct jp_sample *s)
+/* The body of one Sample message; 0 for a sample at time 0 with value +0.0. start_ms > 0:
+ * remote write 2.0's Sample.start_timestamp (field 3), when a counter began counting. */
+static inline size_t sample_body_len(const struct jp_sample *s, int64_t start_ms)
 {
 	size_t n = 0;
 	if (value_bits(s->value))
 		n += 1 + 8;
 	if (s->ts_ms)
 		n += 1 + varint_len((uint64_t)s->ts_ms);
+	if (start_ms > 0)
+		n += 1 + varint_len((uint64_t)start_ms);
 	return n;
 }
 
 /* The bytes of "repeated Sample samples = 2" for count samples. */
-static size_t samples_len(const struct jp_sample *s, uint32_t count)
+static size_t samples_len(const struct jp_sample *s, uint32_t count, int64_t start_ms)
 {
 	size_t n = 0;
 	for (uint32_t i = 0; i < count; i++)
-		n += 2 + sample_body_len(&s[i]);   /* a body is at most 20 bytes: a 1-byte length */
+		n += 2 + sample_body_len(&s[i], start_ms);   /* a body is at most 31 bytes: a 1-byte length */
 	return n;
 }
 
-static uint8_t *put_samples(uint8_t *p, const struct jp_sample *s, uint32_t count)
+static uint8_t *put_samples(uint8_t *p, const struct jp_sample *s, uint32_t count, int64_t start_ms)
 {
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t bits = value_bits(s[i].value);
 		*p++ = TAG_LEN(2);
-		*p++ = (uint8_t)sample_body_len(&s[i]);
+		*p++ = (uint8_t)sample_body_len(&s[i], start_ms);
 		if (bits) {
 			*p++ = TAG_FIXED64(1);
 			p = put_fixed64(p, bits);
@@ -148,6 +152,10 @@ static uint8_t *put_samples(uint8_t *p, const struct jp_sample *s, uint32_t coun
 		if (s[i].ts_ms) {
 			*p++ = TAG_VARINT(2);
 			p = put_varint(p, (uint64_t)s[i].ts_ms);
+		}
+		if (start_ms > 0) {
+			*p++ = TAG_VARINT(3);
+			p = put_varint(p, (uint64_t)start_ms);
 		}
 	}
 	return p;
@@ -583,12 +591,12 @@ int jp_encode_v1_raw(const struct jp_batch *b, struct jp_buf *out)
 	for (size_t i = 0; i < b->nseries; i++) {
 		const struct jp_batch_series *s = &b->series[i];
 		const struct jp_sample *smp = b->samples + s->first;
-		size_t len = s->def->enc_len + samples_len(smp, s->count);
+		size_t len = s->def->enc_len + samples_len(smp, s->count, 0);
 		*p++ = TAG_LEN(1);                              /* WriteRequest.timeseries */
 		p = put_varint(p, len);
 		memcpy(p, s->def->enc, s->def->enc_len);        /* TimeSeries.labels */
 		p += s->def->enc_len;
-		p = put_samples(p, smp, s->count);              /* TimeSeries.samples */
+		p = put_samples(p, smp, s->count, 0);           /* TimeSeries.samples */
 	}
 	out->len = (size_t)(p - out->data);
 	assert(out->len <= bound);
@@ -703,17 +711,19 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 		const struct jp_batch_series *s = &b->series[i];
 		const struct jp_sample *smp = b->samples + s->first;
 		size_t rb = st->refs_bytes[i];
-		size_t len = samples_len(smp, s->count);
+		const struct enc_trailer *t = def_trailer(s->def);
+		/* When a counter began counting: Sample.start_timestamp (2.0-rc.4), and the older
+		 * TimeSeries.created_timestamp (field 6) that receivers released before the move
+		 * still read (docs/reference/remote-write.md). */
+		int64_t created = t->counter && s->def->start_ms > 0 ? s->def->start_ms : 0;
+		size_t len = samples_len(smp, s->count, created);
 		if (s->def->nlabels)
 			len += 1 + varint_len(rb) + rb;
 		/* Metadata: type always; help_ref and unit_ref when not "" (proto3 leaves out 0). */
-		const struct enc_trailer *t = def_trailer(s->def);
 		uint32_t help_ref = st->meta_refs[2 * i], unit_ref = st->meta_refs[2 * i + 1];
 		uint32_t type = t->counter ? 1 : 2;   /* METRIC_TYPE_COUNTER, METRIC_TYPE_GAUGE */
 		size_t mlen = 2 + (help_ref ? 1 + varint_len(help_ref) : 0) + (unit_ref ? 1 + varint_len(unit_ref) : 0);
 		len += 2 + mlen;
-		/* TimeSeries.created_timestamp: when a counter began counting. */
-		int64_t created = t->counter && s->def->start_ms > 0 ? s->def->start_ms : 0;
 		if (created)
 			len += 1 + varint_len((uint64_t)created);
 		*p++ = TAG_LEN(5);                              /* Request.timeseries */
@@ -724,7 +734,7 @@ int jp_encode_v2_raw(const struct jp_batch *b, struct jp_buf *out)
 			for (uint32_t k = 0; k < 2 * s->def->nlabels; k++)
 				p = put_varint(p, *refs++);
 		}
-		p = put_samples(p, smp, s->count);              /* TimeSeries.samples */
+		p = put_samples(p, smp, s->count, created);     /* TimeSeries.samples */
 		*p++ = TAG_LEN(5);                              /* TimeSeries.metadata */
 		*p++ = (uint8_t)mlen;
 		*p++ = TAG_VARINT(1);                           /* Metadata.type */

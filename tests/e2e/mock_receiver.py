@@ -191,8 +191,9 @@ def decode_v2_request(raw):
 
     Return (symbols, [(label_pairs, [(ts_ms, value, is_stale), ...], meta), ...]) where
     label_pairs keeps the order of labels_refs, so that callers can check it, and meta is
-    {"type", "help", "unit", "created"} from TimeSeries.metadata and created_timestamp
-    (None where absent)."""
+    {"type", "help", "unit", "created", "starts"} from TimeSeries.metadata, created_timestamp
+    and the distinct Sample.start_timestamp values (None where absent; 0 for a sample without
+    one)."""
     symbols, raw_series = [], []
     for num, wt, val in _fields(raw):
         if num == 4 and wt == 2:
@@ -202,7 +203,7 @@ def decode_v2_request(raw):
     series = []
     for ts_bytes in raw_series:
         refs, samples = [], []
-        meta = {"type": None, "help": None, "unit": None, "created": None}
+        meta = {"type": None, "help": None, "unit": None, "created": None, "starts": []}
         for fnum, fwt, val in _fields(ts_bytes):
             if fnum == 5 and fwt == 2:
                 meta.update(type=0, help="", unit="")
@@ -220,13 +221,17 @@ def decode_v2_request(raw):
             elif fnum == 1 and fwt in (0, 2):
                 refs.extend(_packed_uvarints(fwt, val))
             elif fnum == 2 and fwt == 2:
-                v, ts, bits = 0.0, 0, 0
+                v, ts, bits, start = 0.0, 0, 0, 0
                 for snum, swt, sval in _fields(val):
                     if snum == 1 and swt == 1:
                         bits = struct.unpack("<Q", sval)[0]
                         v = struct.unpack("<d", sval)[0]
                     elif snum == 2 and swt == 0:
                         ts = sval - (1 << 64) if sval >= 1 << 63 else sval
+                    elif snum == 3 and swt == 0:
+                        start = sval - (1 << 64) if sval >= 1 << 63 else sval
+                if start not in meta["starts"]:
+                    meta["starts"].append(start)
                 samples.append((ts, v, bits == STALE_NAN_BITS))
         if len(refs) % 2:
             raise ValueError("odd number of labels_refs (%d)" % len(refs))

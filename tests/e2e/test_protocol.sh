@@ -183,11 +183,16 @@ for line in open(log):
             errors.append("request %d: %s has type %r, want %d" % (seq, name, meta["type"], want_type))
         if name.startswith("joulepush_") and not meta["help"]:
             errors.append("request %d: %s has no help" % (seq, name))
-        # Counters say when they began counting (TimeSeries.created_timestamp); gauges do not.
+        # Counters say when they began counting: on every sample (Sample.start_timestamp,
+        # 2.0-rc.4) and, for older receivers, on the series (created_timestamp); the two
+        # agree. Gauges say neither.
         if want_type == 1 and not (meta["created"] or 0) > 0:
             errors.append("request %d: counter %s has no created_timestamp" % (seq, name))
-        if want_type == 2 and meta["created"]:
-            errors.append("request %d: gauge %s has a created_timestamp" % (seq, name))
+        if want_type == 1 and set(meta["starts"]) != {meta["created"]}:
+            errors.append("request %d: counter %s has start_timestamps %s, created %s"
+                          % (seq, name, sorted(meta["starts"]), meta["created"]))
+        if want_type == 2 and (meta["created"] or set(meta["starts"]) - {0}):
+            errors.append("request %d: gauge %s has a created or start timestamp" % (seq, name))
         base = name[:-len("_total")] if name.endswith("_total") else name
         if meta["unit"] and not base.endswith("_" + meta["unit"]):
             errors.append("request %d: %s has unit %r" % (seq, name, meta["unit"]))
