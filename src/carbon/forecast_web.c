@@ -138,7 +138,8 @@ struct sdk_req {
 /* An answer of 400: the SDK's problem details (title, detail, and the error of one
  * parameter). */
 struct sdk_error {
-	const char *title, *detail, *key;
+	const char *title, *detail;
+	char key[64];     /* copied: it may name a parameter of the request being bound */
 	char msg[256];
 };
 
@@ -149,7 +150,7 @@ static int sdk_fail(struct sdk_error *e, const char *title, const char *detail, 
 	va_list ap;
 	e->title = title;
 	e->detail = detail;
-	e->key = key;
+	snprintf(e->key, sizeof(e->key), "%s", key ? key : "");
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
@@ -328,7 +329,7 @@ static void sdk_error_json(struct jp_buf *out, const struct sdk_error *e)
 	}
 	jp_jw_key(&w, "errors");
 	jp_jw_object(&w);
-	if (e->key) {
+	if (e->key[0]) {
 		jp_jw_key(&w, e->key);
 		jp_jw_array(&w);
 		jp_jw_string(&w, e->msg);
