@@ -252,13 +252,19 @@ static int build(struct ctx *c, const struct node *root, struct jp_instruments *
 		return cfg_fail(c, root ? root->line : 1, "(top)", "expected a mapping");
 	for (size_t i = 0; i + 1 < root->n; i += 2) {
 		const char *k = root->kids[i]->str;
-		if (strcmp(k, "residual_mix_grams_per_kwh") && strcmp(k, "supplier_grams_per_kwh") && strcmp(k, "instruments"))
+		if (strcmp(k, "residual_mix_grams_per_kwh") && strcmp(k, "supplier_grams_per_kwh") && strcmp(k, "instruments") &&
+		    strcmp(k, "residual_mix_source"))
 			return cfg_fail(c, root->kids[i]->line, "(top)", "unknown key \"%.40s\"", k);
 	}
 	const struct node *res = cfg_map_get(root, "residual_mix_grams_per_kwh");
 	if (!res)
 		return cfg_fail(c, root->line, "residual_mix_grams_per_kwh", "is required (the issuing body's residual mix)");
 	int r = residual(c, ins, res);
+	const struct node *src = cfg_map_get(root, "residual_mix_source");
+	if (!r && src && (src->kind != N_SCALAR || !src->str[0]))
+		return cfg_fail(c, src->line, "residual_mix_source", "a text naming the residual mix, such as its issuing body and year");
+	if (!r && src && !(ins->residual_source = strdup(src->str)))
+		return -ENOMEM;
 	const struct node *sup = cfg_map_get(root, "supplier_grams_per_kwh");
 	if (!r && sup) {
 		ins->has_supplier = 1;
@@ -323,6 +329,7 @@ void jp_instruments_free(struct jp_instruments *ins)
 	for (size_t i = 0; i < ins->nkeys; i++)
 		free(ins->keys[i]);
 	free(ins->keys);
+	free(ins->residual_source);
 	memset(ins, 0, sizeof(*ins));
 }
 

@@ -48,6 +48,7 @@ struct jp_residual {
 struct jp_instruments {
 	struct jp_residual *residual;
 	size_t nresidual;
+	char *residual_source;        /* residual_mix_source: where the residual mix comes from; NULL: unsaid */
 	int has_supplier;
 	double supplier_g_per_kwh;    /* the supplier's rate for energy no instrument covers */
 	struct jp_instrument *v;

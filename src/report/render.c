@@ -3,6 +3,7 @@
  * an inline SVG chart (docs/reports.md). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +82,36 @@ static struct unit co2_unit(double total_g)
 									   : (struct unit){"g", 1};
 }
 
+/* Decimals that show the smallest figure of a column (two significant digits; 3 to 6). */
+static int decimals(const struct jp_report *r, size_t off, double per)
+{
+	double least = 0;
+	for (size_t i = 0; i <= r->nrows; i++) {
+		const struct jp_report_row *row = i < r->nrows ? &r->rows[i] : &r->total;
+		double v = fabs(*(const double *)((const char *)row + off)) / per;
+		if (v > 0 && (least == 0 || v < least))
+			least = v;
+	}
+	int d = least > 0 ? (int)ceil(-log10(least)) + 1 : 3;
+	return d < 3 ? 3 : d > 6 ? 6 : d;
+}
+
 static void table_row(const struct jp_report *r, const struct jp_report_row *row, int w, FILE *f)
 {
 	struct jp_buf k = {0};
 	struct unit eu = energy_unit(r->total.energy_j), cu = co2_unit(r->total.co2_g);
-	fprintf(f, "%-*.*s %12.3f %11.3f", w, w, printable(&k, shown_key(row)), row->energy_j / eu.per,
+	int de = decimals(r, offsetof(struct jp_report_row, energy_j), eu.per);
+	int dc = decimals(r, offsetof(struct jp_report_row, co2_g), cu.per);
+	fprintf(f, "%-*.*s %12.*f %11.*f", w, w, printable(&k, shown_key(row)), de, row->energy_j / eu.per, dc,
 		row->co2_g / cu.per);
 	jp_buf_free(&k);
 	if (r->has_embodied)
-		fprintf(f, " %12.3f", row->embodied_g / cu.per);
+		fprintf(f, " %12.*f", decimals(r, offsetof(struct jp_report_row, embodied_g), cu.per),
+			row->embodied_g / cu.per);
 	if (r->market)
-		fprintf(f, " %11.3f %11.3f", row->co2_market_g / cu.per, row->matched_kwh * 3.6e6 / eu.per);
+		fprintf(f, " %11.*f %11.*f", decimals(r, offsetof(struct jp_report_row, co2_market_g), cu.per),
+			row->co2_market_g / cu.per, decimals(r, offsetof(struct jp_report_row, matched_kwh), eu.per / 3.6e6),
+			row->matched_kwh * 3.6e6 / eu.per);
 	fprintf(f, " %6.1f %% %8.1f\n", 100 * share(r, row), intensity(row));
 }
 
@@ -257,6 +277,11 @@ static void json_method(struct jp_jw *w, const struct jp_report *r)
 			}
 			jp_jw_end(w);
 		}
+		jp_jw_key(w, "residual_source");
+		if (ins->residual_source)
+			jp_jw_string(w, ins->residual_source);
+		else
+			jp_jw_null(w);
 		jp_jw_key(w, "supplier_grams_per_kwh");
 		if (ins->has_supplier)
 			jp_jw_number(w, ins->supplier_g_per_kwh);
@@ -478,7 +503,133 @@ static void html_row(const struct jp_report *r, const struct jp_report_row *row,
 	fprintf(f, "</td><td>%.3f</td><td>%.3f</td>", row->energy_j / J_PER_KWH, row->co2_g / 1000);
 	if (r->has_embodied)
 		fprintf(f, "<td>%.3f</td>", row->embodied_g / 1000);
+	if (r->market)
+		fprintf(f, "<td>%.3f</td><td>%.3f</td>", row->co2_market_g / 1000, row->matched_kwh);
+	if (r->has_cfe)
+		fprintf(f, "<td>%.1f %%</td>", row->energy_j > 0 ? 100 * row->cfe_j / row->energy_j : 0);
 	fprintf(f, "<td>%.1f %%</td><td>%.1f</td></tr>\n", 100 * share(r, row), intensity(row));
+}
+
+/* Location- and market-based CO2 per day, side by side. */
+static void render_market_chart(const struct jp_report *r, FILE *f)
+{
+	double max = 0;
+	for (size_t d = 0; d < r->ndays; d++) {
+		max = r->total.daily_co2_g[d] > max ? r->total.daily_co2_g[d] : max;
+		max = r->daily_market_g[d] > max ? r->daily_market_g[d] : max;
+	}
+	double unit = max >= 1000 ? 1000 : 1;
+	const char *uname = unit > 1 ? "kg" : "g";
+	double step = tick_step(max / unit) * unit;
+	double top_v = max > 0 ? ceil(max / step) * step : step;
+	const int W = 900, H = 280, L = 60, R = 10, T = 20, B = 40;
+	double pw = W - L - R, ph = H - T - B, bw = pw / (double)r->ndays;
+	fprintf(f, "<svg id=\"methods\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+		   "height=\"%d\" role=\"img\" aria-label=\"location- and market-based CO2 per day\">\n", W, H, W, H);
+	for (double v = 0; v <= top_v + step / 2; v += step) {
+		double y = T + ph - ph * v / top_v;
+		fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+			   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g %s</text>\n",
+			L, W - R, y, y, L - 6, y + 4, v / unit, uname);
+	}
+	static const struct {
+		const char *name, *color;
+	} m[2] = {{"location-based", "#7570b3"}, {"market-based", "#1b9e77"}};
+	size_t label_every = (r->ndays + 14) / 15;
+	for (size_t d = 0; d < r->ndays; d++) {
+		char day[16];
+		jp_report_time_format(r->from_ms + (int64_t)d * JP_REPORT_DAY_MS, 1, day, sizeof(day));
+		fprintf(f, "<g class=\"mday\" data-day=\"%s\">", day);
+		for (int k = 0; k < 2; k++) {
+			double v = k ? r->daily_market_g[d] : r->total.daily_co2_g[d];
+			v = v > 0 ? v : 0;
+			double h = ph * v / top_v;
+			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s %s: "
+				   "%.3f kg</title></rect>",
+				L + d * bw + bw * (0.1 + 0.4 * k), T + ph - h, bw * 0.4, h, m[k].color, day, m[k].name, v / 1000);
+		}
+		if (d % label_every == 0)
+			fprintf(f, "<text class=\"axis\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+				L + d * bw + bw / 2, H - B + 16, day + 5);
+		fputs("</g>\n", f);
+	}
+	fputs("</svg>\n<ul class=\"legend\">", f);
+	for (int k = 0; k < 2; k++)
+		fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\"></span>%s</li>", m[k].color, m[k].name);
+	fputs("</ul>\n", f);
+}
+
+/* How the figures were made: both methods, the instruments, the residual mix and its
+ * source, and the data behind them. */
+static void render_method(const struct jp_report *r, FILE *f)
+{
+	fputs("<h2>Method</h2>\n<dl class=\"method\">\n<dt>Location-based</dt><dd>The agents' CO2 counters: the "
+	      "energy each measured, times the PUE, times the grid's average intensity in force in each interval.</dd>\n",
+	      f);
+	if (r->market) {
+		const struct jp_instruments *ins = r->market;
+		fprintf(f, "<dt>Market-based</dt><dd>The instruments below, in this order, cover the energy of the rows "
+			   "their labels match (shared by uncovered energy); what they leave is counted at %s. Matching: %s.</dd>\n",
+			ins->has_supplier ? "the supplier's rate" : "the residual mix",
+			r->hourly ? "<b>hourly</b>: each instrument covers only the hours it supplied, each row's energy "
+				    "of that hour"
+				  : "<b>period</b>: each instrument's supply over the range against the range's energy "
+				    "(the chart shows each day at the period's market-based intensity)");
+		fputs("<dt>Residual mix</dt><dd>", f);
+		for (size_t i = 0; i < ins->nresidual; i++) {
+			fprintf(f, "%s%.1f g/kWh", i ? "; " : "", ins->residual[i].g_per_kwh);
+			for (size_t k = 0; k < ins->residual[i].nmatch; k++) {
+				fputs(k ? ", " : " where ", f);
+				html_text(ins->residual[i].match[k].key, f);
+				fputs("=", f);
+				html_text(ins->residual[i].match[k].value, f);
+			}
+		}
+		fputs(". Source: ", f);
+		html_text(ins->residual_source ? ins->residual_source : "not stated in the instruments file", f);
+		fputs(".", f);
+		if (ins->has_supplier)
+			fprintf(f, " Supplier's rate: %.1f g/kWh.", ins->supplier_g_per_kwh);
+		fputs("</dd>\n</dl>\n<table class=\"instruments\">\n<thead><tr><th>instrument</th><th>kind</th>"
+		      "<th>g/kWh</th><th>available kWh</th><th>used kWh</th><th>excess kWh</th></tr></thead>\n<tbody>\n",
+		      f);
+		for (size_t i = 0; i < ins->n; i++) {
+			const struct jp_instrument *in = &ins->v[i];
+			fputs("<tr><td>", f);
+			html_text(in->name, f);
+			fputs("</td><td>", f);
+			html_text(in->kind, f);
+			fprintf(f, "</td><td>%.1f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n", in->g_per_kwh,
+				in->available_kwh, in->used_kwh, in->available_kwh - in->used_kwh);
+		}
+		fputs("</tbody>\n</table>\n<h2>Location- and market-based CO2 per day</h2>\n", f);
+		if (r->daily_market_g)
+			render_market_chart(r, f);
+		fputs("<dl class=\"method\">\n", f);
+	}
+	fputs("<dt>Data quality</dt><dd>Energy by intensity source: ", f);
+	double all = 0;
+	for (size_t i = 0; i < r->nsources; i++)
+		all += r->sources[i].joules;
+	for (size_t i = 0; i < r->nsources && all > 0; i++) {
+		fputs(i ? ", " : "", f);
+		html_text(r->sources[i].name, f);
+		fprintf(f, " %.1f %%", 100 * r->sources[i].joules / all);
+	}
+	if (!(all > 0))
+		fputs("not recorded by these agents", f);
+	size_t nmiss = 0;
+	for (size_t d = 0; d < r->ndays; d++)
+		nmiss += !r->day_has_data[d];
+	fprintf(f, ". Days without samples: %zu of %zu.", nmiss, r->ndays);
+	if (r->has_cfe)
+		fprintf(f, " Carbon-free share of the grid (location-based): %.1f %%.",
+			r->total.energy_j > 0 ? 100 * r->total.cfe_j / r->total.energy_j : 0);
+	if (r->market && r->hourly && !isnan(r->total.cfe_ratio))
+		fprintf(f, " Hourly carbon-free energy score: %.1f %%.", 100 * r->total.cfe_ratio);
+	fputs("</dd>\n<dt>What these figures are not</dt><dd>Not a certified inventory: measured and modelled "
+	      "energy, grid data and the instruments file as given. The residual mix must come from the issuing "
+	      "body of the instruments' market.</dd>\n</dl>\n", f);
 }
 
 static int render_html(const struct jp_report *r, size_t top, FILE *f)
@@ -501,7 +652,7 @@ static int render_html(const struct jp_report *r, size_t top, FILE *f)
 		   "svg text{font-size:11px;fill:#444}\nline.grid{stroke:#e5e5e5}\n"
 		   ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1em}\n"
 		   ".swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}\n"
-		   ".warn{color:#8a4b00}\n@media print{body{margin:0}svg{width:100%%;height:auto}}\n"
+		   ".warn{color:#8a4b00}\ndl.method dt{font-weight:bold;margin-top:.6em}\n@media print{body{margin:0}svg{width:100%%;height:auto}}\n"
 		   "</style>\n</head>\n<body>\n", jp_report_by_name(r->by), from, to);
 	fprintf(f, "<h1>CO2 by %s</h1>\n<p>From %s to %s (%zu days). Operational CO2 is the energy "
 		   "the agents measured times the grid intensity of each interval and the PUE; the rows add "
@@ -520,11 +671,17 @@ static int render_html(const struct jp_report *r, size_t top, FILE *f)
 	fputs("</th><th>energy kWh</th><th>CO2 kg</th>", f);
 	if (r->has_embodied)
 		fputs("<th>embodied kg</th>", f);
+	if (r->market)
+		fputs("<th>market-based kg</th><th>matched kWh</th>", f);
+	if (r->has_cfe)
+		fputs("<th>carbon-free</th>", f);
 	fputs("<th>share</th><th>g/kWh</th></tr></thead>\n<tbody>\n", f);
 	for (size_t i = 0; i < r->nrows; i++)
 		html_row(r, &r->rows[i], f);
 	html_row(r, &r->total, f);
-	fputs("</tbody>\n</table>\n</body>\n</html>\n", f);
+	fputs("</tbody>\n</table>\n", f);
+	render_method(r, f);
+	fputs("</body>\n</html>\n", f);
 	return 0;
 }
 

@@ -11,23 +11,16 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "report/report_internal.h"
 #include "util/time.h"
 
-#define EXPR_MAX 8192
-#define J_PER_KWH 3.6e6
 
-#define NODE_ENERGY jp_metric_name(JP_M_NODE_ENERGY_JOULES_TOTAL)
 #define NODE_CO2 jp_metric_name(JP_M_NODE_CO2_GRAMS_TOTAL)
 #define SYSTEM_ENERGY jp_metric_name(JP_M_SYSTEM_ENERGY_JOULES_TOTAL)
 #define POD_EMBODIED jp_metric_name(JP_M_POD_EMBODIED_CO2_GRAMS_TOTAL)
+#define CONVERTED jp_metric_name(JP_M_NODE_CONVERTED_ENERGY_JOULES_TOTAL)
 
-/* What each --by reads: the energy and CO2 series and the labels that name a row. */
-static const struct by_def {
-	const char *name;
-	enum jp_metric_id energy_id, co2_id;
-	const char *group;
-	int has_system;  /* rows do not cover the node: add the system and idle rows */
-} by_defs[] = {
+static const struct jp_by_def by_defs[] = {
 	[JP_BY_NAMESPACE] = {"namespace", JP_M_NAMESPACE_ENERGY_JOULES_TOTAL, JP_M_NAMESPACE_CO2_GRAMS_TOTAL,
 			     "namespace", 1},
 	[JP_BY_POD] = {"pod", JP_M_POD_ENERGY_JOULES_TOTAL, JP_M_POD_CO2_GRAMS_TOTAL, "namespace, pod", 1},
@@ -131,25 +124,17 @@ int jp_report_energy_expr(char *buf, size_t len, const char *metric, const char 
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
-static int sum_expr(char *buf, size_t len, const char *fn, const char *metric, const char *group,
+int jp_rq_sum_expr(char *buf, size_t len, const char *fn, const char *metric, const char *group,
 		    const char *match, int64_t window_s)
 {
 	int n = snprintf(buf, len, "sum by (%s) (%s(%s{%s}[%" PRId64 "s]))", group, fn, metric, match, window_s);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
-struct ctx {
-	const struct jp_report_source *src;
-	const struct by_def *by;
-	char match[512];
-	struct jp_report *r;
-	char *why;
-	size_t whylen;
-};
 
 /* One query: instant at t_ms, or a range [t_ms, end_ms] by one-day steps when end_ms > 0.
  * Counts it, shows progress, names it in the error, keeps the server's warnings. */
-static int ask_any(struct ctx *c, const char *what, const char *expr, int64_t t_ms, int64_t end_ms,
+int jp_rq_any(struct jp_rctx *c, const char *what, const char *expr, int64_t t_ms, int64_t end_ms,
 		   struct jp_query_result *out)
 {
 	if (c->src->progress)
@@ -170,13 +155,13 @@ static int ask_any(struct ctx *c, const char *what, const char *expr, int64_t t_
 	return 0;
 }
 
-static int ask(struct ctx *c, const char *what, const char *expr, int64_t t_ms, struct jp_query_result *out)
+int jp_rq(struct jp_rctx *c, const char *what, const char *expr, int64_t t_ms, struct jp_query_result *out)
 {
-	return ask_any(c, what, expr, t_ms, 0, out);
+	return jp_rq_any(c, what, expr, t_ms, 0, out);
 }
 
 /* The key of a series of a group query: its group labels joined by '/'. */
-static void key_of(const struct jp_query_series *s, const char *group, char *buf, size_t len)
+void jp_rq_key(const struct jp_query_series *s, const char *group, char *buf, size_t len)
 {
 	char g[256];
 	buf[0] = '\0';
@@ -191,7 +176,7 @@ static void key_of(const struct jp_query_series *s, const char *group, char *buf
 	}
 }
 
-static struct jp_report_row *row_get(struct jp_report *r, const char *key, int create)
+struct jp_report_row *jp_rq_row(struct jp_report *r, const char *key, int create)
 {
 	for (size_t i = 0; i < r->nrows; i++)
 		if (r->rows[i].kind == JP_ROW_GROUP && !strcmp(r->rows[i].key, key))
@@ -218,11 +203,11 @@ static struct jp_report_row *row_get(struct jp_report *r, const char *key, int c
 enum figure { F_ENERGY, F_CO2, F_EMBODIED, F_CFE };
 
 /* Ask expr at to and add each answer series to its row's figure. */
-static int group_figure(struct ctx *c, const char *what, const char *expr, enum figure f, int create,
+static int group_figure(struct jp_rctx *c, const char *what, const char *expr, enum figure f, int create,
 			size_t *nseries)
 {
 	struct jp_query_result res;
-	int rc = ask(c, what, expr, c->r->to_ms, &res);
+	int rc = jp_rq(c, what, expr, c->r->to_ms, &res);
 	if (rc)
 		return rc;
 	*nseries = 0;
@@ -230,8 +215,8 @@ static int group_figure(struct ctx *c, const char *what, const char *expr, enum 
 		if (!res.series[i].npoints)
 			continue;
 		char key[512];
-		key_of(&res.series[i], c->by->group, key, sizeof(key));
-		struct jp_report_row *row = row_get(c->r, key, create);
+		jp_rq_key(&res.series[i], c->by->group, key, sizeof(key));
+		struct jp_report_row *row = jp_rq_row(c->r, key, create);
 		if (!row && create) {
 			jp_query_result_free(&res);
 			snprintf(c->why, c->whylen, "out of memory");
@@ -255,10 +240,10 @@ static int group_figure(struct ctx *c, const char *what, const char *expr, enum 
 }
 
 /* One number: the sum of expr's answer at to (0 when it has none). */
-static int scalar(struct ctx *c, const char *what, const char *expr, double *out, size_t *nseries)
+static int scalar(struct jp_rctx *c, const char *what, const char *expr, double *out, size_t *nseries)
 {
 	struct jp_query_result res;
-	int rc = ask(c, what, expr, c->r->to_ms, &res);
+	int rc = jp_rq(c, what, expr, c->r->to_ms, &res);
 	if (rc)
 		return rc;
 	*out = 0;
@@ -284,10 +269,10 @@ static long day_of(const struct jp_report *r, int64_t t_ms)
 /* The per-day values of an expression built by mk(window): full days by range queries
  * (chunked to the source's point limit), a partial last day by one instant query. For
  * each series and day, add(ctx, series, day, value). */
-typedef int (*mk_fn)(struct ctx *c, char *buf, size_t len, int64_t window_s);
-typedef int (*add_fn)(struct ctx *c, const struct jp_query_series *s, size_t day, double v);
+typedef int (*mk_fn)(struct jp_rctx *c, char *buf, size_t len, int64_t window_s);
+typedef int (*add_fn)(struct jp_rctx *c, const struct jp_query_series *s, size_t day, double v);
 
-static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
+static int daily(struct jp_rctx *c, const char *what, mk_fn mk, add_fn add)
 {
 	struct jp_report *r = c->r;
 	size_t full = (size_t)((r->to_ms - r->from_ms) / JP_REPORT_DAY_MS);
@@ -299,7 +284,7 @@ static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
 		if ((rc = mk(c, expr, sizeof(expr), JP_REPORT_DAY_MS / 1000)))
 			return rc;
 		struct jp_query_result res;
-		if ((rc = ask_any(c, what, expr, r->from_ms + (int64_t)(first + 1) * JP_REPORT_DAY_MS,
+		if ((rc = jp_rq_any(c, what, expr, r->from_ms + (int64_t)(first + 1) * JP_REPORT_DAY_MS,
 				  r->from_ms + (int64_t)last * JP_REPORT_DAY_MS, &res)))
 			return rc;
 		for (size_t i = 0; i < res.nseries && !rc; i++)
@@ -317,7 +302,7 @@ static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
 		if ((rc = mk(c, expr, sizeof(expr), tail_s)))
 			return rc;
 		struct jp_query_result res;
-		if ((rc = ask(c, what, expr, r->to_ms, &res)))
+		if ((rc = jp_rq(c, what, expr, r->to_ms, &res)))
 			return rc;
 		for (size_t i = 0; i < res.nseries && !rc; i++)
 			if (res.series[i].npoints)
@@ -327,39 +312,51 @@ static int daily(struct ctx *c, const char *what, mk_fn mk, add_fn add)
 	return rc;
 }
 
-static int mk_group_co2(struct ctx *c, char *buf, size_t len, int64_t w)
+static int mk_group_co2(struct jp_rctx *c, char *buf, size_t len, int64_t w)
 {
-	return sum_expr(buf, len, "increase", jp_metric_name(c->by->co2_id), c->by->group, c->match, w);
+	return jp_rq_sum_expr(buf, len, "increase", jp_metric_name(c->by->co2_id), c->by->group, c->match, w);
 }
 
-static int mk_node_co2(struct ctx *c, char *buf, size_t len, int64_t w)
+static int mk_node_co2(struct jp_rctx *c, char *buf, size_t len, int64_t w)
 {
-	return sum_expr(buf, len, "increase", NODE_CO2, "", c->match, w);
+	return jp_rq_sum_expr(buf, len, "increase", NODE_CO2, "", c->match, w);
 }
 
-static int mk_count(struct ctx *c, char *buf, size_t len, int64_t w)
+static int mk_count(struct jp_rctx *c, char *buf, size_t len, int64_t w)
 {
-	return sum_expr(buf, len, "count_over_time", c->r->no_node_series ? jp_metric_name(c->by->energy_id) : NODE_ENERGY,
+	return jp_rq_sum_expr(buf, len, "count_over_time", c->r->no_node_series ? jp_metric_name(c->by->energy_id) : NODE_ENERGY,
 			"", c->match, w);
 }
 
-static int add_group_co2(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+static int add_group_co2(struct jp_rctx *c, const struct jp_query_series *s, size_t day, double v)
 {
 	char key[512];
-	key_of(s, c->by->group, key, sizeof(key));
-	struct jp_report_row *row = row_get(c->r, key, 0);
+	jp_rq_key(s, c->by->group, key, sizeof(key));
+	struct jp_report_row *row = jp_rq_row(c->r, key, 0);
 	if (row)
 		row->daily_co2_g[day] += v;
 	return 0;
 }
 
-static int add_total_co2(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+static int add_total_co2(struct jp_rctx *c, const struct jp_query_series *s, size_t day, double v)
 {
 	c->r->total.daily_co2_g[day] += v;
 	return 0;
 }
 
-static int add_count(struct ctx *c, const struct jp_query_series *s, size_t day, double v)
+static int mk_node_energy(struct jp_rctx *c, char *buf, size_t len, int64_t w)
+{
+	return jp_report_energy_expr(buf, len, c->r->no_node_series ? jp_metric_name(c->by->energy_id) : NODE_ENERGY, "",
+				     c->match, w);
+}
+
+static int add_total_energy(struct jp_rctx *c, const struct jp_query_series *s, size_t day, double v)
+{
+	c->r->daily_energy_j[day] += v;
+	return 0;
+}
+
+static int add_count(struct jp_rctx *c, const struct jp_query_series *s, size_t day, double v)
 {
 	if (v > 0)
 		c->r->day_has_data[day] = 1;
@@ -376,7 +373,7 @@ static int by_co2(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-static int missing(struct ctx *c, const char *metric)
+static int missing(struct jp_rctx *c, const char *metric)
 {
 	char f[32], t[32];
 	jp_report_time_format(c->r->from_ms, 0, f, sizeof(f));
@@ -390,7 +387,7 @@ static int missing(struct ctx *c, const char *metric)
 }
 
 /* Append the system and idle rows of a namespace or pod report. */
-static int add_rest_rows(struct ctx *c, double node_e, double node_co2, double system_e)
+static int add_rest_rows(struct jp_rctx *c, double node_e, double node_co2, double system_e)
 {
 	struct jp_report *r = c->r;
 	double groups_e = 0, groups_co2 = 0;
@@ -454,14 +451,14 @@ static enum jp_metric_id cfe_metric(enum jp_report_by by)
 /* The energy by intensity source (how much of the CO2 rests on the fallback), and the
  * carbon-free energy of each row: the rows' own counters, and for the system and idle rows
  * what the nodes' leaves after the rows, shared by their energy. */
-static int quality(struct ctx *c, int64_t range_s)
+static int quality(struct jp_rctx *c, int64_t range_s)
 {
 	struct jp_report *r = c->r;
 	char expr[EXPR_MAX];
 	struct jp_query_result res;
-	int rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CONVERTED_ENERGY_JOULES_TOTAL),
+	int rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CONVERTED_ENERGY_JOULES_TOTAL),
 			  "intensity_source", c->match, range_s);
-	rc = rc ? rc : ask(c, "energy by intensity source", expr, r->to_ms, &res);
+	rc = rc ? rc : jp_rq(c, "energy by intensity source", expr, r->to_ms, &res);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < res.nseries && r->nsources < sizeof(r->sources) / sizeof(r->sources[0]); i++) {
@@ -474,13 +471,13 @@ static int quality(struct ctx *c, int64_t range_s)
 	jp_query_result_free(&res);
 	size_t n = 0;
 	double node_cfe = 0;
-	if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(cfe_metric(r->by)), c->by->group, c->match,
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(cfe_metric(r->by)), c->by->group, c->match,
 			   range_s)) ||
 	    (rc = group_figure(c, "carbon-free energy by row", expr, F_CFE, 0, &n)))
 		return rc;
 	r->has_cfe = n > 0;
 	if (r->has_cfe && c->by->has_system && !r->no_node_series) {
-		if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL),
+		if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL),
 				   "", c->match, range_s)) ||
 		    (rc = scalar(c, "node carbon-free energy", expr, &node_cfe, &n)))
 			return rc;
@@ -504,7 +501,7 @@ static int quality(struct ctx *c, int64_t range_s)
 
 /* --sci-unit: the functional units per row, from the user's PromQL with $range replaced by
  * the range and summed by the rows' labels (SCI = (location CO2 + embodied) / units). */
-static int sci(struct ctx *c, const char *unit_expr, int64_t range_s)
+static int sci(struct jp_rctx *c, const char *unit_expr, int64_t range_s)
 {
 	struct jp_report *r = c->r;
 	char expr[EXPR_MAX], range[32];
@@ -530,338 +527,19 @@ static int sci(struct ctx *c, const char *unit_expr, int64_t range_s)
 		r->rows[i].units = NAN;
 	r->total.units = 0;
 	struct jp_query_result res;
-	int rc = ask(c, "functional units by row", expr, r->to_ms, &res);
+	int rc = jp_rq(c, "functional units by row", expr, r->to_ms, &res);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < res.nseries; i++) {
 		char key[512];
-		key_of(&res.series[i], c->by->group, key, sizeof(key));
-		struct jp_report_row *row = row_get(r, key, 0);
+		jp_rq_key(&res.series[i], c->by->group, key, sizeof(key));
+		struct jp_report_row *row = jp_rq_row(r, key, 0);
 		if (row && res.series[i].npoints) {
 			row->units = (isnan(row->units) ? 0 : row->units) + res.series[i].v[0];
 			r->total.units += res.series[i].v[0];
 		}
 	}
 	jp_query_result_free(&res);
-	return 0;
-}
-
-/* ---- market-based (report/instruments.h) -------------------------------------------- */
-
-/* The cells of the market-based allocation: each row's energy split by the label values
- * its instruments and residual mixes match on, and with the system and idle rows, what the
- * nodes' energy leaves after the rows under each set of values (the "rest" cells). */
-struct cells {
-	struct jp_market_cell *v;
-	size_t n, cap;
-	long *row;                 /* the row of each cell; -1: the rest */
-	char ***values;            /* owned value arrays */
-};
-
-static void cells_free(struct cells *cs, size_t nkeys)
-{
-	for (size_t i = 0; i < cs->n; i++) {
-		for (size_t k = 0; k < nkeys; k++)
-			free(cs->values[i][k]);
-		free(cs->values[i]);
-	}
-	free(cs->values);
-	free(cs->row);
-	free(cs->v);
-}
-
-/* The group label list with the matchers' labels added. */
-static void cell_group(const struct ctx *c, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", c->by->group);
-	for (size_t k = 0; k < c->r->market->nkeys; k++) {
-		size_t o = strlen(buf);
-		snprintf(buf + o, len - o, "%s%s", o ? ", " : "", c->r->market->keys[k]);
-	}
-}
-
-static int cell_add(struct cells *cs, size_t nkeys, const struct jp_query_series *s, long row, double kwh,
-		    const char *const *keys)
-{
-	if (cs->n == cs->cap) {
-		size_t cap = cs->cap ? cs->cap * 2 : 64;
-		struct jp_market_cell *v = realloc(cs->v, cap * sizeof(*v));
-		long *rw = v ? realloc(cs->row, cap * sizeof(*rw)) : NULL;
-		char ***vals = rw ? realloc(cs->values, cap * sizeof(*vals)) : NULL;
-		if (v)
-			cs->v = v;
-		if (rw)
-			cs->row = rw;
-		if (!vals)
-			return -ENOMEM;
-		cs->values = vals;
-		cs->cap = cap;
-	}
-	char **vals = calloc(nkeys + 1, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (size_t k = 0; k < nkeys; k++) {
-		const char *v = jp_query_label(s, keys[k]);
-		if (v && !(vals[k] = strdup(v))) {
-			for (size_t j = 0; j < k; j++)
-				free(vals[j]);
-			free(vals);
-			return -ENOMEM;
-		}
-	}
-	cs->values[cs->n] = vals;
-	cs->row[cs->n] = row;
-	cs->v[cs->n] = (struct jp_market_cell){.values = (const char *const *)vals, .energy_kwh = kwh};
-	cs->n++;
-	return 0;
-}
-
-static int same_values(char **a, char **b, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		if ((a[k] == NULL) != (b[k] == NULL) || (a[k] && strcmp(a[k], b[k])))
-			return 0;
-	return 1;
-}
-
-#define HOUR_MS 3600000LL
-#define MAX_HOURS (24 * 400)
-
-/* The cell of a series of a cell query: its row (or -1 for the rest) and values. */
-static long cell_of(const struct cells *cs, size_t nkeys, const char *const *keys, long row,
-		    const struct jp_query_series *s)
-{
-	for (size_t i = 0; i < cs->n; i++) {
-		if (cs->row[i] != row)
-			continue;
-		size_t k = 0;
-		for (; k < nkeys; k++) {
-			const char *v = jp_query_label(s, keys[k]), *w = cs->values[i][k];
-			if ((v == NULL) != (w == NULL) || (v && strcmp(v, w)))
-				break;
-		}
-		if (k == nkeys)
-			return (long)i;
-	}
-	return -2;
-}
-
-/* e[cell * nh + h] += the energy (kWh) in hour h of metric's series grouped by group, for
- * every hour of the range (range queries of one-hour windows, one point per hour end,
- * chunked to the source's limit): the row cells' (rest 0) or the rest cells' (rest 1); with
- * sum_h, the sum of all series per hour instead. */
-static int hourly_energy(struct ctx *c, const char *what, const char *group, const char *metric, int rest,
-			 struct cells *cs, double *e, size_t nh, double *sum_h)
-{
-	struct jp_report *r = c->r;
-	struct jp_instruments *ins = r->market;
-	size_t maxp = c->src->max_points ? c->src->max_points : 10000;
-	char expr[EXPR_MAX];
-	int rc = jp_report_energy_expr(expr, sizeof(expr), metric, group, c->match, 3600);
-	for (size_t first = 0; !rc && first < nh; first += maxp) {
-		size_t last = first + maxp < nh ? first + maxp : nh;
-		struct jp_query_result res;
-		int64_t t0 = r->from_ms + (int64_t)(first + 1) * HOUR_MS, t1 = r->from_ms + (int64_t)last * HOUR_MS;
-		if (c->src->progress)
-			c->src->progress(r->queries, what);
-		r->queries++;
-		char w[512];
-		if ((rc = c->src->range(c->src->ctx, expr, t0, t1, HOUR_MS, &res, w, sizeof(w)))) {
-			snprintf(c->why, c->whylen, "%s: %s", what, w);
-			return rc;
-		}
-		for (size_t i = 0; i < res.nseries; i++) {
-			long cell = -2;
-			if (sum_h) {
-				cell = -1;
-			} else {
-				char key[512];
-				key_of(&res.series[i], c->by->group, key, sizeof(key));
-				struct jp_report_row *row = rest ? NULL : row_get(r, key, 0);
-				/* A row query's series without a row (-3) matches no cell. */
-				cell = cell_of(cs, ins->nkeys, (const char *const *)ins->keys,
-					       rest ? -1 : row ? row - r->rows : -3, &res.series[i]);
-			}
-			for (size_t j = 0; cell != -2 && j < res.series[i].npoints; j++) {
-				int64_t off = res.series[i].t_ms[j] - r->from_ms;
-				if (off <= 0 || off % HOUR_MS)
-					continue;
-				size_t h = (size_t)(off / HOUR_MS) - 1;
-				if (h >= nh)
-					continue;
-				double kwh = res.series[i].v[j] / J_PER_KWH;
-				if (sum_h)
-					sum_h[h] += kwh;
-				else
-					e[(size_t)cell * nh + h] += kwh;
-			}
-		}
-		jp_query_result_free(&res);
-	}
-	return rc;
-}
-
-/* Hourly matching: the cells' energy hour by hour, the rest cells as the nodes' less the
- * rows', the grid's carbon-free share of each hour, then the allocation of each hour. */
-static int market_hourly(struct ctx *c, struct cells *cs, size_t ngroup, double *cell_e)
-{
-	struct jp_report *r = c->r;
-	struct jp_instruments *ins = r->market;
-	size_t nh = (size_t)((r->to_ms - r->from_ms) / HOUR_MS);
-	if (nh == 0 || nh > MAX_HOURS || (r->to_ms - r->from_ms) % HOUR_MS) {
-		snprintf(c->why, c->whylen, "--matching hourly needs a range of whole hours, at most %d days", MAX_HOURS / 24);
-		return -EINVAL;
-	}
-	double *e = calloc(cs->n * nh + 1, sizeof(*e)), *cfe = calloc(nh, sizeof(*cfe)), *all = calloc(nh, sizeof(*all));
-	char group[512], keys[512] = "";
-	int rc = e && cfe && all ? 0 : -ENOMEM;
-	cell_group(c, group, sizeof(group));
-	for (size_t k = 0; k < ins->nkeys; k++) {
-		size_t o = strlen(keys);
-		snprintf(keys + o, sizeof(keys) - o, "%s%s", o ? ", " : "", ins->keys[k]);
-	}
-	if (!rc)
-		rc = hourly_energy(c, "hourly energy by row", group, jp_metric_name(c->by->energy_id), 0, cs, e, nh, NULL);
-	if (!rc && cs->n > ngroup)
-		rc = hourly_energy(c, "hourly node energy", keys, NODE_ENERGY, 1, cs, e, nh, NULL);
-	if (!rc)
-		rc = hourly_energy(c, "hourly node energy", "", NODE_ENERGY, 0, cs, e, nh, all);
-	if (!rc)
-		rc = hourly_energy(c, "hourly carbon-free energy", "",
-				   jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL), 0, cs, e, nh, cfe);
-	if (!rc) {
-		/* The rest cells hold the nodes' energy: take the rows' off, hour by hour. */
-		for (size_t i = ngroup; i < cs->n; i++)
-			for (size_t j = 0; j < ngroup; j++)
-				if (same_values(cs->values[j], cs->values[i], ins->nkeys))
-					for (size_t h = 0; h < nh; h++)
-						e[i * nh + h] -= e[j * nh + h];
-		jp_market_reset(ins, cs->v, cs->n);
-		for (size_t h = 0; h < nh; h++) {
-			for (size_t i = 0; i < cs->n; i++) {
-				cs->v[i].energy_kwh = e[i * nh + h] > 0 ? e[i * nh + h] : 0;
-				cell_e[i] += cs->v[i].energy_kwh;
-			}
-			double share = all[h] > 0 && cfe[h] > 0 ? cfe[h] / all[h] : r->has_cfe ? 0 : -1;
-			jp_market_allocate_hour(ins, cs->v, cs->n, r->from_ms + (int64_t)h * HOUR_MS, r->from_ms, r->to_ms,
-						share > 1 ? 1 : share);
-		}
-	}
-	if (rc == -ENOMEM)
-		snprintf(c->why, c->whylen, "out of memory");
-	free(e);
-	free(cfe);
-	free(all);
-	return rc;
-}
-
-/* Ask the cells, allocate, and give each row its market-based CO2 and matched energy. */
-static int market(struct ctx *c, int64_t range_s)
-{
-	struct jp_report *r = c->r;
-	struct jp_instruments *ins = r->market;
-	struct cells cs = {0};
-	char group[512], expr[EXPR_MAX];
-	struct jp_query_result res = {0};
-	cell_group(c, group, sizeof(group));
-	int rc = jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c->by->energy_id), group, c->match, range_s);
-	rc = rc ? rc : ask(c, "energy by row and instrument labels", expr, r->to_ms, &res);
-	for (size_t i = 0; !rc && i < res.nseries; i++) {
-		char key[512];
-		key_of(&res.series[i], c->by->group, key, sizeof(key));
-		struct jp_report_row *row = row_get(r, key, 0);
-		if (row && res.series[i].npoints)
-			rc = cell_add(&cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH,
-				      (const char *const *)ins->keys);
-	}
-	jp_query_result_free(&res);
-	size_t ngroup = cs.n;
-	if (!rc && c->by->has_system) {
-		/* The rest: the nodes' energy under each set of values, less the rows'. */
-		group[0] = 0;
-		for (size_t k = 0; k < ins->nkeys; k++) {
-			size_t o = strlen(group);
-			snprintf(group + o, sizeof(group) - o, "%s%s", o ? ", " : "", ins->keys[k]);
-		}
-		rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, group, c->match, range_s);
-		rc = rc ? rc : ask(c, "node energy by instrument labels", expr, r->to_ms, &res);
-		for (size_t i = 0; !rc && i < res.nseries; i++) {
-			if (!res.series[i].npoints)
-				continue;
-			rc = cell_add(&cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH,
-				      (const char *const *)ins->keys);
-			for (size_t j = 0; !rc && j < ngroup; j++)
-				if (same_values(cs.values[j], cs.values[cs.n - 1], ins->nkeys))
-					cs.v[cs.n - 1].energy_kwh -= cs.v[j].energy_kwh;
-			if (!rc && cs.v[cs.n - 1].energy_kwh < 0)
-				cs.v[cs.n - 1].energy_kwh = 0;
-		}
-		jp_query_result_free(&res);
-	}
-	if (rc) {
-		if (rc == -ENOMEM)
-			snprintf(c->why, c->whylen, "out of memory");
-		cells_free(&cs, ins->nkeys);
-		return rc;
-	}
-	double *cell_e = calloc(cs.n + 1, sizeof(*cell_e));
-	if (!cell_e) {
-		snprintf(c->why, c->whylen, "out of memory");
-		cells_free(&cs, ins->nkeys);
-		return -ENOMEM;
-	}
-	if (r->hourly) {
-		rc = market_hourly(c, &cs, ngroup, cell_e);
-	} else {
-		jp_market_allocate(ins, cs.v, cs.n, r->from_ms, r->to_ms);
-		for (size_t i = 0; i < cs.n; i++)
-			cell_e[i] = cs.v[i].energy_kwh;
-	}
-	double rest_co2 = 0, rest_matched = 0, rest_cfe = 0, rest_hour_e = 0;
-	for (size_t i = 0; !rc && i < cs.n; i++) {
-		double matched = cell_e[i] - cs.v[i].uncovered_kwh, cfe = cs.v[i].covered_cfe_kwh + cs.v[i].grid_cfe_kwh;
-		if (cs.row[i] >= 0) {
-			struct jp_report_row *row = &r->rows[cs.row[i]];
-			row->co2_market_g += cs.v[i].co2_g;
-			row->matched_kwh += matched;
-			row->cfe_ratio = (isnan(row->cfe_ratio) ? 0 : row->cfe_ratio) + cfe;   /* kWh for now */
-			row->units_e += cell_e[i];
-		} else {
-			rest_co2 += cs.v[i].co2_g;
-			rest_matched += matched;
-			rest_cfe += cfe;
-			rest_hour_e += cell_e[i];
-		}
-	}
-	free(cell_e);
-	if (rc) {
-		cells_free(&cs, ins->nkeys);
-		return rc;
-	}
-	/* The system and idle rows share the rest by their energy, as their location CO2. */
-	double rest_e = 0;
-	for (size_t i = 0; i < r->nrows; i++)
-		if (r->rows[i].kind != JP_ROW_GROUP)
-			rest_e += r->rows[i].energy_j;
-	for (size_t i = 0; i < r->nrows; i++)
-		if (r->rows[i].kind != JP_ROW_GROUP && rest_e > 0) {
-			r->rows[i].co2_market_g = rest_co2 * r->rows[i].energy_j / rest_e;
-			r->rows[i].matched_kwh = rest_matched * r->rows[i].energy_j / rest_e;
-			r->rows[i].cfe_ratio = rest_hour_e > 0 ? rest_cfe / rest_hour_e : NAN;
-		}
-	double all_cfe = rest_cfe, all_e = rest_hour_e;
-	for (size_t i = 0; i < r->nrows; i++) {
-		struct jp_report_row *row = &r->rows[i];
-		r->total.co2_market_g += row->co2_market_g;
-		r->total.matched_kwh += row->matched_kwh;
-		if (row->kind == JP_ROW_GROUP) {
-			all_cfe += isnan(row->cfe_ratio) ? 0 : row->cfe_ratio;
-			all_e += row->units_e;
-			row->cfe_ratio = row->units_e > 0 && !isnan(row->cfe_ratio) ? row->cfe_ratio / row->units_e : NAN;
-		}
-	}
-	r->total.cfe_ratio = all_e > 0 ? all_cfe / all_e : NAN;
-	cells_free(&cs, ins->nkeys);
 	return 0;
 }
 
@@ -873,7 +551,7 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 		snprintf(why, whylen, "the range is empty: --to must be after --from");
 		return -EINVAL;
 	}
-	struct ctx c = {.src = src, .by = &by_defs[p->by], .r = r, .why = why, .whylen = whylen};
+	struct jp_rctx c = {.src = src, .by = &by_defs[p->by], .r = r, .why = why, .whylen = whylen};
 	if (p->match && *p->match) {
 		size_t n = strlen(p->match);
 		if (p->match[0] != '{' || p->match[n - 1] != '}' || n - 2 >= sizeof(c.match)) {
@@ -916,22 +594,40 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	}
 	r->no_node_series = !n;
 	if (!r->no_node_series &&
-	    ((rc = sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
+	    ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
 	     (rc = scalar(&c, "node CO2", expr, &node_co2, &n))))
 		goto fail;
+	/* The energy the nodes' CO2 was converted from: one counter per intensity source, so
+	 * the store extrapolates it exactly as the CO2 counter. The zone series are several
+	 * per node, started apart (active, idle), and extrapolated each their own way at the
+	 * edges of a range the agent started in; what the rows leave is then the difference
+	 * of two figures taken from the same windows, and with one intensity it is exactly
+	 * that intensity. Stores from agents without the counter keep the zone sum. */
+	double conv_e = 0;
+	size_t nconv = 0;
+	if (!r->no_node_series &&
+	    ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, "", c.match, range_s)) ||
+	     (rc = scalar(&c, "converted energy", expr, &conv_e, &nconv))))
+		goto fail;
+	if (nconv)
+		node_e = conv_e;
 
-	if ((rc = jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c.by->energy_id), c.by->group, c.match, range_s)) ||
-	    (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
+	/* Rows that are whole nodes or clusters take the same converted energy. */
+	rc = nconv && !c.by->has_system
+		     ? jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, c.by->group, c.match, range_s)
+		     : jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c.by->energy_id), c.by->group, c.match,
+					     range_s);
+	if (rc || (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
 		goto fail;
 	if (!n) {
 		/* Neither: nothing is stored for this range; name the node series as ever. */
 		rc = missing(&c, r->no_node_series ? NODE_ENERGY : jp_metric_name(c.by->energy_id));
 		goto fail;
 	}
-	if ((rc = sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c.by->co2_id), c.by->group, c.match, range_s)) ||
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c.by->co2_id), c.by->group, c.match, range_s)) ||
 	    (rc = group_figure(&c, "CO2 by row", expr, F_CO2, 1, &n)))
 		goto fail;
-	if ((rc = sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c.by->group, c.match, range_s)) ||
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c.by->group, c.match, range_s)) ||
 	    (rc = group_figure(&c, "embodied CO2 by row", expr, F_EMBODIED, 0, &n)))
 		goto fail;
 	r->has_embodied = n > 0;
@@ -978,7 +674,19 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
 		}
 	}
-	if ((rc = quality(&c, range_s)) || (r->market && (rc = market(&c, range_s))) ||
+	if (r->market && !(r->daily_energy_j = calloc(r->ndays + 1, sizeof(double)))) {
+		snprintf(why, whylen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (r->market && !(r->daily_market_g = calloc(r->ndays + 1, sizeof(double)))) {
+		snprintf(why, whylen, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (r->market && (rc = daily(&c, "daily node energy", mk_node_energy, add_total_energy)))
+		goto fail;
+	if ((rc = quality(&c, range_s)) || (r->market && (rc = jp_report_market(&c, range_s))) ||
 	    (p->sci_unit && (rc = sci(&c, p->sci_unit, range_s))))
 		goto fail;
 	if (r->no_node_series) {
@@ -1021,6 +729,9 @@ void jp_report_free(struct jp_report *r)
 	free(r->total.key);
 	free(r->total.daily_co2_g);
 	free(r->day_has_data);
+	free(r->daily_energy_j);
+	free(r->daily_market_g);
+	r->daily_energy_j = r->daily_market_g = NULL;
 	r->rows = NULL;
 	r->nrows = 0;
 	r->total.key = NULL;

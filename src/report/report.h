@@ -60,6 +60,9 @@ struct jp_report {
 	size_t ndays;               /* days of the chart: [from + i d, min(from + (i+1) d, to)] */
 	int *day_has_data;
 	struct jp_instruments *market;   /* the instruments, with their results; NULL: location-based only */
+	double *daily_energy_j;     /* with market: the nodes' energy per day */
+	double *daily_market_g;     /* with market: market-based CO2 per day (hourly matching: the
+	                               hours' own; by period: each day at the period's intensity) */
 	int has_cfe;                /* carbon-free energy counters were found */
 	int has_sci;                /* --sci-unit was given */
 	int hourly;                 /* --matching hourly */
