@@ -159,7 +159,8 @@ static double per_day(const char *expr, const char *group_key)
 	if (strstr(expr, "requests_total"))   /* --sci-unit: a: 100 thousand requests a day, b: 50 */
 		return !strcmp(group_key, "a") ? 100 : 50;
 	if (node && strstr(expr, "carbon_free"))
-		return 250;   /* a quarter of the nodes' energy was carbon-free */
+		return strstr(expr, "zone=") ? -1 : 250;   /* a quarter of the nodes' energy was carbon-free;
+							      the counter has no zone label */
 	if (node)
 		return energy ? 1000 : 100;
 	if (sys)
@@ -218,7 +219,8 @@ static void answer(struct fake *fk, const char *expr, int64_t t, struct jp_query
 	int grouped = !!strstr(expr, "sum by (namespace)");
 	if (!grouped) {
 		int skewed = fk->conv_skew && (strstr(expr, "joulepush_node_converted_") || strstr(expr, "joulepush_node_co2_"));
-		add(out, NULL, NULL, t, per_day(expr, "") * d * (skewed ? 1.01 : 1));
+		if (per_day(expr, "") >= 0)   /* -1: no such series */
+			add(out, NULL, NULL, t, per_day(expr, "") * d * (skewed ? 1.01 : 1));
 		return;
 	}
 	if (fk->empty_groups)

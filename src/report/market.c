@@ -120,7 +120,11 @@ static int hourly_energy(struct jp_rctx *c, const char *what, const char *group,
 	struct jp_instruments *ins = r->market;
 	size_t maxp = c->src->max_points ? c->src->max_points : 10000;
 	char expr[EXPR_MAX];
-	int rc = jp_report_energy_expr(expr, sizeof(expr), metric, group, c->match, 3600);
+	/* Energy series carry zones (the total-energy basis picks among them); the carbon-free
+	 * counters do not. */
+	int rc = strcmp(metric, jp_metric_name(JP_M_NODE_CARBON_FREE_ENERGY_JOULES_TOTAL))
+			 ? jp_report_energy_expr(expr, sizeof(expr), metric, group, c->match, 3600)
+			 : jp_rq_sum_expr(expr, sizeof(expr), "increase", metric, group, c->match, 3600);
 	for (size_t first = 0; !rc && first < nh; first += maxp) {
 		size_t last = first + maxp < nh ? first + maxp : nh;
 		struct jp_query_result res;

@@ -178,6 +178,22 @@ static void render_csv(const struct jp_report *r, FILE *f)
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
+/* intensity_sources: the share of the energy converted with each intensity source, so
+ * that a reader sees how much of the CO2 rests on the fallback. */
+static void json_sources(struct jp_jw *w, const struct jp_report *r)
+{
+	double all = 0;
+	for (size_t i = 0; i < r->nsources; i++)
+		all += r->sources[i].joules;
+	jp_jw_key(w, "intensity_sources");
+	jp_jw_object(w);
+	for (size_t i = 0; i < r->nsources && all > 0; i++) {
+		jp_jw_key(w, r->sources[i].name);
+		jp_jw_number(w, r->sources[i].joules / all);
+	}
+	jp_jw_end(w);
+}
+
 static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp_report_row *row, int with_key)
 {
 	jp_jw_object(w);
@@ -225,22 +241,8 @@ static void json_row(struct jp_jw *w, const struct jp_report *r, const struct jp
 	jp_jw_number(w, share(r, row));
 	jp_jw_key(w, "grams_per_kwh");
 	jp_jw_number(w, intensity(row));
-	jp_jw_end(w);
-}
-
-/* intensity_sources: the share of the energy converted with each intensity source, so
- * that a reader sees how much of the CO2 rests on the fallback. */
-static void json_sources(struct jp_jw *w, const struct jp_report *r)
-{
-	double all = 0;
-	for (size_t i = 0; i < r->nsources; i++)
-		all += r->sources[i].joules;
-	jp_jw_key(w, "intensity_sources");
-	jp_jw_object(w);
-	for (size_t i = 0; i < r->nsources && all > 0; i++) {
-		jp_jw_key(w, r->sources[i].name);
-		jp_jw_number(w, r->sources[i].joules / all);
-	}
+	if (row->kind == JP_ROW_TOTAL)
+		json_sources(w, r);
 	jp_jw_end(w);
 }
 
@@ -334,7 +336,6 @@ static int render_json(const struct jp_report *r, FILE *f)
 	jp_jw_end(&w);
 	jp_jw_key(&w, "total");
 	json_row(&w, r, &r->total, 0);
-	json_sources(&w, r);
 	jp_jw_key(&w, "days");
 	jp_jw_array(&w);
 	for (size_t d = 0; d < r->ndays; d++) {
@@ -344,6 +345,10 @@ static int render_json(const struct jp_report *r, FILE *f)
 		jp_jw_string(&w, day);
 		jp_jw_key(&w, "co2_grams");
 		jp_jw_number(&w, r->total.daily_co2_g[d]);
+		if (r->daily_market_g) {
+			jp_jw_key(&w, "co2_market_grams");
+			jp_jw_number(&w, r->daily_market_g[d]);
+		}
 		jp_jw_key(&w, "has_samples");
 		jp_jw_bool(&w, r->day_has_data[d]);
 		jp_jw_end(&w);

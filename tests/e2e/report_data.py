@@ -65,6 +65,16 @@ def intensity(t):
     return 200.0 + 150.0 * math.cos(((t % 86400) / 86400.0) * 2 * math.pi)
 
 
+def cfe(t):
+    """The grid's carbon-free share in force over the step ending at t."""
+    return 0.35 + 0.25 * math.sin(((t % 86400) / 86400.0) * 2 * math.pi + 1.0)
+
+
+def intensity_source(t):
+    """The live source, except 03:00-05:00 UTC, when the agents used the fallback."""
+    return "fallback" if 3 <= (t % 86400) / 3600.0 < 5 else "entsoe"
+
+
 def gen(start, days, outdir):
     steps = int(days * 86400 // STEP)
     series = {}  # key -> (name, labels, [increments])
@@ -99,6 +109,9 @@ def gen(start, days, outdir):
                     inc("joulepush_namespace_energy_joules_total",
                         dict(common, namespace=ns, zone=zone, mode="active"), i, ea * share)
             inc("joulepush_node_co2_grams_total", dict(common), i, node_basis * g_per_j)
+            inc("joulepush_node_converted_energy_joules_total", dict(common, intensity_source=intensity_source(t)), i,
+                node_basis)
+            inc("joulepush_node_carbon_free_energy_joules_total", dict(common), i, node_basis * cfe(t))
             for ns, pod, pn, share, emb in PODS:
                 if pn != node:
                     continue
@@ -106,6 +119,9 @@ def gen(start, days, outdir):
                 pl = dict(common, namespace=ns, pod=pod, pod_uid="uid-" + pod)
                 inc("joulepush_pod_co2_grams_total", pl, i, pod_basis * g_per_j)
                 inc("joulepush_namespace_co2_grams_total", dict(common, namespace=ns), i, pod_basis * g_per_j)
+                inc("joulepush_pod_carbon_free_energy_joules_total", pl, i, pod_basis * cfe(t))
+                inc("joulepush_namespace_carbon_free_energy_joules_total", dict(common, namespace=ns), i,
+                    pod_basis * cfe(t))
                 if emb:
                     inc("joulepush_pod_embodied_co2_grams_total", pl, i, emb)
 
@@ -135,6 +151,12 @@ def gen(start, days, outdir):
 def close(a, b, what):
     if abs(a - b) > 0.01 * max(abs(a), abs(b)) + 1e-9:
         raise SystemExit("%s: report %.6g, expected %.6g (%.2f %% off)" % (what, a, b, 100 * abs(a - b) / max(abs(b), 1e-12)))
+
+
+def near(a, b, what):
+    """Ratios: within 0.005."""
+    if a is None or abs(a - b) > 0.005:
+        raise SystemExit("%s: report %s, expected %.4f" % (what, a, b))
 
 
 def check(truth_path, report_path, frm, to, by, match_cluster=None):
@@ -171,6 +193,16 @@ def check(truth_path, report_path, frm, to, by, match_cluster=None):
             add(("e", l["namespace"] + "/" + l["pod"]), v)
         elif n == "joulepush_pod_co2_grams_total" and by == "pod":
             add(("co2", l["namespace"] + "/" + l["pod"]), v)
+        elif n == "joulepush_node_carbon_free_energy_joules_total":
+            add(("node_cfe",), v)
+            if by in ("node", "cluster"):
+                add(("cfe", l[by]), v)
+        elif n == "joulepush_namespace_carbon_free_energy_joules_total" and by == "namespace":
+            add(("cfe", l["namespace"]), v)
+        elif n == "joulepush_pod_carbon_free_energy_joules_total" and by == "pod":
+            add(("cfe", l["namespace"] + "/" + l["pod"]), v)
+        elif n == "joulepush_node_converted_energy_joules_total":
+            add(("src", l["intensity_source"]), v)
         elif n == "joulepush_pod_embodied_co2_grams_total":
             key = {"namespace": l["namespace"], "pod": l["namespace"] + "/" + l["pod"],
                    "node": l["node"], "cluster": l["cluster"]}[by]
@@ -185,12 +217,19 @@ def check(truth_path, report_path, frm, to, by, match_cluster=None):
         close(rows[g]["co2_grams"], sums.get(("co2", g), 0.0), g + " CO2")
         close(rows[g]["embodied_co2_grams"] or 0.0, sums.get(("emb", g), 0.0), g + " embodied")
         close(rows[g]["share"], sums.get(("co2", g), 0.0) / sums[("node_co2",)], g + " share")
+        near(rows[g]["grid_cfe_ratio"], sums[("cfe", g)] / sums[("e", g)], g + " grid_cfe_ratio")
     co2s = [rows[g]["co2_grams"] for g in (r[by] for r in rep["rows"] if r["kind"] == "row")]
     if co2s != sorted(co2s, reverse=True):
         raise SystemExit("rows not sorted by CO2: %s" % co2s)
     total = rep["total"]
     close(total["energy_joules"], sums[("node_e",)], "total energy")
     close(total["co2_grams"], sums[("node_co2",)], "total CO2")
+    near(total["grid_cfe_ratio"], sums[("node_cfe",)] / sums[("node_e",)], "total grid_cfe_ratio")
+    srcs = {k[1]: v for k, v in sums.items() if k[0] == "src"}
+    if sorted(total["intensity_sources"]) != sorted(srcs):
+        raise SystemExit("intensity sources %s, expected %s" % (sorted(total["intensity_sources"]), sorted(srcs)))
+    for k, v in srcs.items():
+        near(total["intensity_sources"][k], v / sum(srcs.values()), "share converted with " + k)
     close(sum(r["energy_joules"] for r in rep["rows"]), sums[("node_e",)], "rows add up to the total energy")
     close(sum(r["co2_grams"] for r in rep["rows"]), sums[("node_co2",)], "rows add up to the total CO2")
     if by in ("namespace", "pod"):
@@ -198,6 +237,10 @@ def check(truth_path, report_path, frm, to, by, match_cluster=None):
         close(kinds["system"]["energy_joules"], sums[("system_e",)], "system energy")
         idle = sums[("node_e",)] - sums[("system_e",)] - sum(sums[("e", g)] for g in groups)
         close(kinds["idle"]["energy_joules"], idle, "unattributed idle energy")
+        rest_ratio = (sums[("node_cfe",)] - sum(sums[("cfe", g)] for g in groups)) / (
+            sums[("node_e",)] - sum(sums[("e", g)] for g in groups))
+        for k in ("system", "idle"):
+            near(kinds[k]["grid_cfe_ratio"], rest_ratio, k + " grid_cfe_ratio")
     else:
         if any(r["kind"] != "row" for r in rep["rows"]):
             raise SystemExit("a %s report has system or idle rows" % by)
@@ -215,13 +258,13 @@ def check(truth_path, report_path, frm, to, by, match_cluster=None):
         by, len(groups), total["energy_kwh"], total["co2_grams"]))
 
 
-def market(truth_path, report_path, frm, to, ppa_kwh):
+def market(truth_path, report_path, frm, to, ppa_kwh, go_kwh, rate):
     """The market-based figures of a --by namespace report made with the instruments file of
     test_report.sh: a PPA of 0 g/kWh on cluster c1 supplying ppa_kwh over a period twice the
-    range (so half of it falls in the range), guarantees of origin far beyond c2's use on c2,
-    and a residual mix of 380 g/kWh; computed here from the raw increments by the rule of
-    docs/reports.md (each instrument in order over the parts it matches, shared by their
-    uncovered energy)."""
+    range (so half of it falls in the range), a year of guarantees of origin on c2 of which
+    go_kwh fall in the range, and the supplier's rate for what they leave; computed here
+    from the raw increments by the rule of docs/reports.md (each instrument in order over
+    the parts it matches, shared by their uncovered energy)."""
     truth = json.load(open(truth_path))
     rep = json.load(open(report_path))
     start, step = truth["start"], truth["step"]
@@ -240,7 +283,7 @@ def market(truth_path, report_path, frm, to, ppa_kwh):
         cell[(None, c)] = e - sum(v for (r, cc), v in cell.items() if r is not None and cc == c)
     unc = dict(cell)
     used = {}
-    for name, cluster, supply in (("wind-ppa", "c1", ppa_kwh / 2), ("go-c2", "c2", 1e12)):
+    for name, cluster, supply in (("wind-ppa", "c1", ppa_kwh / 2), ("go-c2", "c2", go_kwh)):
         keys = [k for k in unc if k[1] == cluster]
         open_ = sum(unc[k] for k in keys)
         u = min(supply, open_)
@@ -249,19 +292,24 @@ def market(truth_path, report_path, frm, to, ppa_kwh):
             unc[k] -= u * unc[k] / open_ if open_ > 0 else 0
     rows = {r["namespace"]: r for r in rep["rows"] if r["kind"] == "row"}
     for ns, r in rows.items():
-        want = sum(unc[k] for k in unc if k[0] == ns) * 380
+        want = sum(unc[k] for k in unc if k[0] == ns) * rate
         close(r["co2_market_grams"], want, ns + " market CO2")
         close(r["matched_energy_kwh"], sum(cell[k] - unc[k] for k in cell if k[0] == ns), ns + " matched kWh")
         close(r["co2_location_grams"], r["co2_grams"], ns + " location CO2")
     rest = [r for r in rep["rows"] if r["kind"] != "row"]
-    close(sum(r["co2_market_grams"] for r in rest), sum(unc[k] for k in unc if k[0] is None) * 380, "system + idle market CO2")
-    close(rep["total"]["co2_market_grams"], sum(unc.values()) * 380, "total market CO2")
+    close(sum(r["co2_market_grams"] for r in rest), sum(unc[k] for k in unc if k[0] is None) * rate, "system + idle market CO2")
+    close(rep["total"]["co2_market_grams"], sum(unc.values()) * rate, "total market CO2")
     ins = {i["name"]: i for i in rep["method"]["market"]["instruments"]}
     close(ins["wind-ppa"]["available_kwh"], ppa_kwh / 2, "PPA available")
     close(ins["wind-ppa"]["used_kwh"], used["wind-ppa"], "PPA used")
+    close(ins["go-c2"]["available_kwh"], go_kwh, "GO available")
     close(ins["go-c2"]["used_kwh"], used["go-c2"], "GO used")
-    print("report market-based: %d rows, total %.1f g market (%.1f g location), PPA %.3f of %.3f kWh used"
-          % (len(rows), rep["total"]["co2_market_grams"], rep["total"]["co2_grams"], used["wind-ppa"], ppa_kwh / 2))
+    close(ins["go-c2"]["excess_kwh"], go_kwh - used["go-c2"], "GO excess")
+    if rep["method"]["market"]["supplier_grams_per_kwh"] != rate:
+        raise SystemExit("supplier rate %s" % rep["method"]["market"]["supplier_grams_per_kwh"])
+    print("report market-based: %d rows, total %.1f g market (%.1f g location), PPA %.3f of %.3f kWh used, "
+          "GO %.3f of %.3f kWh used" % (len(rows), rep["total"]["co2_market_grams"], rep["total"]["co2_grams"],
+                                        used["wind-ppa"], ppa_kwh / 2, used["go-c2"], go_kwh))
 
 
 def market_hourly(truth_path, report_path, frm, to, profile_path):
@@ -276,11 +324,11 @@ def market_hourly(truth_path, report_path, frm, to, profile_path):
     for line in open(profile_path):
         t, kwh = line.strip().split(",")
         supply[int(datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp())] = float(kwh)
-    covered, energy, unc_all = {}, {}, 0.0
+    covered, energy, cfe_kwh, day_unc, unc_all = {}, {}, {}, {}, 0.0
     used = available = 0.0
     for t0 in range(frm, to, 3600):
         lo, hi = (t0 - start) // step + 1, (t0 + 3600 - start) // step
-        cell, node = {}, {}
+        cell, node, node_cfe = {}, {}, 0.0
         for s in truth["series"]:
             l, n = s["labels"], s["name"]
             if "zone" in l and not basis(l["node"], l["zone"]):
@@ -290,6 +338,9 @@ def market_hourly(truth_path, report_path, frm, to, profile_path):
                 cell[(l["namespace"], l["cluster"])] = cell.get((l["namespace"], l["cluster"]), 0) + v
             elif n == "joulepush_node_energy_joules_total":
                 node[l["cluster"]] = node.get(l["cluster"], 0) + v
+            elif n == "joulepush_node_carbon_free_energy_joules_total":
+                node_cfe += v
+        share = node_cfe / sum(node.values())
         for c, e in node.items():
             cell[(None, c)] = max(0.0, e - sum(v for (r, cc), v in cell.items() if r is not None and cc == c))
         sup = supply.get(t0, 0.0)
@@ -300,14 +351,19 @@ def market_hourly(truth_path, report_path, frm, to, profile_path):
         for k, v in cell.items():
             part = u * v / open_ if k[1] == "c1" and open_ > 0 else 0.0
             covered[k[0]] = covered.get(k[0], 0) + part
+            cfe_kwh[k[0]] = cfe_kwh.get(k[0], 0) + part + (v - part) * share
             energy[k[0]] = energy.get(k[0], 0) + v
             unc_all += v - part
+            day_unc[(t0 - frm) // 86400] = day_unc.get((t0 - frm) // 86400, 0.0) + v - part
     rows = {r["namespace"]: r for r in rep["rows"] if r["kind"] == "row"}
     for ns, r in rows.items():
         close(r["matched_energy_kwh"], covered.get(ns, 0), ns + " hourly matched kWh")
         close(r["co2_market_grams"], (energy.get(ns, 0) - covered.get(ns, 0)) * 380, ns + " hourly market CO2")
-        close(r["cfe_ratio"], covered.get(ns, 0) / energy[ns], ns + " cfe_ratio")
+        near(r["cfe_ratio"], cfe_kwh[ns] / energy[ns], ns + " cfe_ratio")
     close(rep["total"]["co2_market_grams"], unc_all * 380, "total hourly market CO2")
+    near(rep["total"]["cfe_ratio"], sum(cfe_kwh.values()) / sum(energy.values()), "total cfe_ratio")
+    for d, day in enumerate(rep["days"]):
+        close(day["co2_market_grams"], day_unc.get(d, 0.0) * 380, "hourly market CO2 of " + day["day"])
     ins = rep["method"]["market"]["instruments"][0]
     close(ins["available_kwh"], available, "PPA available (hourly)")
     close(ins["used_kwh"], used, "PPA used (hourly)")
@@ -322,7 +378,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "market-hourly":
         market_hourly(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     elif sys.argv[1] == "market":
-        market(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+        market(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]),
+               float(sys.argv[8]))
     elif sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
               sys.argv[7] if len(sys.argv) > 7 else None)

@@ -47,14 +47,19 @@ e2e_log "report: every --by agrees with the data on Prometheus and VictoriaMetri
 
 # The market-based method (docs/reports.md): a PPA on cluster c1 whose period is twice the
 # range, guarantees of origin on c2, a residual mix; every figure against the raw increments.
-PPA_KWH=0.5
+# A year of guarantees of origin (365 kWh over 365 days, the range inside it: 3 kWh in the
+# range, less than c2 uses) and the supplier's rate for what the instruments leave.
+PPA_KWH=0.5 GO_KWH=365 SUPPLIER=250
 cat >"$E2E_TMP/instruments.yaml" <<EOF
 residual_mix_grams_per_kwh: 380
+residual_mix_source: "test residual mix"
+supplier_grams_per_kwh: $SUPPLIER
 instruments:
   - {name: wind-ppa, kind: ppa, grams_per_kwh: 0, volume_kwh: $PPA_KWH,
      from: "$(date -u -d "@$((FROM - (TO - FROM) / 2))" +%FT%TZ)", to: "$(date -u -d "@$((TO + (TO - FROM) / 2))" +%FT%TZ)",
      match: {cluster: c1}}
-  - {name: go-c2, kind: eac, grams_per_kwh: 0, volume_kwh: 1000000, from: 2020-01-01, to: 2040-01-01,
+  - {name: go-c2, kind: eac, grams_per_kwh: 0, volume_kwh: $GO_KWH,
+     from: "$(date -u -d "@$((FROM - 200 * 86400))" +%FT%TZ)", to: "$(date -u -d "@$((FROM + 165 * 86400))" +%FT%TZ)",
      match: {cluster: c2}}
 EOF
 for url in "$PROM_URL" "$VM_URL"; do
@@ -62,8 +67,13 @@ for url in "$PROM_URL" "$VM_URL"; do
     --instruments "$E2E_TMP/instruments.yaml" --format json -o "$E2E_TMP/market.json" \
     || fail "report --instruments on $url: $(tail -2 "$E2E_TMP/report-stderr.log")"
   "$PYTHON3" "$DATA" market "$E2E_TMP/truth.json" "$E2E_TMP/market.json" "$FROM" "$TO" "$PPA_KWH" \
-    || fail "the market-based figures on $url are wrong"
+    "$(( GO_KWH * (TO - FROM) / (365 * 86400) ))" "$SUPPLIER" || fail "the market-based figures on $url are wrong"
 done
+# The page states both methods and draws them per day (one pair of bars per day).
+report --url "$PROM_URL" --from "$(date -u -d "@$FROM" +%FT%TZ)" --to "$(date -u -d "@$TO" +%FT%TZ)" \
+  --instruments "$E2E_TMP/instruments.yaml" --format html -o "$E2E_TMP/market.html" || fail "report --format html --instruments"
+grep -q '<h2>Method</h2>' "$E2E_TMP/market.html" && grep -q 'Source: test residual mix' "$E2E_TMP/market.html" &&
+  [ "$(grep -o '<g class="mday"' "$E2E_TMP/market.html" | wc -l)" -eq 3 ] || fail "the HTML page lacks the method or its chart"
 # Hourly matching: a PPA on c1 that supplies more than c1 uses at 00-02 UTC (excess that
 # must not carry over), 0.002 kWh at 02-06 and nothing else; per hour against the raw
 # increments.
