@@ -414,6 +414,10 @@ static void state_dir_rm(void)
 	char p[256];
 	snprintf(p, sizeof(p), "%s/counters", state_dir);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/counters.log", state_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/counters.old", state_dir);
+	unlink(p);
 	snprintf(p, sizeof(p), "%s/counters.tmp", state_dir);
 	unlink(p);
 	rmdir(state_dir);
@@ -587,11 +591,16 @@ START_TEST(test_state_tmp_hostile)
 	struct jp_store *s = mkstore(4);
 	ck_assert_int_eq(mkfifo(tmp, 0600), 0);
 	state_round(s, st, 1000, "u1", 10);         /* asserts the save returns 0 */
+	/* The temporary is only written for a snapshot: the first save after an open. */
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
 	ck_assert_int_eq(symlink(victim, tmp), 0);
 	state_round(s, st, 2000, "u1", 20);
 	struct stat sb;
 	ck_assert_int_eq(stat(victim, &sb), 0);
 	ck_assert_int_eq((int)sb.st_size, 9);
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
 	ck_assert_int_eq(mkdir(tmp, 0700), 0);
 	jp_store_begin(s, 3000);
 	ck_assert_int_lt(jp_state_save(st, s, 3000), 0);
@@ -662,6 +671,180 @@ START_TEST(test_state_bounds)
 	jp_store_destroy(s);
 	st = state_open_ok(ignored, sizeof(ignored));
 	ck_assert_uint_eq(jp_state_loaded(st), 2);    /* u1 and one carried */
+	jp_state_close(st);
+	state_dir_rm();
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to)
+{
+	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+	ck_assert(a && b);
+	int c;
+	while ((c = fgetc(a)) != EOF)
+		fputc(c, b);
+	fclose(a);
+	ck_assert_int_eq(fclose(b), 0);
+}
+
+static off_t file_size(const char *name)
+{
+	char p[256];
+	struct stat sb;
+	snprintf(p, sizeof(p), "%s/%s", state_dir, name);
+	return stat(p, &sb) ? -1 : sb.st_size;
+}
+
+/* n pods' energy counters in one round, pod i at base + i joules. */
+static void many_round(struct jp_store *s, struct jp_state *st, int64_t ts, int n, double base)
+{
+	jp_store_begin(s, ts);
+	for (int i = 0; i < n; i++) {
+		char uid[16];
+		snprintf(uid, sizeof(uid), "p%d", i);
+		struct jp_label pl[] = {L("namespace", "team-a"), L("pod", "web"), L("pod_uid", uid), L("zone", "package"), L("mode", "active")};
+		jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", pl, 5), base + i);
+	}
+	jp_store_set(s, jp_store_get(s, "joulepush_pod_power_watts", NULL, 0), 1);
+	ck_assert_int_eq(jp_state_save(st, s, ts), 0);
+	ck_assert_int_eq(jp_store_commit(s, NULL, NULL), 0);
+}
+
+static double resumed(struct jp_state *st, const char *uid)
+{
+	struct jp_store *s = mkstore(4);
+	struct jp_store_resume r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	struct jp_label pl[] = {L("namespace", "team-a"), L("pod", "web"), L("pod_uid", uid), L("zone", "package"), L("mode", "active")};
+	jp_store_begin(s, 1);
+	jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", pl, 5), 0);
+	jp_store_commit(s, NULL, NULL);
+	double v = latest(s, "joulepush_pod_energy_joules_total");
+	jp_store_destroy(s);
+	return v;
+}
+
+/* Between snapshots a round appends its values to the journal (12 bytes a counter, the
+ * gauge not among them) and leaves the snapshot alone; reading back gives the last round,
+ * a counter first seen after the snapshot included; a torn last record gives the round
+ * before; a journal of another snapshot is ignored; past four snapshots' size the next
+ * save writes a snapshot again. */
+START_TEST(test_state_journal)
+{
+	state_dir_new();
+	char ignored[256], p[256], q[256];
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	many_round(s, st, 1000, 100, 0);                 /* the first save: a snapshot */
+	off_t snap = file_size("counters");
+	ck_assert_int_eq(file_size("counters.log"), 20);
+	snprintf(p, sizeof(p), "%s/counters", state_dir);
+	snprintf(q, sizeof(q), "%s/counters.old", state_dir);
+	copy_file(p, q);                                  /* kept for the mismatch below */
+	many_round(s, st, 2000, 100, 1000);
+	ck_assert_int_eq(file_size("counters"), snap);
+	ck_assert_int_eq(file_size("counters.log"), 20 + 4 + 1 + 8 + 100 * 12 + 4);
+	many_round(s, st, 3000, 101, 2000);              /* p100 is new: one 'D' record */
+	off_t two = file_size("counters.log");
+	jp_state_close(st);
+	jp_store_destroy(s);
+
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_str_eq(ignored, "");
+	ck_assert_uint_eq(jp_state_loaded(st), 101);
+	ck_assert_double_eq(resumed(st, "p7"), 2007);
+	ck_assert_double_eq(resumed(st, "p100"), 2100);
+	jp_state_close(st);
+
+	/* The last record torn: the round before it. */
+	snprintf(p, sizeof(p), "%s/counters.log", state_dir);
+	ck_assert_int_eq(truncate(p, two - 3), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_str_eq(ignored, "");
+	ck_assert_double_eq(resumed(st, "p7"), 1007);
+	ck_assert_uint_eq(jp_state_loaded(st), 100);    /* p100's 'D' went with the torn round */
+	jp_state_close(st);
+
+	/* Another snapshot's journal (as after a crash between the two writes): the
+	 * snapshot alone. */
+	snprintf(p, sizeof(p), "%s/counters", state_dir);
+	ck_assert_int_eq(rename(q, p), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_double_eq(resumed(st, "p7"), 1007);
+	s = mkstore(4);
+	many_round(s, st, 4000, 100, 5000);              /* snapshot at 4000 */
+	jp_state_close(st);
+	snprintf(q, sizeof(q), "%s/counters.old", state_dir);
+	copy_file(p, q);
+	st = state_open_ok(ignored, sizeof(ignored));
+	many_round(s, st, 5000, 100, 6000);              /* snapshot at 5000, journal of 5000 */
+	many_round(s, st, 6000, 100, 7000);
+	jp_state_close(st);
+	ck_assert_int_eq(rename(q, p), 0);               /* the 4000 snapshot with 5000's journal */
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_double_eq(resumed(st, "p7"), 5007);
+	jp_state_close(st);
+
+	/* Compaction: 2000 counters are 24 KB a round; past 256 KiB the snapshot is new. */
+	st = state_open_ok(ignored, sizeof(ignored));
+	jp_store_destroy(s);
+	s = mkstore(4);
+	struct jp_store_resume r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);      /* as the agent: a counter in the file goes on */
+	int64_t ts = 10000;
+	many_round(s, st, ts, 2000, 0);
+	off_t first = file_size("counters");
+	int rounds = 0;
+	while (file_size("counters.log") > 20 || rounds == 0) {
+		many_round(s, st, ts += 1000, 2000, (double)rounds);
+		rounds++;
+		ck_assert_int_lt(rounds, 200);
+	}
+	/* Round m writes a snapshot when the m - 1 before it passed the limit. */
+	long limit = 4 * first > (256 << 10) ? 4 * first : (256 << 10), rec = 4 + 1 + 8 + 2000 * 12 + 4;
+	ck_assert_int_eq(rounds, (int)((limit - 20) / rec) + 2);
+	ck_assert_int_eq(file_size("counters"), first);
+	jp_store_set_resume(s, NULL);
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_double_eq(resumed(st, "p7"), 5007 + rounds - 1 + 7);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	state_dir_rm();
+}
+END_TEST
+
+/* A FIFO at the journal's name does not block a save; a carried entry taken up again
+ * after the snapshot (a pod the kubelet named late) reads back with its new value. */
+START_TEST(test_state_journal_hostile)
+{
+	state_dir_new();
+	char ignored[256], p[256];
+	snprintf(p, sizeof(p), "%s/counters.log", state_dir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	many_round(s, st, 1000, 3, 0);
+	many_round(s, st, 2000, 3, 10);
+	struct stat sb;
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	jp_state_close(st);
+	jp_store_destroy(s);
+	/* Restart with p0 and p1 only: p2 is carried in the snapshot; then p2 comes back. */
+	st = state_open_ok(ignored, sizeof(ignored));
+	s = mkstore(4);
+	struct jp_store_resume r = jp_state_resume(st);
+	jp_store_set_resume(s, &r);
+	many_round(s, st, 3000, 2, 1);                   /* p0 = 10 + 1, p1 = 11 + 2 */
+	many_round(s, st, 4000, 3, 5);                   /* p2 = 12 + 7: a 'D' for the key */
+	jp_store_set_resume(s, NULL);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_uint_eq(jp_state_loaded(st), 3);
+	ck_assert_double_eq(resumed(st, "p2"), 19);
+	ck_assert_double_eq(resumed(st, "p0"), 15);
 	jp_state_close(st);
 	state_dir_rm();
 }
@@ -786,6 +969,8 @@ int main(void)
 	tcase_add_test(tc, test_state_parse);
 	tcase_add_test(tc, test_state_tmp_hostile);
 	tcase_add_test(tc, test_state_bounds);
+	tcase_add_test(tc, test_state_journal);
+	tcase_add_test(tc, test_state_journal_hostile);
 	tcase_add_test(tc, test_metric_table);
 	tcase_add_test(tc, test_metrics_reference);
 	suite_add_tcase(su, tc);

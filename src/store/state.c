@@ -12,6 +12,22 @@
  * file is written whole to counters.tmp, synced and renamed over counters, so a crash
  * leaves either the old file or the new one; a file that does not check out is ignored.
  *
+ * Between two such snapshots each round goes to the journal, counters.log, appended and
+ * synced (fdatasync) before the round is queued:
+ *
+ *   "JPJRNL01" u64 snapshot_ms u32 crc32c(snapshot_ms)   ties it to one snapshot
+ *   records: u32 len, u8 type, body (len - 1 bytes), u32 crc32c(type and body)
+ *     'D' u32 slot, i64 start_ms, key      a counter the snapshot does not hold
+ *     'R' i64 saved_ms, { u32 slot, f64 value } ...   a round's values
+ *
+ * A slot is an entry's position in the snapshot, or the next number after its last one
+ * for each 'D' in order. A round writes 12 bytes per counter instead of its key, and
+ * nothing is sorted or built per series: the series' slots are found by their ids. Once
+ * the journal outgrows four snapshots (256 KiB at least), the next save writes a new
+ * snapshot and starts the journal afresh. Reading back: the snapshot, then the journal's
+ * records up to the first that does not check out (a torn tail); a journal of another
+ * snapshot (a crash between the two writes) is ignored.
+ *
  * Series read at start that have not appeared again are carried into the saves for
  * JP_STATE_CARRY_MS: a pod the kubelet names a few rounds late, or a container that
  * restarts, still resumes even if the agent is killed again meanwhile. After that they
@@ -38,12 +54,24 @@
 #define MAX_KEY (64u << 10)
 #define JP_STATE_CARRY_MS (10 * 60 * 1000)
 
+#define JMAGIC "JPJRNL01"
+#define JHEADER 20
+#define JMIN_COMPACT (256u << 10)
+#define NO_SLOT UINT32_MAX
+
 struct entry {
-	const uint8_t *key;    /* into jp_state.file: no allocation per entry */
+	const uint8_t *key;    /* into jp_state.file or .jfile: no allocation per entry */
 	uint32_t keylen;
+	uint32_t slot;         /* its position in the snapshot and journal read at open */
 	double value;
 	int64_t start_ms;
 	int used;              /* a series of this run took it */
+};
+
+/* Series id -> journal slot (NO_SLOT: not a resumable counter), open addressing. */
+struct slotmap {
+	uint32_t *id, *slot;   /* id 0: empty (series ids are > 0) */
+	size_t cap, n;
 };
 
 struct jp_state {
@@ -57,7 +85,15 @@ struct jp_state {
 	size_t n;
 	uint64_t save_errors;
 	int64_t carry_until_ms;   /* 0: set at the first save */
+	int carry_dropped;     /* the carried entries are gone: compacted once past the window */
 	struct jp_buf out;     /* reused by every save */
+	/* The journal. */
+	int jfd;               /* -1 until the first snapshot of this run */
+	uint8_t *jfile;        /* the journal read at open, which entries may point into */
+	size_t jbytes, snap_bytes;
+	uint32_t next_slot;
+	struct slotmap map;
+	struct jp_buf jout, rbody;
 };
 
 int jp_state_resumable(const char *m)
@@ -115,12 +151,24 @@ static void entries_free(struct jp_state *st)
 {
 	free(st->v);
 	free(st->file);
+	free(st->jfile);
 	st->v = NULL;
 	st->file = NULL;
+	st->jfile = NULL;
 	st->n = 0;
 }
 
-int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t *count, char *why, size_t whylen)
+/* Equal keys side by side, the later slot first (a journal's 'D' over a carried entry). */
+static int entry_slot_cmp(const void *a, const void *b)
+{
+	int c = entry_cmp(a, b);
+	const struct entry *x = a, *y = b;
+	return c ? c : (x->slot < y->slot) - (x->slot > y->slot);
+}
+
+/* The snapshot's entries in file order (slot i at v[i]); v has room for extra more. */
+static int parse_snapshot(const uint8_t *buf, size_t len, size_t extra, struct entry **out, size_t *count,
+			  char *why, size_t whylen)
 {
 	*count = 0;
 	if (len < 8 + 8 + 4 + 4 || memcmp(buf, MAGIC, 8)) {
@@ -142,7 +190,7 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		snprintf(why, whylen, "%u entries, more than the %u a node can have", n, JP_STATE_MAX_ENTRIES);
 		return -EFBIG;
 	}
-	struct entry *v = calloc(n + 1, sizeof(*v));
+	struct entry *v = calloc(n + extra + 1, sizeof(*v));
 	if (!v) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
@@ -162,6 +210,7 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		}
 		v[k].key = buf + off;
 		v[k].keylen = kl;
+		v[k].slot = (uint32_t)k;
 		off += kl;
 		uint64_t bits = jp_get_u64(buf + off);
 		memcpy(&v[k].value, &bits, sizeof(bits));
@@ -177,11 +226,28 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 		snprintf(why, whylen, "%zu bytes after the last entry", end - off);
 		goto fail;
 	}
+	*out = v;
+	*count = n;
+	return 0;
+fail:
+	free(v);
+	return rc;
+}
+
+int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t *count, char *why, size_t whylen)
+{
+	struct entry *v;
+	size_t n;
+	int rc = parse_snapshot(buf, len, 0, &v, &n, why, whylen);
+	if (rc)
+		return rc;
 	qsort(v, n, sizeof(*v), entry_cmp);
 	for (size_t i = 1; i < n; i++)
 		if (!entry_cmp(&v[i - 1], &v[i])) {
 			snprintf(why, whylen, "a series appears twice");
-			goto fail;
+			free(v);
+			*count = 0;
+			return -EINVAL;
 		}
 	if (into) {
 		entries_free(into);
@@ -192,9 +258,71 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 	}
 	*count = n;
 	return 0;
-fail:
+}
+
+/* Apply a journal's records to the snapshot's entries v[0, *n) (room for cap): 'D'
+ * appends an entry, 'R' sets values. Stops at the first record that does not check out.
+ * Returns how many records were applied; -1 when the journal is not this snapshot's. */
+static long replay(const uint8_t *j, size_t len, uint64_t snap_ms, struct entry **v, size_t *n, size_t *cap)
+{
+	if (len < JHEADER || memcmp(j, JMAGIC, 8) || jp_get_u64(j + 8) != snap_ms ||
+	    jp_crc32c(0, j + 8, 8) != jp_get_u32(j + 16))
+		return -1;
+	long applied = 0;
+	for (size_t off = JHEADER; len - off >= 9;) {
+		uint32_t rl = jp_get_u32(j + off);
+		if (rl < 1 || rl > len - off - 8 || jp_crc32c(0, j + off + 4, rl) != jp_get_u32(j + off + 4 + rl))
+			break;
+		const uint8_t *b = j + off + 5;
+		size_t bl = rl - 1;
+		if (j[off + 4] == 'D') {
+			if (bl < 12 + 4 || jp_get_u32(b) != *n || !key_valid(b + 12, (uint32_t)(bl - 12)) || bl - 12 > MAX_KEY)
+				break;
+			if (*n == *cap) {
+				size_t nc = *cap ? *cap * 2 : 64;
+				struct entry *nv = nc <= JP_STATE_MAX_ENTRIES ? realloc(*v, (nc + 1) * sizeof(**v)) : NULL;
+				if (!nv)
+					break;
+				*v = nv;
+				*cap = nc;
+			}
+			(*v)[*n] = (struct entry){.key = b + 12, .keylen = (uint32_t)(bl - 12), .slot = (uint32_t)*n,
+						  .value = NAN, .start_ms = (int64_t)jp_get_u64(b + 4)};
+			(*n)++;
+		} else if (j[off + 4] == 'R') {
+			if (bl < 8 || (bl - 8) % 12)
+				break;
+			for (size_t k = 8; k < bl; k += 12) {
+				uint32_t slot = jp_get_u32(b + k);
+				uint64_t bits = jp_get_u64(b + k + 4);
+				double val;
+				memcpy(&val, &bits, sizeof(val));
+				if (slot < *n && isfinite(val) && val >= 0)
+					(*v)[slot].value = val;
+			}
+		} else {
+			break;
+		}
+		applied++;
+		off += 4 + rl + 4;
+	}
+	return applied;
+}
+
+size_t jp_state_replay(const uint8_t *snap, size_t snap_len, const uint8_t *journal, size_t journal_len)
+{
+	struct entry *v;
+	size_t n, cap;
+	char why[160];
+	if (parse_snapshot(snap, snap_len, 0, &v, &n, why, sizeof(why)))
+		return 0;
+	cap = n;
+	replay(journal, journal_len, jp_get_u64(snap + 8), &v, &n, &cap);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += isfinite(v[i].value) && v[i].value >= 0 && key_valid(v[i].key, v[i].keylen);
 	free(v);
-	return rc;
+	return k;
 }
 
 /* Read name in dirfd whole: a regular file only (a FIFO would block), at most
@@ -260,21 +388,48 @@ struct jp_state *jp_state_open(const char *dir, uid_t owner_uid, char *why, size
 		jp_state_close(st);
 		return NULL;
 	}
+	st->jfd = -1;
 	uint8_t *buf = NULL;
 	size_t len = 0, count;
 	char w[160];
 	int rc = read_file(st->dirfd, JP_STATE_FILE, &buf, &len, w, sizeof(w));
 	if (rc == -ENOENT)
 		return st;
+	struct entry *v = NULL;
 	if (!rc) {
-		rc = jp_state_parse(buf, len, st, &count, w, sizeof(w));
+		rc = parse_snapshot(buf, len, 0, &v, &count, w, sizeof(w));
 		if (rc)
 			free(buf);
 		else
 			st->file = buf;    /* the entries point into it */
 	}
-	if (rc)
+	if (rc) {
 		snprintf(why_ignored, ignlen, "%s: %s", st->path, w);
+		return st;
+	}
+	/* The journal of this snapshot, if any: its rounds since. */
+	uint8_t *j = NULL;
+	size_t jl = 0, cap = count;
+	if (!read_file(st->dirfd, JP_STATE_JOURNAL, &j, &jl, w, sizeof(w))) {
+		if (replay(j, jl, jp_get_u64(buf + 8), &v, &count, &cap) > 0)
+			st->jfile = j;
+		else
+			free(j);
+	}
+	/* A counter defined in the journal but never given a value is left out; of one key
+	 * twice (a carried entry taken up again), the later slot wins. */
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++)
+		if (isfinite(v[i].value))
+			v[k++] = v[i];
+	if (k > 1)
+		qsort(v, k, sizeof(*v), entry_slot_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!u || entry_cmp(&v[u - 1], &v[i]))
+			v[u++] = v[i];
+	st->v = v;
+	st->n = u;
 	return st;
 }
 
@@ -284,6 +439,12 @@ void jp_state_close(struct jp_state *st)
 		return;
 	entries_free(st);
 	jp_buf_free(&st->out);
+	jp_buf_free(&st->jout);
+	jp_buf_free(&st->rbody);
+	free(st->map.id);
+	free(st->map.slot);
+	if (st->jfd >= 0)
+		close(st->jfd);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	free(st->dir);
@@ -334,6 +495,66 @@ struct jp_store_resume jp_state_resume(struct jp_state *st)
 	return (struct jp_store_resume){.lookup = lookup, .arg = st};
 }
 
+/* ---- the series' slots ---------------------------------------------------------------- */
+
+static size_t map_pos(const struct slotmap *m, uint32_t id)
+{
+	size_t i = (id * 2654435761u) & (m->cap - 1);
+	while (m->id[i] && m->id[i] != id)
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static uint32_t map_get(const struct slotmap *m, uint32_t id, int *found)
+{
+	*found = 0;
+	if (!m->cap)
+		return NO_SLOT;
+	size_t i = map_pos(m, id);
+	*found = m->id[i] == id;
+	return *found ? m->slot[i] : NO_SLOT;
+}
+
+static int map_put(struct slotmap *m, uint32_t id, uint32_t slot)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct slotmap g = {.cap = m->cap ? m->cap * 2 : 1024};
+		g.id = calloc(g.cap, sizeof(*g.id));
+		g.slot = calloc(g.cap, sizeof(*g.slot));
+		if (!g.id || !g.slot) {
+			free(g.id);
+			free(g.slot);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->id[i]) {
+				size_t p = map_pos(&g, m->id[i]);
+				g.id[p] = m->id[i];
+				g.slot[p] = m->slot[i];
+				g.n++;
+			}
+		free(m->id);
+		free(m->slot);
+		*m = g;
+	}
+	size_t p = map_pos(m, id);
+	if (!m->id[p])
+		m->n++;
+	m->id[p] = id;
+	m->slot[p] = slot;
+	return 0;
+}
+
+static void map_clear(struct slotmap *m)
+{
+	if (m->cap) {
+		memset(m->id, 0, m->cap * sizeof(*m->id));
+		m->n = 0;
+	}
+}
+
+/* ---- saving ------------------------------------------------------------------------------ */
+
 struct save_ctx {
 	struct jp_state *st;
 	struct jp_store *store;
@@ -342,15 +563,30 @@ struct save_ctx {
 	int rc;
 };
 
+/* The value a counter is saved with; 0 when it is not one to save. */
+static int saved_value(const struct jp_series *s, double *v)
+{
+	const struct jp_sample *last = jp_series_latest(s);
+	*v = last ? last->value : NAN;
+	return isfinite(*v) && *v >= 0;
+}
+
 static int save_one(const struct jp_series *s, void *arg)
 {
 	struct save_ctx *c = arg;
-	if (!s->name || !jp_state_resumable(s->name))
+	double v;
+	if (!s->name || !jp_state_resumable(s->name) || !saved_value(s, &v)) {
+		/* Known not to be saved: no question asked again until the next snapshot. */
+		if (s->name && !jp_state_resumable(s->name) && map_put(&c->st->map, s->id, NO_SLOT)) {
+			c->rc = -ENOMEM;
+			return 1;
+		}
 		return 0;
-	const struct jp_sample *last = jp_series_latest(s);
-	double v = last ? last->value : NAN;
-	if (!isfinite(v) || v < 0)
-		return 0;
+	}
+	if (map_put(&c->st->map, s->id, c->count)) {
+		c->rc = -ENOMEM;
+		return 1;
+	}
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof(bits));
 	if (series_key(s, &c->key) || put32(&c->st->out, (uint32_t)c->key.len) ||
@@ -363,9 +599,13 @@ static int save_one(const struct jp_series *s, void *arg)
 	return 0;
 }
 
-int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
+static int journal_reset(struct jp_state *st, int64_t snap_ms);
+
+/* A whole snapshot, then an empty journal tied to it. */
+static int save_snapshot(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
 	struct save_ctx c = {.st = st, .store = store};
+	map_clear(&st->map);
 	jp_buf_reset(&st->out);
 	if (jp_buf_append(&st->out, MAGIC, 8) || put64(&st->out, (uint64_t)now_ms) || put32(&st->out, 0))
 		return -ENOMEM;
@@ -373,10 +613,10 @@ int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 	jp_buf_free(&c.key);
 	if (c.rc)
 		return c.rc;
-	if (!st->carry_until_ms)
-		st->carry_until_ms = now_ms + JP_STATE_CARRY_MS;
-	if (now_ms >= st->carry_until_ms)
+	if (now_ms >= st->carry_until_ms) {
 		entries_free(st);
+		st->carry_dropped = 1;
+	}
 	/* A file can hold series that this node no longer has (or never had): no more of
 	 * them are carried than the store has counters, so the file cannot outgrow what the
 	 * node produces. */
@@ -416,5 +656,131 @@ int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 	}
 	/* The rename is durable once the directory is. */
 	fsync(st->dirfd);
+	st->snap_bytes = st->out.len;
+	st->next_slot = c.count;
+	return journal_reset(st, now_ms);
+}
+
+/* The journal, emptied and tied to the snapshot of snap_ms. Whatever stands at its name
+ * that is not a regular file (a FIFO, a link) is replaced. */
+static int journal_reset(struct jp_state *st, int64_t snap_ms)
+{
+	if (st->jfd < 0) {
+		int fd = openat(st->dirfd, JP_STATE_JOURNAL, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+		struct stat sb;
+		if (fd >= 0 && (fstat(fd, &sb) || !S_ISREG(sb.st_mode))) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+		}
+		if (fd < 0 && (unlinkat(st->dirfd, JP_STATE_JOURNAL, 0) == 0 || errno == ENOENT))
+			fd = openat(st->dirfd, JP_STATE_JOURNAL, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		st->jfd = fd;
+	}
+	uint8_t h[JHEADER];
+	memcpy(h, JMAGIC, 8);
+	jp_put_u64(h + 8, (uint64_t)snap_ms);
+	jp_put_u32(h + 16, jp_crc32c(0, h + 8, 8));
+	int rc = ftruncate(st->jfd, 0) ? -errno : jp_write_all(st->jfd, h, sizeof(h));
+	if (!rc && fdatasync(st->jfd))
+		rc = -errno;
+	if (rc) {
+		close(st->jfd);
+		st->jfd = -1;
+		return rc;
+	}
+	st->jbytes = sizeof(h);
 	return 0;
+}
+
+static int rec_begin(struct jp_buf *b, size_t *at, uint8_t type)
+{
+	*at = b->len;
+	return put32(b, 0) || jp_buf_append(b, &type, 1);
+}
+
+static int rec_end(struct jp_buf *b, size_t at)
+{
+	jp_put_u32(b->data + at, (uint32_t)(b->len - at - 4));
+	return put32(b, jp_crc32c(0, b->data + at + 4, b->len - at - 4));
+}
+
+struct round_ctx {
+	struct jp_state *st;
+	struct jp_buf key;
+	int rc;
+};
+
+/* One series of a round: a 'D' record the first time it is saved, its slot and value in
+ * the round's 'R' record. */
+static int journal_one(const struct jp_series *s, void *arg)
+{
+	struct round_ctx *c = arg;
+	struct jp_state *st = c->st;
+	int found;
+	uint32_t slot = map_get(&st->map, s->id, &found);
+	double v;
+	if (!found) {
+		if (!s->name || !jp_state_resumable(s->name)) {
+			c->rc = map_put(&st->map, s->id, NO_SLOT);
+			return c->rc;
+		}
+		if (!saved_value(s, &v))
+			return 0;
+		size_t at;
+		slot = st->next_slot++;
+		if (map_put(&st->map, s->id, slot) || series_key(s, &c->key) || rec_begin(&st->jout, &at, 'D') ||
+		    put32(&st->jout, slot) || put64(&st->jout, (uint64_t)s->start_ms) ||
+		    jp_buf_append(&st->jout, c->key.data, c->key.len) || rec_end(&st->jout, at)) {
+			c->rc = -ENOMEM;
+			return 1;
+		}
+	}
+	if (slot == NO_SLOT || !saved_value(s, &v))
+		return 0;
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof(bits));
+	if (put32(&st->rbody, slot) || put64(&st->rbody, bits)) {
+		c->rc = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_ms)
+{
+	struct round_ctx c = {.st = st};
+	size_t at;
+	jp_buf_reset(&st->jout);
+	jp_buf_reset(&st->rbody);
+	jp_store_foreach_set(store, journal_one, &c);
+	jp_buf_free(&c.key);
+	if (c.rc)
+		return c.rc;
+	if (rec_begin(&st->jout, &at, 'R') || put64(&st->jout, (uint64_t)now_ms) ||
+	    jp_buf_append(&st->jout, st->rbody.data, st->rbody.len) || rec_end(&st->jout, at))
+		return -ENOMEM;
+	int rc = jp_write_all(st->jfd, st->jout.data, st->jout.len);
+	if (!rc && fdatasync(st->jfd))
+		rc = -errno;
+	if (rc) {
+		/* The journal may end in a torn record now: the next save starts afresh. */
+		close(st->jfd);
+		st->jfd = -1;
+		return rc;
+	}
+	st->jbytes += st->jout.len;
+	return 0;
+}
+
+int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
+{
+	if (!st->carry_until_ms)
+		st->carry_until_ms = now_ms + JP_STATE_CARRY_MS;
+	size_t limit = 4 * st->snap_bytes > JMIN_COMPACT ? 4 * st->snap_bytes : JMIN_COMPACT;
+	if (st->jfd < 0 || st->jbytes > limit || (now_ms >= st->carry_until_ms && !st->carry_dropped))
+		return save_snapshot(st, store, now_ms);
+	return save_round(st, store, now_ms);
 }

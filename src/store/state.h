@@ -18,6 +18,7 @@
 #include "store/series.h"
 
 #define JP_STATE_FILE "counters"
+#define JP_STATE_JOURNAL "counters.log"
 /* A node's counters fit in far less: 100,000 series of 200-byte keys are 22 MiB. */
 #define JP_STATE_MAX_BYTES (32u << 20)
 #define JP_STATE_MAX_ENTRIES (1u << 18)
@@ -55,5 +56,9 @@ int jp_state_resumable(const char *metric);
 /* Parse a state file's bytes (for the tests and the fuzzer): 0 and the entry count, or
  * -EINVAL with why filled. */
 int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t *count, char *why, size_t whylen);
+
+/* A snapshot's entries with a journal replayed on it (for the fuzzer): how many have a
+ * counter's value; 0 when the snapshot does not parse. */
+size_t jp_state_replay(const uint8_t *snap, size_t snap_len, const uint8_t *journal, size_t journal_len);
 
 #endif
