@@ -11,6 +11,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,10 @@ struct jp_pipeline {
 	size_t npods, cap_pods;
 	struct jp_acct_container *conts;
 	size_t cap_conts;
+	size_t *ht;                /* the hash tables of assemble */
+	size_t cap_ht;
+	size_t *next;              /* per group: its pod's next group; then the groups in order */
+	size_t cap_next;
 };
 
 struct jp_pipeline *jp_pipeline_create(const struct jp_config *cfg, struct jp_collector *c)
@@ -76,6 +81,8 @@ void jp_pipeline_destroy(struct jp_pipeline *p)
 	jp_interval_free(&p->iv);
 	free(p->order);
 	free(p->first);
+	free(p->ht);
+	free(p->next);
 	free(p->sum);
 	free(p->gsum);
 	free(p->pods);
@@ -105,29 +112,28 @@ int jp_pipeline_reconfigure(struct jp_pipeline *p, const struct jp_config *cfg)
 	return jp_account_reconfigure(p->acct, cfg);
 }
 
-/* qsort has no context argument: the rows being sorted (one loop, one thread). */
-static const struct jp_cgroup_row *sort_rows;
-
-/* By pod, then container, then position: equal rows end up adjacent, first one first. */
-static int cmp_row(const void *x, const void *y)
+/* The rows' (pod, container) groups and pods, found by hashing in one pass: a round's
+ * work grows with its rows, never n log n string comparisons. */
+static uint32_t hash_str(uint32_t h, const char *s)
 {
-	size_t a = *(const size_t *)x, b = *(const size_t *)y;
-	int c = strcmp(sort_rows[a].pod_uid, sort_rows[b].pod_uid);
-	if (!c)
-		c = strcmp(sort_rows[a].container_id, sort_rows[b].container_id);
-	return c ? c : (a > b) - (a < b);
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
 }
 
-static const size_t *sort_first;
-
-/* By the pod's first row, then the row's own position. */
-static int cmp_appearance(const void *x, const void *y)
+/* The slot of key (a row index) in table t (cap a power of two; entries are index + 1). */
+static size_t find_slot(const size_t *t, size_t cap, uint32_t h, const struct jp_cgroup_row *rows, size_t r,
+			int with_container)
 {
-	size_t a = *(const size_t *)x, b = *(const size_t *)y;
-	size_t fa = sort_first[a], fb = sort_first[b];
-	if (fa != fb)
-		return (fa > fb) - (fa < fb);
-	return (a > b) - (a < b);
+	size_t i = h & (cap - 1);
+	while (t[i]) {
+		const struct jp_cgroup_row *o = &rows[t[i] - 1];
+		if (!strcmp(o->pod_uid, rows[r].pod_uid) &&
+		    (!with_container || !strcmp(o->container_id, rows[r].container_id)))
+			break;
+		i = (i + 1) & (cap - 1);
+	}
+	return i;
 }
 
 /* Group iv's rows into p->pods and p->conts, and name the pods. */
@@ -136,51 +142,58 @@ static int assemble(struct jp_pipeline *p, const struct jp_interval *iv)
 	size_t n = iv->nrows;
 	p->npods = 0;
 	p->saw_unknown = 0;
+	size_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
 	if (jp_grow((void **)&p->order, &p->cap_order, n + 1, sizeof(*p->order)) ||
 	    jp_grow((void **)&p->first, &p->cap_first, n + 1, sizeof(*p->first)) ||
 	    jp_grow((void **)&p->sum, &p->cap_sum, n + 1, sizeof(*p->sum)) ||
 	    jp_grow((void **)&p->gsum, &p->cap_gsum, n + 1, sizeof(*p->gsum)) ||
 	    jp_grow((void **)&p->pods, &p->cap_pods, n + 1, sizeof(*p->pods)) ||
-	    jp_grow((void **)&p->conts, &p->cap_conts, n + 1, sizeof(*p->conts)))
+	    jp_grow((void **)&p->conts, &p->cap_conts, n + 1, sizeof(*p->conts)) ||
+	    jp_grow((void **)&p->ht, &p->cap_ht, 2 * cap, sizeof(*p->ht)) ||
+	    jp_grow((void **)&p->next, &p->cap_next, 2 * n + 2, sizeof(*p->next)))
 		return -ENOMEM;
 	const struct jp_cgroup_row *rows = iv->rows;
-	for (size_t i = 0; i < n; i++)
-		p->order[i] = i;
-	sort_rows = rows;
-	if (n > 1)
-		qsort(p->order, n, sizeof(*p->order), cmp_row);
-
-	/* Merge equal (pod, container) rows into the first of them. */
-	uint64_t *sum = p->sum;
-	double *gsum = p->gsum;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t r = p->order[i];
-		if (k && strcmp(rows[r].pod_uid, rows[p->order[k - 1]].pod_uid) == 0 &&
-		    strcmp(rows[r].container_id, rows[p->order[k - 1]].container_id) == 0) {
-			sum[p->order[k - 1]] += rows[r].cpu_ns;
-			gsum[p->order[k - 1]] += rows[r].gpu_j;
+	size_t *groups = p->ht, *podt = p->ht + cap;   /* (pod, container) -> row; pod -> row */
+	memset(p->ht, 0, 2 * cap * sizeof(*p->ht));
+	/* A group is named by its first row r: sum[r] and gsum[r] add up its rows, next[r] is
+	 * its pod's next group. A pod is named by its first row f: tail[f] is its last group
+	 * so far; the pods in order of their first rows go to pod_first (p->order, until the
+	 * final order replaces it). */
+	size_t *next = p->next, *tail = p->first, npod = 0, *pod_first = p->order;
+	for (size_t r = 0; r < n; r++) {
+		uint32_t hp = hash_str(2166136261u, rows[r].pod_uid);
+		size_t gs = find_slot(groups, cap, hash_str(hp ^ 0x9e3779b9u, rows[r].container_id), rows, r, 1);
+		if (groups[gs]) {
+			size_t g = groups[gs] - 1;   /* merged into the first row of its group */
+			p->sum[g] += rows[r].cpu_ns;
+			p->gsum[g] += rows[r].gpu_j;
 			continue;
 		}
-		p->order[k++] = r;
-		sum[r] = rows[r].cpu_ns;
-		gsum[r] = rows[r].gpu_j;
-	}
-	/* Each pod's first row: the smallest index among its rows. */
-	for (size_t i = 0; i < k;) {
-		size_t j = i, m = p->order[i];
-		while (j < k && strcmp(rows[p->order[j]].pod_uid, rows[p->order[i]].pod_uid) == 0) {
-			if (p->order[j] < m)
-				m = p->order[j];
-			j++;
+		groups[gs] = r + 1;
+		p->sum[r] = rows[r].cpu_ns;
+		p->gsum[r] = rows[r].gpu_j;
+		next[r] = SIZE_MAX;
+		size_t ps = find_slot(podt, cap, hp, rows, r, 0);
+		if (!podt[ps]) {
+			podt[ps] = r + 1;
+			pod_first[npod++] = r;
+			tail[r] = r;
+		} else {
+			size_t f = podt[ps] - 1;
+			next[tail[f]] = r;
+			tail[f] = r;
 		}
-		for (size_t q = i; q < j; q++)
-			p->first[p->order[q]] = m;
-		i = j;
 	}
-	sort_first = p->first;
-	if (k > 1)
-		qsort(p->order, k, sizeof(*p->order), cmp_appearance);
+	/* Pods by their first row, each pod's groups by theirs. */
+	size_t k = 0, *flat = next + n + 1;
+	for (size_t i = 0; i < npod; i++)
+		for (size_t g = pod_first[i]; g != SIZE_MAX; g = next[g])
+			flat[k++] = g;
+	memcpy(p->order, flat, k * sizeof(*p->order));
+	const uint64_t *sum = p->sum;
+	const double *gsum = p->gsum;
 
 	/* Pods with their containers. */
 	size_t nc = 0;
