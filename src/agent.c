@@ -662,6 +662,7 @@ void jp_agent_get_parts(const struct jp_agent *a, struct jp_agent_parts *out)
 	out->cfg = a->cfg;
 	out->store = a->store;
 	out->nsenders = a->nsenders;
+	out->senders = a->senders;
 	out->collector = jp_pipeline_collector(a->pipe);
 }
 

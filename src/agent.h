@@ -29,11 +29,14 @@ int jp_agent_reload(struct jp_agent *a, const char *path);
 
 /* What the agent has built so far and holds now; for tests of the reload classes
  * (tests/check_reload.c). Pointers are borrowed until the next reload or round. */
+struct jp_sender;
+
 struct jp_agent_parts {
 	unsigned collector_opens, kubelet_opens, carbon_opens, server_starts, sender_creates;
 	const struct jp_config *cfg;
 	struct jp_store *store;
 	const struct jp_collector *collector;
+	struct jp_sender *const *senders;   /* the remotes' senders, nsenders of them */
 	size_t nsenders;
 };
 void jp_agent_get_parts(const struct jp_agent *a, struct jp_agent_parts *out);
