@@ -6,10 +6,13 @@
  *
  * Fixture lines (# starts a comment):
  *   init fail                        nvmlInit_v2 fails
- *   device <energy_mj|unsupported|fail> <power_mw|fail> <util %|fail> <procs ok|fail>
+ *   device <energy_mj|=W@T|unsupported|fail> <power_mw|fail> <util %|fail> <procs ok|fail>
  *          <procutil ok|unsupported> <mig 0|1> <uuid> <name, the rest of the line>
  *   proc <device index> <pid> <sm %>
  *   limit <device index> <enforced power limit, mW>   (without: NOT_SUPPORTED)
+ * =W@T is a counter that runs at W watts from 1000000 mJ at T (seconds of CLOCK_MONOTONIC):
+ * its value is taken at the call, as a device's own counter would be, so a loaded machine
+ * that runs the caller late does not make the counter lag behind the caller's clock.
  * Devices are numbered in file order. Process samples carry the current time, so every
  * call after the previous one's timestamp sees each process once.
  */
@@ -171,6 +174,14 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t h, unsigned long l
 		return JP_NVML_ERROR_NOT_SUPPORTED;
 	if (!strcmp(d->energy, "fail"))
 		return JP_NVML_ERROR_GPU_IS_LOST;
+	double w, t0;
+	if (sscanf(d->energy, "=%lf@%lf", &w, &t0) == 2) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		double dt = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0;
+		*mj = 1000000ULL + (unsigned long long)(w * (dt > 0 ? dt : 0) * 1000);
+		return JP_NVML_SUCCESS;
+	}
 	*mj = strtoull(d->energy, NULL, 10);
 	return JP_NVML_SUCCESS;
 }

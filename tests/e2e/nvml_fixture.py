@@ -3,9 +3,11 @@
 """Advance the stand-in NVML library's fixture file (tests/nvml_standin.c) at known watts.
 
 usage: nvml_fixture.py FILE SPEC... [--proc DEV PID SM]... [--period S]
-SPEC is WATTS:UTIL:UUID:NAME for one device with an energy counter. Every PERIOD seconds
-(default 0.01) each device's counter is set to WATTS x the time since start, in mJ, and
-the file is replaced atomically (the library reads it again on every call)."""
+SPEC is WATTS:UTIL:UUID:NAME for one device with an energy counter that runs at WATTS from
+the fixture's start: the file says "=WATTS@START" (CLOCK_MONOTONIC seconds) and the library
+computes the counter when it is read, as a device does, so a loaded machine that runs this
+script late changes nothing. Every PERIOD seconds (default 0.01) the file is written again,
+replaced atomically (the library reads it on every call)."""
 import os
 import sys
 import time
@@ -29,11 +31,9 @@ def main(argv):
     t0 = time.monotonic()
     tmp = path + ".tmp"
     while True:
-        dt = time.monotonic() - t0
         lines = []
         for watts, util, uuid, name in specs:
-            mj = int(1000000 + watts * dt * 1000)
-            lines.append("device %d 0 %d ok ok 0 %s %s" % (mj, util, uuid, name))
+            lines.append("device =%g@%.9f 0 %d ok ok 0 %s %s" % (watts, t0, util, uuid, name))
         for dev, pid, sm in procs:
             lines.append("proc %s %s %s" % (dev, pid, sm))
         with open(tmp, "w") as f:
