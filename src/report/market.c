@@ -229,11 +229,13 @@ static int market_hourly(struct jp_rctx *c, struct cells *cs, size_t ngroup, dou
 }
 
 /* Ask the cells, allocate, and give each row its market-based CO2 and matched energy. */
-int jp_report_market(struct jp_rctx *c, int64_t range_s)
+/* The cells of the range: each row's energy by the matchers' label values, then (with the
+ * system and idle rows) the nodes' energy under each set of values less the rows'. The
+ * first *ngroup cells are the rows'. */
+static int collect_cells(struct jp_rctx *c, int64_t range_s, struct cells *cs, size_t *ngroup)
 {
 	struct jp_report *r = c->r;
 	struct jp_instruments *ins = r->market;
-	struct cells cs = {0};
 	char group[512], expr[EXPR_MAX];
 	struct jp_query_result res = {0};
 	cell_group(c, group, sizeof(group));
@@ -244,33 +246,42 @@ int jp_report_market(struct jp_rctx *c, int64_t range_s)
 		jp_rq_key(&res.series[i], c->by->group, key, sizeof(key));
 		struct jp_report_row *row = jp_rq_row(r, key, 0);
 		if (row && res.series[i].npoints)
-			rc = cell_add(&cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH,
+			rc = cell_add(cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH,
 				      (const char *const *)ins->keys);
 	}
 	jp_query_result_free(&res);
-	size_t ngroup = cs.n;
-	if (!rc && c->by->has_system) {
-		/* The rest: the nodes' energy under each set of values, less the rows'. */
-		group[0] = 0;
-		for (size_t k = 0; k < ins->nkeys; k++) {
-			size_t o = strlen(group);
-			snprintf(group + o, sizeof(group) - o, "%s%s", o ? ", " : "", ins->keys[k]);
-		}
-		rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, group, c->match, range_s);
-		rc = rc ? rc : jp_rq(c, "node energy by instrument labels", expr, r->to_ms, &res);
-		for (size_t i = 0; !rc && i < res.nseries; i++) {
-			if (!res.series[i].npoints)
-				continue;
-			rc = cell_add(&cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH,
-				      (const char *const *)ins->keys);
-			for (size_t j = 0; !rc && j < ngroup; j++)
-				if (same_values(cs.values[j], cs.values[cs.n - 1], ins->nkeys))
-					cs.v[cs.n - 1].energy_kwh -= cs.v[j].energy_kwh;
-			if (!rc && cs.v[cs.n - 1].energy_kwh < 0)
-				cs.v[cs.n - 1].energy_kwh = 0;
-		}
-		jp_query_result_free(&res);
+	*ngroup = cs->n;
+	if (rc || !c->by->has_system)
+		return rc;
+	group[0] = 0;
+	for (size_t k = 0; k < ins->nkeys; k++) {
+		size_t o = strlen(group);
+		snprintf(group + o, sizeof(group) - o, "%s%s", o ? ", " : "", ins->keys[k]);
 	}
+	rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, group, c->match, range_s);
+	rc = rc ? rc : jp_rq(c, "node energy by instrument labels", expr, r->to_ms, &res);
+	for (size_t i = 0; !rc && i < res.nseries; i++) {
+		if (!res.series[i].npoints)
+			continue;
+		rc = cell_add(cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH,
+			      (const char *const *)ins->keys);
+		for (size_t j = 0; !rc && j < *ngroup; j++)
+			if (same_values(cs->values[j], cs->values[cs->n - 1], ins->nkeys))
+				cs->v[cs->n - 1].energy_kwh -= cs->v[j].energy_kwh;
+		if (!rc && cs->v[cs->n - 1].energy_kwh < 0)
+			cs->v[cs->n - 1].energy_kwh = 0;
+	}
+	jp_query_result_free(&res);
+	return rc;
+}
+
+int jp_report_market(struct jp_rctx *c, int64_t range_s)
+{
+	struct jp_report *r = c->r;
+	struct jp_instruments *ins = r->market;
+	struct cells cs = {0};
+	size_t ngroup = 0;
+	int rc = collect_cells(c, range_s, &cs, &ngroup);
 	if (rc) {
 		if (rc == -ENOMEM)
 			snprintf(c->why, c->whylen, "out of memory");

@@ -543,60 +543,31 @@ static int sci(struct jp_rctx *c, const char *unit_expr, int64_t range_s)
 	return 0;
 }
 
-int jp_report_build(const struct jp_report_source *src, const struct jp_report_params *p,
-		    struct jp_report *r, char *why, size_t whylen)
+/* The nodes' figures: their energy, CO2 and whether the store holds them at all. A store
+ * that keeps the namespace series alone still gives their rows, without the system and
+ * idle rows the nodes' series make. */
+struct node_figures {
+	double e, co2, system_e;
+	size_t nconv;   /* series of the converted-energy counter */
+};
+
+static int node_figures(struct jp_rctx *c, int64_t range_s, struct node_figures *nf)
 {
-	memset(r, 0, sizeof(*r));
-	if (p->to_ms <= p->from_ms) {
-		snprintf(why, whylen, "the range is empty: --to must be after --from");
-		return -EINVAL;
-	}
-	struct jp_rctx c = {.src = src, .by = &by_defs[p->by], .r = r, .why = why, .whylen = whylen};
-	if (p->match && *p->match) {
-		size_t n = strlen(p->match);
-		if (p->match[0] != '{' || p->match[n - 1] != '}' || n - 2 >= sizeof(c.match)) {
-			snprintf(why, whylen, "--match must be a selector in braces, such as {cluster=\"edge-7\"}");
-			return -EINVAL;
-		}
-		memcpy(c.match, p->match + 1, n - 2);
-		c.match[n - 2] = '\0';
-	}
-	r->from_ms = p->from_ms;
-	r->to_ms = p->to_ms;
-	r->by = p->by;
-	r->market = p->instruments;
-	r->hourly = p->hourly;
-	r->total.cfe_ratio = NAN;
-	r->ndays = (size_t)((p->to_ms - p->from_ms + JP_REPORT_DAY_MS - 1) / JP_REPORT_DAY_MS);
-	r->day_has_data = calloc(r->ndays + 1, sizeof(int));
-	r->total.daily_co2_g = calloc(r->ndays + 1, sizeof(double));
-	r->total.key = strdup("(total)");
-	r->total.kind = JP_ROW_TOTAL;
-	if (!r->day_has_data || !r->total.daily_co2_g || !r->total.key) {
-		snprintf(why, whylen, "out of memory");
-		jp_report_free(r);
-		return -ENOMEM;
-	}
-	int64_t range_s = (p->to_ms - p->from_ms + 999) / 1000;
+	struct jp_report *r = c->r;
 	char expr[EXPR_MAX];
 	size_t n;
-	double node_e = 0, node_co2 = 0, system_e = 0;
 	int rc;
-
-	/* The nodes' own figures first. A store that keeps the namespace series alone still
-	 * gives their rows, without the system and idle rows the nodes' series make. */
-	if ((rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, "", c.match, range_s)) ||
-	    (rc = scalar(&c, "node energy", expr, &node_e, &n)))
-		goto fail;
-	if (!n && !c.by->has_system) {
-		rc = missing(&c, NODE_ENERGY);
-		goto fail;
-	}
+	if ((rc = jp_report_energy_expr(expr, sizeof(expr), NODE_ENERGY, "", c->match, range_s)) ||
+	    (rc = scalar(c, "node energy", expr, &nf->e, &n)))
+		return rc;
+	if (!n && !c->by->has_system)
+		return missing(c, NODE_ENERGY);
 	r->no_node_series = !n;
-	if (!r->no_node_series &&
-	    ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c.match, range_s)) ||
-	     (rc = scalar(&c, "node CO2", expr, &node_co2, &n))))
-		goto fail;
+	if (r->no_node_series)
+		return 0;
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", NODE_CO2, "", c->match, range_s)) ||
+	    (rc = scalar(c, "node CO2", expr, &nf->co2, &n)))
+		return rc;
 	/* The energy the nodes' CO2 was converted from: one counter per intensity source, so
 	 * the store extrapolates it exactly as the CO2 counter. The zone series are several
 	 * per node, started apart (active, idle), and extrapolated each their own way at the
@@ -604,53 +575,49 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 	 * of two figures taken from the same windows, and with one intensity it is exactly
 	 * that intensity. Stores from agents without the counter keep the zone sum. */
 	double conv_e = 0;
-	size_t nconv = 0;
-	if (!r->no_node_series &&
-	    ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, "", c.match, range_s)) ||
-	     (rc = scalar(&c, "converted energy", expr, &conv_e, &nconv))))
-		goto fail;
-	if (nconv)
-		node_e = conv_e;
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, "", c->match, range_s)) ||
+	    (rc = scalar(c, "converted energy", expr, &conv_e, &nf->nconv)))
+		return rc;
+	if (nf->nconv)
+		nf->e = conv_e;
+	return 0;
+}
 
+/* The rows' energy, CO2 and embodied CO2; the system energy where rows are parts of nodes. */
+static int row_figures(struct jp_rctx *c, int64_t range_s, struct node_figures *nf)
+{
+	struct jp_report *r = c->r;
+	char expr[EXPR_MAX];
+	size_t n;
 	/* Rows that are whole nodes or clusters take the same converted energy. */
-	rc = nconv && !c.by->has_system
-		     ? jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, c.by->group, c.match, range_s)
-		     : jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c.by->energy_id), c.by->group, c.match,
-					     range_s);
-	if (rc || (rc = group_figure(&c, "energy by row", expr, F_ENERGY, 1, &n)))
-		goto fail;
-	if (!n) {
-		/* Neither: nothing is stored for this range; name the node series as ever. */
-		rc = missing(&c, r->no_node_series ? NODE_ENERGY : jp_metric_name(c.by->energy_id));
-		goto fail;
-	}
-	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c.by->co2_id), c.by->group, c.match, range_s)) ||
-	    (rc = group_figure(&c, "CO2 by row", expr, F_CO2, 1, &n)))
-		goto fail;
-	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c.by->group, c.match, range_s)) ||
-	    (rc = group_figure(&c, "embodied CO2 by row", expr, F_EMBODIED, 0, &n)))
-		goto fail;
+	int rc = nf->nconv && !c->by->has_system
+			 ? jp_rq_sum_expr(expr, sizeof(expr), "increase", CONVERTED, c->by->group, c->match, range_s)
+			 : jp_report_energy_expr(expr, sizeof(expr), jp_metric_name(c->by->energy_id), c->by->group,
+						 c->match, range_s);
+	if (rc || (rc = group_figure(c, "energy by row", expr, F_ENERGY, 1, &n)))
+		return rc;
+	if (!n)   /* neither: nothing is stored for this range; name the node series as ever */
+		return missing(c, r->no_node_series ? NODE_ENERGY : jp_metric_name(c->by->energy_id));
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", jp_metric_name(c->by->co2_id), c->by->group, c->match,
+				 range_s)) ||
+	    (rc = group_figure(c, "CO2 by row", expr, F_CO2, 1, &n)))
+		return rc;
+	if ((rc = jp_rq_sum_expr(expr, sizeof(expr), "increase", POD_EMBODIED, c->by->group, c->match, range_s)) ||
+	    (rc = group_figure(c, "embodied CO2 by row", expr, F_EMBODIED, 0, &n)))
+		return rc;
 	r->has_embodied = n > 0;
+	if (c->by->has_system && !r->no_node_series &&
+	    ((rc = jp_report_energy_expr(expr, sizeof(expr), SYSTEM_ENERGY, "", c->match, range_s)) ||
+	     (rc = scalar(c, "system energy", expr, &nf->system_e, &n))))
+		return rc;
+	return 0;
+}
 
-	int rest_rows = c.by->has_system && !r->no_node_series;
-	if (rest_rows && ((rc = jp_report_energy_expr(expr, sizeof(expr), SYSTEM_ENERGY, "", c.match, range_s)) ||
-			  (rc = scalar(&c, "system energy", expr, &system_e, &n))))
-		goto fail;
-
-	/* The chart: CO2 per row and per day, the nodes' daily CO2 (the rows' without node
-	 * series), and which days have samples at all. */
-	if ((rc = daily(&c, "daily CO2 by row", mk_group_co2, add_group_co2)) ||
-	    (rc = daily(&c, "daily node CO2", r->no_node_series ? mk_group_co2 : mk_node_co2, add_total_co2)) ||
-	    (rc = daily(&c, "samples per day", mk_count, add_count)))
-		goto fail;
-
-	qsort(r->rows, r->nrows, sizeof(*r->rows), by_co2);
-	if (rest_rows && (rc = add_rest_rows(&c, node_e, node_co2, system_e))) {
-		snprintf(why, whylen, "out of memory");
-		goto fail;
-	}
-	/* The total: the nodes' own counters where the rows are parts of nodes; the sum of
-	 * the rows where rows are whole nodes or clusters. */
+/* The total: the nodes' own counters where the rows are parts of nodes (each day's system
+ * and idle CO2 is then what the nodes' CO2 leaves after the rows); the sum of the rows
+ * where rows are whole nodes or clusters. */
+static void totals(struct jp_report *r, int rest_rows, const struct node_figures *nf)
+{
 	for (size_t i = 0; i < r->nrows; i++) {
 		struct jp_report_row *row = &r->rows[i];
 		r->total.embodied_g += row->embodied_g;
@@ -659,44 +626,33 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 			r->total.co2_g += row->co2_g;
 		}
 	}
-	if (rest_rows) {
-		r->total.energy_j = node_e;
-		r->total.co2_g = node_co2;
-		/* Each day's system and idle CO2 is what the nodes' CO2 leaves after the rows. */
-		for (size_t d = 0; d < r->ndays; d++) {
-			double rest = r->total.daily_co2_g[d];
-			for (size_t i = 0; i < r->nrows; i++)
-				if (r->rows[i].kind == JP_ROW_GROUP)
-					rest -= r->rows[i].daily_co2_g[d];
-			double sys_e = r->rows[r->nrows - 2].energy_j, idle_e = r->rows[r->nrows - 1].energy_j;
-			rest = rest > 0 ? rest : 0;
-			r->rows[r->nrows - 2].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * sys_e / (sys_e + idle_e) : 0;
-			r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
-		}
+	if (!rest_rows)
+		return;
+	r->total.energy_j = nf->e;
+	r->total.co2_g = nf->co2;
+	for (size_t d = 0; d < r->ndays; d++) {
+		double rest = r->total.daily_co2_g[d];
+		for (size_t i = 0; i < r->nrows; i++)
+			if (r->rows[i].kind == JP_ROW_GROUP)
+				rest -= r->rows[i].daily_co2_g[d];
+		double sys_e = r->rows[r->nrows - 2].energy_j, idle_e = r->rows[r->nrows - 1].energy_j;
+		rest = rest > 0 ? rest : 0;
+		r->rows[r->nrows - 2].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * sys_e / (sys_e + idle_e) : 0;
+		r->rows[r->nrows - 1].daily_co2_g[d] = sys_e + idle_e > 0 ? rest * idle_e / (sys_e + idle_e) : 0;
 	}
-	if (r->market && !(r->daily_energy_j = calloc(r->ndays + 1, sizeof(double)))) {
-		snprintf(why, whylen, "out of memory");
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (r->market && !(r->daily_market_g = calloc(r->ndays + 1, sizeof(double)))) {
-		snprintf(why, whylen, "out of memory");
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (r->market && (rc = daily(&c, "daily node energy", mk_node_energy, add_total_energy)))
-		goto fail;
-	if ((rc = quality(&c, range_s)) || (r->market && (rc = jp_report_market(&c, range_s))) ||
-	    (p->sci_unit && (rc = sci(&c, p->sci_unit, range_s))))
-		goto fail;
+}
+
+/* The notes on what the report rests on: no node series, days without a sample. */
+static void data_warnings(struct jp_rctx *c)
+{
+	struct jp_report *r = c->r;
 	if (r->no_node_series) {
 		size_t o = strlen(r->warnings);
 		snprintf(r->warnings + o, sizeof(r->warnings) - o,
 			 "%sno %s{%s} in the store: the rows are the %ss' own counters, without the (system) and "
 			 "(idle, unattributed) rows the node series give, and the total is their sum",
-			 o ? "\n" : "", NODE_ENERGY, c.match, c.by->name);
+			 o ? "\n" : "", NODE_ENERGY, c->match, c->by->name);
 	}
-	/* Days without a single sample: the report is partial. */
 	size_t nmiss = 0;
 	char days[512] = "";
 	for (size_t d = 0; d < r->ndays; d++)
@@ -713,6 +669,76 @@ int jp_report_build(const struct jp_report_source *src, const struct jp_report_p
 		snprintf(r->warnings + o, sizeof(r->warnings) - o, "%spartial data: %zu of %zu days have no samples (%s%s)",
 			 o ? "\n" : "", nmiss, r->ndays, days, nmiss > 10 ? ", ..." : "");
 	}
+}
+
+/* The report's range, its days and its total row, before any query. */
+static int report_init(struct jp_rctx *c, const struct jp_report_params *p)
+{
+	struct jp_report *r = c->r;
+	if (p->match && *p->match) {
+		size_t n = strlen(p->match);
+		if (p->match[0] != '{' || p->match[n - 1] != '}' || n - 2 >= sizeof(c->match)) {
+			snprintf(c->why, c->whylen, "--match must be a selector in braces, such as {cluster=\"edge-7\"}");
+			return -EINVAL;
+		}
+		memcpy(c->match, p->match + 1, n - 2);
+		c->match[n - 2] = '\0';
+	}
+	r->from_ms = p->from_ms;
+	r->to_ms = p->to_ms;
+	r->by = p->by;
+	r->market = p->instruments;
+	r->hourly = p->hourly;
+	r->total.cfe_ratio = NAN;
+	r->ndays = (size_t)((p->to_ms - p->from_ms + JP_REPORT_DAY_MS - 1) / JP_REPORT_DAY_MS);
+	r->day_has_data = calloc(r->ndays + 1, sizeof(int));
+	r->total.daily_co2_g = calloc(r->ndays + 1, sizeof(double));
+	r->total.key = strdup("(total)");
+	r->total.kind = JP_ROW_TOTAL;
+	if (r->market) {
+		r->daily_energy_j = calloc(r->ndays + 1, sizeof(double));
+		r->daily_market_g = calloc(r->ndays + 1, sizeof(double));
+	}
+	if (!r->day_has_data || !r->total.daily_co2_g || !r->total.key ||
+	    (r->market && (!r->daily_energy_j || !r->daily_market_g))) {
+		snprintf(c->why, c->whylen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int jp_report_build(const struct jp_report_source *src, const struct jp_report_params *p,
+		    struct jp_report *r, char *why, size_t whylen)
+{
+	memset(r, 0, sizeof(*r));
+	if (p->to_ms <= p->from_ms) {
+		snprintf(why, whylen, "the range is empty: --to must be after --from");
+		return -EINVAL;
+	}
+	struct jp_rctx c = {.src = src, .by = &by_defs[p->by], .r = r, .why = why, .whylen = whylen};
+	int64_t range_s = (p->to_ms - p->from_ms + 999) / 1000;
+	struct node_figures nf = {0};
+	int rc;
+	if ((rc = report_init(&c, p)) || (rc = node_figures(&c, range_s, &nf)) || (rc = row_figures(&c, range_s, &nf)))
+		goto fail;
+	/* The chart: CO2 per row and per day, the nodes' daily CO2 (the rows' without node
+	 * series), and which days have samples at all. */
+	if ((rc = daily(&c, "daily CO2 by row", mk_group_co2, add_group_co2)) ||
+	    (rc = daily(&c, "daily node CO2", r->no_node_series ? mk_group_co2 : mk_node_co2, add_total_co2)) ||
+	    (rc = daily(&c, "samples per day", mk_count, add_count)))
+		goto fail;
+	qsort(r->rows, r->nrows, sizeof(*r->rows), by_co2);
+	int rest_rows = c.by->has_system && !r->no_node_series;
+	if (rest_rows && (rc = add_rest_rows(&c, nf.e, nf.co2, nf.system_e))) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	totals(r, rest_rows, &nf);
+	if ((r->market && (rc = daily(&c, "daily node energy", mk_node_energy, add_total_energy))) ||
+	    (rc = quality(&c, range_s)) || (r->market && (rc = jp_report_market(&c, range_s))) ||
+	    (p->sci_unit && (rc = sci(&c, p->sci_unit, range_s))))
+		goto fail;
+	data_warnings(&c);
 	return 0;
 fail:
 	jp_report_free(r);

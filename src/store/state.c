@@ -93,6 +93,10 @@ struct jp_state {
 	size_t jbytes, snap_bytes;
 	uint32_t next_slot;
 	struct slotmap map;
+	/* The last round's series in the order the store gave them, with their slots: a
+	 * round in the same order finds each slot there without hashing. */
+	uint32_t *seq_id, *seq_slot;
+	size_t nseq, cap_seq;
 	struct jp_buf jout, rbody;
 };
 
@@ -443,6 +447,8 @@ void jp_state_close(struct jp_state *st)
 	jp_buf_free(&st->rbody);
 	free(st->map.id);
 	free(st->map.slot);
+	free(st->seq_id);
+	free(st->seq_slot);
 	if (st->jfd >= 0)
 		close(st->jfd);
 	if (st->dirfd >= 0)
@@ -606,6 +612,7 @@ static int save_snapshot(struct jp_state *st, struct jp_store *store, int64_t no
 {
 	struct save_ctx c = {.st = st, .store = store};
 	map_clear(&st->map);
+	st->nseq = 0;
 	jp_buf_reset(&st->out);
 	if (jp_buf_append(&st->out, MAGIC, 8) || put64(&st->out, (uint64_t)now_ms) || put32(&st->out, 0))
 		return -ENOMEM;
@@ -710,6 +717,7 @@ static int rec_end(struct jp_buf *b, size_t at)
 struct round_ctx {
 	struct jp_state *st;
 	struct jp_buf key;
+	size_t i;              /* the series' position in the round */
 	int rc;
 };
 
@@ -719,16 +727,33 @@ static int journal_one(const struct jp_series *s, void *arg)
 {
 	struct round_ctx *c = arg;
 	struct jp_state *st = c->st;
-	int found;
-	uint32_t slot = map_get(&st->map, s->id, &found);
+	int found = 1;
+	size_t i = c->i++;
+	uint32_t slot = i < st->nseq && st->seq_id[i] == s->id ? st->seq_slot[i] : map_get(&st->map, s->id, &found);
 	double v;
+	if (i >= st->cap_seq) {
+		size_t nc = st->cap_seq ? st->cap_seq * 2 : 1024;
+		uint32_t *a = realloc(st->seq_id, nc * sizeof(*a)), *b = a ? realloc(st->seq_slot, nc * sizeof(*b)) : NULL;
+		if (a)
+			st->seq_id = a;
+		if (!b) {
+			c->rc = -ENOMEM;
+			return 1;
+		}
+		st->seq_slot = b;
+		st->cap_seq = nc;
+	}
 	if (!found) {
 		if (!s->name || !jp_state_resumable(s->name)) {
+			st->seq_id[i] = s->id;
+			st->seq_slot[i] = NO_SLOT;
 			c->rc = map_put(&st->map, s->id, NO_SLOT);
 			return c->rc;
 		}
-		if (!saved_value(s, &v))
+		if (!saved_value(s, &v)) {
+			st->seq_id[i] = 0;   /* asked again next round */
 			return 0;
+		}
 		size_t at;
 		slot = st->next_slot++;
 		if (map_put(&st->map, s->id, slot) || series_key(s, &c->key) || rec_begin(&st->jout, &at, 'D') ||
@@ -738,6 +763,8 @@ static int journal_one(const struct jp_series *s, void *arg)
 			return 1;
 		}
 	}
+	st->seq_id[i] = s->id;
+	st->seq_slot[i] = slot;
 	if (slot == NO_SLOT || !saved_value(s, &v))
 		return 0;
 	uint64_t bits;
@@ -757,6 +784,7 @@ static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_m
 	jp_buf_reset(&st->rbody);
 	jp_store_foreach_set(store, journal_one, &c);
 	jp_buf_free(&c.key);
+	st->nseq = c.rc ? 0 : c.i;
 	if (c.rc)
 		return c.rc;
 	if (rec_begin(&st->jout, &at, 'R') || put64(&st->jout, (uint64_t)now_ms) ||
