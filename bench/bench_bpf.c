@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Cost of the sched_switch probe per invocation under a context-switch-heavy load (kernel.bpf_stats_enabled). */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,8 @@ static int write_sysctl(int v)
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
-/* Two processes bouncing one byte over two pipes: every round trip is two context switches
- * per CPU involved, the worst case for a sched_switch probe. */
+/* Two processes bouncing one byte over two pipes on one CPU: every hand-over is a context
+ * switch, the worst case for a sched_switch probe. */
 static pid_t spawn_pair(pid_t *second)
 {
 	int ab[2], ba[2];
@@ -53,6 +54,13 @@ static pid_t spawn_pair(pid_t *second)
 		if (p[side] == 0) {
 			char c = 'x';
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			/* Both on CPU 0: every hand-over is a direct switch between the two, so the
+			 * rate (and what a switch costs) does not depend on where the scheduler
+			 * happens to put them. */
+			cpu_set_t one;
+			CPU_ZERO(&one);
+			CPU_SET(0, &one);
+			sched_setaffinity(0, sizeof(one), &one);
 			int in = side ? ab[0] : ba[0], out = side ? ba[1] : ab[1];
 			if (side == 0 && write(out, &c, 1) != 1)
 				_exit(1);

@@ -15,11 +15,18 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * bpf_rdonly_cast() (a raw tracepoint's arguments are untyped). The verifier turns such a
  * load into one instruction that cannot fault (a bad address reads 0), and each probe read
  * it replaces cost a helper call on every context switch (docs/ebpf.md, "Cost"). */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-static __always_inline struct task_struct *as_task(__u64 p)
+/* Kernels before 6.2 (no bpf_rdonly_cast) read the incoming task's run time with a probe
+ * read, as all kernels did; libbpf resolves the test at load and the verifier drops the
+ * branch not taken. */
+static __always_inline __u64 sum_of(__u64 p)
 {
-	return bpf_rdonly_cast((void *)p, bpf_core_type_id_kernel(struct task_struct));
+	if (bpf_rdonly_cast) {
+		struct task_struct *t = bpf_rdonly_cast((void *)p, bpf_core_type_id_kernel(struct task_struct));
+		return t->se.sum_exec_runtime;
+	}
+	return BPF_CORE_READ((struct task_struct *)p, se.sum_exec_runtime);
 }
 
 /* Per CPU: the task that was switched in last and its se.sum_exec_runtime at that moment.
@@ -103,7 +110,8 @@ static __always_inline void charge(struct cpu_slot *slot, struct task_struct *cu
 		return;
 
 	__u64 delta = now_sum - start;
-	struct jp_cgcpu_key key = {.cgroup_id = bpf_get_current_cgroup_id()};
+	/* The cgroup v2 id of current, as bpf_get_current_cgroup_id() finds it, by loads. */
+	struct jp_cgcpu_key key = {.cgroup_id = cur->cgroups->dfl_cgrp->kn->id};
 	struct jp_cgcpu_val *val = bpf_map_lookup_elem(&cg_cpu, &key);
 
 	if (val) {
@@ -132,14 +140,13 @@ int jp_on_switch(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 zero = 0;
 	struct cpu_slot *slot = bpf_map_lookup_elem(&last, &zero);
-	struct task_struct *next = as_task(ctx->args[2]);
 
 	if (!slot)
 		return 0;
 	/* prev is current here. */
 	charge(slot, bpf_get_current_task_btf());
 	slot->task = ctx->args[2];
-	slot->sum_ns = next->se.sum_exec_runtime;
+	slot->sum_ns = sum_of(ctx->args[2]);
 	return 0;
 }
 
