@@ -643,10 +643,11 @@ int jp_store_foreach(struct jp_store *s, int (*cb)(const struct jp_series *serie
 	return 0;
 }
 
-int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *series, void *arg), void *arg)
+int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *series, double value, void *arg),
+			 void *arg)
 {
 	for (size_t i = 0; i < s->ncur; i++) {
-		int r = cb(s->cur[i].series, arg);
+		int r = cb(s->cur[i].series, s->cur[i].value, arg);
 		if (r)
 			return r;
 	}

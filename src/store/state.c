@@ -569,19 +569,16 @@ struct save_ctx {
 	int rc;
 };
 
-/* The value a counter is saved with; 0 when it is not one to save. */
-static int saved_value(const struct jp_series *s, double *v)
+/* Whether a value is one a counter is saved with. */
+static int saved_value(double v)
 {
-	const struct jp_sample *last = jp_series_latest(s);
-	*v = last ? last->value : NAN;
-	return isfinite(*v) && *v >= 0;
+	return isfinite(v) && v >= 0;
 }
 
-static int save_one(const struct jp_series *s, void *arg)
+static int save_one(const struct jp_series *s, double v, void *arg)
 {
 	struct save_ctx *c = arg;
-	double v;
-	if (!s->name || !jp_state_resumable(s->name) || !saved_value(s, &v)) {
+	if (!s->name || !jp_state_resumable(s->name) || !saved_value(v)) {
 		/* Known not to be saved: no question asked again until the next snapshot. */
 		if (s->name && !jp_state_resumable(s->name) && map_put(&c->st->map, s->id, NO_SLOT)) {
 			c->rc = -ENOMEM;
@@ -723,14 +720,13 @@ struct round_ctx {
 
 /* One series of a round: a 'D' record the first time it is saved, its slot and value in
  * the round's 'R' record. */
-static int journal_one(const struct jp_series *s, void *arg)
+static int journal_one(const struct jp_series *s, double v, void *arg)
 {
 	struct round_ctx *c = arg;
 	struct jp_state *st = c->st;
 	int found = 1;
 	size_t i = c->i++;
 	uint32_t slot = i < st->nseq && st->seq_id[i] == s->id ? st->seq_slot[i] : map_get(&st->map, s->id, &found);
-	double v;
 	if (i >= st->cap_seq) {
 		size_t nc = st->cap_seq ? st->cap_seq * 2 : 1024;
 		uint32_t *a = realloc(st->seq_id, nc * sizeof(*a)), *b = a ? realloc(st->seq_slot, nc * sizeof(*b)) : NULL;
@@ -750,7 +746,7 @@ static int journal_one(const struct jp_series *s, void *arg)
 			c->rc = map_put(&st->map, s->id, NO_SLOT);
 			return c->rc;
 		}
-		if (!saved_value(s, &v)) {
+		if (!saved_value(v)) {
 			st->seq_id[i] = 0;   /* asked again next round */
 			return 0;
 		}
@@ -765,14 +761,18 @@ static int journal_one(const struct jp_series *s, void *arg)
 	}
 	st->seq_id[i] = s->id;
 	st->seq_slot[i] = slot;
-	if (slot == NO_SLOT || !saved_value(s, &v))
+	if (slot == NO_SLOT || !saved_value(v))
 		return 0;
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof(bits));
-	if (put32(&st->rbody, slot) || put64(&st->rbody, bits)) {
+	if (st->rbody.cap - st->rbody.len < 12 && jp_buf_reserve(&st->rbody, 12)) {
 		c->rc = -ENOMEM;
 		return 1;
 	}
+	uint8_t *o = st->rbody.data + st->rbody.len;
+	jp_put_u32(o, slot);
+	jp_put_u64(o + 4, bits);
+	st->rbody.len += 12;
 	return 0;
 }
 
