@@ -554,6 +554,23 @@ START_TEST(test_live_pod_cgroup)
 	/* The system bucket is the node's busy time minus the pods': the whole set adds up
 	 * to at least what our children burnt. */
 	ck_assert_uint_ge(sum_of(&set), want2);
+	jp_cg_cpu_set_clear(&set);
+
+	/* The walks keep each cpu.stat open and read it again with pread. A container removed
+	 * and made again under the same path: the kept descriptor reads ENODEV on cgroupfs,
+	 * the path is opened afresh, and the new cgroup counts from 0. */
+	ck_assert_int_eq(rmdir(ct2), 0);
+	ck_assert_int_eq(mkdir(ct2, 0755), 0);
+	burn_in(ct2, 100);
+	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
+	uint64_t want3 = usage_ns_of(ct2);
+	ck_assert_uint_ge(want3, 50000000);
+	ck_assert_uint_eq(delta_of(&set, rel_ct2), want3);
+	jp_cg_cpu_set_clear(&set);
+	/* And a kept descriptor goes on reading the same cgroup. */
+	burn_in(ct1, 100);
+	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
+	ck_assert_uint_ge(delta_of(&set, rel_ct1), 50000000);
 	jp_cg_cpu_set_free(&set);
 	jp_cgroupfs_destroy(cg);
 }

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,8 @@ struct rec {
 	uint64_t delta_ns;
 	enum rec_kind kind;
 	long pod;          /* index of the pod record of a container, -1 if none */
+	int fd;            /* its cpu.stat kept open for the next walk, or -1 */
+	uint64_t file_ino; /* that file's inode (checked on filesystems other than cgroupfs) */
 };
 
 struct table {
@@ -52,6 +56,11 @@ struct jp_cgroupfs {
 	struct jp_cgroupfs_stats st;
 	struct jp_ratelimit rl;
 	char rel[4096];    /* the walk's current relative path */
+	/* cpu.stat descriptors kept open between walks (read again with pread): at most
+	 * max_fds of them, a share of RLIMIT_NOFILE. On cgroupfs a removed cgroup's file reads
+	 * ENODEV; on other filesystems (test trees) the path is checked to be the same inode. */
+	size_t nfds, max_fds;
+	int kernfs;
 };
 
 static uint64_t mono_ns(void)
@@ -68,8 +77,11 @@ static uint64_t hash_str(const char *s)
 
 static void table_free(struct table *t)
 {
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->n; i++) {
 		free(t->v[i].path);
+		if (t->v[i].fd >= 0)
+			close(t->v[i].fd);
+	}
 	free(t->v);
 	free(t->slot);
 	memset(t, 0, sizeof(*t));
@@ -77,8 +89,11 @@ static void table_free(struct table *t)
 
 static void table_truncate(struct table *t, size_t n)
 {
-	while (t->n > n)
+	while (t->n > n) {
 		free(t->v[--t->n].path);
+		if (t->v[t->n].fd >= 0)
+			close(t->v[t->n].fd);
+	}
 }
 
 static struct rec *table_add(struct table *t, const char *path, enum rec_kind kind, long pod)
@@ -95,7 +110,7 @@ static struct rec *table_add(struct table *t, const char *path, enum rec_kind ki
 	if (!p)
 		return NULL;
 	struct rec *r = &t->v[t->n++];
-	*r = (struct rec){.path = p, .kind = kind, .pod = pod};
+	*r = (struct rec){.path = p, .kind = kind, .pod = pod, .fd = -1};
 	return r;
 }
 
@@ -120,13 +135,13 @@ static int table_index(struct table *t)
 	return 0;
 }
 
-static const struct rec *table_find(const struct table *t, const char *path)
+static struct rec *table_find(const struct table *t, const char *path)
 {
 	if (!t->nslot)
 		return NULL;
 	size_t h = (size_t)hash_str(path) & (t->nslot - 1);
 	for (; t->slot[h]; h = (h + 1) & (t->nslot - 1)) {
-		const struct rec *r = &t->v[t->slot[h] - 1];
+		struct rec *r = &t->v[t->slot[h] - 1];
 		if (strcmp(r->path, path) == 0)
 			return r;
 	}
@@ -173,10 +188,60 @@ static int parse_usage(int version, const char *buf, size_t len, uint64_t *out_n
 	return 0;
 }
 
-/* Read the cumulative CPU time and the inode of cgroup rel. Returns 0, -ENOENT when the
- * cgroup is gone, or another negative errno. */
-static int read_usage(struct jp_cgroupfs *cg, const char *rel, uint64_t *usage_ns, uint64_t *ino)
+static int pread_usage(struct jp_cgroupfs *cg, int fd, uint64_t *usage_ns)
 {
+	char buf[4096];
+	ssize_t r;
+	do
+		r = pread(fd, buf, sizeof(buf), 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return gone(errno) ? -ENOENT : -errno;
+	return parse_usage(cg->version, buf, (size_t)r, usage_ns);
+}
+
+/* The last walk's open cpu.stat of cgroup rel, read again: 0 with the usage, and the
+ * descriptor and inode moved to *fd and *ino; -1 when there is none or it no longer
+ * names that cgroup (then it is closed and the caller opens the path afresh). */
+static int read_kept(struct jp_cgroupfs *cg, const char *rel, uint64_t *usage_ns, uint64_t *ino, int *fd,
+		     uint64_t *file_ino)
+{
+	struct rec *p = table_find(&cg->prev, rel);
+	if (!p || p->fd < 0)
+		return -1;
+	int kept = p->fd;
+	p->fd = -1;
+	int ret = pread_usage(cg, kept, usage_ns);
+	if (ret == 0 && !cg->kernfs) {
+		char path[8192];
+		struct stat sb;
+		ret = (size_t)snprintf(path, sizeof(path), "%s%s/%s", cg->mount, rel,
+				       cg->version == 2 ? "cpu.stat" : "cpuacct.usage") < sizeof(path) &&
+				      stat(path, &sb) == 0 && (uint64_t)sb.st_ino == p->file_ino
+			      ? 0
+			      : -ENOENT;
+	}
+	if (ret < 0) {
+		close(kept);
+		cg->nfds--;
+		return -1;
+	}
+	*fd = kept;
+	*ino = p->ino;
+	*file_ino = p->file_ino;
+	return 0;
+}
+
+/* Read the cumulative CPU time and the inode of cgroup rel. Returns 0, -ENOENT when the
+ * cgroup is gone, or another negative errno. *fd gets its cpu.stat, kept open for the
+ * next walk while there is room (else -1). */
+static int read_usage(struct jp_cgroupfs *cg, const char *rel, uint64_t *usage_ns, uint64_t *ino, int *fd,
+		      uint64_t *file_ino)
+{
+	*fd = -1;
+	*file_ino = 0;
+	if (read_kept(cg, rel, usage_ns, ino, fd, file_ino) == 0)
+		return 0;
 	char path[8192];
 	if ((size_t)snprintf(path, sizeof(path), "%s%s", cg->mount, rel) >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -190,21 +255,20 @@ static int read_usage(struct jp_cgroupfs *cg, const char *rel, uint64_t *usage_n
 		goto out_dir;
 	}
 	*ino = (uint64_t)sb.st_ino;
-	int fd = openat(dfd, cg->version == 2 ? "cpu.stat" : "cpuacct.usage", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	int sfd = openat(dfd, cg->version == 2 ? "cpu.stat" : "cpuacct.usage", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (sfd < 0) {
 		ret = gone(errno) ? -ENOENT : -errno;
 		goto out_dir;
 	}
-	char buf[4096];
-	ssize_t r;
-	do
-		r = pread(fd, buf, sizeof(buf), 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		ret = gone(errno) ? -ENOENT : -errno;
-	else
-		ret = parse_usage(cg->version, buf, (size_t)r, usage_ns);
-	close(fd);
+	ret = pread_usage(cg, sfd, usage_ns);
+	if (ret == 0 && !cg->kernfs)
+		*file_ino = fstat(sfd, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+	if (ret == 0 && cg->nfds < cg->max_fds && (cg->kernfs || *file_ino)) {
+		*fd = sfd;
+		cg->nfds++;
+	} else {
+		close(sfd);
+	}
 out_dir:
 	close(dfd);
 	return ret;
@@ -247,8 +311,9 @@ static const struct rec *note_read_error(struct jp_cgroupfs *cg, const char *rel
 /* Record a cgroup's reading, or after a failed read its last good one (if any). */
 static int record(struct jp_cgroupfs *cg, struct table *t, enum rec_kind kind, long pod)
 {
-	uint64_t usage, ino;
-	int ret = read_usage(cg, cg->rel, &usage, &ino);
+	uint64_t usage, ino, file_ino;
+	int fd;
+	int ret = read_usage(cg, cg->rel, &usage, &ino, &fd, &file_ino);
 	if (ret < 0) {
 		const struct rec *p = note_read_error(cg, cg->rel, ret);
 		if (!p)
@@ -257,10 +322,17 @@ static int record(struct jp_cgroupfs *cg, struct table *t, enum rec_kind kind, l
 		ino = p->ino;
 	}
 	struct rec *r = table_add(t, cg->rel, kind, pod);
-	if (!r)
+	if (!r) {
+		if (fd >= 0) {
+			close(fd);
+			cg->nfds--;
+		}
 		return -ENOMEM;
+	}
 	r->usage_ns = usage;
 	r->ino = ino;
+	r->fd = fd;
+	r->file_ino = file_ino;
 	return 0;
 }
 
@@ -323,8 +395,9 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 	}
 	if (ret < 0)
 		return ret;
-	uint64_t usage, ino;
-	ret = read_usage(cg, cg->rel, &usage, &ino);
+	uint64_t usage, ino, file_ino;
+	int fd;
+	ret = read_usage(cg, cg->rel, &usage, &ino, &fd, &file_ino);
 	if (ret < 0) {
 		const struct rec *p = note_read_error(cg, cg->rel, ret);
 		if (!p) {
@@ -337,6 +410,8 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 	}
 	t->v[pod_idx].usage_ns = usage;
 	t->v[pod_idx].ino = ino;
+	t->v[pod_idx].fd = fd;
+	t->v[pod_idx].file_ino = file_ino;
 	return 0;
 }
 
@@ -418,6 +493,13 @@ struct jp_cgroupfs *jp_cgroupfs_create(const char *mount, const char *procfs, co
 		cg->version = 1;
 	}
 	cg->st.version = cg->version;
+	struct statfs fs;
+	cg->kernfs = statfs(mount, &fs) == 0 && (fs.f_type == 0x63677270 /* CGROUP2_SUPER_MAGIC */ ||
+						 fs.f_type == 0x27e0eb /* CGROUP_SUPER_MAGIC */);
+	struct rlimit nofile;
+	cg->max_fds = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur > 512 ? (nofile.rlim_cur - 256) / 2 : 0;
+	if (cg->max_fds > 8192)
+		cg->max_fds = 8192;
 	cg->ps = jp_procstat_create(procfs);
 	if (!cg->ps) {
 		err = errno;
@@ -510,9 +592,12 @@ int jp_cgroupfs_collect(struct jp_cgroupfs *cg, struct jp_cg_cpu_set *out)
 		}
 		ret = jp_cg_cpu_set_add(out, r->path, r->ino, v);
 	}
-	table_free(&cg->prev);
+	table_free(&cg->prev);   /* closes the descriptors of cgroups that are gone */
 	cg->prev = cur;
 	cg->prev_mono_ns = now;
+	cg->nfds = 0;
+	for (size_t i = 0; i < cur.n; i++)
+		cg->nfds += cur.v[i].fd >= 0;
 	return ret;
 }
 
