@@ -566,6 +566,7 @@ START_TEST(test_instruments_errors)
 	} bad[] = {
 		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - {name: a, kind: ppa, grams_per_kwh: 0, volume_kwh: 5,"
 		 " from: 2026-01-01, to: 2027-01-01, colour: green}\n", ":3: instruments[0]: unknown key \"colour\""},
+		{"residual_mix_grams_per_kwh: 380\npue: 0.8\n", ":2: pue: must be between 1 and 5"},
 		{"residual_mix_grams_per_kwh: 380\ninstruments:\n  - name: a\n    kind: eac\n    grams_per_kwh: 0\n"
 		 "    volume_kwh: -5\n    from: 2026-01-01\n    to: 2027-01-01\n", ":6: instruments[0]: negative"},
 		{"residual_mix_grams_per_kwh: 380\ninstruments:\n"
@@ -789,6 +790,14 @@ START_TEST(test_build_market)
 	ck_assert_str_eq(json_object_get_string(json_object_object_get(m, "residual_source")), "AIB <2025> & co");
 	json_object_put(o);
 	free(json);
+	/* With a PUE the bought electricity is the measured energy times it: 7500 J against
+	 * the same 1000 J of the PPA. */
+	jp_report_free(&r);
+	ins.pue = 1.5;
+	ck_assert_msg(jp_report_build(&src, &p, &r, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_double_eq_tol(r.total.co2_market_g, (7500 - 1000) / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.rows[0].co2_market_g, (2250 - 300) / 3.6e6 * 380, 1e-12);
+	ck_assert_double_eq_tol(r.total.matched_kwh, 1000 / 3.6e6, 1e-15);
 	/* Period matching: each day at the period's market-based intensity, adding up. */
 	for (size_t d = 0; d < r.ndays; d++)
 		ck_assert_double_eq_tol(r.daily_market_g[d], r.total.co2_market_g / 5, 1e-12);
@@ -797,7 +806,7 @@ START_TEST(test_build_market)
 	char *html = render(&r, JP_FMT_HTML);
 	ck_assert_ptr_nonnull(strstr(html, "<h2>Method</h2>"));
 	ck_assert_ptr_nonnull(strstr(html, "<b>period</b>"));
-	ck_assert_ptr_nonnull(strstr(html, "Source: AIB &lt;2025&gt; &amp; co."));
+	ck_assert_ptr_nonnull(strstr(html, "Source of the residual mix: AIB &lt;2025&gt; &amp; co."));
 	ck_assert_ptr_nonnull(strstr(html, "<tr><td>ppa</td><td>ppa</td><td>0.0</td>"));
 	ck_assert_ptr_nonnull(strstr(html, "Energy by intensity source: "));
 	size_t ndays = 0, nbars = 0;

@@ -253,7 +253,7 @@ static int build(struct ctx *c, const struct node *root, struct jp_instruments *
 	for (size_t i = 0; i + 1 < root->n; i += 2) {
 		const char *k = root->kids[i]->str;
 		if (strcmp(k, "residual_mix_grams_per_kwh") && strcmp(k, "supplier_grams_per_kwh") && strcmp(k, "instruments") &&
-		    strcmp(k, "residual_mix_source"))
+		    strcmp(k, "residual_mix_source") && strcmp(k, "pue"))
 			return cfg_fail(c, root->kids[i]->line, "(top)", "unknown key \"%.40s\"", k);
 	}
 	const struct node *res = cfg_map_get(root, "residual_mix_grams_per_kwh");
@@ -265,6 +265,15 @@ static int build(struct ctx *c, const struct node *root, struct jp_instruments *
 		return cfg_fail(c, src->line, "residual_mix_source", "a text naming the residual mix, such as its issuing body and year");
 	if (!r && src && !(ins->residual_source = strdup(src->str)))
 		return -ENOMEM;
+	/* The electricity bought is what the servers used times the PUE, as in the agents'
+	 * location-based CO2: the instruments are set against that. */
+	const struct node *pue = cfg_map_get(root, "pue");
+	ins->pue = 1;
+	if (!r && pue) {
+		r = number(c, pue, "pue", &ins->pue);
+		if (!r && (ins->pue < 1 || ins->pue > 5))
+			return cfg_fail(c, pue->line, "pue", "must be between 1 and 5 (the agents' pue)");
+	}
 	const struct node *sup = cfg_map_get(root, "supplier_grams_per_kwh");
 	if (!r && sup) {
 		ins->has_supplier = 1;

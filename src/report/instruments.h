@@ -49,6 +49,7 @@ struct jp_instruments {
 	struct jp_residual *residual;
 	size_t nresidual;
 	char *residual_source;        /* residual_mix_source: where the residual mix comes from; NULL: unsaid */
+	double pue;                   /* pue: the measured energy times this is the electricity bought (1) */
 	int has_supplier;
 	double supplier_g_per_kwh;    /* the supplier's rate for energy no instrument covers */
 	struct jp_instrument *v;

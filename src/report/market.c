@@ -160,7 +160,7 @@ static int hourly_energy(struct jp_rctx *c, const char *what, const char *group,
 				if (sum_h)
 					sum_h[h] += kwh;
 				else
-					e[(size_t)cell * nh + h] += kwh;
+					e[(size_t)cell * nh + h] += kwh * ins->pue;
 			}
 		}
 		jp_query_result_free(&res);
@@ -246,7 +246,7 @@ static int collect_cells(struct jp_rctx *c, int64_t range_s, struct cells *cs, s
 		jp_rq_key(&res.series[i], c->by->group, key, sizeof(key));
 		struct jp_report_row *row = jp_rq_row(r, key, 0);
 		if (row && res.series[i].npoints)
-			rc = cell_add(cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH,
+			rc = cell_add(cs, ins->nkeys, &res.series[i], row - r->rows, res.series[i].v[0] / J_PER_KWH * ins->pue,
 				      (const char *const *)ins->keys);
 	}
 	jp_query_result_free(&res);
@@ -263,7 +263,7 @@ static int collect_cells(struct jp_rctx *c, int64_t range_s, struct cells *cs, s
 	for (size_t i = 0; !rc && i < res.nseries; i++) {
 		if (!res.series[i].npoints)
 			continue;
-		rc = cell_add(cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH,
+		rc = cell_add(cs, ins->nkeys, &res.series[i], -1, res.series[i].v[0] / J_PER_KWH * ins->pue,
 			      (const char *const *)ins->keys);
 		for (size_t j = 0; !rc && j < *ngroup; j++)
 			if (same_values(cs->values[j], cs->values[cs->n - 1], ins->nkeys))

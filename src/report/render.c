@@ -284,6 +284,8 @@ static void json_method(struct jp_jw *w, const struct jp_report *r)
 			jp_jw_string(w, ins->residual_source);
 		else
 			jp_jw_null(w);
+		jp_jw_key(w, "pue");
+		jp_jw_number(w, ins->pue);
 		jp_jw_key(w, "supplier_grams_per_kwh");
 		if (ins->has_supplier)
 			jp_jw_number(w, ins->supplier_g_per_kwh);
@@ -590,7 +592,8 @@ static void render_method(const struct jp_report *r, FILE *f)
 				html_text(ins->residual[i].match[k].value, f);
 			}
 		}
-		fputs(". Source: ", f);
+		fprintf(f, ". Electricity bought: the measured energy times a PUE of %.2f", ins->pue);
+		fputs(". Source of the residual mix: ", f);
 		html_text(ins->residual_source ? ins->residual_source : "not stated in the instruments file", f);
 		fputs(".", f);
 		if (ins->has_supplier)

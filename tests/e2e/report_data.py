@@ -274,7 +274,7 @@ def market(truth_path, report_path, frm, to, ppa_kwh, go_kwh, rate):
     for s in truth["series"]:
         l, n = s["labels"], s["name"]
         is_basis = "zone" not in l or basis(l["node"], l["zone"])
-        v = sum(s["inc"][lo:hi + 1]) / 3.6e6
+        v = sum(s["inc"][lo:hi + 1]) / 3.6e6 * PUE   # the electricity bought (instruments' pue: 1.2)
         if n == "joulepush_namespace_energy_joules_total" and is_basis:
             cell[(l["namespace"], l["cluster"])] = cell.get((l["namespace"], l["cluster"]), 0) + v
         elif n == "joulepush_node_energy_joules_total" and is_basis:

@@ -48,11 +48,13 @@ e2e_log "report: every --by agrees with the data on Prometheus and VictoriaMetri
 # The market-based method (docs/reports.md): a PPA on cluster c1 whose period is twice the
 # range, guarantees of origin on c2, a residual mix; every figure against the raw increments.
 # A year of guarantees of origin (365 kWh over 365 days, the range inside it: 3 kWh in the
-# range, less than c2 uses) and the supplier's rate for what the instruments leave.
+# range, less than c2 uses), the supplier's rate for what the instruments leave, and the
+# agents' PUE (1.2): the electricity bought is the measured energy times it.
 PPA_KWH=0.5 GO_KWH=365 SUPPLIER=250
 cat >"$E2E_TMP/instruments.yaml" <<EOF
 residual_mix_grams_per_kwh: 380
 residual_mix_source: "test residual mix"
+pue: 1.2
 supplier_grams_per_kwh: $SUPPLIER
 instruments:
   - {name: wind-ppa, kind: ppa, grams_per_kwh: 0, volume_kwh: $PPA_KWH,
@@ -72,7 +74,7 @@ done
 # The page states both methods and draws them per day (one pair of bars per day).
 report --url "$PROM_URL" --from "$(date -u -d "@$FROM" +%FT%TZ)" --to "$(date -u -d "@$TO" +%FT%TZ)" \
   --instruments "$E2E_TMP/instruments.yaml" --format html -o "$E2E_TMP/market.html" || fail "report --format html --instruments"
-grep -q '<h2>Method</h2>' "$E2E_TMP/market.html" && grep -q 'Source: test residual mix' "$E2E_TMP/market.html" &&
+grep -q '<h2>Method</h2>' "$E2E_TMP/market.html" && grep -q 'Source of the residual mix: test residual mix' "$E2E_TMP/market.html" &&
   [ "$(grep -o '<g class="mday"' "$E2E_TMP/market.html" | wc -l)" -eq 3 ] || fail "the HTML page lacks the method or its chart"
 # Hourly matching: a PPA on c1 that supplies more than c1 uses at 00-02 UTC (excess that
 # must not carry over), 0.002 kWh at 02-06 and nothing else; per hour against the raw
