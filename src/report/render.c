@@ -410,6 +410,29 @@ static double tick_step(double max)
 	return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
 }
 
+/* A chart's frame: the SVG element and its y axis up to max grams (kg when the bars reach
+ * a kilogram). Returns the value at the top of the axis. */
+struct frame {
+	int W, H, L, R, T, B;
+};
+
+static double chart_frame(FILE *f, const struct frame *fr, const char *id, const char *label, double max)
+{
+	double unit = max >= 1000 ? 1000 : 1;
+	const char *uname = unit > 1 ? "kg" : "g";
+	double step = tick_step(max / unit) * unit;
+	double top_v = max > 0 ? ceil(max / step) * step : step, ph = fr->H - fr->T - fr->B;
+	fprintf(f, "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+		   "height=\"%d\" role=\"img\" aria-label=\"%s\">\n", id, fr->W, fr->H, fr->W, fr->H, label);
+	for (double v = 0; v <= top_v + step / 2; v += step) {
+		double y = fr->T + ph - ph * v / top_v;
+		fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+			   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g %s</text>\n",
+			fr->L, fr->W - fr->R, y, y, fr->L - 6, y + 4, v / unit, uname);
+	}
+	return top_v;
+}
+
 static int render_chart(const struct jp_report *r, size_t top, FILE *f)
 {
 	size_t ngroups = 0;
@@ -451,21 +474,9 @@ static int render_chart(const struct jp_report *r, size_t top, FILE *f)
 			sum += ser[s].daily[d] > 0 ? ser[s].daily[d] : 0;
 		max = sum > max ? sum : max;
 	}
-	/* kg when the bars reach a kilogram. */
-	double unit = max >= 1000 ? 1000 : 1;
-	const char *uname = unit > 1 ? "kg" : "g";
-	double step = tick_step(max / unit) * unit;
-	double top_v = max > 0 ? ceil(max / step) * step : step;
 	const int W = 900, H = 320, L = 60, R = 10, T = 20, B = 40;
+	double top_v = chart_frame(f, &(struct frame){W, H, L, R, T, B}, "chart", "CO2 per day", max);
 	double pw = W - L - R, ph = H - T - B, bw = pw / (double)r->ndays;
-	fprintf(f, "<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-		   "height=\"%d\" role=\"img\" aria-label=\"CO2 per day\">\n", W, H, W, H);
-	for (double v = 0; v <= top_v + step / 2; v += step) {
-		double y = T + ph - ph * v / top_v;
-		fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
-			   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g %s</text>\n",
-			L, W - R, y, y, L - 6, y + 4, v / unit, uname);
-	}
 	size_t label_every = (r->ndays + 14) / 15;
 	for (size_t d = 0; d < r->ndays; d++) {
 		char day[16];
@@ -525,20 +536,10 @@ static void render_market_chart(const struct jp_report *r, FILE *f)
 		max = r->total.daily_co2_g[d] > max ? r->total.daily_co2_g[d] : max;
 		max = r->daily_market_g[d] > max ? r->daily_market_g[d] : max;
 	}
-	double unit = max >= 1000 ? 1000 : 1;
-	const char *uname = unit > 1 ? "kg" : "g";
-	double step = tick_step(max / unit) * unit;
-	double top_v = max > 0 ? ceil(max / step) * step : step;
 	const int W = 900, H = 280, L = 60, R = 10, T = 20, B = 40;
+	double top_v = chart_frame(f, &(struct frame){W, H, L, R, T, B}, "methods",
+				   "location- and market-based CO2 per day", max);
 	double pw = W - L - R, ph = H - T - B, bw = pw / (double)r->ndays;
-	fprintf(f, "<svg id=\"methods\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-		   "height=\"%d\" role=\"img\" aria-label=\"location- and market-based CO2 per day\">\n", W, H, W, H);
-	for (double v = 0; v <= top_v + step / 2; v += step) {
-		double y = T + ph - ph * v / top_v;
-		fprintf(f, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
-			   "<text class=\"axis\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g %s</text>\n",
-			L, W - R, y, y, L - 6, y + 4, v / unit, uname);
-	}
 	static const struct {
 		const char *name, *color;
 	} m[2] = {{"location-based", "#7570b3"}, {"market-based", "#1b9e77"}};

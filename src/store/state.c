@@ -604,6 +604,20 @@ static int save_one(const struct jp_series *s, double v, void *arg)
 
 static int journal_reset(struct jp_state *st, int64_t snap_ms);
 
+/* Append to the journal and sync. On a failure the journal may end in a torn record: it is
+ * closed, and the next save starts afresh with a snapshot. */
+static int journal_write(struct jp_state *st, const void *p, size_t n)
+{
+	int rc = jp_write_all(st->jfd, p, n);
+	if (!rc && fdatasync(st->jfd))
+		rc = -errno;
+	if (rc) {
+		close(st->jfd);
+		st->jfd = -1;
+	}
+	return rc;
+}
+
 /* A whole snapshot, then an empty journal tied to it. */
 static int save_snapshot(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
@@ -687,16 +701,16 @@ static int journal_reset(struct jp_state *st, int64_t snap_ms)
 	memcpy(h, JMAGIC, 8);
 	jp_put_u64(h + 8, (uint64_t)snap_ms);
 	jp_put_u32(h + 16, jp_crc32c(0, h + 8, 8));
-	int rc = ftruncate(st->jfd, 0) ? -errno : jp_write_all(st->jfd, h, sizeof(h));
-	if (!rc && fdatasync(st->jfd))
-		rc = -errno;
-	if (rc) {
+	if (ftruncate(st->jfd, 0)) {
+		int rc = -errno;
 		close(st->jfd);
 		st->jfd = -1;
 		return rc;
 	}
-	st->jbytes = sizeof(h);
-	return 0;
+	int rc = journal_write(st, h, sizeof(h));
+	if (!rc)
+		st->jbytes = sizeof(h);
+	return rc;
 }
 
 static int rec_begin(struct jp_buf *b, size_t *at, uint8_t type)
@@ -790,15 +804,9 @@ static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_m
 	if (rec_begin(&st->jout, &at, 'R') || put64(&st->jout, (uint64_t)now_ms) ||
 	    jp_buf_append(&st->jout, st->rbody.data, st->rbody.len) || rec_end(&st->jout, at))
 		return -ENOMEM;
-	int rc = jp_write_all(st->jfd, st->jout.data, st->jout.len);
-	if (!rc && fdatasync(st->jfd))
-		rc = -errno;
-	if (rc) {
-		/* The journal may end in a torn record now: the next save starts afresh. */
-		close(st->jfd);
-		st->jfd = -1;
+	int rc = journal_write(st, st->jout.data, st->jout.len);
+	if (rc)
 		return rc;
-	}
 	st->jbytes += st->jout.len;
 	return 0;
 }
