@@ -37,6 +37,7 @@ struct rec {
 	long pod;          /* index of the pod record of a container, -1 if none */
 	int fd;            /* its cpu.stat kept open for the next walk, or -1 */
 	uint64_t file_ino; /* that file's inode (checked on filesystems other than cgroupfs) */
+	uint64_t nlink;    /* a pod's directory: its link count (2 + its subdirectories) */
 };
 
 struct table {
@@ -368,6 +369,41 @@ static long rel_push(struct jp_cgroupfs *cg, const char *name)
 	return (long)len;
 }
 
+/* The last walk's containers of the pod at cg->rel, read again through their kept
+ * descriptors without listing the pod's directory: on cgroupfs a directory's link count
+ * is 2 + its subdirectories, so an unchanged count with every old container still
+ * readable means the same containers (one removed and another made reads ENODEV on the
+ * removed one's descriptor). Returns 1 when done, 0 when the directory must be listed
+ * (nothing added to t), or a negative errno. */
+static int pod_containers_kept(struct jp_cgroupfs *cg, struct table *t, size_t pod_idx, const struct stat *sb)
+{
+	const struct rec *pp = table_find(&cg->prev, cg->rel);
+	if (!cg->kernfs || !pp || pp->kind != REC_POD || pp->ino != (uint64_t)sb->st_ino || pp->nlink != (uint64_t)sb->st_nlink)
+		return 0;
+	size_t pi = (size_t)(pp - cg->prev.v), nkids = 0;
+	for (size_t j = pi + 1; j < cg->prev.n && cg->prev.v[j].pod == (long)pi; j++, nkids++)
+		if (cg->prev.v[j].fd < 0)
+			return 0;
+	if (nkids + 2 != (uint64_t)sb->st_nlink)
+		return 0;
+	char pod_rel[sizeof(cg->rel)];
+	memcpy(pod_rel, cg->rel, sizeof(pod_rel));
+	int ret = 1;
+	for (size_t j = pi + 1; ret == 1 && j < pi + 1 + nkids; j++) {
+		snprintf(cg->rel, sizeof(cg->rel), "%s", cg->prev.v[j].path);
+		size_t before = t->n;
+		int r = record(cg, t, REC_CONTAINER, (long)pod_idx);
+		if (r < 0)
+			ret = r;
+		else if (t->n == before || t->v[t->n - 1].fd < 0)
+			ret = 0;   /* gone or not kept: list the directory */
+	}
+	memcpy(cg->rel, pod_rel, sizeof(pod_rel));
+	if (ret == 0)
+		table_truncate(t, pod_idx + 1);
+	return ret;
+}
+
 /* The pod cgroup at cg->rel: its container children first, then the pod itself, so
  * that the pod's reading is the later one and not smaller than its children's sum. */
 static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
@@ -376,7 +412,13 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 	if (!table_add(t, cg->rel, REC_POD, -1))
 		return -ENOMEM;
 	int ret = 0;
-	DIR *d = open_rel(cg, cg->rel);
+	char path[8192];
+	struct stat sb;
+	int have_sb = (size_t)snprintf(path, sizeof(path), "%s%s", cg->mount, cg->rel) < sizeof(path) && stat(path, &sb) == 0;
+	int kept = have_sb ? pod_containers_kept(cg, t, pod_idx, &sb) : 0;
+	if (kept < 0)
+		return kept;
+	DIR *d = kept ? NULL : open_rel(cg, cg->rel);
 	if (d) {
 		struct dirent *de;
 		while (ret == 0 && (de = readdir(d))) {
@@ -412,6 +454,7 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 	t->v[pod_idx].ino = ino;
 	t->v[pod_idx].fd = fd;
 	t->v[pod_idx].file_ino = file_ino;
+	t->v[pod_idx].nlink = have_sb ? (uint64_t)sb.st_nlink : 0;
 	return 0;
 }
 
