@@ -543,10 +543,15 @@ START_TEST(test_live_pod_cgroup)
 	ck_assert_uint_eq(delta_of(&set, rel_pod), 0);
 	jp_cg_cpu_set_clear(&set);
 
-	/* A container created after the last walk: all its usage is this interval's. */
+	/* A container created after the last walk: all its usage is this interval's. The
+	 * pod's link count changed: its directory is listed again. */
+	struct jp_cgroupfs_stats s0, s1;
+	jp_cgroupfs_get_stats(cg, &s0);
 	ck_assert_int_eq(mkdir(ct2, 0755), 0);
 	burn_in(ct2, 200);
 	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
+	jp_cgroupfs_get_stats(cg, &s1);
+	ck_assert_uint_ge(s1.pod_listings, s0.pod_listings + 1);
 	uint64_t want2 = usage_ns_of(ct2);
 	ck_assert_uint_ge(want2, 150000000);
 	ck_assert_uint_eq(delta_of(&set, rel_ct2), want2);
@@ -567,10 +572,16 @@ START_TEST(test_live_pod_cgroup)
 	ck_assert_uint_ge(want3, 50000000);
 	ck_assert_uint_eq(delta_of(&set, rel_ct2), want3);
 	jp_cg_cpu_set_clear(&set);
-	/* And a kept descriptor goes on reading the same cgroup. */
+	/* And a kept descriptor goes on reading the same cgroup, the pod's directory not
+	 * listed (its containers are the same). */
 	burn_in(ct1, 100);
+	jp_cgroupfs_get_stats(cg, &s0);
+	uint64_t base_ct1 = usage_ns_of(ct1);
 	ck_assert_int_eq(jp_cgroupfs_collect(cg, &set), 0);
+	jp_cgroupfs_get_stats(cg, &s1);
+	ck_assert_uint_eq(s1.pod_listings, s0.pod_listings);
 	ck_assert_uint_ge(delta_of(&set, rel_ct1), 50000000);
+	ck_assert_uint_le(delta_of(&set, rel_ct1), base_ct1);
 	jp_cg_cpu_set_free(&set);
 	jp_cgroupfs_destroy(cg);
 }

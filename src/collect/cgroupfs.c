@@ -420,6 +420,7 @@ static int walk_pod(struct jp_cgroupfs *cg, struct table *t)
 		return kept;
 	DIR *d = kept ? NULL : open_rel(cg, cg->rel);
 	if (d) {
+		cg->st.pod_listings++;
 		struct dirent *de;
 		while (ret == 0 && (de = readdir(d))) {
 			if (de->d_name[0] == '.' || !is_dir(d, de))

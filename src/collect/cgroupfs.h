@@ -17,6 +17,8 @@ struct jp_cgroupfs_stats {
 	uint64_t read_errors;  /* unreadable or garbage counters (total) */
 	uint64_t new_cgroups;  /* cgroups first seen after the baseline walk (total) */
 	uint64_t clamped;      /* first readings too large to be new, taken as a baseline (total) */
+	uint64_t pod_listings; /* pod directories listed to find their containers (total); a pod
+	                          whose containers are unchanged is read without (cgroupfs only) */
 };
 
 /* Create a collector for the cgroup hierarchy mounted at mount (cgroup v2, or a v1
