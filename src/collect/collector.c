@@ -22,14 +22,23 @@ void jp_interval_reset(struct jp_interval *iv, uint64_t nominal_ms)
 	iv->nominal_ms = nominal_ms;
 }
 
+/* s (NULL: "") into dst of cap bytes, cut to fit and NUL-terminated. */
+static void copy_id(char *dst, size_t cap, const char *s)
+{
+	size_t n = s ? strnlen(s, cap - 1) : 0;
+	memcpy(dst, s ? s : "", n);
+	dst[n] = '\0';
+}
+
 int jp_interval_add_row(struct jp_interval *iv, const char *pod_uid, const char *container_id,
 			uint64_t cpu_ns)
 {
 	if (jp_grow((void **)&iv->rows, &iv->cap_rows, iv->nrows + 1, sizeof(*iv->rows)))
 		return -ENOMEM;
 	struct jp_cgroup_row *r = &iv->rows[iv->nrows++];
-	snprintf(r->pod_uid, sizeof(r->pod_uid), "%s", pod_uid ? pod_uid : "");
-	snprintf(r->container_id, sizeof(r->container_id), "%s", container_id ? container_id : "");
+	/* Every row of every round comes through here: a copy, not a formatted print. */
+	copy_id(r->pod_uid, sizeof(r->pod_uid), pod_uid);
+	copy_id(r->container_id, sizeof(r->container_id), container_id);
 	r->cpu_ns = cpu_ns;
 	r->gpu_j = 0;
 	return 0;

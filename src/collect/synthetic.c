@@ -185,7 +185,9 @@ static int syn_lookup(const char *uid, struct jp_pod_meta *out, void *arg)
 {
 	struct jp_synthetic *syn = arg;
 	struct syn_pod key, *kp = &key;
-	snprintf(key.uid, sizeof(key.uid), "%s", uid);
+	size_t n = strnlen(uid, sizeof(key.uid) - 1);
+	memcpy(key.uid, uid, n);
+	key.uid[n] = '\0';
 	struct syn_pod **hit = syn->npods ? bsearch(&kp, syn->by_uid, syn->npods, sizeof(*syn->by_uid),
 						    cmp_pod_uid) : NULL;
 	if (!hit)
