@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/hash.h"
 
 struct jp_pipeline {
 	struct jp_collector *c;
@@ -116,17 +117,7 @@ int jp_pipeline_reconfigure(struct jp_pipeline *p, const struct jp_config *cfg)
  * work grows with its rows, never n log n string comparisons. */
 static uint32_t hash_str(uint32_t h, const char *s)
 {
-	/* Pod UIDs and container IDs are random hex: their length and their first and last
-	 * eight bytes spread them as well as every byte would (equal hashes are compared in
-	 * full anyway), at a fraction of a byte-by-byte loop's cost on every row. */
-	size_t n = strlen(s);
-	uint64_t a = 0, b = 0;
-	memcpy(&a, s, n < 8 ? n : 8);
-	if (n > 8)
-		memcpy(&b, s + (n >= 16 ? n - 8 : 8), n >= 16 ? 8 : n - 8);
-	uint64_t x = (a ^ h) * 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 29) ^ b ^ n) * 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(x ^ (x >> 32));
+	return (uint32_t)jp_hash_ident(s, h);
 }
 
 /* The slot of key (a row index) in table t (cap a power of two; entries are index + 1). */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "store/series.h"
 #include "store_util.h"
+#include "util/hash.h"
 
 static struct jp_config cfg;
 static struct jp_store *st;
@@ -149,6 +150,39 @@ START_TEST(test_gpu_series)
 	const char *k0[] = {"gpu", "0", "gpu_uuid", "GPU-a", "vendor", "nvidia", "node_name", cfg.node_name, NULL};
 	ck_assert_double_eq_tol(value_of("kepler_node_gpu_joules_total", k0), 300, 1e-9);
 	ck_assert_double_eq_tol(value_of("kepler_node_gpu_watts", k0), 30, 1e-9);
+	teardown();
+}
+END_TEST
+
+/* Pod UIDs and namespaces that collide in the accountant's quick hash (same length, same
+ * first and last eight bytes: util/hash.h jp_hash_ident) are still told apart. */
+START_TEST(test_colliding_keys)
+{
+	const char *ns1 = "payments-eu-west-1-prod", *ns2 = "payments-us-west-1-prod";
+	const char *u1 = "0f3e2c1a-9b8d-4e7f-a6b5-c4d3e2f1a0b9", *u2 = "0f3e2c1a-1111-2222-3333-c4d3e2f1a0b9";
+	ck_assert_uint_eq(jp_hash_ident(ns1, 0), jp_hash_ident(ns2, 0));
+	ck_assert_uint_eq(jp_hash_ident(u1, 0), jp_hash_ident(u2, 0));
+	setup_with(JP_IDLE_NONE, JP_LEVEL_NODE | JP_LEVEL_POD | JP_LEVEL_NAMESPACE, 1.0);
+	struct jp_acct_pod pods[] = {
+		{u1, ns1, "a", 0, 3000000000ULL, NULL, 0},
+		{u2, ns2, "b", 0, 1000000000ULL, NULL, 0},
+	};
+	struct jp_acct_input in = {
+		.interval_s = 5, .zone_mask = 1u << JP_ZONE_PACKAGE, .power_source = "rapl", .usage_ratio = 1,
+		.pods = pods, .npods = 2, .intensity_g_per_kwh = 400,
+	};
+	in.energy_j[JP_ZONE_PACKAGE] = 100;
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	ck_assert_int_eq(round_with(&in, NULL), 0);
+	size_t n;
+	double a = sum_of("joulepush_namespace_energy_joules_total", "namespace", ns1, &n);
+	ck_assert_uint_eq(n, 1);
+	double b = sum_of("joulepush_namespace_energy_joules_total", "namespace", ns2, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_double_eq_tol(a, 3 * b, 1e-9);
+	ck_assert_double_eq_tol(a + b, 200, 1e-9);
+	sum_of("joulepush_pod_cpu_seconds_total", "pod_uid", u2, &n);
+	ck_assert_uint_eq(n, 1);
 	teardown();
 }
 END_TEST
@@ -442,6 +476,7 @@ int main(void)
 	tcase_add_test(tc, test_gpu_series);
 	tcase_add_test(tc, test_carbon_free_energy);
 	tcase_add_test(tc, test_carbon_free_unknown);
+	tcase_add_test(tc, test_colliding_keys);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

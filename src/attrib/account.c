@@ -102,7 +102,7 @@ struct jp_account {
 
 static uint64_t hash_str(const char *s)
 {
-	return jp_fnv1a_str(s);
+	return jp_hash_ident(s, 0);
 }
 
 static void *strmap_get(const struct strmap *m, const char *key)
