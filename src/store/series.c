@@ -41,6 +41,7 @@ struct jp_store {
 	size_t ncommon;
 	uint64_t generation;
 	uint64_t commits;        /* jp_store_round */
+	uint64_t made_or_freed;  /* jp_store_series_churn */
 
 	uint32_t next_id;
 	uint32_t round;
@@ -326,6 +327,7 @@ static void series_free(struct jp_store *s, struct sp *p)
 	}
 	s->series_bytes -= chunk_bytes(p);
 	s->nseries--;
+	s->made_or_freed++;
 	free(p);
 }
 
@@ -514,6 +516,7 @@ struct jp_series *jp_store_get(struct jp_store *s, const char *name,
 	 * so slot i is still the free slot that ends this probe chain. */
 	ptab_put(tab, i, p);
 	s->nseries++;
+	s->made_or_freed++;
 	s->live[s->nlive + s->nfresh++] = p;
 	if (s->resume.lookup) {
 		double base = 0;
@@ -652,6 +655,11 @@ int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *s
 			return r;
 	}
 	return 0;
+}
+
+uint64_t jp_store_series_churn(const struct jp_store *s)
+{
+	return s->made_or_freed;
 }
 
 size_t jp_store_live_series(const struct jp_store *s)

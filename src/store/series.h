@@ -95,6 +95,10 @@ void jp_store_set_resume(struct jp_store *s, const struct jp_store_resume *r);
 
 /* Visit every live series (the latest round's). Stops early if cb returns non-zero. */
 int jp_store_foreach(struct jp_store *s, int (*cb)(const struct jp_series *series, void *arg), void *arg);
+/* How many series were made or freed so far: while it stays the same, a series pointer
+ * names the same series (no address was freed and handed out again). */
+uint64_t jp_store_series_churn(const struct jp_store *s);
+
 /* Visit the series set in the round being built (between jp_store_begin and commit), with
  * the value each was set to (its resumed base included). */
 int jp_store_foreach_set(struct jp_store *s, int (*cb)(const struct jp_series *series, double value, void *arg),

@@ -96,7 +96,10 @@ struct jp_state {
 	/* The last round's series in the order the store gave them, with their slots: a
 	 * round in the same order finds each slot there without hashing. */
 	uint32_t *seq_id, *seq_slot;
+	const struct jp_series **seq_ptr;
 	size_t nseq, cap_seq;
+	uint64_t seq_churn;    /* the store's churn when seq was made: pointers still name the
+	                          same series while it is unchanged (no memory read per series) */
 	struct jp_buf jout, rbody;
 };
 
@@ -449,6 +452,7 @@ void jp_state_close(struct jp_state *st)
 	free(st->map.slot);
 	free(st->seq_id);
 	free(st->seq_slot);
+	free(st->seq_ptr);
 	if (st->jfd >= 0)
 		close(st->jfd);
 	if (st->dirfd >= 0)
@@ -729,6 +733,7 @@ struct round_ctx {
 	struct jp_state *st;
 	struct jp_buf key;
 	size_t i;              /* the series' position in the round */
+	int same_series;       /* no series made or freed since the last round */
 	int rc;
 };
 
@@ -740,28 +745,35 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 	struct jp_state *st = c->st;
 	int found = 1;
 	size_t i = c->i++;
-	uint32_t slot = i < st->nseq && st->seq_id[i] == s->id ? st->seq_slot[i] : map_get(&st->map, s->id, &found);
+	uint32_t slot = i < st->nseq && (c->same_series ? st->seq_ptr[i] == s : st->seq_id[i] == s->id)
+				? st->seq_slot[i]
+				: map_get(&st->map, s->id, &found);
 	if (i >= st->cap_seq) {
 		size_t nc = st->cap_seq ? st->cap_seq * 2 : 1024;
 		uint32_t *a = realloc(st->seq_id, nc * sizeof(*a)), *b = a ? realloc(st->seq_slot, nc * sizeof(*b)) : NULL;
+		const struct jp_series **p = b ? realloc(st->seq_ptr, nc * sizeof(*p)) : NULL;
 		if (a)
 			st->seq_id = a;
-		if (!b) {
+		if (b)
+			st->seq_slot = b;
+		if (!p) {
 			c->rc = -ENOMEM;
 			return 1;
 		}
-		st->seq_slot = b;
+		st->seq_ptr = p;
 		st->cap_seq = nc;
 	}
 	if (!found) {
 		if (!s->name || !jp_state_resumable(s->name)) {
 			st->seq_id[i] = s->id;
+			st->seq_ptr[i] = s;
 			st->seq_slot[i] = NO_SLOT;
 			c->rc = map_put(&st->map, s->id, NO_SLOT);
 			return c->rc;
 		}
 		if (!saved_value(v)) {
 			st->seq_id[i] = 0;   /* asked again next round */
+			st->seq_ptr[i] = NULL;
 			return 0;
 		}
 		size_t at;
@@ -773,7 +785,10 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 			return 1;
 		}
 	}
-	st->seq_id[i] = s->id;
+	if (!c->same_series || i >= st->nseq || st->seq_ptr[i] != s) {
+		st->seq_id[i] = s->id;
+		st->seq_ptr[i] = s;
+	}
 	st->seq_slot[i] = slot;
 	if (slot == NO_SLOT || !saved_value(v))
 		return 0;
@@ -792,13 +807,15 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 
 static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
-	struct round_ctx c = {.st = st};
+	uint64_t churn = jp_store_series_churn(store);
+	struct round_ctx c = {.st = st, .same_series = st->nseq && churn == st->seq_churn};
 	size_t at;
 	jp_buf_reset(&st->jout);
 	jp_buf_reset(&st->rbody);
 	jp_store_foreach_set(store, journal_one, &c);
 	jp_buf_free(&c.key);
 	st->nseq = c.rc ? 0 : c.i;
+	st->seq_churn = churn;
 	if (c.rc)
 		return c.rc;
 	if (rec_begin(&st->jout, &at, 'R') || put64(&st->jout, (uint64_t)now_ms) ||
