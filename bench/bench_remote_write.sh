@@ -33,6 +33,8 @@ metric() { # metric URL NAME_REGEX -> sum of matching sample values
   curl -fsS "$1" | awk -v re="$2" '$1 ~ re { s += $NF } END { printf "%.0f\n", s }'
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# On-CPU time in nanoseconds of a process's live threads (schedstat): finer than ticks.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
@@ -97,7 +99,7 @@ wait_http "http://127.0.0.1:$VMA_PORT/metrics"
 sleep "$WARMUP"
 
 hz=$(getconf CLK_TCK)
-jp_c0=$(cpu_ticks $jp_pid); vma_c0=$(cpu_ticks $vma_pid)
+jp_c0=$(cpu_ticks $jp_pid); vma_c0=$(cpu_ticks $vma_pid); jp_n0=$(cpu_ns $jp_pid); vma_n0=$(cpu_ns $vma_pid)
 jp_s0=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_samples_total\\{.*outcome="sent"')
 jp_b0=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes_total')
 vma_s0=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_rows_pushed_after_relabel_total')
@@ -112,7 +114,7 @@ for _ in $(seq 1 "$SECONDS_RUN"); do
 done
 jp_pss=$(awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }' "$work/jp_mem")
 jp_uss=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$work/jp_mem")
-jp_c1=$(cpu_ticks $jp_pid); vma_c1=$(cpu_ticks $vma_pid)
+jp_c1=$(cpu_ticks $jp_pid); vma_c1=$(cpu_ticks $vma_pid); jp_n1=$(cpu_ns $jp_pid); vma_n1=$(cpu_ns $vma_pid)
 jp_s1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_samples_total\\{.*outcome="sent"')
 jp_b1=$(metric "http://127.0.0.1:$JP_PORT/metrics" '^joulepush_remote_sent_bytes_total')
 vma_s1=$(metric "http://127.0.0.1:$VMA_PORT/metrics" '^vmagent_remotewrite_rows_pushed_after_relabel_total')
@@ -161,3 +163,8 @@ vma = row("vmagent", *a[13:22])
 if jp and vma:
     print(f"joulepush/vmagent CPU per sample: {jp / vma:.3f}")
 PY
+# The same CPU from schedstat (live threads, nanoseconds): no tick rounding.
+awk -v jn=$((jp_n1 - jp_n0)) -v js=$((jp_s1 - jp_s0)) -v vn=$((vma_n1 - vma_n0)) -v vs=$((vma_s1 - vma_s0)) 'BEGIN {
+  if (js > 0 && vs > 0 && vn > 0)
+    printf "schedstat (live threads, ns): joulepush %.3f us/sample, vmagent %.3f us/sample, ratio %.3f\n",
+      jn / js / 1000, vn / vs / 1000, (jn / js) / (vn / vs) }'
