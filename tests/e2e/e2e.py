@@ -410,13 +410,30 @@ def cmd_mock_log(args):
         for r in recs:
             print(" ".join(str(r.get(f)) for f in args.field))
         return
+    # A SIGKILL between the receiver's 2xx and the agent's reading of it (its ack) makes the
+    # next run send that batch again (docs/reference/remote-write.md): with --kills, the
+    # samples of the last 2xx request before each kill may come once more, and only those.
+    last_before_kill = set()
+    if getattr(args, "kills", None):
+        runs = [l.strip().split(":") for l in open(args.kills) if l.strip()]
+        ok = sorted((r["t"] * 1000, r["seq"]) for r in recs
+                    if r.get("status") is not None and 200 <= r["status"] < 300)
+        for start, end in runs[:-1]:
+            before = [seq for t, seq in ok if t <= float(end)]
+            if before:
+                last_before_kill.add(before[-1])
     if args.samples_out:
-        # What the receiver accepted (2xx), in the fetch-* format, duplicates kept.
+        # What the receiver accepted (2xx), in the fetch-* format; a batch resent after a
+        # kill (above) counts once.
         out = {}
+        once = set()
         for r in sorted(recs, key=lambda r: r["t"]):
             if r.get("status") is None or not 200 <= r["status"] < 300:
                 continue
             for key, ts, v, stale in r.get("samples", []):
+                if last_before_kill and (key, ts) in once:
+                    continue
+                once.add((key, ts))
                 if not stale:
                     out.setdefault(key, []).append([ts, math.nan if v is None else v])
         for pts in out.values():
@@ -428,13 +445,16 @@ def cmd_mock_log(args):
         # series timestamps increase in the order the requests arrived (docs/reference/remote-write.md).
         seen = {}
         last = {}
-        dups = order = 0
+        dups = order = resent = 0
         for r in sorted(recs, key=lambda r: r["t"]):
             if r.get("status") is None or not 200 <= r["status"] < 300:
                 continue
             if "decode_error" in r:
                 raise Fail("request %d: %s" % (r["seq"], r["decode_error"]))
             for key, ts, _v, _stale in r.get("samples", []):
+                if (key, ts) in seen and seen[(key, ts)] in last_before_kill:
+                    resent += 1
+                    continue
                 if (key, ts) in seen:
                     dups += 1
                     if dups <= 3:
@@ -446,7 +466,8 @@ def cmd_mock_log(args):
                 last[key] = max(ts, last.get(key, ts))
         if dups or order:
             raise Fail("%d duplicate samples, %d out of order" % (dups, order))
-        print("ok: %d samples accepted, none twice" % len(seen))
+        print("ok: %d samples accepted, none twice%s" % (
+            len(seen), "" if not resent else " (but %d of the last batch before a SIGKILL, sent again by the next run)" % resent))
 
 
 def main():
@@ -485,6 +506,7 @@ def main():
     p.add_argument("log")
     p.add_argument("--field", action="append", help="print these fields, one request a line")
     p.add_argument("--check-unique", action="store_true")
+    p.add_argument("--kills", help="runs.txt of start:end ms; the last 2xx batch before each kill may come again")
     p.add_argument("--samples-out", help="write the accepted samples as JSON for verify")
     p.set_defaults(fn=cmd_mock_log)
     args = ap.parse_args()

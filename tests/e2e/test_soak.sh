@@ -90,7 +90,19 @@ mock_stop
 printf '%s\n' "${runs[@]}" >"$E2E_TMP/runs.txt"
 
 # --- what arrived ---------------------------------------------------------------------------
-e2e_py mock-log "$MOCK_LOG" --check-unique --samples-out "$E2E_TMP/accepted.json" \
+# The check lets the last 2xx batch before a kill come once more (the agent was killed
+# before it read the answer) and nothing else: first on a made-up log, to show it can fail.
+printf '%s\n' '{"t": 1.0, "seq": 1, "status": 200, "samples": [["a", 1000, 1, false]]}' \
+  '{"t": 2.0, "seq": 2, "status": 200, "samples": [["a", 2000, 2, false]]}' \
+  '{"t": 3.0, "seq": 3, "status": 200, "samples": [["a", 2000, 2, false]]}' >"$E2E_TMP/resent.jsonl"
+{ head -2 "$E2E_TMP/resent.jsonl"
+  echo '{"t": 3.0, "seq": 3, "status": 200, "samples": [["a", 1000, 1, false]]}'; } >"$E2E_TMP/twice.jsonl"
+printf '0:2500\n2600:4000\n' >"$E2E_TMP/fake-runs.txt"
+e2e_py mock-log "$E2E_TMP/resent.jsonl" --check-unique --kills "$E2E_TMP/fake-runs.txt" >/dev/null ||
+  fail "the batch resent after a kill was not let through"
+e2e_py mock-log "$E2E_TMP/twice.jsonl" --check-unique --kills "$E2E_TMP/fake-runs.txt" >/dev/null 2>&1 &&
+  fail "an older batch accepted twice was let through"
+e2e_py mock-log "$MOCK_LOG" --check-unique --kills "$E2E_TMP/runs.txt" --samples-out "$E2E_TMP/accepted.json" \
   || fail "a sample was accepted twice or out of order"
 dropped=$(metric "$E2E_TMP/final.prom" 'joulepush_remote_samples_total{outcome="dropped",reason="disk_limit",remote="mock"}' --sum) \
   || fail "no disk_limit drop counter on /metrics"
