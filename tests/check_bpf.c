@@ -429,6 +429,193 @@ START_TEST(test_node_falls_back_to_cgroupfs)
 }
 END_TEST
 
+/* --- the node's listing of pods that did not run ------------------------------------- */
+
+/* Pod-shaped cgroups for the listing test: kubepods.slice and its besteffort slice (kept if
+ * they were there), pods with one container each. Removed by lst_cleanup, also at exit. */
+#define LST_MAX 8
+static char lst_dirs[LST_MAX][4300];
+static int lst_made[LST_MAX], nlst;
+
+static void lst_cleanup(void)
+{
+	for (int i = nlst - 1; i >= 0; i--)
+		if (lst_made[i])
+			for (int try = 0; try < 100 && rmdir(lst_dirs[i]) < 0 && errno == EBUSY; try++)
+				usleep(10000);
+	nlst = 0;
+}
+
+static const char *lst_mkdir(const char *path)
+{
+	ck_assert_int_lt(nlst, LST_MAX);
+	snprintf(lst_dirs[nlst], sizeof(lst_dirs[0]), "%s", path);
+	int made = mkdir(path, 0755) == 0;
+	ck_assert_msg(made || errno == EEXIST, "mkdir %s: %s", path, strerror(errno));
+	lst_made[nlst] = made;
+	return lst_dirs[nlst++];
+}
+
+/* A pod (uid 5eed00NN-...) and its container (id 5eed..NN) under the besteffort slice;
+ * returns the container's directory. */
+static const char *lst_pod(int k, char *uid_out, size_t uid_len)
+{
+	char path[4300];
+	snprintf(uid_out, uid_len, "5eed%04x-1111-4222-8333-%012d", (unsigned)getpid() & 0xffff, k);
+	char us[64];
+	snprintf(us, sizeof(us), "%s", uid_out);
+	for (char *c = us; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice",
+		 mount_dir, us);
+	lst_mkdir(path);
+	size_t l = strlen(path);
+	snprintf(path + l, sizeof(path) - l, "/cri-containerd-%060x%04d.scope", 0x5eedu, k);
+	return lst_mkdir(path);
+}
+
+static int lst_has(const struct jp_interval *iv, const char *uid)
+{
+	for (size_t i = 0; i < iv->nrows; i++)
+		if (strcmp(iv->rows[i].pod_uid, uid) == 0)
+			return 1;
+	return 0;
+}
+
+static void lst_round(struct jp_collector *n, struct jp_store *st, struct jp_interval *iv, int64_t *t)
+{
+	*t += 1000;
+	jp_store_begin(st, *t);
+	jp_interval_reset(iv, 1000);
+	ck_assert_int_eq(jp_collector_collect(n, iv), 0);
+	jp_store_commit(st, NULL, NULL);
+}
+
+/* Wait (up to 5 s) until no removed cgroup is still being freed on the mount: freeing one
+ * changes cgroup.stat's nr_dying_descendants, which rightly makes the node walk. */
+static void lst_quiet(void)
+{
+	char path[4300], key[64];
+	unsigned long long v;
+	snprintf(path, sizeof(path), "%s/cgroup.stat", mount_dir);
+	for (int i = 0; i < 100; i++) {
+		FILE *f = fopen(path, "re");
+		ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+		unsigned long long dying = 1;
+		while (fscanf(f, "%63s %llu", key, &v) == 2)
+			if (strcmp(key, "nr_dying_descendants") == 0)
+				dying = v;
+		fclose(f);
+		if (dying == 0)
+			return;
+		usleep(50000);
+	}
+}
+
+/* A round that walks the tree no more: other tests make and remove cgroups at the same
+ * time (make check runs two at once), which rightly makes a round walk; so rounds are
+ * tried until one lists from what it kept. */
+static void lst_steady_round(struct jp_collector *n, struct jp_store *st, struct jp_interval *iv, int64_t *t)
+{
+	for (int i = 0; i < 100; i++) {
+		uint64_t w = jp_node_pod_list_walks(n);
+		lst_round(n, st, iv, t);
+		if (jp_node_pod_list_walks(n) == w)
+			return;
+		usleep(50000);
+	}
+	ck_abort_msg("every one of 100 rounds walked the cgroup tree");
+}
+
+/* With eBPF the node lists pod cgroups (for pods that did not run) by walking the tree;
+ * it keeps the listing while the tree is unchanged and walks again when the cgroup
+ * mount's counts change, when a cgroup never seen runs, every 12 rounds, and on every
+ * round that cannot read the counts. */
+START_TEST(test_node_pod_listing_kept)
+{
+	char kp[4300], uid_a[64], uid_b[64], uid_c[64];
+	snprintf(kp, sizeof(kp), "%s/kubepods.slice", mount_dir);
+	lst_mkdir(kp);
+	snprintf(kp, sizeof(kp), "%s/kubepods.slice/kubepods-besteffort.slice", mount_dir);
+	lst_mkdir(kp);
+	lst_pod(1, uid_a, sizeof(uid_a));
+
+	struct jp_config cfg;
+	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
+	cfg.collector_mode = JP_COLLECTOR_EBPF;
+	cfg.power_source = JP_POWER_MODEL;
+	struct jp_collector *n = jp_node_ops.open(&cfg);
+	ck_assert_ptr_nonnull(n);
+	struct jp_interval iv = {0};
+	struct jp_store *st = jp_store_create(NULL, 0, 8);
+	ck_assert_ptr_nonnull(st);
+	int64_t t = 1000000;
+
+	lst_round(n, st, &iv, &t);
+	ck_assert_uint_ge(jp_node_pod_list_walks(n), 1);
+	ck_assert_msg(lst_has(&iv, uid_a), "pod %s not listed", uid_a);
+	/* Unchanged: the kept listing, with the pod that never ran still in it. */
+	lst_steady_round(n, st, &iv, &t);
+	ck_assert_msg(lst_has(&iv, uid_a), "pod %s missing from the kept listing", uid_a);
+
+	/* A cgroup made while the listing is kept, then run in: the eBPF collector meets an
+	 * id it never saw, and the listing is walked again. (Before any cgroup of this test is
+	 * removed: a removed cgroup, freed later, changes the counts by itself.) */
+	const char *ct_c = lst_pod(3, uid_c, sizeof(uid_c));
+	lst_quiet();
+	lst_round(n, st, &iv, &t);
+	lst_steady_round(n, st, &iv, &t);
+	ck_assert_msg(lst_has(&iv, uid_c), "pod %s not listed", uid_c);
+	uint64_t bw = jp_node_pod_list_walks(n);
+	pid_t kid = spawn(ct_c, KID_BUSY, -1);
+	usleep(20000);
+	kill(kid, SIGKILL);
+	waitpid(kid, NULL, 0);
+	nkids--;
+	lst_round(n, st, &iv, &t);
+	ck_assert_uint_gt(jp_node_pod_list_walks(n), bw);
+
+	/* A new pod whose container never runs: the counts changed, so it is listed. */
+	int before = nlst;
+	lst_pod(2, uid_b, sizeof(uid_b));
+	uint64_t w = jp_node_pod_list_walks(n);
+	lst_round(n, st, &iv, &t);
+	ck_assert_uint_gt(jp_node_pod_list_walks(n), w);
+	ck_assert_msg(lst_has(&iv, uid_b) && lst_has(&iv, uid_a), "new pod %s not listed", uid_b);
+	/* Removed again: gone from the next round. */
+	for (int i = nlst - 1; i >= before; i--)
+		ck_assert_int_eq(rmdir(lst_dirs[i]), 0);
+	nlst = before;
+	lst_round(n, st, &iv, &t);
+	ck_assert_msg(!lst_has(&iv, uid_b), "removed pod %s still listed", uid_b);
+
+	/* Twelve rounds from the kept listing at most, then a walk. */
+	lst_steady_round(n, st, &iv, &t);
+	w = jp_node_pod_list_walks(n);
+	for (int i = 0; i < 12; i++)
+		lst_round(n, st, &iv, &t);
+	ck_assert_uint_gt(jp_node_pod_list_walks(n), w);
+
+	/* cgroup.stat unreadable (through the seam): every round walks. */
+	jp_node_inject_list_error(n, -EIO);
+	w = jp_node_pod_list_walks(n);
+	lst_round(n, st, &iv, &t);
+	lst_round(n, st, &iv, &t);
+	ck_assert_uint_eq(jp_node_pod_list_walks(n), w + 2);
+	ck_assert_msg(lst_has(&iv, uid_a) && lst_has(&iv, uid_c), "pods missing from a walked listing");
+	jp_node_inject_list_error(n, 0);
+	lst_round(n, st, &iv, &t);
+	lst_steady_round(n, st, &iv, &t);
+
+	jp_collector_close(n);
+	jp_interval_free(&iv);
+	jp_store_destroy(st);
+	jp_config_free(&cfg);
+	lst_cleanup();
+}
+END_TEST
+
 START_TEST(test_bad_mount)
 {
 	errno = 0;
@@ -459,6 +646,7 @@ int main(void)
 	}
 	snprintf(test_dir, sizeof(test_dir), "%s/jp-test-%d", mount_dir, (int)getpid());
 	atexit(cleanup);
+	atexit(lst_cleanup);
 
 	Suite *s = suite_create("bpf");
 	TCase *tc = tcase_create("kernel");
@@ -466,6 +654,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_mount);
 	tcase_add_test(tc, test_map_full_counted);
 	tcase_add_test(tc, test_node_falls_back_to_cgroupfs);
+	tcase_add_test(tc, test_node_pod_listing_kept);
 	tcase_add_test(tc, test_single_busy);
 	tcase_add_test(tc, test_running_at_attach);
 	tcase_add_test(tc, test_two_to_one);

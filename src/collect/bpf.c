@@ -71,6 +71,7 @@ struct jp_bpf_collector {
 	bool batch_ok;         /* BPF_MAP_LOOKUP_BATCH works on this map */
 	bool handle_ok;        /* open_by_handle_at works (privilege, kernel) */
 	struct idtab paths;    /* cgroup id -> path, from the last walk and single lookups */
+	uint64_t walks;        /* drains that walked the tree (a cgroup id never seen ran) */
 	struct idtab cum;      /* cgroup id -> cumulative ns at the previous drain */
 	struct kv *kv;         /* scratch: the map's content in a drain */
 	size_t kv_n, kv_cap;
@@ -504,6 +505,7 @@ int jp_bpf_collector_drain(struct jp_bpf_collector *c, struct jp_cg_cpu_set *out
 	for (size_t i = 0; i < c->kv_n && !walked; i++) {
 		if (idtab_find(&c->paths, c->kv[i].id) || idtab_find(&c->cum, c->kv[i].id))
 			continue;
+		c->walks++;
 		ret = walk_tree(c);
 		if (ret < 0)
 			jp_debug(MOD, "walking %s: %s", c->mount, strerror(-ret));
@@ -584,6 +586,11 @@ int jp_bpf_collector_prog_stats(const struct jp_bpf_collector *c, uint64_t *run_
 	*run_time_ns = info.run_time_ns;
 	*run_cnt = info.run_cnt;
 	return 0;
+}
+
+uint64_t jp_bpf_collector_walks(const struct jp_bpf_collector *c)
+{
+	return c ? c->walks : 0;
 }
 
 int jp_bpf_collector_flushes(const struct jp_bpf_collector *c)

@@ -53,6 +53,10 @@ int jp_bpf_collector_prog_stats(const struct jp_bpf_collector *c, uint64_t *run_
  * kernel). Without it a task's running time is charged at its next context switch. */
 int jp_bpf_collector_flushes(const struct jp_bpf_collector *c);
 
+/* How many times a drain walked the cgroup tree so far: it does when a cgroup id it has
+ * never resolved shows up in the map, i.e. when a new cgroup ran. */
+uint64_t jp_bpf_collector_walks(const struct jp_bpf_collector *c);
+
 /* Detach, unload and free. Accepts NULL. */
 void jp_bpf_collector_destroy(struct jp_bpf_collector *c);
 

@@ -4,10 +4,12 @@
 #include "collect/node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collect/bpf.h"
 #include "collect/cgroup.h"
@@ -38,6 +40,20 @@ struct fallback_row {
 	uint64_t round;
 };
 
+/* eBPF: the pod and container cgroups the last walk of the tree listed, and what says the
+ * tree has not changed since (see list_pods). */
+struct pod_list {
+	char *paths;               /* n paths relative to the mount, each NUL-terminated */
+	size_t len, cap, n;
+	int valid;                 /* paths is a whole walk's listing */
+	int stat_fd;               /* <mount>/cgroup.stat, kept open; -1: open it next time */
+	uint64_t desc, dying;      /* its nr_descendants and nr_dying_descendants then */
+	uint64_t bpf_walks;        /* jp_bpf_collector_walks() then */
+	uint32_t rounds;           /* rounds that used the listing since the walk */
+	uint64_t walks;            /* walks so far (jp_node_pod_list_walks) */
+	int inject_err;            /* test seam: reading cgroup.stat fails with this */
+};
+
 struct jp_node {
 	struct jp_collector base;  /* first: a struct jp_collector * is a struct jp_node * */
 	struct jp_procstat *ps;
@@ -65,6 +81,7 @@ struct jp_node {
 	struct cont_row *prev;     /* the previous round's containers (uid, id), sorted */
 	size_t nprev, cap_prev;
 	size_t nmap;               /* rows of the set that came from the map */
+	struct pod_list list;      /* eBPF: the pod and container cgroups, as last listed */
 	uint64_t fallback_rows;    /* container intervals read from cpu.stat */
 	struct jp_ratelimit rl_cpu, rl_rapl, rl_stat, rl_hwmon;
 };
@@ -223,6 +240,7 @@ static struct jp_collector *node_open(const struct jp_config *cfg)
 		return NULL;
 	}
 	n->base.ops = &jp_node_ops;
+	n->list.stat_fd = -1;
 	snprintf(n->cgroup_root, sizeof(n->cgroup_root), "%s", cfg->kube_cgroup_root ? cfg->kube_cgroup_root : "");
 	n->ps = jp_procstat_create(cfg->host_procfs);
 	if (!n->ps) {
@@ -259,10 +277,26 @@ static void node_close(struct jp_collector *c)
 	jp_bpf_collector_destroy(n->bpf);
 	jp_cgroupfs_destroy(n->cgfs);
 	jp_cg_cpu_set_free(&n->set);
+	if (n->list.stat_fd >= 0)
+		close(n->list.stat_fd);
+	free(n->list.paths);
 	free(n->conts);
 	free(n->fb);
 	free(n->prev);
 	free(n);
+}
+
+void jp_node_inject_list_error(struct jp_collector *c, int err)
+{
+	struct jp_node *n = (struct jp_node *)c;
+	if (c->ops == &jp_node_ops)
+		n->list.inject_err = err;
+}
+
+uint64_t jp_node_pod_list_walks(const struct jp_collector *c)
+{
+	const struct jp_node *n = (const struct jp_node *)c;
+	return c->ops == &jp_node_ops ? n->list.walks : 0;
 }
 
 void jp_node_inject_bpf_error(struct jp_collector *c, int err)
@@ -281,11 +315,35 @@ static int cmp_cont(const void *x, const void *y)
 
 /* The eBPF collector reports only cgroups that ran. A pod that slept through an interval
  * is still on the node: list pod and container cgroups so that it gets a row with no CPU
- * time, keeps its counters and its share of idle energy, instead of looking deleted. */
+ * time, keeps its counters and its share of idle energy, instead of looking deleted.
+ *
+ * Listing means walking the whole tree (opening and reading every directory down to the
+ * pods, some 1,400 syscalls a round on a node of 200 pods), so the listing is kept and
+ * walked again only when the tree may have changed: when the mount's cgroup.stat counts
+ * (nr_descendants, nr_dying_descendants) differ from the walk's, when the eBPF collector
+ * met a cgroup id it had never seen (a new cgroup ran), and in any case every
+ * LIST_REWALK_ROUNDS rounds. A cgroup removed and another made between two rounds, the
+ * removed one already freed, leaves the counts as they were; the new one is seen when it
+ * runs, or at the next periodic walk. */
+#define LIST_REWALK_ROUNDS 12
+
 struct list_ctx {
 	struct jp_node *n;
 	int err;
 };
+
+static int list_add(struct jp_node *n, const char *rel)
+{
+	struct pod_list *pl = &n->list;
+	size_t l = strlen(rel) + 1;
+	if (jp_cg_cpu_set_add(&n->set, rel, 0, 0) < 0 ||
+	    jp_grow((void **)&pl->paths, &pl->cap, pl->len + l, 1) < 0)
+		return -ENOMEM;
+	memcpy(pl->paths + pl->len, rel, l);
+	pl->len += l;
+	pl->n++;
+	return 0;
+}
 
 static int list_pods_cb(const char *rel, void *arg)
 {
@@ -296,11 +354,91 @@ static int list_pods_cb(const char *rel, void *arg)
 	size_t len = strlen(rel);
 	if (len != ref.pod_end && len != ref.container_end)
 		return 1;   /* something inside a container: its time is the container's */
-	if (jp_cg_cpu_set_add(&ctx->n->set, rel, 0, 0) < 0) {
+	if (list_add(ctx->n, rel) < 0) {
 		ctx->err = -ENOMEM;
 		return -ENOMEM;
 	}
 	return len == ref.pod_end ? 0 : 1;
+}
+
+/* The value of `key` in a cgroup.stat text ("key N" lines), or -1. */
+static int64_t stat_field(const char *buf, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, kl) == 0 && p[kl] == ' ')
+			return strtoll(p + kl + 1, NULL, 10);
+	return -1;
+}
+
+/* nr_descendants and nr_dying_descendants of the mount's root: 0, or a negative errno
+ * (then the tree is walked). */
+static int tree_counts(struct jp_node *n, uint64_t *desc, uint64_t *dying)
+{
+	struct pod_list *pl = &n->list;
+	char buf[512];
+	if (pl->inject_err)
+		return pl->inject_err;
+	if (pl->stat_fd < 0) {
+		int dfd = open(n->cgroup_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		pl->stat_fd = openat(dfd, "cgroup.stat", O_RDONLY | O_CLOEXEC);
+		int err = errno;
+		close(dfd);
+		if (pl->stat_fd < 0)
+			return -err;
+	}
+	ssize_t got = pread(pl->stat_fd, buf, sizeof(buf) - 1, 0);
+	if (got <= 0) {
+		int err = got < 0 ? errno : ENODATA;
+		close(pl->stat_fd);
+		pl->stat_fd = -1;
+		return -err;
+	}
+	buf[got] = '\0';
+	int64_t d = stat_field(buf, "nr_descendants"), y = stat_field(buf, "nr_dying_descendants");
+	if (d < 0 || y < 0)
+		return -EINVAL;
+	*desc = (uint64_t)d;
+	*dying = (uint64_t)y;
+	return 0;
+}
+
+/* The pod and container cgroups into n->set with no CPU time: from the kept listing
+ * while the tree is unchanged, else from a fresh walk (which becomes the listing). */
+static int list_pods(struct jp_node *n)
+{
+	struct pod_list *pl = &n->list;
+	uint64_t desc = 0, dying = 0, bpf_walks = jp_bpf_collector_walks(n->bpf);
+	int counted = tree_counts(n, &desc, &dying);
+	if (counted == 0 && pl->valid && desc == pl->desc && dying == pl->dying && bpf_walks == pl->bpf_walks &&
+	    pl->rounds < LIST_REWALK_ROUNDS) {
+		const char *p = pl->paths;
+		for (size_t i = 0; i < pl->n; i++, p += strlen(p) + 1)
+			if (jp_cg_cpu_set_add(&n->set, p, 0, 0) < 0)
+				return -ENOMEM;
+		pl->rounds++;
+		return 0;
+	}
+	pl->len = pl->n = 0;
+	pl->valid = 0;
+	pl->walks++;
+	/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
+	 * or nested under a kubelet slice): eight levels cover every known layout. Rows
+	 * for cgroups that also ran merge with them in merge_rows. */
+	struct list_ctx ctx = {n, 0};
+	jp_cgroup_walk(n->cgroup_mount, 8, list_pods_cb, &ctx);
+	if (ctx.err)
+		return ctx.err;
+	if (counted == 0) {
+		pl->valid = 1;
+		pl->desc = desc;
+		pl->dying = dying;
+		pl->bpf_walks = bpf_walks;
+		pl->rounds = 0;
+	}
+	return 0;
 }
 
 static struct fallback_row *fb_find(struct jp_node *n, const struct cont_row *c)
@@ -444,12 +582,7 @@ static int collect_cpu(struct jp_node *n)
 		n->fallback = 1;
 	}
 	n->map_full = full;
-	/* Pod cgroups sit a few levels down (kubepods.slice/<qos>.slice/<pod>.slice/<ctr>,
-	 * or nested under a kubelet slice): eight levels cover every known layout. Rows
-	 * for cgroups that also ran merge with them in group_by_pod. */
-	struct list_ctx ctx = {n, 0};
-	jp_cgroup_walk(n->cgroup_mount, 8, list_pods_cb, &ctx);
-	return ctx.err;
+	return list_pods(n);
 }
 
 /* The node's energy over interval_s: RAPL's zones, or the power model with its band
