@@ -1056,7 +1056,7 @@ START_TEST(test_stale_nan)
 	struct tseries *t = make_series(2);
 	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
 	uint64_t bits[2] = {JP_STALE_NAN_BITS, 0x7ff8000000000001ULL};
-	struct jp_round_sample v[2];
+	struct jp_round_sample v[2] = {0};
 	for (int i = 0; i < 2; i++) {
 		v[i].series = &t[i].s;
 		memcpy(&v[i].value, &bits[i], 8);

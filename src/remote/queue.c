@@ -372,7 +372,7 @@ static ssize_t build_round(struct jp_queue *q, int64_t ts_ms, const struct jp_ro
 	size_t written = 0, skipped = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct jp_series *s = v[i].series;
-		uint32_t id = s ? s->id : 0;
+		uint32_t id = jp_round_sample_id(&v[i]);
 		if (!id) {
 			skipped++;
 			continue;

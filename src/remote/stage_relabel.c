@@ -145,7 +145,7 @@ ssize_t jp_stage_relabel_apply(struct jp_stage_relabel *s, const struct jp_round
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct jp_series *src = v[i].series;
-		struct rl_ent *e = rl_find(s, src->id);
+		struct rl_ent *e = rl_find(s, jp_round_sample_id(&v[i]));
 		struct rl_ent once;
 		if (!e) {
 			int r = jp_relabel_apply(s->rules, src->labels, src->nlabels, &s->out);
@@ -188,6 +188,7 @@ use:
 			continue;
 		s->buf[k].series = e->kind == RL_ALIAS ? e->alias : src;
 		s->buf[k].value = v[i].value;
+		s->buf[k].id = e->kind == RL_ALIAS ? 0 : v[i].id;
 		k++;
 	}
 	*out = s->buf;
@@ -201,7 +202,7 @@ void jp_stage_relabel_end_round(struct jp_stage_relabel *s, const struct jp_roun
 	s->ntmp = 0;
 	for (size_t i = 0; i < n; i++)
 		if (jp_is_stale_nan(v[i].value)) {
-			struct rl_ent *e = rl_find(s, v[i].series->id);
+			struct rl_ent *e = rl_find(s, jp_round_sample_id(&v[i]));
 			if (e)
 				rl_remove(s, e);
 		}

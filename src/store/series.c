@@ -576,6 +576,7 @@ void jp_store_set(struct jp_store *s, struct jp_series *series, double value)
 	p->slot = (uint32_t)s->ncur;
 	s->cur[s->ncur].series = series;
 	s->cur[s->ncur].value = value;
+	s->cur[s->ncur].id = series->id;
 	s->ncur++;
 	/* The ring is written now, while the series is in the cache, not in a second pass
 	 * over every series at commit. */
@@ -597,6 +598,7 @@ int jp_store_commit(struct jp_store *s, jp_store_emit_cb emit, void *arg)
 			struct sp *p = s->live[i];
 			if (p->set_round != s->round) {
 				s->cur[s->ncur].series = &p->pub;
+				s->cur[s->ncur].id = p->pub.id;
 				s->cur[s->ncur].value = stale;
 				s->ncur++;
 			}

@@ -74,7 +74,15 @@ void jp_store_set(struct jp_store *s, struct jp_series *series, double value);
 struct jp_round_sample {
 	const struct jp_series *series;
 	double value;
+	uint32_t id;   /* series->id, copied by the store while the series is in the cache, so
+	                  that what consumes a round of 10,000 series need not load each one
+	                  again; 0: not copied, read series->id (jp_round_sample_id) */
 };
+
+static inline uint32_t jp_round_sample_id(const struct jp_round_sample *r)
+{
+	return r->id ? r->id : r->series ? r->series->id : 0;
+}
 typedef int (*jp_store_emit_cb)(int64_t ts_ms, const struct jp_round_sample *v, size_t n, void *arg);
 
 /* End the round: record samples in the rings, call emit once with all of the round's
