@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 
 /* The fake node is a small VM: the power model of docs/reference/configuration.md with four CPUs. */
 #define SYN_CPUS 4
@@ -77,7 +79,8 @@ struct jp_synthetic {
 	struct syn_pod *pods;
 	struct syn_container *containers;
 	unsigned ns_pods[NNS];     /* pods per namespace */
-	struct syn_pod **by_uid;   /* the pods sorted by UID, for the lookup */
+	uint32_t *by_uid;          /* the lookup's index by UID: pod index + 1, 0 empty */
+	size_t uid_mask;           /* its size - 1 (a power of two, at least twice the pods) */
 	size_t nseries;
 };
 
@@ -165,10 +168,14 @@ static size_t count_series(const struct jp_synthetic *syn)
 	return n;
 }
 
-static int cmp_pod_uid(const void *x, const void *y)
+/* Where uid is, or would go, in the index (linear probing), as the kubelet's pod table
+ * finds its pods: a hash, not a search by comparison. */
+static size_t uid_slot(const struct jp_synthetic *syn, const char *uid)
 {
-	const struct syn_pod *const *a = x, *const *b = y;
-	return strcmp((*a)->uid, (*b)->uid);
+	size_t i = (size_t)jp_hash_ident(uid, 0) & syn->uid_mask;
+	while (syn->by_uid[i] && strcmp(syn->pods[syn->by_uid[i] - 1].uid, uid) != 0)
+		i = (i + 1) & syn->uid_mask;
+	return i;
 }
 
 static const char *container_name(const void *ctx, const char *id)
@@ -184,17 +191,13 @@ static const char *container_name(const void *ctx, const char *id)
 static int syn_lookup(const char *uid, struct jp_pod_meta *out, void *arg)
 {
 	struct jp_synthetic *syn = arg;
-	struct syn_pod key, *kp = &key;
-	size_t n = strnlen(uid, sizeof(key.uid) - 1);
-	memcpy(key.uid, uid, n);
-	key.uid[n] = '\0';
-	struct syn_pod **hit = syn->npods ? bsearch(&kp, syn->by_uid, syn->npods, sizeof(*syn->by_uid),
-						    cmp_pod_uid) : NULL;
-	if (!hit)
+	uint32_t ix = syn->by_uid[uid_slot(syn, uid)];
+	if (!ix)
 		return -ENOENT;
+	const struct syn_pod *hit = &syn->pods[ix - 1];
 	*out = (struct jp_pod_meta){
-		.ns = namespaces[(*hit)->ns].name, .name = (*hit)->name,
-		.cpu_request = (*hit)->request_cores, .container_name = container_name, .ctx = *hit,
+		.ns = namespaces[hit->ns].name, .name = hit->name,
+		.cpu_request = hit->request_cores, .container_name = container_name, .ctx = hit,
 	};
 	return 0;
 }
@@ -306,13 +309,18 @@ static struct jp_collector *syn_open(const struct jp_config *cfg)
 		for (uint32_t i = 0; i < syn->npods; i++)
 			syn->pods[i].rate_cores *= room / (sum_rate * (JIT_LO + JIT_SPAN));
 
-	syn->by_uid = calloc(syn->npods ? syn->npods : 1, sizeof *syn->by_uid);
+	size_t cap = 2;
+	while (cap < 2 * (size_t)syn->npods)
+		cap *= 2;
+	syn->uid_mask = cap - 1;
+	syn->by_uid = calloc(cap, sizeof *syn->by_uid);
 	if (!syn->by_uid)
 		goto nomem;
-	for (uint32_t i = 0; i < syn->npods; i++)
-		syn->by_uid[i] = &syn->pods[i];
-	if (syn->npods > 1)
-		qsort(syn->by_uid, syn->npods, sizeof *syn->by_uid, cmp_pod_uid);
+	for (uint32_t i = 0; i < syn->npods; i++) {
+		size_t slot = uid_slot(syn, syn->pods[i].uid);
+		if (!syn->by_uid[slot])   /* the seeded UIDs are unique; a repeat keeps the first */
+			syn->by_uid[slot] = i + 1;
+	}
 	if (syn->ngpus) {
 		syn->gpus = calloc(syn->ngpus, sizeof *syn->gpus);
 		if (!syn->gpus)
