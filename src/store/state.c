@@ -828,12 +828,20 @@ static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_m
 	return 0;
 }
 
+#define SNAP_BUF_KEEP (64u << 10)
+
 int jp_state_save(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
 	if (!st->carry_until_ms)
 		st->carry_until_ms = now_ms + JP_STATE_CARRY_MS;
 	size_t limit = 4 * st->snap_bytes > JMIN_COMPACT ? 4 * st->snap_bytes : JMIN_COMPACT;
-	if (st->jfd < 0 || st->jbytes > limit || (now_ms >= st->carry_until_ms && !st->carry_dropped))
-		return save_snapshot(st, store, now_ms);
+	if (st->jfd < 0 || st->jbytes > limit || (now_ms >= st->carry_until_ms && !st->carry_dropped)) {
+		int rc = save_snapshot(st, store, now_ms);
+		/* A snapshot of 10,000 counters takes 2 MiB, and the next one comes when the
+		 * journal has grown to four of them: the buffer is not kept for it. */
+		if (st->out.cap > SNAP_BUF_KEEP)
+			jp_buf_free(&st->out);
+		return rc;
+	}
 	return save_round(st, store, now_ms);
 }
