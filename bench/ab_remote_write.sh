@@ -13,23 +13,16 @@ B=${2:?usage: ab_remote_write.sh joulepush-A joulepush-B}
 SECONDS_RUN=${BENCH_SECONDS:-60}
 WARMUP=${BENCH_WARMUP:-15}
 PODS=${BENCH_PODS:-1241}   # 1241 pods of 2 containers: 9,986 series, as bench_remote_write.sh
-work=$(mktemp -d /tmp/jp-ab.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+BENCH_NAME=ab
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 for bin in victoria-metrics python3 curl; do
   command -v "$bin" >/dev/null || { echo "ab: $bin not found (run scripts/setup.sh)" >&2; exit 1; }
 done
 for bin in "$A" "$B"; do [ -x "$bin" ] || { echo "ab: $bin is not an executable" >&2; exit 1; }; done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "ab: $1 did not answer" >&2; return 1; }
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 sent() { # samples the agent counts as sent, from its /metrics
   curl -fsS "http://127.0.0.1:$1/metrics" |
     awk '$1 ~ /^joulepush_remote_samples_total\{.*outcome="sent"/ { s += $NF } END { printf "%.0f\n", s }'

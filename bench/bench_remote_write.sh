@@ -13,28 +13,19 @@ JOULEPUSH=${1:-${JOULEPUSH:-$here/../build/joulepush}}
 SECONDS_RUN=${BENCH_SECONDS:-60}
 WARMUP=${BENCH_WARMUP:-10}
 TARGET_SERIES=${BENCH_SERIES:-10000}
-work=$(mktemp -d /tmp/jp-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 for bin in victoria-metrics vmagent python3 curl; do
   command -v "$bin" >/dev/null || { echo "bench: $bin not found (run scripts/setup.sh)" >&2; exit 1; }
 done
 [ -x "$JOULEPUSH" ] || { echo "bench: $JOULEPUSH is not built" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "bench: $1 did not answer" >&2; return 1; }
 metric() { # metric URL NAME_REGEX -> sum of matching sample values
   curl -fsS "$1" | awk -v re="$2" '$1 ~ re { s += $NF } END { printf "%.0f\n", s }'
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# On-CPU time in nanoseconds of a process's live threads (schedstat): finer than ticks.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -395,16 +396,23 @@ START_TEST(test_map_full_counted)
 }
 END_TEST
 
+/* The node collector with the eBPF collector and the power model, as the tests use it. */
+static struct jp_collector *open_ebpf_node(struct jp_config *cfg)
+{
+	ck_assert_int_eq(jp_config_defaults(cfg), 0);
+	cfg->collector_mode = JP_COLLECTOR_EBPF;
+	cfg->power_source = JP_POWER_MODEL;
+	struct jp_collector *n = jp_node_ops.open(cfg);
+	ck_assert_ptr_nonnull(n);
+	return n;
+}
+
 /* On kernels that refuse map reads after the privilege drop, the node collector switches
  * to cgroupfs instead of failing every round (the refusal comes through the seam). */
 START_TEST(test_node_falls_back_to_cgroupfs)
 {
 	struct jp_config cfg;
-	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
-	cfg.collector_mode = JP_COLLECTOR_EBPF;
-	cfg.power_source = JP_POWER_MODEL;
-	struct jp_collector *n = jp_node_ops.open(&cfg);
-	ck_assert_ptr_nonnull(n);
+	struct jp_collector *n = open_ebpf_node(&cfg);
 	ck_assert_str_eq(n->name, "ebpf");
 	struct jp_interval iv = {0};
 	struct jp_store *st = jp_store_create(NULL, 0, 8);
@@ -431,49 +439,85 @@ END_TEST
 
 /* --- the node's listing of pods that did not run ------------------------------------- */
 
-/* Pod-shaped cgroups for the listing test: kubepods.slice and its besteffort slice (kept if
- * they were there), pods with one container each. Removed by lst_cleanup, also at exit. */
-#define LST_MAX 8
-static char lst_dirs[LST_MAX][4300];
-static int lst_made[LST_MAX], nlst;
+/* Pod-shaped cgroups for the listing test, under kubepods.slice/kubepods-besteffort.slice:
+ * pod k (1..LST_PODS) with one container. The slices are made, and everything is removed,
+ * by an unchecked fixture in the runner's own process, so that nothing stays behind when
+ * the test fails in its forked child (whose exit runs no atexit handler). */
+#define LST_PODS 3
+static unsigned lst_tag;       /* the runner's pid: in every name, so runs never meet */
+static int lst_made_kp, lst_made_qos;
 
-static void lst_cleanup(void)
+static void lst_slices(char *kp, char *qos, size_t len)
 {
-	for (int i = nlst - 1; i >= 0; i--)
-		if (lst_made[i])
-			for (int try = 0; try < 100 && rmdir(lst_dirs[i]) < 0 && errno == EBUSY; try++)
-				usleep(10000);
-	nlst = 0;
+	snprintf(kp, len, "%s/kubepods.slice", mount_dir);
+	snprintf(qos, len, "%s/kubepods.slice/kubepods-besteffort.slice", mount_dir);
 }
 
-static const char *lst_mkdir(const char *path)
+/* Pod k's UID (5eedTTTT-1111-4222-8333-00000000000k), its directory and its container's. */
+static void lst_paths(int k, char *uid, size_t uid_len, char *pod, char *ct, size_t len)
 {
-	ck_assert_int_lt(nlst, LST_MAX);
-	snprintf(lst_dirs[nlst], sizeof(lst_dirs[0]), "%s", path);
-	int made = mkdir(path, 0755) == 0;
-	ck_assert_msg(made || errno == EEXIST, "mkdir %s: %s", path, strerror(errno));
-	lst_made[nlst] = made;
-	return lst_dirs[nlst++];
-}
-
-/* A pod (uid 5eed00NN-...) and its container (id 5eed..NN) under the besteffort slice;
- * returns the container's directory. */
-static const char *lst_pod(int k, char *uid_out, size_t uid_len)
-{
-	char path[4300];
-	snprintf(uid_out, uid_len, "5eed%04x-1111-4222-8333-%012d", (unsigned)getpid() & 0xffff, k);
+	snprintf(uid, uid_len, "5eed%04x-1111-4222-8333-%012d", lst_tag & 0xffff, k);
 	char us[64];
-	snprintf(us, sizeof(us), "%s", uid_out);
+	snprintf(us, sizeof(us), "%s", uid);
 	for (char *c = us; *c; c++)
 		if (*c == '-')
 			*c = '_';
-	snprintf(path, sizeof(path), "%s/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice",
-		 mount_dir, us);
-	lst_mkdir(path);
-	size_t l = strlen(path);
-	snprintf(path + l, sizeof(path) - l, "/cri-containerd-%060x%04d.scope", 0x5eedu, k);
-	return lst_mkdir(path);
+	snprintf(pod, len, "%s/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice", mount_dir,
+		 us);
+	snprintf(ct, len, "%s/cri-containerd-%060x%04d.scope", pod, 0x5eedu, k);
 }
+
+static int lst_mkdir(const char *path)
+{
+	if (mkdir(path, 0755) == 0)
+		return 1;
+	if (errno != EEXIST) {
+		fprintf(stderr, "check_bpf: mkdir %s: %s\n", path, strerror(errno));
+		return 0;
+	}
+	return 0;
+}
+
+static void lst_rmdir(const char *path)
+{
+	/* A killed task can leave its cgroup a moment after it was reaped. */
+	for (int try = 0; try < 100 && rmdir(path) < 0 && errno == EBUSY; try++)
+		usleep(10000);
+}
+
+static void lst_setup(void)
+{
+	char kp[4300], qos[4300];
+	lst_tag = (unsigned)getpid();
+	lst_slices(kp, qos, sizeof(kp));
+	lst_made_kp = lst_mkdir(kp);
+	lst_made_qos = lst_mkdir(qos);
+}
+
+static void lst_teardown(void)
+{
+	char uid[64], pod[4300], ct[4400], kp[4300], qos[4300];
+	for (int k = LST_PODS; k >= 1; k--) {
+		lst_paths(k, uid, sizeof(uid), pod, ct, sizeof(pod));
+		lst_rmdir(ct);
+		lst_rmdir(pod);
+	}
+	lst_slices(kp, qos, sizeof(kp));
+	if (lst_made_qos)
+		lst_rmdir(qos);
+	if (lst_made_kp)
+		lst_rmdir(kp);
+}
+
+/* Make pod k and its container; the container's directory into ct (len bytes). */
+static void lst_pod(int k, char *uid, size_t uid_len, char *ct, size_t len)
+{
+	char pod[4300];
+	lst_paths(k, uid, uid_len, pod, ct, len);
+	ck_assert_msg(mkdir(pod, 0755) == 0, "mkdir %s: %s", pod, strerror(errno));
+	ck_assert_msg(mkdir(ct, 0755) == 0, "mkdir %s: %s", ct, strerror(errno));
+}
+
 
 static int lst_has(const struct jp_interval *iv, const char *uid)
 {
@@ -534,19 +578,11 @@ static void lst_steady_round(struct jp_collector *n, struct jp_store *st, struct
  * round that cannot read the counts. */
 START_TEST(test_node_pod_listing_kept)
 {
-	char kp[4300], uid_a[64], uid_b[64], uid_c[64];
-	snprintf(kp, sizeof(kp), "%s/kubepods.slice", mount_dir);
-	lst_mkdir(kp);
-	snprintf(kp, sizeof(kp), "%s/kubepods.slice/kubepods-besteffort.slice", mount_dir);
-	lst_mkdir(kp);
-	lst_pod(1, uid_a, sizeof(uid_a));
+	char uid_a[64], uid_b[64], uid_c[64], ct_a[4400], ct_b[4400], ct_c[4400];
+	lst_pod(1, uid_a, sizeof(uid_a), ct_a, sizeof(ct_a));
 
 	struct jp_config cfg;
-	ck_assert_int_eq(jp_config_defaults(&cfg), 0);
-	cfg.collector_mode = JP_COLLECTOR_EBPF;
-	cfg.power_source = JP_POWER_MODEL;
-	struct jp_collector *n = jp_node_ops.open(&cfg);
-	ck_assert_ptr_nonnull(n);
+	struct jp_collector *n = open_ebpf_node(&cfg);
 	struct jp_interval iv = {0};
 	struct jp_store *st = jp_store_create(NULL, 0, 8);
 	ck_assert_ptr_nonnull(st);
@@ -562,7 +598,7 @@ START_TEST(test_node_pod_listing_kept)
 	/* A cgroup made while the listing is kept, then run in: the eBPF collector meets an
 	 * id it never saw, and the listing is walked again. (Before any cgroup of this test is
 	 * removed: a removed cgroup, freed later, changes the counts by itself.) */
-	const char *ct_c = lst_pod(3, uid_c, sizeof(uid_c));
+	lst_pod(3, uid_c, sizeof(uid_c), ct_c, sizeof(ct_c));
 	lst_quiet();
 	lst_round(n, st, &iv, &t);
 	lst_steady_round(n, st, &iv, &t);
@@ -577,16 +613,14 @@ START_TEST(test_node_pod_listing_kept)
 	ck_assert_uint_gt(jp_node_pod_list_walks(n), bw);
 
 	/* A new pod whose container never runs: the counts changed, so it is listed. */
-	int before = nlst;
-	lst_pod(2, uid_b, sizeof(uid_b));
+	lst_pod(2, uid_b, sizeof(uid_b), ct_b, sizeof(ct_b));
 	uint64_t w = jp_node_pod_list_walks(n);
 	lst_round(n, st, &iv, &t);
 	ck_assert_uint_gt(jp_node_pod_list_walks(n), w);
 	ck_assert_msg(lst_has(&iv, uid_b) && lst_has(&iv, uid_a), "new pod %s not listed", uid_b);
 	/* Removed again: gone from the next round. */
-	for (int i = nlst - 1; i >= before; i--)
-		ck_assert_int_eq(rmdir(lst_dirs[i]), 0);
-	nlst = before;
+	ck_assert_int_eq(rmdir(ct_b), 0);
+	ck_assert_int_eq(rmdir(dirname(ct_b)), 0);
 	lst_round(n, st, &iv, &t);
 	ck_assert_msg(!lst_has(&iv, uid_b), "removed pod %s still listed", uid_b);
 
@@ -612,7 +646,6 @@ START_TEST(test_node_pod_listing_kept)
 	jp_interval_free(&iv);
 	jp_store_destroy(st);
 	jp_config_free(&cfg);
-	lst_cleanup();
 }
 END_TEST
 
@@ -646,7 +679,6 @@ int main(void)
 	}
 	snprintf(test_dir, sizeof(test_dir), "%s/jp-test-%d", mount_dir, (int)getpid());
 	atexit(cleanup);
-	atexit(lst_cleanup);
 
 	Suite *s = suite_create("bpf");
 	TCase *tc = tcase_create("kernel");
@@ -654,12 +686,16 @@ int main(void)
 	tcase_add_test(tc, test_bad_mount);
 	tcase_add_test(tc, test_map_full_counted);
 	tcase_add_test(tc, test_node_falls_back_to_cgroupfs);
-	tcase_add_test(tc, test_node_pod_listing_kept);
 	tcase_add_test(tc, test_single_busy);
 	tcase_add_test(tc, test_running_at_attach);
 	tcase_add_test(tc, test_two_to_one);
 	tcase_add_test(tc, test_short_runs);
 	suite_add_tcase(s, tc);
+	TCase *tl = tcase_create("listing");
+	tcase_set_timeout(tl, 60);
+	tcase_add_unchecked_fixture(tl, lst_setup, lst_teardown);
+	tcase_add_test(tl, test_node_pod_listing_kept);
+	suite_add_tcase(s, tl);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
