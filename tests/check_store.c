@@ -724,8 +724,8 @@ static double resumed(struct jp_state *st, const char *uid)
 	return v;
 }
 
-/* Between snapshots a round appends its values to the journal (12 bytes a counter, the
- * gauge not among them) and leaves the snapshot alone; reading back gives the last round,
+/* Between snapshots a round appends its values to the journal (8 bytes a counter in one
+ * run of slots, the gauge not among them) and leaves the snapshot alone; reading back gives the last round,
  * a counter first seen after the snapshot included; a torn last record gives the round
  * before; a journal of another snapshot is ignored; past four snapshots' size the next
  * save writes a snapshot again. */
@@ -743,7 +743,8 @@ START_TEST(test_state_journal)
 	copy_file(p, q);                                  /* kept for the mismatch below */
 	many_round(s, st, 2000, 100, 1000);
 	ck_assert_int_eq(file_size("counters"), snap);
-	ck_assert_int_eq(file_size("counters.log"), 20 + 4 + 1 + 8 + 100 * 12 + 4);
+	/* Record length, type, saved_ms, one run (first slot, count), 100 values, CRC. */
+	ck_assert_int_eq(file_size("counters.log"), 20 + 4 + 1 + 8 + 8 + 100 * 8 + 4);
 	many_round(s, st, 3000, 101, 2000);              /* p100 is new: one 'D' record */
 	off_t two = file_size("counters.log");
 	jp_state_close(st);
@@ -785,7 +786,7 @@ START_TEST(test_state_journal)
 	ck_assert_double_eq(resumed(st, "p7"), 5007);
 	jp_state_close(st);
 
-	/* Compaction: 2000 counters are 24 KB a round; past 256 KiB the snapshot is new. */
+	/* Compaction: 2000 counters are 16 KB a round; past 256 KiB the snapshot is new. */
 	st = state_open_ok(ignored, sizeof(ignored));
 	jp_store_destroy(s);
 	s = mkstore(4);
@@ -801,13 +802,59 @@ START_TEST(test_state_journal)
 		ck_assert_int_lt(rounds, 200);
 	}
 	/* Round m writes a snapshot when the m - 1 before it passed the limit. */
-	long limit = 4 * first > (256 << 10) ? 4 * first : (256 << 10), rec = 4 + 1 + 8 + 2000 * 12 + 4;
+	long limit = 4 * first > (256 << 10) ? 4 * first : (256 << 10), rec = 4 + 1 + 8 + 8 + 2000 * 8 + 4;
 	ck_assert_int_eq(rounds, (int)((limit - 20) / rec) + 2);
 	ck_assert_int_eq(file_size("counters"), first);
 	jp_store_set_resume(s, NULL);
 	jp_state_close(st);
 	st = state_open_ok(ignored, sizeof(ignored));
 	ck_assert_double_eq(resumed(st, "p7"), 5007 + rounds - 1 + 7);
+	jp_state_close(st);
+	jp_store_destroy(s);
+	state_dir_rm();
+}
+END_TEST
+
+/* Series set in another order than their slots: runs would take more than 12 bytes a
+ * value, so the round is written as slot and value pairs ('R'), and reads back the same. A
+ * round partly in order takes runs again. */
+static void many_round_order(struct jp_store *s, struct jp_state *st, int64_t ts, int n, double base, int reverse)
+{
+	jp_store_begin(s, ts);
+	for (int k = 0; k < n; k++) {
+		int i = reverse ? n - 1 - k : k;
+		char uid[16];
+		snprintf(uid, sizeof(uid), "p%d", i);
+		struct jp_label pl[] = {L("namespace", "team-a"), L("pod", "web"), L("pod_uid", uid), L("zone", "package"), L("mode", "active")};
+		jp_store_set(s, jp_store_get(s, "joulepush_pod_energy_joules_total", pl, 5), base + i);
+	}
+	ck_assert_int_eq(jp_state_save(st, s, ts), 0);
+	ck_assert_int_eq(jp_store_commit(s, NULL, NULL), 0);
+}
+
+START_TEST(test_state_journal_order)
+{
+	state_dir_new();
+	char ignored[256];
+	struct jp_state *st = state_open_ok(ignored, sizeof(ignored));
+	struct jp_store *s = mkstore(4);
+	many_round_order(s, st, 1000, 100, 0, 0);         /* the snapshot: slots 0..99 */
+	many_round_order(s, st, 2000, 100, 1000, 1);      /* slots 99, 98, ...: 100 runs of one */
+	ck_assert_int_eq(file_size("counters.log"), 20 + 4 + 1 + 8 + 100 * 12 + 4);
+	many_round_order(s, st, 3000, 100, 2000, 0);      /* in order again: one run */
+	ck_assert_int_eq(file_size("counters.log"), 20 + (4 + 1 + 8 + 100 * 12 + 4) + (4 + 1 + 8 + 8 + 100 * 8 + 4));
+	jp_state_close(st);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_double_eq(resumed(st, "p0"), 2000);
+	ck_assert_double_eq(resumed(st, "p99"), 2099);
+	jp_state_close(st);
+	/* Only the 'R' round: its values, read from slot and value pairs. */
+	char p[256];
+	snprintf(p, sizeof(p), "%s/counters.log", state_dir);
+	ck_assert_int_eq(truncate(p, 20 + 4 + 1 + 8 + 100 * 12 + 4), 0);
+	st = state_open_ok(ignored, sizeof(ignored));
+	ck_assert_double_eq(resumed(st, "p0"), 1000);
+	ck_assert_double_eq(resumed(st, "p99"), 1099);
 	jp_state_close(st);
 	jp_store_destroy(s);
 	state_dir_rm();
@@ -970,6 +1017,7 @@ int main(void)
 	tcase_add_test(tc, test_state_tmp_hostile);
 	tcase_add_test(tc, test_state_bounds);
 	tcase_add_test(tc, test_state_journal);
+	tcase_add_test(tc, test_state_journal_order);
 	tcase_add_test(tc, test_state_journal_hostile);
 	tcase_add_test(tc, test_metric_table);
 	tcase_add_test(tc, test_metrics_reference);

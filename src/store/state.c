@@ -19,10 +19,15 @@
  *   records: u32 len, u8 type, body (len - 1 bytes), u32 crc32c(type and body)
  *     'D' u32 slot, i64 start_ms, key      a counter the snapshot does not hold
  *     'R' i64 saved_ms, { u32 slot, f64 value } ...   a round's values
+ *     'S' i64 saved_ms, { u32 first_slot, u32 count, f64 value[count] } ...
+ *                                          the same, runs of consecutive slots
  *
  * A slot is an entry's position in the snapshot, or the next number after its last one
- * for each 'D' in order. A round writes 12 bytes per counter instead of its key, and
- * nothing is sorted or built per series: the series' slots are found by their ids. Once
+ * for each 'D' in order. A round writes 8 bytes per counter ('S': the series come in the
+ * snapshot's order, so the slots run on, gauges left out) or 12 when they do not ('R',
+ * chosen when runs would take more) instead of its key, and nothing is sorted or built
+ * per series: the series' slots are found by their ids. Agents before 'S' stop reading a
+ * journal at its first 'S' record, as at a torn one. Once
  * the journal outgrows four snapshots (256 KiB at least), the next save writes a new
  * snapshot and starts the journal afresh. Reading back: the snapshot, then the journal's
  * records up to the first that does not check out (a torn tail); a journal of another
@@ -267,8 +272,33 @@ int jp_state_parse(const uint8_t *buf, size_t len, struct jp_state *into, size_t
 	return 0;
 }
 
+static void replay_value(struct entry *v, size_t n, uint64_t slot, uint64_t bits)
+{
+	double val;
+	memcpy(&val, &bits, sizeof(val));
+	if (slot < n && isfinite(val) && val >= 0)
+		v[slot].value = val;
+}
+
+/* An 'S' body of bl bytes: saved_ms, then runs that fill it exactly. */
+static int runs_valid(const uint8_t *b, size_t bl)
+{
+	if (bl < 8)
+		return 0;
+	for (size_t k = 8; k < bl;) {
+		if (bl - k < 8)
+			return 0;
+		uint64_t need = (uint64_t)jp_get_u32(b + k + 4) * 8;
+		k += 8;
+		if (need > bl - k)
+			return 0;
+		k += (size_t)need;
+	}
+	return 1;
+}
+
 /* Apply a journal's records to the snapshot's entries v[0, *n) (room for cap): 'D'
- * appends an entry, 'R' sets values. Stops at the first record that does not check out.
+ * appends an entry, 'R' and 'S' set values. Stops at the first record that does not check out.
  * Returns how many records were applied; -1 when the journal is not this snapshot's. */
 static long replay(const uint8_t *j, size_t len, uint64_t snap_ms, struct entry **v, size_t *n, size_t *cap)
 {
@@ -299,13 +329,16 @@ static long replay(const uint8_t *j, size_t len, uint64_t snap_ms, struct entry 
 		} else if (j[off + 4] == 'R') {
 			if (bl < 8 || (bl - 8) % 12)
 				break;
-			for (size_t k = 8; k < bl; k += 12) {
-				uint32_t slot = jp_get_u32(b + k);
-				uint64_t bits = jp_get_u64(b + k + 4);
-				double val;
-				memcpy(&val, &bits, sizeof(val));
-				if (slot < *n && isfinite(val) && val >= 0)
-					(*v)[slot].value = val;
+			for (size_t k = 8; k < bl; k += 12)
+				replay_value(*v, *n, jp_get_u32(b + k), jp_get_u64(b + k + 4));
+		} else if (j[off + 4] == 'S') {
+			if (!runs_valid(b, bl))
+				break;
+			for (size_t k = 8; k < bl;) {
+				uint32_t first = jp_get_u32(b + k), count = jp_get_u32(b + k + 4);
+				k += 8;
+				for (uint32_t i = 0; i < count; i++, k += 8)
+					replay_value(*v, *n, (uint64_t)first + i, jp_get_u64(b + k));
 			}
 		} else {
 			break;
@@ -735,10 +768,22 @@ struct round_ctx {
 	size_t i;              /* the series' position in the round */
 	int same_series;       /* no series made or freed since the last round */
 	int rc;
+	/* The round's values as runs of consecutive slots ('S'): the open run's header in
+	 * st->rbody, the slot that would continue it, how many runs and values so far. */
+	size_t run_at, runs, vals;
+	uint32_t run_next;
 };
 
+/* Close the open run: its count into its header. */
+static void run_close(struct round_ctx *c)
+{
+	if (c->runs)
+		jp_put_u32(c->st->rbody.data + c->run_at + 4,
+			   (uint32_t)((c->st->rbody.len - c->run_at - 8) / 8));
+}
+
 /* One series of a round: a 'D' record the first time it is saved, its slot and value in
- * the round's 'R' record. */
+ * the round's 'S' record (see round_record). */
 static int journal_one(const struct jp_series *s, double v, void *arg)
 {
 	struct round_ctx *c = arg;
@@ -794,22 +839,57 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 		return 0;
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof(bits));
-	if (st->rbody.cap - st->rbody.len < 12 && jp_buf_reserve(&st->rbody, 12)) {
+	if (st->rbody.cap - st->rbody.len < 16 && jp_buf_reserve(&st->rbody, 16)) {
 		c->rc = -ENOMEM;
 		return 1;
 	}
-	uint8_t *o = st->rbody.data + st->rbody.len;
-	jp_put_u32(o, slot);
-	jp_put_u64(o + 4, bits);
-	st->rbody.len += 12;
+	if (!c->runs || slot != c->run_next) {
+		run_close(c);
+		c->run_at = st->rbody.len;
+		jp_put_u32(st->rbody.data + c->run_at, slot);
+		st->rbody.len += 8;
+		c->runs++;
+	}
+	jp_put_u64(st->rbody.data + st->rbody.len, bits);
+	st->rbody.len += 8;
+	c->run_next = slot + 1;
+	c->vals++;
 	return 0;
+}
+
+/* The round's record into st->jout: 'S' as built, or 'R' (12 bytes a value) when the
+ * series came in another order than their slots and the runs would take more. */
+static int round_record(struct jp_state *st, const struct round_ctx *c, int64_t now_ms)
+{
+	size_t at;
+	int by_runs = c->runs * 8 <= c->vals * 4;
+	if (rec_begin(&st->jout, &at, by_runs ? 'S' : 'R') || put64(&st->jout, (uint64_t)now_ms))
+		return -ENOMEM;
+	if (by_runs) {
+		if (jp_buf_append(&st->jout, st->rbody.data, st->rbody.len))
+			return -ENOMEM;
+	} else {
+		if (jp_buf_reserve(&st->jout, c->vals * 12))
+			return -ENOMEM;
+		const uint8_t *r = st->rbody.data, *end = r + st->rbody.len;
+		while (r < end) {
+			uint32_t first = jp_get_u32(r), count = jp_get_u32(r + 4);
+			r += 8;
+			for (uint32_t i = 0; i < count; i++, r += 8) {
+				uint8_t *o = st->jout.data + st->jout.len;
+				jp_put_u32(o, first + i);
+				memcpy(o + 4, r, 8);
+				st->jout.len += 12;
+			}
+		}
+	}
+	return rec_end(&st->jout, at);
 }
 
 static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_ms)
 {
 	uint64_t churn = jp_store_series_churn(store);
 	struct round_ctx c = {.st = st, .same_series = st->nseq && churn == st->seq_churn};
-	size_t at;
 	jp_buf_reset(&st->jout);
 	jp_buf_reset(&st->rbody);
 	jp_store_foreach_set(store, journal_one, &c);
@@ -818,8 +898,8 @@ static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_m
 	st->seq_churn = churn;
 	if (c.rc)
 		return c.rc;
-	if (rec_begin(&st->jout, &at, 'R') || put64(&st->jout, (uint64_t)now_ms) ||
-	    jp_buf_append(&st->jout, st->rbody.data, st->rbody.len) || rec_end(&st->jout, at))
+	run_close(&c);
+	if (round_record(st, &c, now_ms))
 		return -ENOMEM;
 	int rc = journal_write(st, st->jout.data, st->jout.len);
 	if (rc)
