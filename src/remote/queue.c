@@ -26,7 +26,7 @@ static uint64_t count_before(struct jp_queue *q, struct seg *s, uint64_t off, ui
 	uint64_t n = 0, o = SEG_HDR;
 	struct rec r;
 	while ((o = jpq_seg_skip_hole(s, o)) < off && jpq_rec_next(&q->swin, o, s->size, 0, &r) == REC_OK) {
-		if (r.type == REC_SAMPLES && r.len >= SAMPLES_FIXED)
+		if (rec_has_samples(r.type) && r.len >= SAMPLES_FIXED)
 			n += jp_get_u32(r.p + 8);
 		o += REC_HDR + r.len;
 	}
@@ -185,6 +185,7 @@ void jp_queue_close(struct jp_queue *q)
 	free(q->rd_smp);
 	jp_buf_free(&q->wdefs);
 	jp_buf_free(&q->wsamples);
+	jp_buf_free(&q->wrun);
 	if (q->dirfd >= 0)
 		close(q->dirfd);
 	free(q->dir);
@@ -304,13 +305,42 @@ static int mark_defined(struct jp_queue *q, uint32_t id)
 	return 0;
 }
 
-static void finish_samples_rec(uint8_t *h, uint32_t count)
+/* Finish the samples record at h, written as SAMPLES with count samples; as RUNS when
+ * that is smaller (rebuilt in scratch, then copied over it). Returns its end. */
+static uint8_t *finish_samples_rec(struct jp_queue *q, uint8_t *h, uint32_t count)
 {
-	uint32_t len = SAMPLES_FIXED + count * SAMPLE_BYTES;
+	uint8_t *b = h + REC_HDR, *smp = b + SAMPLES_FIXED;
+	uint32_t type = REC_SAMPLES, len = SAMPLES_FIXED + count * SAMPLE_BYTES;
+	size_t runs = count ? 1 : 0;
+	for (uint32_t k = 1; k < count; k++)
+		runs += jp_get_u32(smp + (size_t)k * SAMPLE_BYTES) != jp_get_u32(smp + (size_t)(k - 1) * SAMPLE_BYTES) + 1;
+	size_t run_len = SAMPLES_FIXED + runs * RUN_HDR + (size_t)count * 8;
+	if (count && run_len < len && jp_buf_reserve(&q->wrun, run_len) == 0) {
+		uint8_t *o = q->wrun.data, *hdr = NULL;
+		memcpy(o, b, SAMPLES_FIXED);
+		o += SAMPLES_FIXED;
+		for (uint32_t k = 0; k < count; k++) {
+			const uint8_t *in = smp + (size_t)k * SAMPLE_BYTES;
+			uint32_t id = jp_get_u32(in);
+			if (!hdr || id != jp_get_u32(hdr) + jp_get_u32(hdr + 4)) {
+				hdr = o;
+				jp_put_u32(hdr, id);
+				jp_put_u32(hdr + 4, 0);
+				o += RUN_HDR;
+			}
+			jp_put_u32(hdr + 4, jp_get_u32(hdr + 4) + 1);
+			memcpy(o, in + 4, 8);
+			o += 8;
+		}
+		memcpy(b, q->wrun.data, run_len);
+		type = REC_RUN;
+		len = (uint32_t)run_len;
+	}
 	jp_put_u32(h, len);
-	jp_put_u32(h + 4, REC_SAMPLES);
-	jp_put_u32(h + REC_HDR + 8, count);
-	jp_put_u32(h + 8, rec_crc(h, h + REC_HDR, len));
+	jp_put_u32(h + 4, type);
+	jp_put_u32(b + 8, count);
+	jp_put_u32(h + 8, rec_crc(h, b, len));
+	return b + len;
 }
 
 /* Undo a failed write: cut the file back to its last good record so the partial
@@ -387,7 +417,7 @@ static ssize_t build_round(struct jp_queue *q, int64_t ts_ms, const struct jp_ro
 				goto fail;
 		}
 		if (cnt == MAX_SAMPLES_PER_REC) {
-			finish_samples_rec(rec, cnt);
+			p = finish_samples_rec(q, rec, cnt);
 			rec = p;
 			jp_put_u64(rec + REC_HDR, (uint64_t)ts_ms);
 			p = rec + REC_HDR + SAMPLES_FIXED;
@@ -405,7 +435,7 @@ static ssize_t build_round(struct jp_queue *q, int64_t ts_ms, const struct jp_ro
 		jp_log_rl(&q->rl_bad_series, JP_LOG_WARN, MOD,
 			  "%s: skipped %zu samples of series with invalid labels or ids", q->dir, skipped);
 	if (cnt)
-		finish_samples_rec(rec, cnt);
+		p = finish_samples_rec(q, rec, cnt);
 	else
 		p = rec;   /* nothing valid in the last record */
 	q->wsamples.len = (size_t)(p - out);
@@ -609,8 +639,9 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 {
 	int64_t ts = (int64_t)jp_get_u64(rc->p);
 	uint32_t cnt = jp_get_u32(rc->p + 8);
-	if ((uint64_t)cnt * SAMPLE_BYTES > rc->len - SAMPLES_FIXED)
-		cnt = (rc->len - SAMPLES_FIXED) / SAMPLE_BYTES;
+	int run = rc->type == REC_RUN;
+	if (run ? !runs_body_valid(rc->p, rc->len) : (uint64_t)cnt * SAMPLE_BYTES > rc->len - SAMPLES_FIXED)
+		cnt = run ? 0 : (rc->len - SAMPLES_FIXED) / SAMPLE_BYTES;
 	uint32_t idx = q->cur.index < cnt ? q->cur.index : cnt;
 	size_t take = cnt - idx;
 	if (take > max_samples - *n)
@@ -619,15 +650,50 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 	if ((r = jp_grow((void **)&q->rd_def, &q->caprd, *n + take, sizeof(*q->rd_def))) < 0 ||
 	    (r = jp_grow((void **)&q->rd_smp, &q->caprd_smp, *n + take, sizeof(*q->rd_smp))) < 0)
 		return r;
-	const uint8_t *sp = rc->p + SAMPLES_FIXED + (size_t)idx * SAMPLE_BYTES;
+	/* RUNS: the run holding sample idx (runs_left samples of it from there on, the next
+	 * id in it); SAMPLES: the sample itself. */
+	const uint8_t *sp = rc->p + SAMPLES_FIXED;
+	uint32_t runs_left = 0, next_id = 0;
+	if (run && take) {
+		/* runs_body_valid: the runs add up to cnt > idx, so one holds sample idx. */
+		for (uint32_t skip = idx;;) {
+			uint32_t rn = jp_get_u32(sp + 4);
+			if (skip < rn) {
+				next_id = jp_get_u32(sp) + skip;
+				runs_left = rn - skip;
+				sp += RUN_HDR + (size_t)skip * 8;
+				break;
+			}
+			skip -= rn;
+			sp += RUN_HDR + (size_t)rn * 8;
+		}
+	} else if (!run) {
+		sp += (size_t)idx * SAMPLE_BYTES;
+	}
 	size_t unknown = 0;
-	for (size_t i = 0; i < take; i++, sp += SAMPLE_BYTES) {
-		struct qdef *d = jpq_idmap_get(&s->map, jp_get_u32(sp));
+	for (size_t i = 0; i < take; i++) {
+		uint32_t id;
+		uint64_t bits;
+		if (run) {
+			if (!runs_left) {
+				next_id = jp_get_u32(sp);
+				runs_left = jp_get_u32(sp + 4);
+				sp += RUN_HDR;
+			}
+			id = next_id++;
+			runs_left--;
+			bits = jp_get_u64(sp);
+			sp += 8;
+		} else {
+			id = jp_get_u32(sp);
+			bits = jp_get_u64(sp + 4);
+			sp += SAMPLE_BYTES;
+		}
+		struct qdef *d = jpq_idmap_get(&s->map, id);
 		if (!d) {
 			unknown++;
 			continue;
 		}
-		uint64_t bits = jp_get_u64(sp + 4);
 		q->rd_def[*n] = d;
 		q->rd_smp[*n].ts_ms = ts;
 		memcpy(&q->rd_smp[*n].value, &bits, 8);
@@ -726,7 +792,7 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		uint64_t end = off + REC_HDR + rc.len;
 		if (rc.type == REC_SERIES && s->defs_upto == off)
 			jpq_load_series(q, s, rc.p, rc.len);
-		if (rc.type == REC_SAMPLES && rc.len >= SAMPLES_FIXED) {
+		if (rec_has_samples(rc.type) && rc.len >= SAMPLES_FIXED) {
 			int full = take_samples(q, s, &rc, max_samples, &n);
 			if (full < 0) {
 				r = full;

@@ -42,6 +42,14 @@
  *
  *   SERIES  u32 id, u32 nlabels, nlabels x (u32 nlen, name, u32 vlen, value)
  *   SAMPLES i64 ts_ms, u32 count, count x (u32 id, u64 value bits)
+ *   RUNS    i64 ts_ms, u32 count, runs of (u32 first_id, u32 n, n x (u64 value bits))
+ *
+ * RUNS holds the same as SAMPLES with the ids of each run first_id, first_id + 1, ...,
+ * the runs' n adding up to count: 8 bytes a sample and 8 a run instead of 12 a sample. A
+ * round's series mostly come in the order the store made them, so a record is a few runs;
+ * the writer takes RUNS when it is smaller and SAMPLES otherwise. Both are "samples
+ * records" below. Agents before RUNS cut a segment at its first RUNS record, as at a
+ * damaged one.
  *
  * Series ids are those of struct jp_series and mean something only inside one segment:
  * a segment holds the SERIES record of an id before the first SAMPLES record that uses
@@ -65,8 +73,33 @@
 #define REC_HDR 12u
 #define REC_SERIES 1u
 #define REC_SAMPLES 2u
+#define REC_RUN 3u
 #define SAMPLE_BYTES 12u
 #define SAMPLES_FIXED 12u
+#define RUN_HDR 8u         /* a run's first_id and n */
+
+static inline int rec_has_samples(uint32_t type)
+{
+	return type == REC_SAMPLES || type == REC_RUN;
+}
+
+/* A RUNS body of len bytes: its runs add up to its count and fill it exactly. */
+static inline int runs_body_valid(const uint8_t *p, uint32_t len)
+{
+	uint64_t left = jp_get_u32(p + 8);
+	size_t k = SAMPLES_FIXED;
+	while (k < len) {
+		if (len - k < RUN_HDR)
+			return 0;
+		uint64_t n = jp_get_u32(p + k + 4);
+		k += RUN_HDR;
+		if (n == 0 || n > left || n * 8 > len - k)
+			return 0;
+		left -= n;
+		k += (size_t)n * 8;
+	}
+	return left == 0;
+}
 /* Records are bounded so that a garbage length can never make us allocate or read
  * gigabytes; a round larger than this is split over several SAMPLES records. */
 #define MAX_REC_LEN (64u << 20)
@@ -185,7 +218,7 @@ struct jp_queue {
 	size_t defined_bytes;
 	uint32_t *newids;
 	size_t nnew, capnew;
-	struct jp_buf wdefs, wsamples;
+	struct jp_buf wdefs, wsamples, wrun;
 	struct jp_ratelimit rl_bad_series;
 
 	/* the ack file, opened on the first ack */

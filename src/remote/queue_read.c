@@ -139,8 +139,9 @@ enum rec_status jpq_rec_next(struct win *w, uint64_t off, uint64_t limit, int ve
 		return REC_OK;
 	if (rec_crc(h, r->p, len) != crc)
 		return REC_BADCRC;
-	if (type == REC_SAMPLES &&
-	    (len < SAMPLES_FIXED || (uint64_t)jp_get_u32(r->p + 8) * SAMPLE_BYTES != len - SAMPLES_FIXED))
+	if (rec_has_samples(type) &&
+	    (len < SAMPLES_FIXED || (type == REC_RUN ? !runs_body_valid(r->p, len)
+						     : (uint64_t)jp_get_u32(r->p + 8) * SAMPLE_BYTES != len - SAMPLES_FIXED)))
 		return REC_BADBODY;
 	return REC_OK;
 }

@@ -85,7 +85,7 @@ static int find_next_record(struct win *w, uint64_t from, uint64_t limit, uint64
 		if (!h)
 			return err;
 		uint32_t len = jp_get_u32(h), type = jp_get_u32(h + 4);
-		if ((type != REC_SERIES && type != REC_SAMPLES) || len > MAX_REC_LEN ||
+		if ((type != REC_SERIES && !rec_has_samples(type)) || len > MAX_REC_LEN ||
 		    limit - o - REC_HDR < len)
 			continue;
 		struct rec r;
@@ -178,11 +178,11 @@ static int seg_walk(struct jp_queue *q, struct seg *s, const char *name, uint64_
 		stt = jpq_rec_next(w, off, fsize, 1, &rc);
 		if (stt == REC_OK) {
 			if (ack->segment == s->num && ack->offset == off) {
-				uint32_t cnt = rc.type == REC_SAMPLES ? jp_get_u32(rc.p + 8) : 0;
+				uint32_t cnt = rec_has_samples(rc.type) ? jp_get_u32(rc.p + 8) : 0;
 				s->ack_found = 1;
 				s->ack_before = s->nsamples + (ack->index < cnt ? ack->index : cnt);
 			}
-			if (rc.type == REC_SAMPLES)
+			if (rec_has_samples(rc.type))
 				s->nsamples += jp_get_u32(rc.p + 8);
 			off += REC_HDR + rc.len;
 			continue;
