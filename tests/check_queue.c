@@ -168,6 +168,14 @@ static int cmp_got(const void *a, const void *b)
 	return x->i - y->i;
 }
 
+/* Read everything (read_all), expect want samples, and sort them by time and series. */
+static void read_sorted(struct jp_queue *q, size_t max, int ack, size_t want, struct gotlist *g)
+{
+	read_all(q, max, ack, g);
+	ck_assert_uint_eq(g->n, want);
+	qsort(g->v, g->n, sizeof(*g->v), cmp_got);
+}
+
 /* Assert that g holds exactly rounds [from, to] of n series, each sample once. */
 static void expect_rounds(struct gotlist *g, int nser, int64_t from, int64_t to)
 {
@@ -739,9 +747,7 @@ START_TEST(test_runs_bad_body)
 	snprintf(where, sizeof(where), "offset %zu", bad_at);
 	ck_assert_msg(strstr(log, where) != NULL, "%s", log);
 	struct gotlist g = {0};
-	read_all(q, 10, 1, &g);
-	ck_assert_uint_eq(g.n, 2);
-	qsort(g.v, g.n, sizeof(*g.v), cmp_got);
+	read_sorted(q, 10, 1, 2, &g);
 	ck_assert_int_eq(g.v[0].ts, 1000);
 	ck_assert_double_eq(g.v[0].value, 1000.0);
 	ck_assert_int_eq(g.v[1].ts, 3000);
@@ -855,9 +861,7 @@ START_TEST(test_corrupt_record)
 	ck_assert_uint_eq(st.corrupt_cuts, 0);
 	ck_assert_uint_eq(st.pending_samples, 190);
 	struct gotlist g = {0};
-	read_all(q, 1000, 0, &g);
-	ck_assert_uint_eq(g.n, 190);
-	qsort(g.v, g.n, sizeof(*g.v), cmp_got);
+	read_sorted(q, 1000, 0, 190, &g);
 	ck_assert_int_eq(g.v[0].ts, 1000);
 	ck_assert_int_eq(g.v[39].ts, 4000);
 	ck_assert_int_eq(g.v[40].ts, 6000);
