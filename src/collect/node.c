@@ -380,14 +380,11 @@ static int tree_counts(struct jp_node *n, uint64_t *desc, uint64_t *dying)
 	if (pl->inject_err)
 		return pl->inject_err;
 	if (pl->stat_fd < 0) {
-		int dfd = open(n->cgroup_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return -errno;
-		pl->stat_fd = openat(dfd, "cgroup.stat", O_RDONLY | O_CLOEXEC);
-		int err = errno;
-		close(dfd);
+		char path[PATH_MAX + 16];
+		snprintf(path, sizeof(path), "%s/cgroup.stat", n->cgroup_mount);
+		pl->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (pl->stat_fd < 0)
-			return -err;
+			return -errno;
 	}
 	ssize_t got = pread(pl->stat_fd, buf, sizeof(buf) - 1, 0);
 	if (got <= 0) {

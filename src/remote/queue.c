@@ -306,35 +306,23 @@ static int mark_defined(struct jp_queue *q, uint32_t id)
 }
 
 /* Finish the samples record at h, written as SAMPLES with count samples; as RUNS when
- * that is smaller (rebuilt in scratch, then copied over it). Returns its end. */
+ * that is smaller (built in scratch, then copied over it). Returns its end. */
 static uint8_t *finish_samples_rec(struct jp_queue *q, uint8_t *h, uint32_t count)
 {
 	uint8_t *b = h + REC_HDR, *smp = b + SAMPLES_FIXED;
 	uint32_t type = REC_SAMPLES, len = SAMPLES_FIXED + count * SAMPLE_BYTES;
-	size_t runs = count ? 1 : 0;
-	for (uint32_t k = 1; k < count; k++)
-		runs += jp_get_u32(smp + (size_t)k * SAMPLE_BYTES) != jp_get_u32(smp + (size_t)(k - 1) * SAMPLE_BYTES) + 1;
-	size_t run_len = SAMPLES_FIXED + runs * RUN_HDR + (size_t)count * 8;
-	if (count && run_len < len && jp_buf_reserve(&q->wrun, run_len) == 0) {
-		uint8_t *o = q->wrun.data, *hdr = NULL;
-		memcpy(o, b, SAMPLES_FIXED);
-		o += SAMPLES_FIXED;
-		for (uint32_t k = 0; k < count; k++) {
-			const uint8_t *in = smp + (size_t)k * SAMPLE_BYTES;
-			uint32_t id = jp_get_u32(in);
-			if (!hdr || id != jp_get_u32(hdr) + jp_get_u32(hdr + 4)) {
-				hdr = o;
-				jp_put_u32(hdr, id);
-				jp_put_u32(hdr + 4, 0);
-				o += RUN_HDR;
-			}
-			jp_put_u32(hdr + 4, jp_get_u32(hdr + 4) + 1);
-			memcpy(o, in + 4, 8);
-			o += 8;
-		}
-		memcpy(b, q->wrun.data, run_len);
+	struct jp_runs runs;
+	jp_buf_reset(&q->wrun);
+	jp_runs_begin(&runs, &q->wrun);
+	int ok = 1;
+	for (uint32_t k = 0; ok && k < count; k++)
+		ok = jp_runs_add(&runs, jp_get_u32(smp + (size_t)k * SAMPLE_BYTES),
+				 jp_get_u64(smp + (size_t)k * SAMPLE_BYTES + 4)) == 0;
+	jp_runs_end(&runs);
+	if (ok && count && jp_runs_smaller(&runs)) {
+		memcpy(smp, q->wrun.data, q->wrun.len);
 		type = REC_RUN;
-		len = (uint32_t)run_len;
+		len = (uint32_t)(SAMPLES_FIXED + q->wrun.len);
 	}
 	jp_put_u32(h, len);
 	jp_put_u32(h + 4, type);
@@ -661,11 +649,11 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 			if (skip < rn) {
 				next_id = jp_get_u32(sp) + skip;
 				runs_left = rn - skip;
-				sp += RUN_HDR + (size_t)skip * 8;
+				sp += JP_RUN_HDR + (size_t)skip * 8;
 				break;
 			}
 			skip -= rn;
-			sp += RUN_HDR + (size_t)rn * 8;
+			sp += JP_RUN_HDR + (size_t)rn * 8;
 		}
 	} else if (!run) {
 		sp += (size_t)idx * SAMPLE_BYTES;
@@ -678,7 +666,7 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 			if (!runs_left) {
 				next_id = jp_get_u32(sp);
 				runs_left = jp_get_u32(sp + 4);
-				sp += RUN_HDR;
+				sp += JP_RUN_HDR;
 			}
 			id = next_id++;
 			runs_left--;

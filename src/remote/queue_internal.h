@@ -24,6 +24,7 @@
 #include "util/endian.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/runs.h"
 
 #define MOD "queue"
 
@@ -76,29 +77,18 @@
 #define REC_RUN 3u
 #define SAMPLE_BYTES 12u
 #define SAMPLES_FIXED 12u
-#define RUN_HDR 8u         /* a run's first_id and n */
 
 static inline int rec_has_samples(uint32_t type)
 {
 	return type == REC_SAMPLES || type == REC_RUN;
 }
 
-/* A RUNS body of len bytes: its runs add up to its count and fill it exactly. */
+/* A RUNS body of len bytes (len >= SAMPLES_FIXED): runs (util/runs.h) that fill it
+ * exactly and add up to its count. */
 static inline int runs_body_valid(const uint8_t *p, uint32_t len)
 {
-	uint64_t left = jp_get_u32(p + 8);
-	size_t k = SAMPLES_FIXED;
-	while (k < len) {
-		if (len - k < RUN_HDR)
-			return 0;
-		uint64_t n = jp_get_u32(p + k + 4);
-		k += RUN_HDR;
-		if (n == 0 || n > left || n * 8 > len - k)
-			return 0;
-		left -= n;
-		k += (size_t)n * 8;
-	}
-	return left == 0;
+	uint64_t total;
+	return jp_runs_count(p + SAMPLES_FIXED, len - SAMPLES_FIXED, &total) && total == jp_get_u32(p + 8);
 }
 /* Records are bounded so that a garbage length can never make us allocate or read
  * gigabytes; a round larger than this is split over several SAMPLES records. */

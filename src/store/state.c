@@ -53,6 +53,7 @@
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/runs.h"
 #include "util/safedir.h"
 
 #define MAGIC "JPSTATE1"
@@ -280,23 +281,6 @@ static void replay_value(struct entry *v, size_t n, uint64_t slot, uint64_t bits
 		v[slot].value = val;
 }
 
-/* An 'S' body of bl bytes: saved_ms, then runs that fill it exactly. */
-static int runs_valid(const uint8_t *b, size_t bl)
-{
-	if (bl < 8)
-		return 0;
-	for (size_t k = 8; k < bl;) {
-		if (bl - k < 8)
-			return 0;
-		uint64_t need = (uint64_t)jp_get_u32(b + k + 4) * 8;
-		k += 8;
-		if (need > bl - k)
-			return 0;
-		k += (size_t)need;
-	}
-	return 1;
-}
-
 /* Apply a journal's records to the snapshot's entries v[0, *n) (room for cap): 'D'
  * appends an entry, 'R' and 'S' set values. Stops at the first record that does not check out.
  * Returns how many records were applied; -1 when the journal is not this snapshot's. */
@@ -332,7 +316,8 @@ static long replay(const uint8_t *j, size_t len, uint64_t snap_ms, struct entry 
 			for (size_t k = 8; k < bl; k += 12)
 				replay_value(*v, *n, jp_get_u32(b + k), jp_get_u64(b + k + 4));
 		} else if (j[off + 4] == 'S') {
-			if (!runs_valid(b, bl))
+			uint64_t total;
+			if (bl < 8 || !jp_runs_count(b + 8, bl - 8, &total))
 				break;
 			for (size_t k = 8; k < bl;) {
 				uint32_t first = jp_get_u32(b + k), count = jp_get_u32(b + k + 4);
@@ -768,19 +753,8 @@ struct round_ctx {
 	size_t i;              /* the series' position in the round */
 	int same_series;       /* no series made or freed since the last round */
 	int rc;
-	/* The round's values as runs of consecutive slots ('S'): the open run's header in
-	 * st->rbody, the slot that would continue it, how many runs and values so far. */
-	size_t run_at, runs, vals;
-	uint32_t run_next;
+	struct jp_runs runs;    /* the round's values by slot, in st->rbody ('S') */
 };
-
-/* Close the open run: its count into its header. */
-static void run_close(struct round_ctx *c)
-{
-	if (c->runs)
-		jp_put_u32(c->st->rbody.data + c->run_at + 4,
-			   (uint32_t)((c->st->rbody.len - c->run_at - 8) / 8));
-}
 
 /* One series of a round: a 'D' record the first time it is saved, its slot and value in
  * the round's 'S' record (see round_record). */
@@ -839,21 +813,10 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 		return 0;
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof(bits));
-	if (st->rbody.cap - st->rbody.len < 16 && jp_buf_reserve(&st->rbody, 16)) {
+	if (jp_runs_add(&c->runs, slot, bits)) {
 		c->rc = -ENOMEM;
 		return 1;
 	}
-	if (!c->runs || slot != c->run_next) {
-		run_close(c);
-		c->run_at = st->rbody.len;
-		jp_put_u32(st->rbody.data + c->run_at, slot);
-		st->rbody.len += 8;
-		c->runs++;
-	}
-	jp_put_u64(st->rbody.data + st->rbody.len, bits);
-	st->rbody.len += 8;
-	c->run_next = slot + 1;
-	c->vals++;
 	return 0;
 }
 
@@ -862,26 +825,16 @@ static int journal_one(const struct jp_series *s, double v, void *arg)
 static int round_record(struct jp_state *st, const struct round_ctx *c, int64_t now_ms)
 {
 	size_t at;
-	int by_runs = c->runs * 8 <= c->vals * 4;
+	int by_runs = jp_runs_smaller(&c->runs);
 	if (rec_begin(&st->jout, &at, by_runs ? 'S' : 'R') || put64(&st->jout, (uint64_t)now_ms))
 		return -ENOMEM;
 	if (by_runs) {
 		if (jp_buf_append(&st->jout, st->rbody.data, st->rbody.len))
 			return -ENOMEM;
 	} else {
-		if (jp_buf_reserve(&st->jout, c->vals * 12))
+		if (jp_buf_reserve(&st->jout, c->runs.vals * JP_PAIR_BYTES))
 			return -ENOMEM;
-		const uint8_t *r = st->rbody.data, *end = r + st->rbody.len;
-		while (r < end) {
-			uint32_t first = jp_get_u32(r), count = jp_get_u32(r + 4);
-			r += 8;
-			for (uint32_t i = 0; i < count; i++, r += 8) {
-				uint8_t *o = st->jout.data + st->jout.len;
-				jp_put_u32(o, first + i);
-				memcpy(o + 4, r, 8);
-				st->jout.len += 12;
-			}
-		}
+		st->jout.len += jp_runs_to_pairs(st->rbody.data, st->rbody.len, st->jout.data + st->jout.len);
 	}
 	return rec_end(&st->jout, at);
 }
@@ -892,13 +845,14 @@ static int save_round(struct jp_state *st, struct jp_store *store, int64_t now_m
 	struct round_ctx c = {.st = st, .same_series = st->nseq && churn == st->seq_churn};
 	jp_buf_reset(&st->jout);
 	jp_buf_reset(&st->rbody);
+	jp_runs_begin(&c.runs, &st->rbody);
 	jp_store_foreach_set(store, journal_one, &c);
 	jp_buf_free(&c.key);
 	st->nseq = c.rc ? 0 : c.i;
 	st->seq_churn = churn;
 	if (c.rc)
 		return c.rc;
-	run_close(&c);
+	jp_runs_end(&c.runs);
 	if (round_record(st, &c, now_ms))
 		return -ENOMEM;
 	int rc = journal_write(st, st->jout.data, st->jout.len);
