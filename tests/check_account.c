@@ -312,6 +312,11 @@ START_TEST(test_rename_and_zone_change)
 	ck_assert_uint_gt(sa.stale, 0);
 	const char *a[] = {"namespace", "shop", "pod", "web-1", "pod_uid", "uid-a", NULL};
 	ck_assert_double_eq_tol(value_of("joulepush_pod_cpu_seconds_total", a), 2.0, 1e-12);
+	/* The namespaces: the first round's energy stays with "unknown", the second is shop's. */
+	const char *nu[] = {"namespace", "unknown", "zone", "package", "mode", "active", NULL};
+	const char *ns[] = {"namespace", "shop", "zone", "package", "mode", "active", NULL};
+	ck_assert_double_eq_tol(value_of("joulepush_namespace_energy_joules_total", nu), 10.0, 1e-9);
+	ck_assert_double_eq_tol(value_of("joulepush_namespace_energy_joules_total", ns), 10.0, 1e-9);
 	/* A zone appears (dram): everything still adds up. */
 	in.zone_mask |= 1u << JP_ZONE_DRAM;
 	in.energy_j[JP_ZONE_DRAM] = 5;

@@ -34,6 +34,7 @@ struct pod_acc {
 	struct cont_acc *conts;
 	size_t nconts;
 	uint64_t round;               /* the last round the pod was seen in */
+	struct ns_acc *nsa;           /* its namespace's, NULL until looked up (namespaces stay) */
 	struct jp_series *s_e[JP_ZONE_COUNT][NMODES], *s_w[JP_ZONE_COUNT], *s_cpu, *s_co2, *s_emb, *s_cfe;
 	struct jp_series *k_e[JP_ZONE_COUNT], *k_w[JP_ZONE_COUNT];   /* metrics.compat kepler */
 };
@@ -298,6 +299,7 @@ static struct pod_acc *pod_get(struct jp_account *a, const struct jp_acct_pod *i
 		}
 	} else if (!str_eq(p->ns, in->ns) || !str_eq(p->name, in->name)) {
 		/* The kubelet told us the pod's name: new label sets, the old series go stale. */
+		p->nsa = NULL;
 		if (replace_str(&p->ns, in->ns) || replace_str(&p->name, in->name))
 			return NULL;
 		clear_pod_series(p);
@@ -720,7 +722,9 @@ static void account_pods(struct jp_account *a, struct jp_store *st, const struct
 		p->cfe_j += cfe;
 		if (embodied > 0 && pods_cpu > 0)
 			p->embodied_g += embodied * ((double)ip->cpu_ns / (double)pods_cpu);
-		struct ns_acc *ns = ns_get(a, p->ns);
+		if (!p->nsa)
+			p->nsa = ns_get(a, p->ns);
+		struct ns_acc *ns = p->nsa;
 		if (ns) {
 			for (int z = 0; z < JP_ZONE_COUNT; z++) {
 				ns->e[z][0] += w[i + 1].active_j[z];

@@ -591,6 +591,11 @@ int jp_encode_v1_raw(const struct jp_batch *b, struct jp_buf *out)
 	for (size_t i = 0; i < b->nseries; i++) {
 		const struct jp_batch_series *s = &b->series[i];
 		const struct jp_sample *smp = b->samples + s->first;
+		if (i + 8 < b->nseries) {   /* the label bytes ahead: cold since the last round */
+			const struct jp_series_def *ahead = b->series[i + 8].def;
+			for (size_t k = 0; k < ahead->enc_len; k += 64)
+				__builtin_prefetch(ahead->enc + k);
+		}
 		size_t len = s->def->enc_len + samples_len(smp, s->count, 0);
 		*p++ = TAG_LEN(1);                              /* WriteRequest.timeseries */
 		p = put_varint(p, len);
