@@ -34,8 +34,9 @@
 #endif
 
 #define MOD "agent"
-/* Each series keeps a few recent samples: enough for /metrics and --once. */
-#define RING_LEN 4
+/* Each series keeps its latest sample, which is all that /metrics and --once show: a
+ * longer ring would only add memory, and a cache line to every jp_store_set. */
+#define RING_LEN 1
 
 
 

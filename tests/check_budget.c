@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -297,8 +298,13 @@ static uint64_t drain(void)
 		uv_run(&loop, UV_RUN_NOWAIT);
 		struct jp_sender_stats st;
 		jp_sender_get_stats(parts.senders[i], &st);
-		ck_assert_uint_eq(st.pending_samples, 0);
-		ck_assert_uint_eq(st.samples_dropped, 0);
+		pthread_mutex_lock(&rx.mu);
+		unsigned long requests = rx.requests;
+		pthread_mutex_unlock(&rx.mu);
+		ck_assert_msg(st.pending_samples == 0 && st.samples_dropped == 0,
+			      "after the flush: %" PRIu64 " samples pending, %" PRIu64 " dropped, %" PRIu64
+			      " retried, %" PRIu64 " sent; %lu requests received",
+			      st.pending_samples, st.samples_dropped, st.samples_retried, st.samples_sent, requests);
 		sent += st.samples_sent;
 	}
 	return sent;
