@@ -272,6 +272,8 @@ static int batch_prepare(const struct jp_batch *b, size_t *npairs)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < b->nseries; i++) {
+		if (i + 32 < b->nseries)   /* the defs: cold since the last round */
+			__builtin_prefetch(b->series[i + 32].def);
 		const struct jp_batch_series *s = &b->series[i];
 		bool shape_ok = s->def && (size_t)s->first + s->count <= b->nsamples;
 		assert(shape_ok && "batch series out of range");

@@ -581,6 +581,20 @@ static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
 	int r;
 	if ((r = jp_grow((void **)&b->samples, &b->cap_samples, n, sizeof(*b->samples))) < 0)
 		return r;
+	if (q->rd_records == 1 && q->rd_ascending) {
+		/* The steady state: part of one round, whose ids are distinct because they
+		 * rise, so each sample is a series of its own and nothing needs grouping (nor
+		 * each def's cache line touched here: the encoder fetches it ahead). */
+		if ((r = jp_grow((void **)&b->series, &b->cap_series, n, sizeof(*b->series))) < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			b->series[i] = (struct jp_batch_series){&q->rd_def[i]->pub, (uint32_t)i, 1};
+		memcpy(b->samples, q->rd_smp, n * sizeof(*b->samples));
+		b->nseries = n;
+		b->nsamples = n;
+		b->oldest_ts_ms = n ? q->rd_smp[0].ts_ms : 0;
+		return 0;
+	}
 	q->gen++;
 	for (size_t i = 0; i < n; i++) {
 		/* The defs are scattered over the heap and cold since the last round: fetch
@@ -665,6 +679,8 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 		sp += (size_t)idx * SAMPLE_BYTES;
 	}
 	size_t unknown = 0;
+	if (take)
+		q->rd_records++;
 	for (size_t i = 0; i < take; i++) {
 		uint32_t id;
 		uint64_t bits;
@@ -688,6 +704,9 @@ static int take_samples(struct jp_queue *q, struct seg *s, const struct rec *rc,
 			unknown++;
 			continue;
 		}
+		if (*n && id <= q->rd_last_id)
+			q->rd_ascending = 0;
+		q->rd_last_id = id;
 		q->rd_def[*n] = d;
 		q->rd_smp[*n].ts_ms = ts;
 		memcpy(&q->rd_smp[*n].value, &bits, 8);
@@ -724,6 +743,8 @@ int jp_queue_read(struct jp_queue *q, struct jp_batch *b, size_t max_samples)
 		max_samples = UINT32_MAX;
 	b->start = q->cur;
 	size_t n = 0;
+	q->rd_records = 0;
+	q->rd_ascending = 1;
 	int r = 0;
 	while (n < max_samples) {
 		struct seg *s = jpq_seg_find_ge(q, q->cur.segment);

@@ -226,6 +226,11 @@ struct jp_queue {
 	struct qdef **rd_def;
 	struct jp_sample *rd_smp;
 	size_t caprd, caprd_smp;
+	/* The batch being read: how many records gave it samples, and whether their ids
+	 * rose strictly (then one record means one sample per series, see group). */
+	unsigned rd_records;
+	int rd_ascending;
+	uint32_t rd_last_id;
 	uint64_t gen;
 	struct jp_ratelimit rl_unknown_id, rl_read;
 
