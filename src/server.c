@@ -43,7 +43,8 @@ struct jp_server_conn {
 	int closing;
 	uint64_t accepted_ms;      /* the loop time of accept */
 	size_t head_len;
-	struct jp_buf resp;
+	struct jp_buf resp;        /* the status line and headers, or a short whole response */
+	struct jp_buf body;        /* a large body, taken over from its builder, not copied */
 	char head[JP_SERVER_HEAD_MAX];
 };
 
@@ -89,8 +90,9 @@ static void conn_handle_closed_cb(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	srv->buffered -= c->resp.len;
+	srv->buffered -= c->resp.len + c->body.len;
 	jp_buf_free(&c->resp);
+	jp_buf_free(&c->body);
 	free(c);
 	server_maybe_finish(srv);
 }
@@ -153,9 +155,11 @@ static const char *status_text(int status)
 	}
 }
 
-/* Queue the response (status line, headers, body unless HEAD) and close after it. */
+/* Queue the response (status line, headers, body unless HEAD) and close after it. With
+ * take, the body's buffer is taken over (body is left empty) instead of copied: a
+ * large exposition is then held once, not twice. */
 static void conn_respond(struct jp_server_conn *c, int status, const char *content_type,
-			 const struct jp_buf *body, int head_only, const char *extra_header)
+			 struct jp_buf *body, int take, int head_only, const char *extra_header)
 {
 	c->responding = 1;
 	uv_read_stop((uv_stream_t *)&c->tcp);
@@ -164,8 +168,9 @@ static void conn_respond(struct jp_server_conn *c, int status, const char *conte
 	uv_timer_start(&c->timer, conn_timeout_cb,
 		       c->srv->deadline_ms > spent ? c->srv->deadline_ms - spent : 1, 0);
 	size_t body_len = body ? body->len : 0;
-	c->srv->buffered -= c->resp.len;
+	c->srv->buffered -= c->resp.len + c->body.len;
 	jp_buf_reset(&c->resp);
+	jp_buf_free(&c->body);
 	int r = jp_buf_printf(&c->resp,
 			      "HTTP/1.1 %d %s\r\n"
 			      "Content-Type: %s\r\n"
@@ -176,16 +181,23 @@ static void conn_respond(struct jp_server_conn *c, int status, const char *conte
 			      "\r\n",
 			      status, status_text(status), content_type, body_len,
 			      extra_header ? extra_header : "");
-	if (!r && body_len && !head_only)
-		r = jp_buf_append(&c->resp, body->data, body_len);
+	if (!r && body_len && !head_only) {
+		if (take) {
+			c->body = *body;
+			*body = (struct jp_buf){0};
+		} else {
+			r = jp_buf_append(&c->resp, body->data, body_len);
+		}
+	}
 	if (r) {
 		conn_close(c);
 		return;
 	}
-	c->srv->buffered += c->resp.len;
-	uv_buf_t b = uv_buf_init((char *)c->resp.data, (unsigned int)c->resp.len);
+	c->srv->buffered += c->resp.len + c->body.len;
+	uv_buf_t b[2] = {uv_buf_init((char *)c->resp.data, (unsigned int)c->resp.len),
+			 uv_buf_init((char *)c->body.data, (unsigned int)c->body.len)};
 	c->write_req.data = c;
-	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) < 0)
+	if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, b, c->body.len ? 2 : 1, conn_write_cb) < 0)
 		conn_close(c);
 }
 
@@ -193,7 +205,7 @@ static void conn_respond_text(struct jp_server_conn *c, int status, const char *
 			      int head_only, const char *extra_header)
 {
 	struct jp_buf body = {(uint8_t *)text, strlen(text), strlen(text)};
-	conn_respond(c, status, "text/plain; charset=utf-8", &body, head_only, extra_header);
+	conn_respond(c, status, "text/plain; charset=utf-8", &body, 0, head_only, extra_header);
 }
 
 /* Find the end of the request head: an empty line, CRLF or (leniently) bare LF.
@@ -282,7 +294,7 @@ static void conn_handle_request(struct jp_server_conn *c)
 			conn_respond_text(c, 503, "busy: too many responses in flight\n", head_only,
 					  "Retry-After: 1\r\n");
 		else
-			conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &body,
+			conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &body, 1,
 				     head_only, NULL);
 		jp_buf_free(&body);
 	} else {
@@ -295,7 +307,7 @@ static void conn_handle_request(struct jp_server_conn *c)
 			conn_respond_text(c, 503, "busy: too many responses in flight\n", head_only,
 					  "Retry-After: 1\r\n");
 		else
-			conn_respond(c, status, ctype, &body, head_only, NULL);
+			conn_respond(c, status, ctype, &body, 1, head_only, NULL);
 		jp_buf_free(&body);
 	}
 }
