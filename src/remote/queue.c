@@ -581,7 +581,7 @@ static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
 	int r;
 	if ((r = jp_grow((void **)&b->samples, &b->cap_samples, n, sizeof(*b->samples))) < 0)
 		return r;
-	if (q->rd_records == 1 && q->rd_ascending) {
+	if (n && q->rd_records == 1 && q->rd_ascending) {
 		/* The steady state: part of one round, whose ids are distinct because they
 		 * rise, so each sample is a series of its own and nothing needs grouping (nor
 		 * each def's cache line touched here: the encoder fetches it ahead). */
