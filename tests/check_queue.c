@@ -364,14 +364,24 @@ static size_t put_str(uint8_t *p, const char *s)
 	return 4 + l;
 }
 
+/* Write file[0..len), a segment made by hand, as segment num of qdir (made if missing). */
+static void write_seg(uint64_t num, const uint8_t *file, size_t len)
+{
+	char d1[160], path[256];
+	snprintf(d1, sizeof(d1), "%s/q", tmpdir);
+	mkdir(d1, 0755);
+	mkdir(qdir, 0755);
+	snprintf(path, sizeof(path), "%s/%016" PRIu64 ".seg", qdir, num);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(file, 1, len, f), len);
+	fclose(f);
+}
+
 START_TEST(test_format)
 {
 	const uint8_t check[] = "123456789";
 	ck_assert_uint_eq(crc32c_bitwise(0, check, 9), 0xE3069283u);
-	char d1[160];
-	snprintf(d1, sizeof(d1), "%s/q", tmpdir);
-	mkdir(d1, 0755);
-	mkdir(qdir, 0755);
 
 	uint8_t file[1024], pl[256];
 	size_t off = 0;
@@ -401,11 +411,7 @@ START_TEST(test_format)
 	memcpy(pl + 24, &id, 4);
 	memcpy(pl + 28, &stale, 8);
 	off += put_record(file + off, 2, pl, 36);
-	char path[256];
-	snprintf(path, sizeof(path), "%s/0000000000000003.seg", qdir);
-	FILE *f = fopen(path, "w");
-	fwrite(file, 1, off, f);
-	fclose(f);
+	write_seg(3, file, off);
 
 	struct jp_queue *q = jp_queue_open(qdir, 1 << 30);
 	ck_assert_ptr_nonnull(q);
@@ -434,27 +440,12 @@ END_TEST
  * by fuzz_queue: the one-round layout copied from a null buffer). */
 START_TEST(test_undefined_ids_only)
 {
-	char d1[160];
-	snprintf(d1, sizeof(d1), "%s/q", tmpdir);
-	mkdir(d1, 0755);
-	mkdir(qdir, 0755);
-	uint8_t file[256], pl[64];
-	size_t off = 8;
-	memcpy(file, "JPQSEG01", 8);
-	int64_t ts = 5000;
-	uint32_t cnt = 1, id = 9;
-	uint64_t one = 0x3ff0000000000000ULL;
-	memcpy(pl, &ts, 8);
-	memcpy(pl + 8, &cnt, 4);
-	memcpy(pl + 12, &id, 4);
-	memcpy(pl + 16, &one, 8);
-	off += put_record(file + off, 2, pl, 24);
-	char path[256];
-	snprintf(path, sizeof(path), "%s/0000000000000001.seg", qdir);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fwrite(file, 1, off, f);
-	fclose(f);
+	/* SAMPLES at 5000 ms: one sample (1.0) of id 9, which no SERIES record defines. */
+	const uint8_t pl[24] = {0x88, 0x13, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0,
+				0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
+	uint8_t file[64] = "JPQSEG01";
+	size_t off = 8 + put_record(file + 8, 2, pl, sizeof(pl));
+	write_seg(1, file, off);
 
 	struct jp_queue *q = jp_queue_open(qdir, 1 << 30);
 	ck_assert_ptr_nonnull(q);
@@ -768,14 +759,9 @@ START_TEST(test_runs_bad_body)
 	size_t bad_at = off;
 	off += put_rec(seg + off, 3, body, runs_body(body, 2000, 1, 2, 2000.0));   /* runs 2, count 1 */
 	off += put_rec(seg + off, 3, body, runs_body(body, 3000, 1, 1, 3000.0));   /* good */
-	char path[512];
 	jp_queue_close(jp_queue_open(qdir, 64 << 20));   /* makes the directory, no segment */
 	ck_assert_int_eq(count_segments(), 0);
-	snprintf(path, sizeof(path), "%s/0000000000000001.seg", qdir);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(seg, 1, off, f), off);
-	fclose(f);
+	write_seg(1, seg, off);
 
 	capture_start();
 	struct jp_queue *q = jp_queue_open(qdir, 64 << 20);
