@@ -592,7 +592,7 @@ static int group(struct jp_queue *q, struct jp_batch *b, size_t n)
 		memcpy(b->samples, q->rd_smp, n * sizeof(*b->samples));
 		b->nseries = n;
 		b->nsamples = n;
-		b->oldest_ts_ms = n ? q->rd_smp[0].ts_ms : 0;
+		b->oldest_ts_ms = q->rd_smp[0].ts_ms;   /* one round: one time */
 		return 0;
 	}
 	q->gen++;
